@@ -1,0 +1,69 @@
+/**
+ * Picks and initialises the tfjs backend. `auto` takes the fastest that works here:
+ * webgpu (npm `webgpu` finds an adapter) → tensorflow (user-installed tfjs-node / -node-gpu) → wasm (SIMD + threads) → cpu.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+
+export const BACKENDS = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export interface BackendInfo { name: string; detail: string }
+
+let active: BackendInfo | null = null;
+
+export function activeBackend(): BackendInfo | null {
+  return active;
+}
+
+async function tryWasm(): Promise<string> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  const { installWasmFixes } = await import('./wasm-kernels.ts');
+  const detail = await installWasmFixes();
+  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
+  return detail;
+}
+
+async function tryWebgpu(): Promise<string> {
+  const { initWebgpu } = await import('./webgpu.ts');
+  return initWebgpu();
+}
+
+async function tryTensorflow(): Promise<string> {
+  // Optional: only present when the user installed it (its installer downloads libtensorflow, which fails offline).
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await import(pkg);
+      if (await tf.setBackend('tensorflow')) return pkg;
+    } catch { /* not installed */ }
+  }
+  throw new Error('neither @tensorflow/tfjs-node nor @tensorflow/tfjs-node-gpu is installed (npm i @tensorflow/tfjs-node to use it)');
+}
+
+async function tryCpu(): Promise<string> {
+  if (!(await tf.setBackend('cpu'))) throw new Error('tfjs cpu backend failed to initialise');
+  return 'plain JavaScript (slow: toy sizes only)';
+}
+
+const STARTERS: Record<Exclude<BackendChoice, 'auto'>, () => Promise<string>> = {
+  webgpu: tryWebgpu, tensorflow: tryTensorflow, wasm: tryWasm, cpu: tryCpu,
+};
+
+/** Initialises the requested backend (idempotent for the same choice). Throws a clear error when it cannot. */
+export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+  if (!BACKENDS.includes(choice)) throw new Error(`unknown backend "${choice}"; choose one of ${BACKENDS.join(', ')}`);
+  if (active && (choice === 'auto' || choice === active.name)) return active;
+  const order: Exclude<BackendChoice, 'auto'>[] = choice === 'auto' ? ['webgpu', 'tensorflow', 'wasm', 'cpu'] : [choice];
+  const errors: string[] = [];
+  for (const name of order) {
+    try {
+      const detail = await STARTERS[name]();
+      await tf.ready();
+      active = { name: tf.getBackend(), detail };
+      return active;
+    } catch (e) {
+      errors.push(`${name}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`no usable tfjs backend for "${choice}":\n  ${errors.join('\n  ')}`);
+}
