@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core alone registers no gradients; the @tensorflow/tfjs bundle registers them (autodiff to the [mem] vectors).
+import '@tensorflow/tfjs';
 
 export const BACKENDS = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -42,6 +44,8 @@ async function tryTensorflow(): Promise<string> {
 
 async function tryCpu(): Promise<string> {
   if (!(await tf.setBackend('cpu'))) throw new Error('tfjs cpu backend failed to initialise');
+  // Silence its one-time "install tfjs-node" banner: our stdout is JSON and stderr is progress.
+  (tf.findBackend('cpu') as unknown as { firstUse: boolean }).firstUse = false;
   return 'plain JavaScript (slow: toy sizes only)';
 }
 

@@ -3,6 +3,7 @@
  * data section, and shape × dtype = byte length. Every failure names the file and what is wrong.
  * F32, F16 and BF16 are upcast to float32 (the harness computes in float32).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { HostTensor, TensorMap } from './tensor-map.ts';
@@ -56,9 +57,10 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { 
 }
 
 function toFloat32(bytes: Uint8Array, dtype: string, count: number): Float32Array {
-  // slice() copies into a fresh, aligned buffer; safetensors and every host we run on are little-endian.
-  if (dtype === 'F32') return new Float32Array(bytes.slice().buffer, 0, count);
-  const halves = new Uint16Array(bytes.slice().buffer, 0, count);
+  // Copy into a fresh, aligned buffer (Buffer.slice would be a view); safetensors and our hosts are little-endian.
+  const copy = Uint8Array.prototype.slice.call(bytes).buffer;
+  if (dtype === 'F32') return new Float32Array(copy, 0, count);
+  const halves = new Uint16Array(copy, 0, count);
   const out = new Float32Array(count);
   if (dtype === 'BF16') {
     const u32 = new Uint32Array(out.buffer);
@@ -82,22 +84,34 @@ export function readSafetensorsFile(path: string, options: { only?: (name: strin
   return parseSafetensors(readFileSync(path), path, options);
 }
 
-/** Reads `model.safetensors`, or every shard listed in `model.safetensors.index.json`. */
-export function readModelWeights(dir: string): TensorMap {
+/**
+ * Reads `model.safetensors`, or every shard listed in `model.safetensors.index.json`, and the SHA-256 of the
+ * weight bytes (shards in order), which identifies the model in vector files.
+ */
+export function readModelWeights(dir: string): { tensors: TensorMap; sha256: string } {
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
-  if (existsSync(single)) return readSafetensorsFile(single).tensors;
+  const hash = createHash('sha256');
+  const readHashed = (path: string) => {
+    const buf = readFileSync(path);
+    hash.update(buf);
+    return parseSafetensors(buf, path).tensors;
+  };
+  if (existsSync(single)) {
+    const tensors = readHashed(single);
+    return { tensors, sha256: hash.digest('hex') };
+  }
   if (existsSync(index)) {
     const weightMap = (JSON.parse(readFileSync(index, 'utf8')).weight_map ?? {}) as Record<string, string>;
     const shards = [...new Set(Object.values(weightMap))];
     if (shards.length === 0) throw new SafetensorsError(`${index}: weight_map is empty`);
     const all: TensorMap = new Map();
-    for (const shard of shards) {
+    for (const shard of shards.sort()) {
       const path = join(dirname(index), shard);
       if (!existsSync(path)) throw new SafetensorsError(`${index} lists shard ${shard}, which is not in ${dir}`);
-      for (const [k, v] of readSafetensorsFile(path).tensors) all.set(k, v);
+      for (const [k, v] of readHashed(path)) all.set(k, v);
     }
-    return all;
+    return { tensors: all, sha256: hash.digest('hex') };
   }
   throw new SafetensorsError(`${dir} has neither model.safetensors nor model.safetensors.index.json`);
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/** `npm run cram -- <command>`: the harness's command line. JSON goes to stdout, progress and errors to stderr. */
+import { Command } from 'commander';
+import { registerVerify } from './verify-command.ts';
+
+const program = new Command()
+  .name('cram')
+  .description('Cram text into a few input vectors of a frozen language model, and measure how much fits.')
+  .showHelpAfterError();
+
+registerVerify(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,24 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { initBackend, type BackendChoice } from '../engine/backend.ts';
+import { loadModel, resolveModelDir } from '../models/load.ts';
+import { readReference, verify } from '../cram/verify.ts';
+import { backendOption } from './options.ts';
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('loss, accuracy and mem gradient on a reference input (format of reference.json), as one JSON object')
+    .argument('<model>', 'model folder or bundled model name')
+    .option('--reference <file>', 'reference JSON (default: <model>/reference.json)')
+    .addOption(backendOption())
+    .action(async (modelArg: string, opts: { reference?: string; backend: BackendChoice }) => {
+      const backend = await initBackend(opts.backend);
+      const dir = resolveModelDir(modelArg);
+      const ref = readReference(opts.reference ?? join(dir, 'reference.json'));
+      const loaded = await loadModel(dir, { tokenizer: typeof ref.text === 'string' });
+      const result = verify(loaded, ref);
+      process.stdout.write(JSON.stringify({ ...result, backend: backend.name }) + '\n');
+      loaded.model.dispose();
+    });
+}

@@ -1,0 +1,112 @@
+/**
+ * The paper's objective: mean next-token cross-entropy (natural log) over text positions 1..N-1, read from the
+ * hidden states of the text positions only ([mem] outputs dropped), and teacher-forced argmax accuracy over the
+ * same predictions. Batched: every row is one text, right-padded; each text's loss is its own mean, so summing
+ * the per-text losses gives each text exactly its own gradient.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Linear } from '../models/layers.ts';
+
+/** Keep softmax probabilities for the backward pass when they fit this budget; else recompute them per chunk. */
+const SAVE_PROBS_MAX_FLOATS = 96 * 1024 * 1024;
+/** Rows of logits computed at once (bounds the [rows, V] temporaries). */
+const ROWS_PER_CHUNK_FLOATS = 16 * 1024 * 1024;
+
+export interface TextLossOutput {
+  /** Per-text mean CE [B] (differentiable w.r.t. the hidden states). */
+  loss: tf.Tensor1D;
+  /** Per-text count of correct argmax predictions [B] (no gradient). */
+  correct: tf.Tensor1D;
+}
+
+/**
+ * hidden: [B, T, h] where text position 0 of row b sits at column `offset`, lengths[b] = N_b text tokens (≥ 2).
+ * labels: int32 [B, maxN] text ids (padding arbitrary).
+ */
+export function textLoss(head: Linear, hidden: tf.Tensor3D, labels: tf.Tensor2D, lengths: number[], offset: number): TextLossOutput {
+  const [B, , H] = hidden.shape;
+  const maxN = Math.max(...lengths);
+  const P = maxN - 1; // predictions per row
+  // Hidden states of text positions 0..N-2 predict text tokens 1..N-1.
+  const h2 = tf.reshape(tf.slice(hidden, [0, offset, 0], [B, P, H]), [B * P, H]);
+  const target = tf.reshape(tf.slice(labels, [0, 1], [B, P]), [B * P]) as tf.Tensor1D;
+  const wData = new Float32Array(B * P);
+  const validData = new Float32Array(B * P);
+  lengths.forEach((n, b) => {
+    if (n < 2) throw new Error(`text ${b} has ${n} token(s); at least 2 are needed to score a prediction`);
+    for (let i = 0; i < n - 1; i++) { wData[b * P + i] = 1 / (n - 1); validData[b * P + i] = 1; }
+  });
+  const weights = tf.tensor1d(wData);
+  const valid = tf.tensor1d(validData);
+  const { ce, hit } = rowCrossEntropy(head, h2 as tf.Tensor2D, target);
+  const loss = tf.sum(tf.reshape(tf.mul(ce, weights), [B, P]), 1) as tf.Tensor1D;
+  const correct = tf.sum(tf.reshape(tf.mul(hit, valid), [B, P]), 1) as tf.Tensor1D;
+  return { loss, correct };
+}
+
+/**
+ * Cross-entropy of each row of logits = h·headᵀ against its target, with a hand-written gradient
+ * (softmax − onehot)·head: no gradient through logSumExp's mask or gather, logits built chunk by chunk.
+ * `hit` (argmax == target) comes from the same logits and carries no gradient.
+ */
+export function rowCrossEntropy(head: Linear, h: tf.Tensor2D, target: tf.Tensor1D): { ce: tf.Tensor1D; hit: tf.Tensor1D } {
+  const [M] = h.shape;
+  const V = head.outFeatures;
+  const rowsPerChunk = Math.max(1, Math.floor(ROWS_PER_CHUNK_FLOATS / V));
+  const saveProbs = M * V <= SAVE_PROBS_MAX_FLOATS;
+  const hitHolder: tf.Tensor[] = [];
+
+  const chunkStats = (hc: tf.Tensor2D, tc: tf.Tensor1D) => {
+    const logits = head.forward(hc) as tf.Tensor2D;
+    const lse = tf.logSumExp(logits, 1);
+    const rows = hc.shape[0];
+    const flatIdx = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(V, 'int32')), tf.cast(tc, 'int32'));
+    const picked = tf.gather(tf.reshape(logits, [-1]), flatIdx);
+    const hit = tf.cast(tf.equal(tf.argMax(logits, 1), tc), 'float32');
+    return { logits, lse, ce: tf.sub(lse, picked), hit };
+  };
+
+  const op = tf.customGrad((hIn, tIn, save) => {
+    const hh = hIn as tf.Tensor2D;
+    const tt = tIn as tf.Tensor1D;
+    const ces: tf.Tensor[] = [];
+    const hits: tf.Tensor[] = [];
+    const probs: tf.Tensor[] = [];
+    for (let start = 0; start < M; start += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, M - start);
+      const s = chunkStats(tf.slice(hh, [start, 0], [rows, -1]), tf.slice(tt, [start], [rows]));
+      ces.push(s.ce);
+      hits.push(s.hit);
+      if (saveProbs) probs.push(tf.exp(tf.sub(s.logits, tf.expandDims(s.lse, 1))));
+    }
+    hitHolder.push(tf.keep(hits.length === 1 ? hits[0] : tf.concat(hits)));
+    const savedProbs = saveProbs ? (probs.length === 1 ? probs[0] : tf.concat(probs)) : tf.zeros([0]);
+    save([hh, tt, savedProbs]);
+    return {
+      value: ces.length === 1 ? ces[0] : tf.concat(ces),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [hs, ts, ps] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
+        const grads: tf.Tensor[] = [];
+        for (let start = 0; start < M; start += rowsPerChunk) {
+          const rows = Math.min(rowsPerChunk, M - start);
+          const tc = tf.slice(ts, [start], [rows]);
+          let p: tf.Tensor;
+          if (saveProbs) p = tf.slice(ps, [start, 0], [rows, V]);
+          else {
+            const logits = head.forward(tf.slice(hs, [start, 0], [rows, -1])) as tf.Tensor2D;
+            p = tf.softmax(logits, 1);
+          }
+          const dlogits = tf.mul(tf.sub(p, tf.oneHot(tc, V)), tf.expandDims(tf.slice(dy, [start], [rows]), 1));
+          grads.push(tf.matMul(dlogits as tf.Tensor2D, head.w));
+        }
+        return [grads.length === 1 ? grads[0] : tf.concat(grads), tf.zerosLike(ts)];
+      },
+    };
+  });
+  const ce = op(h, target) as tf.Tensor1D;
+  const hit = hitHolder[0] as tf.Tensor1D;
+  // The kept hit tensor joins the caller's scope so an enclosing tidy disposes it.
+  const tracked = tf.clone(hit);
+  hit.dispose();
+  return { ce, hit: tracked };
+}

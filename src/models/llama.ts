@@ -1,0 +1,88 @@
+/** Llama (Hugging Face LlamaForCausalLM; llama2.c checkpoints too): RMSNorm, RoPE, SwiGLU, grouped-query attention. */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from './config.ts';
+import type { CausalLM } from './causal-lm.ts';
+import { Embedding } from './embedding.ts';
+import { Linear, RMSNorm, activation, applyRope, attentionBias, mergeHeads, repeatKv, ropeTables, scaledDotAttention, splitHeads, weight } from './layers.ts';
+import type { TensorMap } from './tensor-map.ts';
+
+interface Block {
+  inputNorm: RMSNorm; q: Linear; k: Linear; v: Linear; o: Linear;
+  postNorm: RMSNorm; gate: Linear; up: Linear; down: Linear;
+}
+
+export class Llama implements CausalLM {
+  readonly embedDim: number;
+  readonly numEmbeddings: number;
+  readonly maxPositions: number;
+  readonly head: Linear;
+  private readonly embedding: Embedding;
+  private readonly blocks: Block[] = [];
+  private readonly norm: RMSNorm;
+
+  constructor(readonly config: ModelConfig, w: TensorMap) {
+    const c = config;
+    const d = c.hiddenSize;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const eps = c.normEps;
+    this.embedding = new Embedding(weight(w, 'model.embed_tokens.weight', [c.vocabSize, d]) as tf.Tensor2D);
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      this.blocks.push({
+        inputNorm: new RMSNorm(weight(w, `${p}.input_layernorm.weight`, [d]) as tf.Tensor1D, eps),
+        q: Linear.fromTorch(w, `${p}.self_attn.q_proj`, { bias: c.attentionBias, shape: [qDim, d] }),
+        k: Linear.fromTorch(w, `${p}.self_attn.k_proj`, { bias: c.attentionBias, shape: [kvDim, d] }),
+        v: Linear.fromTorch(w, `${p}.self_attn.v_proj`, { bias: c.attentionBias, shape: [kvDim, d] }),
+        o: Linear.fromTorch(w, `${p}.self_attn.o_proj`, { bias: c.attentionBias, shape: [d, qDim] }),
+        postNorm: new RMSNorm(weight(w, `${p}.post_attention_layernorm.weight`, [d]) as tf.Tensor1D, eps),
+        gate: Linear.fromTorch(w, `${p}.mlp.gate_proj`, { bias: c.mlpBias, shape: [c.intermediateSize, d] }),
+        up: Linear.fromTorch(w, `${p}.mlp.up_proj`, { bias: c.mlpBias, shape: [c.intermediateSize, d] }),
+        down: Linear.fromTorch(w, `${p}.mlp.down_proj`, { bias: c.mlpBias, shape: [d, c.intermediateSize] }),
+      });
+    }
+    this.norm = new RMSNorm(weight(w, 'model.norm.weight', [d]) as tf.Tensor1D, eps);
+    this.head = c.tieWordEmbeddings || !w.has('lm_head.weight')
+      ? new Linear(this.embedding.table, tf.keep(tf.transpose(this.embedding.table)), null)
+      : Linear.fromTorch(w, 'lm_head', { shape: [c.vocabSize, d] });
+    this.embedDim = d;
+    this.numEmbeddings = c.vocabSize;
+    this.maxPositions = c.maxPositions;
+  }
+
+  embed(ids: tf.Tensor2D): tf.Tensor3D {
+    return this.embedding.lookup(ids) as tf.Tensor3D;
+  }
+
+  embeddingStd(): number {
+    return this.embedding.std();
+  }
+
+  hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
+    const c = this.config;
+    const T = x.shape[1];
+    const { cos, sin } = ropeTables(T, c.headDim, c.ropeTheta);
+    const bias = attentionBias(T, attentionMask);
+    const scale = 1 / Math.sqrt(c.headDim);
+    let h: tf.Tensor = x;
+    for (const b of this.blocks) {
+      const normed = b.inputNorm.forward(h);
+      const q = applyRope(splitHeads(b.q.forward(normed), c.numHeads, c.headDim), cos, sin, c.headDim, c.ropeInterleaved);
+      const k = applyRope(splitHeads(b.k.forward(normed), c.numKvHeads, c.headDim), cos, sin, c.headDim, c.ropeInterleaved);
+      const v = splitHeads(b.v.forward(normed), c.numKvHeads, c.headDim);
+      const rep = c.numHeads / c.numKvHeads;
+      const attn = scaledDotAttention(q, repeatKv(k, rep), repeatKv(v, rep), scale, bias);
+      h = tf.add(h, b.o.forward(mergeHeads(attn)));
+      const n2 = b.postNorm.forward(h);
+      h = tf.add(h, b.down.forward(tf.mul(activation(c.activation, b.gate.forward(n2)), b.up.forward(n2))));
+    }
+    return this.norm.forward(h) as tf.Tensor3D;
+  }
+
+  dispose(): void {
+    for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
+    this.norm.dispose();
+    if (this.head.w !== this.embedding.table) this.head.dispose(); else this.head.wT.dispose();
+    this.embedding.dispose();
+  }
+}
