@@ -1,0 +1,122 @@
+/** Loading: config forms, safetensors dtypes and validation, shards, and one clear error per malformed input. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { normalizeConfig } from '../../src/models/config.ts';
+import { loadModel } from '../../src/models/load.ts';
+import { parseSafetensors, readModelWeights, serializeSafetensors } from '../../src/models/safetensors.ts';
+import { greedyGenerate } from '../../src/cram/generate.ts';
+import { bundled, fixture, ready } from '../helpers.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'cram-test-'));
+
+test('config.json in transformers-4 and transformers-5 form normalise alike', () => {
+  const v5 = JSON.parse(readFileSync(join(bundled('gutenberg-llama-s'), 'config.json'), 'utf8'));
+  const v4 = { ...v5, rope_theta: v5.rope_parameters.rope_theta, torch_dtype: v5.dtype };
+  delete v4.rope_parameters;
+  delete v4.dtype;
+  assert.deepEqual(normalizeConfig(v4), normalizeConfig(v5));
+  assert.equal(normalizeConfig(v4).ropeTheta, 10000);
+  const neox = normalizeConfig(JSON.parse(readFileSync(fixture('tiny-hf/tiny-gpt-neox/config.json'), 'utf8')));
+  assert.equal(neox.rotaryDim, 4); // 25% of a 16-wide head
+  const gqa = normalizeConfig(JSON.parse(readFileSync(fixture('tiny-hf/tiny-llama-gqa-untied/config.json'), 'utf8')));
+  assert.equal(gqa.ropeTheta, 500000);
+  assert.equal(gqa.numKvHeads, 2);
+});
+
+function handMadeHalf(dtype: 'F16' | 'BF16', halves: number[], shape: number[]): Buffer {
+  const header = JSON.stringify({ x: { dtype, shape, data_offsets: [0, halves.length * 2] } });
+  const buf = Buffer.alloc(8 + header.length + halves.length * 2);
+  buf.writeBigUInt64LE(BigInt(header.length));
+  buf.write(header, 8);
+  halves.forEach((h, i) => buf.writeUInt16LE(h, 8 + header.length + 2 * i));
+  return buf;
+}
+
+test('safetensors: F32 round trip, F16 and BF16 upcast to float32', () => {
+  const data = Float32Array.from([1, -2.5, 3.25, 0]);
+  const back = parseSafetensors(serializeSafetensors({ w: { shape: [2, 2], data } }, { k: 'v' }));
+  assert.deepEqual(Array.from(back.tensors.get('w')!.data), Array.from(data));
+  assert.equal(back.metadata.k, 'v');
+  // 1.0, -2.0, 0.5, 65504 (F16 max), subnormal 2^-24
+  const f16 = parseSafetensors(handMadeHalf('F16', [0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001], [5]));
+  assert.deepEqual(Array.from(f16.tensors.get('x')!.data), [1, -2, 0.5, 65504, 2 ** -24]);
+  // BF16 is the top half of a float32: 1.0 = 0x3f80, -3.0 = 0xc040
+  const bf16 = parseSafetensors(handMadeHalf('BF16', [0x3f80, 0xc040], [2]));
+  assert.deepEqual(Array.from(bf16.tensors.get('x')!.data), [1, -3]);
+});
+
+test('sharded model.safetensors.index.json loads every shard', () => {
+  const dir = tmp();
+  const a = { shape: [2], data: Float32Array.from([1, 2]) };
+  const b = { shape: [1], data: Float32Array.from([3]) };
+  writeFileSync(join(dir, 'model-00001-of-00002.safetensors'), serializeSafetensors({ a }));
+  writeFileSync(join(dir, 'model-00002-of-00002.safetensors'), serializeSafetensors({ b }));
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }));
+  const { tensors, sha256 } = readModelWeights(dir);
+  assert.deepEqual([...tensors.keys()].sort(), ['a', 'b']);
+  assert.match(sha256, /^[0-9a-f]{64}$/);
+  rmSync(dir, { recursive: true });
+});
+
+test('truncated safetensors: one clear error', () => {
+  const good = readFileSync(join(fixture('tiny-hf/tiny-opt'), 'model.safetensors'));
+  assert.throws(() => parseSafetensors(good.subarray(0, good.length - 100), 'cut.safetensors'), /cut\.safetensors: tensor ".*": data_offsets end \d+ is past the end of the data section .*truncated/);
+  assert.throws(() => parseSafetensors(good.subarray(0, 5), 'tiny.safetensors'), /too short/);
+  assert.throws(() => parseSafetensors(good.subarray(0, 200), 'head.safetensors'), /header claims \d+ bytes but the file has only 192 .*truncated/);
+});
+
+test('header offsets past the end: one clear error', () => {
+  const header = JSON.stringify({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 1600] } });
+  const buf = Buffer.alloc(8 + header.length + 16);
+  buf.writeBigUInt64LE(BigInt(header.length));
+  buf.write(header, 8);
+  assert.throws(() => parseSafetensors(buf, 'bad.safetensors'), /bad\.safetensors: tensor "w": data_offsets end 1600 is past the end of the data section \(16 bytes/);
+  const mismatch = JSON.stringify({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } });
+  const buf2 = Buffer.alloc(8 + mismatch.length + 16);
+  buf2.writeBigUInt64LE(BigInt(mismatch.length));
+  buf2.write(mismatch, 8);
+  assert.throws(() => parseSafetensors(buf2, 'm.safetensors'), /shape \[3\] × F32 needs 12 bytes but data_offsets span 16/);
+});
+
+test('unknown model_type and missing tokenizer: one clear error each', async () => {
+  await ready;
+  const dir = tmp();
+  cpSync(bundled('gutenberg-llama-xs'), dir, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'bert' }));
+  await assert.rejects(loadModel(dir), /unknown model_type "bert"; supported: llama, gpt_neox, gpt2, opt/);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+  rmSync(join(dir, 'tokenizer.json'));
+  await assert.rejects(loadModel(dir), /has no tokenizer\.json/);
+  await assert.rejects(loadModel(join(dir, 'nope')), /neither a folder nor a bundled model/);
+  rmSync(dir, { recursive: true });
+});
+
+test('stories260K greedy generation from BOS tells the story about Lily', async () => {
+  await ready;
+  const { model, tokenizer } = await loadModel(bundled('stories260K'));
+  const bos = tf.tidy(() => model.embed(tf.tensor2d([[tokenizer!.bosId!]], [1, 1], 'int32')));
+  const ids = greedyGenerate(model, bos, 16);
+  bos.dispose();
+  const text = tokenizer!.decode([tokenizer!.bosId!, ...ids]);
+  assert.ok(text.startsWith('Once upon a time, there was a little girl named Lily.'), text);
+  model.dispose();
+});
+
+test('a model load, a loss/gradient step and dispose leave no tensors behind', async () => {
+  await ready;
+  const before = tf.memory().numTensors;
+  const { model } = await loadModel(fixture('tiny-hf/tiny-llama-gqa-untied'), { tokenizer: false });
+  const { memObjectiveAndGrad, padIds } = await import('../../src/cram/objective.ts');
+  const loaded = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) {
+    tf.tidy(() => { memObjectiveAndGrad(model, tf.randomNormal([2, 1, 64]) as tf.Tensor3D, padIds([[1, 2, 3], [4, 5]]), [3, 2]); });
+    assert.equal(tf.memory().numTensors, loaded, `step ${i} leaked tensors`);
+  }
+  model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
