@@ -20,10 +20,16 @@ export function activeBackend(): BackendInfo | null {
 
 async function tryWasm(): Promise<string> {
   await import('@tensorflow/tfjs-backend-wasm');
-  const { installWasmFixes } = await import('./wasm-kernels.ts');
-  const detail = await installWasmFixes();
-  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
-  return detail;
+  const { installWasmFixes, wasmFixesDescription } = await import('./wasm-kernels.ts');
+  await installWasmFixes();
+  const before = { u: process.listeners('uncaughtException'), r: process.listeners('unhandledRejection') };
+  const ok = await tf.setBackend('wasm');
+  // Emscripten's Node glue installs handlers that rethrow every uncaught error after printing the whole minified
+  // module; remove them so errors read as our own messages.
+  for (const l of process.listeners('uncaughtException')) if (!before.u.includes(l)) process.removeListener('uncaughtException', l);
+  for (const l of process.listeners('unhandledRejection')) if (!before.r.includes(l)) process.removeListener('unhandledRejection', l);
+  if (!ok) throw new Error('tfjs wasm backend failed to initialise');
+  return wasmFixesDescription();
 }
 
 async function tryWebgpu(): Promise<string> {

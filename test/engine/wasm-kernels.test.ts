@@ -3,6 +3,8 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// The @tensorflow/tfjs bundle registers the gradients (the tfjs-core entry point Node loads has none).
+import '@tensorflow/tfjs';
 import { installWasmFixes } from '../../src/engine/wasm-kernels.ts';
 
 // Deterministic data (mulberry32), so a failure reproduces.
@@ -48,30 +50,7 @@ function assertClose(got: { shape: number[]; data: Float32Array }, want: { shape
     `${what}: max |diff| ${maxDiff} vs max |ref| ${maxRef}`);
 }
 
-// The CJS tfjs-core entry point registers no gradients (they live in ESM-only side-effect modules that Node
-// cannot load), so the few this file needs are registered here when missing. BatchMatMul's mirrors tfjs-core's
-// gradients/BatchMatMul_grad.js exactly: the transposed products it produces are what the fixed kernel must get right.
-const GRADS: tf.GradConfig[] = [
-  {
-    kernelName: 'BatchMatMul', inputsToSave: ['a', 'b'],
-    gradFunc: (dy, saved, attrs) => {
-      const [a, b] = saved;
-      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      const d = dy as tf.Tensor;
-      if (!transposeA && !transposeB) return { a: () => tf.matMul(d, b, false, true), b: () => tf.matMul(a, d, true, false) };
-      if (!transposeA && transposeB) return { a: () => tf.matMul(d, b, false, false), b: () => tf.matMul(d, a, true, false) };
-      if (transposeA && !transposeB) return { a: () => tf.matMul(b, d, false, true), b: () => tf.matMul(a, d, false, false) };
-      return { a: () => tf.matMul(b, d, true, true), b: () => tf.matMul(d, a, true, true) };
-    },
-  },
-  { // full reductions only (all this file uses)
-    kernelName: 'Sum', inputsToSave: ['x'],
-    gradFunc: (dy, saved) => ({ x: () => tf.mul(tf.ones(saved[0].shape), tf.reshape(dy as tf.Tensor, [])) }),
-  },
-  { kernelName: 'Sin', inputsToSave: ['x'], gradFunc: (dy, saved) => ({ x: () => tf.mul(tf.cos(saved[0]), dy as tf.Tensor) }) },
-  { kernelName: 'Reshape', inputsToSave: ['x'], gradFunc: (dy, saved) => ({ x: () => tf.reshape(dy as tf.Tensor, saved[0].shape) }) },
-];
-for (const g of GRADS) if (tf.getGradient(g.kernelName) == null) tf.registerGradient(g);
+
 
 before(async () => {
   await installWasmFixes();
