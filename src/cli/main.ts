@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `npm run cram -- <command>`: the harness's command line. JSON goes to stdout, progress and errors to stderr. */
 import { Command } from 'commander';
+import { registerCramCommands } from './cram-commands.ts';
 import { registerVerify } from './verify-command.ts';
 
 const program = new Command()
@@ -9,6 +10,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerVerify(program);
+registerCramCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
