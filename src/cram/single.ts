@@ -40,7 +40,7 @@ export async function cramText(loaded: LoadedModel, ids: number[], opts: {
       model: loaded.name, model_sha256: loaded.weightsSha256, tokenizer_sha256: loaded.tokenizer?.fingerprint ?? '',
       n_mem: o.nMem, embed_dim: o.embedDim, n_tokens: o.nTokens, ids_sha256: idsSha256(ids),
       text_sha256: loaded.tokenizer ? sha256(loaded.tokenizer.decode(ids)) : '',
-      best_accuracy: o.bestAccuracy, steps: o.steps, seed: opts.seed, lr: opts.settings.optimizer.lr,
+      extra: { best_accuracy: o.bestAccuracy, steps: o.steps, seed: opts.seed, lr: opts.settings.optimizer.lr },
     });
   }
   return {

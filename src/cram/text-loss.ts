@@ -66,7 +66,8 @@ export function rowCrossEntropy(head: Linear, h: tf.Tensor2D, target: tf.Tensor1
     return { logits, lse, ce: tf.sub(lse, picked), hit };
   };
 
-  const op = tf.customGrad((hIn, tIn, save) => {
+  // customGrad passes (…inputs, save); its typing cannot express that, hence the casts.
+  const op = tf.customGrad(((hIn: tf.Tensor, tIn: tf.Tensor, save: tf.GradSaveFunc) => {
     const hh = hIn as tf.Tensor2D;
     const tt = tIn as tf.Tensor1D;
     const ces: tf.Tensor[] = [];
@@ -102,7 +103,7 @@ export function rowCrossEntropy(head: Linear, h: tf.Tensor2D, target: tf.Tensor1
         return [grads.length === 1 ? grads[0] : tf.concat(grads), tf.zerosLike(ts)];
       },
     };
-  });
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const ce = op(h, target) as tf.Tensor1D;
   const hit = hitHolder[0] as tf.Tensor1D;
   // The kept hit tensor joins the caller's scope so an enclosing tidy disposes it.

@@ -2,6 +2,8 @@
  * Picks and initialises the tfjs backend. `auto` takes the fastest that works here:
  * webgpu (npm `webgpu` finds an adapter) → tensorflow (user-installed tfjs-node / -node-gpu) → wasm (SIMD + threads) → cpu.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core alone registers no gradients; the @tensorflow/tfjs bundle registers them (autodiff to the [mem] vectors).
@@ -55,6 +57,14 @@ async function tryCpu(): Promise<string> {
   return 'plain JavaScript (slow: toy sizes only)';
 }
 
+/** Dawn needs a Vulkan loader on Linux; without one it only prints a warning, so `auto` skips it quietly. */
+function hasVulkanLoader(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
+}
+
 const STARTERS: Record<Exclude<BackendChoice, 'auto'>, () => Promise<string>> = {
   webgpu: tryWebgpu, tensorflow: tryTensorflow, wasm: tryWasm, cpu: tryCpu,
 };
@@ -65,6 +75,10 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   if (active && (choice === 'auto' || choice === active.name)) return active;
   const order: Exclude<BackendChoice, 'auto'>[] = choice === 'auto' ? ['webgpu', 'tensorflow', 'wasm', 'cpu'] : [choice];
   const errors: string[] = [];
+  if (choice === 'auto' && !hasVulkanLoader()) {
+    order.shift();
+    errors.push('webgpu: skipped (no Vulkan loader libvulkan.so.1 on this machine)');
+  }
   for (const name of order) {
     try {
       const detail = await STARTERS[name]();

@@ -44,7 +44,7 @@ for (const [name, make] of MODELS) {
       const dir = Float32Array.from({ length: K * d }, () => rng() - 0.5);
       const norm = Math.hypot(...dir);
       dir.forEach((v, i) => (dir[i] = v / norm));
-      const analytic = grad.reduce((s, g, i) => s + g * dir[i], 0);
+      const analytic = Array.from(grad).reduce((s, g, i) => s + g * dir[i], 0);
       // Five-point central differences in float32 (truncation error O(h⁴)) at a few steps. The loss (~9 nats on
       // random weights) is rounded at ~1e-6, and ReLU (OPT) has kinks, so one step can be spoiled either way; the
       // best step must agree within 3%. A wrong gradient (a missing term, a wrong scale) disagrees at every step.
