@@ -1,0 +1,37 @@
+/** What a run ran on: written to environment.json and shown in the report. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { BackendInfo } from '../engine/backend.ts';
+import { PROJECT_ROOT } from '../models/load.ts';
+
+function version(pkg: string): string | null {
+  try {
+    return JSON.parse(readFileSync(join(PROJECT_ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+export function describeEnvironment(backend: BackendInfo): Record<string, unknown> {
+  return {
+    backend: backend.name,
+    backend_detail: backend.detail,
+    node: process.version,
+    platform: `${platform()} ${release()} ${arch()}`,
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model?.trim() ?? null,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    tfjs: version('@tensorflow/tfjs-core'),
+    harness_commit: gitCommit(),
+  };
+}
