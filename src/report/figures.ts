@@ -25,6 +25,8 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const PANEL_W = 260;
 const PANEL_H = 200;
 const THEORETICAL = 'Theoretical (Eq. 1)';
+/** Vega-Lite's default categorical colours (tableau10), for scales whose range we set ourselves. */
+const palette = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac'];
 
 const CONFIG = {
   font: FONT_FAMILY,
@@ -63,6 +65,19 @@ function panelLabeler(records: readonly { n_mem: number }[]): (model: string, k:
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+
+/** Powers of two covering [min, max] (axis ticks of a log scale; vega's own log ticks are crowded). */
+export function log2Ticks(min: number, max: number): number[] {
+  if (!(min > 0) || !(max > 0)) return [];
+  const ticks: number[] = [];
+  for (let e = Math.floor(Math.log2(min)); e <= Math.ceil(Math.log2(max)); e++) ticks.push(2 ** e);
+  // Keep at most ~8 labels: every 2nd/3rd power when the range is wide.
+  const every = Math.ceil(ticks.length / 8);
+  return ticks.filter((_, i) => i % every === 0);
+}
+
+/** Multi-line axis label "model (d=768)" → ["model", "d=768"]. */
+const MODEL_LABEL_EXPR = "split(replace(datum.label, ' (', '|('), '|')";
 const round = (v: number, digits = 4) => Number(v.toFixed(digits));
 
 // ------------------------------------------------------------------ (a) accuracy vs length
@@ -94,9 +109,13 @@ export function accuracyVsLengthFigure(records: readonly SampleRecord[]): Figure
   for (const c of capacityTable(records)) {
     if (c.capacity !== null) values.push({ kind: 'capacity', panel: panel(c.model, c.n_mem), source: c.source, length: c.capacity });
   }
-  const x = { field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Text length, tokens (log scale)', axis: { format: '~s' } } as const;
+  const lens = acc.map((r) => r.length);
+  const x = {
+    field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Text length, tokens (log scale)',
+    axis: { format: 'd', values: log2Ticks(Math.min(...lens), Math.max(...lens)), grid: true },
+  } as const;
   const color = { field: 'source', type: 'nominal', title: 'Text source', sort: sourceOrder(records) } as const;
-  const yAcc = { type: 'quantitative', scale: { zero: false, domainMax: 1 }, title: 'Best accuracy' } as const;
+  const yAcc = { type: 'quantitative', scale: { zero: false, domainMax: 1 }, title: 'Best accuracy (mean ± std)' } as const;
   const spec = {
     $schema: SCHEMA,
     title: base.title,
@@ -138,8 +157,8 @@ export function accuracyVsLengthFigure(records: readonly SampleRecord[]): Figure
 // ------------------------------------------------------------------ (b) compressed CE vs original CE (Fig. 3)
 
 export function ceScatterFigure(records: readonly SampleRecord[]): FigureEntry {
-  const FIT = 'Slope-1 fit over acc < 0.99 (−b = C_H)';
-  const RED = 'Max compressed CE of lossless texts (acc ≥ 0.99)';
+  const FIT = 'Slope-1 fit (acc < 0.99)';
+  const RED = 'Max CE of lossless texts';
   const base = {
     name: 'ce_compressed_vs_original',
     title: 'Compressed vs original cross-entropy per text (paper Fig. 3)',
@@ -171,6 +190,7 @@ export function ceScatterFigure(records: readonly SampleRecord[]): FigureEntry {
   const dash = {
     field: 'line', type: 'nominal', title: 'Line',
     scale: { domain: [FIT, RED], range: [[6, 4], [2, 2]] },
+    legend: { symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2, encode: { symbols: { update: { stroke: { signal: `datum.value === '${RED}' ? '#d62728' : '#333'` } } } } },
   } as const;
   const xEnc = { field: 'x', type: 'quantitative', title: 'Original CE H_LM, nats', scale: { zero: false } } as const;
   const yEnc = { field: 'y', type: 'quantitative', title: 'Compressed CE H_LM+mem, nats' } as const;
@@ -215,7 +235,7 @@ export function ceScatterFigure(records: readonly SampleRecord[]): FigureEntry {
 export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEntry {
   const CAP = 'Decoding capacity';
   const GAIN = 'Token gain (mean ± std)';
-  const REF = 'Linear reference: capacity at smallest K × K / K_min';
+  const REF = 'Linear: capacity × K / K_min';
   const base = {
     name: 'capacity_vs_vectors',
     title: 'Capacity and token gain vs number of [mem] vectors (paper Fig. 4)',
@@ -249,7 +269,7 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
         const sd = r.token_gain_std ?? 0;
         values.push({
           model: r.model, source: r.source, K: r.n_mem, metric: GAIN, value: round(r.token_gain_mean, 1),
-          lo: round(Math.max(r.token_gain_mean - sd, 1), 1), hi: round(r.token_gain_mean + sd, 1),
+          lo: round(Math.max(r.token_gain_mean - sd, r.token_gain_mean / 4), 1), hi: round(r.token_gain_mean + sd, 1),
         });
       }
     }
@@ -263,10 +283,21 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
   if (!values.some((v) => v.metric !== REF)) return { ...base, skipped: 'no capacity or token gain at several K' };
   const sources = sourceOrder(keep);
   const models = modelOrder(keep);
-  const x = { field: 'K', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Number of [mem] vectors K (log scale)', axis: { tickMinStep: 1, format: 'd' } } as const;
-  const y = { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'Tokens (log scale)', axis: { format: '~s' } } as const;
+  const kVals = keep.map((r) => r.n_mem);
+  const yVals = values.flatMap((v) => [v.value, v.lo, v.hi]).filter((v): v is number => typeof v === 'number' && v > 0);
+  const x = {
+    field: 'K', type: 'quantitative', scale: { type: 'log', base: 2, nice: false }, title: 'Number of [mem] vectors K (log scale)',
+    axis: { format: 'd', values: log2Ticks(Math.min(...kVals), Math.max(...kVals)) },
+  } as const;
+  const y = {
+    field: 'value', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Tokens (log scale)',
+    axis: { format: 'd', values: log2Ticks(Math.min(...yVals), Math.max(...yVals)) },
+  } as const;
   const color = { field: 'model', type: 'nominal', title: 'Model', sort: models } as const;
-  const dash = { field: 'metric', type: 'nominal', title: 'Quantity', scale: { domain: [CAP, GAIN, REF], range: [[1, 0], [5, 3], [2, 3]] } } as const;
+  const dash = {
+    field: 'metric', type: 'nominal', title: 'Quantity', scale: { domain: [CAP, GAIN, REF], range: [[1, 0], [5, 3], [2, 3]] },
+    legend: { symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2, encode: { symbols: { update: { stroke: { value: '#333' } } } } },
+  } as const;
   const spec = {
     $schema: SCHEMA,
     title: base.title,
@@ -282,9 +313,14 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
           encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
         },
         {
-          transform: [{ filter: `datum.metric !== '${REF}'` }],
-          mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 1.8 },
-          encoding: { x, y, color, strokeDash: dash, shape: { field: 'metric', type: 'nominal', title: 'Quantity', scale: { domain: [CAP, GAIN, REF], range: ['circle', 'square', 'stroke'] } } },
+          transform: [{ filter: `datum.metric === '${CAP}'` }],
+          mark: { type: 'line', point: { filled: true, size: 40, shape: 'circle' }, strokeWidth: 1.8 },
+          encoding: { x, y, color, strokeDash: dash },
+        },
+        {
+          transform: [{ filter: `datum.metric === '${GAIN}'` }],
+          mark: { type: 'line', point: { filled: true, size: 40, shape: 'square' }, strokeWidth: 1.8 },
+          encoding: { x, y, color, strokeDash: dash },
         },
         {
           transform: [{ filter: `datum.metric === '${REF}'` }],
@@ -327,33 +363,32 @@ export function utilizationFigure(records: readonly SampleRecord[]): FigureEntry
       lo: r.token_gain_std === null ? null : round(Math.max(0, r.token_gain_mean! - sd), 1),
       hi: r.token_gain_std === null ? null : round(r.token_gain_mean! + sd, 1),
     });
-    values.push({ panel: 'util', model: r.model, series: r.source, value: round(r.utilization!, 4) });
+    values.push({ panel: 'util', model: r.model, series: r.source, src: r.source, value: round(r.utilization!, 4) });
   }
-  const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
-  const color = {
+    const color = {
     field: 'series', type: 'nominal', title: null,
     scale: { domain: [THEORETICAL, ...sources], range: ['#b0b0b0', ...sources.map((_, i) => palette[i % palette.length])] },
   } as const;
-  const xModel = { field: 'model', type: 'nominal', sort: models, title: 'Model', axis: { labelAngle: -30, labelLimit: 200 } } as const;
+  const xModel = { field: 'model', type: 'nominal', sort: models, title: 'Model', axis: { labelAngle: -30, labelLimit: 200, labelOverlap: false } } as const;
   const spec = {
     $schema: SCHEMA,
     title: base.title,
     data: { values },
+    resolve: { scale: { x: 'independent', xOffset: 'independent', y: 'independent', color: 'shared' } },
     hconcat: [
       {
         width: { step: 22 * (sources.length + 1) + 10 }, height: PANEL_H + 40,
-        title: { text: 'Capacity vs achieved', fontSize: 12 },
         layer: [
           {
             transform: [{ filter: "datum.panel === 'tokens'" }],
             mark: { type: 'bar' },
             encoding: {
               x: xModel, xOffset: { field: 'series', sort: [THEORETICAL, ...sources] },
-              y: { field: 'value', type: 'quantitative', title: 'Tokens' }, color,
+              y: { field: 'value', type: 'quantitative', title: 'Tokens: theoretical capacity vs token gain' }, color,
             },
           },
           {
-            transform: [{ filter: "datum.panel === 'tokens' && datum.lo !== null && datum.lo !== undefined" }],
+            transform: [{ filter: "datum.panel === 'tokens' && isValid(datum.lo)" }],
             mark: { type: 'rule', color: 'black' },
             encoding: {
               x: xModel, xOffset: { field: 'series', sort: [THEORETICAL, ...sources] },
@@ -364,12 +399,11 @@ export function utilizationFigure(records: readonly SampleRecord[]): FigureEntry
       },
       {
         width: { step: 22 * sources.length + 10 }, height: PANEL_H + 40,
-        title: { text: 'Capacity utilization', fontSize: 12 },
         transform: [{ filter: "datum.panel === 'util'" }],
         mark: { type: 'bar' },
         encoding: {
-          x: xModel, xOffset: { field: 'series', sort: sources },
-          y: { field: 'value', type: 'quantitative', title: 'Token gain / theoretical capacity', axis: { format: '.0%' } },
+          x: xModel, xOffset: { field: 'src', sort: sources, scale: { domain: sources } },
+          y: { field: 'value', type: 'quantitative', title: 'Utilization: token gain / theoretical', axis: { format: '.0%' } },
           color,
         },
       },
@@ -381,7 +415,9 @@ export function utilizationFigure(records: readonly SampleRecord[]): FigureEntry
 
 // ------------------------------------------------------------------ (e) optimisation curves
 
-export function curvesFigure(curves: readonly CurveRecord[], maxPointsPerCurve = 400): FigureEntry {
+export function curvesFigure(
+  curves: readonly CurveRecord[], records: readonly SampleRecord[] = [], maxPointsPerCurve = 400,
+): FigureEntry {
   const base = {
     name: 'optimization_curves',
     title: 'Optimization curves',
@@ -407,7 +443,8 @@ export function curvesFigure(curves: readonly CurveRecord[], maxPointsPerCurve =
       });
     }
   }
-  const models = modelOrder(usable.map((c) => ({ model: c.model, embed_dim: 0 })));
+  const dims = new Map(records.map((r) => [r.model, r.embed_dim]));
+  const models = modelOrder(usable.map((c) => ({ model: c.model, embed_dim: dims.get(c.model) ?? 0 })));
   const color = { field: 'model', type: 'nominal', title: 'Model', sort: models } as const;
   const dash = { field: 'source', type: 'nominal', title: 'Text source', sort: sourceOrder(usable) } as const;
   const x = { field: 'step', type: 'quantitative', title: 'Optimization step' } as const;
@@ -456,9 +493,12 @@ export function capacityByModelFigure(records: readonly SampleRecord[]): FigureE
     const r = table.find((t) => t.model === m)!;
     values.push({ model: label.get(m), series: THEORETICAL, value: round(theoreticalCapacity(r.embed_dim, r.embedding_rows) * r.n_mem, 1) });
   }
-  const x = { field: 'model', type: 'ordinal', sort: models.map((m) => label.get(m)), title: 'Model (embedding width d)', axis: { labelAngle: -30, labelLimit: 220 } } as const;
-  const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
-  const color = {
+  const x = {
+    field: 'model', type: 'ordinal', sort: models.map((m) => label.get(m)), title: 'Model (embedding width d)',
+    axis: { labelAngle: 0, labelLimit: 220, labelOverlap: false, labelExpr: MODEL_LABEL_EXPR },
+  } as const;
+  const capVals = values.map((v) => v.value as number);
+    const color = {
     field: 'series', type: 'nominal', title: null,
     scale: { domain: [...sources, THEORETICAL], range: [...sources.map((_, i) => palette[i % palette.length]), '#999999'] },
   } as const;
@@ -466,12 +506,18 @@ export function capacityByModelFigure(records: readonly SampleRecord[]): FigureE
     $schema: SCHEMA,
     title: base.title,
     data: { values },
-    width: Math.max(PANEL_W, 70 * models.length), height: PANEL_H + 60,
+    width: { step: 120 }, height: PANEL_H + 60,
     layer: [
       {
         transform: [{ filter: `datum.series !== '${THEORETICAL}'` }],
         mark: { type: 'line', point: { filled: true, size: 60 }, strokeWidth: 1.8 },
-        encoding: { x, y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'Tokens (log scale)', axis: { format: '~s' } }, color },
+        encoding: {
+          x, color,
+          y: {
+            field: 'value', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Tokens (log scale)',
+            axis: { format: 'd', values: log2Ticks(Math.min(...capVals), Math.max(...capVals)) },
+          },
+        },
       },
       {
         transform: [{ filter: `datum.series === '${THEORETICAL}'` }],
@@ -491,6 +537,6 @@ export function buildFigures(records: readonly SampleRecord[], curves: readonly 
     ceScatterFigure(records),
     vectorsScalingFigure(records),
     utilizationFigure(records),
-    curvesFigure(curves),
+    curvesFigure(curves, records),
   ];
 }

@@ -1,0 +1,62 @@
+/**
+ * Merge several runs (their samples.jsonl, and curves.jsonl where present) into one report,
+ * plus a figure of decoding capacity per model.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
+import { capacityByModelFigure } from './figures.ts';
+import { writeReport, type ReportResult } from './report.ts';
+
+/** Parse a JSON-lines file; blank lines are skipped, a bad line throws with its number. */
+export function readJsonl<T>(path: string): T[] {
+  const out: T[] = [];
+  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      out.push(JSON.parse(line) as T);
+    } catch (e) {
+      throw new Error(`${path}:${i + 1}: ${(e as Error).message}`);
+    }
+  });
+  return out;
+}
+
+/** Same text crammed the same way (the same record appearing in two runs' files is counted once). */
+const sampleKey = (r: SampleRecord) =>
+  [r.model, r.source, r.length, r.n_mem, r.sample_index, r.seed, r.ids_sha256].join('\u0000');
+
+export async function compareRuns(runDirs: string[], outDir: string): Promise<ReportResult & { duplicates: number }> {
+  if (runDirs.length === 0) throw new Error('compareRuns: no run folders given');
+  const records: SampleRecord[] = [];
+  const curves: CurveRecord[] = [];
+  const seen = new Set<string>();
+  let duplicates = 0;
+  const perRun: Record<string, number> = {};
+  for (const dir of runDirs) {
+    const file = join(dir, 'samples.jsonl');
+    if (!existsSync(file)) throw new Error(`compareRuns: ${file} not found`);
+    const rs = readJsonl<SampleRecord>(file);
+    perRun[resolve(dir)] = rs.length;
+    for (const r of rs) {
+      const k = sampleKey(r);
+      if (seen.has(k)) {
+        duplicates++;
+        continue;
+      }
+      seen.add(k);
+      records.push(r);
+    }
+    const cfile = join(dir, 'curves.jsonl');
+    if (existsSync(cfile)) curves.push(...readJsonl<CurveRecord>(cfile));
+  }
+  const result = await writeReport(outDir, {
+    records, curves,
+    title: `Comparison of ${runDirs.length} runs`,
+    config: { runs: perRun },
+    environment: { node: process.version, platform: `${process.platform}-${process.arch}` },
+    extraFigures: [capacityByModelFigure(records)],
+    note: duplicates > 0 ? `${duplicates} records appearing in more than one run were counted once.` : undefined,
+  });
+  return { ...result, duplicates };
+}
