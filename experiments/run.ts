@@ -6,7 +6,7 @@
  *   npm run experiment [-- configs/<name>.yaml] [--quiet]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { initBackend } from '../src/engine/backend.ts';
@@ -129,15 +129,31 @@ export async function runExperiment(configPath: string, opts: { quiet?: boolean;
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+  const seconds = (performance.now() - t0) / 1000;
+  const stopped = interrupted || (opts.stopAfter !== undefined && ranNow >= opts.stopAfter);
+  run.appendSession({ started: environment.started, seconds, texts: ranNow, backend: backend.name, interrupted: stopped });
   const records = run.readSamples();
   run.writeResultsCsv(records);
-  const wallSeconds = (performance.now() - t0) / 1000;
   if (records.length > 0) {
-    const report = await writeReport(run.dir, { records, curves: run.readCurves(), config, environment, wallSeconds, title: `Run ${config.name}` });
+    const report = await writeRunReport(run);
     log(`report: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
   }
-  log(`${ranNow} texts crammed in ${wallSeconds.toFixed(0)} s; ${records.length} in ${relative(process.cwd(), run.path('results.csv'))}`);
-  return { runDir: run.dir, records, ranNow, interrupted: interrupted || (opts.stopAfter !== undefined && ranNow >= opts.stopAfter) };
+  log(`${ranNow} texts crammed in ${seconds.toFixed(0)} s; ${records.length} in ${relative(process.cwd(), run.path('results.csv'))}`);
+  return { runDir: run.dir, records, ranNow, interrupted: stopped };
+}
+
+/** (Re)writes a run's report from its folder alone: results.csv, figures, tables, report.md/html. */
+export async function writeRunReport(run: RunFolder) {
+  const records = run.readSamples();
+  if (records.length === 0) throw new Error(`${run.dir} has no finished texts yet (samples.jsonl is empty or missing)`);
+  run.writeResultsCsv(records);
+  const read = (name: string) => (existsSync(run.path(name)) ? readFileSync(run.path(name), 'utf8') : null);
+  const configText = read('config.yaml');
+  const envText = read('environment.json');
+  return writeReport(run.dir, {
+    records, curves: run.readCurves(), config: configText ? YAML.parse(configText) : undefined,
+    environment: envText ? JSON.parse(envText) : undefined, wallSeconds: run.wallSeconds(), title: `Run ${basename(run.dir)}`,
+  });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -2,6 +2,7 @@
 /** `npm run cram -- <command>`: the harness's command line. JSON goes to stdout, progress and errors to stderr. */
 import { Command } from 'commander';
 import { registerCramCommands } from './cram-commands.ts';
+import { registerExperimentCommands } from './experiment-commands.ts';
 import { registerVerify } from './verify-command.ts';
 
 const program = new Command()
@@ -11,6 +12,7 @@ const program = new Command()
 
 registerVerify(program);
 registerCramCommands(program);
+registerExperimentCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);

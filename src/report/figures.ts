@@ -403,7 +403,7 @@ export function utilizationFigure(records: readonly SampleRecord[]): FigureEntry
         mark: { type: 'bar' },
         encoding: {
           x: xModel, xOffset: { field: 'src', sort: sources, scale: { domain: sources } },
-          y: { field: 'value', type: 'quantitative', title: 'Utilization: token gain / theoretical', axis: { format: '.0%' } },
+          y: { field: 'value', type: 'quantitative', title: 'Utilization: token gain / theoretical', axis: { format: '.1~%' } },
           color,
         },
       },

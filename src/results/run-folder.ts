@@ -37,6 +37,17 @@ export class RunFolder {
     appendDurably(this.path('curves.jsonl'), JSON.stringify(c));
   }
 
+  /** One line per invocation of the run (a resumed run has several): when, how long, how many texts. */
+  appendSession(s: { started: string; seconds: number; texts: number; backend: string; interrupted: boolean }): void {
+    appendDurably(this.path('sessions.jsonl'), JSON.stringify(s));
+  }
+
+  /** Wall time over all sessions of this run. */
+  wallSeconds(): number | undefined {
+    const sessions = readJsonl<{ seconds: number }>(this.path('sessions.jsonl'));
+    return sessions.length ? sessions.reduce((a, s) => a + s.seconds, 0) : undefined;
+  }
+
   /** Writes a file atomically (temp + rename), so a crash never leaves half a file. */
   writeAtomic(name: string, content: string): void {
     const target = this.path(name);

@@ -1,0 +1,77 @@
+/** The experiment runner: bad configs fail before any work, kill -9 then resume loses and repeats nothing, seeded runs repeat. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { runExperiment } from '../../experiments/run.ts';
+import type { SampleRecord } from '../../src/results/sample-record.ts';
+import { ready } from '../helpers.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'cram-runner-'));
+
+function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, YAML.stringify({
+    name, output_dir: join(work, 'results'), backend: 'wasm', models: ['gutenberg-llama-xs'],
+    sources: ['gutenberg-heldout', 'random-words'], lengths: [4, 8], n_mem: [1], samples: 3, random_max_length: 8,
+    max_steps: 40, patience: 20, curves: 1, batch: { max_texts: 2, max_tokens: 64 }, seed: 3, ...extra,
+  }));
+  return file;
+}
+
+const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()) : []);
+const keyOf = (r: SampleRecord) => `${r.source}|${r.length}|${r.n_mem}|${r.sample_index}`;
+const withoutTiming = ({ seconds: _s, run: _r, vector_file: _v, ...rest }: SampleRecord) => rest;
+
+test('a bad config fails before any work with a one-line error', () => {
+  const bad = writeConfig('bad', { lengths: [8, 1] });
+  const r = spawnSync('node', ['--import', 'tsx', 'experiments/run.ts', bad], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.trim(), /^error: .*bad\.yaml: lengths\[1\] = 1: Too small: expected number to be >=2$/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.equal(existsSync(join(work, 'results', 'bad')), false, 'no results folder for a rejected config');
+  const missingModel = writeConfig('nomodel', { models: ['no-such-model'] });
+  const r2 = spawnSync('node', ['--import', 'tsx', 'experiments/run.ts', missingModel], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /model "no-such-model" is neither a folder nor a bundled model/);
+});
+
+test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repeated', async () => {
+  const config = writeConfig('killed');
+  const samples = join(work, 'results', 'killed', 'samples.jsonl');
+  const child = spawn('node', ['--import', 'tsx', 'experiments/run.ts', config, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+  const deadline = Date.now() + 120_000;
+  while (lines(samples).length < 3 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const before = lines(samples);
+  assert.ok(before.length >= 3 && before.length < 9, `killed after ${before.length} of 9 texts`);
+
+  await ready;
+  const resumed = await runExperiment(config, { quiet: true });
+  const after = lines(samples);
+  const records = after.map((l) => JSON.parse(l) as SampleRecord);
+  assert.equal(records.length, 9); // 2 lengths × 3 held-out texts + 3 random-word texts (each its own length)
+  assert.equal(new Set(records.map(keyOf)).size, records.length, 'no text was run twice');
+  assert.equal(resumed.ranNow, 9 - before.length, 'only the unfinished texts ran');
+  assert.deepEqual(after.slice(0, before.length), before, 'finished lines are kept as they were');
+  assert.equal(lines(join(work, 'results', 'killed', 'results.csv')).length, 10);
+  assert.ok(existsSync(join(work, 'results', 'killed', 'report.md')));
+  // Changing what decides the results is refused rather than mixed into the finished run.
+  const changed = writeConfig('killed', { max_steps: 41 });
+  await assert.rejects(runExperiment(changed, { quiet: true }), /holds a run made with a different max_steps/);
+});
+
+test('a seeded run repeated gives identical texts and identical results', async () => {
+  await ready;
+  const a = await runExperiment(writeConfig('repeat-a', { sources: ['gutenberg-heldout'] }), { quiet: true });
+  const b = await runExperiment(writeConfig('repeat-b', { sources: ['gutenberg-heldout'] }), { quiet: true });
+  const sort = (rs: SampleRecord[]) => [...rs].sort((x, y) => keyOf(x).localeCompare(keyOf(y))).map(withoutTiming);
+  assert.equal(a.records.length, 6);
+  assert.deepEqual(sort(a.records), sort(b.records));
+});
