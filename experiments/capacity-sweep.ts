@@ -32,7 +32,7 @@ export function planModel(config: ExperimentConfig, model: string, tokenizer: Te
     const spec = sourceSpec(s);
     const source = sourceName(spec);
     const random = spec.kind === 'random-words';
-    const texts = loadSourceTexts(spec, tokenizer, { count: config.samples, maxLength: random ? (config.random_max_length ?? maxLength) : maxLength, seed: config.seed });
+    const texts = loadSourceTexts(spec, tokenizer, { count: random ? (config.random_samples ?? config.samples) : config.samples, maxLength: random ? (config.random_max_length ?? maxLength) : maxLength, seed: config.seed });
     for (const nMem of config.n_mem) {
       for (const t of texts) {
         const lengths = random ? [t.length ?? t.ids.length] : config.lengths;

@@ -36,6 +36,8 @@ export const ConfigSchema = z.strictObject({
   n_mem: z.array(positiveInt).min(1).default([1]),
   /** Texts per (model, source, length, K); the paper uses 50 (100 for random words). */
   samples: positiveInt.default(50),
+  /** Random-word texts per (model, K); the paper uses 100 (default: samples). */
+  random_samples: positiveInt.optional(),
   /** Random words: lengths uniform on 2..random_max_length (default: the largest length). */
   random_max_length: z.number().int().min(2).optional(),
   optimizer: z.strictObject({

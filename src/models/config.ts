@@ -20,6 +20,8 @@ export interface ModelConfig {
   /** Llama / NeoX rotary settings. */
   ropeTheta: number;
   rotaryDim: number;
+  /** Llama-3.1/3.2 "llama3" frequency scaling (applies at every length), or null. */
+  ropeScaling: Llama3RopeScaling | null;
   /** llama2.c checkpoints rotate adjacent pairs (x0,x1),(x2,x3)…; Hugging Face rotates halves. */
   ropeInterleaved: boolean;
   /** Activation of the MLP: silu (SwiGLU, Llama), gelu (exact erf), gelu_new (tanh approx, GPT-2), relu (OPT). */
@@ -36,6 +38,13 @@ export interface ModelConfig {
   eosTokenId: number | null;
   /** The source dtype of the weights (informational; we always compute in float32). */
   dtype: string;
+}
+
+export interface Llama3RopeScaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositions: number;
 }
 
 type Raw = Record<string, any>;
@@ -59,10 +68,12 @@ export function normalizeConfig(raw: Raw, where = 'config.json'): ModelConfig {
   }
   const rope = (raw.rope_parameters ?? raw.rope_scaling ?? {}) as Raw;
   const ropeTheta = typeof rope.rope_theta === 'number' ? rope.rope_theta : num(raw, ['rope_theta', 'rotary_emb_base'], 10000);
-  if (rope.rope_type && rope.rope_type !== 'default' && modelType === 'llama') {
-    // Llama-3.1's "llama3" frequency scaling changes nothing below its original context (8192); longer contexts would be wrong.
-    if (rope.rope_type !== 'llama3') throw new Error(`${where}: rope_type "${rope.rope_type}" is not supported (only default and llama3)`);
-  }
+  const ropeType = rope.rope_type ?? rope.type ?? 'default';
+  if (ropeType !== 'default' && ropeType !== 'llama3') throw new Error(`${where}: rope_type "${ropeType}" is not supported (only default and llama3)`);
+  const ropeScaling: Llama3RopeScaling | null = ropeType === 'llama3' ? {
+    factor: rope.factor, lowFreqFactor: rope.low_freq_factor, highFreqFactor: rope.high_freq_factor,
+    originalMaxPositions: rope.original_max_position_embeddings,
+  } : null;
   const hiddenSize = num(raw, ['hidden_size', 'n_embd']);
   const numHeads = num(raw, ['num_attention_heads', 'n_head']);
   const headDim = num(raw, ['head_dim'], hiddenSize / numHeads);
@@ -87,6 +98,7 @@ export function normalizeConfig(raw: Raw, where = 'config.json'): ModelConfig {
     normEps: num(raw, ['rms_norm_eps', 'layer_norm_eps', 'layer_norm_epsilon'], 1e-5),
     tieWordEmbeddings: typeof raw.tie_word_embeddings === 'boolean' ? raw.tie_word_embeddings : defaults[t].tie,
     ropeTheta,
+    ropeScaling,
     rotaryDim: t === 'gpt_neox' ? Math.floor(headDim * partial) : headDim,
     ropeInterleaved: raw.rope_interleaved === true,
     activation,

@@ -3,6 +3,7 @@
  * Frozen weights are plain tensors (never variables): gradients flow only to what the caller differentiates.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { Llama3RopeScaling } from './config.ts';
 import { requireTensor, type TensorMap } from './tensor-map.ts';
 
 /** A tensor that lives as long as the model (kept out of every tidy scope). */
@@ -95,18 +96,41 @@ export function activation(name: 'silu' | 'gelu' | 'gelu_new' | 'relu', x: tf.Te
 }
 
 /**
- * Rotary position embedding tables for positions 0..T-1 (the first [mem] vector is position 0, as in the paper's code).
- * Returned as [T, rotaryDim/2]; computed in float64 and rounded once.
+ * Inverse rotary frequencies 1/theta^(2i/dim), as Hugging Face computes them (float32), with Llama-3's "llama3"
+ * scaling when given: low frequencies divided by `factor`, a smooth blend between low_freq and high_freq wavelengths.
  */
-export function ropeTables(T: number, rotaryDim: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+export function ropeInverseFrequencies(rotaryDim: number, theta: number, scaling: Llama3RopeScaling | null = null): Float64Array {
   const half = rotaryDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / theta ** ((2 * i) / rotaryDim));
+  if (!scaling) return inv;
+  const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions: ctx } = scaling;
+  const lowFreqWavelen = ctx / lowFreqFactor;
+  const highFreqWavelen = ctx / highFreqFactor;
+  for (let i = 0; i < half; i++) {
+    const wavelen = (2 * Math.PI) / inv[i];
+    if (wavelen > lowFreqWavelen) inv[i] = inv[i] / factor;
+    else if (wavelen >= highFreqWavelen) {
+      const smooth = (ctx / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+      inv[i] = (1 - smooth) * (inv[i] / factor) + smooth * inv[i];
+    }
+    inv[i] = Math.fround(inv[i]);
+  }
+  return inv;
+}
+
+/**
+ * Rotary position embedding tables for positions 0..T-1 (the first [mem] vector is position 0, as in the paper's code).
+ * Returned as [T, rotaryDim/2].
+ */
+export function ropeTables(T: number, rotaryDim: number, theta: number, scaling: Llama3RopeScaling | null = null): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const half = rotaryDim / 2;
+  const inv = ropeInverseFrequencies(rotaryDim, theta, scaling);
   const cos = new Float32Array(T * half);
   const sin = new Float32Array(T * half);
   for (let p = 0; p < T; p++) {
     for (let i = 0; i < half; i++) {
-      // HF computes inv_freq in float32: 1 / theta^(2i/dim).
-      const invFreq = Math.fround(1 / theta ** ((2 * i) / rotaryDim));
-      const angle = Math.fround(p * invFreq);
+      const angle = Math.fround(p * inv[i]);
       cos[p * half + i] = Math.cos(angle);
       sin[p * half + i] = Math.sin(angle);
     }

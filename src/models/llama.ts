@@ -61,7 +61,7 @@ export class Llama implements CausalLM {
   hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
     const c = this.config;
     const T = x.shape[1];
-    const { cos, sin } = ropeTables(T, c.headDim, c.ropeTheta);
+    const { cos, sin } = ropeTables(T, c.headDim, c.ropeTheta, c.ropeScaling);
     const bias = attentionBias(T, attentionMask);
     const scale = 1 / Math.sqrt(c.headDim);
     let h: tf.Tensor = x;

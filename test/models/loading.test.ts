@@ -120,3 +120,21 @@ test('a model load, a loss/gradient step and dispose leave no tensors behind', a
   model.dispose();
   assert.equal(tf.memory().numTensors, before);
 });
+
+test('Llama-3 "llama3" rope scaling: high frequencies kept, low ones divided by the factor, smooth between', async () => {
+  const { ropeInverseFrequencies } = await import('../../src/models/layers.ts');
+  const scaling = { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 }; // Llama-3.2
+  const plain = ropeInverseFrequencies(64, 500000);
+  const scaled = ropeInverseFrequencies(64, 500000, scaling);
+  const wavelen = (f: number) => (2 * Math.PI) / f;
+  for (let i = 0; i < 32; i++) {
+    if (wavelen(plain[i]) < 8192 / 4) assert.equal(scaled[i], plain[i]);
+    else if (wavelen(plain[i]) > 8192) assert.ok(Math.abs(scaled[i] - plain[i] / 32) <= 1e-7 * plain[i]);
+    else assert.ok(scaled[i] < plain[i] && scaled[i] > plain[i] / 32);
+  }
+  const raw = { ...JSON.parse(readFileSync(fixture('tiny-hf/tiny-llama-gqa-untied/config.json'), 'utf8')) };
+  raw.rope_parameters = { rope_type: 'llama3', rope_theta: 500000, factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+  assert.deepEqual(normalizeConfig(raw).ropeScaling, scaling);
+  raw.rope_parameters = { rope_type: 'yarn', rope_theta: 10000 };
+  assert.throws(() => normalizeConfig(raw), /rope_type "yarn" is not supported/);
+});
