@@ -3,6 +3,7 @@
  * of the aggregate tables. Gains are mean ± sample std over texts with best_accuracy ≤ 0.99.
  */
 import { stringify } from 'csv-stringify/sync';
+import { toCsv } from '../results/csv.ts';
 import type { SampleRecord } from '../results/sample-record.ts';
 import {
   capacityTable,
@@ -73,12 +74,7 @@ export function table1Html(t: Table1): string {
   return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
-/** Rows of objects → CSV with a header (keys of the first row, or `columns`). */
-export function toCsv<T extends object>(rows: readonly T[], columns?: (keyof T & string)[]): string {
-  const cols = columns ?? (rows.length ? (Object.keys(rows[0]!) as (keyof T & string)[]) : []);
-  const cast = (v: unknown) => (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? '' : v);
-  return stringify(rows.map((r) => cols.map((c) => cast((r as Record<string, unknown>)[c]))), { header: true, columns: cols as string[], cast: { boolean: (b) => String(b) } });
-}
+export { toCsv };
 
 export function csvFromRows(rows: readonly (readonly string[])[]): string {
   return stringify(rows as string[][]);

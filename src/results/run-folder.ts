@@ -4,7 +4,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'csv-stringify/sync';
+import { toCsv } from './csv.ts';
 import { SAMPLE_COLUMNS, type CurveRecord, type SampleRecord } from './sample-record.ts';
 
 export class RunFolder {
@@ -56,7 +56,7 @@ export class RunFolder {
   }
 
   writeResultsCsv(records: SampleRecord[]): void {
-    this.writeAtomic('results.csv', stringify(records.map((r) => SAMPLE_COLUMNS.map((c) => r[c])), { header: true, columns: SAMPLE_COLUMNS as string[] }));
+    this.writeAtomic('results.csv', toCsv(records, SAMPLE_COLUMNS));
   }
 }
 
