@@ -92,9 +92,9 @@ export async function runExperiment(configPath: string, opts: { quiet?: boolean;
       }, {
         shouldStop: () => interrupted || (opts.stopAfter !== undefined && ranNow >= opts.stopAfter),
         onStep: (p) => progress.update({ done: planned.length - todo.length + finishedHere, total: planned.length, accuracy: p.meanAccuracy, active: p.active, detail: `${loaded.name} K=${todo[0]?.nMem ?? '-'}…` }),
-        onFinish: (o: CramOutcome) => {
+        onFinish: async (o: CramOutcome) => {
           const job = byKey.get(o.key)!;
-          const regen = config.regenerate ? regenerate(loaded.model, o.memory, o.nMem, job.ids) : null;
+          const regen = config.regenerate ? await regenerate(loaded.model, o.memory, o.nMem, job.ids) : null;
           const vectorFile = join('vectors', job.model, job.source.replace(/[^\w.-]+/g, '_'), `K${o.nMem}`, `L${job.length}-i${job.sampleIndex}.safetensors`);
           if (config.save_vectors) {
             mkdirSync(dirname(run.path(vectorFile)), { recursive: true });

@@ -109,11 +109,14 @@ export function registerCramCommands(program: Command): void {
       }
       const ids = tokenize(loaded, { ...o, length: o.length ?? String(meta.n_tokens) });
       const n = ids.length;
-      const res = tf.tidy(() => {
+      const statsT = tf.tidy(() => {
         const r = memObjective(loaded.model, tf.tensor3d(memory, [1, meta.n_mem, meta.embed_dim]), padIds([ids]), [n]);
-        return { loss: r.loss.dataSync()[0], accuracy: r.correct.dataSync()[0] / (n - 1) };
+        return tf.concat([r.loss, r.correct]);
       });
-      const regen = regenerate(loaded.model, memory, meta.n_mem, ids);
+      const stats = await statsT.data();
+      statsT.dispose();
+      const res = { loss: stats[0], accuracy: stats[1] / (n - 1) };
+      const regen = await regenerate(loaded.model, memory, meta.n_mem, ids);
       const result = {
         model: loaded.name, vector_file: o.vector, n_tokens: n, n_mem: meta.n_mem, text_matches: idsSha256(ids) === meta.ids_sha256,
         loss: res.loss, accuracy: res.accuracy, regenerated_exact: regen.regenerated_exact, regenerated_prefix_tokens: regen.regenerated_prefix_tokens,

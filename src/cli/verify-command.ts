@@ -17,7 +17,7 @@ export function registerVerify(program: Command): void {
       const dir = resolveModelDir(modelArg);
       const ref = readReference(opts.reference ?? join(dir, 'reference.json'));
       const loaded = await loadModel(dir, { tokenizer: typeof ref.text === 'string' });
-      const result = verify(loaded, ref);
+      const result = await verify(loaded, ref);
       process.stdout.write(JSON.stringify({ ...result, backend: backend.name }) + '\n');
       loaded.model.dispose();
     });

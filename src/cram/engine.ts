@@ -102,14 +102,15 @@ export interface CramHooks {
 }
 
 /** No-mem loss and accuracy for texts, batched. */
-export function baseline(model: CausalLM, texts: number[][]): { loss: number; accuracy: number }[] {
-  return tf.tidy(() => {
-    const lengths = texts.map((t) => t.length);
+export async function baseline(model: CausalLM, texts: number[][]): Promise<{ loss: number; accuracy: number }[]> {
+  const lengths = texts.map((t) => t.length);
+  const stats = tf.tidy(() => {
     const r = memObjective(model, null, padIds(texts), lengths);
-    const loss = r.loss.dataSync();
-    const correct = r.correct.dataSync();
-    return lengths.map((n, i) => ({ loss: loss[i], accuracy: correct[i] / (n - 1) }));
+    return tf.stack([r.loss, r.correct]);
   });
+  const v = await stats.data();
+  stats.dispose();
+  return lengths.map((n, i) => ({ loss: v[i], accuracy: v[texts.length + i] / (n - 1) }));
 }
 
 /** Optimises every job; outcomes are emitted through hooks.onFinish as texts finish. */
@@ -148,7 +149,7 @@ export async function cramAll(model: CausalLM, jobs: CramJob[], settings: CramSe
           });
         }
         if (admitted.length > 0) {
-          const base = baseline(model, admitted.map((j) => j.ids));
+          const base = await baseline(model, admitted.map((j) => j.ids));
           admitted.forEach((j, i) => {
             const s = slots.find((x) => x.job === j)!;
             s.originalLoss = base[i].loss;
@@ -159,16 +160,17 @@ export async function cramAll(model: CausalLM, jobs: CramJob[], settings: CramSe
         }
         const lengths = slots.map((s) => s.n);
         // One forward/backward for the whole batch, then one AdamW update with per-row step counts.
-        const { stats, nextMem, nextM, nextV } = tf.tidy(() => {
+        const { statsT, nextMem, nextM, nextV } = tf.tidy(() => {
           const mem = tf.concat(slots.map((s) => s.mem), 0) as tf.Tensor3D;
           const r = memObjectiveAndGrad(model, mem, idsTensor!, lengths);
           const upd = adamwStep(settings.optimizer, mem, r.grad,
             { m: tf.concat(slots.map((s) => s.m), 0), v: tf.concat(slots.map((s) => s.v), 0) }, slots.map((s) => s.step + 1));
-          // The single readback per step: what early stopping needs.
-          const stats = tf.stack([r.loss, r.correct]).dataSync();
           const split = (t: tf.Tensor) => tf.split(t, slots.length, 0).map((x) => tf.keep(x as tf.Tensor3D));
-          return { stats, nextMem: split(upd.params), nextM: split(upd.state.m), nextV: split(upd.state.v) };
+          return { statsT: tf.keep(tf.stack([r.loss, r.correct])), nextMem: split(upd.params), nextM: split(upd.state.m), nextV: split(upd.state.v) };
         });
+        // The single readback per step (what early stopping needs); async, as WebGPU in Node requires.
+        const stats = await statsT.data();
+        statsT.dispose();
         stepsDone++;
         const B = slots.length;
         const done: Slot[] = [];
@@ -204,7 +206,7 @@ export async function cramAll(model: CausalLM, jobs: CramJob[], settings: CramSe
           const outcome: CramOutcome = {
             key: s.job.key, nTokens: s.n, nMem: K, originalLoss: s.originalLoss, originalAccuracy: s.originalAccuracy,
             bestAccuracy: s.best, bestLoss: s.minLoss, lossAtBestAccuracy: s.lossAtBest, bestStep: s.bestStep, steps: s.step,
-            stopReason, memory: Float32Array.from(s.bestMem!.dataSync()), embedDim: d,
+            stopReason, memory: Float32Array.from(await s.bestMem!.data()), embedDim: d,
             seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory,
           };
           tf.dispose([s.mem, s.m, s.v, s.bestMem!]);

@@ -16,17 +16,20 @@ export interface GreedyOptions {
 /**
  * prefix: [1, P, d] input embeddings. Returns up to `maxNew` generated ids.
  */
-export function greedyGenerate(model: CausalLM, prefix: tf.Tensor3D, maxNew: number, opts: GreedyOptions = {}): number[] {
+export async function greedyGenerate(model: CausalLM, prefix: tf.Tensor3D, maxNew: number, opts: GreedyOptions = {}): Promise<number[]> {
   const out: number[] = [];
   let seq = tf.keep(tf.clone(prefix));
   try {
     for (let i = 0; i < maxNew; i++) {
       if (seq.shape[1] >= model.maxPositions) break;
-      const next = tf.tidy(() => {
+      const nextT = tf.tidy(() => {
         const h = model.hiddenStates(seq);
         const last = tf.slice(h, [0, seq.shape[1] - 1, 0], [1, 1, -1]);
-        return tf.argMax(tf.reshape(model.head.forward(last), [-1])).dataSync()[0];
+        return tf.argMax(tf.reshape(model.head.forward(last), [-1]));
       });
+      // Async read: WebGPU in Node cannot read synchronously.
+      const next = (await nextT.data())[0];
+      nextT.dispose();
       out.push(next);
       if (opts.eosId != null && next === opts.eosId) break;
       if (opts.stopAtMismatch && opts.expected && next !== opts.expected[i]) break;

@@ -15,11 +15,11 @@ export interface Regeneration {
   generated: number[];
 }
 
-export function regenerate(model: CausalLM, memory: Float32Array, nMem: number, ids: number[], full = false): Regeneration {
+export async function regenerate(model: CausalLM, memory: Float32Array, nMem: number, ids: number[], full = false): Promise<Regeneration> {
   const d = model.embedDim;
   const prefix = tf.tidy(() => tf.concat([tf.tensor3d(memory, [1, nMem, d]), model.embed(tf.tensor2d([[ids[0]]], [1, 1], 'int32'))], 1) as tf.Tensor3D);
   const target = ids.slice(1);
-  const generated = greedyGenerate(model, prefix, target.length, { expected: target, stopAtMismatch: !full });
+  const generated = await greedyGenerate(model, prefix, target.length, { expected: target, stopAtMismatch: !full });
   prefix.dispose();
   const n = commonPrefixLength(generated, target);
   return { regenerated_exact: n === target.length, regenerated_prefix_tokens: n, generated };

@@ -32,7 +32,7 @@ export async function cramText(loaded: LoadedModel, ids: number[], opts: {
 }): Promise<SingleRunResult> {
   const { model } = loaded;
   const o = await cramOne(model, { key: `single-${idsSha256(ids).slice(0, 12)}`, ids, nMem: opts.nMem, seed: `${opts.seed}` }, opts.settings, opts.onStep);
-  const regen = regenerate(model, o.memory, o.nMem, ids);
+  const regen = await regenerate(model, o.memory, o.nMem, ids);
   const metrics = textMetrics({ nTokens: o.nTokens, originalLoss: o.originalLoss, originalAccuracy: o.originalAccuracy, bestLoss: o.bestLoss, bestAccuracy: o.bestAccuracy });
   if (opts.out) {
     mkdirSync(dirname(opts.out), { recursive: true });

@@ -37,26 +37,25 @@ export function readReference(path: string): Reference {
   return ref;
 }
 
-export function verify(loaded: LoadedModel, ref: Reference): VerifyResult {
+export async function verify(loaded: LoadedModel, ref: Reference): Promise<VerifyResult> {
   const { model } = loaded;
   if (ref.mem.length !== model.embedDim) {
     throw new Error(`reference mem has ${ref.mem.length} entries but ${loaded.name} takes vectors of ${model.embedDim}`);
   }
   const t0 = performance.now();
   const n = ref.input_ids.length;
-  const res = tf.tidy(() => {
+  const [stats, grad] = tf.tidy(() => {
     const ids = padIds([ref.input_ids]);
     const base = memObjective(model, null, ids, [n]);
     const mem = tf.tensor3d(ref.mem, [1, 1, model.embedDim]);
     const step = memObjectiveAndGrad(model, mem, ids, [n]);
-    return {
-      loss_no_mem: base.loss.dataSync()[0],
-      accuracy_no_mem: base.correct.dataSync()[0] / (n - 1),
-      loss_with_mem: step.loss.dataSync()[0],
-      accuracy_with_mem: step.correct.dataSync()[0] / (n - 1),
-      grad_mem: Array.from(step.grad.dataSync()),
-    };
+    return [tf.concat([base.loss, base.correct, step.loss, step.correct]), step.grad];
   });
+  const [s, g] = [await stats.data(), await grad.data()];
+  tf.dispose([stats, grad]);
+  const res = {
+    loss_no_mem: s[0], accuracy_no_mem: s[1] / (n - 1), loss_with_mem: s[2], accuracy_with_mem: s[3] / (n - 1), grad_mem: Array.from(g),
+  };
   const out: VerifyResult = { model: loaded.name, ...res, embedding_std: model.embeddingStd(), seconds: (performance.now() - t0) / 1000 };
   if (typeof ref.text === 'string' && loaded.tokenizer) out.token_ids = loaded.tokenizer.encode(ref.text).slice(0, n);
   return out;

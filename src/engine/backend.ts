@@ -34,9 +34,12 @@ async function tryWasm(): Promise<string> {
   return wasmFixesDescription();
 }
 
-async function tryWebgpu(): Promise<string> {
+async function tryWebgpu(auto: boolean): Promise<string> {
   const { initWebgpu } = await import('./webgpu.ts');
-  return initWebgpu();
+  const detail = await initWebgpu();
+  // A software adapter (Mesa llvmpipe/lavapipe, SwiftShader) is far slower than wasm: `auto` passes it over.
+  if (auto && /llvmpipe|lavapipe|swiftshader|software/i.test(detail)) throw new Error(`only a software adapter (${detail.slice(0, 60)}…); use --backend webgpu to force it`);
+  return detail;
 }
 
 async function tryTensorflow(): Promise<string> {
@@ -65,7 +68,7 @@ function hasVulkanLoader(): boolean {
   return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
 }
 
-const STARTERS: Record<Exclude<BackendChoice, 'auto'>, () => Promise<string>> = {
+const STARTERS: Record<Exclude<BackendChoice, 'auto'>, (auto: boolean) => Promise<string>> = {
   webgpu: tryWebgpu, tensorflow: tryTensorflow, wasm: tryWasm, cpu: tryCpu,
 };
 
@@ -81,7 +84,7 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   }
   for (const name of order) {
     try {
-      const detail = await STARTERS[name]();
+      const detail = await STARTERS[name](choice === 'auto');
       await tf.ready();
       active = { name: tf.getBackend(), detail };
       return active;

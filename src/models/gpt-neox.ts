@@ -25,7 +25,7 @@ export class GPTNeoX implements CausalLM {
     const d = c.hiddenSize;
     const ffn = c.intermediateSize;
     const bias = c.attentionBias;
-    this.embedIn = new Embedding(weight(w, 'gpt_neox.embed_in.weight', [c.vocabSize, d]) as tf.Tensor2D);
+    this.embedIn = Embedding.load(w, 'gpt_neox.embed_in.weight', [c.vocabSize, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `gpt_neox.layers.${i}`;
       this.blocks.push({

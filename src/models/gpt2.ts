@@ -22,7 +22,7 @@ export class GPT2 implements CausalLM {
     const c = config;
     const d = c.hiddenSize;
     const ffn = c.intermediateSize;
-    this.wte = new Embedding(weight(w, 'transformer.wte.weight', [c.vocabSize, d]) as tf.Tensor2D);
+    this.wte = Embedding.load(w, 'transformer.wte.weight', [c.vocabSize, d]);
     this.wpe = weight(w, 'transformer.wpe.weight', [c.maxPositions, d]) as tf.Tensor2D;
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;

@@ -26,7 +26,7 @@ export class Llama implements CausalLM {
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
     const eps = c.normEps;
-    this.embedding = new Embedding(weight(w, 'model.embed_tokens.weight', [c.vocabSize, d]) as tf.Tensor2D);
+    this.embedding = Embedding.load(w, 'model.embed_tokens.weight', [c.vocabSize, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
       this.blocks.push({

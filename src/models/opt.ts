@@ -32,7 +32,7 @@ export class OPT implements CausalLM {
     const e = c.wordEmbedProjDim;
     const bias = c.attentionBias;
     const pre = 'model.decoder';
-    this.tokens = new Embedding(weight(w, `${pre}.embed_tokens.weight`, [c.vocabSize, e]) as tf.Tensor2D);
+    this.tokens = Embedding.load(w, `${pre}.embed_tokens.weight`, [c.vocabSize, e]);
     this.positions = weight(w, `${pre}.embed_positions.weight`, [c.maxPositions + POSITION_OFFSET, d]) as tf.Tensor2D;
     this.projectIn = e !== d ? Linear.fromTorch(w, `${pre}.project_in`, { shape: [d, e] }) : null;
     this.projectOut = e !== d ? Linear.fromTorch(w, `${pre}.project_out`, { shape: [e, d] }) : null;

@@ -100,7 +100,7 @@ test('stories260K greedy generation from BOS tells the story about Lily', async 
   await ready;
   const { model, tokenizer } = await loadModel(bundled('stories260K'));
   const bos = tf.tidy(() => model.embed(tf.tensor2d([[tokenizer!.bosId!]], [1, 1], 'int32')));
-  const ids = greedyGenerate(model, bos, 16);
+  const ids = await greedyGenerate(model, bos, 16);
   bos.dispose();
   const text = tokenizer!.decode([tokenizer!.bosId!, ...ids]);
   assert.ok(text.startsWith('Once upon a time, there was a little girl named Lily.'), text);

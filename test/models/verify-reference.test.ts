@@ -18,7 +18,7 @@ for (const { dir, exact } of CASES) {
     const ref = readReference(join(dir, 'reference.json'));
     const loaded = await loadModel(dir, { tokenizer: typeof ref.text === 'string' });
     try {
-      const r = verify(loaded, ref);
+      const r = await verify(loaded, ref);
       const lossTol = exact ? 1e-5 : 1e-4;
       assert.ok(relErr(r.loss_no_mem, ref.loss_no_mem as number) < lossTol, `loss_no_mem ${r.loss_no_mem} vs ${ref.loss_no_mem}`);
       assert.ok(relErr(r.loss_with_mem, ref.loss_with_mem as number) < lossTol, `loss_with_mem ${r.loss_with_mem} vs ${ref.loss_with_mem}`);
