@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM } from '../models/causal-lm.ts';
 import type { LoadedModel } from '../models/load.ts';
+import { cosine, relErr, relL2 } from '../metrics/vector-compare.ts';
 import { memObjective, memObjectiveAndGrad, padIds } from './objective.ts';
 
 export interface Reference {
@@ -38,9 +40,16 @@ export function readReference(path: string): Reference {
 }
 
 export async function verify(loaded: LoadedModel, ref: Reference): Promise<VerifyResult> {
-  const { model } = loaded;
+  const out: VerifyResult = { model: loaded.name, ...(await verifyModel(loaded.model, ref)) };
+  const n = ref.input_ids.length;
+  if (typeof ref.text === 'string' && loaded.tokenizer) out.token_ids = loaded.tokenizer.encode(ref.text).slice(0, n);
+  return out;
+}
+
+/** The numbers alone, for any CausalLM (also one built in memory). Async reads: works on every backend. */
+export async function verifyModel(model: CausalLM, ref: Reference): Promise<Omit<VerifyResult, 'model' | 'token_ids'>> {
   if (ref.mem.length !== model.embedDim) {
-    throw new Error(`reference mem has ${ref.mem.length} entries but ${loaded.name} takes vectors of ${model.embedDim}`);
+    throw new Error(`reference mem has ${ref.mem.length} entries but the model takes vectors of ${model.embedDim}`);
   }
   const t0 = performance.now();
   const n = ref.input_ids.length;
@@ -56,7 +65,42 @@ export async function verify(loaded: LoadedModel, ref: Reference): Promise<Verif
   const res = {
     loss_no_mem: s[0], accuracy_no_mem: s[1] / (n - 1), loss_with_mem: s[2], accuracy_with_mem: s[3] / (n - 1), grad_mem: Array.from(g),
   };
-  const out: VerifyResult = { model: loaded.name, ...res, embedding_std: model.embeddingStd(), seconds: (performance.now() - t0) / 1000 };
-  if (typeof ref.text === 'string' && loaded.tokenizer) out.token_ids = loaded.tokenizer.encode(ref.text).slice(0, n);
-  return out;
+  return { ...res, embedding_std: model.embeddingStd(), seconds: (performance.now() - t0) / 1000 };
+}
+
+export interface ReferenceCheck {
+  ok: boolean;
+  failures: string[];
+  loss_no_mem_rel: number;
+  loss_with_mem_rel: number;
+  grad_rel_l2: number;
+  grad_cosine: number;
+  embedding_std_rel: number | null;
+}
+
+/**
+ * The acceptance rule for a port. `exact` references (float32 on CPU, the tiny-hf fixtures): losses within 1e-5
+ * relative, gradient relative L2 < 1e-4. Otherwise (the gutenberg references, made with TF32 matmuls): losses 1e-4,
+ * gradient relative L2 < 5e-3 and cosine > 0.9999. Accuracies equal (to float32 rounding of k/(N−1)).
+ */
+export function checkAgainstReference(r: Omit<VerifyResult, 'model'>, ref: Reference, exact: boolean): ReferenceCheck {
+  const g = ref.grad_mem as number[];
+  const c: ReferenceCheck = {
+    ok: true, failures: [],
+    loss_no_mem_rel: relErr(r.loss_no_mem, ref.loss_no_mem as number),
+    loss_with_mem_rel: relErr(r.loss_with_mem, ref.loss_with_mem as number),
+    grad_rel_l2: relL2(r.grad_mem, g),
+    grad_cosine: cosine(r.grad_mem, g),
+    embedding_std_rel: typeof ref.embedding_std === 'number' ? relErr(r.embedding_std, ref.embedding_std) : null,
+  };
+  const lossTol = exact ? 1e-5 : 1e-4;
+  if (!(c.loss_no_mem_rel < lossTol)) c.failures.push(`loss_no_mem ${r.loss_no_mem} vs ${ref.loss_no_mem} (relative ${c.loss_no_mem_rel} ≥ ${lossTol})`);
+  if (!(c.loss_with_mem_rel < lossTol)) c.failures.push(`loss_with_mem ${r.loss_with_mem} vs ${ref.loss_with_mem} (relative ${c.loss_with_mem_rel} ≥ ${lossTol})`);
+  if (!(Math.abs(r.accuracy_no_mem - (ref.accuracy_no_mem as number)) < 1e-6)) c.failures.push(`accuracy_no_mem ${r.accuracy_no_mem} vs ${ref.accuracy_no_mem}`);
+  if (!(Math.abs(r.accuracy_with_mem - (ref.accuracy_with_mem as number)) < 1e-6)) c.failures.push(`accuracy_with_mem ${r.accuracy_with_mem} vs ${ref.accuracy_with_mem}`);
+  if (!(c.grad_rel_l2 < (exact ? 1e-4 : 5e-3))) c.failures.push(`gradient relative L2 error ${c.grad_rel_l2}`);
+  if (!exact && !(c.grad_cosine > 0.9999)) c.failures.push(`gradient cosine ${c.grad_cosine}`);
+  if (c.embedding_std_rel !== null && !(c.embedding_std_rel < 1e-5)) c.failures.push(`embedding_std relative error ${c.embedding_std_rel}`);
+  c.ok = c.failures.length === 0;
+  return c;
 }

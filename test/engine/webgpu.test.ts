@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { hasWebgpuAdapter, initWebgpu, maxBindingBytes, shutdownWebgpu } from '../../src/engine/webgpu.ts';
-import { benchModel } from '../../bench/gpu/models.ts';
-import { compare, readRef, verifyAsync } from '../../bench/gpu/webgpu-verify.ts';
+import { loadModel } from '../../src/models/load.ts';
+import { checkAgainstReference, readReference, verifyModel } from '../../src/cram/verify.ts';
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 const available = process.env.CRAM_SKIP_WEBGPU ? false : await hasWebgpuAdapter();
@@ -44,10 +44,10 @@ const CASES = [
 for (const { dir, exact } of CASES) {
   test(`webgpu verify matches Hugging Face: ${dir.split('/').pop()}`, { skip }, async () => {
     await initWebgpu();
-    const ref = readRef(join(dir, 'reference.json'));
-    const { model, embeddingStd } = benchModel(dir);
+    const ref = readReference(join(dir, 'reference.json'));
+    const { model } = await loadModel(dir, { tokenizer: false });
     try {
-      const c = compare(await verifyAsync(model, ref), ref, exact, embeddingStd);
+      const c = checkAgainstReference(await verifyModel(model, ref), ref, exact);
       assert.ok(c.ok, c.failures.join('; '));
     } finally {
       model.dispose();

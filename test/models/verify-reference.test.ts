@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadModel } from '../../src/models/load.ts';
-import { readReference, verify } from '../../src/cram/verify.ts';
+import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 import { bundled, cosine, fixture, ready, relErr, relL2 } from '../helpers.ts';
 
 // tiny-hf: exact float32 references (CPU). gutenberg: made with TF32 matmuls on an H100, so looser.
@@ -19,6 +19,8 @@ for (const { dir, exact } of CASES) {
     const loaded = await loadModel(dir, { tokenizer: typeof ref.text === 'string' });
     try {
       const r = await verify(loaded, ref);
+      const check = checkAgainstReference(r, ref, exact);
+      assert.ok(check.ok, check.failures.join('; '));
       const lossTol = exact ? 1e-5 : 1e-4;
       assert.ok(relErr(r.loss_no_mem, ref.loss_no_mem as number) < lossTol, `loss_no_mem ${r.loss_no_mem} vs ${ref.loss_no_mem}`);
       assert.ok(relErr(r.loss_with_mem, ref.loss_with_mem as number) < lossTol, `loss_with_mem ${r.loss_with_mem} vs ${ref.loss_with_mem}`);
