@@ -45,25 +45,28 @@ export function textLoss(head: Linear, hidden: tf.Tensor3D, labels: tf.Tensor2D,
 }
 
 /**
- * Cross-entropy of each row of logits = h·headᵀ against its target, with a hand-written gradient
- * (softmax − onehot)·head: no gradient through logSumExp's mask or gather, logits built chunk by chunk.
- * `hit` (argmax == target) comes from the same logits and carries no gradient.
+ * Cross-entropy of each row of logits = h·headᵀ against its target, with a hand-written gradient:
+ *   dh = (softmax·dy)·W − dy·W[target]
+ * One exp pass per logit (kept, with its row sums, for the backward pass when it fits the budget; otherwise
+ * recomputed chunk by chunk), no dense one-hot, no gradient through logSumExp or gather. `hit` (argmax == target)
+ * comes from the same logits and carries no gradient.
  */
-export function rowCrossEntropy(head: Linear, h: tf.Tensor2D, target: tf.Tensor1D): { ce: tf.Tensor1D; hit: tf.Tensor1D } {
+export function rowCrossEntropy(head: Linear, h: tf.Tensor2D, target: tf.Tensor1D,
+  limits: { chunkFloats?: number; saveFloats?: number } = {}): { ce: tf.Tensor1D; hit: tf.Tensor1D } {
   const [M] = h.shape;
   const V = head.outFeatures;
-  const rowsPerChunk = Math.max(1, Math.floor(ROWS_PER_CHUNK_FLOATS / V));
-  const saveProbs = M * V <= SAVE_PROBS_MAX_FLOATS;
+  const rowsPerChunk = Math.max(1, Math.floor((limits.chunkFloats ?? ROWS_PER_CHUNK_FLOATS) / V));
+  const saveExp = M * V <= (limits.saveFloats ?? SAVE_PROBS_MAX_FLOATS);
+  const chunks: [number, number][] = [];
+  for (let start = 0; start < M; start += rowsPerChunk) chunks.push([start, Math.min(rowsPerChunk, M - start)]);
   const hitHolder: tf.Tensor[] = [];
 
-  const chunkStats = (hc: tf.Tensor2D, tc: tf.Tensor1D) => {
+  /** exp(logits − rowmax) and its row sums: softmax = e / s, logSumExp = rowmax + log s. */
+  const expStats = (hc: tf.Tensor2D) => {
     const logits = head.forward(hc) as tf.Tensor2D;
-    const lse = tf.logSumExp(logits, 1);
-    const rows = hc.shape[0];
-    const flatIdx = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(V, 'int32')), tf.cast(tc, 'int32'));
-    const picked = tf.gather(tf.reshape(logits, [-1]), flatIdx);
-    const hit = tf.cast(tf.equal(tf.argMax(logits, 1), tc), 'float32');
-    return { logits, lse, ce: tf.sub(lse, picked), hit };
+    const mx = tf.max(logits, 1, true);
+    const e = tf.exp(tf.sub(logits, mx));
+    return { logits, mx, e, s: tf.sum(e, 1, true) };
   };
 
   // customGrad passes (…inputs, save); its typing cannot express that, hence the casts.
@@ -72,34 +75,29 @@ export function rowCrossEntropy(head: Linear, h: tf.Tensor2D, target: tf.Tensor1
     const tt = tIn as tf.Tensor1D;
     const ces: tf.Tensor[] = [];
     const hits: tf.Tensor[] = [];
-    const probs: tf.Tensor[] = [];
-    for (let start = 0; start < M; start += rowsPerChunk) {
-      const rows = Math.min(rowsPerChunk, M - start);
-      const s = chunkStats(tf.slice(hh, [start, 0], [rows, -1]), tf.slice(tt, [start], [rows]));
-      ces.push(s.ce);
-      hits.push(s.hit);
-      if (saveProbs) probs.push(tf.exp(tf.sub(s.logits, tf.expandDims(s.lse, 1))));
+    const kept: tf.Tensor[] = [];
+    for (const [start, rows] of chunks) {
+      const tc = tf.slice(tt, [start], [rows]);
+      const { logits, mx, e, s } = expStats(tf.slice(hh, [start, 0], [rows, -1]));
+      const lse = tf.reshape(tf.add(mx, tf.log(s)), [-1]);
+      const flatIdx = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(V, 'int32')), tf.cast(tc, 'int32'));
+      ces.push(tf.sub(lse, tf.gather(tf.reshape(logits, [-1]), flatIdx)));
+      hits.push(tf.cast(tf.equal(tf.argMax(logits, 1), tc), 'float32'));
+      if (saveExp) kept.push(e, s);
     }
     hitHolder.push(tf.keep(hits.length === 1 ? hits[0] : tf.concat(hits)));
-    const savedProbs = saveProbs ? (probs.length === 1 ? probs[0] : tf.concat(probs)) : tf.zeros([0]);
-    save([hh, tt, savedProbs]);
+    save([hh, tt, ...kept]);
     return {
       value: ces.length === 1 ? ces[0] : tf.concat(ces),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [hs, ts, ps] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
-        const grads: tf.Tensor[] = [];
-        for (let start = 0; start < M; start += rowsPerChunk) {
-          const rows = Math.min(rowsPerChunk, M - start);
-          const tc = tf.slice(ts, [start], [rows]);
-          let p: tf.Tensor;
-          if (saveProbs) p = tf.slice(ps, [start, 0], [rows, V]);
-          else {
-            const logits = head.forward(tf.slice(hs, [start, 0], [rows, -1])) as tf.Tensor2D;
-            p = tf.softmax(logits, 1);
-          }
-          const dlogits = tf.mul(tf.sub(p, tf.oneHot(tc, V)), tf.expandDims(tf.slice(dy, [start], [rows]), 1));
-          grads.push(tf.matMul(dlogits as tf.Tensor2D, head.w));
-        }
+        const [hs, ts, ...stats] = saved;
+        const grads = chunks.map(([start, rows], i) => {
+          const { e, s } = saveExp ? { e: stats[2 * i], s: stats[2 * i + 1] } : expStats(tf.slice(hs as tf.Tensor2D, [start, 0], [rows, -1]));
+          const dyc = tf.expandDims(tf.slice(dy, [start], [rows]), 1);
+          const softmaxTimesDy = tf.mul(e, tf.div(dyc, s));
+          const targetRows = tf.gather(head.w, tf.cast(tf.slice(ts, [start], [rows]), 'int32'));
+          return tf.sub(tf.matMul(softmaxTimesDy as tf.Tensor2D, head.w), tf.mul(dyc, targetRows));
+        });
         return [grads.length === 1 ? grads[0] : tf.concat(grads), tf.zerosLike(ts)];
       },
     };
