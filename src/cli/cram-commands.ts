@@ -10,7 +10,7 @@ import { memObjective, padIds } from '../cram/objective.ts';
 import { regenerate } from '../cram/regenerate.ts';
 import { cramText } from '../cram/single.ts';
 import { idsSha256, readVectorFile } from '../cram/vector-file.ts';
-import { backendOption } from './options.ts';
+import { backendOption, positiveInt, positiveNumber } from './options.ts';
 import { formatSeconds, ProgressLine } from './progress-line.ts';
 
 interface TextOpts { text?: string; textFile?: string; length?: string }
@@ -30,18 +30,6 @@ function tokenize(loaded: LoadedModel, o: TextOpts): number[] {
   if (ids.length < 2) throw new Error('the text has fewer than 2 tokens: nothing to predict');
   if (n < 2) throw new Error('--length must be at least 2 (the first token is given, the rest are predicted)');
   return ids.slice(0, n);
-}
-
-function positiveInt(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
-  return n;
-}
-
-function positiveNumber(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-  return n;
 }
 
 export function registerCramCommands(program: Command): void {

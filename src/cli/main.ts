@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `npm run cram -- <command>`: the harness's command line. JSON goes to stdout, progress and errors to stderr. */
 import { Command } from 'commander';
+import { registerCompressorCommands } from './compressor-commands.ts';
 import { registerCramCommands } from './cram-commands.ts';
 import { registerExperimentCommands } from './experiment-commands.ts';
 import { registerVerify } from './verify-command.ts';
@@ -12,6 +13,7 @@ const program = new Command()
 
 registerVerify(program);
 registerCramCommands(program);
+registerCompressorCommands(program);
 registerExperimentCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

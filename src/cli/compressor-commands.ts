@@ -1,0 +1,160 @@
+/**
+ * `compress` (text file → .mem file), `decompress` (.mem → text) and `store add|list|get|rm` (a SQLite store of
+ * .mem files). JSON / text on stdout, progress on stderr.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { initBackend, type BackendChoice } from '../engine/backend.ts';
+import { loadModel } from '../models/load.ts';
+import { compress, decompress, DEFAULTS } from '../compress/compress.ts';
+import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memory-file.ts';
+import { MemoryStore, defaultStorePath } from '../compress/store.ts';
+import { backendOption, positiveInt, positiveNumber } from './options.ts';
+import { formatSeconds, ProgressLine } from './progress-line.ts';
+
+function mustExist(path: string, what: string): void {
+  if (!existsSync(path)) throw new Error(`${what} ${path} does not exist`);
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function registerCompressorCommands(program: Command): void {
+  program
+    .command('compress')
+    .description('compress a text file into trained vectors of a frozen model (.mem file); prints a JSON summary')
+    .requiredOption('--model <m>', 'model folder or bundled model name')
+    .requiredOption('--in <file>', 'text file (UTF-8)')
+    .requiredOption('--out <file>', 'where to write the .mem file')
+    .option('--max-steps <n>', 'optimisation steps per round at most', String(DEFAULTS.maxSteps))
+    .option('--patience <n>', 'give a segment more vectors after this many steps without a better accuracy', String(DEFAULTS.patience))
+    .option('--segment-tokens <n>', 'tokens per segment', String(DEFAULTS.segmentTokens))
+    .option('--tokens-per-vector <x>', 'starting K = ceil(segment tokens / x)', String(DEFAULTS.tokensPerVector))
+    .option('--max-mem <k>', 'largest K per segment (default: the segment\'s token count)')
+    .option('--seed <s>', 'seed of the initial vectors', String(DEFAULTS.seed))
+    .addOption(backendOption())
+    .action(async (o: { model: string; in: string; out: string; maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string; backend: BackendChoice }) => {
+      mustExist(o.in, '--in');
+      const seed = Number(o.seed);
+      if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got "${o.seed}"`);
+      const opts = {
+        maxSteps: positiveInt(o.maxSteps, '--max-steps'), patience: positiveInt(o.patience, '--patience'),
+        segmentTokens: positiveInt(o.segmentTokens, '--segment-tokens'), tokensPerVector: positiveNumber(o.tokensPerVector, '--tokens-per-vector'),
+        maxMem: o.maxMem === undefined ? undefined : positiveInt(o.maxMem, '--max-mem'), seed,
+      };
+      const text = readFileSync(o.in, 'utf8');
+      await initBackend(o.backend);
+      const loaded = await loadModel(o.model);
+      const progress = new ProgressLine();
+      const mf = await compress(text, {
+        ...opts, model: loaded,
+        onProgress: (p) => progress.update((el) => p.phase === 'verify'
+          ? `round ${p.round}: checking greedy regeneration of ${p.active} segment(s)  ${formatSeconds(el)} elapsed`
+          : `round ${p.round} (K ${p.kValues.join('/')}): step ${p.stepsDone}/${opts.maxSteps}, ${p.active} segment(s) optimising, ` +
+            `${p.finished} stopped, ${p.exact}/${p.segments} verified exact, accuracy ${p.meanAccuracy.toFixed(3)}  ${formatSeconds(el)} elapsed`),
+      });
+      progress.done();
+      const bytes = writeMemoryFile(o.out, mf);
+      const textBytes = Buffer.byteLength(text, 'utf8');
+      const k = totalVectors(mf);
+      process.stdout.write(JSON.stringify({
+        out: o.out, model: mf.model, text_chars: mf.textChars, text_bytes: textBytes, tokens: mf.nTokens, segments: mf.segments.length, vectors: k,
+        tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null, mem_bytes: bytes, text_bytes_per_mem_byte: Number((textBytes / bytes).toFixed(5)),
+        rounds: mf.stats.rounds, seconds: mf.stats.seconds,
+      }) + '\n');
+      loaded.model.dispose();
+    });
+
+  program
+    .command('decompress')
+    .description('regenerate the text from a .mem file (checked against its stored SHA-256)')
+    .argument('<file>', '.mem file')
+    .option('--model <m>', 'model folder or bundled name (default: the model named in the file)')
+    .option('--out <file>', 'write the text here instead of stdout')
+    .addOption(backendOption())
+    .action(async (file: string, o: { model?: string; out?: string; backend: BackendChoice }) => {
+      mustExist(file, '.mem file');
+      const mf = readMemoryFile(file);
+      await initBackend(o.backend);
+      const loaded = await loadModel(o.model ?? mf.model);
+      const progress = new ProgressLine();
+      const text = await decompress(mf, {
+        model: loaded, onProgress: (done, all) => progress.update((el) => `segment ${done}/${all} regenerated  ${formatSeconds(el)} elapsed`),
+      });
+      progress.done();
+      if (o.out) {
+        writeFileSync(o.out, text);
+        process.stderr.write(`${mf.textChars} chars written to ${o.out} (SHA-256 verified)\n`);
+      } else process.stdout.write(text);
+      loaded.model.dispose();
+    });
+
+  const store = program.command('store').description(`a SQLite store of .mem files (default ${defaultStorePath()}; $CRAM_STORE or --store to change)`);
+  const withStore = <T>(o: { store?: string }, f: (s: MemoryStore) => T): T => {
+    const s = new MemoryStore({ path: o.store });
+    try {
+      return f(s);
+    } finally {
+      s.close();
+    }
+  };
+
+  store
+    .command('add')
+    .description('add a .mem file; prints its id')
+    .argument('<file>', '.mem file')
+    .option('--tag <tag>', 'a tag (repeatable)', collect, [] as string[])
+    .option('--store <db>', 'store database file')
+    .action((file: string, o: { tag: string[]; store?: string }) => {
+      mustExist(file, '.mem file');
+      const id = withStore(o, (s) => s.add(file, o.tag));
+      process.stdout.write(`${id}\n`);
+    });
+
+  store
+    .command('list')
+    .description('list stored .mem files (JSON lines with --json)')
+    .option('--tag <tag>', 'only entries with this tag')
+    .option('--model <m>', 'only entries for this model')
+    .option('--json', 'one JSON object per line')
+    .option('--store <db>', 'store database file')
+    .action((o: { tag?: string; model?: string; json?: boolean; store?: string }) => {
+      const entries = withStore(o, (s) => s.list({ tag: o.tag, model: o.model }));
+      if (o.json) {
+        for (const e of entries) process.stdout.write(JSON.stringify(e) + '\n');
+        return;
+      }
+      for (const e of entries) {
+        process.stdout.write(`${e.id}\t${e.model}\t${e.nTokens} tokens\tK=${e.kTotal}\t${e.bytes} bytes\t${e.added}\t${e.tags.join(',')}\n`);
+      }
+    });
+
+  store
+    .command('get')
+    .description('write a stored .mem file out (to --out, else raw bytes on stdout)')
+    .argument('<id>', 'store id (mem-<n>)')
+    .option('--out <file>', 'where to write the .mem file')
+    .option('--store <db>', 'store database file')
+    .action((id: string, o: { out?: string; store?: string }) => {
+      withStore(o, (s) => {
+        s.get(id); // validate before handing it out
+        if (o.out) {
+          const n = s.writeTo(id, o.out);
+          process.stderr.write(`${id}: ${n} bytes written to ${o.out}\n`);
+        } else {
+          if (process.stdout.isTTY) throw new Error('refusing to write binary .mem bytes to a terminal; give --out <file> or redirect stdout');
+          process.stdout.write(s.getBytes(id));
+        }
+      });
+    });
+
+  store
+    .command('rm')
+    .description('remove a stored .mem file')
+    .argument('<id>', 'store id (mem-<n>)')
+    .option('--store <db>', 'store database file')
+    .action((id: string, o: { store?: string }) => {
+      withStore(o, (s) => s.rm(id));
+      process.stdout.write(`removed ${id}\n`);
+    });
+}
+
