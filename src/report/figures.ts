@@ -112,7 +112,7 @@ export function accuracyVsLengthFigure(records: readonly SampleRecord[]): Figure
   const lens = acc.map((r) => r.length);
   const x = {
     field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Text length, tokens (log scale)',
-    axis: { format: 'd', values: log2Ticks(Math.min(...lens), Math.max(...lens)), grid: true },
+    axis: { format: '~g', values: log2Ticks(Math.min(...lens), Math.max(...lens)), grid: true },
   } as const;
   const color = { field: 'source', type: 'nominal', title: 'Text source', sort: sourceOrder(records) } as const;
   const yAcc = { type: 'quantitative', scale: { zero: false, domainMax: 1 }, title: 'Best accuracy (mean ± std)' } as const;
@@ -287,11 +287,11 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
   const yVals = values.flatMap((v) => [v.value, v.lo, v.hi]).filter((v): v is number => typeof v === 'number' && v > 0);
   const x = {
     field: 'K', type: 'quantitative', scale: { type: 'log', base: 2, nice: false }, title: 'Number of [mem] vectors K (log scale)',
-    axis: { format: 'd', values: log2Ticks(Math.min(...kVals), Math.max(...kVals)) },
+    axis: { format: '~g', values: log2Ticks(Math.min(...kVals), Math.max(...kVals)) },
   } as const;
   const y = {
     field: 'value', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Tokens (log scale)',
-    axis: { format: 'd', values: log2Ticks(Math.min(...yVals), Math.max(...yVals)) },
+    axis: { format: '~g', values: log2Ticks(Math.min(...yVals), Math.max(...yVals)) },
   } as const;
   const color = { field: 'model', type: 'nominal', title: 'Model', sort: models } as const;
   const dash = {
@@ -515,7 +515,7 @@ export function capacityByModelFigure(records: readonly SampleRecord[]): FigureE
           x, color,
           y: {
             field: 'value', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Tokens (log scale)',
-            axis: { format: 'd', values: log2Ticks(Math.min(...capVals), Math.max(...capVals)) },
+            axis: { format: '~g', values: log2Ticks(Math.min(...capVals), Math.max(...capVals)) },
           },
         },
       },
