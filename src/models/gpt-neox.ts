@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { Embedding } from './embedding.ts';
-import { LayerNorm, Linear, activation, applyRope, attentionBias, mergeHeads, ropeTables, scaledDotAttention, weight } from './layers.ts';
+import { LengthCache, LayerNorm, Linear, activation, applyRope, attentionBias, mergeHeads, ropeTables, scaledDotAttention, weight } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 interface Block { ln1: LayerNorm; ln2: LayerNorm; qkv: Linear; dense: Linear; up: Linear; down: Linear }
@@ -16,6 +16,7 @@ export class GPTNeoX implements CausalLM {
   readonly numEmbeddings: number;
   readonly maxPositions: number;
   readonly head: Linear;
+  private readonly cache = new LengthCache();
   private readonly embedIn: Embedding;
   private readonly blocks: Block[] = [];
   private readonly lnF: LayerNorm;
@@ -53,8 +54,8 @@ export class GPTNeoX implements CausalLM {
     const c = this.config;
     const [B, T] = x.shape;
     const hd = c.headDim;
-    const { cos, sin } = ropeTables(T, c.rotaryDim, c.ropeTheta);
-    const bias = attentionBias(T, attentionMask);
+    const [cos, sin] = this.cache.get(`rope:${T}`, () => { const r = ropeTables(T, c.rotaryDim, c.ropeTheta); return [r.cos, r.sin]; });
+    const bias = attentionBias(T, attentionMask, this.cache);
     const attention = (b: Block, input: tf.Tensor) => {
       // The fused projection is laid out per head: [q_h | k_h | v_h] for each head h.
       const qkv = tf.transpose(tf.reshape(b.qkv.forward(input), [B, T, c.numHeads, 3 * hd]), [0, 2, 1, 3]);
@@ -77,6 +78,7 @@ export class GPTNeoX implements CausalLM {
   }
 
   dispose(): void {
+    this.cache.dispose();
     for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
     this.lnF.dispose();
     if (this.head.w !== this.embedIn.table) this.head.dispose(); else this.head.wT.dispose();

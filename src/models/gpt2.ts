@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { Embedding } from './embedding.ts';
-import { LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
+import { LengthCache, LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 interface Block { ln1: LayerNorm; attn: Linear; proj: Linear; ln2: LayerNorm; fc: Linear; fcProj: Linear }
@@ -13,6 +13,7 @@ export class GPT2 implements CausalLM {
   readonly numEmbeddings: number;
   readonly maxPositions: number;
   readonly head: Linear;
+  private readonly cache = new LengthCache();
   private readonly wte: Embedding;
   private readonly wpe: tf.Tensor2D;
   private readonly blocks: Block[] = [];
@@ -50,7 +51,7 @@ export class GPT2 implements CausalLM {
     const [, T, d] = x.shape;
     if (T > this.maxPositions) throw new Error(`sequence of ${T} exceeds GPT-2's ${this.maxPositions} positions`);
     const hd = d / c.numHeads;
-    const bias = attentionBias(T, attentionMask);
+    const bias = attentionBias(T, attentionMask, this.cache);
     let h: tf.Tensor = tf.add(x, tf.slice(this.wpe, [0, 0], [T, d]));
     for (const b of this.blocks) {
       const qkv = b.attn.forward(b.ln1.forward(h));
@@ -62,6 +63,7 @@ export class GPT2 implements CausalLM {
   }
 
   dispose(): void {
+    this.cache.dispose();
     for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
     this.lnF.dispose();
     this.wpe.dispose();

@@ -6,6 +6,26 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Llama3RopeScaling } from './config.ts';
 import { requireTensor, type TensorMap } from './tensor-map.ts';
 
+/**
+ * Constant tensors that depend only on the sequence length (rotary tables, the causal mask): made once per length
+ * and kept for the model's lifetime, instead of being rebuilt on every optimisation step.
+ */
+export class LengthCache {
+  private readonly entries = new Map<string, tf.Tensor[]>();
+  get<T extends tf.Tensor[]>(key: string, make: () => T): T {
+    let e = this.entries.get(key);
+    if (!e) {
+      e = tf.tidy(() => make()).map((t) => tf.keep(t));
+      this.entries.set(key, e);
+    }
+    return e as T;
+  }
+  dispose(): void {
+    for (const e of this.entries.values()) tf.dispose(e);
+    this.entries.clear();
+  }
+}
+
 /** A tensor that lives as long as the model (kept out of every tidy scope). */
 function keep<T extends tf.Tensor>(t: T): T {
   return tf.keep(t);
@@ -165,11 +185,14 @@ export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, ro
  * Additive attention bias [B or 1, 1, T, T]: causal, plus key padding when a mask [B, T] (1 = real) is given.
  * -1e9 rather than -inf so that a fully masked row cannot produce NaN.
  */
-export function attentionBias(T: number, mask?: tf.Tensor2D): tf.Tensor4D {
-  const causal = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
-  const bias = tf.tensor4d(causal, [1, 1, T, T]);
-  if (!mask) return bias;
+export function attentionBias(T: number, mask?: tf.Tensor2D, cache?: LengthCache): tf.Tensor4D {
+  const causal = () => {
+    const values = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
+    return [tf.tensor4d(values, [1, 1, T, T])];
+  };
+  const [bias] = cache ? cache.get(`causal:${T}`, causal) : causal();
+  if (!mask) return bias as tf.Tensor4D;
   const keyBias = tf.reshape(tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9), [mask.shape[0], 1, 1, T]);
   return tf.add(bias, keyBias) as tf.Tensor4D;
 }

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { Embedding } from './embedding.ts';
-import { Linear, RMSNorm, activation, applyRope, attentionBias, mergeHeads, repeatKv, ropeTables, scaledDotAttention, splitHeads, weight } from './layers.ts';
+import { LengthCache, Linear, RMSNorm, activation, applyRope, attentionBias, mergeHeads, repeatKv, ropeTables, scaledDotAttention, splitHeads, weight } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 interface Block {
@@ -16,6 +16,7 @@ export class Llama implements CausalLM {
   readonly numEmbeddings: number;
   readonly maxPositions: number;
   readonly head: Linear;
+  private readonly cache = new LengthCache();
   private readonly embedding: Embedding;
   private readonly blocks: Block[] = [];
   private readonly norm: RMSNorm;
@@ -61,8 +62,8 @@ export class Llama implements CausalLM {
   hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
     const c = this.config;
     const T = x.shape[1];
-    const { cos, sin } = ropeTables(T, c.headDim, c.ropeTheta, c.ropeScaling);
-    const bias = attentionBias(T, attentionMask);
+    const [cos, sin] = this.cache.get(`rope:${T}`, () => { const r = ropeTables(T, c.headDim, c.ropeTheta, c.ropeScaling); return [r.cos, r.sin]; });
+    const bias = attentionBias(T, attentionMask, this.cache);
     const scale = 1 / Math.sqrt(c.headDim);
     let h: tf.Tensor = x;
     for (const b of this.blocks) {
@@ -80,6 +81,7 @@ export class Llama implements CausalLM {
   }
 
   dispose(): void {
+    this.cache.dispose();
     for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
     this.norm.dispose();
     if (this.head.w !== this.embedding.table) this.head.dispose(); else this.head.wT.dispose();

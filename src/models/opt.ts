@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { Embedding } from './embedding.ts';
-import { LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
+import { LengthCache, LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 const POSITION_OFFSET = 2;
@@ -19,6 +19,7 @@ export class OPT implements CausalLM {
   readonly numEmbeddings: number;
   readonly maxPositions: number;
   readonly head: Linear;
+  private readonly cache = new LengthCache();
   private readonly tokens: Embedding;
   private readonly positions: tf.Tensor2D;
   private readonly projectIn: Linear | null;
@@ -67,7 +68,7 @@ export class OPT implements CausalLM {
     const d = c.hiddenSize;
     const hd = d / c.numHeads;
     if (T > this.maxPositions) throw new Error(`sequence of ${T} exceeds OPT's ${this.maxPositions} positions`);
-    const bias = attentionBias(T, attentionMask);
+    const bias = attentionBias(T, attentionMask, this.cache);
     const projected = this.projectIn ? this.projectIn.forward(x) : x;
     // Right padding keeps real tokens at positions 0..n-1, as HF's cumsum(attention_mask) - 1 would give.
     let h: tf.Tensor = tf.add(projected, tf.slice(this.positions, [POSITION_OFFSET, 0], [T, d]));
@@ -89,6 +90,7 @@ export class OPT implements CausalLM {
   }
 
   dispose(): void {
+    this.cache.dispose();
     for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
     this.lnF?.dispose();
     this.projectIn?.dispose();
