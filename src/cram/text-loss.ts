@@ -95,8 +95,8 @@ export function rowCrossEntropy(head: Linear, h: tf.Tensor2D, target: tf.Tensor1
           const { e, s } = saveExp ? { e: stats[2 * i], s: stats[2 * i + 1] } : expStats(tf.slice(hs as tf.Tensor2D, [start, 0], [rows, -1]));
           const dyc = tf.expandDims(tf.slice(dy, [start], [rows]), 1);
           const softmaxTimesDy = tf.mul(e, tf.div(dyc, s));
-          const targetRows = tf.gather(head.w, tf.cast(tf.slice(ts, [start], [rows]), 'int32'));
-          return tf.sub(tf.matMul(softmaxTimesDy as tf.Tensor2D, head.w), tf.mul(dyc, targetRows));
+          const targetRows = head.matrix.gatherRows(tf.slice(ts, [start], [rows]));
+          return tf.sub(head.matrix.backward(softmaxTimesDy as tf.Tensor2D), tf.mul(dyc, targetRows));
         });
         return [grads.length === 1 ? grads[0] : tf.concat(grads), tf.zerosLike(ts)];
       },

@@ -11,6 +11,17 @@
  * transposed matmul.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { maxBindingBytes } from './webgpu.ts';
+
+/**
+ * The largest tensor one storage binding may hold, or null when there is no such limit (wasm, cpu). The env
+ * CRAM_MAX_BINDING_BYTES overrides it on any backend (to test the split path without a GPU).
+ */
+export function bindingLimitBytes(): number | null {
+  const forced = Number(process.env.CRAM_MAX_BINDING_BYTES);
+  if (Number.isFinite(forced) && forced > 0) return forced;
+  return tf.getBackend() === 'webgpu' ? maxBindingBytes() : null;
+}
 
 /** Rows per block so that one block of `cols` float32 columns fits in `maxBytes` (at least 1 row). */
 export function rowsPerBlock(cols: number, maxBytes: number, bytesPerElement = 4): number {
@@ -31,7 +42,7 @@ export class SplitWeight {
   readonly blocksT: tf.Tensor2D[];
   /** First row of each block. */
   readonly offsets: number[];
-  private readonly project: (h: tf.Tensor2D) => tf.Tensor2D;
+  private readonly projectFn: (h: tf.Tensor2D) => tf.Tensor2D;
 
   private constructor(readonly rows: number, readonly cols: number, blocks: tf.Tensor2D[], blocksT: tf.Tensor2D[]) {
     this.blocks = blocks;
@@ -39,7 +50,7 @@ export class SplitWeight {
     let off = 0;
     this.offsets = blocks.map((b) => { const o = off; off += b.shape[0]; return o; });
     if (off !== rows) throw new Error(`SplitWeight: blocks cover ${off} rows, expected ${rows}`);
-    this.project = tf.customGrad((h, _save) => ({
+    this.projectFn = tf.customGrad((h, _save) => ({
       value: this.concatLogits(h as tf.Tensor2D),
       gradFunc: (dy: tf.Tensor) => this.backward(dy as tf.Tensor2D),
     })) as unknown as (h: tf.Tensor2D) => tf.Tensor2D;
@@ -102,9 +113,13 @@ export class SplitWeight {
   }
 
   /** logits = h·Wᵀ [M, rows] for h [M, cols]; differentiable w.r.t. h (dh = dlogits·W, summed over blocks). */
+  project(h: tf.Tensor2D): tf.Tensor2D {
+    return this.matMulBlocks(h);
+  }
+
   matMulBlocks(h: tf.Tensor2D): tf.Tensor2D {
     if (h.shape[1] !== this.cols) throw new Error(`matMulBlocks: h has ${h.shape[1]} columns, W has ${this.cols}`);
-    return this.project(h);
+    return this.projectFn(h);
   }
 
   /** dh = dlogits·W [M, cols] for dlogits [M, rows], as Σ_i dlogits[:, block i]·W_i. */

@@ -1,17 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { weight } from './layers.ts';
+import { frozenMatrix, type FrozenMatrix } from './frozen-matrix.ts';
+import { Linear } from './layers.ts';
 import { requireTensor, type TensorMap } from './tensor-map.ts';
 
 /** A frozen embedding table: lookup without a gradient path into the weights. */
 export class Embedding {
-  constructor(readonly table: tf.Tensor2D, private readonly stdValue: number) {}
+  constructor(readonly matrix: FrozenMatrix, private readonly stdValue: number) {}
 
   static load(map: TensorMap, name: string, shape: [number, number]): Embedding {
-    return new Embedding(weight(map, name, shape) as tf.Tensor2D, hostStd(requireTensor(map, name).data));
+    const host = requireTensor(map, name, shape);
+    return new Embedding(frozenMatrix(host), hostStd(host.data));
   }
 
   lookup(ids: tf.Tensor): tf.Tensor {
-    return tf.gather(this.table, tf.cast(ids, 'int32'));
+    return this.matrix.gatherRows(ids);
+  }
+
+  /** The output head of a model with tied embeddings: logits = h·Eᵀ over the same matrix (owned here). */
+  tiedHead(): Linear {
+    return new Linear(this.matrix, null, false);
   }
 
   /** torch.std of the whole matrix (unbiased, n-1): the paper's init scale. */
@@ -19,7 +26,7 @@ export class Embedding {
     return this.stdValue;
   }
 
-  dispose(): void { this.table.dispose(); }
+  dispose(): void { this.matrix.dispose(); }
 }
 
 /** Computed once from the host copy, in float64: no device readback, and the same on every backend. */

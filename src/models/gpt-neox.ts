@@ -40,7 +40,7 @@ export class GPTNeoX implements CausalLM {
     }
     this.lnF = LayerNorm.load(w, 'gpt_neox.final_layer_norm', c.normEps, d);
     this.head = c.tieWordEmbeddings
-      ? new Linear(this.embedIn.table, tf.keep(tf.transpose(this.embedIn.table)), null)
+      ? this.embedIn.tiedHead()
       : Linear.fromTorch(w, 'embed_out', { shape: [c.vocabSize, d] });
     this.embedDim = d;
     this.numEmbeddings = c.vocabSize;
@@ -81,7 +81,7 @@ export class GPTNeoX implements CausalLM {
     this.cache.dispose();
     for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
     this.lnF.dispose();
-    if (this.head.w !== this.embedIn.table) this.head.dispose(); else this.head.wT.dispose();
+    this.head.dispose();
     this.embedIn.dispose();
   }
 }

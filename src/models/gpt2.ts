@@ -37,7 +37,7 @@ export class GPT2 implements CausalLM {
       });
     }
     this.lnF = LayerNorm.load(w, 'transformer.ln_f', c.normEps, d);
-    this.head = new Linear(this.wte.table, tf.keep(tf.transpose(this.wte.table)), null);
+    this.head = this.wte.tiedHead();
     this.embedDim = d;
     this.numEmbeddings = c.vocabSize;
     this.maxPositions = c.maxPositions;
@@ -67,7 +67,7 @@ export class GPT2 implements CausalLM {
     for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
     this.lnF.dispose();
     this.wpe.dispose();
-    this.head.wT.dispose();
+    this.head.dispose();
     this.wte.dispose();
   }
 }

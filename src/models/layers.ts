@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama3RopeScaling } from './config.ts';
+import { frozenMatrix, type FrozenMatrix } from './frozen-matrix.ts';
 import { requireTensor, type TensorMap } from './tensor-map.ts';
 
 /**
@@ -37,46 +38,42 @@ export function weight(map: TensorMap, name: string, shape?: number[]): tf.Tenso
 }
 
 /**
- * y = x·Wᵀ + b for a frozen weight. Both W [out,in] and Wᵀ [in,out] are cached, and the custom gradient
- * (dx = dy·W) uses the cached W: no transposed matmul in either direction (slow on wasm) and no weight gradient.
+ * y = x·Wᵀ + b for a frozen weight [out, in] (see FrozenMatrix: cached transposes, input gradient only).
+ * A tied output head shares its matrix with the embedding and does not own it.
  */
 export class Linear {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  private readonly apply: (x: tf.Tensor2D) => tf.Tensor2D;
 
-  constructor(readonly w: tf.Tensor2D, readonly wT: tf.Tensor2D, readonly bias: tf.Tensor1D | null) {
-    [this.outFeatures, this.inFeatures] = w.shape;
-    this.apply = tf.customGrad((x, _save) => ({
-      value: tf.matMul(x as tf.Tensor2D, wT),
-      gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, w),
-    })) as unknown as (x: tf.Tensor2D) => tf.Tensor2D;
+  constructor(readonly matrix: FrozenMatrix, readonly bias: tf.Tensor1D | null, private readonly ownsMatrix = true) {
+    this.outFeatures = matrix.rows;
+    this.inFeatures = matrix.cols;
   }
 
   /** From a PyTorch nn.Linear weight [out, in]. */
   static fromTorch(map: TensorMap, prefix: string, opts: { bias?: boolean; shape?: [number, number] } = {}): Linear {
-    const w = weight(map, `${prefix}.weight`, opts.shape) as tf.Tensor2D;
+    const w = frozenMatrix(requireTensor(map, `${prefix}.weight`, opts.shape));
     const b = opts.bias ? (weight(map, `${prefix}.bias`, opts.shape ? [opts.shape[0]] : undefined) as tf.Tensor1D) : null;
-    return new Linear(w, keep(tf.transpose(w)), b);
+    return new Linear(w, b);
   }
 
   /** From a GPT-2 Conv1D weight, stored [in, out]. */
   static fromConv1D(map: TensorMap, prefix: string, shape?: [number, number]): Linear {
-    const wT = weight(map, `${prefix}.weight`, shape) as tf.Tensor2D;
-    const b = weight(map, `${prefix}.bias`, shape ? [shape[1]] : undefined) as tf.Tensor1D;
-    return new Linear(keep(tf.transpose(wT)), wT, b);
+    const w = frozenMatrix(requireTensor(map, `${prefix}.weight`, shape), true);
+    return new Linear(w, weight(map, `${prefix}.bias`, shape ? [shape[1]] : undefined) as tf.Tensor1D);
   }
 
   /** Any leading shape: [..., in] → [..., out]. */
   forward(x: tf.Tensor): tf.Tensor {
     const lead = x.shape.slice(0, -1);
-    let y: tf.Tensor = this.apply(tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D);
+    let y: tf.Tensor = this.matrix.project(tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D);
     if (this.bias) y = tf.add(y, this.bias);
     return tf.reshape(y, [...lead, this.outFeatures]);
   }
 
   dispose(): void {
-    tf.dispose([this.w, this.wT, ...(this.bias ? [this.bias] : [])]);
+    if (this.ownsMatrix) this.matrix.dispose();
+    this.bias?.dispose();
   }
 }
 

@@ -44,7 +44,7 @@ export class Llama implements CausalLM {
     }
     this.norm = new RMSNorm(weight(w, 'model.norm.weight', [d]) as tf.Tensor1D, eps);
     this.head = c.tieWordEmbeddings || !w.has('lm_head.weight')
-      ? new Linear(this.embedding.table, tf.keep(tf.transpose(this.embedding.table)), null)
+      ? this.embedding.tiedHead()
       : Linear.fromTorch(w, 'lm_head', { shape: [c.vocabSize, d] });
     this.embedDim = d;
     this.numEmbeddings = c.vocabSize;
@@ -84,7 +84,7 @@ export class Llama implements CausalLM {
     this.cache.dispose();
     for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
     this.norm.dispose();
-    if (this.head.w !== this.embedding.table) this.head.dispose(); else this.head.wT.dispose();
+    this.head.dispose();
     this.embedding.dispose();
   }
 }

@@ -52,7 +52,7 @@ export class OPT implements CausalLM {
     }
     this.lnF = w.has(`${pre}.final_layer_norm.weight`) ? LayerNorm.load(w, `${pre}.final_layer_norm`, c.normEps, d) : null;
     this.head = c.tieWordEmbeddings || !w.has('lm_head.weight')
-      ? new Linear(this.tokens.table, tf.keep(tf.transpose(this.tokens.table)), null)
+      ? this.tokens.tiedHead()
       : Linear.fromTorch(w, 'lm_head', { shape: [c.vocabSize, e] });
     this.embedDim = e;
     this.numEmbeddings = c.vocabSize;
@@ -96,7 +96,7 @@ export class OPT implements CausalLM {
     this.projectIn?.dispose();
     this.projectOut?.dispose();
     this.positions.dispose();
-    if (this.head.w !== this.tokens.table) this.head.dispose(); else this.head.wT.dispose();
+    this.head.dispose();
     this.tokens.dispose();
   }
 }

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import { DenseMatrix } from '../../src/models/frozen-matrix.ts';
 import { Linear } from '../../src/models/layers.ts';
 import { rowCrossEntropy } from '../../src/cram/text-loss.ts';
 import { ready, relL2 } from '../helpers.ts';
@@ -11,7 +12,7 @@ test('row cross-entropy: value, argmax hits and gradient match autodiff in every
   tf.tidy(() => {
     const V = 37, d = 8, M = 11;
     const w = tf.randomNormal([V, d], 0, 1, 'float32', 1) as tf.Tensor2D;
-    const head = new Linear(w, tf.transpose(w), null);
+    const head = new Linear(new DenseMatrix(w, tf.transpose(w)), null);
     const h = tf.randomNormal([M, d], 0, 1, 'float32', 2) as tf.Tensor2D;
     const target = tf.tensor1d(Array.from({ length: M }, (_, i) => (i * 7) % V), 'int32');
     const weights = tf.randomUniform([M], 0.1, 1, 'float32', 3);
