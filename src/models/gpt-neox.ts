@@ -4,29 +4,23 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
-import type { CausalLM } from './causal-lm.ts';
+import { FrozenTransformer } from './frozen-transformer.ts';
 import { Embedding } from './embedding.ts';
-import { LengthCache, LayerNorm, Linear, activation, applyRope, attentionBias, mergeHeads, ropeTables, scaledDotAttention, weight } from './layers.ts';
+import { LayerNorm, Linear, activation, applyRope, attentionBias, mergeHeads, ropeTables, scaledDotAttention } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 interface Block { ln1: LayerNorm; ln2: LayerNorm; qkv: Linear; dense: Linear; up: Linear; down: Linear }
 
-export class GPTNeoX implements CausalLM {
-  readonly embedDim: number;
-  readonly numEmbeddings: number;
-  readonly maxPositions: number;
+export class GPTNeoX extends FrozenTransformer<Block> {
   readonly head: Linear;
-  private readonly cache = new LengthCache();
-  private readonly embedIn: Embedding;
-  private readonly blocks: Block[] = [];
   private readonly lnF: LayerNorm;
 
-  constructor(readonly config: ModelConfig, w: TensorMap) {
+  constructor(config: ModelConfig, w: TensorMap) {
+    super(config, Embedding.load(w, 'gpt_neox.embed_in.weight', [config.vocabSize, config.hiddenSize]), config.hiddenSize);
     const c = config;
     const d = c.hiddenSize;
     const ffn = c.intermediateSize;
     const bias = c.attentionBias;
-    this.embedIn = Embedding.load(w, 'gpt_neox.embed_in.weight', [c.vocabSize, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `gpt_neox.layers.${i}`;
       this.blocks.push({
@@ -39,16 +33,9 @@ export class GPTNeoX implements CausalLM {
       });
     }
     this.lnF = LayerNorm.load(w, 'gpt_neox.final_layer_norm', c.normEps, d);
-    this.head = c.tieWordEmbeddings
-      ? this.embedIn.tiedHead()
-      : Linear.fromTorch(w, 'embed_out', { shape: [c.vocabSize, d] });
-    this.embedDim = d;
-    this.numEmbeddings = c.vocabSize;
-    this.maxPositions = c.maxPositions;
+    this.extras.push(this.lnF);
+    this.head = this.outputHead(w, c.tieWordEmbeddings, 'embed_out');
   }
-
-  embed(ids: tf.Tensor2D): tf.Tensor3D { return this.embedIn.lookup(ids) as tf.Tensor3D; }
-  embeddingStd(): number { return this.embedIn.std(); }
 
   hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
     const c = this.config;
@@ -75,13 +62,5 @@ export class GPTNeoX implements CausalLM {
       }
     }
     return this.lnF.forward(h) as tf.Tensor3D;
-  }
-
-  dispose(): void {
-    this.cache.dispose();
-    for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
-    this.lnF.dispose();
-    this.head.dispose();
-    this.embedIn.dispose();
   }
 }

@@ -1,29 +1,23 @@
 /** GPT-2 (Hugging Face GPT2LMHeadModel): learned positions, pre-LN, Conv1D weights stored [in, out], tied head. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
-import type { CausalLM } from './causal-lm.ts';
+import { FrozenTransformer } from './frozen-transformer.ts';
 import { Embedding } from './embedding.ts';
-import { LengthCache, LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
+import { LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 interface Block { ln1: LayerNorm; attn: Linear; proj: Linear; ln2: LayerNorm; fc: Linear; fcProj: Linear }
 
-export class GPT2 implements CausalLM {
-  readonly embedDim: number;
-  readonly numEmbeddings: number;
-  readonly maxPositions: number;
+export class GPT2 extends FrozenTransformer<Block> {
   readonly head: Linear;
-  private readonly cache = new LengthCache();
-  private readonly wte: Embedding;
   private readonly wpe: tf.Tensor2D;
-  private readonly blocks: Block[] = [];
   private readonly lnF: LayerNorm;
 
-  constructor(readonly config: ModelConfig, w: TensorMap) {
+  constructor(config: ModelConfig, w: TensorMap) {
+    super(config, Embedding.load(w, 'transformer.wte.weight', [config.vocabSize, config.hiddenSize]), config.hiddenSize);
     const c = config;
     const d = c.hiddenSize;
     const ffn = c.intermediateSize;
-    this.wte = Embedding.load(w, 'transformer.wte.weight', [c.vocabSize, d]);
     this.wpe = weight(w, 'transformer.wpe.weight', [c.maxPositions, d]) as tf.Tensor2D;
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;
@@ -37,14 +31,9 @@ export class GPT2 implements CausalLM {
       });
     }
     this.lnF = LayerNorm.load(w, 'transformer.ln_f', c.normEps, d);
-    this.head = this.wte.tiedHead();
-    this.embedDim = d;
-    this.numEmbeddings = c.vocabSize;
-    this.maxPositions = c.maxPositions;
+    this.extras.push(this.wpe, this.lnF);
+    this.head = this.outputHead(w, true, 'lm_head');
   }
-
-  embed(ids: tf.Tensor2D): tf.Tensor3D { return this.wte.lookup(ids) as tf.Tensor3D; }
-  embeddingStd(): number { return this.wte.std(); }
 
   hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
     const c = this.config;
@@ -60,14 +49,5 @@ export class GPT2 implements CausalLM {
       h = tf.add(h, b.fcProj.forward(activation(c.activation, b.fc.forward(b.ln2.forward(h)))));
     }
     return this.lnF.forward(h) as tf.Tensor3D;
-  }
-
-  dispose(): void {
-    this.cache.dispose();
-    for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
-    this.lnF.dispose();
-    this.wpe.dispose();
-    this.head.dispose();
-    this.wte.dispose();
   }
 }

@@ -1,9 +1,9 @@
 /** Llama (Hugging Face LlamaForCausalLM; llama2.c checkpoints too): RMSNorm, RoPE, SwiGLU, grouped-query attention. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
-import type { CausalLM } from './causal-lm.ts';
+import { FrozenTransformer } from './frozen-transformer.ts';
 import { Embedding } from './embedding.ts';
-import { LengthCache, Linear, RMSNorm, activation, applyRope, attentionBias, mergeHeads, repeatKv, ropeTables, scaledDotAttention, splitHeads, weight } from './layers.ts';
+import { Linear, RMSNorm, activation, applyRope, attentionBias, mergeHeads, repeatKv, ropeTables, scaledDotAttention, splitHeads, weight } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 interface Block {
@@ -11,23 +11,17 @@ interface Block {
   postNorm: RMSNorm; gate: Linear; up: Linear; down: Linear;
 }
 
-export class Llama implements CausalLM {
-  readonly embedDim: number;
-  readonly numEmbeddings: number;
-  readonly maxPositions: number;
+export class Llama extends FrozenTransformer<Block> {
   readonly head: Linear;
-  private readonly cache = new LengthCache();
-  private readonly embedding: Embedding;
-  private readonly blocks: Block[] = [];
   private readonly norm: RMSNorm;
 
-  constructor(readonly config: ModelConfig, w: TensorMap) {
+  constructor(config: ModelConfig, w: TensorMap) {
+    super(config, Embedding.load(w, 'model.embed_tokens.weight', [config.vocabSize, config.hiddenSize]), config.hiddenSize);
     const c = config;
     const d = c.hiddenSize;
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
     const eps = c.normEps;
-    this.embedding = Embedding.load(w, 'model.embed_tokens.weight', [c.vocabSize, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
       this.blocks.push({
@@ -43,20 +37,9 @@ export class Llama implements CausalLM {
       });
     }
     this.norm = new RMSNorm(weight(w, 'model.norm.weight', [d]) as tf.Tensor1D, eps);
-    this.head = c.tieWordEmbeddings || !w.has('lm_head.weight')
-      ? this.embedding.tiedHead()
-      : Linear.fromTorch(w, 'lm_head', { shape: [c.vocabSize, d] });
-    this.embedDim = d;
-    this.numEmbeddings = c.vocabSize;
-    this.maxPositions = c.maxPositions;
-  }
-
-  embed(ids: tf.Tensor2D): tf.Tensor3D {
-    return this.embedding.lookup(ids) as tf.Tensor3D;
-  }
-
-  embeddingStd(): number {
-    return this.embedding.std();
+    this.extras.push(this.norm);
+    // llama2.c and some exports omit lm_head even when the config does not say the embeddings are tied.
+    this.head = this.outputHead(w, c.tieWordEmbeddings || !w.has('lm_head.weight'), 'lm_head');
   }
 
   hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
@@ -78,13 +61,5 @@ export class Llama implements CausalLM {
       h = tf.add(h, b.down.forward(tf.mul(activation(c.activation, b.gate.forward(n2)), b.up.forward(n2))));
     }
     return this.norm.forward(h) as tf.Tensor3D;
-  }
-
-  dispose(): void {
-    this.cache.dispose();
-    for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
-    this.norm.dispose();
-    this.head.dispose();
-    this.embedding.dispose();
   }
 }

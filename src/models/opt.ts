@@ -5,35 +5,29 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config.ts';
-import type { CausalLM } from './causal-lm.ts';
+import { FrozenTransformer } from './frozen-transformer.ts';
 import { Embedding } from './embedding.ts';
-import { LengthCache, LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
+import { LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
 import type { TensorMap } from './tensor-map.ts';
 
 const POSITION_OFFSET = 2;
 
 interface Block { lnAttn: LayerNorm; q: Linear; k: Linear; v: Linear; out: Linear; lnFfn: LayerNorm; fc1: Linear; fc2: Linear }
 
-export class OPT implements CausalLM {
-  readonly embedDim: number;
-  readonly numEmbeddings: number;
-  readonly maxPositions: number;
+export class OPT extends FrozenTransformer<Block> {
   readonly head: Linear;
-  private readonly cache = new LengthCache();
-  private readonly tokens: Embedding;
   private readonly positions: tf.Tensor2D;
   private readonly projectIn: Linear | null;
   private readonly projectOut: Linear | null;
-  private readonly blocks: Block[] = [];
   private readonly lnF: LayerNorm | null;
 
-  constructor(readonly config: ModelConfig, w: TensorMap) {
+  constructor(config: ModelConfig, w: TensorMap) {
+    super(config, Embedding.load(w, 'model.decoder.embed_tokens.weight', [config.vocabSize, config.wordEmbedProjDim]), config.wordEmbedProjDim);
     const c = config;
     const d = c.hiddenSize;
     const e = c.wordEmbedProjDim;
     const bias = c.attentionBias;
     const pre = 'model.decoder';
-    this.tokens = Embedding.load(w, `${pre}.embed_tokens.weight`, [c.vocabSize, e]);
     this.positions = weight(w, `${pre}.embed_positions.weight`, [c.maxPositions + POSITION_OFFSET, d]) as tf.Tensor2D;
     this.projectIn = e !== d ? Linear.fromTorch(w, `${pre}.project_in`, { shape: [d, e] }) : null;
     this.projectOut = e !== d ? Linear.fromTorch(w, `${pre}.project_out`, { shape: [e, d] }) : null;
@@ -51,16 +45,9 @@ export class OPT implements CausalLM {
       });
     }
     this.lnF = w.has(`${pre}.final_layer_norm.weight`) ? LayerNorm.load(w, `${pre}.final_layer_norm`, c.normEps, d) : null;
-    this.head = c.tieWordEmbeddings || !w.has('lm_head.weight')
-      ? this.tokens.tiedHead()
-      : Linear.fromTorch(w, 'lm_head', { shape: [c.vocabSize, e] });
-    this.embedDim = e;
-    this.numEmbeddings = c.vocabSize;
-    this.maxPositions = c.maxPositions;
+    this.extras.push(this.positions, ...[this.projectIn, this.projectOut, this.lnF].filter((m) => m !== null));
+    this.head = this.outputHead(w, c.tieWordEmbeddings || !w.has('lm_head.weight'), 'lm_head');
   }
-
-  embed(ids: tf.Tensor2D): tf.Tensor3D { return this.tokens.lookup(ids) as tf.Tensor3D; }
-  embeddingStd(): number { return this.tokens.std(); }
 
   hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
     const c = this.config;
@@ -87,16 +74,5 @@ export class OPT implements CausalLM {
     if (this.lnF) h = this.lnF.forward(h);
     if (this.projectOut) h = this.projectOut.forward(h);
     return h as tf.Tensor3D;
-  }
-
-  dispose(): void {
-    this.cache.dispose();
-    for (const b of this.blocks) for (const m of Object.values(b)) m.dispose();
-    this.lnF?.dispose();
-    this.projectIn?.dispose();
-    this.projectOut?.dispose();
-    this.positions.dispose();
-    this.head.dispose();
-    this.tokens.dispose();
   }
 }
