@@ -2,25 +2,12 @@
  * Merge several runs (their samples.jsonl, and curves.jsonl where present) into one report,
  * plus a figure of decoding capacity per model.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readJsonl } from '../results/run-folder.ts';
 import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
 import { capacityByModelFigure } from './figures.ts';
 import { writeReport, type ReportResult } from './report.ts';
-
-/** Parse a JSON-lines file; blank lines are skipped, a bad line throws with its number. */
-export function readJsonl<T>(path: string): T[] {
-  const out: T[] = [];
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      out.push(JSON.parse(line) as T);
-    } catch (e) {
-      throw new Error(`${path}:${i + 1}: ${(e as Error).message}`);
-    }
-  });
-  return out;
-}
 
 /** Same text crammed the same way (the same record appearing in two runs' files is counted once). */
 const sampleKey = (r: SampleRecord) =>

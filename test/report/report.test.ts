@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeReport } from '../../src/report/report.ts';
 import { compareRuns } from '../../src/report/compare.ts';
-import { syntheticCurves, syntheticRecords } from '../../src/report/synthetic.ts';
+import { syntheticCurves, syntheticRecords } from './synthetic.ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

@@ -3,7 +3,7 @@
  * Each model has a fixed capacity in nats per vector: texts whose CE fits are "lossless", the rest
  * keep CE ≈ original − capacity (the paper's Fig. 3 behaviour).
  */
-import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
+import type { CurveRecord, SampleRecord } from '../../src/results/sample-record.ts';
 
 export interface SyntheticModel {
   model: string;
