@@ -3,27 +3,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LoadedModel } from '../models/load.ts';
 import { textMetrics, theoreticalCapacity, type TextMetrics } from '../metrics/text-metrics.ts';
-import { cramOne, type CramProgress, type CramSettings, type StopReason } from './engine.ts';
+import type { SampleRecord } from '../results/sample-record.ts';
+import { cramOne, type CramProgress, type CramSettings } from './engine.ts';
 import { regenerate } from './regenerate.ts';
 import { idsSha256, sha256, writeVectorFile } from './vector-file.ts';
 
-export interface SingleRunResult extends TextMetrics {
-  model: string;
-  n_tokens: number;
-  n_mem: number;
-  seed: number;
-  original_loss: number;
-  original_accuracy: number;
-  best_loss: number;
-  best_accuracy: number;
-  loss_at_best_accuracy: number;
-  best_step: number;
-  steps: number;
-  stop_reason: StopReason;
-  regenerated_exact: boolean;
-  regenerated_prefix_tokens: number;
+/** The experiment record's per-text fields (results/sample-record.ts), plus the exact metrics and capacity of one run. */
+export interface SingleRunResult extends TextMetrics, Pick<SampleRecord,
+  'model' | 'n_tokens' | 'n_mem' | 'seed' | 'original_loss' | 'original_accuracy' | 'best_loss' | 'best_accuracy'
+  | 'loss_at_best_accuracy' | 'best_step' | 'steps' | 'stop_reason' | 'regenerated_exact' | 'regenerated_prefix_tokens' | 'seconds'> {
   theoretical_capacity: number;
-  seconds: number;
   vector_file: string | null;
 }
 
