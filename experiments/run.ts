@@ -15,7 +15,8 @@ import type { ExperimentConfig } from '../src/config/schema.ts';
 import { cramAll, type CramOutcome } from '../src/cram/engine.ts';
 import { regenerate } from '../src/cram/regenerate.ts';
 import { idsSha256, sha256, writeVectorFile } from '../src/cram/vector-file.ts';
-import { loadModel, resolveModelDir, PROJECT_ROOT } from '../src/models/load.ts';
+import { resolveModelDir, PROJECT_ROOT } from '../src/models/load.ts';
+import { openModel } from '../src/cram/compiled-model.ts';
 import { textMetrics } from '../src/metrics/text-metrics.ts';
 import { describeEnvironment } from '../src/results/environment.ts';
 import { RunFolder } from '../src/results/run-folder.ts';
@@ -77,7 +78,7 @@ export async function runExperiment(configPath: string, opts: { quiet?: boolean;
   try {
     for (const modelName of config.models) {
       if (interrupted) break;
-      const loaded = await loadModel(modelName);
+      const loaded = await openModel(modelName, { backend: config.backend });
       if (!loaded.tokenizer) throw new Error(`${modelName} has no tokenizer`);
       const planned = planModel(config, loaded.name, loaded.tokenizer);
       const todo = planned.filter((j) => !done.has(j.key));
@@ -85,7 +86,7 @@ export async function runExperiment(configPath: string, opts: { quiet?: boolean;
       const byKey = new Map<string, PlannedJob>(todo.map((j) => [j.key, j]));
       const progress = new RunProgress(planned.length, planned.length - todo.length, opts.quiet);
       let finishedHere = 0;
-      await cramAll(loaded.model, todo, {
+      await cramAll(loaded.engine, todo, {
         optimizer: { lr: config.optimizer.lr, beta1: config.optimizer.beta1, beta2: config.optimizer.beta2, eps: config.optimizer.eps, weightDecay: config.optimizer.weight_decay },
         maxSteps: config.max_steps, patience: config.patience, maxBatch: config.batch.max_texts, maxBatchTokens: config.batch.max_tokens,
         recordTrajectory: todo.some((j) => j.recordCurve),
@@ -94,7 +95,7 @@ export async function runExperiment(configPath: string, opts: { quiet?: boolean;
         onStep: (p) => progress.update({ done: planned.length - todo.length + finishedHere, total: planned.length, accuracy: p.meanAccuracy, active: p.active, detail: `${loaded.name} K=${todo[0]?.nMem ?? '-'}…` }),
         onFinish: async (o: CramOutcome) => {
           const job = byKey.get(o.key)!;
-          const regen = config.regenerate ? await regenerate(loaded.model, o.memory, o.nMem, job.ids) : null;
+          const regen = config.regenerate ? await regenerate(loaded.engine, o.memory, o.nMem, job.ids) : null;
           const vectorFile = join('vectors', job.model, job.source.replace(/[^\w.-]+/g, '_'), `K${o.nMem}`, `L${job.length}-i${job.sampleIndex}.safetensors`);
           if (config.save_vectors) {
             mkdirSync(dirname(run.path(vectorFile)), { recursive: true });
@@ -123,7 +124,7 @@ export async function runExperiment(configPath: string, opts: { quiet?: boolean;
         },
       });
       progress.stop();
-      loaded.model.dispose();
+      await loaded.engine.release();
     }
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -1,10 +1,26 @@
-/** Shared test setup: one backend for the whole test process (wasm, as CI and the default run use). */
+/** Shared test setup: one ONNX Runtime backend for the whole test process (the CPU provider, as CI has). */
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '../src/engine/backend.ts';
+import type { BackendChoice } from '../src/engine/backend.ts';
+import { initRuntime } from '../src/engine/runtime.ts';
+import { CompiledModel, openModel } from '../src/cram/compiled-model.ts';
+import { loadModel } from '../src/models/load.ts';
 
-export const TEST_BACKEND = (process.env.CRAM_TEST_BACKEND ?? 'wasm') as 'wasm' | 'cpu';
-export const ready = initBackend(TEST_BACKEND);
+export const TEST_BACKEND = (process.env.CRAM_TEST_BACKEND ?? 'cpu') as BackendChoice;
+export const ready = initRuntime(TEST_BACKEND);
 export const fixture = (rel: string) => fileURLToPath(new URL(`./fixtures/${rel}`, import.meta.url));
 export const bundled = (name: string) => fileURLToPath(new URL(`../models/${name}`, import.meta.url));
+
+/** A model opened on the test backend. */
+export async function open(dir: string, opts: { tokenizer?: boolean } = {}) {
+  await ready;
+  return openModel(dir, { backend: TEST_BACKEND, tokenizer: opts.tokenizer });
+}
+
+/** A compiled model without its tokenizer. */
+export async function compiled(dir: string): Promise<CompiledModel> {
+  const rt = await ready;
+  const loaded = await loadModel(dir, { tokenizer: false });
+  return new CompiledModel(rt, loaded.model, loaded.weightsSha256);
+}
 
 export { cosine, l2, relErr, relL2 } from '../src/metrics/vector-compare.ts';

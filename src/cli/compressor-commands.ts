@@ -4,8 +4,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { initBackend, type BackendChoice } from '../engine/backend.ts';
-import { loadModel } from '../models/load.ts';
+import type { BackendChoice } from '../engine/backend.ts';
+import { openModel } from '../cram/compiled-model.ts';
 import { compress, decompress, DEFAULTS } from '../compress/compress.ts';
 import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memory-file.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
@@ -42,8 +42,7 @@ export function registerCompressorCommands(program: Command): void {
         maxMem: o.maxMem === undefined ? undefined : positiveInt(o.maxMem, '--max-mem'), seed,
       };
       const text = readFileSync(o.in, 'utf8');
-      await initBackend(o.backend);
-      const loaded = await loadModel(o.model);
+      const loaded = await openModel(o.model, { backend: o.backend });
       const progress = new ProgressLine();
       const mf = await compress(text, {
         ...opts, model: loaded,
@@ -61,7 +60,7 @@ export function registerCompressorCommands(program: Command): void {
         tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null, mem_bytes: bytes, text_bytes_per_mem_byte: Number((textBytes / bytes).toFixed(5)),
         rounds: mf.stats.rounds, seconds: mf.stats.seconds,
       }) + '\n');
-      loaded.model.dispose();
+      await loaded.engine.release();
     });
 
   program
@@ -74,8 +73,7 @@ export function registerCompressorCommands(program: Command): void {
     .action(async (file: string, o: { model?: string; out?: string; backend: BackendChoice }) => {
       mustExist(file, '.mem file');
       const mf = readMemoryFile(file);
-      await initBackend(o.backend);
-      const loaded = await loadModel(o.model ?? mf.model);
+      const loaded = await openModel(o.model ?? mf.model, { backend: o.backend });
       const progress = new ProgressLine();
       const text = await decompress(mf, {
         model: loaded, onProgress: (done, all) => progress.update((el) => `segment ${done}/${all} regenerated  ${formatSeconds(el)} elapsed`),
@@ -85,7 +83,7 @@ export function registerCompressorCommands(program: Command): void {
         writeFileSync(o.out, text);
         process.stderr.write(`${mf.textChars} chars written to ${o.out} (SHA-256 verified)\n`);
       } else process.stdout.write(text);
-      loaded.model.dispose();
+      await loaded.engine.release();
     });
 
   const store = program.command('store').description(`a SQLite store of .mem files (default ${defaultStorePath()}; $CRAM_STORE or --store to change)`);

@@ -2,11 +2,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendChoice } from '../engine/backend.ts';
-import { loadModel, PROJECT_ROOT, type LoadedModel } from '../models/load.ts';
-import { PAPER_SETTINGS, type CramSettings } from '../cram/engine.ts';
-import { memObjective, padIds } from '../cram/objective.ts';
+import type { BackendChoice } from '../engine/backend.ts';
+import { PROJECT_ROOT, type LoadedModel } from '../models/load.ts';
+import { openModel } from '../cram/compiled-model.ts';
+import { evaluateVectors, PAPER_SETTINGS, type CramSettings } from '../cram/engine.ts';
 import { regenerate } from '../cram/regenerate.ts';
 import { cramText } from '../cram/single.ts';
 import { idsSha256, readVectorFile } from '../cram/vector-file.ts';
@@ -57,8 +56,7 @@ export function registerCramCommands(program: Command): void {
       const seed = Number(o.seed);
       if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got "${o.seed}"`);
       readText(o); // fail on a bad text option before loading anything
-      await initBackend(o.backend);
-      const loaded = await loadModel(o.model);
+      const loaded = await openModel(o.model, { backend: o.backend });
       const ids = tokenize(loaded, o);
       const out = o.out ?? join(PROJECT_ROOT, 'results', 'vectors', `${loaded.name}-K${nMem}-N${ids.length}-${idsSha256(ids).slice(0, 10)}-seed${seed}.safetensors`);
       const progress = new ProgressLine();
@@ -73,7 +71,7 @@ export function registerCramCommands(program: Command): void {
           `in ${result.steps} steps (${result.stop_reason}), information gain ${result.info_gain_nats.toFixed(1)} nats, ` +
           `greedy regeneration ${result.regenerated_exact ? 'exact' : `exact for ${result.regenerated_prefix_tokens}/${result.n_tokens - 1} tokens`}\nvectors: ${out}\n`);
       }
-      loaded.model.dispose();
+      await loaded.engine.release();
     });
 
   program
@@ -90,27 +88,21 @@ export function registerCramCommands(program: Command): void {
       readText(o);
       if (!existsSync(o.vector)) throw new Error(`--vector ${o.vector} does not exist`);
       const { memory, meta } = readVectorFile(o.vector);
-      await initBackend(o.backend);
-      const loaded = await loadModel(o.model);
+      const loaded = await openModel(o.model, { backend: o.backend });
       if (meta.model_sha256 !== loaded.weightsSha256) {
         throw new Error(`${o.vector} was trained on model "${meta.model}" (weights ${meta.model_sha256.slice(0, 12)}…), not on ${loaded.name} (weights ${loaded.weightsSha256.slice(0, 12)}…)`);
       }
       const ids = tokenize(loaded, { ...o, length: o.length ?? String(meta.n_tokens) });
       const n = ids.length;
-      const statsT = tf.tidy(() => {
-        const r = memObjective(loaded.model, tf.tensor3d(memory, [1, meta.n_mem, meta.embed_dim]), padIds([ids]), [n]);
-        return tf.concat([r.loss, r.correct]);
-      });
-      const stats = await statsT.data();
-      statsT.dispose();
-      const res = { loss: stats[0], accuracy: stats[1] / (n - 1) };
-      const regen = await regenerate(loaded.model, memory, meta.n_mem, ids);
+      if (meta.embed_dim !== loaded.model.embedDim) throw new Error(`${o.vector} holds vectors of ${meta.embed_dim} values; ${loaded.name} takes ${loaded.model.embedDim}`);
+      const [res] = await evaluateVectors(loaded.engine, meta.n_mem, memory, [ids]);
+      const regen = await regenerate(loaded.engine, memory, meta.n_mem, ids);
       const result = {
         model: loaded.name, vector_file: o.vector, n_tokens: n, n_mem: meta.n_mem, text_matches: idsSha256(ids) === meta.ids_sha256,
         loss: res.loss, accuracy: res.accuracy, regenerated_exact: regen.regenerated_exact, regenerated_prefix_tokens: regen.regenerated_prefix_tokens,
       };
       if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
       else process.stdout.write(`accuracy ${result.accuracy.toFixed(4)}, loss ${result.loss.toFixed(4)}, regeneration ${result.regenerated_exact ? 'exact' : `exact for ${result.regenerated_prefix_tokens}/${n - 1} tokens`}${result.text_matches ? '' : ' (this is not the text the vectors were trained on)'}\n`);
-      loaded.model.dispose();
+      await loaded.engine.release();
     });
 }

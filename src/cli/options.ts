@@ -2,7 +2,7 @@ import { Option } from 'commander';
 import { BACKENDS } from '../engine/backend.ts';
 
 export const backendOption = () =>
-  new Option('--backend <name>', 'tensor backend: auto picks webgpu, then tensorflow (tfjs-node), then wasm, then cpu')
+  new Option('--backend <name>', 'ONNX Runtime execution provider: auto picks cuda (if its provider is installed), then webgpu (hardware adapter), then cpu')
     .choices([...BACKENDS])
     .default('auto');
 

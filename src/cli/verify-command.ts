@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { initBackend, type BackendChoice } from '../engine/backend.ts';
-import { loadModel, resolveModelDir } from '../models/load.ts';
+import type { BackendChoice } from '../engine/backend.ts';
+import { resolveModelDir } from '../models/load.ts';
+import { openModel } from '../cram/compiled-model.ts';
 import { readReference, verify } from '../cram/verify.ts';
 import { backendOption } from './options.ts';
 
@@ -13,12 +14,11 @@ export function registerVerify(program: Command): void {
     .option('--reference <file>', 'reference JSON (default: <model>/reference.json)')
     .addOption(backendOption())
     .action(async (modelArg: string, opts: { reference?: string; backend: BackendChoice }) => {
-      const backend = await initBackend(opts.backend);
       const dir = resolveModelDir(modelArg);
       const ref = readReference(opts.reference ?? join(dir, 'reference.json'));
-      const loaded = await loadModel(dir, { tokenizer: typeof ref.text === 'string' });
-      const result = await verify(loaded, ref);
-      process.stdout.write(JSON.stringify({ ...result, backend: backend.name }) + '\n');
-      loaded.model.dispose();
+      const loaded = await openModel(dir, { backend: opts.backend, tokenizer: typeof ref.text === 'string' });
+      const result = await verify(loaded, loaded.engine, ref);
+      process.stdout.write(JSON.stringify({ ...result, backend: loaded.engine.runtime.name }) + '\n');
+      await loaded.engine.release();
     });
 }

@@ -7,9 +7,9 @@
  * is an independent cramming problem and every text token is predicted); for tokenizers without BOS it is the token
  * just before the segment (the text's first token, stored in the file, for segment 0).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { activeBackend, initBackend } from '../engine/backend.ts';
-import { loadModel, type LoadedModel } from '../models/load.ts';
+import type { LoadedModel } from '../models/load.ts';
+import { openModel, type CompiledModel } from '../cram/compiled-model.ts';
+import type { InputPart } from '../cram/generate.ts';
 import { cramAll, PAPER_SETTINGS, type CramOutcome, type CramSettings } from '../cram/engine.ts';
 import { greedyGenerate } from '../cram/generate.ts';
 import { regenerate } from '../cram/regenerate.ts';
@@ -48,9 +48,12 @@ export interface CompressProgress {
   meanAccuracy: number;
 }
 
+/** A model opened on a backend (openModel). */
+export type OpenModel = LoadedModel & { engine: CompiledModel };
+
 export interface ModelOption {
-  /** A loaded model, or a bundled name / folder (loaded here; the backend is initialised with 'auto' if none is). */
-  model: LoadedModel | string;
+  /** An opened model, or a bundled name / folder (opened here on the 'auto' backend). */
+  model: OpenModel | string;
 }
 
 export interface CompressOptions extends ModelOption {
@@ -71,10 +74,9 @@ export interface CompressOptions extends ModelOption {
   onProgress?: (p: CompressProgress) => void;
 }
 
-export async function resolveModel(m: LoadedModel | string): Promise<LoadedModel> {
+export async function resolveModel(m: OpenModel | string): Promise<OpenModel> {
   if (typeof m !== 'string') return m;
-  if (!activeBackend()) await initBackend('auto');
-  return loadModel(m);
+  return openModel(m);
 }
 
 function tokenizerOf(loaded: LoadedModel) {
@@ -155,7 +157,7 @@ export async function compress(text: string, options: CompressOptions): Promise<
     const outcomes = new Map<number, CramOutcome>();
     const jobs = pending.map((i) => ({ key: `seg${i}`, ids: p.segments[i].ids, nMem: kOf[i], seed: `compress/${o.seed}/seg${i}/K${kOf[i]}` }));
     let roundSteps = 0;
-    await cramAll(model, jobs, settings, {
+    await cramAll(loaded.engine, jobs, settings, {
       onFinish: (out) => { outcomes.set(Number(out.key.slice(3)), out); },
       onStep: (pr) => {
         roundSteps++;
@@ -168,7 +170,7 @@ export async function compress(text: string, options: CompressOptions): Promise<
     for (const i of pending) {
       const out = outcomes.get(i)!;
       const ids = p.segments[i].ids;
-      const regen = out.bestAccuracy === 1 ? await regenerate(model, out.memory, kOf[i], ids) : null;
+      const regen = out.bestAccuracy === 1 ? await regenerate(loaded.engine, out.memory, kOf[i], ids) : null;
       if (regen?.regenerated_exact) {
         done[i] = out.memory;
         exact++;
@@ -198,7 +200,7 @@ export async function compress(text: string, options: CompressOptions): Promise<
     settings: {
       segment_tokens: o.segmentTokens, tokens_per_vector: o.tokensPerVector, max_steps: o.maxSteps, patience: o.patience,
       growth: o.growth, max_mem: o.maxMem ?? 'segment tokens', lr: o.lr, betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`, seed: o.seed,
-      backend: activeBackend()?.name ?? tf.getBackend(),
+      backend: loaded.engine.runtime.name,
     },
     stats: { rounds: round, batched_steps: totalSteps, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), vectors: 0 },
     created: new Date().toISOString(),
@@ -234,21 +236,13 @@ export async function decompress(mf: MemoryFile, options: DecompressOptions): Pr
   const loaded = await resolveModel(options.model);
   checkModel(mf, loaded);
   const tok = tokenizerOf(loaded);
-  const model = loaded.model;
-  const d = mf.embedDim;
   const predicted: number[] = [];
   for (const [i, s] of mf.segments.entries()) {
     const given = s.startsWithBos || i === 0 ? s.firstToken : predicted[predicted.length - 1];
     if (s.startsWithBos && s.firstToken !== tok.bosId) {
       throw new CompressError(`segment ${i} starts with BOS id ${s.firstToken} but the ${loaded.name} tokenizer's BOS is ${tok.bosId}`);
     }
-    const prefix = tf.tidy(() => tf.concat([tf.tensor3d(s.vectors, [1, s.nMem, d]), model.embed(tf.tensor2d([[given]], [1, 1], 'int32'))], 1) as tf.Tensor3D);
-    let gen: number[];
-    try {
-      gen = await greedyGenerate(model, prefix, s.nTokens);
-    } finally {
-      prefix.dispose();
-    }
+    const gen = await greedyGenerate(loaded.engine, { parts: [{ vectors: s.vectors }, { ids: [given] }], maxNew: s.nTokens });
     if (gen.length !== s.nTokens || idsSha256([given, ...gen]) !== s.idsSha256) {
       throw new CompressError(`segment ${i} did not regenerate the tokens it was made from (token hash mismatch; ` +
         `${gen.length}/${s.nTokens} tokens generated): the vectors are damaged, or this model/backend computes differently`);
@@ -268,22 +262,18 @@ export async function decompress(mf: MemoryFile, options: DecompressOptions): Pr
 }
 
 /**
- * Input embeddings [1, sumK + promptTokens, d]: every segment's vectors (in order) followed by the prompt's token
- * embeddings (prompt encoded by the model's tokenizer, BOS included where it adds one, unless `bos: false`).
- * The caller disposes the tensor.
+ * The input for a prompt that follows a memory: every segment's vectors (in order), then the prompt's tokens (encoded
+ * by the model's tokenizer, BOS included where it adds one, unless `bos: false`). Feed it to greedyGenerate (or the
+ * objective) in place of the text the memory holds.
  */
-export async function embedWithMemory(mf: MemoryFile, prompt: string | number[], options: ModelOption & { bos?: boolean }): Promise<tf.Tensor3D> {
+export async function embedWithMemory(mf: MemoryFile, prompt: string | number[], options: ModelOption & { bos?: boolean }): Promise<InputPart[]> {
   validateMemoryFile(mf);
   const loaded = await resolveModel(options.model);
   checkModel(mf, loaded);
   const tok = tokenizerOf(loaded);
   let ids = typeof prompt === 'string' ? tok.encode(prompt) : prompt;
   if (options.bos === false && tok.bosId !== null && ids[0] === tok.bosId) ids = ids.slice(1);
-  const d = mf.embedDim;
-  return tf.tidy(() => {
-    const parts: tf.Tensor3D[] = mf.segments.map((s) => tf.tensor3d(s.vectors, [1, s.nMem, d]));
-    if (ids.length > 0) parts.push(loaded.model.embed(tf.tensor2d([ids], [1, ids.length], 'int32')));
-    if (parts.length === 0) return tf.zeros([1, 0, d]) as tf.Tensor3D;
-    return tf.concat(parts, 1) as tf.Tensor3D;
-  });
+  const parts: InputPart[] = mf.segments.map((s) => ({ vectors: s.vectors }));
+  if (ids.length > 0) parts.push({ ids });
+  return parts;
 }

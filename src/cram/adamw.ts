@@ -1,9 +1,9 @@
 /**
- * AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias correction, eps outside the sqrt), applied to a
- * batch of independent problems: row b of the parameters has its own moments and its own step count, because texts
- * join a running batch at different times.
+ * AdamW exactly as torch.optim.AdamW computes it on float32 tensors (decoupled weight decay, `lerp` for the first
+ * moment, bias corrections in float64 as PyTorch does on Python floats, eps outside the square root), every operation
+ * rounded to float32 as PyTorch's kernels round it. Runs on the host over one problem's [K·d] vectors: each text in a
+ * batch has its own moments and its own step count, because texts join a running batch at different times.
  */
-import * as tf from '@tensorflow/tfjs-core';
 
 export interface AdamWSettings {
   lr: number;
@@ -17,26 +17,41 @@ export interface AdamWSettings {
 export const PAPER_ADAMW: AdamWSettings = { lr: 1e-2, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0.01 };
 
 export interface AdamWState {
-  m: tf.Tensor;
-  v: tf.Tensor;
+  m: Float32Array;
+  v: Float32Array;
+  /** Updates done so far. */
+  step: number;
 }
 
+export function adamwState(size: number): AdamWState {
+  return { m: new Float32Array(size), v: new Float32Array(size), step: 0 };
+}
+
+const f = Math.fround;
+
 /**
- * One update. `steps[b]` is the 1-based step number of row b for this update. Returns new params and state
- * (the caller owns and disposes the old ones). Shapes: params, grad, m, v = [B, ...].
+ * One update of `params` (in place) with `grad` (read from `grad[offset …]`); `state` advances one step. The
+ * arithmetic follows torch's single-tensor AdamW: p·(1 − lr·wd); m.lerp(g, 1 − β1); v·β2 + (1 − β2)·g·g;
+ * denom = √v / √(1 − β2^t) + eps; p + (−lr / (1 − β1^t))·m / denom.
  */
-export function adamwStep(s: AdamWSettings, params: tf.Tensor, grad: tf.Tensor, state: AdamWState, steps: number[]): { params: tf.Tensor; state: AdamWState } {
-  return tf.tidy(() => {
-    const B = params.shape[0];
-    const bcShape = [B, ...params.shape.slice(1).map(() => 1)];
-    // Per-row bias corrections computed in float64, as PyTorch computes them on Python floats.
-    const stepSize = tf.tensor(steps.map((t) => s.lr / (1 - s.beta1 ** t)), bcShape);
-    const bc2Sqrt = tf.tensor(steps.map((t) => Math.sqrt(1 - s.beta2 ** t)), bcShape);
-    const decayed = tf.mul(params, 1 - s.lr * s.weightDecay);
-    const m = tf.add(tf.mul(state.m, s.beta1), tf.mul(grad, 1 - s.beta1));
-    const v = tf.add(tf.mul(state.v, s.beta2), tf.mul(tf.square(grad), 1 - s.beta2));
-    const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), s.eps);
-    const next = tf.sub(decayed, tf.mul(stepSize, tf.div(m, denom)));
-    return { params: next, state: { m, v } };
-  });
+export function adamwUpdate(s: AdamWSettings, params: Float32Array, grad: Float32Array, state: AdamWState, offset = 0): void {
+  state.step += 1;
+  const t = state.step;
+  const decay = f(1 - s.lr * s.weightDecay);
+  const w1 = f(1 - s.beta1);
+  const b2 = f(s.beta2);
+  const w2 = f(1 - s.beta2);
+  const bc2sqrt = f(Math.sqrt(1 - s.beta2 ** t));
+  const negStep = f(-(s.lr / (1 - s.beta1 ** t)));
+  const eps = f(s.eps);
+  const { m, v } = state;
+  const lerpHigh = w1 >= 0.5; // torch.lerp switches formula at weight 0.5
+  for (let i = 0; i < params.length; i++) {
+    const g = grad[offset + i];
+    params[i] = f(params[i] * decay);
+    m[i] = lerpHigh ? f(g - f(f(g - m[i]) * f(1 - w1))) : f(m[i] + f(w1 * f(g - m[i])));
+    v[i] = f(f(v[i] * b2) + f(f(w2 * g) * g));
+    const denom = f(f(f(Math.sqrt(v[i])) / bc2sqrt) + eps);
+    params[i] = f(params[i] + f(f(negStep * m[i]) / denom));
+  }
 }

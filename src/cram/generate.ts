@@ -1,47 +1,130 @@
 /**
- * Greedy generation from input embeddings (e.g. [mem] vectors + BOS), the strict check that a text comes back
- * exactly. Recomputes the full prefix each step (no KV cache): simple and exact; the texts here are short.
+ * Greedy generation from input embeddings (e.g. [mem] vectors + BOS): the strict check that a text comes back
+ * exactly, and continuation for the compressor. Incremental, with a key/value cache (decode graph): each new token
+ * costs one position, not the whole prefix again. Rows that share a prefix length run as one batch; a row that stops
+ * (mismatch, EOS, its own limit) leaves the batch, its cache rows dropped.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM } from '../models/causal-lm.ts';
+import type * as OrtTypes from 'onnxruntime-node';
+import type { CompiledModel } from './compiled-model.ts';
 
-export interface GreedyOptions {
-  /** Stop early at the first generated token that differs from `expected[i]` (enough to measure an exact prefix). */
+/** A run of input vectors ([mem] vectors, a memory's vectors) or of tokens. */
+export type InputPart = { vectors: Float32Array } | { ids: number[] };
+
+export interface GreedyRow {
+  /** The input, in order: vector runs and token runs (same structure and lengths across the rows of one call). */
+  parts: InputPart[];
+  /** Most tokens to generate. */
+  maxNew: number;
+  /** Stop at the first generated token that differs from expected[i] (enough to measure an exact prefix). */
   expected?: number[];
   stopAtMismatch?: boolean;
-  /** Stop when this id is generated. */
+  /** Stop after generating this id. */
   eosId?: number | null;
 }
 
-/**
- * prefix: [1, P, d] input embeddings. Returns up to `maxNew` generated ids.
- */
-export async function greedyGenerate(model: CausalLM, prefix: tf.Tensor3D, maxNew: number, opts: GreedyOptions = {}): Promise<number[]> {
-  const out: number[] = [];
-  let seq = tf.keep(tf.clone(prefix));
-  try {
-    for (let i = 0; i < maxNew; i++) {
-      if (seq.shape[1] >= model.maxPositions) break;
-      const nextT = tf.tidy(() => {
-        const h = model.hiddenStates(seq);
-        const last = tf.slice(h, [0, seq.shape[1] - 1, 0], [1, 1, -1]);
-        return tf.argMax(tf.reshape(model.head.forward(last), [-1]));
-      });
-      // Async read: WebGPU in Node cannot read synchronously.
-      const next = (await nextT.data())[0];
-      nextT.dispose();
-      out.push(next);
-      if (opts.eosId != null && next === opts.eosId) break;
-      if (opts.stopAtMismatch && opts.expected && next !== opts.expected[i]) break;
-      if (opts.expected && opts.stopAtMismatch && i + 1 >= opts.expected.length) break;
-      const grown = tf.tidy(() => tf.concat([seq, model.embed(tf.tensor2d([[next]], [1, 1], 'int32'))], 1) as tf.Tensor3D);
-      seq.dispose();
-      seq = tf.keep(grown);
+export interface GreedyOptions {
+  /** Called after each decoding step with the tokens generated so far (progress for long generations). */
+  onToken?: (generatedSoFar: number) => void;
+}
+
+function sliceRows(t: OrtTypes.Tensor, keep: number[], ort: CompiledModel['runtime']['ort']): OrtTypes.Tensor {
+  const B = t.dims[0];
+  const rowSize = t.data.length / B;
+  const src = t.data as Float32Array;
+  const out = new Float32Array(keep.length * rowSize);
+  keep.forEach((b, i) => out.set(src.subarray(b * rowSize, (b + 1) * rowSize), i * rowSize));
+  return new ort.Tensor('float32', out, [keep.length, ...t.dims.slice(1)]);
+}
+
+/** The prefill calls for a row's parts: each call takes a vector run and/or the token run after it. */
+function prefillCalls(parts: InputPart[], d: number): { vectors: Float32Array; ids: number[] }[] {
+  const calls: { vectors: Float32Array; ids: number[] }[] = [];
+  for (const p of parts) {
+    if ('vectors' in p) {
+      if (p.vectors.length % d !== 0) throw new Error(`a vector run holds ${p.vectors.length} values, not a multiple of ${d}`);
+      calls.push({ vectors: p.vectors, ids: [] });
+    } else if (calls.length > 0 && calls[calls.length - 1].ids.length === 0) {
+      calls[calls.length - 1].ids = p.ids;
+    } else {
+      calls.push({ vectors: new Float32Array(0), ids: p.ids });
     }
-  } finally {
-    seq.dispose();
+  }
+  return calls.filter((c) => c.vectors.length > 0 || c.ids.length > 0);
+}
+
+/** Generates for every row; returns the generated ids per row. */
+export async function greedyGenerateMany(engine: CompiledModel, rows: GreedyRow[], opts: GreedyOptions = {}): Promise<number[][]> {
+  if (rows.length === 0) return [];
+  const d = engine.embedDim;
+  const plans = rows.map((r) => prefillCalls(r.parts, d));
+  const shape = (pl: { vectors: Float32Array; ids: number[] }[]) => pl.map((c) => `${c.vectors.length}/${c.ids.length}`).join(',');
+  if (plans.some((pl) => shape(pl) !== shape(plans[0]))) throw new Error('greedyGenerateMany: rows need the same structure of vector and token runs');
+  if (plans[0].length === 0) throw new Error('greedy generation needs at least one input position');
+  const maxPositions = engine.model.maxPositions;
+  const { session, carried } = await engine.decoder();
+  const ort = engine.runtime.ort;
+  const out: number[][] = rows.map(() => []);
+  let active = rows.map((_, i) => i);
+  // Empty caches: the sequence axis has size 0.
+  let caches = new Map<string, OrtTypes.Tensor>();
+  for (const c of carried) {
+    const dims = c.dims.map((x, i) => (i === 0 ? rows.length : typeof x === 'number' ? x : 0));
+    caches.set(c.name, new ort.Tensor('float32', new Float32Array(0), dims));
+  }
+  let pastLength = 0;
+  const run = async (vectors: Float32Array, prefixLen: number, ids: number[], idsLen: number) => {
+    const B = active.length;
+    const feeds: Record<string, OrtTypes.Tensor> = {
+      prefix: new ort.Tensor('float32', vectors, [B, prefixLen, d]),
+      ids: new ort.Tensor('int64', BigInt64Array.from(ids.map((x) => BigInt(x))), [B, idsLen]),
+      past_length: new ort.Tensor('int64', BigInt64Array.from([BigInt(pastLength)]), [1]),
+    };
+    for (const c of carried) feeds[`past.${c.name}`] = caches.get(c.name)!;
+    const r = await session.run(feeds);
+    pastLength += prefixLen + idsLen;
+    const next = Array.from(r.next.data as BigInt64Array, Number);
+    r.logits.dispose?.();
+    return { r, next };
+  };
+  // Prefill: every call but the last only fills the cache.
+  let result: Awaited<ReturnType<typeof run>> | null = null;
+  for (const [ci, call] of plans[0].entries()) {
+    const prefixLen = call.vectors.length / d;
+    if (pastLength + prefixLen + call.ids.length > maxPositions) throw new Error(`the input (${pastLength + prefixLen + call.ids.length} positions so far) exceeds the model's ${maxPositions} positions`);
+    const vectors = new Float32Array(rows.length * call.vectors.length);
+    plans.forEach((pl, b) => vectors.set(pl[ci].vectors, b * call.vectors.length));
+    result = await run(vectors, prefixLen, plans.flatMap((pl) => pl[ci].ids), call.ids.length);
+    if (ci < plans[0].length - 1) for (const c of carried) caches.set(c.name, result.r[`present.${c.name}`]);
+  }
+  for (let step = 0; active.length > 0; step++) {
+    const { r, next } = result!;
+    const B = active.length;
+    const keep: number[] = [];
+    next.forEach((tok, i) => {
+      const row = rows[active[i]];
+      const gen = out[active[i]];
+      gen.push(tok);
+      const k = gen.length - 1;
+      const stop = gen.length >= row.maxNew
+        || (row.eosId != null && tok === row.eosId)
+        || (row.stopAtMismatch === true && row.expected !== undefined && (tok !== row.expected[k] || gen.length >= row.expected.length));
+      if (!stop) keep.push(i);
+    });
+    opts.onToken?.(step + 1);
+    if (keep.length === 0 || pastLength + 1 > maxPositions) break;
+    for (const c of carried) {
+      const t = r[`present.${c.name}`];
+      caches.set(c.name, keep.length === B ? t : sliceRows(t, keep, ort));
+    }
+    active = keep.map((i) => active[i]);
+    result = await run(new Float32Array(0), 0, keep.map((i) => next[i]), 1);
   }
   return out;
+}
+
+/** One row. */
+export async function greedyGenerate(engine: CompiledModel, row: GreedyRow, opts: GreedyOptions = {}): Promise<number[]> {
+  return (await greedyGenerateMany(engine, [row], opts))[0];
 }
 
 /** Length of the common prefix of two id lists. */

@@ -1,58 +1,96 @@
 /**
- * The cramming objective for a batch of texts: [mem_1..mem_K, e(t_1)..e(t_N)] through the frozen model, loss and
- * accuracy over text positions 1..N-1 only. Rows are right-padded; with causal attention a real token never sees the
- * padding after it, so padding changes neither a text's loss nor its gradient (no attention mask needed).
+ * The graphs the engine runs, built from a model's three parts (embed, hidden states, head):
+ *
+ * - objective (per K): [mem_1..mem_K, e(t_1)..e(t_N)] through the frozen model; per-text mean cross-entropy (natural
+ *   log) over text positions 1..N−1 read from the text positions' hidden states only ([mem] outputs dropped), the
+ *   number of correct argmax predictions, the per-token cross-entropies, and (step graphs) the gradient w.r.t. the
+ *   [mem] vectors. Rows are right-padded: with causal attention a real token never sees the padding after it, so
+ *   padding changes neither a text's loss nor its gradient; `lengths` masks the padded predictions out.
+ * - decode: incremental greedy decoding with a key/value cache (see Sequence.carry).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { gradients } from '../engine/graph/autodiff.ts';
+import { Graph } from '../engine/graph/graph.ts';
+import * as op from '../engine/graph/ops.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
-import { textLoss } from './text-loss.ts';
+import { Sequence } from '../models/sequence.ts';
 
-export interface ObjectiveResult {
-  /** Per-text mean CE [B]. */
-  loss: tf.Tensor1D;
-  /** Per-text number of correct argmax predictions [B]. */
-  correct: tf.Tensor1D;
+export interface ObjectiveGraphOptions {
+  /** Number of [mem] vectors (0: the no-mem baseline). */
+  nMem: number;
+  /** Emit the gradient w.r.t. the [mem] vectors. */
+  grad: boolean;
 }
 
-/** ids: int32 [B, maxN] (right-padded); mem: [B, K, d] or null for the no-mem baseline. */
-export function memObjective(model: CausalLM, mem: tf.Tensor3D | null, ids: tf.Tensor2D, lengths: number[]): ObjectiveResult {
-  const tokens = model.embed(ids);
-  const K = mem ? mem.shape[1] : 0;
-  const inputs = mem ? tf.concat([mem, tokens], 1) : tokens;
-  if (inputs.shape[1] > model.maxPositions) {
-    throw new Error(`${K} [mem] + ${ids.shape[1]} text tokens exceed the model's ${model.maxPositions} positions`);
+/**
+ * Inputs: `mem` float [B, K, d] (absent when K = 0), `ids` int64 [B, N] right-padded, `lengths` int64 [B] (N_b ≥ 2).
+ * Outputs: `loss` [B], `correct` [B], `token_ce` [B, N−1] (0 on padding), and `grad` [B, K, d] = d(Σ_b loss_b)/d(mem),
+ * whose row b is exactly the gradient of text b's own mean loss.
+ */
+export function buildObjectiveGraph(model: CausalLM, opts: ObjectiveGraphOptions): Graph {
+  const g = new Graph(`objective-K${opts.nMem}${opts.grad ? '-grad' : ''}`);
+  const K = opts.nMem;
+  const d = model.embedDim;
+  const mem = K > 0 ? g.input('mem', 'float32', ['B', K, d], { requiresGrad: opts.grad }) : null;
+  const ids = g.input('ids', 'int64', ['B', 'N']);
+  const lengths = g.input('lengths', 'int64', ['B']);
+  const tokens = model.embed(g, ids);
+  const x = mem ? op.concat([mem, tokens], 1) : tokens;
+  const seq = new Sequence(g, x);
+  const hidden = model.hiddenStates(x, seq);
+  const H = hidden.dim(-1);
+  // Text positions 0..N−2 (columns K..K+N−2) predict text tokens 1..N−1.
+  const N = op.dimOf(ids, 1);
+  const P = op.sub(N, g.ints([1]));
+  const hText = op.slice(hidden, [K], [op.add(P, g.ints([K]))], [1], 'P');
+  const logits = model.logits(op.reshape(hText, [-1, H]));
+  const targets = op.reshape(op.slice(ids, [1], [N], [1], 'P'), [-1]);
+  const { ce, hit } = op.crossEntropy(logits, targets);
+  // valid[b, i] = i < N_b − 1; weight = valid / (N_b − 1).
+  const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P), [0]); // [1, P]
+  const predictions = op.sub(lengths, g.scalar(1, 'int64')); // [B]
+  const valid = op.cast(op.less(steps, op.unsqueeze(predictions, [1])), 'float32'); // [B, P]
+  const perText = op.unsqueeze(op.cast(predictions, 'float32'), [1]);
+  const bp = { value: op.concat([op.dimOf(ids, 0), P], 0), shape: ['B', 'P'] };
+  const ce2 = op.reshape(ce, bp);
+  const tokenCe = op.mul(ce2, valid);
+  const loss = op.reduceSum(op.div(tokenCe, perText), [1], false);
+  const hits = op.reshape(hit, bp);
+  const correct = op.reduceSum(op.mul(hits, valid), [1], false);
+  g.output(loss, 'loss');
+  g.output(correct, 'correct');
+  g.output(tokenCe, 'token_ce');
+  if (opts.grad && mem) {
+    const ones = op.add(op.zerosLike(loss), g.scalar(1));
+    const [dmem] = gradients([loss], [ones], [mem]);
+    g.output(dmem, 'grad');
   }
-  return textLoss(model.head, model.hiddenStates(inputs as tf.Tensor3D), ids, lengths, K);
+  return g;
 }
 
-export interface StepResult {
-  loss: tf.Tensor1D;
-  correct: tf.Tensor1D;
-  /** d(sum of per-text losses)/d(mem) [B, K, d]: row b is exactly the gradient of text b's own mean loss. */
-  grad: tf.Tensor3D;
-}
-
-/** Loss, accuracy counts and the gradient w.r.t. the [mem] vectors, in one forward/backward pass. */
-export function memObjectiveAndGrad(model: CausalLM, mem: tf.Tensor3D, ids: tf.Tensor2D, lengths: number[]): StepResult {
-  const side: ObjectiveResult[] = [];
-  const f = (m: tf.Tensor) => {
-    const r = memObjective(model, m as tf.Tensor3D, ids, lengths);
-    side.push({ loss: tf.keep(r.loss), correct: tf.keep(r.correct) });
-    return tf.sum(r.loss) as tf.Scalar;
-  };
-  const { value, grad } = tf.valueAndGrad(f)(mem);
-  value.dispose();
-  const { loss, correct } = side[0];
-  // Hand the kept tensors to the caller's scope so an enclosing tidy can release them.
-  const out = { loss: tf.clone(loss), correct: tf.clone(correct), grad: grad as tf.Tensor3D };
-  tf.dispose([loss, correct]);
-  return out;
-}
-
-/** Right-pads id lists into an int32 tensor [B, maxN]. */
-export function padIds(texts: number[][], pad = 0): tf.Tensor2D {
-  const maxN = Math.max(...texts.map((t) => t.length));
-  const flat = new Int32Array(texts.length * maxN).fill(pad);
-  texts.forEach((t, b) => flat.set(t, b * maxN));
-  return tf.tensor2d(flat, [texts.length, maxN], 'int32');
+/**
+ * Incremental greedy decoding. Inputs: `prefix` float [B, P, d] (input embeddings put before the tokens, e.g. [mem]
+ * vectors; P may be 0), `ids` int64 [B, t] (t may be 0), `past_length` int64 [1], and every layer's cache
+ * `past.<name>` (empty on the first call). Outputs: `next` int64 [B] (argmax at the last position), `logits` [B, V]
+ * there, and `present.<name>` for the next call.
+ */
+export function buildDecodeGraph(model: CausalLM): { graph: Graph; carried: { name: string; dims: (number | string)[]; axis: number | null }[] } {
+  const g = new Graph('decode');
+  const d = model.embedDim;
+  const prefix = g.input('prefix', 'float32', ['B', 'P', d]);
+  const ids = g.input('ids', 'int64', ['B', 't']);
+  const pastLength = g.input('past_length', 'int64', [1]);
+  const x = op.concat([prefix, model.embed(g, ids)], 1);
+  const seq = new Sequence(g, x, { pastLength, incremental: true });
+  const hidden = model.hiddenStates(x, seq);
+  const last = op.slice(hidden, [-1], [2 ** 62], [1], 1);
+  const logits = model.logits(op.reshape(last, [-1, hidden.dim(-1)]));
+  g.output(op.argMax(logits, 1, false), 'next');
+  g.output(logits, 'logits');
+  const carried: { name: string; dims: (number | string)[]; axis: number | null }[] = [];
+  for (const [name, state] of seq.carried!) {
+    if (!state.output) throw new Error(`decode graph: state ${name} was never updated`);
+    g.output(state.output, `present.${name}`);
+    carried.push({ name, dims: state.input.shape, axis: state.axis });
+  }
+  return { graph: g, carried };
 }

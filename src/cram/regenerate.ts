@@ -2,9 +2,8 @@
  * Exact greedy regeneration: from the trained vectors plus the text's first token (BOS where the tokenizer adds one),
  * generate greedily and compare with the text. Stricter than teacher-forced accuracy: one early miss cascades.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM } from '../models/causal-lm.ts';
-import { commonPrefixLength, greedyGenerate } from './generate.ts';
+import type { CompiledModel } from './compiled-model.ts';
+import { commonPrefixLength, greedyGenerateMany } from './generate.ts';
 
 export interface Regeneration {
   /** All N-1 tokens after the first came back exactly. */
@@ -15,12 +14,24 @@ export interface Regeneration {
   generated: number[];
 }
 
-export async function regenerate(model: CausalLM, memory: Float32Array, nMem: number, ids: number[], full = false): Promise<Regeneration> {
-  const d = model.embedDim;
-  const prefix = tf.tidy(() => tf.concat([tf.tensor3d(memory, [1, nMem, d]), model.embed(tf.tensor2d([[ids[0]]], [1, 1], 'int32'))], 1) as tf.Tensor3D);
-  const target = ids.slice(1);
-  const generated = await greedyGenerate(model, prefix, target.length, { expected: target, stopAtMismatch: !full });
-  prefix.dispose();
-  const n = commonPrefixLength(generated, target);
-  return { regenerated_exact: n === target.length, regenerated_prefix_tokens: n, generated };
+export interface RegenerationItem {
+  memory: Float32Array;
+  ids: number[];
+}
+
+/** Regenerates texts that share K in one decoding batch. */
+export async function regenerateMany(engine: CompiledModel, nMem: number, items: RegenerationItem[], full = false): Promise<Regeneration[]> {
+  const generated = await greedyGenerateMany(engine, items.map((it) => {
+    if (it.memory.length !== nMem * engine.embedDim) throw new Error(`vectors hold ${it.memory.length} values, expected ${nMem}×${engine.embedDim}`);
+    const target = it.ids.slice(1);
+    return { parts: [{ vectors: it.memory }, { ids: [it.ids[0]] }], maxNew: target.length, expected: target, stopAtMismatch: !full };
+  }));
+  return items.map((it, i) => {
+    const n = commonPrefixLength(generated[i], it.ids.slice(1));
+    return { regenerated_exact: n === it.ids.length - 1, regenerated_prefix_tokens: n, generated: generated[i] };
+  });
+}
+
+export async function regenerate(engine: CompiledModel, memory: Float32Array, nMem: number, ids: number[], full = false): Promise<Regeneration> {
+  return (await regenerateMany(engine, nMem, [{ memory, ids }], full))[0];
 }

@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LoadedModel } from '../models/load.ts';
+import type { CompiledModel } from './compiled-model.ts';
 import { textMetrics, theoreticalCapacity, type TextMetrics } from '../metrics/text-metrics.ts';
 import type { SampleRecord } from '../results/sample-record.ts';
 import { cramOne, type CramProgress, type CramSettings } from './engine.ts';
@@ -16,12 +17,12 @@ export interface SingleRunResult extends TextMetrics, Pick<SampleRecord,
   vector_file: string | null;
 }
 
-export async function cramText(loaded: LoadedModel, ids: number[], opts: {
+export async function cramText(loaded: LoadedModel & { engine: CompiledModel }, ids: number[], opts: {
   nMem: number; seed: number; settings: CramSettings; out: string | null; onStep?: (p: CramProgress) => void;
 }): Promise<SingleRunResult> {
   const { model } = loaded;
-  const o = await cramOne(model, { key: `single-${idsSha256(ids).slice(0, 12)}`, ids, nMem: opts.nMem, seed: `${opts.seed}` }, opts.settings, opts.onStep);
-  const regen = await regenerate(model, o.memory, o.nMem, ids);
+  const o = await cramOne(loaded.engine, { key: `single-${idsSha256(ids).slice(0, 12)}`, ids, nMem: opts.nMem, seed: `${opts.seed}` }, opts.settings, opts.onStep);
+  const regen = await regenerate(loaded.engine, o.memory, o.nMem, ids);
   const metrics = textMetrics({ nTokens: o.nTokens, originalLoss: o.originalLoss, originalAccuracy: o.originalAccuracy, bestLoss: o.bestLoss, bestAccuracy: o.bestAccuracy });
   if (opts.out) {
     mkdirSync(dirname(opts.out), { recursive: true });

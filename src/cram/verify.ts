@@ -3,11 +3,9 @@
  * can be checked against Hugging Face transformers.
  */
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM } from '../models/causal-lm.ts';
 import type { LoadedModel } from '../models/load.ts';
 import { cosine, relErr, relL2 } from '../metrics/vector-compare.ts';
-import { memObjective, memObjectiveAndGrad, padIds } from './objective.ts';
+import type { CompiledModel } from './compiled-model.ts';
 
 export interface Reference {
   input_ids: number[];
@@ -39,33 +37,27 @@ export function readReference(path: string): Reference {
   return ref;
 }
 
-export async function verify(loaded: LoadedModel, ref: Reference): Promise<VerifyResult> {
-  const out: VerifyResult = { model: loaded.name, ...(await verifyModel(loaded.model, ref)) };
+export async function verify(loaded: LoadedModel, engine: CompiledModel, ref: Reference): Promise<VerifyResult> {
+  const out: VerifyResult = { model: loaded.name, ...(await verifyModel(engine, ref)) };
   const n = ref.input_ids.length;
   if (typeof ref.text === 'string' && loaded.tokenizer) out.token_ids = loaded.tokenizer.encode(ref.text).slice(0, n);
   return out;
 }
 
-/** The numbers alone, for any CausalLM (also one built in memory). Async reads: works on every backend. */
-export async function verifyModel(model: CausalLM, ref: Reference): Promise<Omit<VerifyResult, 'model' | 'token_ids'>> {
+/** The numbers alone, for any compiled model (also one built in memory). */
+export async function verifyModel(engine: CompiledModel, ref: Reference): Promise<Omit<VerifyResult, 'model' | 'token_ids'>> {
+  const model = engine.model;
   if (ref.mem.length !== model.embedDim) {
     throw new Error(`reference mem has ${ref.mem.length} entries but the model takes vectors of ${model.embedDim}`);
   }
   const t0 = performance.now();
   const n = ref.input_ids.length;
-  const [stats, grad] = tf.tidy(() => {
-    const ids = padIds([ref.input_ids]);
-    const base = memObjective(model, null, ids, [n]);
-    const mem = tf.tensor3d(ref.mem, [1, 1, model.embedDim]);
-    const step = memObjectiveAndGrad(model, mem, ids, [n]);
-    return [tf.concat([base.loss, base.correct, step.loss, step.correct]), step.grad];
-  });
-  const [s, g] = [await stats.data(), await grad.data()];
-  tf.dispose([stats, grad]);
-  const res = {
-    loss_no_mem: s[0], accuracy_no_mem: s[1] / (n - 1), loss_with_mem: s[2], accuracy_with_mem: s[3] / (n - 1), grad_mem: Array.from(g),
+  const base = await engine.objective(0, null, [ref.input_ids], false);
+  const step = await engine.objective(1, Float32Array.from(ref.mem), [ref.input_ids], true);
+  return {
+    loss_no_mem: base.loss[0], accuracy_no_mem: base.correct[0] / (n - 1), loss_with_mem: step.loss[0], accuracy_with_mem: step.correct[0] / (n - 1),
+    grad_mem: Array.from(step.grad!), embedding_std: model.embeddingStd(), seconds: (performance.now() - t0) / 1000,
   };
-  return { ...res, embedding_std: model.embeddingStd(), seconds: (performance.now() - t0) / 1000 };
 }
 
 export interface ReferenceCheck {

@@ -1,53 +1,58 @@
 /** GPT-2 (Hugging Face GPT2LMHeadModel): learned positions, pre-LN, Conv1D weights stored [in, out], tied head. */
-import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from './config.ts';
-import { FrozenTransformer } from './frozen-transformer.ts';
-import { Embedding } from './embedding.ts';
-import { LayerNorm, Linear, activation, attentionBias, mergeHeads, scaledDotAttention, splitHeads, weight } from './layers.ts';
-import type { TensorMap } from './tensor-map.ts';
+import type { Value } from '../engine/graph/graph.ts';
+import * as op from '../engine/graph/ops.ts';
+import { FrozenLM, type Architecture } from './causal-lm.ts';
+import { activationName, commonConfig, num, type CommonConfig, type RawConfig } from './config.ts';
+import { activation, attention, conv1d, layerNorm, mergeHeads, splitHeads, type ActivationName } from './layers.ts';
+import type { Sequence } from './sequence.ts';
+import type { Weights } from './weights.ts';
 
-interface Block { ln1: LayerNorm; attn: Linear; proj: Linear; ln2: LayerNorm; fc: Linear; fcProj: Linear }
+export interface Gpt2Config extends CommonConfig {
+  hiddenSize: number;
+  numHeads: number;
+  intermediateSize: number;
+  normEps: number;
+  activation: ActivationName;
+}
 
-export class GPT2 extends FrozenTransformer<Block> {
-  readonly head: Linear;
-  private readonly wpe: tf.Tensor2D;
-  private readonly lnF: LayerNorm;
+function configure(raw: RawConfig, where: string): Gpt2Config {
+  const hiddenSize = num(raw, ['n_embd', 'hidden_size'], where);
+  return {
+    ...commonConfig(raw, where, { tie: true, maxPositions: 1024 }),
+    hiddenSize,
+    numHeads: num(raw, ['n_head', 'num_attention_heads'], where),
+    intermediateSize: typeof raw.n_inner === 'number' ? raw.n_inner : 4 * hiddenSize,
+    normEps: num(raw, ['layer_norm_epsilon'], where, 1e-5),
+    activation: activationName(raw, where, 'gelu_new'),
+  };
+}
 
-  constructor(config: ModelConfig, w: TensorMap) {
-    super(config, Embedding.load(w, 'transformer.wte.weight', [config.vocabSize, config.hiddenSize]), config.hiddenSize);
-    const c = config;
+export class Gpt2 extends FrozenLM<Gpt2Config> {
+  constructor(config: Gpt2Config, weights: Weights) {
+    super(config, weights, config.hiddenSize, 'transformer.wte.weight', null);
+  }
+
+  hiddenStates(x: Value, seq: Sequence): Value {
+    const c = this.config;
+    const w = this.weights;
+    const g = x.graph;
     const d = c.hiddenSize;
-    const ffn = c.intermediateSize;
-    this.wpe = weight(w, 'transformer.wpe.weight', [c.maxPositions, d]) as tf.Tensor2D;
+    const hd = d / c.numHeads;
+    const ln = (h: Value, p: string) => layerNorm(h, w.value(g, `${p}.weight`, [d]), w.value(g, `${p}.bias`, [d]), c.normEps);
+    const positions = op.gather(w.value(g, 'transformer.wpe.weight', [c.maxPositions, d]), seq.positions());
+    let h = op.reshape(op.add(x, positions), [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;
-      this.blocks.push({
-        ln1: LayerNorm.load(w, `${p}.ln_1`, c.normEps, d),
-        attn: Linear.fromConv1D(w, `${p}.attn.c_attn`, [d, 3 * d]),
-        proj: Linear.fromConv1D(w, `${p}.attn.c_proj`, [d, d]),
-        ln2: LayerNorm.load(w, `${p}.ln_2`, c.normEps, d),
-        fc: Linear.fromConv1D(w, `${p}.mlp.c_fc`, [d, ffn]),
-        fcProj: Linear.fromConv1D(w, `${p}.mlp.c_proj`, [ffn, d]),
-      });
+      const [q, k, v] = op.split(conv1d(w, ln(h, `${p}.ln_1`), `${p}.attn.c_attn`, [d, 3 * d]), -1, [d, d, d]).map((t) => splitHeads(seq, t, c.numHeads, hd));
+      h = op.add(h, conv1d(w, mergeHeads(attention(seq, q, k, v, { cacheName: `layer${i}` })), `${p}.attn.c_proj`, [d, d]));
+      h = op.add(h, conv1d(w, activation(c.activation, conv1d(w, ln(h, `${p}.ln_2`), `${p}.mlp.c_fc`, [d, c.intermediateSize])), `${p}.mlp.c_proj`, [c.intermediateSize, d]));
     }
-    this.lnF = LayerNorm.load(w, 'transformer.ln_f', c.normEps, d);
-    this.extras.push(this.wpe, this.lnF);
-    this.head = this.outputHead(w, true, 'lm_head');
-  }
-
-  hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
-    const c = this.config;
-    const [, T, d] = x.shape;
-    if (T > this.maxPositions) throw new Error(`sequence of ${T} exceeds GPT-2's ${this.maxPositions} positions`);
-    const hd = d / c.numHeads;
-    const bias = attentionBias(T, attentionMask, this.cache);
-    let h: tf.Tensor = tf.add(x, tf.slice(this.wpe, [0, 0], [T, d]));
-    for (const b of this.blocks) {
-      const qkv = b.attn.forward(b.ln1.forward(h));
-      const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(t, c.numHeads, hd));
-      h = tf.add(h, b.proj.forward(mergeHeads(scaledDotAttention(q, k, v, 1 / Math.sqrt(hd), bias))));
-      h = tf.add(h, b.fcProj.forward(activation(c.activation, b.fc.forward(b.ln2.forward(h)))));
-    }
-    return this.lnF.forward(h) as tf.Tensor3D;
+    return op.reshape(ln(h, 'transformer.ln_f'), seq.shape([d]));
   }
 }
+
+export const gpt2: Architecture<Gpt2Config> = {
+  modelTypes: ['gpt2'],
+  configure,
+  create: (config, weights) => new Gpt2(config, weights),
+};

@@ -1,221 +1,171 @@
 /**
- * Building blocks shared by the architectures, written in tfjs ops so autodiff reaches the input embeddings.
- * Frozen weights are plain tensors (never variables): gradients flow only to what the caller differentiates.
+ * Building blocks shared by the architectures, in graph form (src/engine/graph/ops.ts): every op here has a
+ * vector-Jacobian product, so the step graph carries the gradient back to the [mem] vectors. The residual stream is
+ * kept flat, [B·T, d], so every frozen projection is one Gemm over the weight in its stored layout.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import type { Llama3RopeScaling } from './config.ts';
-import { frozenMatrix, type FrozenMatrix } from './frozen-matrix.ts';
-import { requireTensor, type TensorMap } from './tensor-map.ts';
+import type { Value } from '../engine/graph/graph.ts';
+import * as op from '../engine/graph/ops.ts';
+import type { RopeScaling } from './config.ts';
+import type { Sequence } from './sequence.ts';
+import type { Weights } from './weights.ts';
 
-/**
- * Constant tensors that depend only on the sequence length (rotary tables, the causal mask): made once per length
- * and kept for the model's lifetime, instead of being rebuilt on every optimisation step.
- */
-export class LengthCache {
-  private readonly entries = new Map<string, tf.Tensor[]>();
-  get<T extends tf.Tensor[]>(key: string, make: () => T): T {
-    let e = this.entries.get(key);
-    if (!e) {
-      e = tf.tidy(() => make()).map((t) => tf.keep(t));
-      this.entries.set(key, e);
-    }
-    return e as T;
-  }
-  dispose(): void {
-    for (const e of this.entries.values()) tf.dispose(e);
-    this.entries.clear();
-  }
+/** y = x·Wᵀ (+ b) for a PyTorch Linear weight `${prefix}.weight` [out, in] and x [M, in]. */
+export function linear(w: Weights, x: Value, prefix: string, shape: [number, number], bias = false): Value {
+  const g = x.graph;
+  const W = w.value(g, `${prefix}.weight`, shape);
+  const b = bias ? w.value(g, `${prefix}.bias`, [shape[0]]) : null;
+  return op.linear2d(x, W, b);
 }
 
-/** A tensor that lives as long as the model (kept out of every tidy scope). */
-function keep<T extends tf.Tensor>(t: T): T {
-  return tf.keep(t);
+/** y = x·W + b for a GPT-2 Conv1D weight stored [in, out]. */
+export function conv1d(w: Weights, x: Value, prefix: string, shape: [number, number]): Value {
+  const g = x.graph;
+  return op.linear2d(x, w.value(g, `${prefix}.weight`, shape), w.value(g, `${prefix}.bias`, [shape[1]]), true);
 }
 
-export function weight(map: TensorMap, name: string, shape?: number[]): tf.Tensor {
-  const t = requireTensor(map, name, shape);
-  return keep(tf.tensor(t.data, t.shape, 'float32'));
+/** RMSNorm as Hugging Face computes it: x / sqrt(mean(x²) + eps) · w (Gemma: · (1 + w)). */
+export function rmsNorm(x: Value, weight: Value | null, eps: number, opts: { unitOffset?: boolean } = {}): Value {
+  const variance = op.reduceMean(op.powScalar(x, 2), [-1], true);
+  const normed = op.div(x, op.sqrt(op.addScalar(variance, eps)));
+  if (!weight) return normed;
+  return op.mul(normed, opts.unitOffset ? op.addScalar(weight, 1) : weight);
 }
 
-/**
- * y = x·Wᵀ + b for a frozen weight [out, in] (see FrozenMatrix: cached transposes, input gradient only).
- * A tied output head shares its matrix with the embedding and does not own it.
- */
-export class Linear {
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-
-  constructor(readonly matrix: FrozenMatrix, readonly bias: tf.Tensor1D | null, private readonly ownsMatrix = true) {
-    this.outFeatures = matrix.rows;
-    this.inFeatures = matrix.cols;
-  }
-
-  /** From a PyTorch nn.Linear weight [out, in]. */
-  static fromTorch(map: TensorMap, prefix: string, opts: { bias?: boolean; shape?: [number, number] } = {}): Linear {
-    const w = frozenMatrix(requireTensor(map, `${prefix}.weight`, opts.shape));
-    const b = opts.bias ? (weight(map, `${prefix}.bias`, opts.shape ? [opts.shape[0]] : undefined) as tf.Tensor1D) : null;
-    return new Linear(w, b);
-  }
-
-  /** From a GPT-2 Conv1D weight, stored [in, out]. */
-  static fromConv1D(map: TensorMap, prefix: string, shape?: [number, number]): Linear {
-    const w = frozenMatrix(requireTensor(map, `${prefix}.weight`, shape), true);
-    return new Linear(w, weight(map, `${prefix}.bias`, shape ? [shape[1]] : undefined) as tf.Tensor1D);
-  }
-
-  /** Any leading shape: [..., in] → [..., out]. */
-  forward(x: tf.Tensor): tf.Tensor {
-    const lead = x.shape.slice(0, -1);
-    let y: tf.Tensor = this.matrix.project(tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D);
-    if (this.bias) y = tf.add(y, this.bias);
-    return tf.reshape(y, [...lead, this.outFeatures]);
-  }
-
-  dispose(): void {
-    if (this.ownsMatrix) this.matrix.dispose();
-    this.bias?.dispose();
-  }
+/** LayerNorm over the last axis; weight and bias may be absent (OLMo's non-parametric LayerNorm). */
+export function layerNorm(x: Value, weight: Value | null, bias: Value | null, eps: number): Value {
+  const centered = op.sub(x, op.reduceMean(x, [-1], true));
+  const variance = op.reduceMean(op.powScalar(centered, 2), [-1], true);
+  let y = op.div(centered, op.sqrt(op.addScalar(variance, eps)));
+  if (weight) y = op.mul(y, weight);
+  if (bias) y = op.add(y, bias);
+  return y;
 }
 
-export class RMSNorm {
-  constructor(readonly w: tf.Tensor1D, readonly eps: number) {}
-  forward(x: tf.Tensor): tf.Tensor {
-    const variance = tf.mean(tf.square(x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.eps))), this.w);
-  }
-  dispose(): void { this.w.dispose(); }
-}
+export type ActivationName = 'silu' | 'gelu' | 'gelu_new' | 'gelu_tanh' | 'relu';
 
-export class LayerNorm {
-  constructor(readonly w: tf.Tensor1D, readonly b: tf.Tensor1D, readonly eps: number) {}
-  static load(map: TensorMap, prefix: string, eps: number, dim?: number): LayerNorm {
-    const shape = dim ? [dim] : undefined;
-    return new LayerNorm(weight(map, `${prefix}.weight`, shape) as tf.Tensor1D, weight(map, `${prefix}.bias`, shape) as tf.Tensor1D, eps);
-  }
-  forward(x: tf.Tensor): tf.Tensor {
-    const centered = tf.sub(x, tf.mean(x, -1, true));
-    const variance = tf.mean(tf.square(centered), -1, true);
-    return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, this.eps))), this.w), this.b);
-  }
-  dispose(): void { tf.dispose([this.w, this.b]); }
-}
-
-export function activation(name: 'silu' | 'gelu' | 'gelu_new' | 'relu', x: tf.Tensor): tf.Tensor {
+export function activation(name: ActivationName, x: Value): Value {
   switch (name) {
-    case 'silu': return tf.mul(x, tf.sigmoid(x));
-    case 'relu': return tf.relu(x);
-    case 'gelu': return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-    case 'gelu_new': {
-      const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-      return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+    case 'silu': return op.mul(x, op.sigmoid(x));
+    case 'relu': return op.relu(x);
+    case 'gelu': return op.mul(op.scale(x, 0.5), op.addScalar(op.erf(op.scale(x, Math.SQRT1_2)), 1));
+    case 'gelu_new':
+    case 'gelu_tanh': {
+      const inner = op.scale(op.add(x, op.scale(op.powScalar(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+      return op.mul(op.scale(x, 0.5), op.addScalar(op.tanh(inner), 1));
     }
   }
 }
 
 /**
- * Inverse rotary frequencies 1/theta^(2i/dim), as Hugging Face computes them (float32), with Llama-3's "llama3"
- * scaling when given: low frequencies divided by `factor`, a smooth blend between low_freq and high_freq wavelengths.
+ * Inverse rotary frequencies 1/theta^(2i/dim) in float32 as Hugging Face computes them, with Llama-3's "llama3"
+ * scaling when given: low frequencies divided by `factor`, a smooth blend between the low_freq and high_freq
+ * wavelengths.
  */
-export function ropeInverseFrequencies(rotaryDim: number, theta: number, scaling: Llama3RopeScaling | null = null): Float64Array {
+export function ropeInverseFrequencies(rotaryDim: number, theta: number, scaling: RopeScaling | null = null): Float32Array {
   const half = rotaryDim / 2;
   const inv = new Float64Array(half);
   for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / theta ** ((2 * i) / rotaryDim));
-  if (!scaling) return inv;
-  const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions: ctx } = scaling;
-  const lowFreqWavelen = ctx / lowFreqFactor;
-  const highFreqWavelen = ctx / highFreqFactor;
-  for (let i = 0; i < half; i++) {
-    const wavelen = (2 * Math.PI) / inv[i];
-    if (wavelen > lowFreqWavelen) inv[i] = inv[i] / factor;
-    else if (wavelen >= highFreqWavelen) {
-      const smooth = (ctx / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-      inv[i] = (1 - smooth) * (inv[i] / factor) + smooth * inv[i];
-    }
-    inv[i] = Math.fround(inv[i]);
-  }
-  return inv;
-}
-
-/**
- * Rotary position embedding tables for positions 0..T-1 (the first [mem] vector is position 0, as in the paper's code).
- * Returned as [T, rotaryDim/2].
- */
-export function ropeTables(T: number, rotaryDim: number, theta: number, scaling: Llama3RopeScaling | null = null): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
-  const half = rotaryDim / 2;
-  const inv = ropeInverseFrequencies(rotaryDim, theta, scaling);
-  const cos = new Float32Array(T * half);
-  const sin = new Float32Array(T * half);
-  for (let p = 0; p < T; p++) {
+  if (scaling?.type === 'llama3') {
+    const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions: ctx } = scaling;
+    const lowFreqWavelen = ctx / lowFreqFactor;
+    const highFreqWavelen = ctx / highFreqFactor;
     for (let i = 0; i < half; i++) {
-      const angle = Math.fround(p * inv[i]);
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
+      const wavelen = (2 * Math.PI) / inv[i];
+      if (wavelen > lowFreqWavelen) inv[i] = inv[i] / factor;
+      else if (wavelen >= highFreqWavelen) {
+        const smooth = (ctx / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+        inv[i] = (1 - smooth) * (inv[i] / factor) + smooth * inv[i];
+      }
     }
+  } else if (scaling?.type === 'linear') {
+    for (let i = 0; i < half; i++) inv[i] = inv[i] / scaling.factor;
   }
-  return { cos: tf.tensor2d(cos, [T, half]), sin: tf.tensor2d(sin, [T, half]) };
+  return Float32Array.from(inv);
+}
+
+/** cos and sin of position · inverse frequency, [T, rotaryDim/2], built once per graph and table. */
+export function ropeTables(seq: Sequence, rotaryDim: number, theta: number, scaling: RopeScaling | null = null): { cos: Value; sin: Value } {
+  const key = `rope:${rotaryDim}:${theta}:${JSON.stringify(scaling)}`;
+  return seq.g.memoize(key, () => {
+    const inv = seq.g.constant(ropeInverseFrequencies(rotaryDim, theta, scaling), [1, rotaryDim / 2], 'float32');
+    const angles = op.mul(op.unsqueeze(seq.positionsFloat(), [1]), inv);
+    const attention = scaling?.attentionFactor ?? 1;
+    const cos = op.cos(angles);
+    const sin = op.sin(angles);
+    return attention === 1 ? { cos, sin } : { cos: op.scale(cos, attention), sin: op.scale(sin, attention) };
+  });
 }
 
 /**
- * Applies rotary embeddings to x [B, H, T, headDim] on its first `rotaryDim` features.
- * `interleaved` rotates adjacent pairs (llama2.c); otherwise the two halves (Hugging Face rotate_half).
+ * Rotary embedding on the first `rotaryDim` features of x [B, H, T, D]. `interleaved` rotates adjacent pairs
+ * (llama2.c, GPT-J); otherwise the two halves (Hugging Face rotate_half).
  */
-export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, rotaryDim: number, interleaved: boolean): tf.Tensor4D {
-  const [B, H, T, D] = x.shape;
+export function rope(x: Value, tables: { cos: Value; sin: Value }, rotaryDim: number, interleaved = false): Value {
+  const D = x.dim(-1);
   const half = rotaryDim / 2;
-  const rot = rotaryDim === D ? x : tf.slice(x, [0, 0, 0, 0], [B, H, T, rotaryDim]);
-  let out: tf.Tensor;
+  const [rot, pass] = rotaryDim === D ? [x, null] : op.split(x, -1, [rotaryDim, D - rotaryDim]);
+  const { cos, sin } = tables;
+  let out: Value;
   if (interleaved) {
-    const pairs = tf.reshape(rot, [B, H, T, half, 2]);
-    const [x0, x1] = tf.split(pairs, 2, 4);
-    const c = tf.reshape(cos, [T, half, 1]);
-    const s = tf.reshape(sin, [T, half, 1]);
-    out = tf.reshape(tf.concat([tf.sub(tf.mul(x0, c), tf.mul(x1, s)), tf.add(tf.mul(x0, s), tf.mul(x1, c))], 4), [B, H, T, rotaryDim]);
+    const pairs = op.reshape(rot, [0, 0, 0, half, 2]);
+    const [x0, x1] = op.split(pairs, -1, [1, 1]);
+    const c = op.unsqueeze(cos, [-1]);
+    const s = op.unsqueeze(sin, [-1]);
+    const y = op.concat([op.sub(op.mul(x0, c), op.mul(x1, s)), op.add(op.mul(x0, s), op.mul(x1, c))], -1);
+    out = op.reshape(y, [0, 0, 0, rotaryDim]);
   } else {
-    const [x1, x2] = tf.split(rot, 2, 3);
-    out = tf.concat([tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x2, cos), tf.mul(x1, sin))], 3);
+    const [x1, x2] = op.split(rot, -1, [half, half]);
+    out = op.concat([op.sub(op.mul(x1, cos), op.mul(x2, sin)), op.add(op.mul(x2, cos), op.mul(x1, sin))], -1);
   }
-  if (rotaryDim === D) return out as tf.Tensor4D;
-  return tf.concat([out, tf.slice(x, [0, 0, 0, rotaryDim], [B, H, T, D - rotaryDim])], 3) as tf.Tensor4D;
+  return pass ? op.concat([out, pass], -1) : out;
+}
+
+/** Flat [B·T, H·D] → [B, H, T, D]. */
+export function splitHeads(seq: Sequence, x: Value, heads: number, headDim: number): Value {
+  return op.transpose(op.reshape(x, seq.shape([heads, headDim])), [0, 2, 1, 3]);
+}
+
+/** [B, H, T, D] → flat [B·T, H·D]. */
+export function mergeHeads(x: Value): Value {
+  const H = x.dim(1);
+  const D = x.dim(3);
+  return op.reshape(op.transpose(x, [0, 2, 1, 3]), [-1, H * D]);
+}
+
+export interface AttentionOptions {
+  /** Multiplies q·kᵀ (default 1/√D). */
+  scale?: number;
+  /** Sliding window: query i sees keys j with i − W < j ≤ i. */
+  window?: number | null;
+  /** Gemma-2 attention logit soft-capping: cap · tanh(scores / cap). */
+  softcap?: number | null;
+  /** Name of this layer's key/value cache when decoding incrementally. */
+  cacheName: string;
 }
 
 /**
- * Additive attention bias [B or 1, 1, T, T]: causal, plus key padding when a mask [B, T] (1 = real) is given.
- * -1e9 rather than -inf so that a fully masked row cannot produce NaN.
+ * Causal attention softmax(q·kᵀ·scale + bias)·v for q [B, H, T, D] and k, v [B, Hkv, T, D] (grouped-query attention
+ * when Hkv < H: each key/value head serves H/Hkv query heads through broadcasting, no copies). With an incremental
+ * sequence the keys and values of earlier calls are prepended from the cache and the result is cached.
  */
-export function attentionBias(T: number, mask?: tf.Tensor2D, cache?: LengthCache): tf.Tensor4D {
-  const causal = () => {
-    const values = new Float32Array(T * T);
-    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
-    return [tf.tensor4d(values, [1, 1, T, T])];
-  };
-  const [bias] = cache ? cache.get(`causal:${T}`, causal) : causal();
-  if (!mask) return bias as tf.Tensor4D;
-  const keyBias = tf.reshape(tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9), [mask.shape[0], 1, 1, T]);
-  return tf.add(bias, keyBias) as tf.Tensor4D;
-}
-
-/** [B, T, H*D] → [B, H, T, D] */
-export function splitHeads(x: tf.Tensor, heads: number, headDim: number): tf.Tensor4D {
-  const [B, T] = x.shape;
-  return tf.transpose(tf.reshape(x, [B, T, heads, headDim]), [0, 2, 1, 3]);
-}
-
-/** [B, H, T, D] → [B, T, H*D] */
-export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
-  const [B, H, T, D] = x.shape;
-  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]);
-}
-
-/** Grouped-query attention: each of `rep` query heads shares one key/value head (HF repeat_kv order). */
-export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
-  if (rep === 1) return x;
-  const [B, Hkv, T, D] = x.shape;
-  // Rank-4 tile: tfjs has no tile gradient beyond rank 4.
-  return tf.reshape(tf.tile(tf.reshape(x, [B, Hkv, 1, T * D]), [1, 1, rep, 1]), [B, Hkv * rep, T, D]);
-}
-
-/** softmax(q·kᵀ·scale + bias)·v with q, k, v [B, H, T, D]. */
-export function scaledDotAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, bias: tf.Tensor4D): tf.Tensor4D {
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias);
-  return tf.matMul(tf.softmax(scores, -1), v) as tf.Tensor4D;
+export function attention(seq: Sequence, q: Value, k: Value, v: Value, opts: AttentionOptions): Value {
+  const H = q.dim(1);
+  const D = q.dim(3);
+  const Hkv = k.dim(1);
+  const Dv = v.dim(3);
+  const batch = q.shape[0];
+  const kAll = seq.carry(`${opts.cacheName}.key`, [batch, Hkv, 'past', D], 2, (past) => (past ? op.concat([past, k], 2) : k));
+  const vAll = seq.carry(`${opts.cacheName}.value`, [batch, Hkv, 'past', Dv], 2, (past) => (past ? op.concat([past, v], 2) : v));
+  const rep = H / Hkv;
+  const q5 = rep === 1 ? q : op.reshape(q, [0, Hkv, rep, -1, D]);
+  const k5 = rep === 1 ? kAll : op.unsqueeze(kAll, [2]);
+  const v5 = rep === 1 ? vAll : op.unsqueeze(vAll, [2]);
+  const perm = rep === 1 ? [0, 1, 3, 2] : [0, 1, 2, 4, 3];
+  const s = opts.scale ?? 1 / Math.sqrt(D);
+  let scores = op.matmul(q5, op.transpose(k5, perm));
+  if (s !== 1) scores = op.scale(scores, s);
+  if (opts.softcap) scores = op.scale(op.tanh(op.scale(scores, 1 / opts.softcap)), opts.softcap);
+  scores = op.add(scores, seq.attentionBias(opts.window ?? null));
+  const out = op.matmul(op.softmax(scores), v5);
+  return rep === 1 ? out : op.reshape(out, [0, H, -1, Dv]);
 }

@@ -1,65 +1,84 @@
-/** Llama (Hugging Face LlamaForCausalLM; llama2.c checkpoints too): RMSNorm, RoPE, SwiGLU, grouped-query attention. */
-import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from './config.ts';
-import { FrozenTransformer } from './frozen-transformer.ts';
-import { Embedding } from './embedding.ts';
-import { Linear, RMSNorm, activation, applyRope, attentionBias, mergeHeads, repeatKv, ropeTables, scaledDotAttention, splitHeads, weight } from './layers.ts';
-import type { TensorMap } from './tensor-map.ts';
+/**
+ * Llama (Hugging Face LlamaForCausalLM; llama2.c checkpoints too): RMSNorm, RoPE (half-split, or interleaved for
+ * llama2.c; "llama3" and "linear" scaling), SwiGLU, grouped-query attention, optional attention/MLP biases, tied or
+ * untied head.
+ */
+import type { Value } from '../engine/graph/graph.ts';
+import * as op from '../engine/graph/ops.ts';
+import { FrozenLM, type Architecture } from './causal-lm.ts';
+import { activationName, bool, commonConfig, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
+import { activation, attention, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
+import type { Sequence } from './sequence.ts';
+import type { Weights } from './weights.ts';
 
-interface Block {
-  inputNorm: RMSNorm; q: Linear; k: Linear; v: Linear; o: Linear;
-  postNorm: RMSNorm; gate: Linear; up: Linear; down: Linear;
+export interface LlamaConfig extends CommonConfig {
+  hiddenSize: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  normEps: number;
+  rope: RopeSettings;
+  /** llama2.c checkpoints rotate adjacent pairs (x0,x1),(x2,x3)…; Hugging Face rotates halves. */
+  ropeInterleaved: boolean;
+  activation: ActivationName;
+  attentionBias: boolean;
+  mlpBias: boolean;
 }
 
-export class Llama extends FrozenTransformer<Block> {
-  readonly head: Linear;
-  private readonly norm: RMSNorm;
+export function configureLlama(raw: RawConfig, where: string): LlamaConfig {
+  const hiddenSize = num(raw, ['hidden_size'], where);
+  const numHeads = num(raw, ['num_attention_heads'], where);
+  return {
+    ...commonConfig(raw, where, { tie: false }),
+    hiddenSize,
+    numHeads,
+    numKvHeads: num(raw, ['num_key_value_heads'], where, numHeads),
+    headDim: num(raw, ['head_dim'], where, hiddenSize / numHeads),
+    intermediateSize: num(raw, ['intermediate_size'], where),
+    normEps: num(raw, ['rms_norm_eps'], where, 1e-6),
+    rope: ropeSettings(raw, where),
+    ropeInterleaved: raw.rope_interleaved === true,
+    activation: activationName(raw, where),
+    attentionBias: bool(raw, 'attention_bias', false),
+    mlpBias: bool(raw, 'mlp_bias', false),
+  };
+}
 
-  constructor(config: ModelConfig, w: TensorMap) {
-    super(config, Embedding.load(w, 'model.embed_tokens.weight', [config.vocabSize, config.hiddenSize]), config.hiddenSize);
-    const c = config;
+export class Llama extends FrozenLM<LlamaConfig> {
+  constructor(config: LlamaConfig, weights: Weights) {
+    // llama2.c and some exports omit lm_head even when the config does not say the embeddings are tied.
+    const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
+    super(config, weights, config.hiddenSize, 'model.embed_tokens.weight', tied ? null : 'lm_head.weight');
+  }
+
+  hiddenStates(x: Value, seq: Sequence): Value {
+    const c = this.config;
+    const w = this.weights;
     const d = c.hiddenSize;
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
-    const eps = c.normEps;
+    const tables = ropeTables(seq, c.headDim, c.rope.theta, c.rope.scaling);
+    let h = op.reshape(x, [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
-      this.blocks.push({
-        inputNorm: new RMSNorm(weight(w, `${p}.input_layernorm.weight`, [d]) as tf.Tensor1D, eps),
-        q: Linear.fromTorch(w, `${p}.self_attn.q_proj`, { bias: c.attentionBias, shape: [qDim, d] }),
-        k: Linear.fromTorch(w, `${p}.self_attn.k_proj`, { bias: c.attentionBias, shape: [kvDim, d] }),
-        v: Linear.fromTorch(w, `${p}.self_attn.v_proj`, { bias: c.attentionBias, shape: [kvDim, d] }),
-        o: Linear.fromTorch(w, `${p}.self_attn.o_proj`, { bias: c.attentionBias, shape: [d, qDim] }),
-        postNorm: new RMSNorm(weight(w, `${p}.post_attention_layernorm.weight`, [d]) as tf.Tensor1D, eps),
-        gate: Linear.fromTorch(w, `${p}.mlp.gate_proj`, { bias: c.mlpBias, shape: [c.intermediateSize, d] }),
-        up: Linear.fromTorch(w, `${p}.mlp.up_proj`, { bias: c.mlpBias, shape: [c.intermediateSize, d] }),
-        down: Linear.fromTorch(w, `${p}.mlp.down_proj`, { bias: c.mlpBias, shape: [d, c.intermediateSize] }),
-      });
+      const n = rmsNorm(h, w.value(x.graph, `${p}.input_layernorm.weight`, [d]), c.normEps);
+      const q = rope(splitHeads(seq, linear(w, n, `${p}.self_attn.q_proj`, [qDim, d], c.attentionBias), c.numHeads, c.headDim), tables, c.headDim, c.ropeInterleaved);
+      const k = rope(splitHeads(seq, linear(w, n, `${p}.self_attn.k_proj`, [kvDim, d], c.attentionBias), c.numKvHeads, c.headDim), tables, c.headDim, c.ropeInterleaved);
+      const v = splitHeads(seq, linear(w, n, `${p}.self_attn.v_proj`, [kvDim, d], c.attentionBias), c.numKvHeads, c.headDim);
+      const a = attention(seq, q, k, v, { cacheName: `layer${i}` });
+      h = op.add(h, linear(w, mergeHeads(a), `${p}.self_attn.o_proj`, [d, qDim], c.attentionBias));
+      const n2 = rmsNorm(h, w.value(x.graph, `${p}.post_attention_layernorm.weight`, [d]), c.normEps);
+      const gate = activation(c.activation, linear(w, n2, `${p}.mlp.gate_proj`, [c.intermediateSize, d], c.mlpBias));
+      h = op.add(h, linear(w, op.mul(gate, linear(w, n2, `${p}.mlp.up_proj`, [c.intermediateSize, d], c.mlpBias)), `${p}.mlp.down_proj`, [d, c.intermediateSize], c.mlpBias));
     }
-    this.norm = new RMSNorm(weight(w, 'model.norm.weight', [d]) as tf.Tensor1D, eps);
-    this.extras.push(this.norm);
-    // llama2.c and some exports omit lm_head even when the config does not say the embeddings are tied.
-    this.head = this.outputHead(w, c.tieWordEmbeddings || !w.has('lm_head.weight'), 'lm_head');
-  }
-
-  hiddenStates(x: tf.Tensor3D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
-    const c = this.config;
-    const T = x.shape[1];
-    const [cos, sin] = this.cache.get(`rope:${T}`, () => { const r = ropeTables(T, c.headDim, c.ropeTheta, c.ropeScaling); return [r.cos, r.sin]; });
-    const bias = attentionBias(T, attentionMask, this.cache);
-    const scale = 1 / Math.sqrt(c.headDim);
-    let h: tf.Tensor = x;
-    for (const b of this.blocks) {
-      const normed = b.inputNorm.forward(h);
-      const q = applyRope(splitHeads(b.q.forward(normed), c.numHeads, c.headDim), cos, sin, c.headDim, c.ropeInterleaved);
-      const k = applyRope(splitHeads(b.k.forward(normed), c.numKvHeads, c.headDim), cos, sin, c.headDim, c.ropeInterleaved);
-      const v = splitHeads(b.v.forward(normed), c.numKvHeads, c.headDim);
-      const rep = c.numHeads / c.numKvHeads;
-      const attn = scaledDotAttention(q, repeatKv(k, rep), repeatKv(v, rep), scale, bias);
-      h = tf.add(h, b.o.forward(mergeHeads(attn)));
-      const n2 = b.postNorm.forward(h);
-      h = tf.add(h, b.down.forward(tf.mul(activation(c.activation, b.gate.forward(n2)), b.up.forward(n2))));
-    }
-    return this.norm.forward(h) as tf.Tensor3D;
+    h = rmsNorm(h, w.value(x.graph, 'model.norm.weight', [d]), c.normEps);
+    return op.reshape(h, seq.shape([d]));
   }
 }
+
+export const llama: Architecture<LlamaConfig> = {
+  modelTypes: ['llama'],
+  configure: configureLlama,
+  create: (config, weights) => new Llama(config, weights),
+};

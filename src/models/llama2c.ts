@@ -21,9 +21,10 @@
  * llama2.c trains with interleaved (pairwise) rotary embeddings, which the returned config flags with
  * `rope_interleaved: true` for the model code to honour.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { TensorMap } from './tensor-map.ts';
+import type { WeightEntry } from './weights.ts';
 
 const HEADER_INTS = 7;
 const HEADER_BYTES = HEADER_INTS * 4;
@@ -44,20 +45,39 @@ export interface Llama2cHeader {
 }
 
 export interface Llama2cCheckpoint {
-  /** A raw Hugging Face style config.json object for `normalizeConfig`. */
+  /** A raw Hugging Face style config.json object for the llama architecture's config reader. */
   config: Record<string, unknown>;
-  tensors: TensorMap;
+  /** Where each weight lies in the file (float32, Hugging Face names). */
+  entries: WeightEntry[];
 }
 
-/** Read a llama2.c version-0 checkpoint from disk. Errors name the file and what is wrong. */
+/** Read a llama2.c version-0 checkpoint's layout from disk (header only). Errors name the file and what is wrong. */
 export function readLlama2cCheckpoint(path: string): Llama2cCheckpoint {
-  let buf: Buffer;
+  let file: string;
+  let size: number;
+  const header = Buffer.alloc(HEADER_BYTES);
   try {
-    buf = readFileSync(path);
+    file = realpathSync(path);
+    size = statSync(file).size;
+    const fd = openSync(file, 'r');
+    try { readSync(fd, header, 0, HEADER_BYTES, 0); } finally { closeSync(fd); }
   } catch (e) {
     throw new Llama2cCheckpointError(`${path}: cannot read llama2.c checkpoint (${(e as Error).message})`);
   }
-  return parseLlama2cCheckpoint(buf, path);
+  return layoutLlama2cCheckpoint(size >= HEADER_BYTES ? header : header.subarray(0, size), size, file, path);
+}
+
+/** Parse a llama2.c checkpoint held in memory (tests): its layout, plus host copies of the weights. */
+export function parseLlama2cCheckpoint(buf: Uint8Array, file = '<buffer>'): Llama2cCheckpoint & { tensors: TensorMap } {
+  const layout = layoutLlama2cCheckpoint(buf, buf.byteLength, file, file);
+  const tensors: TensorMap = new Map();
+  for (const e of layout.entries) {
+    // Copy into a fresh, aligned array (the buffer's byteOffset need not be a multiple of 4).
+    const data = new Float32Array(e.length / 4);
+    new Uint8Array(data.buffer).set(buf.subarray(e.offset, e.offset + e.length));
+    tensors.set(e.name, { shape: e.shape, data });
+  }
+  return { ...layout, tensors };
 }
 
 /** Parse the header only (validated), without touching the weights. */
@@ -84,11 +104,11 @@ export function parseLlama2cHeader(buf: Uint8Array, file = '<buffer>'): Llama2cH
   }
 }
 
-/** Parse a llama2.c version-0 checkpoint held in memory. `file` is only used in error messages. */
-export function parseLlama2cCheckpoint(buf: Uint8Array, file = '<buffer>'): Llama2cCheckpoint {
-  const fail = (msg: string): never => { throw new Llama2cCheckpointError(`${file}: ${msg}`); };
+/** The checkpoint's layout from its header (`buf` needs only the header) and its size in bytes. */
+function layoutLlama2cCheckpoint(buf: Uint8Array, byteLength: number, file: string, shown: string): Llama2cCheckpoint {
+  const fail = (msg: string): never => { throw new Llama2cCheckpointError(`${shown}: ${msg}`); };
   if (endianness() !== 'LE') fail('llama2.c checkpoints are little-endian; this host is big-endian (unsupported)');
-  const h = parseLlama2cHeader(buf, file);
+  const h = parseLlama2cHeader(buf, shown);
   const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, headSize } = h;
   const qDim = nHeads * headSize;
   const kvDim = nKvHeads * headSize;
@@ -116,37 +136,31 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, file = '<buffer>'): Llam
   const sliceCount = (s: Section) => s.shape.reduce((a, b) => a * b, 1);
   const sectionBytes = (s: Section) => sliceCount(s) * Math.max(1, s.layers) * 4;
   const expected = HEADER_BYTES + sections.reduce((a, s) => a + sectionBytes(s), 0);
-  if (buf.byteLength !== expected) {
+  if (byteLength !== expected) {
     // Say which array the data runs out in (truncation) or how much is left over (wrong header / wrong format).
     let offset = HEADER_BYTES;
     let where = '';
     for (const s of sections) {
-      if (offset + sectionBytes(s) > buf.byteLength) { where = `; the data ends inside ${s.label} (which starts at byte ${offset})`; break; }
+      if (offset + sectionBytes(s) > byteLength) { where = `; the data ends inside ${s.label} (which starts at byte ${offset})`; break; }
       offset += sectionBytes(s);
     }
-    const how = buf.byteLength < expected
-      ? `is ${buf.byteLength} bytes but the header implies ${expected} (${expected - buf.byteLength} bytes missing: truncated file?${where})`
-      : `is ${buf.byteLength} bytes but the header implies ${expected} (${buf.byteLength - expected} unexpected trailing bytes: not a version-0 llama2.c export, or the header is wrong)`;
+    const how = byteLength < expected
+      ? `is ${byteLength} bytes but the header implies ${expected} (${expected - byteLength} bytes missing: truncated file?${where})`
+      : `is ${byteLength} bytes but the header implies ${expected} (${byteLength - expected} unexpected trailing bytes: not a version-0 llama2.c export, or the header is wrong)`;
     fail(`${how}; header: dim=${dim} hidden_dim=${hiddenDim} n_layers=${nLayers} n_heads=${nHeads} n_kv_heads=${nKvHeads} `
       + `vocab_size=${h.sharedClassifier ? vocabSize : -vocabSize} seq_len=${seqLen}`);
   }
 
-  const tensors: TensorMap = new Map();
+  const entries: WeightEntry[] = [];
   let offset = HEADER_BYTES;
   for (const s of sections) {
     const count = sliceCount(s);
     for (let l = 0; l < Math.max(1, s.layers); l++) {
-      if (s.name) {
-        // Copy into a fresh, aligned array (the file buffer's byteOffset need not be a multiple of 4, and a Buffer's
-        // slice() would be a view, not a copy).
-        const data = new Float32Array(count);
-        new Uint8Array(data.buffer).set(buf.subarray(offset, offset + count * 4));
-        tensors.set(s.name(l), { shape: [...s.shape], data });
-      }
+      if (s.name) entries.push({ name: s.name(l), dtype: 'float32', shape: [...s.shape], file, offset, length: count * 4 });
       offset += count * 4;
     }
   }
-  if (offset !== buf.byteLength) fail(`internal error: consumed ${offset} of ${buf.byteLength} bytes`);
+  if (offset !== byteLength) fail(`internal error: consumed ${offset} of ${byteLength} bytes`);
 
   const config: Record<string, unknown> = {
     architectures: ['LlamaForCausalLM'],
@@ -170,5 +184,5 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, file = '<buffer>'): Llam
     eos_token_id: 2,
     torch_dtype: 'float32',
   };
-  return { config, tensors };
+  return { config, entries };
 }

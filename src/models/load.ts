@@ -1,19 +1,18 @@
 /**
  * Model folder → frozen model + tokenizer. Accepts a bundled model name (models/<name>), a Hugging Face folder
- * (config.json + safetensors + tokenizer.json), or a llama2.c folder (checkpoint .bin + tok*.bin).
+ * (config.json + safetensors + tokenizer.json), or a llama2.c folder (checkpoint .bin + tok*.bin). Only headers are
+ * read here; ONNX Runtime reads the weights from the files themselves when the engine starts its sessions.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CausalLM } from './causal-lm.ts';
-import { normalizeConfig, type ModelConfig } from './config.ts';
-import { Llama } from './llama.ts';
-import { GPT2 } from './gpt2.ts';
-import { GPTNeoX } from './gpt-neox.ts';
-import { OPT } from './opt.ts';
-import { readModelWeights } from './safetensors.ts';
-import type { TensorMap } from './tensor-map.ts';
+import { ConfigError, type CommonConfig, type RawConfig } from './config.ts';
+import { weightsSha256 } from './fingerprint.ts';
+import { architectureFor } from './registry.ts';
+import { modelWeightFiles, readModelWeightEntries } from './safetensors.ts';
+import { Weights } from './weights.ts';
 import { HfTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 
@@ -29,7 +28,7 @@ export interface LoadedModel {
   tokenizer: TextTokenizer | null;
   /** SHA-256 of the weight bytes. */
   weightsSha256: string;
-  config: ModelConfig;
+  config: CommonConfig;
 }
 
 export function bundledModelNames(): string[] {
@@ -45,12 +44,25 @@ export function resolveModelDir(nameOrPath: string): string {
   throw new Error(`model "${nameOrPath}" is neither a folder nor a bundled model; bundled: ${bundledModelNames().join(', ') || '(none)'}`);
 }
 
-export function buildModel(config: ModelConfig, tensors: TensorMap): CausalLM {
-  switch (config.modelType) {
-    case 'llama': return new Llama(config, tensors);
-    case 'gpt2': return new GPT2(config, tensors);
-    case 'gpt_neox': return new GPTNeoX(config, tensors);
-    case 'opt': return new OPT(config, tensors);
+/** The model for a raw config.json object and its weights (used by loading, tests and benchmarks). */
+export function buildModel(raw: RawConfig, weights: Weights, where = 'config.json'): CausalLM {
+  const arch = architectureFor(raw, where);
+  return arch.create(arch.configure(raw, where), weights);
+}
+
+export function readConfigJson(path: string): RawConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read (${(e as Error).message})`);
+  }
+  try {
+    const raw = JSON.parse(text);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('not a JSON object');
+    return raw as RawConfig;
+  } catch (e) {
+    throw new ConfigError(`${path}: not a valid config.json (${(e as Error).message})`);
   }
 }
 
@@ -62,30 +74,35 @@ function findLlama2c(dir: string): { checkpoint: string; tokenizer: string | nul
   return { checkpoint: join(dir, ckpt), tokenizer: tok ? join(dir, tok) : null };
 }
 
-/** Loads a model (and its tokenizer unless `tokenizer: false`). The tfjs backend must be initialised first. */
+/** Loads a model (and its tokenizer unless `tokenizer: false`). */
 export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean } = {}): Promise<LoadedModel> {
   const dir = resolveModelDir(nameOrPath);
   const wantTokenizer = opts.tokenizer !== false;
   const name = basename(dir);
   if (existsSync(join(dir, 'config.json'))) {
-    const config = normalizeConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), join(dir, 'config.json'));
-    const tokenizer = wantTokenizer ? HfTokenizer.fromDir(dir) : null; // fail on a missing tokenizer before the heavy load
-    const { tensors, sha256 } = readModelWeights(dir);
-    return { name, dir, format: 'huggingface', model: buildModel(config, tensors), tokenizer, weightsSha256: sha256, config };
+    const where = join(dir, 'config.json');
+    const raw = readConfigJson(where);
+    const arch = architectureFor(raw, where);
+    const config = arch.configure(raw, where);
+    const tokenizer = wantTokenizer ? HfTokenizer.fromDir(dir) : null; // fail on a missing tokenizer before the heavy part
+    const weights = new Weights(readModelWeightEntries(dir));
+    const model = arch.create(config, weights);
+    return { name, dir, format: 'huggingface', model, tokenizer, weightsSha256: weightsSha256(modelWeightFiles(dir)), config };
   }
   const l2c = findLlama2c(dir);
   if (l2c) {
     const { readLlama2cCheckpoint } = await import('./llama2c.ts');
     const { Llama2cTokenizer } = await import('../tokenizer/llama2c-tokenizer.ts');
-    const { config: raw, tensors } = readLlama2cCheckpoint(l2c.checkpoint);
-    const config = normalizeConfig(raw, l2c.checkpoint);
+    const { config: raw, entries } = readLlama2cCheckpoint(l2c.checkpoint);
+    const arch = architectureFor(raw, l2c.checkpoint);
+    const config = arch.configure(raw, l2c.checkpoint);
     let tokenizer: TextTokenizer | null = null;
     if (wantTokenizer) {
       if (!l2c.tokenizer) throw new Error(`${dir} has a llama2.c checkpoint but no tok*.bin tokenizer file`);
       tokenizer = Llama2cAdapter.wrap(Llama2cTokenizer.fromFile(l2c.tokenizer, config.vocabSize), l2c.tokenizer);
     }
-    const sha256 = createHash('sha256').update(readFileSync(l2c.checkpoint)).digest('hex');
-    return { name, dir, format: 'llama2c', model: buildModel(config, tensors), tokenizer, weightsSha256: sha256, config };
+    const model = arch.create(config, new Weights(entries));
+    return { name, dir, format: 'llama2c', model, tokenizer, weightsSha256: weightsSha256([l2c.checkpoint]), config };
   }
   throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);
 }

@@ -3,10 +3,10 @@
  * data section, and shape × dtype = byte length. Every failure names the file and what is wrong.
  * F32, F16 and BF16 are upcast to float32 (the harness computes in float32).
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { HostTensor, TensorMap } from './tensor-map.ts';
+import { toFloat32, type WeightDType, type WeightEntry } from './weights.ts';
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024; // the format's own cap
 const BYTES_PER_ELEMENT: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -17,24 +17,14 @@ export class SafetensorsError extends Error {}
 interface HeaderEntry { dtype: string; shape: number[]; data_offsets: [number, number] }
 export interface SafetensorsFile { tensors: TensorMap; metadata: Record<string, string> }
 
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { only?: (name: string) => boolean } = {}): SafetensorsFile {
-  const fail = (msg: string): never => { throw new SafetensorsError(`${file}: ${msg}`); };
-  if (buf.byteLength < 8) fail(`file is ${buf.byteLength} bytes, too short to hold the 8-byte header length (truncated?)`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
-  if (8 + headerLen > buf.byteLength) fail(`header claims ${headerLen} bytes but the file has only ${buf.byteLength - 8} after the length (truncated?)`);
-  let header: Record<string, unknown>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen)));
-  } catch (e) {
-    return fail(`header is not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
-  const dataStart = 8 + headerLen;
-  const dataLen = buf.byteLength - dataStart;
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
-  const tensors: TensorMap = new Map();
+interface ValidEntry { name: string; dtype: string; shape: number[]; begin: number; end: number }
+
+/**
+ * Validates a parsed header against the data section's length: dtypes, shapes, offsets inside the data section, byte
+ * lengths equal to shape × dtype, and no two tensors sharing bytes (overlapping ranges would silently alias weights).
+ */
+function validateHeader(header: Record<string, unknown>, dataLen: number, fail: (msg: string) => never): ValidEntry[] {
+  const out: ValidEntry[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = raw as HeaderEntry;
@@ -49,35 +39,79 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { 
     if (end > dataLen) fail(`tensor "${name}": data_offsets end ${end} is past the end of the data section (${dataLen} bytes; truncated file?)`);
     const count = e.shape.reduce((a, b) => a * b, 1);
     if (count * width !== end - begin) fail(`tensor "${name}": shape [${e.shape}] × ${e.dtype} needs ${count * width} bytes but data_offsets span ${end - begin}`);
-    if (options.only && !options.only(name)) continue;
-    if (!FLOAT_DTYPES.has(e.dtype)) continue; // integer buffers (e.g. position ids) are not weights we use
-    tensors.set(name, { shape: e.shape, data: toFloat32(buf.subarray(dataStart + begin, dataStart + end), e.dtype, count) });
+    out.push({ name, dtype: e.dtype, shape: e.shape, begin, end });
   }
-  return { tensors, metadata };
-}
-
-function toFloat32(bytes: Uint8Array, dtype: string, count: number): Float32Array {
-  // Copy into a fresh, aligned buffer (Buffer.slice would be a view); safetensors and our hosts are little-endian.
-  const copy = Uint8Array.prototype.slice.call(bytes).buffer;
-  if (dtype === 'F32') return new Float32Array(copy, 0, count);
-  const halves = new Uint16Array(copy, 0, count);
-  const out = new Float32Array(count);
-  if (dtype === 'BF16') {
-    const u32 = new Uint32Array(out.buffer);
-    for (let i = 0; i < count; i++) u32[i] = halves[i] << 16;
-  } else {
-    for (let i = 0; i < count; i++) out[i] = halfToFloat(halves[i]);
+  const sorted = [...out].filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].begin < sorted[i - 1].end) {
+      fail(`tensors "${sorted[i - 1].name}" [${sorted[i - 1].begin}, ${sorted[i - 1].end}) and "${sorted[i].name}" [${sorted[i].begin}, ${sorted[i].end}) overlap (corrupt or hand-edited header)`);
+    }
   }
   return out;
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+function parseHeaderJson(bytes: Uint8Array, fail: (msg: string) => never): Record<string, unknown> {
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    return fail(`header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  return header;
+}
+
+export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { only?: (name: string) => boolean } = {}): SafetensorsFile {
+  const fail = (msg: string): never => { throw new SafetensorsError(`${file}: ${msg}`); };
+  if (buf.byteLength < 8) fail(`file is ${buf.byteLength} bytes, too short to hold the 8-byte header length (truncated?)`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const headerLen = Number(view.getBigUint64(0, true));
+  if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
+  if (8 + headerLen > buf.byteLength) fail(`header claims ${headerLen} bytes but the file has only ${buf.byteLength - 8} after the length (truncated?)`);
+  const header = parseHeaderJson(buf.subarray(8, 8 + headerLen), fail);
+  const dataStart = 8 + headerLen;
+  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  const tensors: TensorMap = new Map();
+  for (const e of validateHeader(header, buf.byteLength - dataStart, fail)) {
+    if (options.only && !options.only(e.name)) continue;
+    if (!FLOAT_DTYPES.has(e.dtype)) continue; // integer buffers (e.g. position ids) are not weights we use
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    tensors.set(e.name, { shape: e.shape, data: toFloat32(buf.subarray(dataStart + e.begin, dataStart + e.end), DTYPE_NAME[e.dtype], count) });
+  }
+  return { tensors, metadata };
+}
+
+const DTYPE_NAME: Record<string, WeightDType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+/**
+ * The float tensors of a safetensors file as byte ranges (header only; the data is not read), validated as above.
+ * Offsets are absolute in the file; `file` is the real path (symlinks resolved).
+ */
+export function readSafetensorsEntries(path: string): { entries: WeightEntry[]; metadata: Record<string, string> } {
+  const file = realpathSync(path);
+  const fail = (msg: string): never => { throw new SafetensorsError(`${path}: ${msg}`); };
+  const size = statSync(file).size;
+  const fd = openSync(file, 'r');
+  try {
+    if (size < 8) fail(`file is ${size} bytes, too short to hold the 8-byte header length (truncated?)`);
+    const lenBuf = Buffer.alloc(8);
+    readSync(fd, lenBuf, 0, 8, 0);
+    const headerLen = Number(lenBuf.readBigUInt64LE(0));
+    if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
+    if (8 + headerLen > size) fail(`header claims ${headerLen} bytes but the file has only ${size - 8} after the length (truncated?)`);
+    const hb = Buffer.alloc(headerLen);
+    readSync(fd, hb, 0, headerLen, 8);
+    const header = parseHeaderJson(hb, fail);
+    const dataStart = 8 + headerLen;
+    const entries: WeightEntry[] = [];
+    for (const e of validateHeader(header, size - dataStart, fail)) {
+      if (!FLOAT_DTYPES.has(e.dtype)) continue;
+      entries.push({ name: e.name, dtype: DTYPE_NAME[e.dtype], shape: e.shape, file, offset: dataStart + e.begin, length: e.end - e.begin });
+    }
+    return { entries, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function readSafetensorsFile(path: string, options: { only?: (name: string) => boolean } = {}): SafetensorsFile {
@@ -85,35 +119,43 @@ export function readSafetensorsFile(path: string, options: { only?: (name: strin
 }
 
 /**
- * Reads `model.safetensors`, or every shard listed in `model.safetensors.index.json`, and the SHA-256 of the
- * weight bytes (shards in order), which identifies the model in vector files.
+ * The weight files of a Hugging Face folder: `model.safetensors`, or every shard listed in
+ * `model.safetensors.index.json` (in name order, which is also the order the model hash reads them).
  */
-export function readModelWeights(dir: string): { tensors: TensorMap; sha256: string } {
+export function modelWeightFiles(dir: string): string[] {
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
-  const hash = createHash('sha256');
-  const readHashed = (path: string) => {
-    const buf = readFileSync(path);
-    hash.update(buf);
-    return parseSafetensors(buf, path).tensors;
-  };
-  if (existsSync(single)) {
-    const tensors = readHashed(single);
-    return { tensors, sha256: hash.digest('hex') };
-  }
+  if (existsSync(single)) return [single];
   if (existsSync(index)) {
-    const weightMap = (JSON.parse(readFileSync(index, 'utf8')).weight_map ?? {}) as Record<string, string>;
-    const shards = [...new Set(Object.values(weightMap))];
+    let parsed: { weight_map?: Record<string, string> };
+    try {
+      parsed = JSON.parse(readFileSync(index, 'utf8'));
+    } catch (e) {
+      throw new SafetensorsError(`${index}: not valid JSON (${(e as Error).message})`);
+    }
+    const shards = [...new Set(Object.values(parsed.weight_map ?? {}))].sort();
     if (shards.length === 0) throw new SafetensorsError(`${index}: weight_map is empty`);
-    const all: TensorMap = new Map();
-    for (const shard of shards.sort()) {
+    return shards.map((shard) => {
       const path = join(dirname(index), shard);
       if (!existsSync(path)) throw new SafetensorsError(`${index} lists shard ${shard}, which is not in ${dir}`);
-      for (const [k, v] of readHashed(path)) all.set(k, v);
-    }
-    return { tensors: all, sha256: hash.digest('hex') };
+      return path;
+    });
   }
   throw new SafetensorsError(`${dir} has neither model.safetensors nor model.safetensors.index.json`);
+}
+
+/** Every float tensor of a Hugging Face folder as byte ranges in its files (headers only). */
+export function readModelWeightEntries(dir: string): WeightEntry[] {
+  const out: WeightEntry[] = [];
+  const seen = new Set<string>();
+  for (const file of modelWeightFiles(dir)) {
+    for (const e of readSafetensorsEntries(file).entries) {
+      if (seen.has(e.name)) throw new SafetensorsError(`${file}: tensor "${e.name}" also appears in another shard`);
+      seen.add(e.name);
+      out.push(e);
+    }
+  }
+  return out;
 }
 
 /** Writes float32 tensors and string metadata as a safetensors buffer. */

@@ -1,4 +1,4 @@
-/** Raw weights as read from disk, before they become tfjs tensors. Always float32 (upcast on load). */
+/** Host copies of tensors (vector files, tests): always float32 (upcast on read). */
 export interface HostTensor {
   shape: number[];
   data: Float32Array;

@@ -31,7 +31,7 @@ export function describeEnvironment(backend: BackendInfo): Record<string, unknow
     cpus: cpus().length,
     cpu_model: cpus()[0]?.model?.trim() ?? null,
     memory_gb: Math.round(totalmem() / 2 ** 30),
-    tfjs: version('@tensorflow/tfjs-core'),
+    onnxruntime: version('onnxruntime-node'),
     harness_commit: gitCommit(),
   };
 }

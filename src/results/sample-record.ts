@@ -37,7 +37,7 @@ export interface SampleRecord {
   token_gain: number;
   steps: number;
   best_step: number;
-  stop_reason: 'solved' | 'patience' | 'max_steps';
+  stop_reason: 'solved' | 'patience' | 'max_steps' | 'diverged';
   regenerated_exact: boolean;
   regenerated_prefix_tokens: number;
   /** Wall time this text spent in its batch. */

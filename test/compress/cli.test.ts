@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundled, fixture, ready } from '../helpers.ts';
+import { bundled, fixture } from '../helpers.ts';
 import { loadModel } from '../../src/models/load.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -17,32 +17,30 @@ function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 test('compress / decompress / store commands end to end', { timeout: 600_000 }, async (t) => {
-  await ready;
   const dir = mkdtempSync(join(tmpdir(), 'cram-cli-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const loaded = await loadModel(bundled('gutenberg-llama-s'));
   const tok = loaded.tokenizer!;
   const text = tok.decode(tok.encode(readFileSync(fixture('heldout-passage.txt'), 'utf8')).slice(0, 31));
-  loaded.model.dispose();
   const inFile = join(dir, 'in.txt');
   const memFile = join(dir, 'in.mem');
   writeFileSync(inFile, text);
 
-  const c = cli(['compress', '--model', 'gutenberg-llama-s', '--in', inFile, '--out', memFile, '--backend', 'wasm', '--seed', '3']);
+  const c = cli(['compress', '--model', 'gutenberg-llama-s', '--in', inFile, '--out', memFile, '--backend', 'cpu', '--seed', '3']);
   assert.equal(c.code, 0, c.stderr);
   const summary = JSON.parse(c.stdout);
   assert.equal(summary.tokens, 30);
   assert.equal(summary.mem_bytes, readFileSync(memFile).length);
   assert.ok(summary.tokens_per_vector > 0 && summary.text_bytes_per_mem_byte > 0);
 
-  const d = cli(['decompress', memFile, '--backend', 'wasm']);
+  const d = cli(['decompress', memFile, '--backend', 'cpu']);
   assert.equal(d.code, 0, d.stderr);
   assert.equal(d.stdout, text);
   const outFile = join(dir, 'out.txt');
-  assert.equal(cli(['decompress', memFile, '--backend', 'wasm', '--out', outFile]).code, 0);
+  assert.equal(cli(['decompress', memFile, '--backend', 'cpu', '--out', outFile]).code, 0);
   assert.equal(readFileSync(outFile, 'utf8'), text);
 
-  const wrong = cli(['decompress', memFile, '--model', 'gutenberg-llama-xs', '--backend', 'wasm']);
+  const wrong = cli(['decompress', memFile, '--model', 'gutenberg-llama-xs', '--backend', 'cpu']);
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /^error: .*made for model "gutenberg-llama-s".*not for "gutenberg-llama-xs"/m);
 

@@ -1,16 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs-core';
-import { bundled, fixture, ready } from '../helpers.ts';
-import { loadModel } from '../../src/models/load.ts';
+import { bundled, fixture, open } from '../helpers.ts';
 import { serializeSafetensors } from '../../src/models/safetensors.ts';
 import { compress, decompress, embedWithMemory } from '../../src/compress/compress.ts';
 import { parseMemoryFile, serializeMemoryFile, MemoryFileError, type MemoryFile } from '../../src/compress/memory-file.ts';
 import { syntheticMemoryFile } from './synthetic.ts';
 
-await ready;
-const small = await loadModel(bundled('gutenberg-llama-s'));
+const small = await open(bundled('gutenberg-llama-s'));
 const tok = small.tokenizer!;
 // 24 tokens of the held-out passage, as a string the tokenizer reproduces exactly.
 const text = tok.decode(tok.encode(readFileSync(fixture('heldout-passage.txt'), 'utf8')).slice(0, 25));
@@ -23,21 +20,19 @@ test('a short text compresses (3 segments) and comes back exactly', async () => 
   assert.equal(await decompress(parseMemoryFile(serializeMemoryFile(mf)), { model: small }), text);
 });
 
-test('embedWithMemory prepends every segment\'s vectors to the prompt embeddings', async () => {
-  const sumK = mf.segments.reduce((a, s) => a + s.nMem, 0);
+test('embedWithMemory puts every segment\'s vectors before the prompt tokens', async () => {
   const prompt = 'The man said';
-  const e = await embedWithMemory(mf, prompt, { model: small });
-  assert.deepEqual(e.shape, [1, sumK + tok.encode(prompt).length, small.model.embedDim]);
-  const head = await e.slice([0, 0, 0], [1, mf.segments[0].nMem, -1]).data();
-  assert.deepEqual(Array.from(head), Array.from(mf.segments[0].vectors));
-  tf.dispose(e);
+  const parts = await embedWithMemory(mf, prompt, { model: small });
+  assert.equal(parts.length, mf.segments.length + 1);
+  mf.segments.forEach((s, i) => assert.deepEqual(Array.from((parts[i] as { vectors: Float32Array }).vectors), Array.from(s.vectors)));
+  assert.deepEqual((parts[parts.length - 1] as { ids: number[] }).ids, tok.encode(prompt));
 });
 
 test('a file made for another model is refused, naming both models', async () => {
-  const xs = await loadModel(bundled('gutenberg-llama-xs'));
+  const xs = await open(bundled('gutenberg-llama-xs'));
   await assert.rejects(decompress(mf, { model: xs }), /made for model "gutenberg-llama-s".*not for "gutenberg-llama-xs"/);
   await assert.rejects(embedWithMemory(mf, 'x', { model: xs }), /gutenberg-llama-s.*gutenberg-llama-xs/);
-  xs.model.dispose();
+  await xs.engine.release();
 });
 
 test('corrupted, truncated and foreign files give clear errors', () => {

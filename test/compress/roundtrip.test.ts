@@ -1,15 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { bundled, fixture, ready } from '../helpers.ts';
-import { loadModel } from '../../src/models/load.ts';
+import { bundled, fixture, open } from '../helpers.ts';
 import { compress, decompress } from '../../src/compress/compress.ts';
 import { parseMemoryFile, serializeMemoryFile, totalVectors } from '../../src/compress/memory-file.ts';
 
-await ready;
-
 test('a 300-token held-out passage compresses into gutenberg-llama-s vectors and decompresses to the identical string', { timeout: 600_000 }, async (t) => {
-  const loaded = await loadModel(bundled('gutenberg-llama-s'));
+  const loaded = await open(bundled('gutenberg-llama-s'));
   const tok = loaded.tokenizer!;
   // Exactly 300 tokens after BOS, as a string the tokenizer reproduces exactly.
   const text = tok.decode(tok.encode(readFileSync(fixture('heldout-passage.txt'), 'utf8')).slice(0, 301));
@@ -25,5 +22,5 @@ test('a 300-token held-out passage compresses into gutenberg-llama-s vectors and
   t.diagnostic(`${mf.nTokens} tokens, ${mf.segments.length} segments, ${k} vectors (${(mf.nTokens / k).toFixed(2)} tokens/vector), ${mf.stats.rounds} round(s), ` +
     `K per segment ${[...new Set(mf.segments.map((s) => s.nMem))].join('/')}; .mem ${bytes.length} bytes for ${Buffer.byteLength(text)} text bytes ` +
     `(${(Buffer.byteLength(text) / bytes.length).toFixed(4)} text bytes per .mem byte); compress ${((t1 - t0) / 1000).toFixed(1)}s, decompress ${((t2 - t1) / 1000).toFixed(1)}s`);
-  loaded.model.dispose();
+  await loaded.engine.release();
 });

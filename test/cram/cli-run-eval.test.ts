@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { fixture } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const cram = (...args: string[]) => JSON.parse(execFileSync('node', ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json', '--backend', 'wasm'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+const cram = (...args: string[]) => JSON.parse(execFileSync('node', ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json', '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 
 test('cram run (K=8, 16 tokens, gutenberg-llama-s) reaches accuracy 1.0; eval of the saved vectors confirms it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cram-cli-'));

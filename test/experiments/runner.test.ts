@@ -17,7 +17,7 @@ const work = mkdtempSync(join(tmpdir(), 'cram-runner-'));
 function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
   const file = join(work, `${name}.yaml`);
   writeFileSync(file, YAML.stringify({
-    name, output_dir: join(work, 'results'), backend: 'wasm', models: ['gutenberg-llama-xs'],
+    name, output_dir: join(work, 'results'), backend: 'cpu', models: ['gutenberg-llama-xs'],
     sources: ['gutenberg-heldout', 'random-words'], lengths: [4, 8], n_mem: [1], samples: 3, random_max_length: 8,
     max_steps: 40, patience: 20, curves: 1, batch: { max_texts: 2, max_tokens: 64 }, seed: 3, ...extra,
   }));

@@ -4,8 +4,8 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readLlama2cCheckpoint } from '../../src/models/llama2c.ts';
-import { normalizeConfig } from '../../src/models/config.ts';
+import { parseLlama2cCheckpoint, readLlama2cCheckpoint } from '../../src/models/llama2c.ts';
+import { configureLlama } from '../../src/models/llama.ts';
 import type { TensorMap } from '../../src/models/tensor-map.ts';
 import { Llama2cTokenizer } from '../../src/tokenizer/llama2c-tokenizer.ts';
 
@@ -20,7 +20,8 @@ function withTmp(fn: (dir: string) => void): void {
 
 test('stories260K: header, config and tensor shapes', () => {
   assert.equal(statSync(CKPT).size, 1056540);
-  const { config, tensors } = readLlama2cCheckpoint(CKPT);
+  const { config, tensors, entries } = parseLlama2cCheckpoint(readFileSync(CKPT), CKPT);
+  assert.deepEqual(readLlama2cCheckpoint(CKPT).entries.map((e) => [e.name, e.offset, e.length]), entries.map((e) => [e.name, e.offset, e.length]));
   assert.deepEqual(
     { ...config },
     {
@@ -30,7 +31,7 @@ test('stories260K: header, config and tensor shapes', () => {
       tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float32',
     },
   );
-  const cfg = normalizeConfig(config, 'stories260K');
+  const cfg = configureLlama(config, 'stories260K');
   assert.equal(cfg.ropeInterleaved, true);
   assert.equal(cfg.headDim, 8);
   assert.equal(cfg.tieWordEmbeddings, true);
@@ -110,8 +111,8 @@ test('stories260K: a truncated or padded checkpoint gives a clear error', () => 
     const extra = Buffer.alloc(512 * 64 * 4);
     for (let i = 0; i < 512 * 64; i++) extra.writeFloatLE(i, i * 4);
     writeFileSync(unshared, Buffer.concat([u, extra]));
-    const r = readLlama2cCheckpoint(unshared);
-    assert.equal(r.config.tie_word_embeddings, false);
+    const r = parseLlama2cCheckpoint(readFileSync(unshared), unshared);
+    assert.equal(readLlama2cCheckpoint(unshared).config.tie_word_embeddings, false);
     assert.deepEqual(r.tensors.get('lm_head.weight')!.shape, [512, 64]);
     assert.equal(r.tensors.get('lm_head.weight')!.data[100], 100);
   });
@@ -308,7 +309,7 @@ function greedy(tensors: TensorMap, prompt: number[], steps: number): number[] {
 }
 
 test('stories260K: greedy decoding with the mapped weights is fluent', () => {
-  const { tensors } = readLlama2cCheckpoint(CKPT);
+  const { tensors } = parseLlama2cCheckpoint(readFileSync(CKPT), CKPT);
   const tok = Llama2cTokenizer.fromFile(TOK, 512);
   const ids = greedy(tensors, tok.encode('Once upon a time', { bos: true }), 24);
   const text = tok.decode(ids);

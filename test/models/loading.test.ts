@@ -4,12 +4,15 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { normalizeConfig } from '../../src/models/config.ts';
-import { loadModel } from '../../src/models/load.ts';
-import { parseSafetensors, readModelWeights, serializeSafetensors } from '../../src/models/safetensors.ts';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { loadModel, readConfigJson } from '../../src/models/load.ts';
+import { configureLlama } from '../../src/models/llama.ts';
+import { gptNeox } from '../../src/models/gpt-neox.ts';
+import { weightsSha256 } from '../../src/models/fingerprint.ts';
+import { modelWeightFiles, parseSafetensors, readModelWeightEntries, readSafetensorsEntries, serializeSafetensors } from '../../src/models/safetensors.ts';
 import { greedyGenerate } from '../../src/cram/generate.ts';
-import { bundled, fixture, ready } from '../helpers.ts';
+import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
+import { bundled, fixture, open } from '../helpers.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'cram-test-'));
 
@@ -18,12 +21,12 @@ test('config.json in transformers-4 and transformers-5 form normalise alike', ()
   const v4 = { ...v5, rope_theta: v5.rope_parameters.rope_theta, torch_dtype: v5.dtype };
   delete v4.rope_parameters;
   delete v4.dtype;
-  assert.deepEqual(normalizeConfig(v4), normalizeConfig(v5));
-  assert.equal(normalizeConfig(v4).ropeTheta, 10000);
-  const neox = normalizeConfig(JSON.parse(readFileSync(fixture('tiny-hf/tiny-gpt-neox/config.json'), 'utf8')));
+  assert.deepEqual(configureLlama(v4, 'v4'), configureLlama(v5, 'v4'));
+  assert.equal(configureLlama(v4, 'v4').rope.theta, 10000);
+  const neox = gptNeox.configure(readConfigJson(fixture('tiny-hf/tiny-gpt-neox/config.json')), 'neox');
   assert.equal(neox.rotaryDim, 4); // 25% of a 16-wide head
-  const gqa = normalizeConfig(JSON.parse(readFileSync(fixture('tiny-hf/tiny-llama-gqa-untied/config.json'), 'utf8')));
-  assert.equal(gqa.ropeTheta, 500000);
+  const gqa = configureLlama(readConfigJson(fixture('tiny-hf/tiny-llama-gqa-untied/config.json')), 'gqa');
+  assert.equal(gqa.rope.theta, 500000);
   assert.equal(gqa.numKvHeads, 2);
 });
 
@@ -56,9 +59,12 @@ test('sharded model.safetensors.index.json loads every shard', () => {
   writeFileSync(join(dir, 'model-00001-of-00002.safetensors'), serializeSafetensors({ a }));
   writeFileSync(join(dir, 'model-00002-of-00002.safetensors'), serializeSafetensors({ b }));
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }));
-  const { tensors, sha256 } = readModelWeights(dir);
-  assert.deepEqual([...tensors.keys()].sort(), ['a', 'b']);
-  assert.match(sha256, /^[0-9a-f]{64}$/);
+  const entries = readModelWeightEntries(dir);
+  assert.deepEqual(entries.map((e) => e.name).sort(), ['a', 'b']);
+  assert.deepEqual(entries.find((e) => e.name === 'b')!.length, 4);
+  const sha = weightsSha256(modelWeightFiles(dir));
+  assert.match(sha, /^[0-9a-f]{64}$/);
+  assert.equal(weightsSha256(modelWeightFiles(dir)), sha); // the cached digest
   rmSync(dir, { recursive: true });
 });
 
@@ -82,13 +88,41 @@ test('header offsets past the end: one clear error', () => {
   assert.throws(() => parseSafetensors(buf2, 'm.safetensors'), /shape \[3\] × F32 needs 12 bytes but data_offsets span 16/);
 });
 
+test('overlapping tensor offsets are refused (they would silently alias two weights)', () => {
+  const header = JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } });
+  const buf = Buffer.alloc(8 + header.length + 12);
+  buf.writeBigUInt64LE(BigInt(header.length));
+  buf.write(header, 8);
+  assert.throws(() => parseSafetensors(buf, 'overlap.safetensors'), /overlap\.safetensors: tensors "a" \[0, 8\) and "b" \[4, 12\) overlap/);
+  const dir = tmp();
+  writeFileSync(join(dir, 'w.safetensors'), buf);
+  assert.throws(() => readSafetensorsEntries(join(dir, 'w.safetensors')), /overlap/);
+  rmSync(dir, { recursive: true });
+});
+
+test('a model reached through symlinks (as the Hugging Face cache lays out snapshots → blobs) runs and matches its reference', async () => {
+  const src = fixture('tiny-hf/tiny-gpt2');
+  const root = tmp();
+  mkdirSync(join(root, 'blobs'));
+  mkdirSync(join(root, 'snapshots', 'abc'), { recursive: true });
+  for (const f of ['config.json', 'model.safetensors', 'reference.json']) {
+    cpSync(join(src, f), join(root, 'blobs', `blob-${f}`));
+    symlinkSync(join('..', '..', 'blobs', `blob-${f}`), join(root, 'snapshots', 'abc', f));
+  }
+  const loaded = await open(join(root, 'snapshots', 'abc'), { tokenizer: false });
+  const ref = readReference(join(src, 'reference.json'));
+  const check = checkAgainstReference(await verify(loaded, loaded.engine, ref), ref, true);
+  assert.ok(check.ok, check.failures.join('; '));
+  await loaded.engine.release();
+  rmSync(root, { recursive: true });
+});
+
 test('unknown model_type and missing tokenizer: one clear error each', async () => {
-  await ready;
   const dir = tmp();
   cpSync(bundled('gutenberg-llama-xs'), dir, { recursive: true });
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'bert' }));
-  await assert.rejects(loadModel(dir), /unknown model_type "bert"; supported: llama, gpt_neox, gpt2, opt/);
+  await assert.rejects(loadModel(dir), /model_type "bert" is not supported; supported: .*gpt2.*llama/);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
   rmSync(join(dir, 'tokenizer.json'));
   await assert.rejects(loadModel(dir), /has no tokenizer\.json/);
@@ -97,35 +131,16 @@ test('unknown model_type and missing tokenizer: one clear error each', async () 
 });
 
 test('stories260K greedy generation from BOS tells the story about Lily', async () => {
-  await ready;
-  const { model, tokenizer } = await loadModel(bundled('stories260K'));
-  const bos = tf.tidy(() => model.embed(tf.tensor2d([[tokenizer!.bosId!]], [1, 1], 'int32')));
-  const ids = await greedyGenerate(model, bos, 16);
-  bos.dispose();
+  const { engine, tokenizer } = await open(bundled('stories260K'));
+  const ids = await greedyGenerate(engine, { parts: [{ ids: [tokenizer!.bosId!] }], maxNew: 16 });
   const text = tokenizer!.decode([tokenizer!.bosId!, ...ids]);
   assert.ok(text.startsWith('Once upon a time, there was a little girl named Lily.'), text);
-  model.dispose();
-});
-
-test('a model load, a loss/gradient step and dispose leave no tensors behind', async () => {
-  await ready;
-  const before = tf.memory().numTensors;
-  const { model } = await loadModel(fixture('tiny-hf/tiny-llama-gqa-untied'), { tokenizer: false });
-  const { memObjectiveAndGrad, padIds } = await import('../../src/cram/objective.ts');
-  const step = () => tf.tidy(() => { memObjectiveAndGrad(model, tf.randomNormal([2, 1, 64]) as tf.Tensor3D, padIds([[1, 2, 3], [4, 5]]), [3, 2]); });
-  step(); // the first step of a length caches its rotary tables and causal mask for the model's lifetime
-  const loaded = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) {
-    tf.tidy(() => { memObjectiveAndGrad(model, tf.randomNormal([2, 1, 64]) as tf.Tensor3D, padIds([[1, 2, 3], [4, 5]]), [3, 2]); });
-    assert.equal(tf.memory().numTensors, loaded, `step ${i} leaked tensors`);
-  }
-  model.dispose();
-  assert.equal(tf.memory().numTensors, before);
+  await engine.release();
 });
 
 test('Llama-3 "llama3" rope scaling: high frequencies kept, low ones divided by the factor, smooth between', async () => {
   const { ropeInverseFrequencies } = await import('../../src/models/layers.ts');
-  const scaling = { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 }; // Llama-3.2
+  const scaling = { type: 'llama3' as const, factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 }; // Llama-3.2
   const plain = ropeInverseFrequencies(64, 500000);
   const scaled = ropeInverseFrequencies(64, 500000, scaling);
   const wavelen = (f: number) => (2 * Math.PI) / f;
@@ -136,7 +151,7 @@ test('Llama-3 "llama3" rope scaling: high frequencies kept, low ones divided by 
   }
   const raw = { ...JSON.parse(readFileSync(fixture('tiny-hf/tiny-llama-gqa-untied/config.json'), 'utf8')) };
   raw.rope_parameters = { rope_type: 'llama3', rope_theta: 500000, factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
-  assert.deepEqual(normalizeConfig(raw).ropeScaling, scaling);
+  assert.deepEqual(configureLlama(raw, 'c').rope.scaling, scaling);
   raw.rope_parameters = { rope_type: 'yarn', rope_theta: 10000 };
-  assert.throws(() => normalizeConfig(raw), /rope_type "yarn" is not supported/);
+  assert.throws(() => configureLlama(raw, 'c'), /rope_type "yarn" is not supported/);
 });

@@ -1,0 +1,489 @@
+/**
+ * Differentiable ONNX ops. Each function appends the forward node(s) and, when an input requires a gradient, records
+ * the op's vector-Jacobian product (written by hand, tested against finite differences in test/engine/vjp.test.ts).
+ * Only the gradient w.r.t. the inputs that depend on the [mem] vectors is ever built: frozen weights, position tables
+ * and masks never get one.
+ */
+import { broadcastShapes, type Attr, type DType, type Dim, type Value } from './graph.ts';
+
+type Out = { dtype: DType; shape: Dim[]; requiresGrad?: boolean };
+
+function anyGrad(...xs: (Value | null | undefined)[]): boolean {
+  return xs.some((x) => x?.requiresGrad === true);
+}
+
+function emit(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, out: Out, domain?: string): Value {
+  const g = inputs.find((v): v is Value => v !== null)!.graph;
+  return g.node(op, inputs, attrs, [out], domain)[0];
+}
+
+function norm(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+// ---------------------------------------------------------------- shape helpers (no gradient)
+
+/** Shape(x) as an int64 vector. */
+export function shapeOf(x: Value): Value {
+  return x.graph.memoize(`shape:${x.name}`, () => emit('Shape', [x], {}, { dtype: 'int64', shape: [x.rank] }));
+}
+
+/** The size of axis `axis` as an int64 vector [1]. */
+export function dimOf(x: Value, axis: number): Value {
+  const a = norm(axis, x.rank);
+  const d = x.shape[a];
+  if (typeof d === 'number') return x.graph.ints([d]);
+  return x.graph.memoize(`dim:${x.name}:${a}`, () => emit('Shape', [x], { start: { i: a }, end: { i: a + 1 } }, { dtype: 'int64', shape: [1] }));
+}
+
+/** zeros with the shape of x (float32). */
+export function zerosLike(x: Value): Value {
+  const zero = { t: { dtype: 'float32' as const, dims: [1], data: new Float32Array([0]) } };
+  return emit('ConstantOfShape', [shapeOf(x)], { value: zero }, { dtype: 'float32', shape: x.shape });
+}
+
+/**
+ * Sums a gradient of broadcast shape down to `target`'s shape: reduces the leading axes target lacks and the axes
+ * where target has a static 1 that the gradient does not.
+ */
+export function unbroadcast(grad: Value, target: Value): Value {
+  const gs = grad.shape;
+  const ts = target.shape;
+  const lead = gs.length - ts.length;
+  const axes: number[] = [];
+  for (let i = 0; i < gs.length; i++) {
+    if (i < lead) axes.push(i);
+    else if (ts[i - lead] === 1 && gs[i] !== 1) axes.push(i);
+    else if (typeof ts[i - lead] === 'string' && typeof gs[i] === 'number' && gs[i] !== 1) {
+      // A dynamic dim of the target against a static size in the gradient might be 1 at run time and broadcast:
+      // refuse rather than return a gradient of the wrong shape. (Two dynamic dims are taken to be equal: the graphs
+      // here never broadcast one sequence or batch axis against another.)
+      throw new Error(`unbroadcast: cannot tell whether dynamic dim "${ts[i - lead]}" of ${target.name} broadcasts against ${gs[i]}`);
+    }
+  }
+  if (axes.length === 0) return grad;
+  let r = reduceSum(grad, axes, true);
+  if (lead > 0) r = squeeze(r, Array.from({ length: lead }, (_, i) => i));
+  return r;
+}
+
+// ---------------------------------------------------------------- elementwise
+
+function binary(op: string, a: Value, b: Value, vjp: ((g: Value, out: Value) => [Value | null, Value | null]) | null): Value {
+  const out = emit(op, [a, b], {}, { dtype: a.dtype, shape: broadcastShapes(a.shape, b.shape), requiresGrad: vjp !== null && anyGrad(a, b) });
+  if (out.requiresGrad && vjp) {
+    a.graph.record([a, b], [out], ([g]) => {
+      if (!g) return [null, null];
+      const [ga, gb] = vjp(g, out);
+      return [a.requiresGrad && ga ? unbroadcast(ga, a) : null, b.requiresGrad && gb ? unbroadcast(gb, b) : null];
+    });
+  }
+  return out;
+}
+
+export function add(a: Value, b: Value): Value {
+  return binary('Add', a, b, (g) => [g, g]);
+}
+
+export function sub(a: Value, b: Value): Value {
+  return binary('Sub', a, b, (g) => [g, b.requiresGrad ? neg(g) : null]);
+}
+
+export function mul(a: Value, b: Value): Value {
+  return binary('Mul', a, b, (g) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null]);
+}
+
+export function div(a: Value, b: Value): Value {
+  return binary('Div', a, b, (g, out) => [a.requiresGrad ? div(g, b) : null, b.requiresGrad ? neg(div(mul(g, out), b)) : null]);
+}
+
+/** x ** p for a constant exponent p. */
+export function powScalar(x: Value, p: number): Value {
+  const e = x.graph.scalar(p);
+  const out = emit('Pow', [x, e], {}, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) {
+    x.graph.record([x], [out], ([g]) => [g ? mul(g, p === 2 ? scale(x, 2) : scale(powScalar(x, p - 1), p)) : null]);
+  }
+  return out;
+}
+
+/** x · c for a constant c. */
+export function scale(x: Value, c: number): Value {
+  return mul(x, x.graph.scalar(c));
+}
+
+/** x + c for a constant c. */
+export function addScalar(x: Value, c: number): Value {
+  return add(x, x.graph.scalar(c));
+}
+
+function unary(op: string, x: Value, vjp: ((g: Value, out: Value) => Value) | null, attrs: Record<string, Attr> = {}): Value {
+  const out = emit(op, [x], attrs, { dtype: x.dtype, shape: x.shape, requiresGrad: vjp !== null && x.requiresGrad });
+  if (out.requiresGrad && vjp) x.graph.record([x], [out], ([g]) => [g ? vjp(g, out) : null]);
+  return out;
+}
+
+export function neg(x: Value): Value { return unary('Neg', x, (g) => neg(g)); }
+export function exp(x: Value): Value { return unary('Exp', x, (g, y) => mul(g, y)); }
+export function log(x: Value): Value { return unary('Log', x, (g) => div(g, x)); }
+export function sqrt(x: Value): Value { return unary('Sqrt', x, (g, y) => div(scale(g, 0.5), y)); }
+export function reciprocal(x: Value): Value { return unary('Reciprocal', x, (g, y) => neg(mul(g, mul(y, y)))); }
+export function tanh(x: Value): Value { return unary('Tanh', x, (g, y) => mul(g, sub(x.graph.scalar(1), mul(y, y)))); }
+export function sigmoid(x: Value): Value { return unary('Sigmoid', x, (g, y) => mul(g, mul(y, sub(x.graph.scalar(1), y)))); }
+export function erf(x: Value): Value {
+  return unary('Erf', x, (g) => mul(g, scale(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))));
+}
+export function relu(x: Value): Value {
+  return unary('Relu', x, (g) => where(greater(x, x.graph.scalar(0)), g, zerosLike(g)));
+}
+/** Softplus log(1 + e^x), as torch computes it (x above 20 passes through). */
+export function softplus(x: Value): Value {
+  const big = greater(x, x.graph.scalar(20));
+  const soft = unary('Softplus', x, (g) => mul(g, sigmoid(x)));
+  return where(big, x, soft);
+}
+export function cos(x: Value): Value { return unary('Cos', x, null); }
+export function sin(x: Value): Value { return unary('Sin', x, null); }
+export function abs(x: Value): Value { return unary('Abs', x, null); }
+
+// ---------------------------------------------------------------- comparisons, selection (no gradient through the condition)
+
+function compare(op: string, a: Value, b: Value): Value {
+  return emit(op, [a, b], {}, { dtype: 'bool', shape: broadcastShapes(a.shape, b.shape) });
+}
+export function equal(a: Value, b: Value): Value { return compare('Equal', a, b); }
+export function less(a: Value, b: Value): Value { return compare('Less', a, b); }
+export function lessOrEqual(a: Value, b: Value): Value { return compare('LessOrEqual', a, b); }
+export function greater(a: Value, b: Value): Value { return compare('Greater', a, b); }
+export function and(a: Value, b: Value): Value { return compare('And', a, b); }
+
+export function where(cond: Value, a: Value, b: Value): Value {
+  const shape = broadcastShapes(cond.shape, broadcastShapes(a.shape, b.shape));
+  const out = emit('Where', [cond, a, b], {}, { dtype: a.dtype, shape, requiresGrad: anyGrad(a, b) });
+  if (out.requiresGrad) {
+    a.graph.record([cond, a, b], [out], ([g]) => {
+      if (!g) return [null, null, null];
+      const z = zerosLike(g);
+      return [null, a.requiresGrad ? unbroadcast(where(cond, g, z), a) : null, b.requiresGrad ? unbroadcast(where(cond, z, g), b) : null];
+    });
+  }
+  return out;
+}
+
+export function cast(x: Value, to: DType): Value {
+  if (x.dtype === to) return x;
+  const codes: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 };
+  const floaty = (d: DType) => d === 'float32' || d === 'float16' || d === 'bfloat16';
+  const out = emit('Cast', [x], { to: { i: codes[to] } }, { dtype: to, shape: x.shape, requiresGrad: x.requiresGrad && floaty(to) });
+  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? cast(g, x.dtype) : null]);
+  return out;
+}
+
+// ---------------------------------------------------------------- matrix products
+
+function transposeLast(x: Value): Value {
+  const perm = Array.from({ length: x.rank }, (_, i) => i);
+  [perm[x.rank - 1], perm[x.rank - 2]] = [perm[x.rank - 2], perm[x.rank - 1]];
+  return transpose(x, perm);
+}
+
+/** Batched matrix product with numpy broadcasting of the batch dims (both inputs rank ≥ 2). */
+export function matmul(a: Value, b: Value): Value {
+  if (a.rank < 2 || b.rank < 2) throw new Error('matmul needs rank ≥ 2 inputs');
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const shape = [...batch, a.shape[a.rank - 2], b.shape[b.rank - 1]];
+  const out = emit('MatMul', [a, b], {}, { dtype: 'float32', shape, requiresGrad: anyGrad(a, b) });
+  if (out.requiresGrad) {
+    a.graph.record([a, b], [out], ([g]) => {
+      if (!g) return [null, null];
+      const ga = a.requiresGrad ? unbroadcast(matmul(g, transposeLast(b)), a) : null;
+      const gb = b.requiresGrad ? unbroadcast(matmul(transposeLast(a), g), b) : null;
+      return [ga, gb];
+    });
+  }
+  return out;
+}
+
+/**
+ * y = a · bᵀ (+ c) for 2-D a [M, K] and a frozen 2-D b [N, K] (a PyTorch Linear weight), via Gemm(transB): the weight
+ * is stored once, in its own layout, for both the forward product and the backward one (dy · b).
+ */
+export function linear2d(a: Value, w: Value, bias: Value | null = null, transposed = false): Value {
+  if (a.rank !== 2 || w.rank !== 2) throw new Error('linear2d needs 2-D inputs');
+  if (w.requiresGrad || bias?.requiresGrad) throw new Error('linear2d: weights are frozen');
+  const outDim = transposed ? w.shape[1] : w.shape[0];
+  const out = emit('Gemm', bias ? [a, w, bias] : [a, w], { transB: { i: transposed ? 0 : 1 } }, { dtype: 'float32', shape: [a.shape[0], outDim], requiresGrad: a.requiresGrad });
+  if (out.requiresGrad) {
+    a.graph.record([a], [out], ([g]) => [g ? emit('Gemm', [g, w], { transB: { i: transposed ? 1 : 0 } }, { dtype: 'float32', shape: a.shape, requiresGrad: g.requiresGrad }) : null]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- layout
+
+export function transpose(x: Value, perm: number[]): Value {
+  const out = emit('Transpose', [x], { perm: { ints: perm } }, { dtype: x.dtype, shape: perm.map((p) => x.shape[p]), requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) {
+    const inv = new Array<number>(perm.length);
+    perm.forEach((p, i) => { inv[p] = i; });
+    x.graph.record([x], [out], ([g]) => [g ? transpose(g, inv) : null]);
+  }
+  return out;
+}
+
+/**
+ * Reshape to `dims` (ONNX rules: 0 copies the input dim at that index, -1 is inferred), or to a shape given as an
+ * int64 value with its symbolic result shape.
+ */
+export function reshape(x: Value, dims: number[] | { value: Value; shape: Dim[] }): Value {
+  let target: Value;
+  let shape: Dim[];
+  if (Array.isArray(dims)) {
+    target = x.graph.ints(dims);
+    shape = dims.map((d, i) => (d === 0 ? x.shape[i] : d));
+    const minus = shape.indexOf(-1);
+    if (minus >= 0) {
+      const known = shape.filter((_, i) => i !== minus);
+      const total = x.shape.every((s) => typeof s === 'number') ? (x.shape as number[]).reduce((p, q) => p * q, 1) : null;
+      const rest = known.every((s) => typeof s === 'number') ? (known as number[]).reduce((p, q) => p * q, 1) : null;
+      shape[minus] = total !== null && rest !== null ? total / rest : x.graph.freshDim();
+    }
+  } else {
+    target = dims.value;
+    shape = dims.shape;
+  }
+  const out = emit('Reshape', [x, target], {}, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? reshape(g, { value: shapeOf(x), shape: x.shape }) : null]);
+  return out;
+}
+
+export function unsqueeze(x: Value, axes: number[]): Value {
+  const shape = [...x.shape];
+  const rank = x.rank + axes.length;
+  for (const a of axes.map((a) => norm(a, rank)).sort((p, q) => p - q)) shape.splice(a, 0, 1);
+  const out = emit('Unsqueeze', [x, x.graph.ints(axes)], {}, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? squeeze(g, axes) : null]);
+  return out;
+}
+
+export function squeeze(x: Value, axes: number[]): Value {
+  const drop = new Set(axes.map((a) => norm(a, x.rank)));
+  const shape = x.shape.filter((_, i) => !drop.has(i));
+  const out = emit('Squeeze', [x, x.graph.ints(axes)], {}, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? unsqueeze(g, axes) : null]);
+  return out;
+}
+
+/** Broadcast x to `shape` (an int64 value) whose symbolic form is `dims`. */
+export function expand(x: Value, shape: Value, dims: Dim[]): Value {
+  const out = emit('Expand', [x, shape], {}, { dtype: x.dtype, shape: broadcastShapes(x.shape, dims), requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? unbroadcast(g, x) : null]);
+  return out;
+}
+
+export function concat(xs: Value[], axis: number): Value {
+  const a = norm(axis, xs[0].rank);
+  const sizes = xs.map((x) => x.shape[a]);
+  const total: Dim = sizes.every((s) => typeof s === 'number') ? (sizes as number[]).reduce((p, q) => p + q, 0) : xs[0].graph.freshDim();
+  const shape = [...xs[0].shape];
+  shape[a] = total;
+  const out = emit('Concat', xs, { axis: { i: a } }, { dtype: xs[0].dtype, shape, requiresGrad: anyGrad(...xs) });
+  if (out.requiresGrad) {
+    xs[0].graph.record(xs, [out], ([g]) => {
+      if (!g) return xs.map(() => null);
+      // Offsets along the axis: static sums where the sizes are static, else Shape-derived.
+      const grads: (Value | null)[] = [];
+      let offset: number | Value = 0;
+      for (const x of xs) {
+        const size: number | Value = typeof x.shape[a] === 'number' ? (x.shape[a] as number) : dimOf(x, a);
+        const end: number | Value = typeof offset === 'number' && typeof size === 'number' ? offset + size : addInts(offset, size, g);
+        grads.push(x.requiresGrad ? slice(g, [offset], [end], [a], x.shape[a]) : null);
+        offset = end;
+      }
+      return grads;
+    });
+  }
+  return out;
+}
+
+function asInt1(v: number | Value, g: Value): Value {
+  return typeof v === 'number' ? g.graph.ints([v]) : v;
+}
+
+function addInts(a: number | Value, b: number | Value, ref: Value): Value {
+  return emit('Add', [asInt1(a, ref), asInt1(b, ref)], {}, { dtype: 'int64', shape: [1] });
+}
+
+/** Splits along `axis` into pieces of static sizes. */
+export function split(x: Value, axis: number, sizes: number[]): Value[] {
+  const a = norm(axis, x.rank);
+  const g = x.graph;
+  const outs = g.node('Split', [x, g.ints(sizes)], { axis: { i: a } }, sizes.map((s) => {
+    const shape = [...x.shape];
+    shape[a] = s;
+    return { dtype: x.dtype, shape, requiresGrad: x.requiresGrad };
+  }));
+  if (x.requiresGrad) {
+    g.record([x], outs, (grads) => {
+      if (grads.every((q) => q === null)) return [null];
+      return [concat(grads.map((q, i) => q ?? zerosLike(outs[i])), a)];
+    });
+  }
+  return outs;
+}
+
+/**
+ * x[starts:ends] along `axes` (step 1). Bounds are numbers or int64 [1] values. `size` is the symbolic size of the
+ * result along a single axis when it is known (else a fresh dim).
+ */
+export function slice(x: Value, starts: (number | Value)[], ends: (number | Value)[], axes: number[], size?: Dim): Value {
+  const g = x.graph;
+  const toVec = (vs: (number | Value)[]) => (vs.every((v) => typeof v === 'number') ? g.ints(vs as number[]) : emit('Concat', vs.map((v) => asInt1(v, x)), { axis: { i: 0 } }, { dtype: 'int64', shape: [vs.length] }));
+  const shape = [...x.shape];
+  axes.forEach((ax, i) => {
+    const a = norm(ax, x.rank);
+    const s = starts[i];
+    const e = ends[i];
+    if (size !== undefined && axes.length === 1) shape[a] = size;
+    else if (typeof s === 'number' && typeof e === 'number' && e >= 0 && e < 2 ** 52 && s >= 0 && typeof x.shape[a] === 'number') shape[a] = Math.min(e, x.shape[a] as number) - s;
+    else shape[a] = g.freshDim();
+  });
+  const out = emit('Slice', [x, toVec(starts), toVec(ends), g.ints(axes.map((ax) => norm(ax, x.rank)))], {}, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) {
+    g.record([x], [out], ([gr]) => {
+      if (!gr) return [null];
+      // Pad the gradient back with zeros: before = start, after = dim − end (clamped by the actual slice size).
+      const rank = x.rank;
+      const before: (number | Value)[] = new Array(rank).fill(0);
+      const after: (number | Value)[] = new Array(rank).fill(0);
+      axes.forEach((ax, i) => {
+        const a = norm(ax, rank);
+        // The effective start, as ONNX computes it: a negative start counts from the end, then clamped to [0, dim].
+        const dx = dimOf(x, a);
+        const dOut = dimOf(out, a);
+        const s = starts[i];
+        const dim = x.shape[a];
+        const i64 = { dtype: 'int64' as const, shape: [1] };
+        let st: number | Value;
+        if (typeof s === 'number' && typeof dim === 'number') st = Math.min(Math.max(s < 0 ? s + dim : s, 0), dim);
+        else if (typeof s === 'number' && s >= 0) st = s;
+        else {
+          const raw = asInt1(s, x);
+          const negative = emit('Less', [raw, g.ints([0])], {}, { dtype: 'bool', shape: [1] });
+          const wrapped = emit('Where', [negative, emit('Add', [raw, dx], {}, i64), raw], {}, i64);
+          st = emit('Min', [emit('Max', [wrapped, g.ints([0])], {}, i64), dx], {}, i64);
+        }
+        before[a] = st;
+        // after = dim(x) − start − dim(out)
+        after[a] = emit('Sub', [emit('Sub', [dx, asInt1(st, x)], {}, i64), dOut], {}, i64);
+      });
+      const pads = toVec([...before, ...after]);
+      return [emit('Pad', [gr, pads], {}, { dtype: gr.dtype, shape: x.shape, requiresGrad: gr.requiresGrad })];
+    });
+  }
+  return out;
+}
+
+/** Rows of a frozen table (embedding lookup); no gradient into the table. */
+export function gather(data: Value, indices: Value, axis = 0): Value {
+  if (data.requiresGrad) throw new Error('gather: gradients into the gathered table are not supported');
+  const a = norm(axis, data.rank);
+  const shape = [...data.shape.slice(0, a), ...indices.shape, ...data.shape.slice(a + 1)];
+  return emit('Gather', [data, indices], { axis: { i: a } }, { dtype: data.dtype, shape });
+}
+
+// ---------------------------------------------------------------- reductions, softmax
+
+export function reduceSum(x: Value, axes: number[], keepdims = true): Value {
+  const ax = axes.map((a) => norm(a, x.rank));
+  const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
+  const out = emit('ReduceSum', [x, x.graph.ints(ax)], { keepdims: { i: keepdims ? 1 : 0 } }, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) {
+    x.graph.record([x], [out], ([g]) => {
+      if (!g) return [null];
+      const kept = keepdims ? g : unsqueeze(g, ax);
+      return [expand(kept, shapeOf(x), x.shape)];
+    });
+  }
+  return out;
+}
+
+/** Mean over axes whose sizes are static. */
+export function reduceMean(x: Value, axes: number[], keepdims = true): Value {
+  const ax = axes.map((a) => norm(a, x.rank));
+  const count = ax.reduce((p, a) => p * x.dim(a), 1);
+  const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
+  const out = emit('ReduceMean', [x, x.graph.ints(ax)], { keepdims: { i: keepdims ? 1 : 0 } }, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) {
+    x.graph.record([x], [out], ([g]) => {
+      if (!g) return [null];
+      const kept = keepdims ? g : unsqueeze(g, ax);
+      return [expand(scale(kept, 1 / count), shapeOf(x), x.shape)];
+    });
+  }
+  return out;
+}
+
+export function reduceMax(x: Value, axes: number[], keepdims = true): Value {
+  const ax = axes.map((a) => norm(a, x.rank));
+  const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
+  return emit('ReduceMax', [x, x.graph.ints(ax)], { keepdims: { i: keepdims ? 1 : 0 } }, { dtype: x.dtype, shape });
+}
+
+export function argMax(x: Value, axis: number, keepdims = false): Value {
+  const a = norm(axis, x.rank);
+  const shape = keepdims ? x.shape.map((s, i) => (i === a ? 1 : s)) : x.shape.filter((_, i) => i !== a);
+  return emit('ArgMax', [x], { axis: { i: a }, keepdims: { i: keepdims ? 1 : 0 } }, { dtype: 'int64', shape });
+}
+
+/** softmax over the last axis. */
+export function softmax(x: Value): Value {
+  const out = emit('Softmax', [x], { axis: { i: -1 } }, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) {
+    x.graph.record([x], [out], ([g]) => [g ? mul(out, sub(g, reduceSum(mul(g, out), [-1], true))) : null]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- index helpers (no gradient)
+
+/** int64 [limit − start] = start..limit−1 for int64 scalar-or-[1] bounds; `size` names the length when it is known. */
+export function range(start: Value, limit: Value, size?: Dim): Value {
+  const g = start.graph;
+  const s = start.rank === 0 ? start : squeeze(start, [0]);
+  const l = limit.rank === 0 ? limit : squeeze(limit, [0]);
+  return emit('Range', [s, l, g.scalar(1, 'int64')], {}, { dtype: 'int64', shape: [size ?? g.freshDim()] });
+}
+
+// ---------------------------------------------------------------- the objective's cross-entropy
+
+/**
+ * Per-row cross-entropy of logits [M, V] against int64 targets [M], and per-row argmax hits (float 0/1, no gradient).
+ * The gradient is the closed form (softmax − onehot) · dce, built from ops every execution provider has (no
+ * ScatterElements): softmax = exp(logits − lse) and the one-hot as Equal(iota, target).
+ */
+export function crossEntropy(logits: Value, targets: Value): { ce: Value; hit: Value } {
+  const g = logits.graph;
+  const mx = reduceMax(logits, [-1], true);
+  const shifted = emit('Sub', [logits, mx], {}, { dtype: 'float32', shape: logits.shape });
+  const e = emit('Exp', [shifted], {}, { dtype: 'float32', shape: logits.shape });
+  const s = emit('ReduceSum', [e, g.ints([1])], { keepdims: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0], 1] });
+  const lse = emit('Add', [mx, emit('Log', [s], {}, { dtype: 'float32', shape: s.shape })], {}, { dtype: 'float32', shape: s.shape });
+  const t2 = emit('Unsqueeze', [targets, g.ints([1])], {}, { dtype: 'int64', shape: [targets.shape[0], 1] });
+  const picked = emit('GatherElements', [logits, t2], { axis: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0], 1] });
+  const ce2 = emit('Sub', [lse, picked], {}, { dtype: 'float32', shape: s.shape, requiresGrad: logits.requiresGrad });
+  const ce = emit('Squeeze', [ce2, g.ints([1])], {}, { dtype: 'float32', shape: [logits.shape[0]], requiresGrad: logits.requiresGrad });
+  const hit = cast(equal(argMax(logits, 1, false), targets), 'float32');
+  if (ce.requiresGrad) {
+    g.record([logits], [ce], ([dce]) => {
+      if (!dce) return [null];
+      const p = emit('Div', [e, s], {}, { dtype: 'float32', shape: logits.shape });
+      const iota = emit('Range', [g.scalar(0, 'int64'), emit('Squeeze', [dimOf(logits, 1), g.ints([0])], {}, { dtype: 'int64', shape: [] }), g.scalar(1, 'int64')], {}, { dtype: 'int64', shape: [logits.shape[1]] });
+      const onehot = emit('Equal', [emit('Unsqueeze', [iota, g.ints([0])], {}, { dtype: 'int64', shape: [1, logits.shape[1]] }), t2], {}, { dtype: 'bool', shape: logits.shape });
+      const pm = emit('Where', [onehot, emit('Sub', [p, g.scalar(1)], {}, { dtype: 'float32', shape: logits.shape }), p], {}, { dtype: 'float32', shape: logits.shape });
+      const d2 = emit('Unsqueeze', [dce, g.ints([1])], {}, { dtype: 'float32', shape: [logits.shape[0], 1] });
+      return [emit('Mul', [pm, d2], {}, { dtype: 'float32', shape: logits.shape, requiresGrad: true })];
+    });
+  }
+  return { ce, hit };
+}

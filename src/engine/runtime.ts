@@ -1,0 +1,110 @@
+/**
+ * ONNX Runtime behind the engine: execution-provider choice and sessions over graphs built in memory whose weights
+ * stay in the model's files (external data). `auto` takes CUDA when its provider loads (a user install with
+ * ONNXRUNTIME_NODE_INSTALL=cuda12 and internet), else WebGPU with a hardware adapter, else the native CPU engine.
+ */
+import { availableParallelism } from 'node:os';
+import type * as OrtTypes from 'onnxruntime-node';
+import { BACKENDS, type BackendChoice } from './backend.ts';
+import { Graph } from './graph/graph.ts';
+import { add } from './graph/ops.ts';
+import { serialize } from './graph/onnx.ts';
+
+export type Ort = typeof OrtTypes;
+export type OrtTensor = OrtTypes.Tensor;
+
+let ortModule: Ort | null = null;
+
+/** onnxruntime-node, loaded on first use (config validation and reports never load it). */
+export async function loadOrt(): Promise<Ort> {
+  if (!ortModule) {
+    const m = (await import('onnxruntime-node')) as unknown as Ort & { default?: Ort };
+    ortModule = (m.InferenceSession ? m : m.default) as Ort;
+  }
+  return ortModule;
+}
+
+export interface Runtime {
+  /** cpu | webgpu | cuda */
+  name: Exclude<BackendChoice, 'auto'>;
+  detail: string;
+  ort: Ort;
+  threads: number;
+  /** ONNX Runtime execution providers, in order. */
+  providers: string[];
+}
+
+let active: Runtime | null = null;
+
+export function activeRuntime(): Runtime | null {
+  return active;
+}
+
+/** Threads for the CPU engine: CRAM_THREADS, else every core. */
+function threadCount(): number {
+  const env = Number(process.env.CRAM_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
+}
+
+/** A two-input Add: enough for a provider to prove it can build and run a session. */
+function probeGraph(): Uint8Array {
+  const g = new Graph('probe');
+  const a = g.input('a', 'float32', [2]);
+  const b = g.input('b', 'float32', [2]);
+  g.output(add(a, b), 'y');
+  return serialize(g);
+}
+
+async function probe(ort: Ort, providers: string[]): Promise<void> {
+  const session = await ort.InferenceSession.create(probeGraph(), { executionProviders: providers, logSeverityLevel: 3 });
+  const t = new ort.Tensor('float32', new Float32Array([1, 2]), [2]);
+  const r = await session.run({ a: t, b: t });
+  const y = r.y.data as Float32Array;
+  await session.release();
+  if (y[0] !== 2 || y[1] !== 4) throw new Error(`provider ${providers[0]} computed 1+1 = ${y[0]}`);
+}
+
+const DESCRIBE: Record<Exclude<BackendChoice, 'auto'>, string> = {
+  cpu: 'ONNX Runtime CPU execution provider (native, AVX2/AVX-512 kernels)',
+  webgpu: 'ONNX Runtime WebGPU execution provider (Dawn inside onnxruntime-node)',
+  cuda: 'ONNX Runtime CUDA execution provider',
+};
+
+/** Starts the requested backend (idempotent for the same choice); a clear error when it cannot. */
+export async function initRuntime(choice: BackendChoice = 'auto'): Promise<Runtime> {
+  if (!BACKENDS.includes(choice)) throw new Error(`unknown backend "${choice}"; choose one of ${BACKENDS.join(', ')}`);
+  if (active && (choice === 'auto' || choice === active.name)) return active;
+  const ort = await loadOrt();
+  const order: Exclude<BackendChoice, 'auto'>[] = choice === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [choice];
+  const errors: string[] = [];
+  for (const name of order) {
+    try {
+      await probe(ort, name === 'cpu' ? ['cpu'] : [name, 'cpu']);
+      ort.env.logLevel = 'error';
+      active = { name, detail: `${DESCRIBE[name]}, onnxruntime-node ${ort.env.versions?.node ?? ''}`.trim(), ort, threads: threadCount(), providers: name === 'cpu' ? ['cpu'] : [name, 'cpu'] };
+      if (name === 'cpu') active.detail += `, ${active.threads} threads`;
+      return active;
+    } catch (e) {
+      errors.push(`${name}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const hint = choice === 'cuda' ? ' (the CUDA provider is downloaded at install time: ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, with CUDA 12 and internet)'
+    : choice === 'webgpu' ? ' (needs a GPU adapter: a Vulkan loader and driver on Linux)' : '';
+  throw new Error(`backend ${choice} is not available here${hint}: ${errors.join('; ')}`);
+}
+
+/**
+ * A session over serialized graph bytes whose external data lives in `weightsFolder` (the real folder of the weight
+ * files: ONNX Runtime refuses external data reached through symlinks or "..").
+ */
+export async function createSession(rt: Runtime, bytes: Uint8Array, weightsFolder: string | null): Promise<OrtTypes.InferenceSession> {
+  const options: OrtTypes.InferenceSession.SessionOptions = {
+    executionProviders: rt.providers,
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: rt.threads,
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+  };
+  if (weightsFolder) options.extra = { session: { model_external_initializers_file_folder_path: weightsFolder } };
+  return rt.ort.InferenceSession.create(bytes, options);
+}
