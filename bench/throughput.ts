@@ -1,0 +1,132 @@
+/**
+ * Cramming throughput: text·steps per second (one step = forward, backward to the [mem] vectors, AdamW, the loss and
+ * accuracy read back) at several batch sizes, with peak memory, next to the PyTorch peer measured in the same run on
+ * the same model files when torch is installed. Not a test: it prints numbers and the machine they came from.
+ *
+ *   npm run bench [-- --model gutenberg-llama-s --tokens 64 --mem 1 --batches 1,4,16,64 --steps 20 --peer]
+ *   npm run bench -- --model shape:gpt2-small --tokens 128 --batches 1,4 --peer
+ *
+ * `--model shape:<name>` builds a random-weight model of a real shape (bench/shapes.ts: gpt2-small, pythia-160m,
+ * llama-3.2-1b) once, in the cache. `--peer` runs bench/peer/pytorch_step.py with $CRAM_PYTHON (default python3).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import seedrandom from 'seedrandom';
+import type { BackendChoice } from '../src/engine/backend.ts';
+import { openModel } from '../src/cram/compiled-model.ts';
+import { cramAll, PAPER_SETTINGS, type CramJob } from '../src/cram/engine.ts';
+import { PROJECT_ROOT } from '../src/models/load.ts';
+import { ensureShapeModel } from './shapes.ts';
+
+const opts = new Command()
+  .option('--model <name>', 'bundled name, model folder, or shape:<gpt2-small|pythia-160m|llama-3.2-1b>', 'gutenberg-llama-s')
+  .option('--tokens <list>', 'tokens per text (BOS included)', '64')
+  .option('--mem <k>', '[mem] vectors per text', '1')
+  .option('--batches <list>', 'batch sizes', '1,4,16,64')
+  .option('--steps <n>', 'optimisation steps timed per point (after 2 warm-up steps)', '20')
+  .option('--backend <name>', 'cpu | webgpu | cuda | auto', 'cpu')
+  .option('--peer', 'also run the PyTorch peer (bench/peer/pytorch_step.py) in this run')
+  .option('--peer-batches <list>', 'batch sizes for the batched PyTorch loop (default: --batches)')
+  .option('--json', 'one JSON object per line instead of a table')
+  .option('--no-save', 'do not write bench/results/')
+  .parse()
+  .opts();
+
+const modelArg = String(opts.model);
+const dir = modelArg.startsWith('shape:') ? ensureShapeModel(modelArg.slice(6)) : modelArg;
+const loaded = await openModel(dir, { backend: opts.backend as BackendChoice, tokenizer: false });
+const { engine } = loaded;
+const label = modelArg.startsWith('shape:') ? `${modelArg.slice(6)} (random weights)` : loaded.name;
+const K = Number(opts.mem);
+const steps = Number(opts.steps);
+const rng = seedrandom('bench');
+const machine = `${cpus().length}x ${cpus()[0]?.model?.trim() ?? 'cpu'}`;
+let peakRss = process.memoryUsage().rss;
+const sampleRss = () => { peakRss = Math.max(peakRss, process.memoryUsage().rss); };
+
+const jobsFor = (B: number, N: number, tag: string): CramJob[] => Array.from({ length: B }, (_, i) => ({
+  key: `${tag}-${i}`, nMem: K,
+  ids: [0, ...Array.from({ length: N - 1 }, () => 2 + Math.floor(rng() * (loaded.model.numEmbeddings - 2)))],
+}));
+// Never solved, never patient: every text runs exactly the requested number of steps.
+const settingsFor = (B: number, N: number, S: number) => ({ ...PAPER_SETTINGS, maxSteps: S, patience: S + 1, maxBatch: B, maxBatchTokens: B * (N + K) });
+
+const rows: Record<string, unknown>[] = [];
+const emit = (row: Record<string, unknown>) => {
+  rows.push(row);
+  if (opts.json) process.stdout.write(JSON.stringify(row) + '\n');
+};
+for (const N of String(opts.tokens).split(',').map(Number)) {
+  for (const B of String(opts.batches).split(',').map(Number)) {
+    try {
+      const t00 = performance.now();
+      await cramAll(engine, jobsFor(B, N, 'warm'), settingsFor(B, N, 2));
+      const warmS = (performance.now() - t00) / 1000;
+      peakRss = process.memoryUsage().rss;
+      const rssBefore = peakRss;
+      const S = Math.max(3, Math.min(steps, Math.ceil(60 / Math.max(warmS / 2, 1e-3))));
+      const t0 = performance.now();
+      await cramAll(engine, jobsFor(B, N, 'timed'), settingsFor(B, N, S), { onStep: sampleRss });
+      const seconds = (performance.now() - t0) / 1000;
+      sampleRss();
+      emit({
+        kind: 'harness', model: label, backend: engine.runtime.name, backend_detail: engine.runtime.detail, tokens: N, n_mem: K, batch: B, steps: S,
+        text_steps_per_s: Number(((B * S) / seconds).toFixed(3)), seconds_per_step: Number((seconds / S).toFixed(4)),
+        peak_rss_mb: Math.round(peakRss / 2 ** 20), rss_start_mb: Math.round(rssBefore / 2 ** 20), machine,
+      });
+      if (!opts.json) process.stderr.write(`harness ${label} N=${N} batch ${B}: ${rows[rows.length - 1].text_steps_per_s} text·steps/s, ${rows[rows.length - 1].seconds_per_step} s/step, peak RSS ${rows[rows.length - 1].peak_rss_mb} MB\n`);
+    } catch (e) {
+      emit({ kind: 'harness', model: label, tokens: N, batch: B, error: (e as Error).message.slice(0, 200) });
+      if (!opts.json) process.stderr.write(`harness N=${N} batch ${B}: ${(e as Error).message.slice(0, 200)}\n`);
+    }
+  }
+}
+await engine.release();
+
+if (opts.peer) {
+  const python = process.env.CRAM_PYTHON ?? 'python3';
+  process.stderr.write(`PyTorch peer (${python}) on ${dir}…\n`);
+  const r = spawnSync(python, [join(PROJECT_ROOT, 'bench', 'peer', 'pytorch_step.py'), '--model', dir, '--tokens', String(opts.tokens),
+    '--batches', String(opts.peerBatches ?? opts.batches), '--mem', String(K), '--steps', String(Math.min(steps, 20))], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) process.stderr.write(`peer failed: ${r.stderr.slice(-500)}\n`);
+  for (const line of r.stdout.split('\n').filter(Boolean)) {
+    try {
+      const row = JSON.parse(line);
+      emit({ ...row, model: label, machine });
+      if (!opts.json && row.text_steps_per_s) process.stderr.write(`pytorch ${row.loop} N=${row.tokens} batch ${row.batch}: ${row.text_steps_per_s} text·steps/s\n`);
+      if (!opts.json && row.skipped) process.stderr.write(`pytorch skipped: ${row.skipped}\n`);
+    } catch { /* a stray line */ }
+  }
+}
+
+const harness = rows.filter((r) => r.kind === 'harness' && typeof r.text_steps_per_s === 'number');
+const peer = rows.filter((r) => r.kind === 'pytorch' && typeof r.text_steps_per_s === 'number');
+const official = (N: unknown) => peer.find((p) => p.loop === 'official' && p.tokens === N)?.text_steps_per_s as number | undefined;
+const batched = (N: unknown, B: unknown) => peer.find((p) => p.loop === 'batched' && p.tokens === N && p.batch === B)?.text_steps_per_s as number | undefined;
+const bestPeerBatched = (N: unknown) => Math.max(0, ...peer.filter((p) => p.loop === 'batched' && p.tokens === N).map((p) => p.text_steps_per_s as number));
+for (const r of harness) {
+  const o = official(r.tokens);
+  const b = batched(r.tokens, r.batch);
+  if (o) r.ratio_to_official_batch1 = Number(((r.text_steps_per_s as number) / o).toFixed(2));
+  if (b) r.ratio_to_pytorch_batched_same_batch = Number(((r.text_steps_per_s as number) / b).toFixed(2));
+  const best = bestPeerBatched(r.tokens);
+  if (best > 0) r.ratio_to_pytorch_best_batched = Number(((r.text_steps_per_s as number) / best).toFixed(2));
+}
+if (!opts.json) {
+  console.log(`\n${label}, K=${K}, backend ${harness[0]?.backend_detail ?? opts.backend}, ${machine}\n`);
+  console.log('| tokens | batch | harness text·steps/s | s/step | peak RSS MB | PyTorch official (b=1) | PyTorch batched (same b) | harness / official | harness / PyTorch batched |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of harness) {
+    console.log(`| ${r.tokens} | ${r.batch} | ${r.text_steps_per_s} | ${r.seconds_per_step} | ${r.peak_rss_mb} | ${official(r.tokens) ?? '–'} | ${batched(r.tokens, r.batch) ?? '–'} | ${r.ratio_to_official_batch1 ?? '–'} | ${r.ratio_to_pytorch_batched_same_batch ?? '–'} |`);
+  }
+}
+if (opts.save) {
+  const out = join(PROJECT_ROOT, 'bench', 'results');
+  mkdirSync(out, { recursive: true });
+  const file = join(out, `${new Date().toISOString().slice(0, 10)}-${machine.replace(/[^\w.]+/g, '-')}-${engine.runtime.name}-${label.split(' ')[0]}.json`);
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, rows }, null, 1) + '\n');
+  process.stderr.write(`wrote ${file}\n`);
+}
