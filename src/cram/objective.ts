@@ -11,7 +11,7 @@
 import { gradients } from '../engine/graph/autodiff.ts';
 import { Graph } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
-import type { CausalLM } from '../models/causal-lm.ts';
+import { headCrossEntropy, headLogits, type CausalLM } from '../models/causal-lm.ts';
 import { Sequence } from '../models/sequence.ts';
 
 export interface ObjectiveGraphOptions {
@@ -42,9 +42,8 @@ export function buildObjectiveGraph(model: CausalLM, opts: ObjectiveGraphOptions
   const N = op.dimOf(ids, 1);
   const P = op.sub(N, g.ints([1]));
   const hText = op.slice(hidden, [K], [op.add(P, g.ints([K]))], [1], 'P');
-  const logits = model.logits(op.reshape(hText, [-1, H]));
   const targets = op.reshape(op.slice(ids, [1], [N], [1], 'P'), [-1]);
-  const { ce, hit } = op.crossEntropy(logits, targets);
+  const { ce, hit } = headCrossEntropy(model.head(g), op.reshape(hText, [-1, H]), targets);
   // valid[b, i] = i < N_b − 1; weight = valid / (N_b − 1).
   const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P), [0]); // [1, P]
   const predictions = op.sub(lengths, g.scalar(1, 'int64')); // [B]
@@ -83,7 +82,7 @@ export function buildDecodeGraph(model: CausalLM): { graph: Graph; carried: { na
   const seq = new Sequence(g, x, { pastLength, incremental: true });
   const hidden = model.hiddenStates(x, seq);
   const last = op.slice(hidden, [-1], [2 ** 62], [1], 1);
-  const logits = model.logits(op.reshape(last, [-1, hidden.dim(-1)]));
+  const logits = headLogits(model.head(g), op.reshape(last, [-1, hidden.dim(-1)]));
   g.output(op.argMax(logits, 1, false), 'next');
   g.output(logits, 'logits');
   const carried: { name: string; dims: (number | string)[]; axis: number | null }[] = [];

@@ -3,7 +3,10 @@
  * stay in the model's files (external data). `auto` takes CUDA when its provider loads (a user install with
  * ONNXRUNTIME_NODE_INSTALL=cuda12 and internet), else WebGPU with a hardware adapter, else the native CPU engine.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import { BACKENDS, type BackendChoice } from './backend.ts';
 import { Graph } from './graph/graph.ts';
@@ -70,6 +73,32 @@ const DESCRIBE: Record<Exclude<BackendChoice, 'auto'>, string> = {
   cuda: 'ONNX Runtime CUDA execution provider',
 };
 
+/** The folder of onnxruntime-node's native binaries for this platform. */
+function ortBinaryDir(): string | null {
+  try {
+    const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
+    return join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Why `auto` need not even try a provider (its probe would only print native errors): CUDA's provider library is not
+ * installed; on Linux, WebGPU (Dawn) has no Vulkan loader to find a GPU through.
+ */
+function missingPrerequisite(name: 'cuda' | 'webgpu'): string | null {
+  if (name === 'cuda') {
+    const dir = ortBinaryDir();
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    return dir && existsSync(join(dir, lib)) ? null : 'the CUDA provider is not installed';
+  }
+  if (process.platform !== 'linux') return null;
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1'))) ? null : 'no Vulkan loader (libvulkan.so.1)';
+}
+
 /** Starts the requested backend (idempotent for the same choice); a clear error when it cannot. */
 export async function initRuntime(choice: BackendChoice = 'auto'): Promise<Runtime> {
   if (!BACKENDS.includes(choice)) throw new Error(`unknown backend "${choice}"; choose one of ${BACKENDS.join(', ')}`);
@@ -78,11 +107,17 @@ export async function initRuntime(choice: BackendChoice = 'auto'): Promise<Runti
   const order: Exclude<BackendChoice, 'auto'>[] = choice === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [choice];
   const errors: string[] = [];
   for (const name of order) {
+    const missing = choice === 'auto' && name !== 'cpu' ? missingPrerequisite(name) : null;
+    if (missing) {
+      errors.push(`${name}: ${missing}`);
+      continue;
+    }
     try {
       await probe(ort, name === 'cpu' ? ['cpu'] : [name, 'cpu']);
       ort.env.logLevel = 'error';
       active = { name, detail: `${DESCRIBE[name]}, onnxruntime-node ${ort.env.versions?.node ?? ''}`.trim(), ort, threads: threadCount(), providers: name === 'cpu' ? ['cpu'] : [name, 'cpu'] };
       if (name === 'cpu') active.detail += `, ${active.threads} threads`;
+      if (errors.length > 0) active.detail += ` (auto passed over ${errors.join('; ')})`;
       return active;
     } catch (e) {
       errors.push(`${name}: ${(e as Error).message.split('\n')[0]}`);

@@ -22,10 +22,36 @@ export interface CausalLM {
   embed(g: Graph, ids: Value): Value;
   /** Final hidden states [B, T, h], ready for the head, for input embeddings [B, T, embedDim]. */
   hiddenStates(x: Value, seq: Sequence): Value;
-  /** Logits [M, V] for hidden rows [M, h]. */
-  logits(h: Value): Value;
+  /** The frozen output head (logits = h · Wᵀ + b, then soft-capping where the model has it). */
+  head(g: Graph): Head;
   /** std of the whole input-embedding matrix (the paper's init scale for [mem] vectors), float64 on the host. */
   embeddingStd(): number;
+}
+
+export interface Head {
+  /** W [V, h] as row blocks (one block unless it is too large for one binding). */
+  blocks: op.RowBlock[];
+  bias: Value | null;
+  /** Gemma-2 final_logit_softcapping: logits = cap · tanh(logits / cap). */
+  softcap: number | null;
+}
+
+/** Logits [M, V] for hidden rows [M, h]. */
+export function headLogits(head: Head, h: Value): Value {
+  const parts = head.blocks.map((b) => op.linear2d(h, b.value));
+  let logits = parts.length === 1 ? parts[0] : op.concat(parts, 1);
+  if (head.bias) logits = op.add(logits, head.bias);
+  if (head.softcap) logits = op.scale(op.tanh(op.scale(logits, 1 / head.softcap)), head.softcap);
+  return logits;
+}
+
+/**
+ * Per-row cross-entropy and argmax hits of the head's logits against targets: the fused closed-form gradient when the
+ * head is linear, the generic one (through tanh) when it soft-caps.
+ */
+export function headCrossEntropy(head: Head, h: Value, targets: Value): { ce: Value; hit: Value } {
+  if (!head.softcap) return op.linearCrossEntropy(h, head.blocks, head.bias, targets);
+  return op.crossEntropy(headLogits(head, h), targets);
 }
 
 /** One architecture: its config reader and its model, side by side in its own file, listed in registry.ts. */
@@ -34,24 +60,6 @@ export interface Architecture<C extends CommonConfig = CommonConfig> {
   modelTypes: string[];
   configure(raw: RawConfig, where: string): C;
   create(config: C, weights: Weights): CausalLM;
-}
-
-/**
- * Rows of a table held as row blocks: each id is looked up in the block that holds it (others give zeros), summed.
- * One block is a plain Gather.
- */
-export function gatherRows(blocks: { value: Value; start: number; rows: number }[], ids: Value): Value {
-  if (blocks.length === 1) return op.gather(blocks[0].value, ids);
-  const g = ids.graph;
-  let out: Value | null = null;
-  for (const b of blocks) {
-    const local = op.sub(ids, g.scalar(b.start, 'int64'));
-    const inside = op.and(op.greater(local, g.scalar(-1, 'int64')), op.less(local, g.scalar(b.rows, 'int64')));
-    const safe = op.where(inside, local, g.scalar(0, 'int64'));
-    const rows = op.where(op.unsqueeze(inside, [-1]), op.gather(b.value, safe), g.scalar(0));
-    out = out ? op.add(out, rows) : rows;
-  }
-  return out!;
 }
 
 /** torch.std of a matrix (unbiased, n−1), in float64. */
@@ -79,15 +87,13 @@ export abstract class FrozenLM<C extends CommonConfig> implements CausalLM {
   }
 
   embed(g: Graph, ids: Value): Value {
-    return gatherRows(this.weights.blocks(g, this.embeddingName, [this.numEmbeddings, this.embedDim]), ids);
+    return op.gatherRowBlocks(this.weights.blocks(g, this.embeddingName, [this.numEmbeddings, this.embedDim]), ids);
   }
 
   abstract hiddenStates(x: Value, seq: Sequence): Value;
 
-  logits(h: Value): Value {
-    const blocks = this.weights.blocks(h.graph, this.headName ?? this.embeddingName);
-    const parts = blocks.map((b) => op.linear2d(h, b.value));
-    return parts.length === 1 ? parts[0] : op.concat(parts, 1);
+  head(g: Graph): Head {
+    return { blocks: this.weights.blocks(g, this.headName ?? this.embeddingName), bias: null, softcap: null };
   }
 
   embeddingStd(): number {

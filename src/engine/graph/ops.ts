@@ -487,3 +487,60 @@ export function crossEntropy(logits: Value, targets: Value): { ce: Value; hit: V
   }
   return { ce, hit };
 }
+
+/** A frozen matrix held as row blocks (see Weights.blocks): block i holds rows start … start+rows−1. */
+export interface RowBlock { value: Value; start: number; rows: number }
+
+/**
+ * Rows of a table held as row blocks: each id is looked up in the block that holds it (others give zeros), summed.
+ * One block is a plain Gather. No gradient into the table.
+ */
+export function gatherRowBlocks(blocks: RowBlock[], ids: Value): Value {
+  if (blocks.length === 1) return gather(blocks[0].value, ids);
+  const g = ids.graph;
+  let out: Value | null = null;
+  for (const b of blocks) {
+    const local = sub(ids, g.scalar(b.start, 'int64'));
+    const inside = and(greater(local, g.scalar(-1, 'int64')), less(local, g.scalar(b.rows, 'int64')));
+    const safe = where(inside, local, g.scalar(0, 'int64'));
+    const rows = where(unsqueeze(inside, [-1]), gather(b.value, safe), g.scalar(0));
+    out = out ? add(out, rows) : rows;
+  }
+  return out!;
+}
+
+/**
+ * Cross-entropy of logits = h · Wᵀ (+ bias) against int64 targets [M], for a frozen head W [V, H] held as row blocks,
+ * and per-row argmax hits (float 0/1, no gradient). The gradient w.r.t. h is the closed form
+ *   dh = dce ⊙ (softmax(logits) · W − W[target])
+ * so the backward pass makes one [M, V] tensor (the softmax) and no one-hot: the fast path of the objective.
+ */
+export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | null, targets: Value): { ce: Value; hit: Value; logits: Value } {
+  const g = h.graph;
+  const M = h.shape[0];
+  const parts = blocks.map((b, i) => emit('Gemm', bias && blocks.length === 1 ? [h, b.value, bias] : [h, b.value], { transB: { i: 1 } }, { dtype: 'float32', shape: [M, b.rows] }));
+  let logits = parts.length === 1 ? parts[0] : emit('Concat', parts, { axis: { i: 1 } }, { dtype: 'float32', shape: [M, blocks.reduce((a, b) => a + b.rows, 0)] });
+  if (bias && blocks.length > 1) logits = emit('Add', [logits, bias], {}, { dtype: 'float32', shape: logits.shape });
+  // −log softmax at the target: one fused LogSoftmax pass over [M, V] (ReduceLogSumExp is several times slower on CPU).
+  const logp = emit('LogSoftmax', [logits], { axis: { i: 1 } }, { dtype: 'float32', shape: logits.shape });
+  const t2 = emit('Unsqueeze', [targets, g.ints([1])], {}, { dtype: 'int64', shape: [targets.shape[0], 1] });
+  const picked = emit('GatherElements', [logp, t2], { axis: { i: 1 } }, { dtype: 'float32', shape: [M, 1] });
+  const ce = emit('Neg', [emit('Squeeze', [picked, g.ints([1])], {}, { dtype: 'float32', shape: [M] })], {}, { dtype: 'float32', shape: [M], requiresGrad: h.requiresGrad });
+  const hit = cast(equal(argMax(logits, 1, false), targets), 'float32');
+  if (ce.requiresGrad) {
+    g.record([h], [ce], ([dce]) => {
+      if (!dce) return [null];
+      const p = emit('Softmax', [logits], { axis: { i: 1 } }, { dtype: 'float32', shape: logits.shape });
+      const pieces = blocks.length === 1 ? [p] : g.node('Split', [p, g.ints(blocks.map((b) => b.rows))], { axis: { i: 1 } }, blocks.map((b) => ({ dtype: 'float32' as DType, shape: [M, b.rows] })));
+      let pw: Value | null = null;
+      pieces.forEach((piece, i) => {
+        const term = emit('Gemm', [piece, blocks[i].value], { transB: { i: 0 } }, { dtype: 'float32', shape: h.shape });
+        pw = pw ? emit('Add', [pw, term], {}, { dtype: 'float32', shape: h.shape }) : term;
+      });
+      const diff = emit('Sub', [pw!, gatherRowBlocks(blocks, targets)], {}, { dtype: 'float32', shape: h.shape });
+      const d2 = emit('Unsqueeze', [dce, g.ints([1])], {}, { dtype: 'float32', shape: [M, 1] });
+      return [emit('Mul', [diff, d2], {}, { dtype: 'float32', shape: h.shape, requiresGrad: true })];
+    });
+  }
+  return { ce, hit, logits };
+}
