@@ -1,40 +1,34 @@
 #!/usr/bin/env bash
-# Builds bench/gpu/dist/: bench.mjs (esbuild bundle of gpu-bench.ts with every dependency inlined except the native
-# `webgpu` package, which gpu-kit carries), the tfjs wasm binaries (only for CPU dry runs), the python baseline and
-# the model folders the device run uses: gutenberg-llama-s (from models/) and gutenberg-llama-l (from
-# /work/shared/models or $GUTENBERG_L, when this machine has it). gpt2-small is built in memory (random:gpt2-small).
-# Usage (project root or anywhere):  bash bench/gpu/build.sh [--with-wasm]
-# The device call carries .gpu-kit (29 MB) and bench/gpu/dist (about 27 MB: minified bundle + gutenberg-llama-l with
-# its weights xz-compressed; run-on-device.sh unpacks them) under the 64 MiB carry limit. --with-wasm adds the tfjs
-# wasm binaries for CPU dry runs (not needed on the GPU).
+# Builds bench/gpu/dist/ for the one-call device check (see bench/gpu/README.md):
+#   bench.mjs  esbuild bundle of bench/throughput.ts (every dependency inlined except onnxruntime-node)
+#   verify.mjs esbuild bundle of bench/gpu/verify.ts (the harness against every Hugging Face reference it is given)
+#   ort/       onnxruntime-node + onnxruntime-common with only the Linux x64 binaries, the large library xz-compressed
+#   pytorch_step.py and run-on-device.sh
+# The device has no Node.js: carry .gpu-kit too (bash ../shared/tools/gpu-kit.sh makes it: node + Vulkan loader).
+# Usage (project root or anywhere):  bash bench/gpu/build.sh
 set -euo pipefail
-with_wasm=0; [[ ${1:-} == --with-wasm ]] && with_wasm=1
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 out=bench/gpu/dist
-rm -rf "$out"; mkdir -p "$out/models"
+rm -rf "$out"; mkdir -p "$out/ort/node_modules"
 esbuild=node_modules/.bin/esbuild
 [[ -x $esbuild ]] || esbuild="npx --no-install esbuild"
-# CJS modules inside the ESM bundle (tfjs' node builds) use require / __dirname / __filename: define them.
+# CJS modules inside the ESM bundle use require / __dirname / __filename: define them.
 banner='import { createRequire as __cramCR } from "node:module"; import { fileURLToPath as __cramF } from "node:url"; import { dirname as __cramD } from "node:path"; const require = __cramCR(import.meta.url); const __filename = __cramF(import.meta.url); const __dirname = __cramD(__filename);'
-$esbuild bench/gpu/gpu-bench.ts --bundle --platform=node --format=esm --target=node20 --minify --log-level=warning --ignore-annotations \
-  --outfile="$out/bench.mjs" --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
-  --banner:js="$banner"
-if (( with_wasm )); then cp node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "$out/"; fi
-cp bench/gpu/run-on-device.sh "$out/"
-cp bench/gpu/pytorch_baseline.py "$out/"
-# gutenberg-llama-s/-m travel with the tree (models/ is tracked); the bundle finds them through ../../../models.
-# gutenberg-llama-l (35 MB) is not in the repo: bench/gpu/models/ (git-ignored) keeps a copy when this machine has one.
-src_l=${GUTENBERG_L:-/work/shared/models/gutenberg-llama-l}
-if [[ -d $src_l ]]; then
-  mkdir -p bench/gpu/models
-  [[ -d bench/gpu/models/gutenberg-llama-l ]] || cp -r "$src_l" bench/gpu/models/
-fi
-if [[ -d bench/gpu/models/gutenberg-llama-l ]]; then
-  mkdir -p "$out/models/gutenberg-llama-l"
-  cp bench/gpu/models/gutenberg-llama-l/{config.json,reference.json} "$out/models/gutenberg-llama-l/"
-  xz -T0 -6 -c bench/gpu/models/gutenberg-llama-l/model.safetensors > "$out/models/gutenberg-llama-l/model.safetensors.xz"
-else
-  echo "build: gutenberg-llama-l not found (set GUTENBERG_L=<folder>); the device run will use gutenberg-llama-m" >&2
-fi
-du -sh "$out" "$out"/* | sed 's/^/build: /'
+for entry in bench/throughput.ts:bench.mjs bench/gpu/verify.ts:verify.mjs; do
+  $esbuild "${entry%%:*}" --bundle --platform=node --format=esm --target=node20 --minify --log-level=warning \
+    --outfile="$out/${entry##*:}" --external:onnxruntime-node --banner:js="$banner"
+done
+# onnxruntime-node, trimmed to what Linux x64 loads; the bundles resolve it through dist/node_modules.
+for pkg in onnxruntime-node onnxruntime-common; do
+  mkdir -p "$out/ort/node_modules/$pkg"
+  cp node_modules/$pkg/package.json "$out/ort/node_modules/$pkg/"
+  cp -r node_modules/$pkg/dist "$out/ort/node_modules/$pkg/"
+done
+bin=node_modules/onnxruntime-node/bin/napi-v6/linux/x64
+mkdir -p "$out/ort/node_modules/onnxruntime-node/${bin#node_modules/onnxruntime-node/}"
+cp "$bin/onnxruntime_binding.node" "$out/ort/node_modules/onnxruntime-node/${bin#node_modules/onnxruntime-node/}/"
+xz -T0 -6 -c "$bin/libonnxruntime.so.1" > "$out/ort/node_modules/onnxruntime-node/${bin#node_modules/onnxruntime-node/}/libonnxruntime.so.1.xz"
+mv "$out/ort/node_modules" "$out/node_modules"; rmdir "$out/ort"
+cp bench/peer/pytorch_step.py bench/gpu/run-on-device.sh "$out/"
+du -sh "$out" | sed 's/^/build: /'

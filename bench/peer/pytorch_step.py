@@ -33,6 +33,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--loops", default="official,batched")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
     try:
         import torch
@@ -46,7 +47,12 @@ def main():
     info = {"torch": torch.__version__, "transformers": transformers.__version__, "threads": torch.get_num_threads(),
             "mkl": torch.backends.mkl.is_available()}
     t0 = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, local_files_only=True).eval()
+    device = torch.device(a.device)
+    if device.type == "cuda":  # exact fp32 like the harness: no TF32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        info["gpu"] = torch.cuda.get_device_name(0)
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, local_files_only=True).to(device).eval()
     load_s = time.perf_counter() - t0
     for p in model.parameters():
         p.requires_grad_(False)
@@ -60,9 +66,10 @@ def main():
         g = torch.Generator().manual_seed(n * 1000 + B)
         ids = torch.randint(2, vocab, (B, n), generator=g)
         ids[:, 0] = 0
+        ids = ids.to(device)
         with torch.no_grad():
             tok = emb(ids)
-        mem = torch.nn.Parameter(torch.randn(B, a.mem, d, generator=g) * std)
+        mem = torch.nn.Parameter((torch.randn(B, a.mem, d, generator=g) * std).to(device))
         opt = torch.optim.AdamW([mem], lr=1e-2, betas=(0.9, 0.9), weight_decay=0.01)
         labels = ids[:, 1:]
 
@@ -98,6 +105,8 @@ def main():
                     print(json.dumps({"kind": "pytorch", "loop": "batched", "model": label, "tokens": n, "n_mem": a.mem, "batch": B,
                                       "text_steps_per_s": round(B * steps / s, 3), "seconds_per_step": round(s / steps, 5), **info}), flush=True)
                 except RuntimeError as e:  # out of memory: report and go on
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
                     print(json.dumps({"kind": "pytorch", "loop": "batched", "model": label, "tokens": n, "batch": B, "error": str(e)[:200]}), flush=True)
     return 0
 

@@ -16,7 +16,8 @@ import { Weights } from './weights.ts';
 import { HfTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The project folder (CRAM_PROJECT_ROOT overrides it for bundled builds, e.g. the device benchmark). */
+export const PROJECT_ROOT = process.env.CRAM_PROJECT_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUNDLED_MODELS_DIR = join(PROJECT_ROOT, 'models');
 
 export interface LoadedModel {
