@@ -1,7 +1,8 @@
 /**
  * What the reference losses alone would not pin down for the olmo, olmo2, qwen2, qwen3, mistral, smollm3 and
  * Llama-3 fixtures: each fixture's Hugging Face ablations (a feature switched off by config or by zeroed weights,
- * recomputed by transformers, in reference.json) are reproduced here with the same change, so the feature's "on"
+ * recomputed by transformers, in reference.json; those made by scripts/make_reference.py carry their spec) are
+ * reproduced here with the same change, so the feature's "on"
  * and "off" paths are both checked and the feature is shown to matter at the fixture's length; cached decoding
  * gives the teacher-forced objective's per-token cross-entropies (not only its argmax) past Mistral's sliding window; and the config readers
  * follow transformers where the fixtures do not reach (layer_types, use_sliding_window, max_window_layers,
@@ -9,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
@@ -36,6 +37,22 @@ const ABLATIONS: Ablation[] = [
   { fixture: 'tiny-llama3-rope-bias', name: 'attn_bias_zeroed', zero: /self_attn\.[qkvo]_proj\.bias$/ },
 ];
 
+/**
+ * Ablations stored with their spec by scripts/make_reference.py (`set:KEY=JSON;KEY=JSON` or `zero:REGEX`), in any
+ * tiny-hf* fixture folder: replayed as they were made.
+ */
+const FROM_SPECS: (Ablation & { root: string })[] = readdirSync(fixture('')).filter((n) => n.startsWith('tiny-hf')).flatMap((root) =>
+  readdirSync(fixture(root)).filter((n) => existsSync(fixture(`${root}/${n}/reference.json`))).flatMap((name) => {
+    const ref = readReference(fixture(`${root}/${name}/reference.json`));
+    return Object.entries((ref.ablations ?? {}) as Record<string, { spec?: string }>).filter(([, a]) => typeof a.spec === 'string').map(([ablation, a]) => {
+      const [kind, arg] = [a.spec!.slice(0, a.spec!.indexOf(':')), a.spec!.slice(a.spec!.indexOf(':') + 1)];
+      if (kind === 'zero') return { root, fixture: name, name: ablation, zero: new RegExp(arg) };
+      assert.equal(kind, 'set', `${root}/${name}: ablation ${ablation} has spec ${a.spec}`);
+      const sets = arg.split(';').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), JSON.parse(kv.slice(kv.indexOf('=') + 1))] as const);
+      return { root, fixture: name, name: ablation, config: (c: RawConfig) => { for (const [k, v] of sets) c[k] = v; } };
+    });
+  }));
+
 /** A temporary copy of a fixture with its config edited and/or some weights zeroed. */
 function ablatedCopy(dir: string, a: Ablation): string {
   const out = mkdtempSync(join(tmpdir(), 'cram-ablation-'));
@@ -59,9 +76,9 @@ function ablatedCopy(dir: string, a: Ablation): string {
   return out;
 }
 
-for (const a of ABLATIONS) {
-  test(`Hugging Face ablation reproduced: ${a.fixture} ${a.name}`, async () => {
-    const dir = fixture(`tiny-hf2/${a.fixture}`);
+for (const a of [...ABLATIONS.map((x) => ({ ...x, root: 'tiny-hf2' })), ...FROM_SPECS]) {
+  test(`Hugging Face ablation reproduced: ${a.root}/${a.fixture} ${a.name}`, async () => {
+    const dir = fixture(`${a.root}/${a.fixture}`);
     const ref = readReference(join(dir, 'reference.json'));
     const expected = (ref.ablations as Record<string, { loss_with_mem: number; loss_no_mem: number }>)[a.name];
     assert.ok(expected, `${a.fixture}/reference.json has no ablation ${a.name}`);
@@ -80,46 +97,50 @@ for (const a of ABLATIONS) {
   });
 }
 
-test('cached decoding matches the teacher-forced objective past the sliding window (tiny-mistral, window 16)', async () => {
-  const engine = await compiled(fixture('tiny-hf2/tiny-mistral'));
-  try {
-    const ref = readReference(fixture('tiny-hf2/tiny-mistral/reference.json'));
-    const { session, carried } = await engine.decoder();
-    const ort = engine.runtime.ort;
-    const d = engine.embedDim;
-    const mem = Float32Array.from(ref.mem);
-    const ids = ref.input_ids.slice(0, 30); // 1 + 30 positions: well past the window
-    // The objective graph (no cache): per-token CE of ids[n+1] given mem, ids[0..n].
-    const { tokenCe } = await engine.objective(1, mem, [ids], false);
-    const feeds = (prefix: Float32Array, toks: number[], past: number, caches: Map<string, OrtTypes.Tensor> | null) => {
-      const f: Record<string, OrtTypes.Tensor> = {
-        prefix: new ort.Tensor('float32', prefix, [1, prefix.length / d, d]),
-        ids: new ort.Tensor('int64', BigInt64Array.from(toks.map(BigInt)), [1, toks.length]),
-        past_length: new ort.Tensor('int64', BigInt64Array.from([BigInt(past)]), [1]),
+// Windows of 16 in every layer (Mistral), of 8 in layer 1 only (the tiny-hf3 fixtures: Qwen2 by max_window_layers,
+// SmolLM3 on its NoPE layer).
+for (const name of ['tiny-hf2/tiny-mistral', 'tiny-hf3/tiny-qwen2-sliding', 'tiny-hf3/tiny-smollm3-sliding-bias']) {
+  test(`cached decoding matches the teacher-forced objective past the sliding window: ${name}`, async () => {
+    const engine = await compiled(fixture(name));
+    try {
+      const ref = readReference(fixture(`${name}/reference.json`));
+      const { session, carried } = await engine.decoder();
+      const ort = engine.runtime.ort;
+      const d = engine.embedDim;
+      const mem = Float32Array.from(ref.mem);
+      const ids = ref.input_ids.slice(0, 30); // 1 + 30 positions: well past the window
+      // The objective graph (no cache): per-token CE of ids[n+1] given mem, ids[0..n].
+      const { tokenCe } = await engine.objective(1, mem, [ids], false);
+      const feeds = (prefix: Float32Array, toks: number[], past: number, caches: Map<string, OrtTypes.Tensor> | null) => {
+        const f: Record<string, OrtTypes.Tensor> = {
+          prefix: new ort.Tensor('float32', prefix, [1, prefix.length / d, d]),
+          ids: new ort.Tensor('int64', BigInt64Array.from(toks.map(BigInt)), [1, toks.length]),
+          past_length: new ort.Tensor('int64', BigInt64Array.from([BigInt(past)]), [1]),
+        };
+        for (const c of carried) f[`past.${c.name}`] = caches?.get(c.name) ?? new ort.Tensor('float32', new Float32Array(0), c.dims.map((x) => (typeof x === 'number' ? x : x === 'past' ? 0 : 1)));
+        return f;
       };
-      for (const c of carried) f[`past.${c.name}`] = caches?.get(c.name) ?? new ort.Tensor('float32', new Float32Array(0), c.dims.map((x) => (typeof x === 'number' ? x : x === 'past' ? 0 : 1)));
-      return f;
-    };
-    const ce = (logits: Float32Array, target: number) => {
-      const mx = logits.reduce((a, b) => Math.max(a, b), -Infinity);
-      const lse = mx + Math.log(logits.reduce((s, v) => s + Math.exp(v - mx), 0));
-      return lse - logits[target];
-    };
-    // The decode graph: prefill mem + 4 tokens, then one token at a time through the cache.
-    let r = await session.run(feeds(mem, ids.slice(0, 4), 0, null));
-    let maxDiff = 0;
-    for (let n = 3; n < ids.length - 1; n++) {
-      if (n > 3) {
-        const caches = new Map(carried.map((c) => [c.name, r[`present.${c.name}`]]));
-        r = await session.run(feeds(new Float32Array(0), [ids[n]], 1 + n, caches));
+      const ce = (logits: Float32Array, target: number) => {
+        const mx = logits.reduce((a, b) => Math.max(a, b), -Infinity);
+        const lse = mx + Math.log(logits.reduce((s, v) => s + Math.exp(v - mx), 0));
+        return lse - logits[target];
+      };
+      // The decode graph: prefill mem + 4 tokens, then one token at a time through the cache.
+      let r = await session.run(feeds(mem, ids.slice(0, 4), 0, null));
+      let maxDiff = 0;
+      for (let n = 3; n < ids.length - 1; n++) {
+        if (n > 3) {
+          const caches = new Map(carried.map((c) => [c.name, r[`present.${c.name}`]]));
+          r = await session.run(feeds(new Float32Array(0), [ids[n]], 1 + n, caches));
+        }
+        maxDiff = Math.max(maxDiff, Math.abs(ce(r.logits.data as Float32Array, ids[n + 1]) - tokenCe[n]));
       }
-      maxDiff = Math.max(maxDiff, Math.abs(ce(r.logits.data as Float32Array, ids[n + 1]) - tokenCe[n]));
+      assert.ok(maxDiff < 1e-4, `cached decoding's CE differs from the objective's by ${maxDiff}`);
+    } finally {
+      await engine.release();
     }
-    assert.ok(maxDiff < 1e-4, `cached decoding's CE differs from the objective's by ${maxDiff}`);
-  } finally {
-    await engine.release();
-  }
-});
+  });
+}
 
 const configure = (raw: RawConfig) => architectureFor(raw, 'test/config.json').configure(raw, 'test/config.json') as any;
 const base = { vocab_size: 32, hidden_size: 16, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, num_hidden_layers: 4 };
