@@ -94,3 +94,43 @@ export function activationName(raw: RawConfig, where: string, fallback = 'silu')
   if (!a) throw new ConfigError(`${where}: activation "${name}" is not supported (${Object.keys(map).join(', ')})`);
   return a;
 }
+
+// ---- per-layer attention settings (added for qwen2, qwen3, mistral, smollm3)
+
+export type LayerType = 'full_attention' | 'sliding_attention';
+
+/** `sliding_window` as a number, or null when absent or null. */
+export function slidingWindowSize(raw: RawConfig, where: string): number | null {
+  const w = raw.sliding_window;
+  if (w === undefined || w === null) return null;
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1) throw new ConfigError(`${where}: sliding_window ${JSON.stringify(w)} is not a positive integer`);
+  return w;
+}
+
+/**
+ * Each layer's attention type from `layer_types` (Hugging Face v5; "attention" is the legacy name of
+ * "full_attention"), else the architecture's own default for layer i. Other types (chunked, linear…) throw.
+ */
+export function layerTypes(raw: RawConfig, where: string, numLayers: number, fallback: (layer: number) => LayerType): LayerType[] {
+  const given = raw.layer_types;
+  if (given === undefined || given === null) return Array.from({ length: numLayers }, (_, i) => fallback(i));
+  if (!Array.isArray(given) || given.length < numLayers) throw new ConfigError(`${where}: layer_types must list one type for each of the ${numLayers} layers`);
+  return given.slice(0, numLayers).map((t: unknown, i: number) => {
+    if (t === 'full_attention' || t === 'attention') return 'full_attention';
+    if (t === 'sliding_attention') return 'sliding_attention';
+    throw new ConfigError(`${where}: layer_types[${i}] "${String(t)}" is not supported (full_attention, sliding_attention)`);
+  });
+}
+
+/**
+ * Per-layer sliding windows as Hugging Face's masks make them: a "sliding_attention" layer sees the last `window`
+ * keys (query i sees key j iff i − W < j ≤ i), a "full_attention" layer all earlier keys. A sliding layer without a
+ * window is an error (transformers raises too).
+ */
+export function layerWindows(types: LayerType[], window: number | null, where: string): (number | null)[] {
+  return types.map((t, i) => {
+    if (t === 'full_attention') return null;
+    if (window === null) throw new ConfigError(`${where}: layer_types[${i}] is "sliding_attention" but sliding_window is not set (or use_sliding_window is false)`);
+    return window;
+  });
+}

@@ -169,3 +169,19 @@ export function attention(seq: Sequence, q: Value, k: Value, v: Value, opts: Att
   const out = op.matmul(op.softmax(scores), v5);
   return rep === 1 ? out : op.reshape(out, [0, H, -1, Dv]);
 }
+
+// ---- helpers added for olmo, olmo2, qwen2, qwen3, mistral, smollm3
+
+/** torch.clamp(x, −c, c): the gradient passes where −c ≤ x ≤ c (OLMo's clip_qkv). */
+export function clampSymmetric(x: Value, c: number): Value {
+  const g = x.graph;
+  const hi = g.scalar(c);
+  const lo = g.scalar(-c);
+  return op.where(op.greater(x, hi), hi, op.where(op.less(x, lo), lo, x));
+}
+
+/** The gated MLP of Llama and its descendants: down(act(gate(x)) · up(x)), for x [M, d]. */
+export function gatedMlp(w: Weights, x: Value, prefix: string, d: number, intermediate: number, act: ActivationName, bias = false): Value {
+  const gate = activation(act, linear(w, x, `${prefix}.gate_proj`, [intermediate, d], bias));
+  return linear(w, op.mul(gate, linear(w, x, `${prefix}.up_proj`, [intermediate, d], bias)), `${prefix}.down_proj`, [d, intermediate], bias);
+}

@@ -9,9 +9,13 @@ import { bundled, compiled, fixture } from '../helpers.ts';
 
 const rng = seedrandom('generate-test');
 
-for (const name of ['gutenberg-llama-xs', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'stories260K']) {
+// 2 vectors + 25 tokens pass the sliding windows of tiny-mistral (16, every layer) and of the tiny-hf3 fixtures (8,
+// layer 1 only), so cached decoding must mask by absolute position, layer by layer.
+const TINY_HF2 = ['tiny-olmo', 'tiny-olmo2', 'tiny-qwen2', 'tiny-qwen3', 'tiny-mistral', 'tiny-smollm3', 'tiny-llama3-rope-bias'].map((n) => `tiny-hf2/${n}`);
+const TINY_HF3 = ['tiny-qwen2-sliding', 'tiny-smollm3-sliding-bias'].map((n) => `tiny-hf3/${n}`);
+for (const name of ['gutenberg-llama-xs', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'stories260K', ...TINY_HF2, ...TINY_HF3]) {
   test(`cached greedy decoding equals the argmax of the full forward pass: ${name}`, async () => {
-    const dir = name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
+    const dir = name.includes('/') ? fixture(name) : name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
     const engine = await compiled(dir);
     const d = engine.embedDim;
     const K = 2;
