@@ -8,8 +8,11 @@ import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gpt-neox.ts';
 import { llama } from './llama.ts';
 import { opt } from './opt.ts';
+import { phi3 } from './phi3.ts';
+import { gemma2 } from './gemma2.ts';
+import { gemma3Text } from './gemma3.ts';
 
-export const ARCHITECTURES: Architecture<any>[] = [llama, gptNeox, gpt2, opt];
+export const ARCHITECTURES: Architecture<any>[] = [llama, gptNeox, gpt2, opt, phi3, gemma2, gemma3Text];
 
 export function supportedModelTypes(): string[] {
   return ARCHITECTURES.flatMap((a) => a.modelTypes).sort();
