@@ -9,9 +9,10 @@ import { bundled, compiled, fixture } from '../helpers.ts';
 
 const rng = seedrandom('generate-test');
 
-for (const name of ['gutenberg-llama-xs', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'stories260K']) {
+// Fixtures as <root>/<name> (tiny-hf2/…: sliding-window layers whose window, 16, the 27 positions here pass).
+for (const name of ['gutenberg-llama-xs', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'stories260K', 'tiny-hf2/tiny-phi3', 'tiny-hf2/tiny-gemma2', 'tiny-hf2/tiny-gemma3-text']) {
   test(`cached greedy decoding equals the argmax of the full forward pass: ${name}`, async () => {
-    const dir = name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
+    const dir = name.includes('/') ? fixture(name) : name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
     const engine = await compiled(dir);
     const d = engine.embedDim;
     const K = 2;
