@@ -26,7 +26,7 @@ for (const rel of WINDOWED) {
       const d = engine.embedDim;
       const n = window * 2 + 5;
       const ids = Array.from({ length: n }, (_, i) => (i * 37 + 11) % Math.min(500, engine.model.numEmbeddings));
-      const emptyCaches = () => new Map(carried.map((c) => [c.name, new ort.Tensor('float32', new Float32Array(0), c.dims.map((x, i) => (i === 0 ? 1 : typeof x === 'number' ? x : 0)))]));
+      const emptyCaches = () => new Map<string, OrtTypes.Tensor>(carried.map((c) => [c.name, new ort.Tensor('float32', new Float32Array(0), c.dims.map((x, i) => (i === 0 ? 1 : typeof x === 'number' ? x : 0)))]));
       const call = async (tokens: number[], past: number, caches: Map<string, OrtTypes.Tensor>) => {
         const feeds: Record<string, OrtTypes.Tensor> = {
           prefix: new ort.Tensor('float32', new Float32Array(0), [1, 0, d]),
