@@ -34,7 +34,7 @@ test('gemma3_text: transformers-4 rope fields and sliding_window_pattern read li
 
 test('gemma2: layer_types absent → sliding on even layers; soft-caps default to Hugging Face\'s 50 / 30, null turns them off', () => {
   const c = raw('tiny-gemma2');
-  const noTypes = { ...c, num_hidden_layers: 4 };
+  const noTypes: Record<string, unknown> = { ...c, num_hidden_layers: 4 };
   delete noTypes.layer_types;
   delete noTypes.attn_logit_softcapping;
   delete noTypes.final_logit_softcapping;
