@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { CausalLM } from './causal-lm.ts';
 import { ConfigError, type CommonConfig, type RawConfig } from './config.ts';
 import { weightsSha256 } from './fingerprint.ts';
+import { hubRepoName, isHubId, resolveHubModel } from './hf-cache.ts';
 import { architectureFor } from './registry.ts';
 import { modelWeightFiles, readModelWeightEntries } from './safetensors.ts';
 import { Weights } from './weights.ts';
@@ -36,12 +37,21 @@ export function bundledModelNames(): string[] {
   return readdirSync(BUNDLED_MODELS_DIR).filter((n) => statSync(join(BUNDLED_MODELS_DIR, n)).isDirectory()).sort();
 }
 
-/** A bundled name or a path → an existing folder, or an error that lists what exists. */
+/**
+ * A model argument → an existing folder: a path, a bundled name (models/<name>), or a Hugging Face hub id `org/name`
+ * found in the local hub cache (hf-cache.ts; nothing is downloaded). Otherwise an error that says what was searched.
+ */
 export function resolveModelDir(nameOrPath: string): string {
   if (existsSync(nameOrPath) && statSync(nameOrPath).isDirectory()) return resolve(nameOrPath);
   const bundled = join(BUNDLED_MODELS_DIR, nameOrPath);
   if (existsSync(bundled)) return bundled;
+  if (isHubId(nameOrPath)) return resolveHubModel(nameOrPath);
   throw new Error(`model "${nameOrPath}" is neither a folder nor a bundled model; bundled: ${bundledModelNames().join(', ') || '(none)'}`);
+}
+
+/** The name a model folder goes by in results: the repo name for a hub cache snapshot, else the folder's name. */
+export function modelName(dir: string): string {
+  return hubRepoName(dir) ?? basename(dir);
 }
 
 /** The model for a raw config.json object and its weights (used by loading, tests and benchmarks). */
@@ -78,7 +88,7 @@ function findLlama2c(dir: string): { checkpoint: string; tokenizer: string | nul
 export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean } = {}): Promise<LoadedModel> {
   const dir = resolveModelDir(nameOrPath);
   const wantTokenizer = opts.tokenizer !== false;
-  const name = basename(dir);
+  const name = modelName(dir);
   if (existsSync(join(dir, 'config.json'))) {
     const where = join(dir, 'config.json');
     const raw = readConfigJson(where);
