@@ -53,7 +53,8 @@ export function resolveHubModel(id: string, env: NodeJS.ProcessEnv = process.env
   const repo = join(cache, `models--${org}--${name}`);
   const snapshots = join(repo, 'snapshots');
   if (!isDir(snapshots)) {
-    throw new HubCacheError(`model "${id}" is not a folder, not a bundled model, and not in the Hugging Face cache (searched ${repo}); ${downloadHint(id)}`);
+    throw new HubCacheError(`model "${id}" is not a folder (no ${resolve(id)}), not a bundled model, and, as a Hugging Face hub id, not in the local cache (searched ${repo}); ` +
+      `if it is a hub id, ${downloadHint(id)}`);
   }
   const refFile = join(repo, 'refs', 'main');
   let revision: string;
