@@ -84,8 +84,11 @@ function findLlama2c(dir: string): { checkpoint: string; tokenizer: string | nul
   return { checkpoint: join(dir, ckpt), tokenizer: tok ? join(dir, tok) : null };
 }
 
-/** Loads a model (and its tokenizer unless `tokenizer: false`). */
-export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean } = {}): Promise<LoadedModel> {
+/**
+ * Loads a model (and its tokenizer unless `tokenizer: false`). `fingerprint: false` skips hashing the weights
+ * (weightsSha256 is then ''): for checks before a run, which need only the headers.
+ */
+export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean; fingerprint?: boolean } = {}): Promise<LoadedModel> {
   const dir = resolveModelDir(nameOrPath);
   const wantTokenizer = opts.tokenizer !== false;
   const name = modelName(dir);
@@ -97,7 +100,7 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean 
     const tokenizer = wantTokenizer ? HfTokenizer.fromDir(dir) : null; // fail on a missing tokenizer before the heavy part
     const weights = new Weights(readModelWeightEntries(dir));
     const model = arch.create(config, weights);
-    return { name, dir, format: 'huggingface', model, tokenizer, weightsSha256: weightsSha256(modelWeightFiles(dir)), config };
+    return { name, dir, format: 'huggingface', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256(modelWeightFiles(dir)), config };
   }
   const l2c = findLlama2c(dir);
   if (l2c) {
@@ -112,7 +115,7 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean 
       tokenizer = Llama2cAdapter.wrap(Llama2cTokenizer.fromFile(l2c.tokenizer, config.vocabSize), l2c.tokenizer);
     }
     const model = arch.create(config, new Weights(entries));
-    return { name, dir, format: 'llama2c', model, tokenizer, weightsSha256: weightsSha256([l2c.checkpoint]), config };
+    return { name, dir, format: 'llama2c', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256([l2c.checkpoint]), config };
   }
   throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);
 }
