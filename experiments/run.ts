@@ -15,7 +15,8 @@ import type { ExperimentConfig } from '../src/config/schema.ts';
 import { cramAll, type CramOutcome } from '../src/cram/engine.ts';
 import { regenerate } from '../src/cram/regenerate.ts';
 import { idsSha256, sha256, writeVectorFile } from '../src/cram/vector-file.ts';
-import { resolveModelDir, PROJECT_ROOT } from '../src/models/load.ts';
+import { loadModel, resolveModelDir, PROJECT_ROOT } from '../src/models/load.ts';
+import { checkFits } from '../src/cram/fits.ts';
 import { openModel } from '../src/cram/compiled-model.ts';
 import { textMetrics } from '../src/metrics/text-metrics.ts';
 import { describeEnvironment } from '../src/results/environment.ts';
@@ -53,15 +54,34 @@ function preflight(config: ExperimentConfig): void {
   }
 }
 
+/**
+ * The known limits of every model before any work (src/cram/fits.ts): the config's longest input ([mem] vectors + the
+ * longest length) against the model's positions, its batches and weights against the backend's memory.
+ */
+async function checkModelsFit(config: ExperimentConfig, backend: string): Promise<void> {
+  const random = config.sources.some((s) => sourceSpec(s).kind === 'random-words');
+  const longestText = Math.max(...config.lengths, random ? (config.random_max_length ?? 0) : 0);
+  const maxTokens = longestText + Math.max(...config.n_mem);
+  const batchTokens = Math.max(maxTokens, Math.min(config.batch.max_tokens, config.batch.max_texts * maxTokens));
+  for (const m of config.models) {
+    const { model, name } = await loadModel(m, { tokenizer: false, fingerprint: false });
+    checkFits(model, backend, {
+      name, maxTokens, batchTokens,
+      tokensFrom: `the config (texts up to ${longestText} tokens${random ? ', random words included' : ''} + ${Math.max(...config.n_mem)} vectors)`,
+    });
+  }
+}
+
 export interface ExperimentResult { runDir: string; records: SampleRecord[]; ranNow: number; interrupted: boolean }
 
 export async function runExperiment(configPath: string, opts: { quiet?: boolean; stopAfter?: number } = {}): Promise<ExperimentResult> {
   const config = loadConfig(configPath);
   preflight(config);
+  const backend = await initBackend(config.backend);
+  await checkModelsFit(config, backend.name);
   const run = new RunFolder(resolve(config.output_dir, config.name));
   checkResumable(run, config);
   const log = (s: string) => { if (!opts.quiet) process.stderr.write(`${s}\n`); };
-  const backend = await initBackend(config.backend);
   run.writeAtomic('config.yaml', YAML.stringify(config));
   const environment = { ...describeEnvironment(backend), config_file: relative(process.cwd(), resolve(configPath)), started: new Date().toISOString() };
   run.writeAtomic('environment.json', JSON.stringify(environment, null, 2) + '\n');

@@ -13,6 +13,7 @@ import type { BackendChoice } from '../engine/backend.ts';
 import { createSession, initRuntime, type Runtime } from '../engine/runtime.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { loadModel, type LoadedModel } from '../models/load.ts';
+import { checkFits, type FitOptions } from './fits.ts';
 import { buildDecodeGraph, buildObjectiveGraph } from './objective.ts';
 
 export interface ObjectiveOutputs {
@@ -51,6 +52,16 @@ export class CompiledModel {
   }
 
   get embedDim(): number { return this.model.embedDim; }
+
+  /**
+   * The known limits (fits.ts) for this model on this backend: inputs of up to `maxTokens` positions, batches of
+   * `batchTokens`. Memory is checked only while no session is open (afterwards this model's own sessions are part of
+   * the memory in use, and a check could stop a run that fits).
+   */
+  checkFits(opts: Omit<FitOptions, 'memoryLimit'> = {}): void {
+    const open = this.sessions.size > 0 || this.decodeSession !== null;
+    checkFits(this.model, this.runtime.name, open ? { ...opts, memoryLimit: null } : opts);
+  }
 
   private async sessionFor(key: string, build: () => Uint8Array): Promise<OrtTypes.InferenceSession> {
     let s = this.sessions.get(key);
@@ -128,5 +139,7 @@ export class CompiledModel {
 export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean } = {}): Promise<LoadedModel & { engine: CompiledModel }> {
   const runtime = await initRuntime(opts.backend ?? 'auto');
   const loaded = await loadModel(nameOrPath, { tokenizer: opts.tokenizer });
-  return { ...loaded, engine: new CompiledModel(runtime, loaded.model, loaded.weightsSha256) };
+  const engine = new CompiledModel(runtime, loaded.model, loaded.weightsSha256);
+  engine.checkFits({ name: loaded.name }); // a model too large for the backend fails here, before any session
+  return { ...loaded, engine };
 }

@@ -131,8 +131,16 @@ export async function cramAll(engine: CompiledModel, jobs: CramJob[], settings: 
   const d = model.embedDim;
   for (const j of jobs) {
     if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
-    if (j.nMem + j.ids.length > model.maxPositions) throw new Error(`text ${j.key}: ${j.nMem} vectors + ${j.ids.length} tokens exceed the model's ${model.maxPositions} positions`);
     if (j.init && j.init.length !== j.nMem * d) throw new Error(`text ${j.key}: initial vectors hold ${j.init.length} values, expected ${j.nMem}×${d}`);
+  }
+  // Known limits before any step: the longest input against the positions, the batches against memory.
+  if (jobs.length > 0) {
+    const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
+    const maxTokens = longest.nMem + longest.ids.length;
+    engine.checkFits({
+      maxTokens, tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
+      batchTokens: Math.max(maxTokens, Math.min(settings.maxBatchTokens, settings.maxBatch * maxTokens)),
+    });
   }
   const std = jobs.some((j) => !j.init) ? model.embeddingStd() : 0;
   // One K per batch: rows of a batch share the [B, K, d] shape. Groups run in order of first appearance.

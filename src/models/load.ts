@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { CausalLM } from './causal-lm.ts';
 import { ConfigError, type CommonConfig, type RawConfig } from './config.ts';
 import { weightsSha256 } from './fingerprint.ts';
+import { hubRepoName, isHubId, resolveHubModel } from './hf-cache.ts';
 import { architectureFor } from './registry.ts';
 import { modelWeightFiles, readModelWeightEntries } from './safetensors.ts';
 import { Weights } from './weights.ts';
@@ -37,12 +38,21 @@ export function bundledModelNames(): string[] {
   return readdirSync(BUNDLED_MODELS_DIR).filter((n) => statSync(join(BUNDLED_MODELS_DIR, n)).isDirectory()).sort();
 }
 
-/** A bundled name or a path → an existing folder, or an error that lists what exists. */
+/**
+ * A model argument → an existing folder: a path, a bundled name (models/<name>), or a Hugging Face hub id `org/name`
+ * found in the local hub cache (hf-cache.ts; nothing is downloaded). Otherwise an error that says what was searched.
+ */
 export function resolveModelDir(nameOrPath: string): string {
   if (existsSync(nameOrPath) && statSync(nameOrPath).isDirectory()) return resolve(nameOrPath);
   const bundled = join(BUNDLED_MODELS_DIR, nameOrPath);
   if (existsSync(bundled)) return bundled;
+  if (isHubId(nameOrPath)) return resolveHubModel(nameOrPath);
   throw new Error(`model "${nameOrPath}" is neither a folder nor a bundled model; bundled: ${bundledModelNames().join(', ') || '(none)'}`);
+}
+
+/** The name a model folder goes by in results: the repo name for a hub cache snapshot, else the folder's name. */
+export function modelName(dir: string): string {
+  return hubRepoName(dir) ?? basename(dir);
 }
 
 /** The model for a raw config.json object and its weights (used by loading, tests and benchmarks). */
@@ -75,11 +85,14 @@ function findLlama2c(dir: string): { checkpoint: string; tokenizer: string | nul
   return { checkpoint: join(dir, ckpt), tokenizer: tok ? join(dir, tok) : null };
 }
 
-/** Loads a model (and its tokenizer unless `tokenizer: false`). */
-export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean } = {}): Promise<LoadedModel> {
+/**
+ * Loads a model (and its tokenizer unless `tokenizer: false`). `fingerprint: false` skips hashing the weights
+ * (weightsSha256 is then ''): for checks before a run, which need only the headers.
+ */
+export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean; fingerprint?: boolean } = {}): Promise<LoadedModel> {
   const dir = resolveModelDir(nameOrPath);
   const wantTokenizer = opts.tokenizer !== false;
-  const name = basename(dir);
+  const name = modelName(dir);
   if (existsSync(join(dir, 'config.json'))) {
     const where = join(dir, 'config.json');
     const raw = readConfigJson(where);
@@ -88,7 +101,7 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean 
     const tokenizer = wantTokenizer ? HfTokenizer.fromDir(dir) : null; // fail on a missing tokenizer before the heavy part
     const weights = new Weights(readModelWeightEntries(dir));
     const model = arch.create(config, weights);
-    return { name, dir, format: 'huggingface', model, tokenizer, weightsSha256: weightsSha256(modelWeightFiles(dir)), config };
+    return { name, dir, format: 'huggingface', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256(modelWeightFiles(dir)), config };
   }
   const l2c = findLlama2c(dir);
   if (l2c) {
@@ -103,7 +116,7 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean 
       tokenizer = Llama2cAdapter.wrap(Llama2cTokenizer.fromFile(l2c.tokenizer, config.vocabSize), l2c.tokenizer);
     }
     const model = arch.create(config, new Weights(entries));
-    return { name, dir, format: 'llama2c', model, tokenizer, weightsSha256: weightsSha256([l2c.checkpoint]), config };
+    return { name, dir, format: 'llama2c', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256([l2c.checkpoint]), config };
   }
   throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);
 }

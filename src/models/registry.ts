@@ -8,15 +8,19 @@ import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gpt-neox.ts';
 import { llama } from './llama.ts';
 import { opt } from './opt.ts';
+import { gemma2 } from './gemma2.ts';
+import { gemma3Text } from './gemma3.ts';
 import { mistral } from './mistral.ts';
 import { olmo } from './olmo.ts';
 import { olmo2 } from './olmo2.ts';
+import { phi3 } from './phi3.ts';
 import { qwen2 } from './qwen2.ts';
 import { qwen3 } from './qwen3.ts';
 import { smollm3 } from './smollm3.ts';
 
-export const ARCHITECTURES: Architecture<any>[] = [llama, gptNeox, gpt2, opt];
-ARCHITECTURES.push(olmo, olmo2, qwen2, qwen3, mistral, smollm3);
+export const ARCHITECTURES: Architecture<any>[] = [
+  llama, gptNeox, gpt2, opt, olmo, olmo2, qwen2, qwen3, mistral, smollm3, phi3, gemma2, gemma3Text,
+];
 
 export function supportedModelTypes(): string[] {
   return ARCHITECTURES.flatMap((a) => a.modelTypes).sort();

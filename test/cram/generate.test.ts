@@ -1,6 +1,7 @@
 /** Incremental greedy decoding (key/value cache) against the full teacher-forced forward pass, batching, limits. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import seedrandom from 'seedrandom';
 import { evaluateVectors } from '../../src/cram/engine.ts';
 import { greedyGenerate, greedyGenerateMany } from '../../src/cram/generate.ts';
@@ -9,11 +10,12 @@ import { bundled, compiled, fixture } from '../helpers.ts';
 
 const rng = seedrandom('generate-test');
 
-// 2 vectors + 25 tokens pass the sliding windows of tiny-mistral (16, every layer) and of the tiny-hf3 fixtures (8,
-// layer 1 only), so cached decoding must mask by absolute position, layer by layer.
-const TINY_HF2 = ['tiny-olmo', 'tiny-olmo2', 'tiny-qwen2', 'tiny-qwen3', 'tiny-mistral', 'tiny-smollm3', 'tiny-llama3-rope-bias'].map((n) => `tiny-hf2/${n}`);
-const TINY_HF3 = ['tiny-qwen2-sliding', 'tiny-smollm3-sliding-bias'].map((n) => `tiny-hf3/${n}`);
-for (const name of ['gutenberg-llama-xs', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'stories260K', ...TINY_HF2, ...TINY_HF3]) {
+// Every reference fixture (test/fixtures/tiny-hf*/<name>) and two bundled models. 2 vectors + 25 tokens pass the
+// sliding windows of tiny-mistral (16, every layer), the Gemma fixtures and the tiny-hf3 ones (8, layer 1 only), so
+// cached decoding must mask by absolute position, layer by layer.
+const FIXTURES = readdirSync(fixture('')).filter((r) => r.startsWith('tiny-hf')).flatMap((r) =>
+  readdirSync(fixture(r)).filter((n) => existsSync(fixture(`${r}/${n}/config.json`))).map((n) => `${r}/${n}`));
+for (const name of ['gutenberg-llama-xs', 'stories260K', ...FIXTURES]) {
   test(`cached greedy decoding equals the argmax of the full forward pass: ${name}`, async () => {
     const dir = name.includes('/') ? fixture(name) : name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
     const engine = await compiled(dir);
