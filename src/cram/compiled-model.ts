@@ -91,18 +91,18 @@ export class CompiledModel {
   async objective(nMem: number, mem: Float32Array | null, texts: number[][], grad: boolean): Promise<ObjectiveOutputs> {
     if (nMem === 0 && grad) throw new Error('no [mem] vectors to differentiate');
     const ort = this.runtime.ort;
-    const key = `objective-K${nMem}${grad ? '-grad' : ''}`;
-    const session = await this.sessionFor(key, () => serialize(buildObjectiveGraph(this.model, { nMem, grad })));
+    // One graph per purpose (with or without the backward pass); K is dynamic, K = 0 is the baseline.
+    const key = `objective${grad ? '-grad' : ''}`;
+    const session = await this.sessionFor(key, () => serialize(buildObjectiveGraph(this.model, { grad })));
     const B = texts.length;
+    const d = this.embedDim;
     const { data, maxN } = padIds(texts);
+    if (nMem > 0 && (!mem || mem.length !== B * nMem * d)) throw new Error(`mem must hold ${B}×${nMem}×${d} values`);
     const feeds: Record<string, OrtTypes.Tensor> = {
+      mem: new ort.Tensor('float32', nMem > 0 ? mem! : new Float32Array(0), [B, nMem, d]),
       ids: new ort.Tensor('int64', data, [B, maxN]),
       lengths: new ort.Tensor('int64', BigInt64Array.from(texts.map((t) => BigInt(t.length))), [B]),
     };
-    if (nMem > 0) {
-      if (!mem || mem.length !== B * nMem * this.embedDim) throw new Error(`mem must hold ${B}×${nMem}×${this.embedDim} values`);
-      feeds.mem = new ort.Tensor('float32', mem, [B, nMem, this.embedDim]);
-    }
     const out = await session.run(feeds);
     const result: ObjectiveOutputs = {
       loss: out.loss.data as Float32Array, correct: out.correct.data as Float32Array, tokenCe: out.token_ce.data as Float32Array, width: maxN - 1,

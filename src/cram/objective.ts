@@ -15,50 +15,46 @@ import { headCrossEntropy, headLogits, type CausalLM } from '../models/causal-lm
 import { Sequence } from '../models/sequence.ts';
 
 export interface ObjectiveGraphOptions {
-  /** Number of [mem] vectors (0: the no-mem baseline). */
-  nMem: number;
   /** Emit the gradient w.r.t. the [mem] vectors. */
   grad: boolean;
 }
 
 /**
- * Inputs: `mem` float [B, K, d] (absent when K = 0), `ids` int64 [B, N] right-padded, `lengths` int64 [B] (N_b ≥ 2).
- * Outputs: `loss` [B], `correct` [B], `token_ce` [B, N−1] (0 on padding), and `grad` [B, K, d] = d(Σ_b loss_b)/d(mem),
- * whose row b is exactly the gradient of text b's own mean loss.
+ * Inputs: `mem` float [B, K, d] (K is dynamic: one graph serves every K, and K = 0 is the no-mem baseline), `ids`
+ * int64 [B, N] right-padded, `lengths` int64 [B] (N_b ≥ 2). Outputs: `loss` [B], `correct` [B], `token_ce` [B, N−1]
+ * (0 on padding), and with `grad` also `grad` [B, K, d] = d(Σ_b loss_b)/d(mem), whose row b is exactly the gradient of
+ * text b's own mean loss.
  */
 export function buildObjectiveGraph(model: CausalLM, opts: ObjectiveGraphOptions): Graph {
-  const g = new Graph(`objective-K${opts.nMem}${opts.grad ? '-grad' : ''}`);
-  const K = opts.nMem;
+  const g = new Graph(`objective${opts.grad ? '-grad' : ''}`);
   const d = model.embedDim;
-  const mem = K > 0 ? g.input('mem', 'float32', ['B', K, d], { requiresGrad: opts.grad }) : null;
+  const mem = g.input('mem', 'float32', ['B', 'K', d], { requiresGrad: opts.grad });
   const ids = g.input('ids', 'int64', ['B', 'N']);
   const lengths = g.input('lengths', 'int64', ['B']);
-  const tokens = model.embed(g, ids);
-  const x = mem ? op.concat([mem, tokens], 1) : tokens;
+  const x = op.concat([mem, model.embed(g, ids)], 1);
   const seq = new Sequence(g, x);
   const hidden = model.hiddenStates(x, seq);
   const H = hidden.dim(-1);
   // Text positions 0..N−2 (columns K..K+N−2) predict text tokens 1..N−1.
+  const K = op.dimOf(mem, 1);
   const N = op.dimOf(ids, 1);
   const P = op.sub(N, g.ints([1]));
-  const hText = op.slice(hidden, [K], [op.add(P, g.ints([K]))], [1], 'P');
+  const hText = op.slice(hidden, [K], [op.add(P, K)], [1], 'P');
   const targets = op.reshape(op.slice(ids, [1], [N], [1], 'P'), [-1]);
   const { ce, hit } = headCrossEntropy(model.head(g), op.reshape(hText, [-1, H]), targets);
   // valid[b, i] = i < N_b − 1; weight = valid / (N_b − 1).
-  const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P), [0]); // [1, P]
+  const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P, 'P'), [0]); // [1, P]
   const predictions = op.sub(lengths, g.scalar(1, 'int64')); // [B]
   const valid = op.cast(op.less(steps, op.unsqueeze(predictions, [1])), 'float32'); // [B, P]
   const perText = op.unsqueeze(op.cast(predictions, 'float32'), [1]);
   const bp = { value: op.concat([op.dimOf(ids, 0), P], 0), shape: ['B', 'P'] };
-  const ce2 = op.reshape(ce, bp);
-  const tokenCe = op.mul(ce2, valid);
+  const tokenCe = op.mul(op.reshape(ce, bp), valid);
   const loss = op.reduceSum(op.div(tokenCe, perText), [1], false);
-  const hits = op.reshape(hit, bp);
-  const correct = op.reduceSum(op.mul(hits, valid), [1], false);
+  const correct = op.reduceSum(op.mul(op.reshape(hit, bp), valid), [1], false);
   g.output(loss, 'loss');
   g.output(correct, 'correct');
   g.output(tokenCe, 'token_ce');
-  if (opts.grad && mem) {
+  if (opts.grad) {
     const ones = op.add(op.zerosLike(loss), g.scalar(1));
     const [dmem] = gradients([loss], [ones], [mem]);
     g.output(dmem, 'grad');

@@ -64,7 +64,7 @@ for (const { dir, exact } of CASES.filter((c) => c.exact).slice(0, 4)) {
     const loaded = await open(dir, { tokenizer: false });
     process.env.CRAM_MAX_BINDING_BYTES = String(48 * 1024);
     try {
-      const blocks = [...buildObjectiveGraph(loaded.model, { nMem: 1, grad: true }).external.keys()].filter((k) => k.includes('.rows'));
+      const blocks = [...buildObjectiveGraph(loaded.model, { grad: true }).external.keys()].filter((k) => k.includes('.rows'));
       assert.ok(blocks.length >= 2, `expected row blocks, got ${blocks.join(', ')}`);
       const r = await verify(loaded, loaded.engine, ref);
       const check = checkAgainstReference(r, ref, exact);
