@@ -13,6 +13,7 @@ import type { BackendChoice } from '../engine/backend.ts';
 import { createSession, initRuntime, type Runtime } from '../engine/runtime.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { loadModel, type LoadedModel } from '../models/load.ts';
+import { needsFloat32Cache, useFloat32Cache } from '../models/float32-cache.ts';
 import { checkFits, type FitOptions } from './fits.ts';
 import { buildDecodeGraph, buildObjectiveGraph } from './objective.ts';
 
@@ -63,7 +64,17 @@ export class CompiledModel {
     checkFits(this.model, this.runtime.name, open ? { ...opts, memoryLimit: null } : opts);
   }
 
+  private weightsReady = false;
+
+  /** Before the first session: half-precision weights go through the shared float32 file (see float32-cache.ts). */
+  private prepareWeights(): void {
+    if (this.weightsReady) return;
+    this.weightsReady = true;
+    if (needsFloat32Cache(this.model.weights)) useFloat32Cache(this.model.weights, this.weightsSha256);
+  }
+
   private async sessionFor(key: string, build: () => Uint8Array): Promise<OrtTypes.InferenceSession> {
+    this.prepareWeights();
     let s = this.sessions.get(key);
     if (!s) {
       s = createSession(this.runtime, this.cachedGraph(key, build), this.model.weights.folder || null);
@@ -116,6 +127,7 @@ export class CompiledModel {
   async decoder(): Promise<DecodeSession> {
     if (!this.decodeSession) {
       this.decodeSession = (async () => {
+        this.prepareWeights();
         const { graph, carried } = buildDecodeGraph(this.model);
         const session = await createSession(this.runtime, this.cachedGraph('decode', () => serialize(graph)), this.model.weights.folder || null);
         return { session, carried };

@@ -3,11 +3,12 @@
  * ([mem] vectors + text tokens) longer than the model's positions. Both fail at model open time or before cramming,
  * with the limit and what to do, never in the middle of a run.
  *
- * Memory estimate: ONNX Runtime gives every session its own float32 copy of the weights (safetensors offsets are not
- * page-aligned, so nothing is memory-mapped; bf16/fp16 are cast at session start), and a cram run keeps about four
- * (baseline, step with gradient — whose prepacked Gemm weights double it —, evaluation, decoding): measured 4.3× the
- * float32 weights for a Pythia-160M-shaped model on the CPU provider, so WEIGHT_COPIES = 4.5. Plus, when the batch is
- * known, its logits (batch tokens × vocabulary × float32, three tensors alive at once), plus 512 MiB for the runtime.
+ * Memory estimate: the sessions of a model (step, evaluation, decoding) share one float32 copy of the weights —
+ * memory-mapped from a float32 checkpoint in place, or from the float32 cache file for bf16/fp16 checkpoints
+ * (src/models/float32-cache.ts) — and hold their activations: measured 1.2× the float32 weights in proportional set
+ * size for a Llama-3.2-1B-shaped model with all three sessions open (6.4 GB for 5 GB of weights, 128 tokens), so
+ * WEIGHT_COPIES = 1.5. Plus, when the batch is known, its logits (batch tokens × vocabulary × float32, three tensors
+ * alive at once), plus 512 MiB for the runtime.
  * On the CPU backend the estimate is compared with the memory available now; on CUDA with the device memory when
  * nvidia-smi can tell it; WebGPU is not checked (no portable way to read its memory). CRAM_MEMORY_LIMIT (bytes, or a
  * number with K/M/G suffix) replaces the detected limit; CRAM_MEMORY_LIMIT=off skips the check.
@@ -26,7 +27,7 @@ export function formatBytes(n: number): string {
 }
 
 /** Float32 copies of the weights a cram run's sessions hold (see above). */
-export const WEIGHT_COPIES = 4.5;
+export const WEIGHT_COPIES = 1.5;
 
 /** Bytes of the weights as float32. */
 export function float32WeightBytes(model: CausalLM): number {
@@ -111,7 +112,7 @@ export function checkFits(model: CausalLM, backend: string, opts: FitOptions = {
     const logits = opts.batchTokens ? ` + logits of ${opts.batchTokens} batch positions × ${model.config.vocabSize} tokens` : '';
     const smaller = opts.batchTokens ? ', smaller batches (batch.max_tokens)' : '';
     const other = backend === 'cpu' ? 'a GPU backend with enough memory (--backend cuda)' : 'the CPU backend on a machine with enough memory (--backend cpu)';
-    throw new FitError(`${name} needs about ${formatBytes(need)} on the ${backend} backend (${formatBytes(float32WeightBytes(model))} of float32 weights × ${WEIGHT_COPIES} sessions' copies${logits} + 512 MiB) ` +
+    throw new FitError(`${name} needs about ${formatBytes(need)} on the ${backend} backend (${formatBytes(float32WeightBytes(model))} of float32 weights × ${WEIGHT_COPIES} for the shared copy and activations${logits} + 512 MiB) ` +
       `but ${limit.what} is ${formatBytes(limit.bytes)}: free memory, use a smaller model${smaller}, or ${other}; CRAM_MEMORY_LIMIT=off skips this check`);
   }
 }

@@ -28,12 +28,18 @@ export const WEIGHT_BYTES: Record<WeightDType, number> = { float32: 4, float16: 
 export class Weights {
   readonly entries = new Map<string, WeightEntry>();
   /** The one folder all weight files are in (ONNX Runtime resolves external data against one folder). */
-  readonly folder: string;
+  folder = '';
 
   constructor(entries: WeightEntry[]) {
-    for (const e of entries) this.entries.set(e.name, e);
+    this.redirect(entries);
+  }
+
+  /** Points the weights at other byte ranges (the float32 cache); graphs built afterwards use them. */
+  redirect(entries: WeightEntry[]): void {
     const folders = new Set(entries.map((e) => dirname(e.file)));
     if (folders.size > 1) throw new Error(`weight files are spread over several folders (${[...folders].join(', ')}); ONNX Runtime needs them in one`);
+    this.entries.clear();
+    for (const e of entries) this.entries.set(e.name, e);
     this.folder = [...folders][0] ?? '';
   }
 

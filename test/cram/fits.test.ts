@@ -79,7 +79,7 @@ test('checkFits: positions and memory, each with the limit and what to do', asyn
   assert.ok(estimateMemoryBytes(model) < need);
   checkFits(model, 'cpu', { batchTokens: 1000, memoryLimit: { bytes: need, what: 'the test limit' } });
   assert.throws(() => checkFits(model, 'cpu', { name: 'stories260K', batchTokens: 1000, memoryLimit: { bytes: need - 1, what: 'the test limit' } }),
-    new RegExp(`stories260K needs about \\d+ MiB on the cpu backend \\(\\d+ MiB of float32 weights × ${WEIGHT_COPIES} sessions' copies \\+ logits of 1000 batch positions × 512 tokens \\+ 512 MiB\\) ` +
+    new RegExp(`stories260K needs about \\d+ MiB on the cpu backend \\(\\d+ MiB of float32 weights × ${WEIGHT_COPIES} for the shared copy and activations \\+ logits of 1000 batch positions × 512 tokens \\+ 512 MiB\\) ` +
       'but the test limit is \\d+ MiB: free memory, use a smaller model, smaller batches \\(batch\\.max_tokens\\), or a GPU backend .*CRAM_MEMORY_LIMIT=off skips this check$'));
 });
 
