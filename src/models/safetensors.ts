@@ -1,6 +1,8 @@
 /**
  * A safetensors reader that checks the file before trusting it: header size cap, JSON shape, dtype, offsets inside the
- * data section, and shape × dtype = byte length. Every failure names the file and what is wrong.
+ * data section, shape × dtype = byte length, tensors tiling the data section (no overlap, no hole: the format's own
+ * rule), and finite float values (a NaN or infinite weight is refused with the tensor's name). Every failure names the
+ * file and what is wrong.
  * F32, F16 and BF16 are upcast to float32 (the harness computes in float32).
  */
 import { createHash } from 'node:crypto';
@@ -35,6 +37,7 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { 
   const dataLen = buf.byteLength - dataStart;
   const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
   const tensors: TensorMap = new Map();
+  const spans: { name: string; begin: number; end: number }[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = raw as HeaderEntry;
@@ -49,11 +52,40 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { 
     if (end > dataLen) fail(`tensor "${name}": data_offsets end ${end} is past the end of the data section (${dataLen} bytes; truncated file?)`);
     const count = e.shape.reduce((a, b) => a * b, 1);
     if (count * width !== end - begin) fail(`tensor "${name}": shape [${e.shape}] × ${e.dtype} needs ${count * width} bytes but data_offsets span ${end - begin}`);
+    spans.push({ name, begin, end });
+  }
+  // Sorted by offset, the tensors must tile the data section exactly: an overlap means two tensors share bytes (one of
+  // them is read wrongly), a hole or a misordered offset means the header does not describe this data.
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const sp of spans) {
+    if (sp.begin < at) fail(`tensor "${sp.name}": data_offsets [${sp.begin}, ${sp.end}] overlap the previous tensor, which ends at ${at} (corrupt header)`);
+    if (sp.begin > at) fail(`tensor "${sp.name}": data_offsets start at ${sp.begin} but the previous tensor ends at ${at} (a hole in the data section: corrupt header)`);
+    at = sp.end;
+  }
+  if (at !== dataLen) fail(`the tensors cover ${at} bytes of a ${dataLen}-byte data section (trailing bytes: corrupt header or file)`);
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const e = raw as HeaderEntry;
     if (options.only && !options.only(name)) continue;
     if (!FLOAT_DTYPES.has(e.dtype)) continue; // integer buffers (e.g. position ids) are not weights we use
+    const [begin, end] = e.data_offsets;
+    const count = e.shape.reduce((a, b) => a * b, 1);
     tensors.set(name, { shape: e.shape, data: toFloat32(buf.subarray(dataStart + begin, dataStart + end), e.dtype, count) });
   }
+  assertFiniteTensors(tensors, file);
   return { tensors, metadata };
+}
+
+/** Refuses NaN or ±Infinity in any tensor, naming the tensor and the first bad index (one pass, no allocation). */
+export function assertFiniteTensors(tensors: TensorMap, file: string): void {
+  for (const [name, t] of tensors) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i];
+      if (v - v !== 0) throw new SafetensorsError(`${file}: tensor "${name}" holds ${v} at index ${i}; non-finite weights or vectors are refused (corrupt or diverged file)`);
+    }
+  }
 }
 
 function toFloat32(bytes: Uint8Array, dtype: string, count: number): Float32Array {
