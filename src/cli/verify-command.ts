@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { initBackend, type BackendChoice } from '../engine/backend.ts';
-import { loadModel, resolveModelDir } from '../models/load.ts';
-import { readReference, verify } from '../cram/verify.ts';
+import type { BackendChoice } from '../engine/backend.ts';
+import { resolveModelDir } from '../paths.ts';
 import { backendOption } from './options.ts';
 
 export function registerVerify(program: Command): void {
@@ -13,6 +12,9 @@ export function registerVerify(program: Command): void {
     .option('--reference <file>', 'reference JSON (default: <model>/reference.json)')
     .addOption(backendOption())
     .action(async (modelArg: string, opts: { reference?: string; backend: BackendChoice }) => {
+      const { initBackend } = await import('../engine/backend.ts');
+      const { loadModel } = await import('../models/load.ts');
+      const { readReference, verify } = await import('../cram/verify.ts');
       const backend = await initBackend(opts.backend);
       const dir = resolveModelDir(modelArg);
       const ref = readReference(opts.reference ?? join(dir, 'reference.json'));

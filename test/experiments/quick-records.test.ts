@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { runExperiment } from '../../experiments/run.ts';
+import { runExperiment } from '../../src/experiments/harness.ts';
 import type { SampleRecord } from '../../src/results/sample-record.ts';
 import { fixture, ready } from '../helpers.ts';
 
@@ -28,7 +28,7 @@ test('configs/quick.yaml (reduced) gives the records captured before the restruc
   const config = { ...YAML.parse(readFileSync(QUICK, 'utf8')), ...REDUCED, output_dir: join(work, 'results') };
   const file = join(work, 'quick-reduced.yaml');
   writeFileSync(file, YAML.stringify(config));
-  const r = await runExperiment(file, { quiet: true });
+  const r = await runExperiment<SampleRecord>(file, { quiet: true });
   const got = r.records.map(stable).sort((a, b) => key(a as SampleRecord).localeCompare(key(b as SampleRecord)));
   if (process.env.UPDATE_FIXTURE === '1') writeFileSync(FIXTURE, got.map((x) => JSON.stringify(x)).join('\n') + '\n');
   const want = readFileSync(FIXTURE, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
