@@ -29,7 +29,8 @@ export function describeIssue(raw: unknown, issue: z.core.$ZodIssue, names: Reco
   if (issue.code === 'invalid_union') {
     // An object that fails the object branch: say what is wrong with the object, not "none of the forms matched".
     const value = valueAt(raw, issue.path);
-    const branch = value !== null && typeof value === 'object' ? issue.errors.find((e) => e.length > 0 && e[0].code !== 'invalid_type') : undefined;
+    const wrongForm = (i: z.core.$ZodIssue) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value');
+    const branch = value !== null && typeof value === 'object' ? issue.errors.find((e) => e.length > 0 && !wrongForm(e[0])) : undefined;
     if (branch) return describeIssue(raw, { ...branch[0], path: [...issue.path, ...branch[0].path] } as z.core.$ZodIssue, names);
   }
   const parts = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)));

@@ -105,7 +105,15 @@ export async function runExperiment<Rec extends object = object>(configPath: str
 
     session = run.startSession({ config_file: relative(process.cwd(), resolve(configPath)) });
     const activeSession = session;
-    heartbeat = setInterval(() => { activeSession.heartbeat({ records: ranNow }); lock.refresh(); }, HEARTBEAT_MS);
+    // Heartbeats (also on a finished record, at most once a second): a killed session's wall time ends at the last one.
+    let lastBeat = Date.now();
+    const beat = (force: boolean) => {
+      if (!force && Date.now() - lastBeat < 1000) return;
+      lastBeat = Date.now();
+      activeSession.heartbeat({ records: ranNow });
+      lock.refresh();
+    };
+    heartbeat = setInterval(() => beat(true), HEARTBEAT_MS);
     heartbeat.unref();
     if (opts.signals !== false) {
       stop = new StopSignals(log, () => { activeSession.end('aborted', { records: ranNow }); lock.release(); }).install();
@@ -133,6 +141,7 @@ export async function runExperiment<Rec extends object = object>(configPath: str
           done.add(kind.recordKey(r));
           ranNow++;
           doneHere++;
+          beat(false);
         },
         append: (file, line) => run.append(file, line),
         file: (rel) => {
