@@ -34,7 +34,8 @@ test('cram check (config validation, models, tokenizers, texts, plan) runs witho
 });
 
 test('cram kinds runs without the engine; reading a store that does not exist creates none', () => {
-  const k = cramNoEngine('kinds');
+  // Through the package's bin (bin/cram.js registers tsx itself).
+  const k = spawnSync(process.execPath, ['--import', fixture('forbid-engine.mjs'), 'bin/cram.js', 'kinds'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(k.status, 0, k.stderr);
   assert.match(k.stdout, /^capacity\t/m);
   const dir = mkdtempSync(join(tmpdir(), 'cram-noengine-'));

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { runExperiment } from '../../src/experiments/harness.ts';
 import type { SampleRecord } from '../../src/results/sample-record.ts';
+import { RunFolder } from '../../src/results/run-folder.ts';
 import { ready } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -62,6 +63,11 @@ test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repe
   assert.deepEqual(after.slice(0, before.length), before, 'finished lines are kept as they were');
   assert.equal(lines(join(work, 'results', 'killed', 'results.csv')).length, 10);
   assert.ok(existsSync(join(work, 'results', 'killed', 'report.md')));
+  // The killed session is recorded too (start line, heartbeats), so the run's wall time includes it.
+  const sessions = new RunFolder(join(work, 'results', 'killed')).sessions()!;
+  assert.equal(sessions.sessions, 2);
+  assert.equal(sessions.unfinished, 1);
+  assert.match(readFileSync(join(work, 'results', 'killed', 'report.md'), 'utf8'), /2 sessions, 1 killed or still running/);
   // Changing what decides the results is refused rather than mixed into the finished run.
   const changed = writeConfig('killed', { max_steps: 41 });
   await assert.rejects(runExperiment<SampleRecord>(changed, { quiet: true }), /holds a run, but it was made with a different max_steps/);
