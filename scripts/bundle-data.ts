@@ -5,16 +5,18 @@
  *
  * Writes
  * - data/gutenberg/heldout-chunks.jsonl, data/gutenberg/seen-chunks.jsonl: one chunk per book, in book order,
- *   `{"id": "<source>-<bookIndex>", "author", "title", "text"}`. Each chunk is a seeded-random contiguous span
- *   of whole sentences (src/data/sentences.ts) of the whitespace-normalised book, 12,000–16,000 characters
- *   long, starting at a sentence boundary at or after the first 5% of the book (skipping front matter).
+ *   `{"id": "<source>-<bookIndex>", "author", "title", "text", "text_lines"}`. Each chunk is a seeded-random
+ *   contiguous span of whole sentences (src/data/sentences.ts) of the whitespace-normalised book, 12,000–16,000
+ *   characters long, starting at a sentence boundary at or after the first 5% of the book (skipping front matter).
+ *   `text_lines` is the same span of the book with its original whitespace (line breaks; CR LF written as LF):
+ *   whitespace-normalising it gives `text` exactly (checked here).
  * - data/vocab/glove-6b-top100k.txt: an unchanged copy of the shared word list.
  * The output depends only on the input files and SEED below, so rerunning it reproduces the same bytes.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { PROJECT_ROOT } from '../src/models/load.ts';
+import { PROJECT_ROOT } from '../src/paths.ts';
 import { normalizeWhitespace, splitSentences } from '../src/data/sentences.ts';
 
 const SEED = 'cramming-bundle-v1';
@@ -27,6 +29,47 @@ interface Book {
   author: string;
   title: string;
   text: string;
+}
+
+/**
+ * `normalizeWhitespace(text)` and, for each of its characters, where it came from in `text` (a collapsed whitespace
+ * run maps to the run's first character).
+ */
+function normalizeWithOrigin(text: string): { normalized: string; origin: number[] } {
+  const chars: string[] = [];
+  const origin: number[] = [];
+  const ws = (c: string) => /\s/u.test(c);
+  let i = 0;
+  while (i < text.length && ws(text[i])) i++;
+  while (i < text.length) {
+    if (ws(text[i])) {
+      let j = i;
+      while (j < text.length && ws(text[j])) j++;
+      if (j < text.length) {
+        chars.push(' ');
+        origin.push(i);
+      }
+      i = j;
+    } else {
+      chars.push(text[i]);
+      origin.push(i);
+      i++;
+    }
+  }
+  const normalized = chars.join('');
+  if (normalized !== normalizeWhitespace(text)) throw new Error('normalizeWithOrigin disagrees with normalizeWhitespace');
+  return { normalized, origin };
+}
+
+/** The chunk of `text` (normalised) and the same span with the book's own whitespace. */
+export function pickChunkWithLines(text: string, rng: () => number): { text: string; lines: string } {
+  const chunk = pickChunk(text, rng);
+  const { normalized, origin } = normalizeWithOrigin(text);
+  const start = normalized.indexOf(chunk);
+  if (start < 0) throw new Error('chunk not found in the normalised book');
+  const lines = text.slice(origin[start], origin[start + chunk.length - 1] + 1).replace(/\r\n?/g, '\n');
+  if (normalizeWhitespace(lines) !== chunk) throw new Error('the line-broken span does not normalise to the chunk');
+  return { text: chunk, lines };
 }
 
 /** A span of whole sentences of MIN_CHARS..MAX_CHARS characters, chosen with `rng`. */
@@ -79,7 +122,7 @@ function main(): void {
   for (const source of ['heldout', 'seen'] as const) {
     const books = readBooks(join(shared, 'gutenberg', `${source}.jsonl`));
     const lines = books.map((book, i) => {
-      const text = pickChunk(book.text, seedrandom(`${SEED}:${source}:${i}`));
+      const { text, lines: textLines } = pickChunkWithLines(book.text, seedrandom(`${SEED}:${source}:${i}`));
       if (text.length < MIN_CHARS || text.length > MAX_CHARS) {
         console.warn(`${source}-${i} (${book.title}): chunk has ${text.length} characters, outside ${MIN_CHARS}..${MAX_CHARS}`);
       }
@@ -88,6 +131,7 @@ function main(): void {
         author: normalizeWhitespace(book.author ?? ''),
         title: normalizeWhitespace(book.title ?? ''),
         text,
+        text_lines: textLines,
       });
     });
     const out = join(outDir, 'gutenberg', `${source}-chunks.jsonl`);

@@ -2,15 +2,16 @@
  * `compress` (text file → .mem file), `decompress` (.mem → text) and `store add|list|get|rm` (a SQLite store of
  * .mem files). JSON / text on stdout, progress on stderr.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { BackendChoice } from '../engine/backend.ts';
-import { openModel } from '../cram/compiled-model.ts';
-import { compress, decompress, DEFAULTS } from '../compress/compress.ts';
 import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memory-file.ts';
+import { DEFAULTS } from '../compress/defaults.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
-import { backendOption, positiveInt, positiveNumber } from './options.ts';
-import { formatSeconds, ProgressLine } from './progress-line.ts';
+import { checkWritableTarget, readTextFile, writeFileAtomic, type TextEncodingName } from '../files.ts';
+import { describeModel } from '../experiments/model-info.ts';
+import { formatSeconds, ProgressLine } from '../experiments/progress.ts';
+import { backendOption, encodingOption, integer, positiveInt, positiveNumber } from './options.ts';
 
 function mustExist(path: string, what: string): void {
   if (!existsSync(path)) throw new Error(`${what} ${path} does not exist`);
@@ -23,7 +24,7 @@ export function registerCompressorCommands(program: Command): void {
     .command('compress')
     .description('compress a text file into trained vectors of a frozen model (.mem file); prints a JSON summary')
     .requiredOption('--model <m>', 'model folder or bundled model name')
-    .requiredOption('--in <file>', 'text file (UTF-8)')
+    .requiredOption('--in <file>', 'text file (UTF-8 unless --encoding latin1)')
     .requiredOption('--out <file>', 'where to write the .mem file')
     .option('--max-steps <n>', 'optimisation steps per round at most', String(DEFAULTS.maxSteps))
     .option('--patience <n>', 'give a segment more vectors after this many steps without a better accuracy', String(DEFAULTS.patience))
@@ -31,17 +32,22 @@ export function registerCompressorCommands(program: Command): void {
     .option('--tokens-per-vector <x>', 'starting K = ceil(segment tokens / x)', String(DEFAULTS.tokensPerVector))
     .option('--max-mem <k>', 'largest K per segment (default: the segment\'s token count)')
     .option('--seed <s>', 'seed of the initial vectors', String(DEFAULTS.seed))
+    .addOption(encodingOption())
     .addOption(backendOption())
-    .action(async (o: { model: string; in: string; out: string; maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string; backend: BackendChoice }) => {
+    .action(async (o: { model: string; in: string; out: string; maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string; encoding: TextEncodingName; backend: BackendChoice }) => {
+      // Everything that can fail is checked before compressing (which takes minutes).
       mustExist(o.in, '--in');
-      const seed = Number(o.seed);
-      if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got "${o.seed}"`);
+      checkWritableTarget(o.out, '--out');
+      const seed = integer(o.seed, '--seed');
       const opts = {
         maxSteps: positiveInt(o.maxSteps, '--max-steps'), patience: positiveInt(o.patience, '--patience'),
         segmentTokens: positiveInt(o.segmentTokens, '--segment-tokens'), tokensPerVector: positiveNumber(o.tokensPerVector, '--tokens-per-vector'),
         maxMem: o.maxMem === undefined ? undefined : positiveInt(o.maxMem, '--max-mem'), seed,
       };
-      const text = readFileSync(o.in, 'utf8');
+      const text = readTextFile(o.in, o.encoding, '--in');
+      describeModel(o.model);
+      const { openModel } = await import('../cram/compiled-model.ts');
+      const { compress } = await import('../compress/compress.ts');
       const loaded = await openModel(o.model, { backend: o.backend });
       const progress = new ProgressLine();
       const mf = await compress(text, {
@@ -72,7 +78,11 @@ export function registerCompressorCommands(program: Command): void {
     .addOption(backendOption())
     .action(async (file: string, o: { model?: string; out?: string; backend: BackendChoice }) => {
       mustExist(file, '.mem file');
+      if (o.out !== undefined) checkWritableTarget(o.out, '--out');
       const mf = readMemoryFile(file);
+      describeModel(o.model ?? mf.model);
+      const { openModel } = await import('../cram/compiled-model.ts');
+      const { decompress } = await import('../compress/compress.ts');
       const loaded = await openModel(o.model ?? mf.model, { backend: o.backend });
       const progress = new ProgressLine();
       const text = await decompress(mf, {
@@ -80,15 +90,16 @@ export function registerCompressorCommands(program: Command): void {
       });
       progress.done();
       if (o.out) {
-        writeFileSync(o.out, text);
+        writeFileAtomic(o.out, text);
         process.stderr.write(`${mf.textChars} chars written to ${o.out} (SHA-256 verified)\n`);
       } else process.stdout.write(text);
       await loaded.engine.release();
     });
 
   const store = program.command('store').description(`a SQLite store of .mem files (default ${defaultStorePath()}; $CRAM_STORE or --store to change)`);
-  const withStore = <T>(o: { store?: string }, f: (s: MemoryStore) => T): T => {
-    const s = new MemoryStore({ path: o.store });
+  // Only `add` may create a store; reading a path that holds none is an error (a typo must not make an empty database).
+  const withStore = <T>(o: { store?: string }, f: (s: MemoryStore) => T, create = false): T => {
+    const s = new MemoryStore({ path: o.store, create });
     try {
       return f(s);
     } finally {
@@ -104,7 +115,7 @@ export function registerCompressorCommands(program: Command): void {
     .option('--store <db>', 'store database file')
     .action((file: string, o: { tag: string[]; store?: string }) => {
       mustExist(file, '.mem file');
-      const id = withStore(o, (s) => s.add(file, o.tag));
+      const id = withStore(o, (s) => s.add(file, o.tag), true);
       process.stdout.write(`${id}\n`);
     });
 
@@ -133,6 +144,7 @@ export function registerCompressorCommands(program: Command): void {
     .option('--out <file>', 'where to write the .mem file')
     .option('--store <db>', 'store database file')
     .action((id: string, o: { out?: string; store?: string }) => {
+      if (o.out) checkWritableTarget(o.out, '--out');
       withStore(o, (s) => {
         s.get(id); // validate before handing it out
         if (o.out) {

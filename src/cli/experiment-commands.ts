@@ -1,17 +1,20 @@
-/** `cram experiment <config>`, `cram report <run>`, `cram compare <runs…> --out <dir>`. */
-import { existsSync } from 'node:fs';
+/**
+ * `cram experiment <config>` (run or resume any kind), `cram check <config>` (validate and plan, no engine),
+ * `cram kinds`, `cram report <run>`, `cram compare <runs…> --out <dir>`.
+ */
+import { existsSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_CONFIG, runExperiment, writeRunReport } from '../../experiments/run.ts';
-import { RunFolder } from '../results/run-folder.ts';
-import { compareRuns } from '../report/compare.ts';
+import { DEFAULT_CONFIG, runExperiment, writeRunReport } from '../experiments/harness.ts';
+import { KINDS } from '../experiments/kinds/index.ts';
+import { prepareExperiment } from '../experiments/prepare.ts';
 
 const rel = (p: string) => relative(process.cwd(), p) || '.';
 
 export function registerExperimentCommands(program: Command): void {
   program
     .command('experiment')
-    .description('run (or resume) an experiment config; results go to results/<name>/')
+    .description('run (or resume) an experiment config of any kind; results go to <output_dir>/<name>/')
     .argument('[config]', 'YAML or JSON config', rel(DEFAULT_CONFIG))
     .option('--quiet', 'no progress output')
     .action(async (config: string, o: { quiet?: boolean }) => {
@@ -20,13 +23,42 @@ export function registerExperimentCommands(program: Command): void {
     });
 
   program
+    .command('check')
+    .description('validate a config and plan its work without running anything (no engine, nothing written)')
+    .argument('[config]', 'YAML or JSON config', rel(DEFAULT_CONFIG))
+    .option('--json', 'one JSON object on stdout')
+    .action((config: string, o: { json?: boolean }) => {
+      const p = prepareExperiment(config, { quiet: o.json });
+      const models = p.models.map((m) => ({
+        model: m.info.name, max_positions: m.info.maxPositions, items: m.items.length, skipped_short_texts: m.skipped.length,
+        most_positions: Math.max(0, ...m.items.map((i) => i.positions)),
+      }));
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ config, experiment: p.kind.name, run_dir: p.runDir, models }) + '\n');
+        return;
+      }
+      process.stdout.write(`${config}: valid ${p.kind.name} experiment → ${rel(p.runDir)}\n`);
+      for (const m of models) {
+        process.stdout.write(`  ${m.model}: ${m.items} work items (largest ${m.most_positions} of ${m.max_positions} positions)` +
+          `${m.skipped_short_texts ? `, ${m.skipped_short_texts} text/length pairs skipped (text shorter than the length)` : ''}\n`);
+      }
+    });
+
+  program
+    .command('kinds')
+    .description('list the experiment kinds a config can name in `experiment:`')
+    .action(() => {
+      for (const k of Object.values(KINDS)) process.stdout.write(`${k.name}\t${k.description}\n`);
+    });
+
+  program
     .command('report')
     .description('rewrite a run\'s results.csv, figures, tables and report.md/html from its folder')
     .argument('<run>', 'run folder, e.g. results/quick')
     .action(async (dir: string) => {
-      if (!existsSync(dir)) throw new Error(`run folder ${dir} does not exist`);
-      const r = await writeRunReport(new RunFolder(resolve(dir)));
-      process.stdout.write(`${rel(r.markdown)}\n${rel(r.html)}\n`);
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`run folder ${dir} does not exist`);
+      const r = await writeRunReport(resolve(dir), { log: (s) => process.stderr.write(`${s}\n`), requireRecords: true });
+      process.stdout.write(`${rel(r!.markdown)}\n${rel(r!.html)}\n`);
     });
 
   program
@@ -36,6 +68,7 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption('--out <dir>', 'output folder, e.g. results/comparison')
     .action(async (runs: string[], o: { out: string }) => {
       for (const r of runs) if (!existsSync(r)) throw new Error(`run folder ${r} does not exist`);
+      const { compareRuns } = await import('../experiments/compare.ts');
       const r = await compareRuns(runs.map((x) => resolve(x)), resolve(o.out));
       process.stdout.write(`${rel(r.markdown)}\n${rel(r.html)}\n`);
     });

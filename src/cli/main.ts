@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-/** `npm run cram -- <command>`: the harness's command line. JSON goes to stdout, progress and errors to stderr. */
+/**
+ * `cram <command>` (the package's bin; also `npm run cram -- <command>`): the harness's command line. JSON goes to
+ * stdout, progress and errors to stderr. Commands load the tensor engine only when they need it, so `check`, `kinds`,
+ * `report` and `store` start fast.
+ */
 import { Command } from 'commander';
 import { registerCompressorCommands } from './compressor-commands.ts';
 import { registerCramCommands } from './cram-commands.ts';

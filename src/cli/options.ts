@@ -1,14 +1,20 @@
 import { Option } from 'commander';
-import { BACKENDS } from '../engine/backend.ts';
+import { BACKEND_CHOICES } from '../config/backends.ts';
+import { TEXT_ENCODINGS } from '../files.ts';
 
 export const backendOption = () =>
   new Option('--backend <name>', 'ONNX Runtime execution provider: auto picks cuda (if its provider is installed), then webgpu (hardware adapter), then cpu')
-    .choices([...BACKENDS])
+    .choices([...BACKEND_CHOICES])
     .default('auto');
 
-export function positiveInt(v: string, name: string): number {
+export const encodingOption = () =>
+  new Option('--encoding <name>', 'encoding of the text file: utf8 (default; anything else is refused) or latin1')
+    .choices([...TEXT_ENCODINGS])
+    .default('utf8');
+
+export function positiveInt(v: string, name: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got "${v}"`);
   return n;
 }
 
@@ -17,3 +23,12 @@ export function positiveNumber(v: string, name: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
   return n;
 }
+
+export function integer(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new Error(`${name} must be an integer, got "${v}"`);
+  return n;
+}
+
+/** A flag's value as a number for schema validation (which then names the flag, the value and the bounds). */
+export const asNumber = (v: string | undefined) => (v === undefined ? undefined : v.trim() === '' ? NaN : Number(v));

@@ -1,9 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendChoice } from '../engine/backend.ts';
-import { resolveModelDir } from '../models/load.ts';
-import { openModel } from '../cram/compiled-model.ts';
-import { readReference, verify } from '../cram/verify.ts';
+import { resolveModelDir } from '../paths.ts';
 import { backendOption } from './options.ts';
 
 export function registerVerify(program: Command): void {
@@ -14,6 +12,8 @@ export function registerVerify(program: Command): void {
     .option('--reference <file>', 'reference JSON (default: <model>/reference.json)')
     .addOption(backendOption())
     .action(async (modelArg: string, opts: { reference?: string; backend: BackendChoice }) => {
+      const { openModel } = await import('../cram/compiled-model.ts');
+      const { readReference, verify } = await import('../cram/verify.ts');
       const dir = resolveModelDir(modelArg);
       const ref = readReference(opts.reference ?? join(dir, 'reference.json'));
       const loaded = await openModel(dir, { backend: opts.backend, tokenizer: typeof ref.text === 'string' });

@@ -10,22 +10,15 @@
 import type { LoadedModel } from '../models/load.ts';
 import { openModel, type CompiledModel } from '../cram/compiled-model.ts';
 import type { InputPart } from '../cram/generate.ts';
-import { cramAll, PAPER_SETTINGS, type CramOutcome, type CramSettings } from '../cram/engine.ts';
+import { cramAll, type CramOutcome } from '../cram/engine.ts';
+import { cramFields, cramSettings } from '../config/settings.ts';
+import { DEFAULTS } from './defaults.ts';
 import { greedyGenerate } from '../cram/generate.ts';
 import { regenerate } from '../cram/regenerate.ts';
 import { idsSha256, sha256 } from '../cram/vector-file.ts';
 import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
 
-/** Measured on gutenberg-llama-s (natural text, accuracy 1.0 + exact greedy regeneration): see docs/compressor.md. */
-export const DEFAULTS = {
-  segmentTokens: 12,
-  tokensPerVector: 3,
-  maxSteps: 500,
-  patience: 200,
-  growth: 1.5,
-  lr: PAPER_SETTINGS.optimizer.lr,
-  seed: 0,
-};
+export { DEFAULTS } from './defaults.ts';
 
 export class CompressError extends Error {}
 
@@ -141,9 +134,8 @@ export async function compress(text: string, options: CompressOptions): Promise<
   const p = plan(ids, tok.bosId, o.segmentTokens);
   const model = loaded.model;
   const maxMemCap = (n: number) => Math.max(1, Math.min(o.maxMem ?? n, model.maxPositions - n - 1));
-  const settings: CramSettings = {
-    ...PAPER_SETTINGS, maxSteps: o.maxSteps, patience: o.patience, optimizer: { ...PAPER_SETTINGS.optimizer, lr: o.lr },
-  };
+  const settings = cramSettings(cramFields({ max_steps: o.maxSteps, patience: o.patience, optimizer: { lr: o.lr } }, 'compress',
+    { max_steps: 'maxSteps (--max-steps)', patience: 'patience (--patience)', 'optimizer.lr': 'lr' }));
   const n = p.segments.length;
   const kOf = p.segments.map((s) => Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))));
   const done: (Float32Array | null)[] = new Array(n).fill(null);
@@ -223,6 +215,12 @@ export function checkModel(mf: MemoryFile, loaded: LoadedModel): void {
   }
   if (mf.embedDim !== loaded.model.embedDim) {
     throw new CompressError(`this .mem file holds ${mf.embedDim}-dim vectors but "${loaded.name}" embeds in ${loaded.model.embedDim} dims`);
+  }
+  for (const [i, s] of mf.segments.entries()) {
+    if (s.nMem + 1 + s.nTokens > loaded.model.maxPositions) {
+      throw new CompressError(`segment ${i} needs ${s.nMem} vectors + ${s.nTokens + 1} tokens = ${s.nMem + 1 + s.nTokens} positions, ` +
+        `but "${loaded.name}" takes ${loaded.model.maxPositions}: the file is corrupt or was not made by compress`);
+    }
   }
 }
 

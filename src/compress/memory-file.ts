@@ -76,7 +76,22 @@ function dataBytes(segments: MemorySegment[]): Uint8Array {
   return out;
 }
 
-/** Checks a MemoryFile object's internal consistency (shapes, counts, finite vectors). */
+/**
+ * Most tokens K vectors of d float32 numbers can hold: every token needs at least one bit, so K·d·32. A file claiming
+ * more is corrupt or forged (and would make decompression generate for ever).
+ */
+export function maxTokensFor(nMem: number, embedDim: number): number {
+  return nMem * embedDim * 32;
+}
+
+/** Most characters one token decodes to, for the text_chars bound (byte-level BPE tokens are a few to ~100 chars). */
+const MAX_CHARS_PER_TOKEN = 1024;
+
+/**
+ * Checks a MemoryFile object's internal consistency (shapes, counts, finite vectors) and that its counts are possible
+ * for its size: a segment cannot hold more tokens than its vectors have bits, a text cannot have more characters than
+ * its tokens can decode to.
+ */
 export function validateMemoryFile(mf: MemoryFile, where = '<memory file>'): void {
   const fail = (msg: string): never => { throw new MemoryFileError(`${where}: ${msg}`); };
   if (mf.format !== MEMORY_FORMAT) fail(`format is "${mf.format}", expected "${MEMORY_FORMAT}"`);
@@ -90,11 +105,17 @@ export function validateMemoryFile(mf: MemoryFile, where = '<memory file>'): voi
   mf.segments.forEach((s, i) => {
     if (!Number.isInteger(s.nMem) || s.nMem < 1) fail(`segment ${i}: bad K ${s.nMem}`);
     if (!Number.isInteger(s.nTokens) || s.nTokens < 1) fail(`segment ${i}: bad token count ${s.nTokens}`);
+    if (Number.isInteger(s.nMem) && s.nTokens > maxTokensFor(s.nMem, mf.embedDim)) {
+      fail(`segment ${i} claims ${s.nTokens} tokens from ${s.nMem} vector(s) of ${mf.embedDim} numbers, more than they can hold (at most ${maxTokensFor(s.nMem, mf.embedDim)}): the file is corrupt or forged`);
+    }
     if (!Number.isInteger(s.firstToken) || s.firstToken < 0) fail(`segment ${i}: bad first token id ${s.firstToken}`);
     if (!/^[0-9a-f]{64}$/.test(s.idsSha256)) fail(`segment ${i}: ids_sha256 is not a SHA-256 hex digest`);
     if (s.vectors.length !== s.nMem * mf.embedDim) fail(`segment ${i}: ${s.vectors.length} numbers, expected K × d = ${s.nMem} × ${mf.embedDim}`);
     for (let j = 0; j < s.vectors.length; j++) if (!Number.isFinite(s.vectors[j])) fail(`segment ${i}: vector value ${j} is ${s.vectors[j]} (corrupted?)`);
   });
+  if (mf.textChars > (mf.nTokens + 1) * MAX_CHARS_PER_TOKEN) {
+    fail(`text_chars ${mf.textChars} is impossible for ${mf.nTokens} tokens (at most ${MAX_CHARS_PER_TOKEN} characters per token): the file is corrupt or forged`);
+  }
   const predicted = mf.segments.reduce((a, s) => a + s.nTokens, 0);
   const bos = mf.segments[0]?.startsWithBos ?? true;
   // With BOS every text token is predicted; without, the first text token is given and the rest predicted.

@@ -3,9 +3,10 @@
  * to columns for listing (model, tokens, total K, text hash, tags). WAL mode plus a busy timeout let several
  * processes add at once; ids are `mem-<n>` with n from an AUTOINCREMENT key, so an id is never reused after `rm`.
  *
- * Location: the `path` option, else $CRAM_STORE, else ~/.cache/cramming/store.db.
+ * Location: the `path` option, else $CRAM_STORE, else ~/.cache/cramming/store.db. Only `create: true` (adding) makes a
+ * new database; opening a path that holds none for reading is an error (a typo must not leave an empty store behind).
  */
-import { mkdirSync, writeFileSync, renameSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, renameSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -107,14 +108,18 @@ export class MemoryStore {
   private readonly db: Database.Database;
   private readonly timeoutMs: number;
 
-  constructor(options: { path?: string; busyTimeoutMs?: number } = {}) {
+  constructor(options: { path?: string; busyTimeoutMs?: number; create?: boolean } = {}) {
     this.path = options.path ? resolve(options.path) : defaultStorePath();
     this.timeoutMs = options.busyTimeoutMs ?? 30_000;
-    mkdirSync(dirname(this.path), { recursive: true });
+    const create = options.create ?? true;
+    if (!create && !existsSync(this.path)) {
+      throw new StoreError(`no store at ${this.path} (nothing was ever added there); check --store / $CRAM_STORE, or add a file with \`store add\` first`);
+    }
+    if (create) mkdirSync(dirname(this.path), { recursive: true });
     let db: Database.Database | null = null;
     try {
       // `timeout` is SQLite's busy timeout: a writer waits for another process's lock instead of failing.
-      db = new Database(this.path, { timeout: this.timeoutMs });
+      db = new Database(this.path, { timeout: this.timeoutMs, fileMustExist: !create });
       const conn = db;
       retryBusy(() => {
         if (String(conn.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') conn.pragma('journal_mode = WAL');

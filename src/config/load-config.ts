@@ -1,44 +1,48 @@
-/** Reads and validates a config file; an error names the field, the value and what is allowed, in one line. */
-import { existsSync, readFileSync } from 'node:fs';
+/**
+ * Reads and validates a config file; an error names the file, the field, the value and what is allowed, in one line.
+ * Nothing here loads the tensor engine (a test checks that), so `cram check` and the runner's preflight are cheap.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { ConfigSchema, type ExperimentConfig } from './schema.ts';
+import { looksBinary } from '../files.ts';
+import { experimentKind, KIND_NAMES } from '../experiments/kinds/index.ts';
+import { describeIssue, showValue } from './issues.ts';
+import { CommonConfigShape, type ExperimentConfig } from './schema.ts';
 
 export class ConfigError extends Error {}
 
-function valueAt(obj: unknown, path: PropertyKey[]): unknown {
-  let cur: unknown = obj;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[p];
-  }
-  return cur;
-}
+const MAX_CONFIG_BYTES = 1024 * 1024;
 
-function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
-  const path = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(top level)';
-  const value = valueAt(raw, issue.path);
-  let allowed = issue.message;
-  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')} at ${path}`;
-  if (issue.code === 'invalid_union') allowed = 'one of "gutenberg-heldout", "gutenberg-seen", "random-words", or {kind, path, column, name}';
-  return `${path} = ${value === undefined ? '(missing)' : JSON.stringify(value)}: ${allowed}`;
-}
-
+/** Validates a parsed config (common fields plus the fields of its kind) and fills in the defaults. */
 export function parseConfig(raw: unknown, where: string): ExperimentConfig {
-  const r = ConfigSchema.safeParse(raw);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    const what = Array.isArray(raw) ? 'a list' : raw === null || raw === undefined ? 'empty' : `the ${typeof raw} ${showValue(raw)}`;
+    throw new ConfigError(`${where}: a config is a mapping of fields (name, models, sources, lengths, …), not ${what}`);
+  }
+  const name = (raw as { experiment?: unknown }).experiment ?? 'capacity';
+  if (typeof name !== 'string' || !KIND_NAMES.includes(name)) {
+    throw new ConfigError(`${where}: experiment = ${JSON.stringify(name)}: one of ${KIND_NAMES.map((k) => `"${k}"`).join(', ')}`);
+  }
+  const schema = z.strictObject({ ...CommonConfigShape, ...experimentKind(name).options });
+  const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(`${where}: ${describeIssue(raw, r.error.issues[0])}${r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more)` : ''}`);
-  return r.data;
+  return r.data as ExperimentConfig;
 }
 
 export function loadConfig(path: string): ExperimentConfig {
   if (!existsSync(path)) throw new ConfigError(`config ${path} does not exist`);
+  if (!statSync(path).isFile()) throw new ConfigError(`config ${path} is not a file`);
+  if (statSync(path).size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path} is ${statSync(path).size} bytes; a config is a short YAML or JSON file`);
   const text = readFileSync(path, 'utf8');
+  if (looksBinary(text)) throw new ConfigError(`config ${path} is not a text file (binary data); give a YAML or JSON config`);
   let raw: unknown;
+  const kind = extname(path) === '.json' ? 'JSON' : 'YAML';
   try {
-    raw = extname(path) === '.json' ? JSON.parse(text) : YAML.parse(text);
+    raw = kind === 'JSON' ? JSON.parse(text) : YAML.parse(text);
   } catch (e) {
-    throw new ConfigError(`${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`${path}: not valid ${kind}: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
   }
   return parseConfig(raw, path);
 }

@@ -4,17 +4,24 @@
  * the "prefix" of the context ablation), and the text is tokenized with the model's default special tokens
  * and truncated to L tokens, BOS counted. The same text serves every length, so the ids for a shorter L
  * are a prefix of the ids for a longer one.
+ *
+ * The paper whitespace-normalises its books (every run of whitespace becomes one space), and so does the default
+ * here. With `keepNewlines`, the same sentences are kept with the book's original line breaks (the chunk's
+ * `text_lines`), which is how the bundled gutenberg-llama models saw text in training.
  */
-import { readFileSync } from 'node:fs';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
-import { splitSentences } from './sentences.ts';
+import { readTextFile, type TextEncodingName } from '../files.ts';
+import { sentenceSpans, splitSentences } from './sentences.ts';
 
 /** One line of a chunk file (data/gutenberg/*-chunks.jsonl). */
 export interface TextChunk {
   id: string;
   author: string;
   title: string;
+  /** Whitespace-normalised text (the paper's preparation). */
   text: string;
+  /** The same span with the book's original line breaks (bundled chunks have it; other chunk files may not). */
+  text_lines?: string;
 }
 
 export interface NaturalText {
@@ -38,14 +45,16 @@ export function secondHalf(text: string): string {
   return sentences.slice(Math.floor(sentences.length / 2)).join(' ');
 }
 
-/** Read a chunk file (JSONL of {id, author, title, text}); errors name the file and line. */
-export function readChunks(path: string): TextChunk[] {
-  let raw: string;
-  try {
-    raw = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read chunk file ${path}: ${(e as Error).message}`);
-  }
+/** The same sentences as `secondHalf`, with the text's own whitespace (line breaks) between and within them. */
+export function secondHalfKeepingNewlines(text: string): string {
+  const spans = sentenceSpans(text);
+  if (spans.length === 0) return '';
+  return text.slice(spans[Math.floor(spans.length / 2)][0], spans[spans.length - 1][1]);
+}
+
+/** Read a chunk file (JSONL of {id, author, title, text[, text_lines]}); errors name the file and line. */
+export function readChunks(path: string, encoding: TextEncodingName = 'utf8'): TextChunk[] {
+  const raw = readTextFile(path, encoding, 'chunk file');
   const chunks: TextChunk[] = [];
   const lines = raw.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -66,6 +75,7 @@ export function readChunks(path: string): TextChunk[] {
       author: typeof o.author === 'string' ? o.author : '',
       title: typeof o.title === 'string' ? o.title : '',
       text: o.text,
+      ...(typeof o.text_lines === 'string' ? { text_lines: o.text_lines } : {}),
     });
   }
   if (chunks.length === 0) throw new Error(`${path}: no chunks (the file is empty)`);
@@ -77,13 +87,19 @@ export function readChunks(path: string): TextChunk[] {
  * sentences, tokenized and truncated to `maxLength` tokens counting BOS. A text shorter than maxLength is
  * returned whole with `truncated: false` and its actual length, never padded.
  */
-export function naturalTexts(chunks: readonly TextChunk[], tokenizer: TextTokenizer, count: number, maxLength: number): NaturalText[] {
+export function naturalTexts(
+  chunks: readonly TextChunk[], tokenizer: TextTokenizer, count: number, maxLength: number, opts: { keepNewlines?: boolean; where?: string; onProgress?: (done: number, total: number) => void } = {},
+): NaturalText[] {
   if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a positive integer, got ${count}`);
   if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}`);
-  if (count > chunks.length) throw new Error(`asked for ${count} natural texts but only ${chunks.length} chunks are available`);
+  if (count > chunks.length) throw new Error(`asked for ${count} natural texts but only ${chunks.length} chunks are available${opts.where ? ` in ${opts.where}` : ''}`);
   return chunks.slice(0, count).map((chunk, index) => {
-    const text = secondHalf(chunk.text);
+    if (opts.keepNewlines && chunk.text_lines === undefined) {
+      throw new Error(`${opts.where ?? 'chunk file'}: chunk ${chunk.id} has no "text_lines" (the text with its line breaks), which keep_newlines needs`);
+    }
+    const text = opts.keepNewlines ? secondHalfKeepingNewlines(chunk.text_lines!) : secondHalf(chunk.text);
     const all = tokenizer.encode(text);
+    opts.onProgress?.(index + 1, count);
     const ids = all.slice(0, maxLength);
     return { index, id: chunk.id, text, ids, length: ids.length, truncated: all.length >= maxLength };
   });

@@ -6,8 +6,8 @@
  * - the text is tokenized with the model's default special tokens and truncated to L tokens (BOS counted).
  * Sample i depends only on (seed, i, vocabulary, maxLength), so asking for more samples keeps the first ones.
  */
-import { readFileSync } from 'node:fs';
 import seedrandom from 'seedrandom';
+import { readTextFile, type TextEncodingName } from '../files.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 
 export interface RandomWordText {
@@ -21,13 +21,8 @@ export interface RandomWordText {
 }
 
 /** A word list: one word per line, in file order; blank lines are skipped. */
-export function readVocabulary(path: string): string[] {
-  let raw: string;
-  try {
-    raw = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read vocabulary file ${path}: ${(e as Error).message}`);
-  }
+export function readVocabulary(path: string, encoding: TextEncodingName = 'utf8'): string[] {
+  const raw = readTextFile(path, encoding, 'vocabulary file');
   const words = raw.split('\n').map((w) => w.trim()).filter((w) => w !== '');
   if (words.length === 0) throw new Error(`${path}: the vocabulary file has no words`);
   return words;
@@ -36,9 +31,9 @@ export function readVocabulary(path: string): string[] {
 export function randomWordTexts(
   vocabulary: readonly string[],
   tokenizer: TextTokenizer,
-  opts: { count: number; maxLength: number; seed: string | number },
+  opts: { count: number; maxLength: number; seed: string | number; onProgress?: (done: number, total: number) => void },
 ): RandomWordText[] {
-  const { count, maxLength, seed } = opts;
+  const { count, maxLength, seed, onProgress } = opts;
   if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a positive integer, got ${count}`);
   if (!Number.isInteger(maxLength) || maxLength < 2) throw new Error(`random words need maxLength >= 2, got ${maxLength}`);
   if (vocabulary.length === 0) throw new Error('the vocabulary is empty');
@@ -51,6 +46,7 @@ export function randomWordTexts(
     const text = words.join(' ');
     const ids = tokenizer.encode(text).slice(0, length);
     out.push({ index: i, length, text, ids });
+    if (onProgress && (i + 1) % 200 === 0) onProgress(i + 1, count);
   }
   return out;
 }

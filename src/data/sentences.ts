@@ -50,19 +50,31 @@ const NEXT_START = /^["'\u201c\u2018(\[_]*[\p{Lu}\p{N}]|^["'\u201c\u2018(\[]/u;
 /** Split prose into sentences (see the module comment for the rules). */
 export function splitSentences(text: string): string[] {
   const t = normalizeWhitespace(text);
-  if (t === '') return [];
-  const out: string[] = [];
-  let start = 0;
-  BOUNDARY.lastIndex = 0;
-  for (let m = BOUNDARY.exec(t); m !== null; m = BOUNDARY.exec(t)) {
+  return sentenceSpans(t).map(([a, b]) => t.slice(a, b));
+}
+
+/**
+ * [start, end) of every sentence of `text` taken as it is (line breaks and runs of spaces kept). The rules only look at
+ * "a whitespace run" and the characters around it, so the sentences found here are the ones `splitSentences` finds in
+ * the whitespace-normalised text: the same boundaries, with the original whitespace between them.
+ */
+export function sentenceSpans(text: string): [number, number][] {
+  let start = text.search(/\S/u);
+  if (start < 0) return [];
+  const last = text.length - (text.length - text.trimEnd().length);
+  const out: [number, number][] = [];
+  const re = new RegExp(BOUNDARY.source, BOUNDARY.flags);
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (m.index < start) continue;
     const end = m.index + m[1].length + m[2].length; // sentence end, before the whitespace
     const next = m.index + m[0].length;
-    if (!NEXT_START.test(t.slice(next, next + 8))) continue;
-    if (m[1] === '.' && isAbbreviation(t, m.index, /^\p{N}/u.test(t[next]))) continue;
-    out.push(t.slice(start, end));
+    if (next >= last) break;
+    if (!NEXT_START.test(text.slice(next, next + 8))) continue;
+    if (m[1] === '.' && isAbbreviation(text, m.index, /^\p{N}/u.test(text[next]))) continue;
+    out.push([start, end]);
     start = next;
   }
-  if (start < t.length) out.push(t.slice(start));
+  if (start < last) out.push([start, last]);
   return out;
 }
 

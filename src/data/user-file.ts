@@ -4,9 +4,9 @@
  * `.csv` / `.tsv` are CSV (tab-delimited for .tsv), `.jsonl` / `.ndjson` / `.json` are JSONL.
  * Errors name the file, the line and what is wrong.
  */
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { readTextFile, type TextEncodingName } from '../files.ts';
 
 export interface UserText {
   /** 0-based row among the data rows. */
@@ -16,13 +16,8 @@ export interface UserText {
   text: string;
 }
 
-export function readUserTexts(path: string, column = 'text'): UserText[] {
-  let raw: string;
-  try {
-    raw = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read text file ${path}: ${(e as Error).message}`);
-  }
+export function readUserTexts(path: string, column = 'text', encoding: TextEncodingName = 'utf8'): UserText[] {
+  const raw = readTextFile(path, encoding, 'text file');
   if (raw.trim() === '') throw new Error(`${path}: the file is empty`);
   const ext = extname(path).toLowerCase();
   if (ext === '.csv' || ext === '.tsv') return readCsv(path, raw, column, ext === '.tsv' ? '\t' : ',');

@@ -3,6 +3,9 @@
  * - decoding capacity: the largest tested length whose MEAN best_accuracy over its samples is ≥ 0.99;
  * - token / information gain: mean ± sample std over samples with best_accuracy ≤ 0.99, pooled over all lengths;
  * - Figure 3: slope-1 fit over samples with best_accuracy < 0.99, red line = max compressed CE over samples ≥ 0.99.
+ * A record whose text had fewer tokens than its length (n_tokens < length; older runs crammed such texts) is not a
+ * sample at that length: every statistic here leaves it out (`countedRecords`), so capacity is never credited beyond
+ * the tokens actually crammed.
  */
 import type { SampleRecord } from '../results/sample-record.ts';
 import { theoreticalCapacity } from './text-metrics.ts';
@@ -27,6 +30,11 @@ export function meanStd(values: readonly number[]): MeanStd {
   if (n < 2) return { mean, std: null, n };
   const ss = xs.reduce((a, x) => a + (x - mean) ** 2, 0);
   return { mean, std: Math.sqrt(ss / (n - 1)), n };
+}
+
+/** The records that are samples at their length: the text had at least `length` tokens. */
+export function countedRecords<T extends Pick<SampleRecord, 'length' | 'n_tokens'>>(records: readonly T[]): T[] {
+  return records.filter((r) => r.n_tokens >= r.length);
 }
 
 /** Group by a string key, keeping first-seen order. */
@@ -77,7 +85,8 @@ export interface AccuracyByLengthRow {
 }
 
 /** Per (model, source, n_mem, length): mean/std of best_accuracy, mean original accuracy, count, exact rate. */
-export function accuracyByLength(records: readonly SampleRecord[]): AccuracyByLengthRow[] {
+export function accuracyByLength(all: readonly SampleRecord[]): AccuracyByLengthRow[] {
+  const records = countedRecords(all);
   const groups = groupBy(records, (r) => [r.model, r.source, r.n_mem, r.length].join(SEP));
   const rows: AccuracyByLengthRow[] = [];
   for (const rs of groups.values()) {
@@ -129,7 +138,8 @@ export interface CapacityRow {
  * Per (model, source, n_mem): capacity, gains over saturated samples, theoretical capacity, utilization.
  * Random-word sources (one sample per sampled length) follow the same rule on each distinct length.
  */
-export function capacityTable(records: readonly SampleRecord[]): CapacityRow[] {
+export function capacityTable(all: readonly SampleRecord[]): CapacityRow[] {
+  const records = countedRecords(all);
   const groups = groupBy(records, (r) => [r.model, r.source, r.n_mem].join(SEP));
   const rows: CapacityRow[] = [];
   for (const rs of groups.values()) {
@@ -209,7 +219,8 @@ export interface CeThresholdRow {
 }
 
 /** Figure 3 quantities per (model, source, n_mem); the paper's figure is K = 1. */
-export function ceThresholdFits(records: readonly SampleRecord[]): CeThresholdRow[] {
+export function ceThresholdFits(all: readonly SampleRecord[]): CeThresholdRow[] {
+  const records = countedRecords(all);
   const groups = groupBy(records, (r) => [r.model, r.source, r.n_mem].join(SEP));
   const rows: CeThresholdRow[] = [];
   for (const rs of groups.values()) {

@@ -1,7 +1,9 @@
 /**
  * A safetensors reader that checks the file before trusting it: header size cap, JSON shape, dtype, offsets inside the
- * data section, and shape × dtype = byte length. Every failure names the file and what is wrong.
- * F32, F16 and BF16 are upcast to float32 (the harness computes in float32).
+ * data section, shape × dtype = byte length, and tensors tiling the data section (no overlap, no hole: the format's
+ * own rule). Tensors read to the host (vector files) must also be finite (a NaN or infinite value is refused with the
+ * tensor's name); model weights are not read here — their finiteness is checked with their fingerprint
+ * (fingerprint.ts). Every failure names the file and what is wrong. F32, F16 and BF16 are upcast to float32.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -41,13 +43,28 @@ function validateHeader(header: Record<string, unknown>, dataLen: number, fail: 
     if (count * width !== end - begin) fail(`tensor "${name}": shape [${e.shape}] × ${e.dtype} needs ${count * width} bytes but data_offsets span ${end - begin}`);
     out.push({ name, dtype: e.dtype, shape: e.shape, begin, end });
   }
-  const sorted = [...out].filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].begin < sorted[i - 1].end) {
-      fail(`tensors "${sorted[i - 1].name}" [${sorted[i - 1].begin}, ${sorted[i - 1].end}) and "${sorted[i].name}" [${sorted[i].begin}, ${sorted[i].end}) overlap (corrupt or hand-edited header)`);
+  // Sorted by offset, the tensors must tile the data section exactly: an overlap means two tensors share bytes (one of
+  // them is read wrongly), a hole or a misordered offset means the header does not describe this data.
+  const spans = [...out].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const sp of spans) {
+    if (sp.begin < at) fail(`tensor "${sp.name}": data_offsets [${sp.begin}, ${sp.end}] overlap the previous tensor, which ends at ${at} (corrupt header)`);
+    if (sp.begin > at) fail(`tensor "${sp.name}": data_offsets start at ${sp.begin} but the previous tensor ends at ${at} (a hole in the data section: corrupt header)`);
+    at = sp.end;
+  }
+  if (at !== dataLen) fail(`the tensors cover ${at} bytes of a ${dataLen}-byte data section (trailing bytes: corrupt header or file)`);
+  return out;
+}
+
+/** Refuses NaN or ±Infinity in any tensor, naming the tensor and the first bad index (one pass, no allocation). */
+export function assertFiniteTensors(tensors: TensorMap, file: string): void {
+  for (const [name, t] of tensors) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i];
+      if (v - v !== 0) throw new SafetensorsError(`${file}: tensor "${name}" holds ${v} at index ${i}; non-finite weights or vectors are refused (corrupt or diverged file)`);
     }
   }
-  return out;
 }
 
 function parseHeaderJson(bytes: Uint8Array, fail: (msg: string) => never): Record<string, unknown> {
@@ -78,6 +95,7 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { 
     const count = e.shape.reduce((a, b) => a * b, 1);
     tensors.set(e.name, { shape: e.shape, data: toFloat32(buf.subarray(dataStart + e.begin, dataStart + e.end), DTYPE_NAME[e.dtype], count) });
   }
+  assertFiniteTensors(tensors, file);
   return { tensors, metadata };
 }
 

@@ -3,12 +3,13 @@
  * resvg draws text only with a font it can load: we hand it the DejaVu TTFs shipped by the npm package
  * `dejavu-fonts-ttf` (so the PNG has text on any machine) plus the system fonts.
  */
-import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { Resvg } from '@resvg/resvg-js';
+import { writeFileAtomic } from '../files.ts';
 
 /** Font family written into every spec; the first entry is what resvg finds in the bundled TTFs. */
 export const FONT_FAMILY = 'DejaVu Sans, Verdana, Arial, sans-serif';
@@ -138,7 +139,7 @@ export function svgToPng(svg: string, scale = 2): Buffer {
   return resvg.render().asPng();
 }
 
-/** Write `outBase.svg` and `outBase.png` (2× scale); returns both paths and the SVG text. */
+/** Write `outBase.svg` and `outBase.png` (2× scale, each atomically); returns both paths and the SVG text. */
 export async function renderSpec(
   spec: TopLevelSpec | vega.Spec,
   outBase: string,
@@ -148,7 +149,7 @@ export async function renderSpec(
   mkdirSync(dirname(outBase), { recursive: true });
   const svg = `${outBase}.svg`;
   const png = `${outBase}.png`;
-  writeFileSync(svg, svgText);
-  writeFileSync(png, svgToPng(svgText, opts.scale ?? 2));
+  writeFileAtomic(svg, svgText);
+  writeFileAtomic(png, svgToPng(svgText, opts.scale ?? 2));
   return { svg, png, svgText };
 }

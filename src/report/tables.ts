@@ -9,7 +9,7 @@ import {
   capacityTable,
   type AccuracyByLengthRow, type CapacityRow, type CeThresholdRow,
 } from '../metrics/aggregate.ts';
-import { modelOrder, sourceOrder } from './figures.ts';
+import { modelOrder, sourceOrder } from './figures/common.ts';
 
 export const TABLE1_METRICS = ['Max, tokens', 'Gain, tokens', 'Information gain, nats'] as const;
 

@@ -1,80 +1,177 @@
 /**
- * A run's folder: results/<run>/ with config.yaml, environment.json, samples.jsonl (appended and flushed as each text
- * finishes: the resume log), curves.jsonl, results.csv, vectors/. Reading tolerates a torn last line (kill -9 mid-write).
+ * A run's folder: results/<run>/ with config.yaml, environment.json, sessions.jsonl, the kind's record file (for the
+ * capacity sweep samples.jsonl: appended and flushed as each text finishes, the resume log), other JSONL files
+ * (curves.jsonl), results.csv, vectors/, the report. Reading tolerates torn or corrupt lines (kill -9 mid-write, a
+ * damaged disk): they are skipped and reported, never fatal, and a torn last line is ended before the next append.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../files.ts';
 import { toCsv } from './csv.ts';
-import { SAMPLE_COLUMNS, type CurveRecord, type SampleRecord } from './sample-record.ts';
+import { type CurveRecord, type SampleRecord } from './sample-record.ts';
+
+/** A line of a JSONL file that could not be read (torn by a kill, or damaged). */
+export interface BadLine {
+  file: string;
+  line: number;
+  text: string;
+}
+
+/** sessions.jsonl: a start line when a session begins, `alive` lines while it runs, an end line when it stops. */
+interface SessionLine {
+  session?: string;
+  event?: 'start' | 'alive' | 'end';
+  at?: string;
+  seconds?: number;
+  stopped?: string;
+  /** Before sessions had start/alive/end lines: one line per finished session. */
+  started?: string;
+  interrupted?: boolean;
+}
+
+export interface SessionSummary {
+  /** Wall time over every session, killed ones included (up to their last heartbeat). */
+  seconds: number;
+  sessions: number;
+  /** Sessions stopped by a signal (finished their step, or stopped at once). */
+  interrupted: number;
+  /** Sessions with no end line: killed (kill -9, power cut) or still running. */
+  unfinished: number;
+}
 
 export class RunFolder {
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+  constructor(readonly dir: string) {}
+
+  exists(): boolean {
+    return existsSync(this.dir);
+  }
+
+  create(): this {
+    mkdirSync(this.dir, { recursive: true });
+    return this;
   }
 
   path(...parts: string[]): string {
     return join(this.dir, ...parts);
   }
 
-  /**
-   * Finished records; a torn or corrupt line is skipped (that text simply runs again) and reported. Also ends a torn
-   * last line, so the next append starts on a line of its own.
-   */
-  readSamples(onBadLine?: (line: number, text: string) => void): SampleRecord[] {
-    for (const f of ['samples.jsonl', 'curves.jsonl']) endTornLine(this.path(f));
-    return readJsonl<SampleRecord>(this.path('samples.jsonl'), onBadLine);
+  /** Lines of a JSONL file in the run folder; bad lines are skipped and passed to `onBadLine`. */
+  readJsonl<T>(name: string, onBadLine?: (bad: BadLine) => void): T[] {
+    return readJsonl<T>(this.path(name), (line, text) => onBadLine?.({ file: name, line, text }));
   }
 
-  readCurves(): CurveRecord[] {
-    return readJsonl<CurveRecord>(this.path('curves.jsonl'));
-  }
-
-  appendSample(r: SampleRecord): void {
-    appendDurably(this.path('samples.jsonl'), JSON.stringify(r));
-  }
-
-  appendCurve(c: CurveRecord): void {
-    appendDurably(this.path('curves.jsonl'), JSON.stringify(c));
-  }
-
-  /** One line per invocation of the run (a resumed run has several): when, how long, how many texts. */
-  appendSession(s: { started: string; seconds: number; texts: number; backend: string; interrupted: boolean }): void {
-    appendDurably(this.path('sessions.jsonl'), JSON.stringify(s));
-  }
-
-  /** Wall time over all sessions of this run. */
-  wallSeconds(): number | undefined {
-    const sessions = readJsonl<{ seconds: number }>(this.path('sessions.jsonl'));
-    return sessions.length ? sessions.reduce((a, s) => a + s.seconds, 0) : undefined;
+  /** Appends one JSON line, flushed to disk before returning (a finished record is never lost to a crash). */
+  append(name: string, value: object): void {
+    const file = this.path(name);
+    mkdirSync(dirname(file), { recursive: true });
+    appendLine(file, JSON.stringify(value));
   }
 
   /** Writes a file atomically (temp + rename), so a crash never leaves half a file. */
   writeAtomic(name: string, content: string): void {
-    const target = this.path(name);
-    writeFileSync(`${target}.tmp`, content);
-    renameSync(`${target}.tmp`, target);
+    writeFileAtomic(this.path(name), content);
   }
 
-  writeResultsCsv(records: SampleRecord[]): void {
-    this.writeAtomic('results.csv', toCsv(records, SAMPLE_COLUMNS));
+  readSamples(onBadLine?: (bad: BadLine) => void): SampleRecord[] {
+    return this.readJsonl<SampleRecord>('samples.jsonl', onBadLine);
+  }
+
+  readCurves(onBadLine?: (bad: BadLine) => void): CurveRecord[] {
+    return this.readJsonl<CurveRecord>('curves.jsonl', onBadLine);
+  }
+
+  writeCsv<T extends object>(name: string, rows: readonly T[], columns: readonly (keyof T & string)[]): void {
+    this.writeAtomic(name, toCsv(rows, [...columns]));
+  }
+
+  /** Begins a session: a start line now, `alive` lines on heartbeat(), an end line on end(). */
+  startSession(info: Record<string, unknown> = {}): RunSession {
+    return new RunSession(this, info);
+  }
+
+  /** Wall time and counts over all sessions of this run (killed sessions up to their last heartbeat). */
+  sessions(): SessionSummary | undefined {
+    const lines = this.readJsonl<SessionLine>('sessions.jsonl');
+    if (lines.length === 0) return undefined;
+    const byId = new Map<string, SessionLine[]>();
+    let seconds = 0;
+    let sessions = 0;
+    let interrupted = 0;
+    for (const l of lines) {
+      if (l.session === undefined) {
+        // The older one-line-per-session format.
+        if (typeof l.seconds === 'number') seconds += l.seconds;
+        sessions++;
+        if (l.interrupted) interrupted++;
+        continue;
+      }
+      byId.set(l.session, [...(byId.get(l.session) ?? []), l]);
+    }
+    let unfinished = 0;
+    for (const ls of byId.values()) {
+      sessions++;
+      const start = ls.find((l) => l.event === 'start');
+      const end = ls.find((l) => l.event === 'end');
+      if (end) {
+        if (end.stopped && end.stopped !== 'finished') interrupted++;
+        if (typeof end.seconds === 'number') { seconds += end.seconds; continue; }
+      } else unfinished++;
+      const t0 = start?.at ? Date.parse(start.at) : NaN;
+      const t1 = Math.max(...ls.map((l) => (l.at ? Date.parse(l.at) : NaN)).filter(Number.isFinite));
+      if (Number.isFinite(t0) && Number.isFinite(t1)) seconds += Math.max(0, (t1 - t0) / 1000);
+    }
+    return { seconds, sessions, interrupted, unfinished };
   }
 }
 
-/** One line, flushed to disk before returning: a finished text is never lost to a crash. */
-function appendDurably(file: string, line: string): void {
-  const fd = openSync(file, 'a');
+/** One invocation of a run. */
+export class RunSession {
+  readonly id: string;
+  private readonly t0 = performance.now();
+  private ended = false;
+
+  constructor(private readonly run: RunFolder, info: Record<string, unknown>) {
+    const started = new Date();
+    this.id = `${started.toISOString()}-${process.pid}`;
+    this.started = started.toISOString();
+    run.append('sessions.jsonl', { session: this.id, event: 'start', at: this.started, pid: process.pid, host: hostname(), ...info });
+  }
+
+  readonly started: string;
+
+  seconds(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  /** Says the session is still running (so a killed session's wall time ends at its last heartbeat). */
+  heartbeat(info: Record<string, unknown> = {}): void {
+    if (!this.ended) this.run.append('sessions.jsonl', { session: this.id, event: 'alive', at: new Date().toISOString(), ...info });
+  }
+
+  end(stopped: 'finished' | 'interrupted' | 'aborted' | 'error', info: Record<string, unknown> = {}): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.run.append('sessions.jsonl', { session: this.id, event: 'end', at: new Date().toISOString(), seconds: this.seconds(), stopped, ...info });
+  }
+}
+
+/** Appends one line durably; a torn last line (no final newline) is ended first, so the new line stands alone. */
+function appendLine(file: string, line: string): void {
+  const fd = openSync(file, 'a+');
   try {
-    writeSync(fd, line + '\n');
+    const size = fstatSync(fd).size;
+    let prefix = '';
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      readSync(fd, last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) prefix = '\n';
+    }
+    writeSync(fd, `${prefix}${line}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-}
-
-function endTornLine(file: string): void {
-  if (!existsSync(file)) return;
-  const buf = readFileSync(file);
-  if (buf.length > 0 && buf[buf.length - 1] !== 0x0a) appendDurably(file, '');
 }
 
 export function readJsonl<T>(file: string, onBadLine?: (line: number, text: string) => void): T[] {
@@ -83,7 +180,9 @@ export function readJsonl<T>(file: string, onBadLine?: (line: number, text: stri
   readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
     if (!text.trim()) return;
     try {
-      out.push(JSON.parse(text) as T);
+      const v = JSON.parse(text) as unknown;
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+      out.push(v as T);
     } catch {
       onBadLine?.(i + 1, text);
     }
@@ -91,3 +190,10 @@ export function readJsonl<T>(file: string, onBadLine?: (line: number, text: stri
   return out;
 }
 
+/** "samples.jsonl: 2 lines skipped (lines 7, 12: not valid JSON)". */
+export function describeBadLines(bad: readonly BadLine[]): string[] {
+  const byFile = new Map<string, number[]>();
+  for (const b of bad) byFile.set(b.file, [...(byFile.get(b.file) ?? []), b.line]);
+  return [...byFile].map(([file, lines]) =>
+    `${file}: ${lines.length} unreadable line${lines.length > 1 ? 's' : ''} skipped (line${lines.length > 1 ? 's' : ''} ${lines.slice(0, 10).join(', ')}${lines.length > 10 ? ', …' : ''}; torn by a kill or damaged)`);
+}

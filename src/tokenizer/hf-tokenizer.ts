@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { readJsonObject } from '../files.ts';
 import type { TextTokenizer } from './text-tokenizer.ts';
 
 export class HfTokenizer implements TextTokenizer {
@@ -25,10 +26,16 @@ export class HfTokenizer implements TextTokenizer {
     if (!existsSync(jsonPath)) {
       throw new Error(`${dir} has no tokenizer.json; copy the model's tokenizer.json (and tokenizer_config.json) into that folder`);
     }
+    const parsed = readJsonObject(jsonPath, 'tokenizer');
     const json = readFileSync(jsonPath, 'utf8');
     const cfgPath = join(dir, 'tokenizer_config.json');
-    const config = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>) : {};
-    return new HfTokenizer(new Tokenizer(JSON.parse(json), config), json, config);
+    const config = existsSync(cfgPath) ? readJsonObject(cfgPath, 'tokenizer config') : {};
+    try {
+      return new HfTokenizer(new Tokenizer(parsed, config), json, config);
+    } catch (e) {
+      // The library's own message ("text is not iterable", "Cannot read properties of undefined") names no file.
+      throw new Error(`tokenizer ${jsonPath} is not a usable Hugging Face tokenizer.json (${(e as Error).message}); restore the original file`);
+    }
   }
 
   encode(text: string): number[] {

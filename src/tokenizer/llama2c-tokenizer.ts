@@ -21,7 +21,9 @@
  * decode(prev, token): the token's piece; if prev is BOS and the piece starts with a space, the space is dropped;
  * a piece "<0xXX>" stands for the raw byte XX.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { TextTokenizer } from './text-tokenizer.ts';
 
 export class Llama2cTokenizerError extends Error {}
 
@@ -273,4 +275,17 @@ export class Llama2cTokenizer {
 function byteOf(piece: Uint8Array): number {
   const m = BYTE_PIECE.exec(bytesToKey(piece));
   return m ? parseInt(m[1], 16) : -1;
+}
+
+/** llama2.c's tokenizer behind the TextTokenizer interface: BOS added, as llama2.c's run does; fingerprint = file hash. */
+export function llama2cTextTokenizer(file: string, vocabSize: number): TextTokenizer {
+  const tok = Llama2cTokenizer.fromFile(file, vocabSize);
+  const fingerprint = createHash('sha256').update(readFileSync(file)).digest('hex');
+  return {
+    encode: (text) => tok.encode(text, { bos: true, eos: false }),
+    decode: (ids) => tok.decode(ids),
+    bosId: tok.bosId,
+    eosId: tok.eosId,
+    fingerprint,
+  };
 }

@@ -63,6 +63,13 @@ test('corrupted, truncated and foreign files give clear errors', () => {
   assert.throws(() => serializeMemoryFile(nan), /segment 0: vector value 0 is NaN/);
 });
 
+test('a file claiming more tokens than the model has positions is refused before generating', async () => {
+  // Within what the vectors could hold (K·d·32), beyond the model's 2048 positions: refused, not generated for ever.
+  const long: MemoryFile = { ...mf, nTokens: mf.nTokens - mf.segments[0].nTokens + 3000, segments: mf.segments.map((s, i) => (i === 0 ? { ...s, nTokens: 3000 } : s)) };
+  const parsed = parseMemoryFile(serializeMemoryFile(long), 'long.mem');
+  await assert.rejects(decompress(parsed, { model: small }), /segment 0 needs \d+ vectors \+ 3001 tokens = \d+ positions, but "gutenberg-llama-s" takes 2048/);
+});
+
 test('a tampered text hash or tampered vectors never decompress silently', async () => {
   const badHash = parseMemoryFile(serializeMemoryFile({ ...mf, textSha256: 'f'.repeat(64) }));
   await assert.rejects(decompress(badHash, { model: small }), /does not match the stored SHA-256/);

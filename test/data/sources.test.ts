@@ -153,3 +153,19 @@ test('bundled heldout and seen files hold 64 chunks of 12,000-16,000 characters'
     ['gutenberg-seen', 1, 32, 0],
   ]);
 });
+
+test('keep_newlines: the same sentences with the books\' line breaks, under their own source name', async () => {
+  const { describeModel, loadTokenizer } = await import('../../src/experiments/model-info.ts');
+  const { loadSourceTexts, sourceName } = await import('../../src/data/sources.ts');
+  const { normalizeWhitespace } = await import('../../src/data/sentences.ts');
+  const tok = loadTokenizer(describeModel('gutenberg-llama-s'));
+  const plain = loadSourceTexts({ kind: 'gutenberg-heldout' }, tok, { count: 5, maxLength: 4096 });
+  const lines = loadSourceTexts({ kind: 'gutenberg-heldout', keep_newlines: true }, tok, { count: 5, maxLength: 4096 });
+  assert.equal(sourceName({ kind: 'gutenberg-heldout', keep_newlines: true }), 'gutenberg-heldout-newlines');
+  for (let i = 0; i < 5; i++) {
+    assert.ok(lines[i].text.includes('\n'), `text ${i} keeps line breaks`);
+    assert.equal(normalizeWhitespace(lines[i].text), plain[i].text, `text ${i}: the same sentences`);
+    assert.ok(!plain[i].text.includes('\n'), 'the default is whitespace-normalised');
+    assert.notDeepEqual(lines[i].ids.slice(0, 64), plain[i].ids.slice(0, 64));
+  }
+});

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { runExperiment } from '../../experiments/run.ts';
+import { runExperiment } from '../../src/experiments/harness.ts';
 import type { SampleRecord } from '../../src/results/sample-record.ts';
+import { RunFolder } from '../../src/results/run-folder.ts';
 import { ready } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -30,13 +31,13 @@ const withoutTiming = ({ seconds: _s, run: _r, vector_file: _v, ...rest }: Sampl
 
 test('a bad config fails before any work with a one-line error', () => {
   const bad = writeConfig('bad', { lengths: [8, 1] });
-  const r = spawnSync('node', ['--import', 'tsx', 'experiments/run.ts', bad], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', bad], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr.trim(), /^error: .*bad\.yaml: lengths\[1\] = 1: Too small: expected number to be >=2$/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.equal(existsSync(join(work, 'results', 'bad')), false, 'no results folder for a rejected config');
   const missingModel = writeConfig('nomodel', { models: ['no-such-model'] });
-  const r2 = spawnSync('node', ['--import', 'tsx', 'experiments/run.ts', missingModel], { cwd: ROOT, encoding: 'utf8' });
+  const r2 = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', missingModel], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r2.status, 1);
   assert.match(r2.stderr, /model "no-such-model" is neither a folder nor a bundled model/);
 });
@@ -44,7 +45,7 @@ test('a bad config fails before any work with a one-line error', () => {
 test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repeated', async () => {
   const config = writeConfig('killed');
   const samples = join(work, 'results', 'killed', 'samples.jsonl');
-  const child = spawn('node', ['--import', 'tsx', 'experiments/run.ts', config, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
   const deadline = Date.now() + 120_000;
   while (lines(samples).length < 3 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGKILL');
@@ -53,7 +54,7 @@ test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repe
   assert.ok(before.length >= 3 && before.length < 9, `killed after ${before.length} of 9 texts`);
 
   await ready;
-  const resumed = await runExperiment(config, { quiet: true });
+  const resumed = await runExperiment<SampleRecord>(config, { quiet: true });
   const after = lines(samples);
   const records = after.map((l) => JSON.parse(l) as SampleRecord);
   assert.equal(records.length, 9); // 2 lengths × 3 held-out texts + 3 random-word texts (each its own length)
@@ -62,15 +63,20 @@ test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repe
   assert.deepEqual(after.slice(0, before.length), before, 'finished lines are kept as they were');
   assert.equal(lines(join(work, 'results', 'killed', 'results.csv')).length, 10);
   assert.ok(existsSync(join(work, 'results', 'killed', 'report.md')));
+  // The killed session is recorded too (start line, heartbeats), so the run's wall time includes it.
+  const sessions = new RunFolder(join(work, 'results', 'killed')).sessions()!;
+  assert.equal(sessions.sessions, 2);
+  assert.equal(sessions.unfinished, 1);
+  assert.match(readFileSync(join(work, 'results', 'killed', 'report.md'), 'utf8'), /2 sessions, 1 killed or still running/);
   // Changing what decides the results is refused rather than mixed into the finished run.
   const changed = writeConfig('killed', { max_steps: 41 });
-  await assert.rejects(runExperiment(changed, { quiet: true }), /holds a run made with a different max_steps/);
+  await assert.rejects(runExperiment<SampleRecord>(changed, { quiet: true }), /holds a run, but it was made with a different max_steps/);
 });
 
 test('a seeded run repeated gives identical texts and identical results', async () => {
   await ready;
-  const a = await runExperiment(writeConfig('repeat-a', { sources: ['gutenberg-heldout'] }), { quiet: true });
-  const b = await runExperiment(writeConfig('repeat-b', { sources: ['gutenberg-heldout'] }), { quiet: true });
+  const a = await runExperiment<SampleRecord>(writeConfig('repeat-a', { sources: ['gutenberg-heldout'] }), { quiet: true });
+  const b = await runExperiment<SampleRecord>(writeConfig('repeat-b', { sources: ['gutenberg-heldout'] }), { quiet: true });
   const sort = (rs: SampleRecord[]) => [...rs].sort((x, y) => keyOf(x).localeCompare(keyOf(y))).map(withoutTiming);
   assert.equal(a.records.length, 6);
   assert.deepEqual(sort(a.records), sort(b.records));

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeReport } from '../../src/report/report.ts';
-import { compareRuns } from '../../src/report/compare.ts';
+import { writeCapacityReport as writeReport } from '../../src/experiments/kinds/capacity.ts';
+import { compareRuns } from '../../src/experiments/compare.ts';
 import { syntheticCurves, syntheticRecords } from './synthetic.ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

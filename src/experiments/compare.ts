@@ -1,13 +1,14 @@
 /**
- * Merge several runs (their samples.jsonl, and curves.jsonl where present) into one report,
- * plus a figure of decoding capacity per model.
+ * Merge several capacity runs (their samples.jsonl, and curves.jsonl where present) into one report, plus a figure of
+ * decoding capacity per model.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readJsonl } from '../results/run-folder.ts';
+import { COMPARISON_FIGURES } from '../report/figures/index.ts';
+import type { ReportResult } from '../report/report.ts';
+import { readJsonl, type BadLine } from '../results/run-folder.ts';
 import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
-import { capacityByModelFigure } from './figures.ts';
-import { writeReport, type ReportResult } from './report.ts';
+import { writeCapacityReport } from './kinds/capacity.ts';
 
 /** Same text crammed the same way (the same record appearing in two runs' files is counted once). */
 const sampleKey = (r: SampleRecord) =>
@@ -17,13 +18,14 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
   if (runDirs.length === 0) throw new Error('compareRuns: no run folders given');
   const records: SampleRecord[] = [];
   const curves: CurveRecord[] = [];
+  const badLines: BadLine[] = [];
   const seen = new Set<string>();
   let duplicates = 0;
   const perRun: Record<string, number> = {};
   for (const dir of runDirs) {
     const file = join(dir, 'samples.jsonl');
     if (!existsSync(file)) throw new Error(`compareRuns: ${file} not found`);
-    const rs = readJsonl<SampleRecord>(file);
+    const rs = readJsonl<SampleRecord>(file, (line, text) => badLines.push({ file, line, text }));
     perRun[resolve(dir)] = rs.length;
     for (const r of rs) {
       const k = sampleKey(r);
@@ -35,14 +37,15 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
       records.push(r);
     }
     const cfile = join(dir, 'curves.jsonl');
-    if (existsSync(cfile)) curves.push(...readJsonl<CurveRecord>(cfile));
+    if (existsSync(cfile)) curves.push(...readJsonl<CurveRecord>(cfile, (line, text) => badLines.push({ file: cfile, line, text })));
   }
-  const result = await writeReport(outDir, {
-    records, curves,
+  mkdirSync(outDir, { recursive: true });
+  const result = await writeCapacityReport(outDir, {
+    records, curves, badLines,
     title: `Comparison of ${runDirs.length} runs`,
     config: { runs: perRun },
     environment: { node: process.version, platform: `${process.platform}-${process.arch}` },
-    extraFigures: [capacityByModelFigure(records)],
+    extraFigures: COMPARISON_FIGURES,
     note: duplicates > 0 ? `${duplicates} records appearing in more than one run were counted once.` : undefined,
   });
   return { ...result, duplicates };

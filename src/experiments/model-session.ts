@@ -1,0 +1,100 @@
+/**
+ * The harness's only door to the tensor engine. Everything a run, `cram run` or `cram eval` asks of a frozen model goes
+ * through here: start the backend, load a model, cram a batch of jobs, regenerate greedily, measure the no-vector
+ * baseline, evaluate saved vectors. Callers import this module lazily (`await import`), so validating a config,
+ * planning and reporting never load the engine.
+ */
+import type { BackendChoice } from '../engine/backend.ts';
+import type { Runtime } from '../engine/runtime.ts';
+import type { CramHooks, CramJob, CramSettings } from '../cram/engine.ts';
+import type { InputPart } from '../cram/generate.ts';
+import type { Regeneration } from '../cram/regenerate.ts';
+import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
+
+export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/engine.ts';
+export type { InputPart } from '../cram/generate.ts';
+export type { Regeneration } from '../cram/regenerate.ts';
+
+/** What the engine runs on (written to environment.json). */
+export interface BackendInfo { name: string; detail: string }
+
+/** A loaded frozen model and what the harness does with it. */
+export interface ModelSession {
+  /** Folder name, e.g. "gutenberg-llama-s". */
+  readonly name: string;
+  readonly dir: string;
+  /** SHA-256 of the weight bytes (identifies the model in vector files). */
+  readonly weightsSha256: string;
+  readonly tokenizer: TextTokenizer;
+  /** d: width of a [mem] vector. */
+  readonly embedDim: number;
+  /** V: rows of the input-embedding matrix. */
+  readonly numEmbeddings: number;
+  readonly maxPositions: number;
+  /** Optimises every job (batched); outcomes arrive through hooks.onFinish as texts finish. */
+  cram(jobs: CramJob[], settings: CramSettings, hooks: CramHooks): Promise<void>;
+  /** Exact greedy regeneration of ids[1..] from [vectors, ids[0]]. */
+  regenerate(memory: Float32Array, nMem: number, ids: number[]): Promise<Regeneration>;
+  /** Regeneration of several texts with the same K in one decoding batch. */
+  regenerateMany(nMem: number, items: { memory: Float32Array; ids: number[] }[]): Promise<Regeneration[]>;
+  /** Loss and accuracy of each text without vectors. */
+  baseline(texts: number[][]): Promise<{ loss: number; accuracy: number }[]>;
+  /** Loss and teacher-forced accuracy of one text with the given vectors in front. */
+  evaluate(memory: Float32Array, nMem: number, ids: number[]): Promise<{ loss: number; accuracy: number }>;
+  /** The same for several texts with the same K: vectors [B·K·d]; also each text's per-token cross-entropies (nats). */
+  evaluateMany(memory: Float32Array | null, nMem: number, texts: number[][]): Promise<{ loss: number; accuracy: number; tokenCe: number[] }[]>;
+  /** Greedy continuation of an input made of vector runs and token runs. */
+  generate(parts: InputPart[], maxNew: number, opts?: { eosId?: number | null }): Promise<number[]>;
+  /** std of the whole input-embedding matrix (the paper's init scale). */
+  embeddingStd(): number;
+  dispose(): void;
+}
+
+export async function startEngine(choice: BackendChoice): Promise<BackendInfo> {
+  const { initRuntime } = await import('../engine/runtime.ts');
+  const rt: Runtime = await initRuntime(choice);
+  return { name: rt.name, detail: rt.detail };
+}
+
+/** Loads a model with its tokenizer on the started backend. */
+export async function openModel(nameOrPath: string): Promise<ModelSession> {
+  const { activeRuntime } = await import('../engine/runtime.ts');
+  const { CompiledModel } = await import('../cram/compiled-model.ts');
+  const { baseline, cramAll } = await import('../cram/engine.ts');
+  const { greedyGenerate } = await import('../cram/generate.ts');
+  const { regenerate, regenerateMany } = await import('../cram/regenerate.ts');
+  const { loadModel } = await import('../models/load.ts');
+  const rt = activeRuntime();
+  if (!rt) throw new Error('openModel: start the engine first (startEngine)');
+  const loaded = await loadModel(nameOrPath);
+  const { model } = loaded;
+  if (!loaded.tokenizer) throw new Error(`${loaded.dir} has no tokenizer`);
+  const engine = new CompiledModel(rt, model, loaded.weightsSha256);
+  const evaluateMany = async (memory: Float32Array | null, nMem: number, texts: number[][]) => {
+    const r = await engine.objective(nMem, memory, texts, false);
+    return texts.map((t, i) => ({
+      loss: r.loss[i], accuracy: r.correct[i] / (t.length - 1), tokenCe: Array.from(r.tokenCe.subarray(i * r.width, i * r.width + t.length - 1)),
+    }));
+  };
+  return {
+    name: loaded.name,
+    dir: loaded.dir,
+    weightsSha256: loaded.weightsSha256,
+    tokenizer: loaded.tokenizer,
+    embedDim: model.embedDim,
+    numEmbeddings: model.numEmbeddings,
+    maxPositions: model.maxPositions,
+    cram: (jobs, settings, hooks) => cramAll(engine, jobs, settings, hooks),
+    regenerate: (memory, nMem, ids) => regenerate(engine, memory, nMem, ids),
+    regenerateMany: (nMem, items) => regenerateMany(engine, nMem, items),
+    baseline: (texts) => baseline(engine, texts),
+    async evaluate(memory, nMem, ids) {
+      const [r] = await evaluateMany(memory, nMem, [ids]);
+      return { loss: r.loss, accuracy: r.accuracy };
+    },
+    evaluateMany,
+    generate: (parts, maxNew, opts = {}) => greedyGenerate(engine, { parts, maxNew, eosId: opts.eosId }),
+    embeddingStd: () => model.embeddingStd(),
+    dispose: () => { void engine.release(); },
+  };
+}

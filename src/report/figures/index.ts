@@ -1,0 +1,45 @@
+/**
+ * Every figure the reports can draw, one module per figure in this folder, listed here. A kind's report
+ * (src/experiments/kinds/<kind>.ts) names the list it draws; a new figure is a new file plus one line below.
+ */
+import type { CurveRecord, SampleRecord } from '../../results/sample-record.ts';
+import { accuracyVsLengthFigure } from './accuracy-vs-length.ts';
+import { capacityByModelFigure } from './capacity-by-model.ts';
+import { vectorsScalingFigure } from './capacity-vs-vectors.ts';
+import { ceScatterFigure } from './ce-scatter.ts';
+import type { FigureEntry } from './common.ts';
+import { curvesFigure } from './optimization-curves.ts';
+import { utilizationFigure } from './utilization.ts';
+
+export type { FigureEntry } from './common.ts';
+export { modelOrder, sourceOrder } from './common.ts';
+
+/** A figure: its file stem and how it is drawn from a kind's data. */
+export interface Figure<D> {
+  name: string;
+  draw(data: D): FigureEntry;
+}
+
+/** What the capacity figures are drawn from: the run's records and its recorded optimisation curves. */
+export interface CapacityFigureData {
+  records: readonly SampleRecord[];
+  curves: readonly CurveRecord[];
+}
+
+/** The capacity sweep's figures (paper Figs. 1, 3, 4, 5 and the optimisation curves), in report order. */
+export const CAPACITY_FIGURES: readonly Figure<CapacityFigureData>[] = [
+  { name: 'accuracy_vs_length', draw: (d) => accuracyVsLengthFigure(d.records) },
+  { name: 'ce_compressed_vs_original', draw: (d) => ceScatterFigure(d.records) },
+  { name: 'capacity_vs_vectors', draw: (d) => vectorsScalingFigure(d.records) },
+  { name: 'theoretical_vs_achieved', draw: (d) => utilizationFigure(d.records) },
+  { name: 'optimization_curves', draw: (d) => curvesFigure(d.curves, d.records) },
+];
+
+/** Added when several runs are compared (`cram compare`). */
+export const COMPARISON_FIGURES: readonly Figure<CapacityFigureData>[] = [
+  { name: 'capacity_vs_model', draw: (d) => capacityByModelFigure(d.records) },
+];
+
+export {
+  accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
+};

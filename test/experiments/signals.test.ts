@@ -1,0 +1,91 @@
+/**
+ * Signals (issue 14, item 1): one Ctrl-C stops a run after the current step, even through `npm run` (where the run gets
+ * the SIGINT twice: from the terminal's process group and forwarded by npm); a second Ctrl-C stops at once; SIGTERM to
+ * npm alone stops the run gracefully too. Every stopped session is recorded, the lock is released, nothing is lost.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'cram-signals-'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)) : []);
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+test('StopSignals: signals within a second are one request (graceful); a later one stops at once', async () => {
+  const flag = join(work, 'flag');
+  const aborted = join(work, 'aborted');
+  const script = `
+    const { StopSignals } = await import('./src/experiments/stop.ts');
+    const fs = await import('node:fs');
+    const s = new StopSignals(() => {}, () => fs.writeFileSync(${JSON.stringify(aborted)}, 'aborted')).install();
+    setInterval(() => { if (s.stopRequested) fs.writeFileSync(${JSON.stringify(flag)}, 'stop'); }, 10);
+    process.stdout.write('ready\\n');`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  await until(() => out.includes('ready'), 20_000, 'the script to start');
+  child.kill('SIGINT');
+  child.kill('SIGINT'); // the same Ctrl-C, forwarded by npm
+  await until(() => existsSync(flag), 5_000, 'the stop request');
+  await sleep(300);
+  assert.equal(child.exitCode, null, 'still running: stopping gracefully');
+  await sleep(900);
+  child.kill('SIGINT');
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 130);
+  assert.equal(readFileSync(aborted, 'utf8'), 'aborted');
+});
+
+test('Ctrl-C through npm run stops after the current step; SIGTERM to npm alone too; sessions and records intact', { timeout: 240_000 }, async () => {
+  const config = join(work, 'sig.yaml');
+  const runDir = join(work, 'results', 'sig');
+  writeFileSync(config, YAML.stringify({
+    name: 'sig', output_dir: join(work, 'results'), backend: 'cpu', models: ['gutenberg-llama-xs'], sources: ['gutenberg-heldout'],
+    lengths: [4, 8, 16, 32, 48, 64], samples: 2, max_steps: 60, patience: 60, batch: { max_texts: 1, max_tokens: 4096 }, curves: 0, seed: 2,
+  }));
+  const samples = join(runDir, 'samples.jsonl');
+  const start = () => spawn('npm', ['run', '--silent', 'experiment', '--', config, '--quiet'], { cwd: ROOT, stdio: 'ignore', detached: true });
+
+  // Ctrl-C at a terminal: SIGINT to the whole process group (npm and the run).
+  const a = start();
+  await until(() => lines(samples).length >= 1, 120_000, 'a first record');
+  process.kill(-a.pid!, 'SIGINT');
+  const [code, signal] = await new Promise<[number | null, string | null]>((r) => a.once('exit', (c, s) => r([c, s])));
+  assert.ok(code === 130 || signal === 'SIGINT', `npm ended with ${code ?? signal}`);
+  const afterA = lines(samples).length;
+  assert.ok(afterA >= 1 && afterA < 12, `${afterA} of 12 records`);
+  assert.equal(existsSync(join(runDir, '.lock')), false, 'lock released');
+  assert.ok(existsSync(join(runDir, 'report.md')), 'report written after a graceful stop');
+  const ends = () => lines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'end');
+  assert.deepEqual(ends().map((e) => e.stopped), ['interrupted']);
+
+  // SIGTERM to npm only (a process manager stopping the script): npm passes it to its shell, which dies; the run sees
+  // that the npm process that started it is gone and stops gracefully instead of running on unseen.
+  const b = start();
+  await until(() => lines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'start').length === 2, 120_000, 'the second session');
+  process.kill(b.pid!, 'SIGTERM');
+  await new Promise((r) => b.once('exit', r));
+  await until(() => ends().length === 2, 30_000, 'the second session to end');
+  assert.equal(ends()[1].stopped, 'interrupted');
+  await until(() => !existsSync(join(runDir, '.lock')), 30_000, 'the lock to be released');
+  const pid = lines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'start')[1].pid as number;
+  const gone = () => { try { process.kill(pid, 0); return false; } catch { return true; } };
+  await until(gone, 30_000, 'the run process to exit');
+  const keys = lines(samples).map((r) => `${r.length}|${r.sample_index}`);
+  assert.equal(new Set(keys).size, keys.length, 'no record made twice');
+  assert.ok(keys.length < 12);
+});
