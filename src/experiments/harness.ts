@@ -87,6 +87,17 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     }
   }
 
+  // The backend and the models' memory needs are checked before the run folder exists (issue: known limits fail early).
+  const engine = await import('./model-session.ts');
+  const backend = await engine.startEngine(config.backend);
+  for (const m of prepared.models) {
+    const longest = Math.max(0, ...m.items.map((it) => it.positions));
+    await engine.checkModelsFit([m.info], backend.name, {
+      maxTokens: longest, batchTokens: Math.max(longest, Math.min(config.batch.max_tokens, config.batch.max_texts * longest)),
+      tokensFrom: `the planned work (up to ${longest} positions per text)`,
+    });
+  }
+
   const run = new RunFolder(prepared.runDir).create();
   const lock = RunLock.acquire(run.dir, `cram experiment ${relative(process.cwd(), resolve(configPath)) || configPath}`, log);
   let session: RunSession | null = null;
@@ -120,8 +131,6 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     }
     const shouldStop = () => (stop?.stopRequested ?? false) || (opts.stopAfter !== undefined && ranNow >= opts.stopAfter);
 
-    const engine = await import('./model-session.ts');
-    const backend = await engine.startEngine(config.backend);
     const environment = { ...describeEnvironment(backend), config_file: relative(process.cwd(), resolve(configPath)), started: session.started };
     run.writeAtomic('environment.json', JSON.stringify(environment, null, 2) + '\n');
     log(`run ${config.name} (${kind.name}) → ${run.dir} (backend ${backend.name}: ${backend.detail})`);

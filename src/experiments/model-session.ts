@@ -98,3 +98,17 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
     dispose: () => { void engine.release(); },
   };
 }
+
+/**
+ * The known limits of every model of a run against the started backend (src/cram/fits.ts), before any work: weights
+ * and the largest batch against its memory. Reads weight headers only.
+ */
+export async function checkModelsFit(models: { dir: string; name: string; maxPositions: number }[], backend: string,
+  batch: { maxTokens: number; batchTokens: number; tokensFrom: string }): Promise<void> {
+  const { checkFits } = await import('../cram/fits.ts');
+  const { loadModel } = await import('../models/load.ts');
+  for (const m of models) {
+    const { model } = await loadModel(m.dir, { tokenizer: false, fingerprint: false });
+    checkFits(model, backend, { name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom });
+  }
+}

@@ -113,11 +113,11 @@ test('an experiment whose lengths exceed a model\'s positions, or whose model ex
       }));
       return file;
     };
-    const long = spawnSync('node', ['--import', 'tsx', 'experiments/run.ts', config('long', {})], { cwd: ROOT, encoding: 'utf8' });
+    const long = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config('long', {})], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(long.status, 1);
-    assert.match(long.stderr, /stories260K accepts at most 512 positions .* but the config \(texts up to 600 tokens \+ 4 vectors\) needs 604/);
+    assert.match(long.stderr, /600 tokens with K = 4 vectors needs 604 positions, but stories260K takes 512/);
     assert.equal(existsSync(join(work, 'results', 'long')), false, 'no results folder for a run that cannot fit');
-    const big = spawnSync('node', ['--import', 'tsx', 'experiments/run.ts', config('big', { lengths: [8] })], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CRAM_MEMORY_LIMIT: '300M' } });
+    const big = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config('big', { lengths: [8] })], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CRAM_MEMORY_LIMIT: '300M' } });
     assert.equal(big.status, 1);
     assert.match(big.stderr, /gutenberg-llama-xs needs about \d+ MiB on the cpu backend .* but the limit set by CRAM_MEMORY_LIMIT is 300 MiB/);
     assert.equal(existsSync(join(work, 'results', 'big')), false);
