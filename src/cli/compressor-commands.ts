@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { BackendChoice } from '../engine/backend.ts';
 import { openModel } from '../cram/compiled-model.ts';
 import { compress, decompress, DEFAULTS } from '../compress/compress.ts';
+import { compressionFigures } from '../compress/figures.ts';
 import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memory-file.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
 import { backendOption, positiveInt, positiveNumber } from './options.ts';
@@ -55,9 +56,12 @@ export function registerCompressorCommands(program: Command): void {
       const bytes = writeMemoryFile(o.out, mf);
       const textBytes = Buffer.byteLength(text, 'utf8');
       const k = totalVectors(mf);
+      // Honest figures next to the .mem size: gzip, brotli, and the model's own code length for the same text.
+      const fig = await compressionFigures(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes);
       process.stdout.write(JSON.stringify({
         out: o.out, model: mf.model, text_chars: mf.textChars, text_bytes: textBytes, tokens: mf.nTokens, segments: mf.segments.length, vectors: k,
         tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null, mem_bytes: bytes, text_bytes_per_mem_byte: Number((textBytes / bytes).toFixed(5)),
+        gzip_bytes: fig.gzip_bytes, brotli_bytes: fig.brotli_bytes, model_code_bits: fig.model_code_bits, model_code_bytes: fig.model_code_bytes,
         rounds: mf.stats.rounds, seconds: mf.stats.seconds,
       }) + '\n');
       await loaded.engine.release();
