@@ -25,7 +25,8 @@ import { sha256 } from '../cram/vector-file.ts';
 import { greedyGenerate } from '../cram/generate.ts';
 import { memoryId, parseMemoryId, ServeDb, type JobStatus, type MemoryRow, type PartRow, type SessionSettings } from './db.ts';
 import { Limiter, parsePrompt, partSizes, promptParts, type PromptPiece } from './prompt.ts';
-import { CompressWorker, type WorkerOptions } from './worker.ts';
+import { ThreadWorker } from './thread-worker.ts';
+import { CompressWorker, type QueueWorker, type WorkerOptions } from './worker.ts';
 
 export interface ServeOptions {
   model: OpenModel;
@@ -45,8 +46,13 @@ export interface ServeOptions {
   maxWaiting: number;
   session: SessionSettings;
   worker: WorkerOptions;
-  /** Fastify's request log (pino) on stderr. */
+  /** Fastify's request log (pino) on stdout. */
   log?: boolean;
+  /**
+   * Compress in a worker thread (default): an ONNX Runtime step computes on the thread that runs it, so in the
+   * server's own thread every step would hold up the HTTP requests. false: in this thread (simpler to debug).
+   */
+  thread?: boolean;
 }
 
 export const SERVE_DEFAULTS = {
@@ -71,7 +77,7 @@ export class HttpError extends Error {
 export interface Server {
   app: FastifyInstance;
   db: ServeDb;
-  worker: CompressWorker;
+  worker: QueueWorker;
   /** Jobs found running at start-up (interrupted by a crash) and queued again. */
   requeued: number[];
   /** Stops the worker (its running jobs go back to the queue), the HTTP server and the database. */
@@ -125,7 +131,9 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     throw e;
   }
   const requeued = db.requeueInterrupted();
-  const worker = new CompressWorker(db, model, o.worker);
+  const worker: QueueWorker = o.thread === false
+    ? new CompressWorker(db, model, o.worker)
+    : new ThreadWorker(db, { modelDir: model.dir, backend: model.engine.runtime.name, store: db.path }, o.worker);
   const limiter = new Limiter(1, o.maxWaiting);
   const fileCache = new Map<number, MemoryFile>();
   const started = Date.now();

@@ -44,7 +44,25 @@ export interface JobProgress {
   batch: { id: number; texts: number };
 }
 
-export class CompressWorker {
+/** What the server needs from the queue's worker, in this thread (CompressWorker) or another (ThreadWorker). */
+export interface QueueWorker {
+  /** Live progress of running jobs. */
+  readonly progress: Map<number, JobProgress>;
+  readonly totals: { batches: number; done: number; failed: number };
+  start(): void;
+  /** A job was queued. */
+  wake(): void;
+  /** Seconds until a newly queued job could expect to start, roughly (Retry-After). */
+  estimatedWaitSeconds(pending: number): number;
+  /** Stops after the current step; the running batch's unfinished jobs go back to the queue. */
+  stop(): Promise<void>;
+}
+
+export function estimateWait(pending: number, batchTexts: number, secondsPerBatch: number): number {
+  return Math.max(1, Math.ceil(Math.ceil(pending / Math.max(1, batchTexts)) * secondsPerBatch));
+}
+
+export class CompressWorker implements QueueWorker {
   /** Live progress of running jobs (kept in memory only; a job's row holds its status). */
   readonly progress = new Map<number, JobProgress>();
   private stopping = false;
@@ -52,7 +70,7 @@ export class CompressWorker {
   private loop: Promise<void> | null = null;
   private batchId = 0;
   /** Seconds per batch, smoothed over recent batches (for Retry-After). */
-  private secondsPerBatch = 30;
+  secondsPerBatch = 30;
   readonly totals = { batches: 0, done: 0, failed: 0 };
 
   constructor(private readonly db: ServeDb, private readonly model: OpenModel, private readonly opts: WorkerOptions) {}
@@ -61,17 +79,14 @@ export class CompressWorker {
     if (!this.loop) this.loop = this.run();
   }
 
-  /** A job was queued. */
   wake(): void {
     this.wakeUp?.();
   }
 
-  /** Seconds until a newly queued job could expect to start, roughly (Retry-After). */
   estimatedWaitSeconds(pending: number): number {
-    return Math.max(1, Math.ceil(Math.ceil(pending / Math.max(1, this.opts.batchTexts)) * this.secondsPerBatch));
+    return estimateWait(pending, this.opts.batchTexts, this.secondsPerBatch);
   }
 
-  /** Stops after the current step; the running batch's unfinished jobs go back to the queue. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeUp?.();
