@@ -2,12 +2,13 @@
  * `compress` (text file → .mem file), `decompress` (.mem → text) and `store add|list|get|rm` (a SQLite store of
  * .mem files). JSON / text on stdout, progress on stderr.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
 import type { BackendChoice } from '../engine/backend.ts';
 import { openModel } from '../cram/compiled-model.ts';
 import { compress, decompress, DEFAULTS } from '../compress/compress.ts';
 import { compressionFigures } from '../compress/figures.ts';
+import { acDecode, acEncode, isAcFile, parseAc, serializeAc } from '../compress/ac.ts';
 import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memory-file.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
 import { backendOption, positiveInt, positiveNumber } from './options.ts';
@@ -32,9 +33,28 @@ export function registerCompressorCommands(program: Command): void {
     .option('--tokens-per-vector <x>', 'starting K = ceil(segment tokens / x)', String(DEFAULTS.tokensPerVector))
     .option('--max-mem <k>', 'largest K per segment (default: the segment\'s token count)')
     .option('--seed <s>', 'seed of the initial vectors', String(DEFAULTS.seed))
+    .addOption(new Option('--method <m>', 'vectors: a .mem file of trained vectors; ac: arithmetic coding driven by the model (an .ac file)').choices(['vectors', 'ac']).default('vectors'))
     .addOption(backendOption())
-    .action(async (o: { model: string; in: string; out: string; maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string; backend: BackendChoice }) => {
+    .action(async (o: { model: string; in: string; out: string; maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string; method: string; backend: BackendChoice }) => {
       mustExist(o.in, '--in');
+      if (o.method === 'ac') {
+        const text = readFileSync(o.in, 'utf8');
+        const loaded = await openModel(o.model, { backend: o.backend });
+        const t0 = performance.now();
+        const f = await acEncode(text, { model: loaded });
+        const seconds = (performance.now() - t0) / 1000;
+        const bytes = serializeAc(f);
+        writeFileSync(`${o.out}.tmp`, bytes);
+        renameSync(`${o.out}.tmp`, o.out);
+        const fig = await compressionFigures(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes.length);
+        process.stdout.write(JSON.stringify({
+          out: o.out, method: 'ac', model: loaded.name, text_chars: text.length, text_bytes: fig.text_bytes, tokens: f.header.n_tokens,
+          ac_bytes: bytes.length, ac_payload_bytes: f.payload.length, ac_bits: f.header.bits, gzip_bytes: fig.gzip_bytes, brotli_bytes: fig.brotli_bytes,
+          model_code_bits: fig.model_code_bits, model_code_bytes: fig.model_code_bytes, seconds: Number(seconds.toFixed(2)),
+        }) + '\n');
+        await loaded.engine.release();
+        return;
+      }
       const seed = Number(o.seed);
       if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got "${o.seed}"`);
       const opts = {
@@ -69,13 +89,26 @@ export function registerCompressorCommands(program: Command): void {
 
   program
     .command('decompress')
-    .description('regenerate the text from a .mem file (checked against its stored SHA-256)')
+    .description('regenerate the text from a .mem file, or decode an .ac file (checked against the stored SHA-256)')
     .argument('<file>', '.mem file')
     .option('--model <m>', 'model folder or bundled name (default: the model named in the file)')
     .option('--out <file>', 'write the text here instead of stdout')
     .addOption(backendOption())
     .action(async (file: string, o: { model?: string; out?: string; backend: BackendChoice }) => {
       mustExist(file, '.mem file');
+      const raw = readFileSync(file);
+      if (isAcFile(raw)) {
+        // An arithmetic-coded file (compress --method ac).
+        const f = parseAc(raw, file);
+        const loaded = await openModel(o.model ?? f.header.model, { backend: o.backend });
+        const text = await acDecode(f, { model: loaded });
+        if (o.out) {
+          writeFileSync(o.out, text);
+          process.stderr.write(`${f.header.text_chars} chars written to ${o.out} (SHA-256 verified)\n`);
+        } else process.stdout.write(text);
+        await loaded.engine.release();
+        return;
+      }
       const mf = readMemoryFile(file);
       const loaded = await openModel(o.model ?? mf.model, { backend: o.backend });
       const progress = new ProgressLine();
