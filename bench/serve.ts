@@ -8,7 +8,7 @@
  *   4. the compression table (text, .mem, gzip, brotli, model code length) for the 300-token text and the whole passage.
  * Writes bench/results/serve-<date>.json and prints a summary. The machine's load average is recorded at every phase.
  *
- *   npx tsx bench/serve.ts [--jobs 200] [--wave 20] [--seconds 10] [--concurrency 8] [--skip-whole]
+ *   npx tsx bench/serve.ts [--jobs 200] [--wave 20] [--seconds 10] [--concurrency 8] [--skip-whole] [--rss-only]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
   options: {
     jobs: { type: 'string', default: '200' }, wave: { type: 'string', default: '20' }, seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '8' }, 'skip-whole': { type: 'boolean', default: false },
+    'rss-only': { type: 'boolean', default: false },
   },
 });
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -101,23 +102,26 @@ const passage = readFileSync(join(ROOT, 'test/fixtures/heldout-passage.txt'), 'u
 const text300 = tok.decode(tok.encode(passage).slice(0, 301));
 const result: Record<string, unknown> = { date: new Date().toISOString(), cpu: `${cpus().length}× ${cpus()[0].model}`, node: process.version, load_at_start: load() };
 
-log('1. compress job on the 300-token passage …');
-const one = await compressOne(text300);
-result.compress_300 = { ...one, load: load() };
-log(`   ${one.latency_s} s (POST → done), GET text ${one.text_s} s`);
+let one: Awaited<ReturnType<typeof compressOne>> | null = null;
+if (!args['rss-only']) {
+  log('1. compress job on the 300-token passage …');
+  one = await compressOne(text300);
+  result.compress_300 = { ...one, load: load() };
+  log(`   ${one.latency_s} s (POST → done), GET text ${one.text_s} s`);
 
-log('2. GET /v1/memories/:id requests/s …');
-const seconds = Number(args.seconds);
-const conc = Number(args.concurrency);
-await rps(`/v1/memories/${one.id}`, 1, conc); // warm-up
-const idle = await rps(`/v1/memories/${one.id}`, seconds, conc);
-log(`   idle: ${idle.requests_per_s}/s (p50 ${idle.p50_ms} ms, p99 ${idle.p99_ms} ms)`);
-const busyJob = await call('POST', '/v1/memories', { text: text300 });
-await new Promise((r) => setTimeout(r, 1500));
-const busy = await rps(`/v1/memories/${one.id}`, seconds, conc);
-log(`   while compressing: ${busy.requests_per_s}/s (p50 ${busy.p50_ms} ms, p99 ${busy.p99_ms} ms)`);
-await untilDone(busyJob.json.id);
-result.get_rps = { idle: { ...idle, load: load() }, while_compressing: { ...busy, load: load() } };
+  log('2. GET /v1/memories/:id requests/s …');
+  const seconds = Number(args.seconds);
+  const conc = Number(args.concurrency);
+  await rps(`/v1/memories/${one.id}`, 1, conc); // warm-up
+  const idle = await rps(`/v1/memories/${one.id}`, seconds, conc);
+  log(`   idle: ${idle.requests_per_s}/s (p50 ${idle.p50_ms} ms, p99 ${idle.p99_ms} ms)`);
+  const busyJob = await call('POST', '/v1/memories', { text: text300 });
+  await new Promise((r) => setTimeout(r, 1500));
+  const busy = await rps(`/v1/memories/${one.id}`, seconds, conc);
+  log(`   while compressing: ${busy.requests_per_s}/s (p50 ${busy.p50_ms} ms, p99 ${busy.p99_ms} ms)`);
+  await untilDone(busyJob.json.id);
+  result.get_rps = { idle: { ...idle, load: load() }, while_compressing: { ...busy, load: load() } };
+}
 
 log(`3. RSS over ${args.jobs} jobs …`);
 const jobs = Number(args.jobs);
@@ -142,19 +146,21 @@ for (let doneJobs = 0; doneJobs < jobs;) {
 }
 result.rss_curve = { jobs, wave, failed, curve };
 
-log('4. compression table …');
-const table: Record<string, unknown>[] = [{ text: 'held-out passage, first 300 tokens', ...one.stats }];
-if (!args['skip-whole']) {
-  const whole = await compressOne(passage);
-  table.push({ text: 'whole held-out passage', ...whole.stats, latency_s: whole.latency_s });
-  log(`   whole passage: ${whole.latency_s} s`);
+if (!args['rss-only']) {
+  log('4. compression table …');
+  const table: Record<string, unknown>[] = [{ text: 'held-out passage, first 300 tokens', ...one!.stats }];
+  if (!args['skip-whole']) {
+    const whole = await compressOne(passage);
+    table.push({ text: 'whole held-out passage', ...whole.stats, latency_s: whole.latency_s });
+    log(`   whole passage: ${whole.latency_s} s`);
+  }
+  result.compression = table;
 }
-result.compression = table;
 result.load_at_end = load();
 
 proc.kill('SIGTERM');
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-const out = join(ROOT, 'bench/results', `serve-${new Date().toISOString().slice(0, 10)}.json`);
+const out = join(ROOT, 'bench/results', `serve-${new Date().toISOString().slice(0, 10)}${args['rss-only'] ? '-rss' : ''}.json`);
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 rmSync(dir, { recursive: true, force: true });
 log(`written ${out}`);
