@@ -46,7 +46,7 @@ export interface ServeOptions {
   maxWaiting: number;
   session: SessionSettings;
   worker: WorkerOptions;
-  /** Fastify's request log (pino) on stdout. */
+  /** Fastify's request log (pino, JSON lines) on stderr. */
   log?: boolean;
   /**
    * Compress in a worker thread (default): an ONNX Runtime step computes on the thread that runs it, so in the
@@ -139,7 +139,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const started = Date.now();
 
   const app = Fastify({
-    logger: o.log ? { level: 'info' } : false,
+    logger: o.log ? { level: 'info', stream: process.stderr } : false,
     bodyLimit: o.bodyLimit,
     forceCloseConnections: true,
     return503OnClosing: true,

@@ -47,7 +47,7 @@ export function registerServeCommand(program: Command): void {
     .option('--max-waiting <n>', 'generate/decompress requests waiting for the model; more get 429', String(SERVE_DEFAULTS.maxWaiting))
     .option('--session-threshold <n>', 'compress a session\'s oldest messages when its text passes this many tokens', String(SERVE_DEFAULTS.session.thresholdTokens))
     .option('--session-keep <n>', 'tokens of the newest messages kept as text', String(SERVE_DEFAULTS.session.keepTokens))
-    .option('--log', 'log every request (JSON lines on stdout)')
+    .option('--log', 'log every request (JSON lines on stderr)')
     .action(async (o: ServeCliOptions) => {
       const port = nonNegativeInt(o.port, '--port');
       if (port > 65535) throw new Error(`--port must be at most 65535, got ${port}`);
