@@ -142,6 +142,11 @@ export interface CompressManyOptions extends Omit<CompressOptions, 'onProgress'>
   shouldStop?: () => boolean;
   /** Checked at each round's start: a text for which it is true is dropped (its result: a CompressError). */
   isCancelled?: (index: number) => boolean;
+  /**
+   * Called at each round's start: more texts to take into this run (indices go on after the ones given so far).
+   * Each starts at its own first round, sharing the batches with the texts already running.
+   */
+  admit?: () => (string | { text: string; seed?: number })[];
 }
 
 interface TextState {
@@ -155,6 +160,8 @@ interface TextState {
   steps: number;
   exact: number;
   result: CompressResult | null;
+  /** When the text joined (performance.now()). */
+  start: number;
 }
 
 /**
@@ -179,10 +186,11 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
   const settings: CramSettings = {
     ...PAPER_SETTINGS, maxSteps: o.maxSteps, patience: o.patience, optimizer: { ...PAPER_SETTINGS.optimizer, lr: o.lr },
   };
-  const states: TextState[] = texts.map((t) => {
+  const newState = (t: string | { text: string; seed?: number }, start: number): TextState => {
     const { text, seed } = typeof t === 'string' ? { text: t, seed: o.seed } : { text: t.text, seed: t.seed ?? o.seed };
-    return { text, seed, plan: null, kOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null };
-  });
+    return { text, seed, plan: null, kOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null, start };
+  };
+  const states: TextState[] = texts.map((t) => newState(t, t0));
   const finish = async (j: number, r: CompressResult) => {
     states[j].result = r;
     await o.onText?.(j, r);
@@ -201,7 +209,7 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
         growth: o.growth, max_mem: o.maxMem ?? 'segment tokens', lr: o.lr, betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`, seed: st.seed,
         backend: loaded.engine.runtime.name,
       },
-      stats: { rounds: st.rounds, batched_steps: st.steps, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), vectors: 0 },
+      stats: { rounds: st.rounds, batched_steps: st.steps, seconds: Number(((performance.now() - st.start) / 1000).toFixed(2)), vectors: 0 },
       created: new Date().toISOString(),
     };
     mf.stats.vectors = totalVectors(mf);
@@ -209,7 +217,9 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
     return mf;
   };
 
-  for (const [j, st] of states.entries()) {
+  /** Tokenizes and plans text j (or fails it when the tokenizer does not give it back). */
+  const prepare = async (j: number) => {
+    const st = states[j];
     const ids = tok.encode(st.text);
     const back = tok.decode(ids);
     if (back !== st.text) {
@@ -217,19 +227,22 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
       while (i < back.length && i < st.text.length && back[i] === st.text[i]) i++;
       await finish(j, { ok: false, error: new CompressError(`the ${loaded.name} tokenizer does not reproduce this text exactly (decode(encode(text)) differs from char ${i}: ` +
         `${snippet(st.text.slice(i, i + 20))} became ${snippet(back.slice(i, i + 20))}); only texts the tokenizer round-trips can be compressed losslessly`) });
-      continue;
+      return;
     }
     st.plan = plan(ids, tok.bosId, o.segmentTokens);
     st.kOf = st.plan.segments.map((s) => Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))));
     st.done = new Array(st.plan.segments.length).fill(null);
     st.pending = st.plan.segments.map((_, i) => i);
     if (st.pending.length === 0) await finish(j, { ok: true, file: fileOf(st) });
-  }
+  };
+  for (let j = 0; j < states.length; j++) await prepare(j);
 
   const live = () => states.map((st, j) => ({ st, j })).filter(({ st }) => st.result === null);
-  let round = 0;
   while (live().length > 0) {
-    round++;
+    for (const t of o.admit?.() ?? []) {
+      states.push(newState(t, performance.now()));
+      await prepare(states.length - 1);
+    }
     for (const { st, j } of live()) {
       if (o.isCancelled?.(j)) await finish(j, { ok: false, error: new CompressError('cancelled') });
       else st.rounds++;
@@ -246,7 +259,7 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
     const outcomes = new Map<string, CramOutcome>();
     const finishedIn = new Map<number, number>();
     let roundSteps = 0;
-    const single = texts.length === 1;
+    const single = states.length === 1;
     await cramAll(loaded.engine, jobs, settings, {
       onFinish: (out) => {
         outcomes.set(out.key, out);
@@ -259,7 +272,7 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
         for (const { st, j } of active) {
           const fin = finishedIn.get(j) ?? 0;
           o.onProgress(j, {
-            phase: 'cram', round, segments: st.plan!.segments.length, exact: st.exact,
+            phase: 'cram', round: st.rounds, segments: st.plan!.segments.length, exact: st.exact,
             active: single ? pr.active : st.pending.length - fin, finished: single ? pr.finished : fin,
             kValues: kValues.get(j)!, stepsDone: roundSteps, meanAccuracy: pr.meanAccuracy,
           });
@@ -270,7 +283,7 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
     if (o.shouldStop?.()) throw new CompressAborted('compression stopped before it finished');
     for (const { st, j } of active) {
       st.steps += roundSteps;
-      o.onProgress?.(j, { phase: 'verify', round, segments: st.plan!.segments.length, exact: st.exact, active: st.pending.length, finished: st.pending.length, kValues: kValues.get(j)!, stepsDone: roundSteps, meanAccuracy: 1 });
+      o.onProgress?.(j, { phase: 'verify', round: st.rounds, segments: st.plan!.segments.length, exact: st.exact, active: st.pending.length, finished: st.pending.length, kValues: kValues.get(j)!, stepsDone: roundSteps, meanAccuracy: 1 });
       const next: number[] = [];
       let failure: CompressError | null = null;
       for (const i of st.pending) {

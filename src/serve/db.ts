@@ -158,14 +158,17 @@ export class ServeDb {
     return this.db.transaction(() => (this.pendingCount() >= maxPending ? null : this.insertJob(j, null))).immediate();
   }
 
-  /** Claims up to `maxTexts` queued jobs (oldest first, at most `maxTokens` tokens unless the first alone is more). */
-  claim(maxTexts: number, maxTokens: number): MemoryRow[] {
+  /**
+   * Claims up to `maxTexts` queued jobs, oldest first, with at most `maxTokens` tokens in all (unless `oversizedFirst`
+   * and the first alone has more: then it runs alone).
+   */
+  claim(maxTexts: number, maxTokens: number, oversizedFirst = true): MemoryRow[] {
     return this.db.transaction(() => {
       const rows = this.db.prepare("SELECT * FROM serve_memories WHERE status = 'queued' ORDER BY n LIMIT ?").all(maxTexts) as MemoryRow[];
       const picked: MemoryRow[] = [];
       let tokens = 0;
       for (const r of rows) {
-        if (picked.length > 0 && tokens + r.tokens > maxTokens) break;
+        if ((picked.length > 0 || !oversizedFirst) && tokens + r.tokens > maxTokens) break;
         picked.push(r);
         tokens += r.tokens;
       }

@@ -1,8 +1,9 @@
 /**
  * The background compression queue. One loop: claim every queued job that fits one batch (oldest first), compress
  * them together with compressMany (all their segments share each round's cramAll batches), and commit each job as
- * soon as its text is done or has failed. Jobs that arrive while a batch runs wait for the next one; a short wait
- * after an idle wake-up (batchWaitMs) lets requests sent together land in one batch.
+ * soon as its text is done or has failed. Jobs that arrive while a batch runs join it at its next round, while it has
+ * room (batchTexts, batchTokens); a short wait after an idle wake-up (batchWaitMs) lets requests sent together land
+ * in the batch's first round.
  *
  * Nothing here can take the server down: a job's error marks that job failed with its message; an unexpected error
  * in a batch marks the batch's unfinished jobs failed.
@@ -141,9 +142,29 @@ export class CompressWorker implements QueueWorker {
       }
       settle(n, 'failed', message);
     };
-    for (const r of rows) {
-      this.progress.set(r.n, { phase: 'cram', round: 0, segments: 0, segments_exact: 0, k_values: [], round_steps: 0, mean_accuracy: 0, batch });
-    }
+    const started = (more: MemoryRow[]) => {
+      for (const r of more) this.progress.set(r.n, { phase: 'cram', round: 0, segments: 0, segments_exact: 0, k_values: [], round_steps: 0, mean_accuracy: 0, batch });
+    };
+    started(rows);
+    // Jobs queued meanwhile join at a round boundary, within the batch's limits.
+    const admit = () => {
+      if (this.stopping) return [];
+      const open = rows.filter((r) => !settled.has(r.n));
+      const room = this.opts.batchTexts - open.length;
+      const tokens = this.opts.batchTokens - open.reduce((a, r) => a + r.tokens, 0);
+      if (room <= 0 || tokens <= 0) return [];
+      let more: MemoryRow[];
+      try {
+        more = this.db.claim(room, tokens, false);
+      } catch (e) {
+        process.stderr.write(`serve: cannot read the queue: ${(e as Error).message}\n`);
+        return [];
+      }
+      rows.push(...more);
+      batch.texts = rows.length;
+      started(more);
+      return more.map((r) => r.text ?? '');
+    };
     try {
       await compressMany(rows.map((r) => r.text ?? ''), {
         model: this.model, ...this.opts.compress,
@@ -155,6 +176,7 @@ export class CompressWorker implements QueueWorker {
         },
         shouldStop: () => this.stopping,
         isCancelled: (i) => !this.db.exists(rows[i].n),
+        admit,
         onText: async (i, r) => {
           const row = rows[i];
           if (!r.ok) {

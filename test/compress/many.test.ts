@@ -36,3 +36,21 @@ test('compressMany: a cancelled text is dropped at the next round; shouldStop ab
   assert.equal(r[1].ok, true);
   await assert.rejects(compressMany([a], { model: loaded, shouldStop: () => true }), /compression stopped before it finished/);
 });
+
+test('compressMany: texts admitted at a round boundary join the run and finish like the others', async () => {
+  let calls = 0;
+  const seen: number[] = [];
+  const results = await compressMany([a], {
+    model: loaded, segmentTokens: 8, tokensPerVector: 2, seed: 1,
+    admit: () => (++calls === 1 ? [b] : []),
+    onText: (i) => { seen.push(i); },
+  });
+  assert.ok(calls >= 1);
+  assert.equal(results.length, 2);
+  assert.deepEqual([...seen].sort(), [0, 1]);
+  for (const [i, text] of [[0, a], [1, b]] as const) {
+    const r = results[i] as Extract<CompressResult, { ok: true }>;
+    assert.equal(r.ok, true);
+    assert.equal(await decompress(r.file, { model: loaded }), text);
+  }
+});
