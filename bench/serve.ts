@@ -8,7 +8,7 @@
  *   4. the compression table (text, .mem, gzip, brotli, model code length) for the 300-token text and the whole passage.
  * Writes bench/results/serve-<date>.json and prints a summary. The machine's load average is recorded at every phase.
  *
- *   npx tsx bench/serve.ts [--jobs 200] [--wave 20] [--seconds 10] [--concurrency 8] [--skip-whole] [--rss-only]
+ *   npx tsx bench/serve.ts [--jobs 200] [--wave 20] [--seconds 10] [--concurrency 8] [--skip-whole] [--rss-only] [--label name]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
   options: {
     jobs: { type: 'string', default: '200' }, wave: { type: 'string', default: '20' }, seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '8' }, 'skip-whole': { type: 'boolean', default: false },
-    'rss-only': { type: 'boolean', default: false },
+    'rss-only': { type: 'boolean', default: false }, label: { type: 'string', default: '' },
   },
 });
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -131,9 +131,14 @@ const words = passage.split(' ');
 const pieces = Array.from({ length: 60 }, (_, i) => words.slice((i * 9) % (words.length - 10), ((i * 9) % (words.length - 10)) + 10).join(' '))
   .filter((s) => tok.decode(tok.encode(s)) === s);
 const health = async () => (await call('GET', '/v1/health')).json;
-const curve: { jobs_done: number; rss_mib: number; seconds: number; load1: number }[] = [];
+const curve: { jobs_done: number; rss_mib: number; heap_mib: number; worker_heap_mib: number | null; seconds: number; load1: number }[] = [];
 const t0 = performance.now();
-curve.push({ jobs_done: 0, rss_mib: Number(((await health()).rss_bytes / 2 ** 20).toFixed(1)), seconds: 0, load1: load()[0] });
+const mib = (x: number | null | undefined) => (x == null ? null : Number((x / 2 ** 20).toFixed(1)));
+const point = (h: any, jobsDone: number) => ({
+  jobs_done: jobsDone, rss_mib: mib(h.rss_bytes)!, heap_mib: mib(h.memory?.heap_used_bytes)!, worker_heap_mib: mib(h.memory?.worker_heap_used_bytes),
+  seconds: Math.round((performance.now() - t0) / 1000), load1: load()[0],
+});
+curve.push(point(await health(), 0));
 let failed = 0;
 for (let doneJobs = 0; doneJobs < jobs;) {
   const batch = Array.from({ length: Math.min(wave, jobs - doneJobs) }, (_, i) => pieces[(doneJobs + i) % pieces.length]);
@@ -141,8 +146,9 @@ for (let doneJobs = 0; doneJobs < jobs;) {
   for (const id of ids) if ((await untilDone(id)).status !== 'done') failed++;
   doneJobs += batch.length;
   const h = await health();
-  curve.push({ jobs_done: doneJobs, rss_mib: Number((h.rss_bytes / 2 ** 20).toFixed(1)), seconds: Math.round((performance.now() - t0) / 1000), load1: load()[0] });
-  log(`   ${doneJobs} jobs: RSS ${curve[curve.length - 1].rss_mib} MiB (${curve[curve.length - 1].seconds} s, load ${load()[0]})`);
+  curve.push(point(h, doneJobs));
+  const c = curve[curve.length - 1];
+  log(`   ${doneJobs} jobs: RSS ${c.rss_mib} MiB, heaps ${c.heap_mib} + ${c.worker_heap_mib} MiB (${c.seconds} s, load ${c.load1})`);
 }
 result.rss_curve = { jobs, wave, failed, curve };
 
@@ -160,7 +166,7 @@ result.load_at_end = load();
 
 proc.kill('SIGTERM');
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-const out = join(ROOT, 'bench/results', `serve-${new Date().toISOString().slice(0, 10)}${args['rss-only'] ? '-rss' : ''}.json`);
+const out = join(ROOT, 'bench/results', `serve-${new Date().toISOString().slice(0, 10)}${args['rss-only'] ? '-rss' : ''}${args.label ? `-${args.label}` : ''}.json`);
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 rmSync(dir, { recursive: true, force: true });
 log(`written ${out}`);

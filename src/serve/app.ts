@@ -18,6 +18,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decompress, type OpenModel } from '../compress/compress.ts';
 import { parseMemoryFile, type MemoryFile } from '../compress/memory-file.ts';
@@ -293,6 +294,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
       status: 'ok', model: model.name, backend: model.engine.runtime.name, uptime_s: Math.round((Date.now() - started) / 1000),
       queue: { queued: counts.queued, running: counts.running, done: counts.done, failed: counts.failed, generate_waiting: limiter.queued },
       rss_bytes: process.memoryUsage().rss, batches: worker.totals.batches,
+      memory: { heap_used_bytes: getHeapStatistics().used_heap_size, worker_heap_used_bytes: worker.heapUsed ?? null, external_bytes: process.memoryUsage().external },
     };
   });
 

@@ -12,6 +12,8 @@ export class ThreadWorker implements QueueWorker {
   readonly progress = new Map<number, JobProgress>();
   totals = { batches: 0, done: 0, failed: 0 };
   private secondsPerBatch = 30;
+  /** The thread's V8 heap in use, as last reported. */
+  heapUsed: number | null = null;
   private thread: Worker | null = null;
   private stopping = false;
   private restarts = 0;
@@ -34,6 +36,7 @@ export class ThreadWorker implements QueueWorker {
         for (const [n, p] of m.progress) this.progress.set(n, p as JobProgress);
         this.totals = m.totals;
         this.secondsPerBatch = m.secondsPerBatch;
+        this.heapUsed = m.heapUsed;
       } else if (m.type === 'job') {
         this.progress.delete(m.n);
         onJob?.(m.n, m.status, m.detail);

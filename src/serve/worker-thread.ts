@@ -4,6 +4,7 @@
  * duration; here it holds only this thread's. The thread has its own model sessions and its own SQLite connection
  * (WAL: the server's connection reads and writes alongside); it reports progress and finished jobs by message.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openModel } from '../cram/compiled-model.ts';
 import type { BackendChoice } from '../engine/backend.ts';
@@ -20,7 +21,7 @@ export interface ThreadData {
 export type ToThread = { type: 'wake' } | { type: 'stop' };
 export type FromThread =
   | { type: 'ready' }
-  | { type: 'progress'; progress: [number, unknown][]; totals: CompressWorker['totals']; secondsPerBatch: number }
+  | { type: 'progress'; progress: [number, unknown][]; totals: CompressWorker['totals']; secondsPerBatch: number; heapUsed: number }
   | { type: 'job'; n: number; status: 'done' | 'failed'; detail: string }
   | { type: 'stopped' }
   | { type: 'fatal'; message: string };
@@ -38,7 +39,7 @@ try {
     const key = JSON.stringify([progress, worker.totals]);
     if (!force && key === last) return;
     last = key;
-    post({ type: 'progress', progress, totals: worker.totals, secondsPerBatch: worker.secondsPerBatch });
+    post({ type: 'progress', progress, totals: worker.totals, secondsPerBatch: worker.secondsPerBatch, heapUsed: getHeapStatistics().used_heap_size });
   };
   const worker: CompressWorker = new CompressWorker(db, model, {
     ...data.options,

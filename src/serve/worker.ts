@@ -50,6 +50,8 @@ export interface QueueWorker {
   /** Live progress of running jobs. */
   readonly progress: Map<number, JobProgress>;
   readonly totals: { batches: number; done: number; failed: number };
+  /** V8 heap in use by the worker's thread, when it has its own (null: it shares the server's). */
+  readonly heapUsed?: number | null;
   start(): void;
   /** A job was queued. */
   wake(): void;
