@@ -2,8 +2,8 @@
  * `compress` (text file → .mem file), `decompress` (.mem → text) and `store add|list|get|rm` (a SQLite store of
  * .mem files). JSON / text on stdout, progress on stderr.
  */
-import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
 import type { BackendChoice } from '../engine/backend.ts';
 import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memory-file.ts';
 import { DEFAULTS } from '../compress/defaults.ts';
@@ -32,12 +32,34 @@ export function registerCompressorCommands(program: Command): void {
     .option('--tokens-per-vector <x>', 'starting K = ceil(segment tokens / x)', String(DEFAULTS.tokensPerVector))
     .option('--max-mem <k>', 'largest K per segment (default: the segment\'s token count)')
     .option('--seed <s>', 'seed of the initial vectors', String(DEFAULTS.seed))
+    .addOption(new Option('--method <m>', 'vectors: a .mem file of trained vectors; ac: arithmetic coding driven by the model (an .ac file)').choices(['vectors', 'ac']).default('vectors'))
     .addOption(encodingOption())
     .addOption(backendOption())
-    .action(async (o: { model: string; in: string; out: string; maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string; encoding: TextEncodingName; backend: BackendChoice }) => {
+    .action(async (o: { model: string; in: string; out: string; maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string; method: string; encoding: TextEncodingName; backend: BackendChoice }) => {
       // Everything that can fail is checked before compressing (which takes minutes).
       mustExist(o.in, '--in');
       checkWritableTarget(o.out, '--out');
+      if (o.method === 'ac') {
+        const text = readTextFile(o.in, o.encoding, '--in');
+        describeModel(o.model);
+        const { openModel } = await import('../cram/compiled-model.ts');
+        const { acEncode, serializeAc } = await import('../compress/ac.ts');
+        const { compressionFigures } = await import('../compress/figures.ts');
+        const loaded = await openModel(o.model, { backend: o.backend });
+        const t0 = performance.now();
+        const f = await acEncode(text, { model: loaded });
+        const seconds = (performance.now() - t0) / 1000;
+        const bytes = serializeAc(f);
+        writeFileAtomic(o.out, bytes);
+        const fig = await compressionFigures(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes.length);
+        process.stdout.write(JSON.stringify({
+          out: o.out, method: 'ac', model: loaded.name, text_chars: text.length, text_bytes: fig.text_bytes, tokens: f.header.n_tokens,
+          ac_bytes: bytes.length, ac_payload_bytes: f.payload.length, ac_bits: f.header.bits, gzip_bytes: fig.gzip_bytes, brotli_bytes: fig.brotli_bytes,
+          model_code_bits: fig.model_code_bits, model_code_bytes: fig.model_code_bytes, seconds: Number(seconds.toFixed(2)),
+        }) + '\n');
+        await loaded.engine.release();
+        return;
+      }
       const seed = integer(o.seed, '--seed');
       const opts = {
         maxSteps: positiveInt(o.maxSteps, '--max-steps'), patience: positiveInt(o.patience, '--patience'),
@@ -61,9 +83,13 @@ export function registerCompressorCommands(program: Command): void {
       const bytes = writeMemoryFile(o.out, mf);
       const textBytes = Buffer.byteLength(text, 'utf8');
       const k = totalVectors(mf);
+      // Honest figures next to the .mem size: gzip, brotli, and the model's own code length for the same text.
+      const { compressionFigures } = await import('../compress/figures.ts');
+      const fig = await compressionFigures(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes);
       process.stdout.write(JSON.stringify({
         out: o.out, model: mf.model, text_chars: mf.textChars, text_bytes: textBytes, tokens: mf.nTokens, segments: mf.segments.length, vectors: k,
         tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null, mem_bytes: bytes, text_bytes_per_mem_byte: Number((textBytes / bytes).toFixed(5)),
+        gzip_bytes: fig.gzip_bytes, brotli_bytes: fig.brotli_bytes, model_code_bits: fig.model_code_bits, model_code_bytes: fig.model_code_bytes,
         rounds: mf.stats.rounds, seconds: mf.stats.seconds,
       }) + '\n');
       await loaded.engine.release();
@@ -71,7 +97,7 @@ export function registerCompressorCommands(program: Command): void {
 
   program
     .command('decompress')
-    .description('regenerate the text from a .mem file (checked against its stored SHA-256)')
+    .description('regenerate the text from a .mem file, or decode an .ac file (checked against the stored SHA-256)')
     .argument('<file>', '.mem file')
     .option('--model <m>', 'model folder or bundled name (default: the model named in the file)')
     .option('--out <file>', 'write the text here instead of stdout')
@@ -79,6 +105,23 @@ export function registerCompressorCommands(program: Command): void {
     .action(async (file: string, o: { model?: string; out?: string; backend: BackendChoice }) => {
       mustExist(file, '.mem file');
       if (o.out !== undefined) checkWritableTarget(o.out, '--out');
+      const { isAcFile, parseAc } = await import('../compress/ac.ts');
+      const raw = readFileSync(file);
+      if (isAcFile(raw)) {
+        // An arithmetic-coded file (compress --method ac).
+        const f = parseAc(raw, file);
+        describeModel(o.model ?? f.header.model);
+        const { openModel } = await import('../cram/compiled-model.ts');
+        const { acDecode } = await import('../compress/ac.ts');
+        const loaded = await openModel(o.model ?? f.header.model, { backend: o.backend });
+        const text = await acDecode(f, { model: loaded });
+        if (o.out) {
+          writeFileAtomic(o.out, text);
+          process.stderr.write(`${f.header.text_chars} chars written to ${o.out} (SHA-256 verified)\n`);
+        } else process.stdout.write(text);
+        await loaded.engine.release();
+        return;
+      }
       const mf = readMemoryFile(file);
       describeModel(o.model ?? mf.model);
       const { openModel } = await import('../cram/compiled-model.ts');

@@ -9,6 +9,7 @@ import { registerCompressorCommands } from './compressor-commands.ts';
 import { registerCramCommands } from './cram-commands.ts';
 import { registerExperimentCommands } from './experiment-commands.ts';
 import { registerVerify } from './verify-command.ts';
+import { registerServeCommand } from '../serve/command.ts';
 
 const program = new Command()
   .name('cram')
@@ -19,6 +20,7 @@ registerVerify(program);
 registerCramCommands(program);
 registerCompressorCommands(program);
 registerExperimentCommands(program);
+registerServeCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -18,7 +18,8 @@ import { regenerate } from '../cram/regenerate.ts';
 import { idsSha256, sha256 } from '../cram/vector-file.ts';
 import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
 
-export { DEFAULTS } from './defaults.ts';
+/** Measured on gutenberg-llama-s (natural text, accuracy 1.0 + exact greedy regeneration): see docs/compressor.md. */
+export { DEFAULTS };
 
 export class CompressError extends Error {}
 
@@ -114,7 +115,58 @@ function snippet(s: string, n = 40): string {
 
 /** Compresses a text into a MemoryFile; throws CompressError when a segment cannot be reproduced exactly. */
 export async function compress(text: string, options: CompressOptions): Promise<MemoryFile> {
-  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<Omit<CompressOptions, 'maxMem' | 'onProgress'>> & CompressOptions;
+  const { onProgress, ...rest } = options;
+  const [r] = await compressMany([text], { ...rest, onProgress: onProgress && ((_, p) => onProgress(p)) });
+  if (!r.ok) throw r.error;
+  return r.file;
+}
+
+/** One text's outcome in compressMany: its file, or why it could not be compressed. */
+export type CompressResult = { ok: true; file: MemoryFile } | { ok: false; error: CompressError };
+
+/** compressMany stopped because `shouldStop` said so; no result was produced for the texts not yet done. */
+export class CompressAborted extends CompressError {}
+
+export interface CompressManyOptions extends Omit<CompressOptions, 'onProgress'> {
+  /** Progress of text `index` (its own segment counts; stepsDone and meanAccuracy are the shared batch's). */
+  onProgress?: (index: number, p: CompressProgress) => void;
+  /** Called once per text as soon as it is done (every segment exact) or has failed, before compressMany returns. */
+  onText?: (index: number, r: CompressResult) => void | Promise<void>;
+  /** Checked between optimisation steps: when true, compressMany throws CompressAborted. */
+  shouldStop?: () => boolean;
+  /** Checked at each round's start: a text for which it is true is dropped (its result: a CompressError). */
+  isCancelled?: (index: number) => boolean;
+  /**
+   * Called at each round's start: more texts to take into this run (indices go on after the ones given so far).
+   * Each starts at its own first round, sharing the batches with the texts already running.
+   */
+  admit?: () => (string | { text: string; seed?: number })[];
+}
+
+interface TextState {
+  text: string;
+  seed: number;
+  plan: Plan | null;
+  kOf: number[];
+  done: (Float32Array | null)[];
+  pending: number[];
+  rounds: number;
+  steps: number;
+  exact: number;
+  result: CompressResult | null;
+  /** When the text joined (performance.now()). */
+  start: number;
+}
+
+/**
+ * Compresses several texts at once: in every round the not-yet-exact segments of all texts are optimised in one
+ * `cramAll` run (shared batches), then each is checked by greedy regeneration; a text is finished as soon as all its
+ * segments are exact. A text that cannot be compressed (tokenizer round trip, a segment not exact at the K limit)
+ * fails alone: the others go on. Each segment's initial vectors come from its text's own seed, so a text gets the
+ * same start whichever texts share its batch (the engine keeps batched trajectories equal to solo ones).
+ */
+export async function compressMany(texts: (string | { text: string; seed?: number })[], options: CompressManyOptions): Promise<CompressResult[]> {
+  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<Omit<CompressOptions, 'maxMem' | 'onProgress'>> & CompressManyOptions;
   for (const [k, v] of [['segmentTokens', o.segmentTokens], ['maxSteps', o.maxSteps], ['patience', o.patience]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new CompressError(`${k} must be a positive integer, got ${v}`);
   }
@@ -123,83 +175,138 @@ export async function compress(text: string, options: CompressOptions): Promise<
   const t0 = performance.now();
   const loaded = await resolveModel(o.model);
   const tok = tokenizerOf(loaded);
-  const ids = tok.encode(text);
-  const back = tok.decode(ids);
-  if (back !== text) {
-    let i = 0;
-    while (i < back.length && i < text.length && back[i] === text[i]) i++;
-    throw new CompressError(`the ${loaded.name} tokenizer does not reproduce this text exactly (decode(encode(text)) differs from char ${i}: ` +
-      `${snippet(text.slice(i, i + 20))} became ${snippet(back.slice(i, i + 20))}); only texts the tokenizer round-trips can be compressed losslessly`);
-  }
-  const p = plan(ids, tok.bosId, o.segmentTokens);
   const model = loaded.model;
   const maxMemCap = (n: number) => Math.max(1, Math.min(o.maxMem ?? n, model.maxPositions - n - 1));
   const settings = cramSettings(cramFields({ max_steps: o.maxSteps, patience: o.patience, optimizer: { lr: o.lr } }, 'compress',
     { max_steps: 'maxSteps (--max-steps)', patience: 'patience (--patience)', 'optimizer.lr': 'lr' }));
-  const n = p.segments.length;
-  const kOf = p.segments.map((s) => Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))));
-  const done: (Float32Array | null)[] = new Array(n).fill(null);
-  let pending = p.segments.map((_, i) => i);
-  let round = 0;
-  let totalSteps = 0;
-  let exact = 0;
-  while (pending.length > 0) {
-    round++;
-    const kValues = [...new Set(pending.map((i) => kOf[i]))].sort((a, b) => a - b);
-    const outcomes = new Map<number, CramOutcome>();
-    const jobs = pending.map((i) => ({ key: `seg${i}`, ids: p.segments[i].ids, nMem: kOf[i], seed: `compress/${o.seed}/seg${i}/K${kOf[i]}` }));
+  const newState = (t: string | { text: string; seed?: number }, start: number): TextState => {
+    const { text, seed } = typeof t === 'string' ? { text: t, seed: o.seed } : { text: t.text, seed: t.seed ?? o.seed };
+    return { text, seed, plan: null, kOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null, start };
+  };
+  const states: TextState[] = texts.map((t) => newState(t, t0));
+  const finish = async (j: number, r: CompressResult) => {
+    states[j].result = r;
+    await o.onText?.(j, r);
+  };
+  const fileOf = (st: TextState): MemoryFile => {
+    const p = st.plan!;
+    const segments: MemorySegment[] = p.segments.map((s, i) => ({
+      nMem: st.kOf[i], nTokens: s.ids.length - 1, idsSha256: idsSha256(s.ids), startsWithBos: p.bos !== null, firstToken: s.ids[0], vectors: st.done[i]!,
+    }));
+    const mf: MemoryFile = {
+      format: MEMORY_FORMAT, version: MEMORY_FORMAT_VERSION, model: loaded.name, modelSha256: loaded.weightsSha256,
+      tokenizerSha256: tok.fingerprint, embedDim: model.embedDim, nTokens: p.textIds.length, textChars: st.text.length,
+      textSha256: sha256(st.text), segments,
+      settings: {
+        segment_tokens: o.segmentTokens, tokens_per_vector: o.tokensPerVector, max_steps: o.maxSteps, patience: o.patience,
+        growth: o.growth, max_mem: o.maxMem ?? 'segment tokens', lr: o.lr, betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`, seed: st.seed,
+        backend: loaded.engine.runtime.name,
+      },
+      stats: { rounds: st.rounds, batched_steps: st.steps, seconds: Number(((performance.now() - st.start) / 1000).toFixed(2)), vectors: 0 },
+      created: new Date().toISOString(),
+    };
+    mf.stats.vectors = totalVectors(mf);
+    validateMemoryFile(mf);
+    return mf;
+  };
+
+  /** Tokenizes and plans text j (or fails it when the tokenizer does not give it back). */
+  const prepare = async (j: number) => {
+    const st = states[j];
+    const ids = tok.encode(st.text);
+    const back = tok.decode(ids);
+    if (back !== st.text) {
+      let i = 0;
+      while (i < back.length && i < st.text.length && back[i] === st.text[i]) i++;
+      await finish(j, { ok: false, error: new CompressError(`the ${loaded.name} tokenizer does not reproduce this text exactly (decode(encode(text)) differs from char ${i}: ` +
+        `${snippet(st.text.slice(i, i + 20))} became ${snippet(back.slice(i, i + 20))}); only texts the tokenizer round-trips can be compressed losslessly`) });
+      return;
+    }
+    st.plan = plan(ids, tok.bosId, o.segmentTokens);
+    st.kOf = st.plan.segments.map((s) => Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))));
+    st.done = new Array(st.plan.segments.length).fill(null);
+    st.pending = st.plan.segments.map((_, i) => i);
+    if (st.pending.length === 0) await finish(j, { ok: true, file: fileOf(st) });
+  };
+  for (let j = 0; j < states.length; j++) await prepare(j);
+
+  const live = () => states.map((st, j) => ({ st, j })).filter(({ st }) => st.result === null);
+  while (live().length > 0) {
+    for (const t of o.admit?.() ?? []) {
+      states.push(newState(t, performance.now()));
+      await prepare(states.length - 1);
+    }
+    for (const { st, j } of live()) {
+      if (o.isCancelled?.(j)) await finish(j, { ok: false, error: new CompressError('cancelled') });
+      else st.rounds++;
+    }
+    const active = live();
+    if (active.length === 0) break;
+    const kValues = new Map(active.map(({ st, j }) => [j, [...new Set(st.pending.map((i) => st.kOf[i]))].sort((a, b) => a - b)]));
+    const where = new Map<string, { j: number; i: number }>();
+    const jobs = active.flatMap(({ st, j }) => st.pending.map((i) => {
+      const key = `t${j}/seg${i}`;
+      where.set(key, { j, i });
+      return { key, ids: st.plan!.segments[i].ids, nMem: st.kOf[i], seed: `compress/${st.seed}/seg${i}/K${st.kOf[i]}` };
+    }));
+    const outcomes = new Map<string, CramOutcome>();
+    const finishedIn = new Map<number, number>();
     let roundSteps = 0;
+    const single = states.length === 1;
     await cramAll(loaded.engine, jobs, settings, {
-      onFinish: (out) => { outcomes.set(Number(out.key.slice(3)), out); },
+      onFinish: (out) => {
+        outcomes.set(out.key, out);
+        const { j } = where.get(out.key)!;
+        finishedIn.set(j, (finishedIn.get(j) ?? 0) + 1);
+      },
       onStep: (pr) => {
         roundSteps++;
-        o.onProgress?.({ phase: 'cram', round, segments: n, exact, active: pr.active, finished: pr.finished, kValues, stepsDone: roundSteps, meanAccuracy: pr.meanAccuracy });
+        if (!o.onProgress) return;
+        for (const { st, j } of active) {
+          const fin = finishedIn.get(j) ?? 0;
+          o.onProgress(j, {
+            phase: 'cram', round: st.rounds, segments: st.plan!.segments.length, exact: st.exact,
+            active: single ? pr.active : st.pending.length - fin, finished: single ? pr.finished : fin,
+            kValues: kValues.get(j)!, stepsDone: roundSteps, meanAccuracy: pr.meanAccuracy,
+          });
+        }
       },
+      shouldStop: o.shouldStop,
     });
-    totalSteps += roundSteps;
-    o.onProgress?.({ phase: 'verify', round, segments: n, exact, active: pending.length, finished: pending.length, kValues, stepsDone: roundSteps, meanAccuracy: 1 });
-    const next: number[] = [];
-    for (const i of pending) {
-      const out = outcomes.get(i)!;
-      const ids = p.segments[i].ids;
-      const regen = out.bestAccuracy === 1 ? await regenerate(loaded.engine, out.memory, kOf[i], ids) : null;
-      if (regen?.regenerated_exact) {
-        done[i] = out.memory;
-        exact++;
-        continue;
+    if (o.shouldStop?.()) throw new CompressAborted('compression stopped before it finished');
+    for (const { st, j } of active) {
+      st.steps += roundSteps;
+      o.onProgress?.(j, { phase: 'verify', round: st.rounds, segments: st.plan!.segments.length, exact: st.exact, active: st.pending.length, finished: st.pending.length, kValues: kValues.get(j)!, stepsDone: roundSteps, meanAccuracy: 1 });
+      const next: number[] = [];
+      let failure: CompressError | null = null;
+      for (const i of st.pending) {
+        const out = outcomes.get(`t${j}/seg${i}`)!;
+        const ids = st.plan!.segments[i].ids;
+        const regen = out.bestAccuracy === 1 ? await regenerate(loaded.engine, out.memory, st.kOf[i], ids) : null;
+        if (regen?.regenerated_exact) {
+          st.done[i] = out.memory;
+          st.exact++;
+          continue;
+        }
+        const cap = maxMemCap(ids.length);
+        if (st.kOf[i] >= cap) {
+          const seg = st.plan!.segments[i];
+          const segText = tok.decode(ids.slice(1));
+          failure = new CompressError(`segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) was not reproduced exactly with K=${st.kOf[i]} ` +
+            `vector(s), the limit: best teacher-forced accuracy ${out.bestAccuracy.toFixed(3)} after ${out.steps} steps` +
+            `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
+            'raise maxMem (--max-mem) or maxSteps (--max-steps), or use shorter segments (--segment-tokens)');
+          break;
+        }
+        st.kOf[i] = Math.min(cap, Math.max(st.kOf[i] + 1, Math.ceil(st.kOf[i] * o.growth)));
+        next.push(i);
       }
-      const cap = maxMemCap(ids.length);
-      if (kOf[i] >= cap) {
-        const seg = p.segments[i];
-        const segText = tok.decode(ids.slice(1));
-        throw new CompressError(`segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) was not reproduced exactly with K=${kOf[i]} ` +
-          `vector(s), the limit: best teacher-forced accuracy ${out.bestAccuracy.toFixed(3)} after ${out.steps} steps` +
-          `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
-          'raise maxMem (--max-mem) or maxSteps (--max-steps), or use shorter segments (--segment-tokens)');
-      }
-      kOf[i] = Math.min(cap, Math.max(kOf[i] + 1, Math.ceil(kOf[i] * o.growth)));
-      next.push(i);
+      st.pending = next;
+      if (failure) await finish(j, { ok: false, error: failure });
+      else if (next.length === 0) await finish(j, { ok: true, file: fileOf(st) });
     }
-    pending = next;
   }
-  const segments: MemorySegment[] = p.segments.map((s, i) => ({
-    nMem: kOf[i], nTokens: s.ids.length - 1, idsSha256: idsSha256(s.ids), startsWithBos: p.bos !== null, firstToken: s.ids[0], vectors: done[i]!,
-  }));
-  const mf: MemoryFile = {
-    format: MEMORY_FORMAT, version: MEMORY_FORMAT_VERSION, model: loaded.name, modelSha256: loaded.weightsSha256,
-    tokenizerSha256: tok.fingerprint, embedDim: model.embedDim, nTokens: p.textIds.length, textChars: text.length,
-    textSha256: sha256(text), segments,
-    settings: {
-      segment_tokens: o.segmentTokens, tokens_per_vector: o.tokensPerVector, max_steps: o.maxSteps, patience: o.patience,
-      growth: o.growth, max_mem: o.maxMem ?? 'segment tokens', lr: o.lr, betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`, seed: o.seed,
-      backend: loaded.engine.runtime.name,
-    },
-    stats: { rounds: round, batched_steps: totalSteps, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), vectors: 0 },
-    created: new Date().toISOString(),
-  };
-  mf.stats.vectors = totalVectors(mf);
-  validateMemoryFile(mf);
-  return mf;
+  return states.map((st) => st.result!);
 }
 
 /** Refuses a file made for another model or tokenizer, naming both. */

@@ -103,9 +103,25 @@ function retryBusy<T>(f: () => T, timeoutMs: number): T {
   }
 }
 
+/**
+ * Inserts a validated .mem file (its bytes and the parsed object) on a store connection; returns the row number n
+ * (id mem-<n>). Runs inside the caller's transaction when there is one (the memory service commits a finished job
+ * and its entry together).
+ */
+export function insertMemoryRow(db: Database.Database, mf: MemoryFile, bytes: Buffer, tags: string[]): number {
+  for (const t of tags) if (typeof t !== 'string' || t === '') throw new StoreError('tags must be non-empty strings');
+  const info = db.prepare(`INSERT INTO memories (model, model_sha256, tokenizer_sha256, n_tokens, n_segments, k_total, text_sha256, text_chars, bytes, added, created, tags, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    mf.model, mf.modelSha256, mf.tokenizerSha256, mf.nTokens, mf.segments.length, totalVectors(mf), mf.textSha256, mf.textChars,
+    bytes.byteLength, new Date().toISOString(), mf.created, JSON.stringify([...new Set(tags)]), bytes,
+  );
+  return Number(info.lastInsertRowid);
+}
+
 export class MemoryStore {
   readonly path: string;
-  private readonly db: Database.Database;
+  /** The connection (WAL, busy timeout set): other tables of the same database (the memory service's) use it too. */
+  readonly db: Database.Database;
   private readonly timeoutMs: number;
 
   constructor(options: { path?: string; busyTimeoutMs?: number; create?: boolean } = {}) {
@@ -147,13 +163,8 @@ export class MemoryStore {
       bytes = serializeMemoryFile(file);
       mf = file;
     }
-    for (const t of tags) if (typeof t !== 'string' || t === '') throw new StoreError('tags must be non-empty strings');
-    const info = retryBusy(() => this.db.prepare(`INSERT INTO memories (model, model_sha256, tokenizer_sha256, n_tokens, n_segments, k_total, text_sha256, text_chars, bytes, added, created, tags, data)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-      mf.model, mf.modelSha256, mf.tokenizerSha256, mf.nTokens, mf.segments.length, totalVectors(mf), mf.textSha256, mf.textChars,
-      bytes.byteLength, new Date().toISOString(), mf.created, JSON.stringify([...new Set(tags)]), bytes,
-    ), this.timeoutMs);
-    return `mem-${Number(info.lastInsertRowid)}`;
+    const n = retryBusy(() => insertMemoryRow(this.db, mf, bytes, tags), this.timeoutMs);
+    return `mem-${n}`;
   }
 
   list(filter: { tag?: string; model?: string } = {}): StoreEntry[] {
