@@ -59,6 +59,14 @@ function ago(iso: string): string {
   return s < 120 ? `${Math.round(s)} s ago` : `${Math.round(s / 60)} min ago`;
 }
 
+/** The live holder of a folder's lock, or null when there is no lock or it is stale. */
+export function lockHolder(dir: string): (LockHolder & { ago: string }) | null {
+  const file = join(dir, LOCK_FILE);
+  if (!existsSync(file)) return null;
+  const h = readHolder(file);
+  return h !== null && staleReason(h) === null ? { ...h, ago: ago(h.alive) } : null;
+}
+
 export class RunLock {
   private released = false;
 
