@@ -117,7 +117,7 @@ export function shardRequest(flag: string | undefined, env: NodeJS.ProcessEnv, c
  */
 export function resolveShard(req: ShardRequest, recorded: ShardsFile | null, runDir: string): ShardChoice & { slurmArrayMin?: number; note?: string } {
   const planned = recorded ? `${runDir} was planned as ${recorded.count} shard${recorded.count > 1 ? 's' : ''} (${SHARDS_FILE}, ${recorded.created}, by ${recorded.created_by})` : '';
-  const fixFor = (n: number) => `run every task with ${n} shards (cram slurm <config> --tasks ${n}; --shard i/${n}), or give this config another name to split it anew`;
+  const fixFor = (n: number) => `Run every task with ${n} shards (cram slurm <config> --tasks ${n}; --shard i/${n}), or give this config another name to split it anew`;
   if (req.from === 'flag') {
     if (recorded && recorded.count !== req.count) throw new ShardError(`${planned}; this process asks for shard ${req.index} of ${req.count}. ${fixFor(recorded.count)}`);
     return { index: req.index, count: req.count, how: `--shard ${req.index}/${req.count}` };
