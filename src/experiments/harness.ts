@@ -13,7 +13,7 @@
  * of the planned items, writes only under shards/<i>/ (records, sessions, lock), and the last shard to finish writes
  * the merged report.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import YAML from 'yaml';
@@ -101,6 +101,11 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     }
   }
 
+  // As a shard: the index from the request and what the folder recorded (checked before anything is written); this
+  // process then writes only under shards/<i>/ and holds that folder's lock (no lock is shared between hosts).
+  const shardReq = opts.shard ? withConfigCount(opts.shard, config.shards) : undefined;
+  const choice: (ShardChoice & { slurmArrayMin?: number; note?: string }) | null = shardReq ? resolveShard(shardReq, readShardsFile(prepared.runDir), prepared.runDir) : null;
+
   // The backend and the models' memory needs are checked before the run folder exists (issue: known limits fail early).
   const engine = await import('./model-session.ts');
   const backend = await engine.startEngine(config.backend);
@@ -114,13 +119,6 @@ export async function runExperiment<Rec extends object = object>(configPath: str
 
   const run = new RunFolder(prepared.runDir).create();
   const command = `cram experiment ${relative(process.cwd(), resolve(configPath)) || configPath}`;
-  // As a shard: the index from the request and what the folder recorded; this process then writes only under
-  // shards/<i>/ and holds that folder's lock (no lock is shared between hosts).
-  const shardReq = opts.shard ? withConfigCount(opts.shard, config.shards) : undefined;
-  let choice: (ShardChoice & { slurmArrayMin?: number; note?: string }) | null = null;
-  if (shardReq) {
-    choice = resolveShard(shardReq, readShardsFile(run.dir), run.dir);
-  }
   const own = choice ? new RunFolder(shardDir(run.dir, choice.index)).create() : run;
   const lock = RunLock.acquire(own.dir, choice ? `${command} --shard ${choice.index}/${choice.count}` : command, log);
   let session: RunSession | null = null;
@@ -167,8 +165,14 @@ export async function runExperiment<Rec extends object = object>(configPath: str
       if (c.note) log(c.note);
       log(`shard ${c.index} of ${c.count} (${c.how}${created ? `; split planned now: ${relative(process.cwd(), run.path(SHARDS_FILE))}` : ''}): ${keys.size} of ${file.planned} items`);
     }
-    run.writeAtomic('config.yaml', YAML.stringify(config));
-    run.writeAtomic('skipped.jsonl', prepared.models.flatMap((m) => m.skipped).map((s) => JSON.stringify(s) + '\n').join(''));
+    const skippedLines = prepared.models.flatMap((m) => m.skipped).map((s) => JSON.stringify(s) + '\n').join('');
+    if (choice) {
+      writeShared(run, 'config.yaml', YAML.stringify(config));
+      writeShared(run, 'skipped.jsonl', skippedLines);
+    } else {
+      run.writeAtomic('config.yaml', YAML.stringify(config));
+      run.writeAtomic('skipped.jsonl', skippedLines);
+    }
     const done = new Set(finished.map((r) => kind.recordKey(r)));
 
     session = own.startSession({ config_file: relative(process.cwd(), resolve(configPath)), ...(choice ? { shard: choice.index, shards: choice.count, shard_from: choice.how } : {}) });
@@ -238,9 +242,17 @@ export async function runExperiment<Rec extends object = object>(configPath: str
           `The last shard to finish writes the report (or: cram report ${relative(process.cwd(), run.dir) || run.dir}); progress: cram status ${relative(process.cwd(), run.dir) || run.dir}`);
       }
     }
-    if (!choice || complete) {
+    if (!choice) {
       const report = await writeRunReport(run.dir, { log });
       if (report) log(`report: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
+    } else if (complete) {
+      // The records are all there whatever happens now: a report that cannot be written is said, not fatal.
+      try {
+        const report = await writeRunReport(run.dir, { log });
+        if (report) log(`merged report of all ${choice.count} shards: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
+      } catch (e) {
+        log(`every shard is done, but the merged report could not be written (${(e as Error).message}); write it with cram report ${relative(process.cwd(), run.dir) || run.dir}`);
+      }
     }
   } catch (e) {
     session?.end('error', { records: ranNow, error: (e as Error).message.slice(0, 500) });
@@ -254,6 +266,26 @@ export async function runExperiment<Rec extends object = object>(configPath: str
   log(`${ranNow} record(s) made in this session${stopped ? ' (stopped early: run the same command to resume)' : ''}; ${records.length} in ` +
     `${choice ? relative(process.cwd(), own.path(kind.recordFile)) : relative(process.cwd(), run.path('results.csv'))}`);
   return { runDir: run.dir, records, ranNow, interrupted: stopped, ...(choice ? { shard: { index: choice.index, count: choice.count, how: choice.how }, complete } : {}) };
+}
+
+/**
+ * A file every shard writes with the same content (config.yaml, skipped.jsonl): left alone when it already says that,
+ * else written under a temporary name unique to this host and process, then renamed (containers on several hosts
+ * often share PIDs, so the PID alone would not keep two shards' temporary files apart).
+ */
+function writeShared(run: RunFolder, name: string, content: string): void {
+  const file = run.path(name);
+  try {
+    if (readFileSync(file, 'utf8') === content) return;
+  } catch { /* not there yet */ }
+  const tmp = `${file}.tmp-${hostname()}-${process.pid}`;
+  try {
+    writeFileSync(tmp, content);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** A scheduler's request without a count takes the config's `shards`; a flag that says another count is refused. */
