@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -163,6 +163,9 @@ test('refused before any work: a plan that changed since the split, a shard whil
   const out = join(work, 'refused');
   const config = writeConfig('refused.yaml', { output_dir: out, name: 'r' });
   const runDir = join(out, 'r');
+  // An indexed job's index without a count: nothing is written.
+  await assert.rejects(runExperiment(config, { quiet: true, signals: false, shard: { from: 'indexed-job', index: 0 } }), /JOB_COMPLETION_INDEX=0 is set but no shard count is/);
+  assert.equal(existsSync(runDir), false);
   await runExperiment(config, { quiet: true, signals: false, shard: { from: 'flag', index: 0, count: 2 }, stopAfter: 0 });
   assert.ok(existsSync(join(runDir, 'shards.json')));
   // No record yet, so the changed config would be accepted; the split, made for the old plan, is not.
@@ -175,6 +178,25 @@ test('refused before any work: a plan that changed since the split, a shard whil
   const single = RunLock.acquire(runDir, 'cram experiment refused.yaml');
   await assert.rejects(runExperiment(config, { quiet: true, signals: false, shard: { from: 'flag', index: 1, count: 2 } }), /is being run as one process \(\d+ on .*cram experiment refused\.yaml\); stop it/);
   single.release();
+});
+
+test('a shard lock left by a process whose PID is now another process (a restarted container) is taken over once its heartbeat stopped', () => {
+  const dir = join(work, 'reused-pid');
+  mkdirSync(dir, { recursive: true });
+  // Our own PID, taken an hour ago: this process started later, so the lock is another process's.
+  const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+  const justNow = new Date().toISOString();
+  writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: hourAgo, alive: justNow, command: 'before the restart' }));
+  // A fresh heartbeat: not judged yet (a clock stepped since boot must not make a live holder look new).
+  assert.throws(() => RunLock.acquire(dir, 'x'), /in use by process/);
+  writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: hourAgo, alive: hourAgo, command: 'before the restart' }));
+  const notes: string[] = [];
+  RunLock.acquire(dir, 'after the restart', (n) => notes.push(n)).release();
+  assert.match(notes.join(), /took over a stale lock .*started after the lock was taken .*the PID was reused/);
+  // This process's own lock is still refused to it a second time.
+  const held = RunLock.acquire(dir, 'held');
+  assert.throws(() => RunLock.acquire(dir, 'again'), /in use by process/);
+  held.release();
 });
 
 test('cram slurm writes an array script with one shard per task; a task count other than the recorded split is refused', () => {

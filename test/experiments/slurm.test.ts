@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { diffRecords, formatDiff, runRecords } from '../../scripts/compare-records.ts';
+import { RunLock } from '../../src/experiments/run-lock.ts';
 import { readShardsFile } from '../../src/experiments/shards.ts';
 import { runStatus } from '../../src/experiments/status.ts';
 
@@ -129,4 +130,29 @@ test('an array of 3 SLURM tasks gives the single-process records; a task cancell
   assert.deepEqual([d.keysA, d.keysB, d.onlyA, d.onlyB, d.duplicatesA, d.duplicatesB], [18, 18, [], [], [], []]);
   // Each task batches only its own texts: a near-tie argmax may flip in another batch composition, nothing more.
   assert.ok(d.recordsDiffering <= 3, formatDiff(d));
+});
+
+test('a shard lock left on another host by a SLURM job that squeue no longer lists is taken over at once', (t) => {
+  const missing = slurmMissing();
+  if (missing) {
+    if (process.env.CRAM_REQUIRE_SLURM === '1') assert.fail(`CRAM_REQUIRE_SLURM=1 but ${missing}`);
+    t.skip(missing);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'cram-slurm-lock-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const now = new Date().toISOString();
+  const lock = (job: string) => writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: 1, host: 'lost-node', started: now, alive: now, command: 'a task', slurm_job: job }));
+  // A job id SLURM never gave (squeue: invalid job id): the node went away with it.
+  lock('999999999');
+  const notes: string[] = [];
+  RunLock.acquire(dir, 'resubmitted', (n) => notes.push(n)).release();
+  assert.match(notes.join(), /took over a stale lock .*its SLURM job 999999999 is no longer running/);
+  // A job that is running: the lock holds.
+  const running = sh('sbatch', ['--parsable', '--wrap', 'sleep 30', '-o', '/dev/null']);
+  assert.equal(running.status, 0, running.stderr);
+  const job = running.stdout.trim();
+  t.after(() => sh('scancel', [job]));
+  lock(job);
+  assert.throws(() => RunLock.acquire(dir, 'twin'), /in use by process 1 on lost-node/);
 });
