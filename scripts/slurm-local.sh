@@ -62,7 +62,7 @@ if ! scontrol ping 2>/dev/null | grep -q 'is UP'; then
   $SUDO /usr/sbin/slurmctld
   log "started slurmctld"
 fi
-if ! pgrep -x slurmd >/dev/null; then
+if ! { [ -f /run/slurmd.pid ] && kill -0 "$(cat /run/slurmd.pid)" 2>/dev/null; }; then
   $SUDO /usr/sbin/slurmd
   log "started slurmd"
 fi
