@@ -145,6 +145,11 @@ test('two shards give the records of one process; a stopped shard resumes, losin
   assert.match(report, /Texts crammed: 12/);
   assert.match(report, /2 shards side by side .*3 sessions, 1 stopped by a signal/);
   assert.ok(readFileSync(join(runDir, 'shards', '0', 'curves.jsonl'), 'utf8').length > 0 || readFileSync(join(runDir, 'shards', '1', 'curves.jsonl'), 'utf8').length > 0);
+  // cram compare reads a sharded run like any other.
+  const { compareRuns } = await import('../../src/experiments/compare.ts');
+  const cmp = await compareRuns([runDir], join(work, 'compared'));
+  assert.equal(cmp.duplicates, 0);
+  assert.match(readFileSync(join(work, 'compared', 'report.md'), 'utf8'), /Texts crammed: 12/);
   st = runStatus(runDir);
   assert.equal(st.complete, true);
   assert.deepEqual(st.rows.map((r) => r.state), ['finished', 'finished']);
