@@ -71,7 +71,7 @@ fi
 for i in $(seq 1 60); do
   STATE="$(sinfo -h -n "$HOST" -o %T 2>/dev/null | head -1 || true)"
   case "$STATE" in
-    idle|mixed|allocated) log "node $HOST is $STATE; sbatch works"; exit 0 ;;
+    idle|mixed|allocated) log "node $HOST is $STATE; sbatch works (${SECONDS} s)"; exit 0 ;;
     down*|drain*|drained*) $SUDO scontrol update NodeName="$HOST" State=RESUME >/dev/null 2>&1 || true ;;
   esac
   sleep 0.5
