@@ -1,5 +1,5 @@
 /**
- * `cram experiment <config>` (run or resume any kind), `cram check <config>` (validate and plan, no engine),
+ * `cram experiment <config> [--shard i/n]` (run or resume any kind, or one shard of it), `cram check <config>` (validate and plan, no engine),
  * `cram kinds`, `cram report <run>`, `cram compare <runs…> --out <dir>`.
  */
 import { existsSync, statSync } from 'node:fs';
@@ -8,6 +8,8 @@ import type { Command } from 'commander';
 import { DEFAULT_CONFIG, runExperiment, writeRunReport } from '../experiments/harness.ts';
 import { KINDS } from '../experiments/kinds/index.ts';
 import { prepareExperiment } from '../experiments/prepare.ts';
+import { COST_ESTIMATE, MAX_SHARDS, shardRequest, splitPlan } from '../experiments/shards.ts';
+import { positiveInt } from './options.ts';
 
 const rel = (p: string) => relative(process.cwd(), p) || '.';
 
@@ -17,8 +19,11 @@ export function registerExperimentCommands(program: Command): void {
     .description('run (or resume) an experiment config of any kind; results go to <output_dir>/<name>/')
     .argument('[config]', 'YAML or JSON config', rel(DEFAULT_CONFIG))
     .option('--quiet', 'no progress output')
-    .action(async (config: string, o: { quiet?: boolean }) => {
-      const r = await runExperiment(config, { quiet: o.quiet });
+    .option('--shard <i/n>', 'run only shard i (from 0) of n: its share of the planned items (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set)')
+    .option('--shards <n>', 'the shard count when the index comes from the environment (a Kubernetes Indexed Job\'s completions); default: the config\'s shards')
+    .action(async (config: string, o: { quiet?: boolean; shard?: string; shards?: string }) => {
+      const shard = shardRequest(o.shard, process.env, o.shards === undefined ? undefined : positiveInt(o.shards, '--shards', MAX_SHARDS)) ?? undefined;
+      const r = await runExperiment(config, { quiet: o.quiet, shard });
       if (r.interrupted) process.exitCode = 130;
     });
 
@@ -27,14 +32,19 @@ export function registerExperimentCommands(program: Command): void {
     .description('validate a config and plan its work without running anything (no engine, nothing written)')
     .argument('[config]', 'YAML or JSON config', rel(DEFAULT_CONFIG))
     .option('--json', 'one JSON object on stdout')
-    .action((config: string, o: { json?: boolean }) => {
+    .option('--shards <n>', 'also show how the items would be split over n shards')
+    .action((config: string, o: { json?: boolean; shards?: string }) => {
       const p = prepareExperiment(config, { quiet: o.json });
       const models = p.models.map((m) => ({
         model: m.info.name, max_positions: m.info.maxPositions, items: m.items.length, skipped_short_texts: m.skipped.length,
         most_positions: Math.max(0, ...m.items.map((i) => i.positions)),
       }));
+      const n = o.shards === undefined ? undefined : positiveInt(o.shards, '--shards', MAX_SHARDS);
+      const split = n === undefined ? undefined : splitPlan(p.models.map((m) => ({ name: m.info.name, items: m.items })), n, p.config.max_steps);
+      const total = split?.reduce((a, s) => a + s.cost, 0) || 1;
+      const shards = split?.map((s, i) => ({ shard: i, items: s.items, cost_share: s.cost / total }));
       if (o.json) {
-        process.stdout.write(JSON.stringify({ config, experiment: p.kind.name, run_dir: p.runDir, models }) + '\n');
+        process.stdout.write(JSON.stringify({ config, experiment: p.kind.name, run_dir: p.runDir, models, ...(shards ? { shards } : {}) }) + '\n');
         return;
       }
       process.stdout.write(`${config}: valid ${p.kind.name} experiment → ${rel(p.runDir)}\n`);
@@ -42,6 +52,7 @@ export function registerExperimentCommands(program: Command): void {
         process.stdout.write(`  ${m.model}: ${m.items} work items (largest ${m.most_positions} of ${m.max_positions} positions)` +
           `${m.skipped_short_texts ? `, ${m.skipped_short_texts} text/length pairs skipped (text shorter than the length)` : ''}\n`);
       }
+      for (const s of shards ?? []) process.stdout.write(`  shard ${s.shard}/${n}: ${s.items} items, ${(100 * s.cost_share).toFixed(1)} % of the expected cost (${COST_ESTIMATE})\n`);
     });
 
   program

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { registerCompressorCommands } from './compressor-commands.ts';
 import { registerCramCommands } from './cram-commands.ts';
 import { registerExperimentCommands } from './experiment-commands.ts';
+import { registerScaleOutCommands } from './scale-out-commands.ts';
 import { registerVerify } from './verify-command.ts';
 import { registerServeCommand } from '../serve/command.ts';
 
@@ -21,6 +22,7 @@ registerCramCommands(program);
 registerCompressorCommands(program);
 registerExperimentCommands(program);
 registerServeCommand(program);
+registerScaleOutCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);

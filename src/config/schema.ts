@@ -116,6 +116,12 @@ export const CommonConfigShape = {
   /** Check exact greedy regeneration for every text. */
   regenerate: z.boolean().default(true),
   save_vectors: z.boolean().default(true),
+  /**
+   * Shards the run is split into when its tasks come from a scheduler that gives only an index (a Kubernetes Indexed
+   * Job's JOB_COMPLETION_INDEX), and `cram slurm`'s default --tasks. Not part of the results: a run is split once,
+   * recorded in its folder (src/experiments/shards.ts).
+   */
+  shards: positiveInt(10_000).optional(),
 } as const;
 
 export const CommonConfigSchema = z.strictObject(CommonConfigShape);

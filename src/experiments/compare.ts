@@ -6,9 +6,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { COMPARISON_FIGURES } from '../report/figures/index.ts';
 import type { ReportResult } from '../report/report.ts';
-import { readJsonl, type BadLine } from '../results/run-folder.ts';
+import type { BadLine } from '../results/run-folder.ts';
 import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
 import { writeCapacityReport } from './kinds/capacity.ts';
+import { readMergedJsonl, runFileCopies } from './shards.ts';
 
 /** Same text crammed the same way (the same record appearing in two runs' files is counted once). */
 const sampleKey = (r: SampleRecord) =>
@@ -23,9 +24,10 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
   let duplicates = 0;
   const perRun: Record<string, number> = {};
   for (const dir of runDirs) {
-    const file = join(dir, 'samples.jsonl');
-    if (!existsSync(file)) throw new Error(`compareRuns: ${file} not found`);
-    const rs = readJsonl<SampleRecord>(file, (line, text) => badLines.push({ file, line, text }));
+    // The run folder's own records and, for a run split into shards, every shard's (shards.ts).
+    const copies = runFileCopies(dir, 'samples.jsonl').filter((c) => existsSync(c.path));
+    if (copies.length === 0) throw new Error(`compareRuns: ${join(dir, 'samples.jsonl')} not found`);
+    const rs = readMergedJsonl<SampleRecord>(dir, 'samples.jsonl', (b) => badLines.push({ ...b, file: join(dir, b.file) }));
     perRun[resolve(dir)] = rs.length;
     for (const r of rs) {
       const k = sampleKey(r);
@@ -36,8 +38,7 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
       seen.add(k);
       records.push(r);
     }
-    const cfile = join(dir, 'curves.jsonl');
-    if (existsSync(cfile)) curves.push(...readJsonl<CurveRecord>(cfile, (line, text) => badLines.push({ file: cfile, line, text })));
+    curves.push(...readMergedJsonl<CurveRecord>(dir, 'curves.jsonl', (b) => badLines.push({ ...b, file: join(dir, b.file) })));
   }
   mkdirSync(outDir, { recursive: true });
   const result = await writeCapacityReport(outDir, {

@@ -9,8 +9,12 @@
  *      (resume by record key: kill -9 at any moment loses nothing finished and repeats nothing);
  *   5. stops after the current step on the first Ctrl-C / SIGTERM, at once on a second;
  *   6. writes results.csv and the report.
+ * As one shard of N (shards.ts: `--shard i/n`, a SLURM array task, a Kubernetes indexed job) it does only its share
+ * of the planned items, writes only under shards/<i>/ (records, sessions, lock), and the last shard to finish writes
+ * the merged report.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import YAML from 'yaml';
 import { parseConfig } from '../config/load-config.ts';
@@ -18,13 +22,17 @@ import type { ExperimentConfig } from '../config/schema.ts';
 import { PROJECT_ROOT } from '../paths.ts';
 import { writeReport, type ReportResult } from '../report/report.ts';
 import { describeEnvironment } from '../results/environment.ts';
-import { describeBadLines, RunFolder, type BadLine, type RunSession } from '../results/run-folder.ts';
+import { describeBadLines, RunFolder, type BadLine, type RunSession, type SessionSummary } from '../results/run-folder.ts';
 import type { RunContext, SkippedText } from './kind.ts';
 import { experimentKind } from './kinds/index.ts';
 import type { ModelSession } from './model-session.ts';
 import { prepareExperiment } from './prepare.ts';
 import { RunProgress } from './progress.ts';
-import { RunLock } from './run-lock.ts';
+import { lockHolder, RunLock } from './run-lock.ts';
+import {
+  checkPlanMatches, COST_ESTIMATE, planSha256, readMergedJsonl, readMergedRecords, readShardsFile, recordShards, resolveShard,
+  SHARDS_FILE, shardDir, ShardError, shardIndices, splitPlan, type ShardChoice, type ShardRequest,
+} from './shards.ts';
 import { StopSignals } from './stop.ts';
 
 export const DEFAULT_CONFIG = join(PROJECT_ROOT, 'configs', 'quick.yaml');
@@ -36,6 +44,8 @@ export interface RunOptions {
   stopAfter?: number;
   /** Install the SIGINT/SIGTERM handlers (default true). */
   signals?: boolean;
+  /** Run as one shard of several (shards.ts); a request without a count takes the config's `shards`. */
+  shard?: ShardRequest;
 }
 
 export interface ExperimentResult<Rec extends object = object> {
@@ -43,11 +53,15 @@ export interface ExperimentResult<Rec extends object = object> {
   records: Rec[];
   ranNow: number;
   interrupted: boolean;
+  /** As a shard: which one; `records` are then this shard's own. */
+  shard?: ShardChoice;
+  /** As a shard: every planned item of every shard has its record (this shard wrote the merged report). */
+  complete?: boolean;
 }
 
 /** Fields that decide the results: a folder made with other values cannot be resumed. */
 function identity(c: ExperimentConfig): Record<string, unknown> {
-  const { backend: _b, batch: _ba, output_dir: _o, description: _d, ...rest } = c;
+  const { backend: _b, batch: _ba, output_dir: _o, description: _d, shards: _s, ...rest } = c;
   return rest;
 }
 
@@ -87,6 +101,11 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     }
   }
 
+  // As a shard: the index from the request and what the folder recorded (checked before anything is written); this
+  // process then writes only under shards/<i>/ and holds that folder's lock (no lock is shared between hosts).
+  const shardReq = opts.shard ? withConfigCount(opts.shard, config.shards) : undefined;
+  const choice: (ShardChoice & { slurmArrayMin?: number; note?: string }) | null = shardReq ? resolveShard(shardReq, readShardsFile(prepared.runDir), prepared.runDir) : null;
+
   // The backend and the models' memory needs are checked before the run folder exists (issue: known limits fail early).
   const engine = await import('./model-session.ts');
   const backend = await engine.startEngine(config.backend);
@@ -99,22 +118,64 @@ export async function runExperiment<Rec extends object = object>(configPath: str
   }
 
   const run = new RunFolder(prepared.runDir).create();
-  const lock = RunLock.acquire(run.dir, `cram experiment ${relative(process.cwd(), resolve(configPath)) || configPath}`, log);
+  const command = `cram experiment ${relative(process.cwd(), resolve(configPath)) || configPath}`;
+  const own = choice ? new RunFolder(shardDir(run.dir, choice.index)).create() : run;
+  const lock = RunLock.acquire(own.dir, choice ? `${command} --shard ${choice.index}/${choice.count}` : command, log);
   let session: RunSession | null = null;
   let stop: StopSignals | null = null;
   let heartbeat: NodeJS.Timeout | null = null;
   let ranNow = 0;
   let stopped = false;
+  let complete: boolean | undefined;
   try {
+    // A single process on a folder split into shards would run every shard's items (checked after taking the lock, so
+    // a shard starting now sees the lock, or this process sees the shard's files).
+    if (!choice && (existsSync(run.path(SHARDS_FILE)) || shardIndices(run.dir).length > 0)) {
+      const n = readShardsFile(run.dir)?.count;
+      throw new ShardError(`${run.dir} is split into ${n ?? 'several'} shards (${SHARDS_FILE}, shards/): run each with --shard i/${n ?? 'n'} ` +
+        `(or as a SLURM array or indexed job), see their progress with cram status ${relative(process.cwd(), run.dir) || run.dir}, and merge them with cram report`);
+    }
     const badLines: BadLine[] = [];
-    const finished = run.readJsonl<object>(kind.recordFile, (b) => badLines.push(b));
+    // Done: this folder's records; a shard also counts the run folder's own (a single-process session before the split).
+    const finished = [...(choice ? run.readJsonl<object>(kind.recordFile, (b) => badLines.push(b)) : []), ...own.readJsonl<object>(kind.recordFile, (b) => badLines.push({ ...b, file: choice ? relative(run.dir, own.path(b.file)) : b.file }))];
     for (const note of describeBadLines(badLines)) log(`${note}; those texts run again`);
-    checkResumable(run, config, finished.length > 0, log);
-    run.writeAtomic('config.yaml', YAML.stringify(config));
-    run.writeAtomic('skipped.jsonl', prepared.models.flatMap((m) => m.skipped).map((s) => JSON.stringify(s) + '\n').join(''));
+    const anyRecords = finished.length > 0 || (choice !== null && readMergedJsonl(run.dir, kind.recordFile).length > 0);
+    checkResumable(run, config, anyRecords, log);
+
+    let keys: Set<string> | null = null;
+    if (choice) {
+      const models = prepared.models.map((m) => ({ name: m.info.name, items: m.items }));
+      const c = choice;
+      const { file, created } = recordShards(run.dir, () => {
+        const shards = splitPlan(models, c.count, config.max_steps);
+        return {
+          count: c.count, planned: shards.reduce((a, x) => a + x.items, 0), plan_sha256: planSha256(models), cost_estimate: COST_ESTIMATE,
+          created: new Date().toISOString(), created_by: c.how, ...(c.slurmArrayMin !== undefined ? { slurm_array_min: c.slurmArrayMin } : {}), shards,
+        };
+      });
+      if (!created) {
+        // Another task may have planned the split between our first look and now: it must agree with this request.
+        const again = resolveShard(shardReq!, file, run.dir);
+        if (again.index !== c.index) throw new ShardError(`another task split ${run.dir} at the same moment (${file.created_by}), and by that split this task is shard ${again.index}, not ${c.index}; run this task again`);
+      }
+      checkPlanMatches(file, models, run.dir);
+      const holder = lockHolder(run.dir);
+      if (holder) throw new ShardError(`${run.dir} is being run as one process (${holder.pid} on ${holder.host}: ${holder.command}); stop it before running the run as shards, so that no item is run twice`);
+      keys = new Set(file.shards[c.index].keys);
+      if (c.note) log(c.note);
+      log(`shard ${c.index} of ${c.count} (${c.how}${created ? `; split planned now: ${relative(process.cwd(), run.path(SHARDS_FILE))}` : ''}): ${keys.size} of ${file.planned} items`);
+    }
+    const skippedLines = prepared.models.flatMap((m) => m.skipped).map((s) => JSON.stringify(s) + '\n').join('');
+    if (choice) {
+      writeShared(run, 'config.yaml', YAML.stringify(config));
+      writeShared(run, 'skipped.jsonl', skippedLines);
+    } else {
+      run.writeAtomic('config.yaml', YAML.stringify(config));
+      run.writeAtomic('skipped.jsonl', skippedLines);
+    }
     const done = new Set(finished.map((r) => kind.recordKey(r)));
 
-    session = run.startSession({ config_file: relative(process.cwd(), resolve(configPath)) });
+    session = own.startSession({ config_file: relative(process.cwd(), resolve(configPath)), ...(choice ? { shard: choice.index, shards: choice.count, shard_from: choice.how } : {}) });
     const activeSession = session;
     // Heartbeats (also on a finished record, at most once a second): a killed session's wall time ends at the last one.
     let lastBeat = Date.now();
@@ -131,34 +192,35 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     }
     const shouldStop = () => (stop?.stopRequested ?? false) || (opts.stopAfter !== undefined && ranNow >= opts.stopAfter);
 
-    const environment = { ...describeEnvironment(backend), config_file: relative(process.cwd(), resolve(configPath)), started: session.started };
-    run.writeAtomic('environment.json', JSON.stringify(environment, null, 2) + '\n');
-    log(`run ${config.name} (${kind.name}) → ${run.dir} (backend ${backend.name}: ${backend.detail})`);
+    const environment = { ...describeEnvironment(backend), config_file: relative(process.cwd(), resolve(configPath)), started: session.started, ...(choice ? { host: hostname(), shard: choice.index, shards: choice.count } : {}) };
+    own.writeAtomic('environment.json', JSON.stringify(environment, null, 2) + '\n');
+    log(`run ${config.name} (${kind.name}) → ${own.dir} (backend ${backend.name}: ${backend.detail})`);
 
     for (const m of prepared.models) {
       if (shouldStop()) break;
-      const todo = m.items.filter((it) => !done.has(it.key));
-      log(`${m.info.name}: ${m.items.length} planned, ${m.items.length - todo.length} already done, ${todo.length} to run`);
+      const mine = keys ? m.items.filter((it) => keys!.has(it.key)) : m.items;
+      const todo = mine.filter((it) => !done.has(it.key));
+      log(`${m.info.name}: ${mine.length} planned${keys ? ' for this shard' : ''}, ${mine.length - todo.length} already done, ${todo.length} to run`);
       if (todo.length === 0) continue;
       const model: ModelSession = await engine.openModel(m.info.dir);
-      const progress = new RunProgress(m.items.length, m.items.length - todo.length, opts.quiet);
+      const progress = new RunProgress(mine.length, mine.length - todo.length, opts.quiet);
       let doneHere = 0;
       const ctx: RunContext<object> = {
         config, session: model, shouldStop,
         record: (r) => {
-          run.append(kind.recordFile, r);
+          own.append(kind.recordFile, r);
           done.add(kind.recordKey(r));
           ranNow++;
           doneHere++;
           beat(false);
         },
-        append: (file, line) => run.append(file, line),
+        append: (file, line) => own.append(file, line),
         file: (rel) => {
           const p = run.path(rel);
           mkdirSync(dirname(p), { recursive: true });
           return p;
         },
-        progress: (p) => progress.update({ done: m.items.length - todo.length + doneHere, total: m.items.length, ...p }),
+        progress: (p) => progress.update({ done: mine.length - todo.length + doneHere, total: mine.length, ...p }),
       };
       try {
         await kind.run(ctx, todo);
@@ -169,8 +231,29 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     }
     stopped = shouldStop();
     session.end(stopped ? 'interrupted' : 'finished', { records: ranNow, backend: backend.name });
-    const report = await writeRunReport(run.dir, { log });
-    if (report) log(`report: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
+    if (choice) {
+      // The last shard to finish (every planned item has a record, in any shard) writes the merged report.
+      const planned = prepared.models.flatMap((m) => m.items.map((it) => it.key));
+      const have = new Set(readMergedRecords<object>(run.dir, kind.recordFile, (r) => kind.recordKey(r)).records.map((r) => kind.recordKey(r)));
+      const missing = planned.filter((k) => !have.has(k)).length;
+      complete = missing === 0;
+      if (!complete) {
+        log(`shard ${choice.index}/${choice.count} ${stopped ? 'stopped' : 'finished its items'}; ${planned.length - missing} of ${planned.length} planned items are done over all shards. ` +
+          `The last shard to finish writes the report (or: cram report ${relative(process.cwd(), run.dir) || run.dir}); progress: cram status ${relative(process.cwd(), run.dir) || run.dir}`);
+      }
+    }
+    if (!choice) {
+      const report = await writeRunReport(run.dir, { log });
+      if (report) log(`report: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
+    } else if (complete) {
+      // The records are all there whatever happens now: a report that cannot be written is said, not fatal.
+      try {
+        const report = await writeRunReport(run.dir, { log });
+        if (report) log(`merged report of all ${choice.count} shards: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
+      } catch (e) {
+        log(`every shard is done, but the merged report could not be written (${(e as Error).message}); write it with cram report ${relative(process.cwd(), run.dir) || run.dir}`);
+      }
+    }
   } catch (e) {
     session?.end('error', { records: ranNow, error: (e as Error).message.slice(0, 500) });
     throw e;
@@ -179,9 +262,41 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     stop?.uninstall();
     lock.release();
   }
-  const records = run.readJsonl<Rec>(kind.recordFile);
-  log(`${ranNow} record(s) made in this session${stopped ? ' (stopped early: run the same command to resume)' : ''}; ${records.length} in ${relative(process.cwd(), run.path('results.csv'))}`);
-  return { runDir: run.dir, records, ranNow, interrupted: stopped };
+  const records = own.readJsonl<Rec>(kind.recordFile);
+  log(`${ranNow} record(s) made in this session${stopped ? ' (stopped early: run the same command to resume)' : ''}; ${records.length} in ` +
+    `${choice ? relative(process.cwd(), own.path(kind.recordFile)) : relative(process.cwd(), run.path('results.csv'))}`);
+  return { runDir: run.dir, records, ranNow, interrupted: stopped, ...(choice ? { shard: { index: choice.index, count: choice.count, how: choice.how }, complete } : {}) };
+}
+
+/**
+ * A file every shard writes with the same content (config.yaml, skipped.jsonl): left alone when it already says that,
+ * else written under a temporary name unique to this host and process, then renamed (containers on several hosts
+ * often share PIDs, so the PID alone would not keep two shards' temporary files apart).
+ */
+function writeShared(run: RunFolder, name: string, content: string): void {
+  const file = run.path(name);
+  try {
+    if (readFileSync(file, 'utf8') === content) return;
+  } catch { /* not there yet */ }
+  const tmp = `${file}.tmp-${hostname()}-${process.pid}`;
+  try {
+    writeFileSync(tmp, content);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** A scheduler's request without a count takes the config's `shards`; a flag that says another count is refused. */
+function withConfigCount(req: ShardRequest, shards: number | undefined): ShardRequest {
+  if (shards === undefined) return req;
+  if (req.from === 'flag') {
+    if (req.count !== shards) throw new ShardError(`--shard ${req.index}/${req.count} says ${req.count} shards but the config says shards: ${shards}; make them agree`);
+    return req;
+  }
+  if (req.count !== undefined && req.count !== shards) throw new ShardError(`--shards ${req.count} and the config's shards: ${shards} disagree; give one`);
+  return { ...req, count: shards };
 }
 
 /**
@@ -200,26 +315,46 @@ export async function writeRunReport(dir: string, opts: { log?: (s: string) => v
   }
   const kind = experimentKind(typeof config?.experiment === 'string' ? config.experiment : 'capacity');
   const badLines: BadLine[] = [];
-  const records = run.readJsonl<object>(kind.recordFile, (b) => badLines.push(b));
+  // The folder's own records and every shard's (shards.ts), the first record of each key kept.
+  const { records, duplicates } = readMergedRecords<object>(dir, kind.recordFile, (r) => kind.recordKey(r), (b) => badLines.push(b));
   for (const note of describeBadLines(badLines)) opts.log?.(note);
+  const duplicateNote = duplicates > 0 ? `${kind.recordFile}: ${duplicates} record${duplicates > 1 ? 's' : ''} with a key already recorded (the same item run twice) left out; the first of each key is kept` : null;
+  if (duplicateNote) opts.log?.(duplicateNote);
   if (records.length === 0) {
     if (opts.requireRecords) throw new Error(`${dir} has no finished records yet (${kind.recordFile} is empty or missing)`);
     return null;
   }
   run.writeCsv('results.csv', records as Record<string, unknown>[], kind.recordColumns);
   const skipped = run.readJsonl<SkippedText>('skipped.jsonl');
-  const content = kind.report({ records, readJsonl: (f) => run.readJsonl(f, (b) => badLines.push(b)), skipped, badLines });
-  const envText = read('environment.json');
-  let environment: object | undefined;
-  try {
-    environment = envText ? JSON.parse(envText) : undefined;
-  } catch {
-    environment = undefined;
-  }
+  const content = kind.report({ records, readJsonl: (f) => readMergedJsonl(dir, f, (b) => badLines.push(b)), skipped, badLines });
+  if (duplicateNote) content.notes = [...(content.notes ?? []), `${duplicateNote}.`];
+  const parseJson = (text: string | null): object | undefined => {
+    try {
+      return text ? JSON.parse(text) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const shards = shardIndices(dir);
+  let environment = parseJson(read('environment.json'));
+  const describe = (s: SessionSummary) => `${s.sessions} session${s.sessions > 1 ? 's' : ''}${s.interrupted ? `, ${s.interrupted} stopped by a signal` : ''}${s.unfinished ? `, ${s.unfinished} killed or still running (counted up to the last heartbeat)` : ''}`;
   const s = run.sessions();
-  const report = await writeReport(dir, content, {
-    title: `Run ${basename(dir)}`, config, environment, wallSeconds: s?.seconds,
-    sessions: s ? `${s.sessions} session${s.sessions > 1 ? 's' : ''}${s.interrupted ? `, ${s.interrupted} stopped by a signal` : ''}${s.unfinished ? `, ${s.unfinished} killed or still running (counted up to the last heartbeat)` : ''}` : undefined,
-  });
+  let wallSeconds = s?.seconds;
+  let sessions = s ? describe(s) : undefined;
+  if (shards.length > 0) {
+    // Shards run side by side: the run's wall time is the longest shard's (after any single-process sessions before the split).
+    const per = shards.map((i) => ({ i, s: new RunFolder(shardDir(dir, i)).sessions(), env: parseJson(read(join('shards', String(i), 'environment.json'))) }));
+    const times = per.map((p) => p.s?.seconds ?? 0);
+    const all: SessionSummary = per.reduce<SessionSummary>((a, p) => ({
+      seconds: a.seconds + (p.s?.seconds ?? 0), sessions: a.sessions + (p.s?.sessions ?? 0), interrupted: a.interrupted + (p.s?.interrupted ?? 0), unfinished: a.unfinished + (p.s?.unfinished ?? 0),
+    }), { seconds: 0, sessions: 0, interrupted: 0, unfinished: 0 });
+    wallSeconds = (s?.seconds ?? 0) + Math.max(...times);
+    sessions = `${shards.length} shards side by side (the longest shard's time${s ? ' after the sessions before the split' : ''}): ${describe(all)}; ` +
+      `${all.seconds.toFixed(0)} s over all shards, per shard ${times.map((t) => t.toFixed(0)).join(' / ')} s${s ? `; before the split ${describe(s)}` : ''}`;
+    environment ??= per.find((p) => p.env)?.env;
+    const pick = (e: object | undefined) => { const x = (e ?? {}) as Record<string, unknown>; return { host: x.host, backend: x.backend, cpus: x.cpus, started: x.started }; };
+    environment = { ...environment, shards: per.map((p) => ({ shard: p.i, ...pick(p.env) })) };
+  }
+  const report = await writeReport(dir, content, { title: `Run ${basename(dir)}`, config, environment, wallSeconds, sessions });
   return { ...report, badLines };
 }

@@ -20,6 +20,11 @@ export interface WorkItem {
   key: string;
   /** The most positions (vectors + tokens) one forward pass of this item needs; checked against the model first. */
   positions: number;
+  /**
+   * Expected cost, relative to the kind's other items, for splitting a run over shards (shards.ts). Optional: the
+   * default is positions × max_steps.
+   */
+  cost?: number;
 }
 
 /** A text left out at a length because it is shorter than that length (said in the log and the report). */
