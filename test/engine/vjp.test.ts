@@ -524,3 +524,39 @@ vjpTest({
     return op.add(flat, activation('gelu', att));
   },
 });
+
+// ---------------------------------------------------------------- ops added for mamba
+
+for (const [label, opts] of [['inclusive', {}], ['exclusive', { exclusive: true }], ['reverse', { reverse: true }], ['reverse exclusive', { exclusive: true, reverse: true }]] as const) {
+  vjpTest({ name: `cumsum axis 1 of [2,5,3], ${label}`, x: { shape: [2, 5, 3], dims: [2, 5, 3] }, build: (_, x) => op.cumsum(x, 1, opts) });
+}
+vjpTest({ name: 'cumsum axis −1 of [B,T] (dynamic), squared after', x: { shape: ['B', 'T'], dims: [2, 6] }, build: (_, x) => op.powScalar(op.cumsum(x, -1), 2) });
+vjpTest({ name: 'cumsum axis −2 of a masked [T,T] matrix (segment sums)', x: { shape: [4], dims: [4] }, build: (g, x) => {
+  const i = op.unsqueeze(op.range(g.scalar(0, 'int64'), g.scalar(4, 'int64'), 4), [1]);
+  const j = op.unsqueeze(op.range(g.scalar(0, 'int64'), g.scalar(4, 'int64'), 4), [0]);
+  const X = op.where(op.greater(i, j), op.unsqueeze(x, [1]), g.scalar(0));
+  return op.cumsum(X, -2);
+} });
+// a in (0.3, 1.1): decays and slight growth; b anything. Both operands, x used as a and (transformed) as b.
+vjpTest({ name: 'linearScan over axis 1 of [2,5,3], x as a', x: { shape: [2, 5, 3], dims: [2, 5, 3], data: uniform(0.3, 1.1) }, inputs: { b: { shape: [2, 5, 3], dims: [2, 5, 3] } }, build: (_, x, c) => op.linearScan(x, c.b, 1) });
+vjpTest({ name: 'linearScan over axis 1 of [2,5,3], x as b', x: { shape: [2, 5, 3], dims: [2, 5, 3] }, inputs: { a: { shape: [2, 5, 3], dims: [2, 5, 3], data: uniform(0.3, 1.1) } }, build: (_, x, c) => op.linearScan(c.a, x, 1) });
+vjpTest({ name: 'linearScan with a = exp(−x²), b = x (both operands), axis −2 of [B,4,3]', x: { shape: ['B', 4, 3], dims: [2, 4, 3] }, build: (_, x) => op.linearScan(op.exp(op.neg(op.mul(x, x))), x, -2) });
+vjpTest({ name: 'linearScan of one step is the identity on b', x: { shape: [2, 1, 3], dims: [2, 1, 3] }, inputs: { a: { shape: [2, 1, 3], dims: [2, 1, 3] } }, build: (_, x, c) => op.linearScan(op.add(c.a, x), x, 1) });
+test('linearScan equals the recurrence computed by hand', async () => {
+  const r = await rt();
+  const g = new Graph('scan');
+  const a = g.input('a', 'float32', [2, 4]);
+  const b = g.input('b', 'float32', [2, 4]);
+  g.output(op.linearScan(a, b, 1), 'h');
+  const s = await createSession(r, serialize(g), null);
+  const av = [0.5, 2, -1, 0.25, 1, 1, 1, 1];
+  const bv = [1, 2, 3, 4, 1, -1, 2, 0.5];
+  const out = await s.run({ a: new r.ort.Tensor('float32', Float32Array.from(av), [2, 4]), b: new r.ort.Tensor('float32', Float32Array.from(bv), [2, 4]) });
+  const want: number[] = [];
+  for (let row = 0; row < 2; row++) {
+    let h = 0;
+    for (let t = 0; t < 4; t++) { h = av[row * 4 + t] * h + bv[row * 4 + t]; want.push(h); }
+  }
+  assert.deepEqual(Array.from(out.h.data as Float32Array), want);
+  await s.release();
+});

@@ -544,3 +544,75 @@ export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | n
   }
   return { ce, hit, logits };
 }
+
+// ---- ops added for mamba
+
+/**
+ * Cumulative sum along `axis` (ONNX CumSum): y_i = Σ_{j ≤ i} x_j, or Σ_{j < i} with `exclusive`, or summed from the
+ * end with `reverse`. The VJP is the cumulative sum of the gradient in the other direction (same exclusivity).
+ */
+export function cumsum(x: Value, axis: number, opts: { exclusive?: boolean; reverse?: boolean } = {}): Value {
+  const a = norm(axis, x.rank);
+  const exclusive = opts.exclusive === true;
+  const reverse = opts.reverse === true;
+  const out = emit('CumSum', [x, x.graph.scalar(a, 'int64')], { exclusive: { i: exclusive ? 1 : 0 }, reverse: { i: reverse ? 1 : 0 } }, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? cumsum(g, a, { exclusive, reverse: !reverse }) : null]);
+  return out;
+}
+
+/**
+ * The nodes of a first-order linear recurrence along a static axis, unrolled: h_t = a_t ⊙ h_{t−1} + b_t from h_{−1} = 0,
+ * or, with `reverse`, the adjoint recurrence h_t = a_{t+1} ⊙ h_{t+1} + b_t from h_L = 0. One Split per input, one Mul
+ * and one Add per step, one Concat: 2L + 1 nodes for L steps, each over all the other axes at once. No tape entry.
+ */
+function scanNodes(a: Value, b: Value, axis: number, reverse: boolean, requiresGrad: boolean): Value {
+  const g = a.graph;
+  const L = a.dim(axis);
+  const piece = [...b.shape];
+  piece[axis] = 1;
+  const pieces = (x: Value) => g.node('Split', [x, g.ints(new Array(L).fill(1))], { axis: { i: axis } }, new Array(L).fill(0).map(() => ({ dtype: x.dtype, shape: piece })));
+  if (L === 1) return emit('Identity', [b], {}, { dtype: b.dtype, shape: b.shape, requiresGrad });
+  const as = pieces(a);
+  const bs = pieces(b);
+  const hs: Value[] = new Array(L);
+  let prev: Value | null = null;
+  for (let i = 0; i < L; i++) {
+    const t = reverse ? L - 1 - i : i;
+    const at = as[reverse ? t + 1 : t];
+    hs[t] = prev === null ? bs[t] : emit('Add', [emit('Mul', [at, prev], {}, { dtype: b.dtype, shape: piece }), bs[t]], {}, { dtype: b.dtype, shape: piece });
+    prev = hs[t];
+  }
+  return emit('Concat', hs, { axis: { i: axis } }, { dtype: b.dtype, shape: b.shape, requiresGrad });
+}
+
+/**
+ * First-order linear recurrence along `axis`, whose size must be static (a chunk of a chunked scan):
+ *   h_t = a_t ⊙ h_{t−1} + b_t,  h_{−1} = 0,
+ * for a and b of the same shape. Unrolled into 2L + 1 nodes over whole slices, not a
+ * graph per element. VJP, with G_t = dL/dh_t in total (the adjoint recurrence run from the end):
+ *   G_t = dh_t + a_{t+1} ⊙ G_{t+1},  db_t = G_t,  da_t = G_t ⊙ h_{t−1}.
+ * It keeps a and the output h for the backward pass and nothing else.
+ */
+export function linearScan(a: Value, b: Value, axis: number): Value {
+  const ax = norm(axis, a.rank);
+  if (a.rank !== b.rank || a.shape.some((s, i) => typeof s === 'number' && typeof b.shape[i] === 'number' && s !== b.shape[i])) {
+    throw new Error(`linearScan: a [${a.shape}] and b [${b.shape}] need the same shape`);
+  }
+  const L = a.dim(ax);
+  const g = a.graph;
+  const out = scanNodes(a, b, ax, false, anyGrad(a, b));
+  if (out.requiresGrad) {
+    g.record([a, b], [out], ([dh]) => {
+      if (!dh) return [null, null];
+      const G = scanNodes(a, dh, ax, true, false);
+      let da: Value | null = null;
+      if (a.requiresGrad) {
+        // h shifted one step forward: h'_t = h_{t−1}, h'_0 = 0.
+        const hPrev = L === 1 ? zerosLike(out) : concat([zerosLike(slice(out, [0], [1], [ax])), slice(out, [0], [L - 1], [ax])], ax);
+        da = mul(G, hPrev);
+      }
+      return [da, b.requiresGrad ? G : null];
+    });
+  }
+  return out;
+}
