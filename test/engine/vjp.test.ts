@@ -21,6 +21,7 @@ import { serialize } from '../../src/engine/graph/onnx.ts';
 import { createSession, initRuntime, type Runtime } from '../../src/engine/runtime.ts';
 import { activation, attention, layerNorm, mergeHeads, rmsNorm, rope, ropeTables, splitHeads } from '../../src/models/layers.ts';
 import { Sequence } from '../../src/models/sequence.ts';
+import { selectiveScan } from '../../src/models/ssm.ts';
 
 // ---------------------------------------------------------------- harness
 
@@ -559,4 +560,16 @@ test('linearScan equals the recurrence computed by hand', async () => {
   }
   assert.deepEqual(Array.from(out.h.data as Float32Array), want);
   await s.release();
+});
+// The chunked selective scan as one composition: x [1, 5, 10] holds Δ (before softplus), x, B and C; chunk 2 leaves a
+// partial last chunk; both outputs (y and the final state) weighted.
+vjpTest({
+  name: 'selectiveScan (chunk 2, T 5, D 3, N 2): Δ, x, B, C from one input, y and the final state',
+  x: { shape: [1, 'T', 10], dims: [1, 5, 10] },
+  build: (g, x) => {
+    const [dt, xs, B, C] = op.split(x, -1, [3, 3, 2, 2]);
+    const A = g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]);
+    const { y, last } = selectiveScan({ dt: op.softplus(dt), A, B, C, x: xs }, { chunk: 2 });
+    return [y, last];
+  },
 });
