@@ -7,9 +7,11 @@ import { ConfigError, type CommonConfig, type RawConfig } from './config.ts';
 import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gpt-neox.ts';
 import { llama } from './llama.ts';
+import { mamba } from './mamba.ts';
 import { opt } from './opt.ts';
 
 export const ARCHITECTURES: Architecture<any>[] = [llama, gptNeox, gpt2, opt];
+ARCHITECTURES.push(mamba);
 
 export function supportedModelTypes(): string[] {
   return ARCHITECTURES.flatMap((a) => a.modelTypes).sort();

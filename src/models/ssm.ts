@@ -46,7 +46,7 @@ export interface ScanOutputs {
 export const DEFAULT_SCAN_CHUNK = 16;
 
 /** Zeros [B, n, ...rest] for an int64 [1] batch size and an int64 [1] count. */
-function zerosRows(batch: Value, n: Value, rest: number[], dims: (number | string)[]): Value {
+export function zerosRows(batch: Value, n: Value, rest: number[], dims: (number | string)[]): Value {
   const g = batch.graph;
   return op.expand(g.scalar(0), op.concat([batch, n, g.ints(rest)], 0), dims);
 }

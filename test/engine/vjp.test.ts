@@ -573,3 +573,33 @@ vjpTest({
     return [y, last];
   },
 });
+vjpTest({ name: 'sigmoidExact (−6..6)', x: x34(uniform(-6, 6)), build: (_, x) => op.sigmoidExact(x) });
+vjpTest({ name: 'sigmoidExact far below 0 (−30..−10), scaled', x: x34(uniform(-30, -10)), h: 1e-2, build: (_, x) => op.scale(op.sigmoidExact(x), 1e6) });
+vjpTest({ name: 'siluExact (−6..6)', x: x34(uniform(-6, 6)), build: (_, x) => op.siluExact(x) });
+vjpTest({ name: 'softplusExact (−9..4), the Mamba Δ range', x: x34(uniform(-9, 4)), build: (_, x) => op.softplusExact(x) });
+vjpTest({ name: 'softplusExact around 20 (both branches)', x: x34((r) => 20 + (r() < 0.5 ? -1 : 1) * (0.15 + 2 * r())), build: (_, x) => op.softplusExact(x) });
+test('sigmoidExact and its gradient are accurate to float32 where ONNX Runtime\'s Sigmoid is not (x ≪ 0)', async () => {
+  const r = await rt();
+  const g = new Graph('sigmoid');
+  const x = g.input('x', 'float32', [8], { requiresGrad: true });
+  const y = op.sigmoidExact(x);
+  const [dx] = gradients([op.reduceSum(y, [0], false)], [g.scalar(1)], [x]);
+  g.output(y, 'y');
+  g.output(dx, 'dx');
+  g.output(op.softplusExact(x), 'sp');
+  const s = await createSession(r, serialize(g), null);
+  const xs = Float32Array.from([-100, -30, -12, -8, -1, 0.5, 8, 30]);
+  const out = await s.run({ x: new r.ort.Tensor('float32', xs, [8]) });
+  await s.release();
+  xs.forEach((v, i) => {
+    const sig = 1 / (1 + Math.exp(-v));
+    const rel = (a: number, b: number) => (b === 0 ? Math.abs(a) : Math.abs(a - b) / Math.abs(b));
+    if (v > -80) assert.ok(rel((out.y.data as Float32Array)[i], sig) < 5e-7, `σ(${v}) = ${(out.y.data as Float32Array)[i]}, want ${sig}`);
+    else assert.ok((out.y.data as Float32Array)[i] < 1e-34);
+    const dsig = Math.exp(-v) / (1 + Math.exp(-v)) ** 2;
+    if (v > -80) assert.ok(rel((out.dx.data as Float32Array)[i], dsig) < 1e-6, `σ'(${v}) = ${(out.dx.data as Float32Array)[i]}, want ${dsig}`);
+    assert.ok(Number.isFinite((out.dx.data as Float32Array)[i]));
+    const sp = v > 20 ? v : Math.log1p(Math.exp(v));
+    assert.ok(rel((out.sp.data as Float32Array)[i], sp) < 5e-7 || Math.abs((out.sp.data as Float32Array)[i] - sp) < 1e-40, `softplus(${v})`);
+  });
+});

@@ -616,3 +616,30 @@ export function linearScan(a: Value, b: Value, axis: number): Value {
   }
   return out;
 }
+
+/**
+ * The logistic function 1 / (1 + e^(−x)) built from Exp, accurate to a few ulp everywhere. ONNX Runtime's CPU Sigmoid
+ * is a rational approximation whose relative error grows for x ≪ 0 (x = −8: 2e-4, −12: 6e-3, ≤ −20: exactly 0),
+ * which a SiLU gate and a softplus gradient feel directly. x is clamped at −80 inside (σ(−80) ≈ 2e-35) so that
+ * e^(−x) stays finite. VJP: g · σ(x)(1 − σ(x)) = g · e^(−x) · σ(x)², without the cancellation of 1 − σ(x).
+ */
+export function sigmoidExact(x: Value): Value {
+  const g = x.graph;
+  const f = (op: string, inputs: Value[]) => emit(op, inputs, {}, { dtype: x.dtype, shape: x.shape });
+  const e = f('Exp', [f('Neg', [f('Max', [x, g.scalar(-80)])])]);
+  const out = emit('Reciprocal', [f('Add', [e, g.scalar(1)])], {}, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) g.record([x], [out], ([dy]) => [dy ? mul(dy, mul(e, mul(out, out))) : null]);
+  return out;
+}
+
+/** SiLU x · σ(x) with the accurate logistic (sigmoidExact). */
+export function siluExact(x: Value): Value {
+  return mul(x, sigmoidExact(x));
+}
+
+/** Softplus as torch computes it (x above 20 passes through), with the accurate logistic in its VJP. */
+export function softplusExact(x: Value): Value {
+  const big = greater(x, x.graph.scalar(20));
+  const soft = unary('Softplus', x, (g) => mul(g, sigmoidExact(x)));
+  return where(big, x, soft);
+}
