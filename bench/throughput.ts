@@ -7,7 +7,7 @@
  *   npm run bench -- --model shape:gpt2-small --tokens 128 --batches 1,4 --peer
  *
  * `--model shape:<name>` builds a random-weight model of a real shape (bench/shapes.ts: gpt2-small, pythia-160m,
- * llama-3.2-1b) once, in the cache. `--peer` runs bench/peer/pytorch_step.py with $CRAM_PYTHON (default python3).
+ * mamba-130m, llama-3.2-1b) once, in the cache. `--peer` runs bench/peer/pytorch_step.py with $CRAM_PYTHON (default python3).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { PROJECT_ROOT } from '../src/models/load.ts';
 import { ensureShapeModel } from './shapes.ts';
 
 const opts = new Command()
-  .option('--model <name>', 'bundled name, model folder, or shape:<gpt2-small|pythia-160m|llama-3.2-1b>', 'gutenberg-llama-s')
+  .option('--model <name>', 'bundled name, model folder, or shape:<gpt2-small|pythia-160m|mamba-130m|llama-3.2-1b>', 'gutenberg-llama-s')
   .option('--tokens <list>', 'tokens per text (BOS included)', '64')
   .option('--mem <k>', '[mem] vectors per text', '1')
   .option('--batches <list>', 'batch sizes', '1,4,16,64')

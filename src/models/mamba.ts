@@ -90,8 +90,8 @@ export class Mamba extends FrozenLM<MambaConfig> {
     const batchDim = seq.x.shape[0];
     const [xin, z] = op.split(linear(w, n, `${p}.in_proj`, [2 * E, c.hiddenSize], c.useBias), -1, [E, E]);
 
-    // Depthwise causal convolution: out_t = Σ_k w_k · x_{t+k−(K−1)} (+ bias), x before the first position = the
-    // carried inputs of the previous call, zeros on the first.
+    // Depthwise causal convolution: out_t = Σ_k w_k · x_{t+k−(K−1)} + bias, where x before the first position is the
+    // carried inputs of the previous call (zeros on the first).
     const x3 = op.reshape(xin, seq.shape([E]));
     let xpad: Value | null = null;
     const withPast = (past: Value | null) => op.concat([past ?? zerosRows(seq.batch, g.ints([K - 1]), [E], [batchDim, K - 1, E]), x3], 1);
@@ -103,16 +103,9 @@ export class Mamba extends FrozenLM<MambaConfig> {
     } else {
       xpad = withPast(null);
     }
-    const kernel = op.transpose(op.reshape(w.value(g, `${p}.conv1d.weight`, [E, 1, K]), [E, K]), [1, 0]); // [K, E]
-    const taps = op.split(kernel, 0, new Array(K).fill(1)); // K × [1, E]
-    let conv: Value | null = null;
-    for (let k = 0; k < K; k++) {
-      const shifted = op.slice(xpad!, [k], [op.add(seq.length, g.ints([k]))], [1], seq.x.shape[1]);
-      const term = op.mul(shifted, taps[k]);
-      conv = conv ? op.add(conv, term) : term;
-    }
-    if (c.useConvBias) conv = op.add(conv!, w.value(g, `${p}.conv1d.bias`, [E]));
-    const xc = this.act(conv!); // [B, T, E]
+    const conv = op.transpose(op.depthwiseConv1d(op.transpose(xpad!, [0, 2, 1]), w.value(g, `${p}.conv1d.weight`, [E, 1, K]),
+      c.useConvBias ? w.value(g, `${p}.conv1d.bias`, [E]) : null, seq.x.shape[1]), [0, 2, 1]); // [B, T, E]
+    const xc = this.act(conv); // [B, T, E]
     const xcFlat = op.reshape(xc, [-1, E]);
 
     const [dtLow, Bf, Cf] = op.split(linear(w, xcFlat, `${p}.x_proj`, [R + 2 * N, E]), -1, [R, N, N]);

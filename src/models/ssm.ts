@@ -7,13 +7,17 @@
  * Two ways, tested against each other (test/models/ssm.test.ts) and against Hugging Face through the models:
  *
  * - `selectiveScan`, the fast path, chunked: positions are cut into chunks of L (static; the sequence is padded with
- *   Δ = 0, which neither decays nor feeds the state). Inside every chunk, all chunks at once, the recurrence runs from a
- *   zero state (op.linearScan: L steps over [B, chunks, D, N] slices); the decay from the chunk start to each position
- *   is exp of a cumulative sum of Δ·A within the chunk. Between chunks, the state entering chunk c is
- *   Σ_{c' < c} exp(Σ_{k = c'+1 … c−1} logdecay_k) · S_{c'} (S = a chunk's own end state), one masked matrix over the
- *   chunks whose exponents are segment sums taken by a masked cumulative sum (never differences of large cumulative
- *   sums), all ≤ 0, so nothing overflows however strong the decay. The chunk count is dynamic, so one graph serves
- *   every length.
+ *   Δ = 0, which neither decays nor feeds the state). Three levels, so that no level is long:
+ *   1. inside every chunk, all chunks at once, the recurrence runs from a zero state (op.selectiveChunkScan: L steps
+ *      over [B, chunks, D, N] slices, the decays and inputs made from Δ, Δ·x and B, the VJP keeping only the states);
+ *   2. the chunks' end states are carried across groups of `group` chunks the same way (op.linearScan over the much
+ *      smaller [B, groups, D, N] slices);
+ *   3. between groups (a dynamic count: one graph serves every length), the state entering group k is
+ *      Σ_{j ≤ k} exp(A · Σ_{j < i ≤ k} τ_i) · S_j over the groups' totals τ (ΣΔ) and end states S: one masked matrix
+ *      whose exponents are segment sums taken by a masked cumulative sum (never differences of large cumulative
+ *      sums), all ≤ 0, so nothing overflows however strong the decay.
+ *   The decay from a chunk's start to each position is exp(A · cumulative ΣΔ); op.ssmReadout adds the decayed entering
+ *   state to the chunk-local states and reads them out through C without keeping the corrected states.
  * - `selectiveScanSequential`, the reference: one step per position, unrolled, as Hugging Face's slow path computes it
  *   (static T only: for tests and tiny inputs).
  */
@@ -42,8 +46,9 @@ export interface ScanOutputs {
   last: Value;
 }
 
-/** Default chunk length of the fast path (see bench: 16 balances the unrolled steps against the chunk matrix). */
+/** Default chunk length of the fast path, and the chunks per group of the second level (see bench). */
 export const DEFAULT_SCAN_CHUNK = 16;
+export const DEFAULT_SCAN_GROUP = 8;
 
 /** Zeros [B, n, ...rest] for an int64 [1] batch size and an int64 [1] count. */
 export function zerosRows(batch: Value, n: Value, rest: number[], dims: (number | string)[]): Value {
@@ -51,52 +56,82 @@ export function zerosRows(batch: Value, n: Value, rest: number[], dims: (number 
   return op.expand(g.scalar(0), op.concat([batch, n, g.ints(rest)], 0), dims);
 }
 
-/** The chunked selective scan (see the file's comment). `chunk` is L. */
-export function selectiveScan(inp: ScanInputs, opts: { chunk?: number } = {}): ScanOutputs {
-  const { dt, A, B, C, x } = inp;
-  const g = x.graph;
-  const L = opts.chunk ?? DEFAULT_SCAN_CHUNK;
-  const D = x.dim(2);
-  const N = A.dim(1);
-  const batch = op.dimOf(x, 0);
-  const T = op.dimOf(x, 1);
-  const bSym = x.shape[0];
-  // Chunks: nC = ⌈T / L⌉, padded length nC·L.
-  const nC = op.div(op.add(T, g.ints([L - 1])), g.ints([L]));
-  const pad = op.sub(op.mul(nC, g.ints([L])), T);
-  const cSym = g.freshDim();
-  const padded = (v: Value) => op.concat([v, zerosRows(batch, pad, [v.dim(2)], [bSym, g.freshDim(), v.dim(2)])], 1);
-  const chunked = (v: Value, rest: number[]) => op.reshape(padded(v), { value: op.concat([batch, nC, g.ints([L, ...rest])], 0), shape: [bSym, cSym, L, ...rest] });
-  const dt5 = chunked(dt, [D, 1]); // [B, nC, L, D, 1]
-  const x5 = chunked(x, [D, 1]);
-  const B5 = chunked(B, [1, N]); // [B, nC, L, 1, N]
-  const C5 = chunked(C, [N, 1]); // [B, nC, L, N, 1]
+/** [B, n, ...] → [B, ⌈n/L⌉, L, ...], padded with zeros along axis 1; `count` is n as int64 [1]. */
+function grouped(v: Value, count: Value, L: number): { value: Value; groups: Value } {
+  const g = v.graph;
+  const batch = op.dimOf(v, 0);
+  const rest = v.shape.slice(2) as number[];
+  const groups = op.div(op.add(count, g.ints([L - 1])), g.ints([L]));
+  const pad = op.sub(op.mul(groups, g.ints([L])), count);
+  const padded = op.concat([v, zerosRows(batch, pad, rest, [v.shape[0], g.freshDim(), ...rest])], 1);
+  return { value: op.reshape(padded, { value: op.concat([batch, groups, g.ints([L, ...rest])], 0), shape: [v.shape[0], g.freshDim(), L, ...rest] }), groups };
+}
 
-  const dA = op.mul(dt5, A); // [B, nC, L, D, N], log decay per step (≤ 0)
-  const local = op.linearScan(op.exp(dA), op.mul(op.mul(dt5, x5), B5), 2); // from a zero state in every chunk
-  const logDecay = op.cumsum(dA, 2); // from the chunk start, inclusive
+/** Axis 2's last entry, dropped: [B, n, L, ...] → [B, n, ...]. */
+function lastOf(v: Value): Value {
+  const L = v.dim(2);
+  return op.squeeze(op.slice(v, [L - 1], [L], [2]), [2]);
+}
 
-  // Between chunks. S'_0 = h0, S'_{c+1} = chunk c's end state; λ'_{c+1} = chunk c's total log decay (λ'_0 unused).
-  const lastOf = (v: Value) => op.squeeze(op.slice(v, [L - 1], [L], [2]), [2]); // [B, nC, D, N]
+/**
+ * Levels 2 and 3: the recurrence h_c = exp(A·τ_c) ⊙ h_{c−1} + s_c over a dynamic count of steps (the chunks: s their
+ * end states from zero, τ their ΣΔ), from h_{−1} = h0: in groups of `group` steps (op.linearScan inside a group, all
+ * groups at once), then between groups one masked matrix over the groups. Returns the state entering every step
+ * (h_{c−1}, [B, n, D, N]) and the state after the last one ([B, D, N]).
+ */
+function stepStates(s: Value, tau: Value, A: Value, h0: Value | null, count: Value, group: number): { entering: Value; last: Value } {
+  const g = s.graph;
+  const [D, N] = [A.dim(0), A.dim(1)];
+  const batch = op.dimOf(s, 0);
+  const bSym = s.shape[0];
+  const { value: packed, groups } = grouped(op.concat([s, tau], -1), count, group); // [B, G, group, D, N + 1]
+  const [s4, t4] = op.split(packed, -1, [N, 1]);
+  const inGroup = op.linearScan(op.exp(op.mul(t4, A)), s4, 2); // from a zero state at every group's start
+  const cum = op.cumsum(t4, 2);
+  // Between groups: S'_0 = h0, S'_{k+1} = group k's end state; τ'_{k+1} = group k's total (τ'_0 unused).
   const one = g.ints([1]);
-  const h0 = inp.h0 ? op.unsqueeze(inp.h0, [1]) : zerosRows(batch, one, [D, N], [bSym, 1, D, N]);
-  const S = op.transpose(op.concat([h0, lastOf(local)], 1), [0, 2, 3, 1]); // [B, D, N, nC+1]
-  const lam = op.transpose(op.concat([zerosRows(batch, one, [D, N], [bSym, 1, D, N]), lastOf(logDecay)], 1), [0, 2, 3, 1]);
-  const c1 = op.add(nC, one);
-  const idx = op.range(g.scalar(0, 'int64'), c1);
+  const first = h0 ? op.unsqueeze(h0, [1]) : zerosRows(batch, one, [D, N], [bSym, 1, D, N]);
+  const S = op.transpose(op.concat([first, lastOf(inGroup)], 1), [0, 2, 3, 1]); // [B, D, N, G+1]
+  const lam = op.transpose(op.concat([zerosRows(batch, one, [D, 1], [bSym, 1, D, 1]), lastOf(cum)], 1), [0, 2, 3, 1]); // [B, D, 1, G+1]
+  const idx = op.range(g.scalar(0, 'int64'), op.add(groups, one));
   const i = op.unsqueeze(idx, [1]);
   const j = op.unsqueeze(idx, [0]);
-  // seg[i, j] = Σ_{j < k ≤ i} λ'_k: the masked matrix summed down its columns.
-  const seg = op.cumsum(op.where(op.greater(i, j), op.unsqueeze(lam, [-1]), g.scalar(0)), -2); // [B, D, N, nC+1, nC+1]
-  const decay = op.exp(op.where(op.lessOrEqual(j, i), seg, g.scalar(-Infinity)));
-  const H = op.reduceSum(op.mul(decay, op.unsqueeze(S, [-2])), [-1], false); // [B, D, N, nC+1]: state entering chunk c
-  const entering = op.unsqueeze(op.transpose(op.slice(H, [0], [nC], [3], cSym), [0, 3, 1, 2]), [2]); // [B, nC, 1, D, N]
+  // seg[i, j] = Σ_{j < k ≤ i} τ'_k: the masked matrix summed down its columns; decay = exp(A · seg) on and below the diagonal.
+  const seg = op.cumsum(op.where(op.greater(i, j), op.unsqueeze(lam, [-1]), g.scalar(0)), -2); // [B, D, 1, G+1, G+1]
+  const decay = op.exp(op.where(op.lessOrEqual(j, i), op.mul(seg, op.unsqueeze(A, [-1, -2])), g.scalar(-Infinity))); // [B, D, N, G+1, G+1]
+  const H = op.reduceSum(op.mul(decay, op.unsqueeze(S, [-2])), [-1], false); // [B, D, N, G+1]: state entering group k, then the last
+  const enteringGroup = op.unsqueeze(op.transpose(op.slice(H, [0], [groups], [3]), [0, 3, 1, 2]), [2]); // [B, G, 1, D, N]
   const last = op.squeeze(op.slice(H, [-1], [2 ** 62], [3], 1), [3]);
+  // Every step's end state, then shifted by one: the state entering step c.
+  const ends = op.add(inGroup, op.mul(op.exp(op.mul(cum, A)), enteringGroup)); // [B, G, group, D, N]
+  const flat = op.reshape(ends, { value: op.concat([batch, op.mul(groups, g.ints([group])), g.ints([D, N])], 0), shape: [bSym, g.freshDim(), D, N] });
+  const entering = op.slice(op.concat([first, flat], 1), [0], [count], [1], s.shape[1]);
+  return { entering, last };
+}
 
-  const h = op.add(local, op.mul(op.exp(logDecay), entering));
-  const y5 = op.matmul(h, C5); // [B, nC, L, D, 1]
-  const y = op.slice(op.reshape(y5, { value: op.concat([batch, op.mul(nC, g.ints([L])), g.ints([D])], 0), shape: [bSym, g.freshDim(), D] }), [0], [T], [1], x.shape[1]);
-  return { y, last };
+/** The chunked selective scan (see the file's comment). `chunk` is L; `group` the chunks per group between chunks. */
+export function selectiveScan(inp: ScanInputs, opts: { chunk?: number; group?: number } = {}): ScanOutputs {
+  const { dt, A, B, C, x } = inp;
+  const L = opts.chunk ?? DEFAULT_SCAN_CHUNK;
+  const T = op.dimOf(x, 1);
+  const D = x.dim(2);
+  const N = A.dim(1);
+  // One padding and one reshape for all four: [B, T, ·] → [B, nC, L, ·], padded with Δ = 0.
+  const { value: packed, groups: nC } = grouped(op.concat([dt, op.mul(dt, x), B, C], -1), T, L);
+  const [d4, u4, B4, C4] = op.split(packed, -1, [D, D, N, N]);
+  const d5 = op.unsqueeze(d4, [-1]); // [B, nC, L, D, 1]
+  const B5 = op.unsqueeze(B4, [3]); // [B, nC, L, 1, N]
+  const C5 = op.unsqueeze(C4, [-1]); // [B, nC, L, N, 1]
+
+  // Inside every chunk from a zero state; Δ summed from the chunk start (the decay to each position is exp(A·ΣΔ)).
+  const local = op.selectiveChunkScan(d5, op.unsqueeze(u4, [-1]), B5, A, 2); // h [B, nC, L, D, N], last [B, nC, 1, D, N]
+  const cumDt = op.cumsum(d5, 2); // [B, nC, L, D, 1]
+  const { entering, last } = stepStates(op.squeeze(local.last, [2]), lastOf(cumDt), A, inp.h0 ?? null, nC, opts.group ?? DEFAULT_SCAN_GROUP);
+  // y = (h_local + exp(A·ΣΔ) ⊙ h_entering) · C, without keeping the corrected states.
+  const y5 = op.squeeze(op.ssmReadout(local.h, cumDt, A, op.unsqueeze(entering, [2]), C5), [-1]); // [B, nC, L, D]
+  const g = x.graph;
+  const flat = op.reshape(y5, { value: op.concat([op.dimOf(x, 0), op.mul(nC, g.ints([L])), g.ints([D])], 0), shape: [x.shape[0], g.freshDim(), D] });
+  return { y: op.slice(flat, [0], [T], [1], x.shape[1]), last };
 }
 
 /** The reference: one unrolled step per position, in Hugging Face's order (static T). */

@@ -603,3 +603,62 @@ test('sigmoidExact and its gradient are accurate to float32 where ONNX Runtime\'
     assert.ok(rel((out.sp.data as Float32Array)[i], sp) < 5e-7 || Math.abs((out.sp.data as Float32Array)[i] - sp) < 1e-40, `softplus(${v})`);
   });
 });
+// selectiveChunkScan: x [1, 2, 4, 11] (two chunks of 4) holds Δ (before softplus), u (3 each) and B (2); A mixes mild and
+// strong decays; every output element weighted. Then the same with one chunk of one step.
+for (const [L, label] of [[4, 'two chunks of 4'], [1, 'chunks of 1']] as const) {
+  vjpTest({
+    name: `selectiveChunkScan (${label}, D 3, N 2): Δ, u and B from one input, h and the last step`,
+    x: { shape: [1, 'C', L, 8], dims: [1, 2, L, 8] },
+    build: (g, x) => {
+      const [dt, u, B] = op.split(x, -1, [3, 3, 2]);
+      const A = g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]);
+      const { h, last } = op.selectiveChunkScan(op.unsqueeze(op.softplus(dt), [-1]), op.unsqueeze(u, [-1]), op.unsqueeze(B, [-2]), A, 2);
+      return [h, last];
+    },
+  });
+}
+vjpTest({
+  name: 'depthwiseConv1d: x [B,3,T] with a kernel of 4 and a bias (valid positions only)',
+  x: { shape: ['B', 3, 'T'], dims: [2, 3, 7] },
+  build: (g, x) => op.depthwiseConv1d(x, g.floats(weight(12, 21), [3, 1, 4]), g.floats([0.1, -0.2, 0.3])),
+});
+vjpTest({
+  name: 'depthwiseConv1d: kernel of 1, then squared (static shapes)',
+  x: { shape: [1, 2, 5], dims: [1, 2, 5] },
+  build: (g, x) => op.powScalar(op.depthwiseConv1d(x, g.floats([0.5, -1.5], [2, 1, 1])), 2),
+});
+test('depthwiseConv1d equals the sum of shifted, weighted inputs', async () => {
+  const r = await rt();
+  const g = new Graph('conv');
+  const x = g.input('x', 'float32', [1, 2, 5]);
+  g.output(op.depthwiseConv1d(x, g.floats([1, 2, 3, -1, 0.5, 0.25], [2, 1, 3]), g.floats([10, 20])), 'y');
+  const s = await createSession(r, serialize(g), null);
+  const xv = [1, 2, 3, 4, 5, -1, -2, -3, -4, -5];
+  const out = await s.run({ x: new r.ort.Tensor('float32', Float32Array.from(xv), [1, 2, 5]) });
+  await s.release();
+  const w = [[1, 2, 3], [-1, 0.5, 0.25]];
+  const want: number[] = [];
+  for (let c = 0; c < 2; c++) for (let t = 0; t < 3; t++) want.push([0, 1, 2].reduce((acc, k) => acc + w[c][k] * xv[c * 5 + t + k], c === 0 ? 10 : 20));
+  assert.deepEqual(Array.from(out.y.data as Float32Array), want);
+});
+vjpTest({
+  name: 'selectiveChunkScan, the last step only (h unused)',
+  x: { shape: [1, 2, 3, 8], dims: [1, 2, 3, 8] },
+  build: (g, x) => {
+    const [dt, u, B] = op.split(x, -1, [3, 3, 2]);
+    return op.selectiveChunkScan(op.unsqueeze(op.softplus(dt), [-1]), op.unsqueeze(u, [-1]), op.unsqueeze(B, [-2]), g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]), 2).last;
+  },
+});
+// ssmReadout: x [1, 2, 3, 13] holds h (3·2), Δ (3, made positive and summed), p (from the first step's h) and C (2),
+// so every input of the readout depends on x.
+vjpTest({
+  name: 'ssmReadout: h, ΣΔ, p and C from one input',
+  x: { shape: [1, 'C', 3, 13], dims: [1, 2, 3, 13] },
+  build: (g, x) => {
+    const [hf, dt, pf, C] = op.split(x, -1, [6, 3, 2, 2]);
+    const h = op.reshape(hf, [1, -1, 3, 3, 2]);
+    const s = op.cumsum(op.unsqueeze(op.softplus(dt), [-1]), 2);
+    const p = op.reshape(op.slice(op.concat([pf, pf, pf], -1), [0], [1], [2]), [1, -1, 1, 3, 2]);
+    return op.ssmReadout(h, s, g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]), p, op.unsqueeze(C, [-1]));
+  },
+});

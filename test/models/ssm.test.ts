@@ -32,7 +32,7 @@ function data(seed: string, B: number, T: number, D: number, N: number, logAMax:
 const GRAD = ['dt', 'B', 'C', 'x', 'h0'];
 
 /** Runs one path; returns y, last and the gradients of Σ y·Ry + Σ last·Rlast w.r.t. the inputs. */
-async function run(path: 'fast' | 'reference', d: Data, chunk: number): Promise<Record<string, Float32Array>> {
+async function run(path: 'fast' | 'reference', d: Data, chunk: number, group: number): Promise<Record<string, Float32Array>> {
   const r = await runtime;
   const { B, T, D, N } = d.dims;
   const g = new Graph(path);
@@ -42,7 +42,7 @@ async function run(path: 'fast' | 'reference', d: Data, chunk: number): Promise<
   const v: Record<string, Value> = {};
   for (const k of Object.keys(d.inputs)) v[k] = g.input(k, 'float32', shapes[k], { requiresGrad: k !== 'A' });
   const inp: ScanInputs = { dt: v.dt, A: v.A, B: v.B, C: v.C, x: v.x, h0: v.h0 ?? null };
-  const out = path === 'fast' ? selectiveScan(inp, { chunk }) : selectiveScanSequential(inp);
+  const out = path === 'fast' ? selectiveScan(inp, { chunk, group }) : selectiveScanSequential(inp);
   const ry = g.input('ry', 'float32', out.y.shape);
   const rl = g.input('rl', 'float32', out.last.shape);
   const loss = op.add(op.reduceSum(op.mul(out.y, ry), [0, 1, 2], false), op.reduceSum(op.mul(out.last, rl), [0, 1, 2], false));
@@ -79,21 +79,21 @@ function relMax(a: Float32Array, b: Float32Array): number {
   return err / Math.max(scale, 1e-30);
 }
 
-const CASES: [string, number, number, number, number, number, number, boolean][] = [
-  // name, B, T, D, N, chunk, max log|A|, h0
-  ['T a multiple of the chunk, mild decay', 2, 16, 5, 4, 4, 1, false],
-  ['partial last chunk, strong decay (A to −4096)', 2, 13, 6, 3, 4, 8.3, false],
-  ['T shorter than one chunk, carried state', 1, 3, 4, 4, 8, 3, true],
-  ['one position, carried state', 2, 1, 3, 2, 4, 2, true],
-  ['many chunks, carried state, chunk 8', 1, 37, 4, 3, 8, 5, true],
-  ['chunk 1 (every position its own chunk)', 1, 6, 3, 2, 1, 2, true],
+const CASES: [string, number, number, number, number, number, number, number, boolean][] = [
+  // name, B, T, D, N, chunk, group, max log|A|, h0
+  ['T a multiple of the chunk, mild decay', 2, 16, 5, 4, 4, 4, 1, false],
+  ['partial last chunk, strong decay (A to −4096)', 2, 13, 6, 3, 4, 2, 8.3, false],
+  ['T shorter than one chunk, carried state', 1, 3, 4, 4, 8, 8, 3, true],
+  ['one position, carried state', 2, 1, 3, 2, 4, 2, 2, true],
+  ['many chunks in several groups, carried state', 1, 37, 4, 3, 2, 3, 5, true],
+  ['chunk 1, group 1 (every position its own chunk and group)', 1, 6, 3, 2, 1, 1, 2, true],
+  ['defaults (chunk 16, group 8) over 300 positions: three groups', 1, 300, 3, 2, 16, 8, 3, true],
 ];
-
-for (const [name, B, T, D, N, chunk, logA, h0] of CASES) {
+for (const [name, B, T, D, N, chunk, group, logA, h0] of CASES) {
   test(`chunked scan = sequential reference (values, final state, gradients): ${name}`, async (t) => {
     const d = data(name, B, T, D, N, logA, h0);
-    const fast = await run('fast', d, chunk);
-    const ref = await run('reference', d, chunk);
+    const fast = await run('fast', d, chunk, group);
+    const ref = await run('reference', d, chunk, group);
     const report: string[] = [];
     for (const k of Object.keys(ref)) {
       const e = relMax(fast[k], ref[k]);
