@@ -13,7 +13,7 @@ import { FrozenLM, type Architecture } from './causal-lm.ts';
 import { activationName, bool, commonConfig, ConfigError, num, type CommonConfig, type RawConfig } from './config.ts';
 import { activation, linear, rmsNorm, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
-import { DEFAULT_SCAN_CHUNK, selectiveScan, zerosRows } from './ssm.ts';
+import { DEFAULT_SCAN_CHUNK, DEFAULT_SCAN_GROUP, selectiveScan, zerosRows } from './ssm.ts';
 import type { Weights } from './weights.ts';
 
 export interface MambaConfig extends CommonConfig {
@@ -51,8 +51,9 @@ export function configureMamba(raw: RawConfig, where: string): MambaConfig {
 }
 
 export class Mamba extends FrozenLM<MambaConfig> {
-  /** Chunk length of the selective scan (a speed setting: every value gives the same numbers up to rounding). */
+  /** Chunk length and chunks per group of the selective scan (speed settings: the numbers agree up to rounding). */
   scanChunk = DEFAULT_SCAN_CHUNK;
+  scanGroup = DEFAULT_SCAN_GROUP;
 
   constructor(config: MambaConfig, weights: Weights) {
     const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
@@ -113,7 +114,7 @@ export class Mamba extends FrozenLM<MambaConfig> {
     const A = op.neg(op.exp(w.value(g, `${p}.A_log`, [E, N])));
     const scan = (h0: Value | null) => selectiveScan({
       dt: op.reshape(dt, seq.shape([E])), A, B: op.reshape(Bf, seq.shape([N])), C: op.reshape(Cf, seq.shape([N])), x: xc, h0,
-    }, { chunk: this.scanChunk });
+    }, { chunk: this.scanChunk, group: this.scanGroup });
     let y: Value;
     if (seq.incremental) {
       let out: ReturnType<typeof scan> | null = null;
