@@ -8,10 +8,11 @@ import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gpt-neox.ts';
 import { llama } from './llama.ts';
 import { mamba } from './mamba.ts';
+import { mamba2 } from './mamba2.ts';
 import { opt } from './opt.ts';
 
 export const ARCHITECTURES: Architecture<any>[] = [llama, gptNeox, gpt2, opt];
-ARCHITECTURES.push(mamba);
+ARCHITECTURES.push(mamba, mamba2);
 
 export function supportedModelTypes(): string[] {
   return ARCHITECTURES.flatMap((a) => a.modelTypes).sort();

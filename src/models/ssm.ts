@@ -149,3 +149,96 @@ export function selectiveScanSequential(inp: ScanInputs): ScanOutputs {
   }
   return { y: op.transpose(op.concat(ys, 2), [0, 2, 1]), last: h! };
 }
+
+// ---------------------------------------------------------------- Mamba-2: one scalar decay per head (SSD)
+
+export interface SsdInputs {
+  /** Δ after softplus, [B, T, H]. */
+  dt: Value;
+  /** A = −exp(A_log), [H]. */
+  A: Value;
+  /** x per head, [B, T, H, P]. */
+  x: Value;
+  /** B and C per head (groups already repeated over their heads), [B, T, H, N]. */
+  B: Value;
+  C: Value;
+  /** State before the first position, [B, H, P, N]; null: zeros. */
+  h0?: Value | null;
+}
+
+/** Segment sums seg[i, j] = Σ_{j < k ≤ i} x_k over the last axis (a masked cumulative sum), −∞ above the diagonal. */
+function segmentSums(x: Value, n: Value | number): Value {
+  const g = x.graph;
+  const idx = typeof n === 'number' ? g.ints(Array.from({ length: n }, (_, i) => i)) : op.range(g.scalar(0, 'int64'), n);
+  const i = op.unsqueeze(idx, [1]);
+  const j = op.unsqueeze(idx, [0]);
+  const seg = op.cumsum(op.where(op.greater(i, j), op.unsqueeze(x, [-1]), g.scalar(0)), -2);
+  return op.where(op.lessOrEqual(j, i), seg, g.scalar(-Infinity));
+}
+
+/**
+ * Mamba-2's scan, h_t = exp(Δ_t·A_h) · h_{t−1} + Δ_t · x_t ⊗ B_t, y_t = h_t · C_t per head, in the chunked "SSD" form
+ * (the decay is a scalar per head and position, so within a chunk the scan is a masked matrix product):
+ *   within a chunk  y = ((C·Bᵀ) ⊙ exp(seg(Δ·A))) · (Δ·x), the segment sums by a masked cumulative sum;
+ *   chunk states    S_c = (Δ·x ⊙ exp(Σ_{k>s} Δ·A))ᵀ · B (the decay to the chunk end as a reverse cumulative sum);
+ *   between chunks  one masked matrix over the (dynamic count of) chunks, h0 first;
+ *   entering state  y += (C · S_enteringᵀ) ⊙ exp(cumulative Δ·A).
+ * Every exponent is a sum of Δ·A ≤ 0 taken directly, never a difference of cumulative sums. `chunk` is L (static).
+ * Returns y [B, T, H, P] (without the D skip term) and the state after the last position [B, H, P, N].
+ */
+export function ssdScan(inp: SsdInputs, opts: { chunk?: number } = {}): { y: Value; last: Value } {
+  const { dt, A, x, B, C } = inp;
+  const g = x.graph;
+  const L = opts.chunk ?? 64;
+  const [H, P, N] = [x.dim(2), x.dim(3), B.dim(3)];
+  const batch = op.dimOf(x, 0);
+  const bSym = x.shape[0];
+  const T = op.dimOf(x, 1);
+  const flat = (v: Value, w: number) => op.reshape(v, { value: op.concat([batch, T, g.ints([w])], 0), shape: [bSym, x.shape[1], w] });
+  const xdt = op.mul(x, op.unsqueeze(dt, [-1]));
+  const { value: packed, groups: nC } = grouped(op.concat([op.mul(dt, A), flat(xdt, H * P), flat(B, H * N), flat(C, H * N)], -1), T, L);
+  const cSym = packed.shape[1];
+  const [a4, x4, B4, C4] = op.split(packed, -1, [H, H * P, H * N, H * N]); // [B, nC, L, ·], padded with Δ = 0
+  const heads = (v: Value, w: number) => op.transpose(op.reshape(v, [0, 0, L, H, w]), [0, 1, 3, 2, 4]); // [B, nC, H, L, w]
+  const X = heads(x4, P);
+  const Bh = heads(B4, N);
+  const Ch = heads(C4, N);
+  const dA = op.transpose(a4, [0, 1, 3, 2]); // [B, nC, H, L]
+  const cum = op.cumsum(dA, -1);
+  // Within chunks.
+  const scores = op.mul(op.matmul(Ch, op.transpose(Bh, [0, 1, 2, 4, 3])), op.exp(segmentSums(dA, L))); // [B, nC, H, L, L]
+  const yDiag = op.matmul(scores, X); // [B, nC, H, L, P]
+  // Each chunk's own end state (from zero): Σ_s exp(Σ_{k>s} Δ·A) Δ·x_s ⊗ B_s.
+  const toEnd = op.exp(op.cumsum(dA, -1, { reverse: true, exclusive: true })); // [B, nC, H, L]
+  const own = op.matmul(op.transpose(op.mul(X, op.unsqueeze(toEnd, [-1])), [0, 1, 2, 4, 3]), Bh); // [B, nC, H, P, N]
+  // Between chunks: S'_0 = h0, S'_{c+1} = chunk c's own end state; totals τ'_{c+1} = chunk c's Σ Δ·A.
+  const one = g.ints([1]);
+  const first = inp.h0 ? op.unsqueeze(inp.h0, [1]) : zerosRows(batch, one, [H, P, N], [bSym, 1, H, P, N]);
+  const S = op.reshape(op.transpose(op.concat([first, own], 1), [0, 2, 1, 3, 4]), [0, 0, -1, P * N]); // [B, H, nC+1, P·N]
+  const totals = op.squeeze(op.slice(cum, [L - 1], [L], [3]), [3]); // [B, nC, H]
+  const tau = op.transpose(op.concat([zerosRows(batch, one, [H], [bSym, 1, H]), totals], 1), [0, 2, 1]); // [B, H, nC+1]
+  const states = op.matmul(op.exp(segmentSums(tau, op.add(nC, one))), S); // [B, H, nC+1, P·N]: entering chunk c, then the last
+  const entering = op.transpose(op.reshape(op.slice(states, [0], [nC], [2], cSym), [0, 0, -1, P, N]), [0, 2, 1, 4, 3]); // [B, nC, H, N, P]
+  const last = op.reshape(op.squeeze(op.slice(states, [-1], [2 ** 62], [2], 1), [2]), [0, H, P, N]);
+  const yOff = op.mul(op.matmul(Ch, entering), op.unsqueeze(op.exp(cum), [-1])); // [B, nC, H, L, P]
+  const y = op.transpose(op.add(yDiag, yOff), [0, 1, 3, 2, 4]); // [B, nC, L, H, P]
+  const yFlat = op.reshape(y, { value: op.concat([batch, op.mul(nC, g.ints([L])), g.ints([H, P])], 0), shape: [bSym, g.freshDim(), H, P] });
+  return { y: op.slice(yFlat, [0], [T], [1], x.shape[1]), last };
+}
+
+/** Mamba-2's reference: one unrolled step per position (static T), as Hugging Face's cached decoding step computes it. */
+export function ssdScanSequential(inp: SsdInputs): { y: Value; last: Value } {
+  const { dt, A, x, B, C } = inp;
+  const T = x.dim(1);
+  const at = (v: Value, t: number) => op.squeeze(op.slice(v, [t], [t + 1], [1]), [1]);
+  let h: Value | null = inp.h0 ?? null;
+  const ys: Value[] = [];
+  for (let t = 0; t < T; t++) {
+    const d = at(dt, t); // [B, H]
+    const decay = op.unsqueeze(op.exp(op.mul(d, A)), [-1, -2]); // [B, H, 1, 1]
+    const input = op.mul(op.unsqueeze(op.mul(op.unsqueeze(d, [-1]), at(B, t)), [2]), op.unsqueeze(at(x, t), [-1])); // (Δ·B)·x: [B, H, P, N]
+    h = h ? op.add(op.mul(h, decay), input) : input;
+    ys.push(op.unsqueeze(op.squeeze(op.matmul(h, op.unsqueeze(at(C, t), [-1])), [-1]), [1])); // [B, 1, H, P]
+  }
+  return { y: op.concat(ys, 1), last: h! };
+}

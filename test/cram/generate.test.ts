@@ -9,9 +9,9 @@ import { bundled, compiled, fixture, ready } from '../helpers.ts';
 
 const rng = seedrandom('generate-test');
 
-for (const name of ['gutenberg-llama-xs', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'tiny-mamba', 'stories260K']) {
+for (const name of ['gutenberg-llama-xs', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'tiny-mamba', 'tiny-hf2/tiny-mamba2', 'stories260K']) {
   test(`cached greedy decoding equals the argmax of the full forward pass: ${name}`, async () => {
-    const dir = name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
+    const dir = name.startsWith('tiny-hf') ? fixture(name) : name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
     const engine = await compiled(dir);
     const d = engine.embedDim;
     const K = 2;

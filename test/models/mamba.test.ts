@@ -1,5 +1,5 @@
 /**
- * Mamba specifics the reference test does not reach: config reading (no attention heads, no positions, "auto" Δ
+ * Mamba (and Mamba-2 config) specifics the reference test does not reach: config reading (no attention heads, no positions, "auto" Δ
  * rank), lengths across the scan's chunk and group boundaries (padding invariance in a batch, no position limit), and
  * the chunk length being a speed setting only.
  */
@@ -10,6 +10,7 @@ import { CompiledModel } from '../../src/cram/compiled-model.ts';
 import { cramAll, PAPER_SETTINGS } from '../../src/cram/engine.ts';
 import { greedyGenerate } from '../../src/cram/generate.ts';
 import { configureMamba, type Mamba } from '../../src/models/mamba.ts';
+import { configureMamba2 } from '../../src/models/mamba2.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { compiled, fixture, ready, relL2 } from '../helpers.ts';
 
@@ -28,6 +29,17 @@ test('config: no heads or positions needed; expand, "auto" Δ rank and the tied 
   assert.equal(c.useConvBias, true);
   assert.equal(c.useBias, false);
   assert.throws(() => configureMamba({ model_type: 'mamba', vocab_size: 100, hidden_size: 40, num_hidden_layers: 2, time_step_rank: 'big' }, 'config.json'), /time_step_rank/);
+});
+
+test('Mamba-2 config: heads × head_dim = expand × hidden, groups divide heads, time_step_limit as Python writes infinity', () => {
+  const base = { model_type: 'mamba2', vocab_size: 100, hidden_size: 32, num_hidden_layers: 1, expand: 2, head_dim: 16, num_heads: 4, n_groups: 2, state_size: 8 };
+  const c = configureMamba2({ ...base, time_step_limit: [0.0, { __float__: 'Infinity' }] }, 'config.json');
+  assert.deepEqual(c.timeStepLimit, [0, Infinity]);
+  assert.equal(c.maxPositions, Infinity);
+  assert.equal(c.tieWordEmbeddings, false);
+  assert.deepEqual(configureMamba2({ ...base, time_step_limit: [0.001, 0.1] }, 'config.json').timeStepLimit, [0.001, 0.1]);
+  assert.throws(() => configureMamba2({ ...base, num_heads: 3 }, 'config.json'), /num_heads 3 × head_dim 16/);
+  assert.throws(() => configureMamba2({ ...base, n_groups: 3, num_heads: 4 }, 'config.json'), /multiple of n_groups/);
 });
 
 test('padding in a batch changes nothing across chunk and group boundaries (lengths 5, 17 and 300 together)', async () => {

@@ -12,7 +12,7 @@ import { Graph, type Value } from '../../src/engine/graph/graph.ts';
 import * as op from '../../src/engine/graph/ops.ts';
 import { serialize } from '../../src/engine/graph/onnx.ts';
 import { createSession, initRuntime } from '../../src/engine/runtime.ts';
-import { selectiveScan, selectiveScanSequential, type ScanInputs } from '../../src/models/ssm.ts';
+import { selectiveScan, selectiveScanSequential, ssdScan, ssdScanSequential, type ScanInputs } from '../../src/models/ssm.ts';
 
 const runtime = initRuntime('cpu');
 
@@ -94,6 +94,67 @@ for (const [name, B, T, D, N, chunk, group, logA, h0] of CASES) {
     const d = data(name, B, T, D, N, logA, h0);
     const fast = await run('fast', d, chunk, group);
     const ref = await run('reference', d, chunk, group);
+    const report: string[] = [];
+    for (const k of Object.keys(ref)) {
+      const e = relMax(fast[k], ref[k]);
+      report.push(`${k} ${e.toExponential(2)}`);
+      assert.ok(e < 2e-6, `${k}: relative error ${e} (${report.join(', ')})`);
+    }
+    t.diagnostic(report.join(', '));
+  });
+}
+
+// ---------------------------------------------------------------- Mamba-2 (SSD): chunked against one step per position
+
+async function runSsd(path: 'fast' | 'reference', d: { dims: number[]; inputs: Record<string, Float32Array>; seeds: Record<string, Float32Array> }, chunk: number): Promise<Record<string, Float32Array>> {
+  const r = await runtime;
+  const [B, T, H, P, N] = d.dims;
+  const g = new Graph(`ssd-${path}`);
+  const bt = path === 'fast' ? ['B', 'T'] : [B, T];
+  const shapes: Record<string, (number | string)[]> = { dt: [...bt, H], A: [H], x: [...bt, H, P], B: [...bt, H, N], C: [...bt, H, N], h0: [bt[0], H, P, N] };
+  const dims: Record<string, number[]> = { dt: [B, T, H], A: [H], x: [B, T, H, P], B: [B, T, H, N], C: [B, T, H, N], h0: [B, H, P, N] };
+  const v: Record<string, Value> = {};
+  for (const k of Object.keys(d.inputs)) v[k] = g.input(k, 'float32', shapes[k], { requiresGrad: k !== 'A' });
+  const inp = { dt: v.dt, A: v.A, x: v.x, B: v.B, C: v.C, h0: v.h0 ?? null };
+  const out = path === 'fast' ? ssdScan(inp, { chunk }) : ssdScanSequential(inp);
+  const ry = g.input('ry', 'float32', out.y.shape);
+  const rl = g.input('rl', 'float32', out.last.shape);
+  const loss = op.add(op.reduceSum(op.mul(out.y, ry), [0, 1, 2, 3], false), op.reduceSum(op.mul(out.last, rl), [0, 1, 2, 3], false));
+  const wrt = GRAD.filter((k) => v[k]);
+  const grads = gradients([loss], [g.scalar(1)], wrt.map((k) => v[k]));
+  g.output(out.y, 'y');
+  g.output(out.last, 'last');
+  wrt.forEach((k, i) => g.output(grads[i], `d_${k}`));
+  const s = await createSession({ ...r, threads: 1 }, serialize(g), null);
+  const feeds: Record<string, InstanceType<typeof r.ort.Tensor>> = {};
+  for (const [k, a] of Object.entries(d.inputs)) feeds[k] = new r.ort.Tensor('float32', a, dims[k]);
+  feeds.ry = new r.ort.Tensor('float32', d.seeds.y, [B, T, H, P]);
+  feeds.rl = new r.ort.Tensor('float32', d.seeds.last, [B, H, P, N]);
+  const res = await s.run(feeds);
+  await s.release();
+  const o: Record<string, Float32Array> = {};
+  for (const [k, t] of Object.entries(res)) o[k] = t.data as Float32Array;
+  return o;
+}
+
+const SSD_CASES: [string, number, number, number, number, number, number, number, boolean][] = [
+  // name, B, T, H, P, N, chunk, max log|A|, h0
+  ['one chunk, mild decay', 2, 8, 3, 4, 5, 8, 1, false],
+  ['partial last chunk, strong decay (A to −4096)', 2, 13, 2, 3, 4, 4, 8.3, false],
+  ['many chunks, carried state', 1, 37, 3, 2, 3, 4, 4, true],
+  ['one position, carried state', 2, 1, 2, 3, 2, 4, 2, true],
+];
+for (const [name, B, T, H, P, N, chunk, logA, h0] of SSD_CASES) {
+  test(`SSD chunked scan = sequential reference (values, final state, gradients): ${name}`, async (t) => {
+    const r = seedrandom(name);
+    const u = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+    const inputs: Record<string, Float32Array> = {
+      dt: u(B * T * H, 0.001, 1.5), A: u(H, 0, logA).map((v) => -Math.exp(v)), x: u(B * T * H * P, -2, 2), B: u(B * T * H * N, -2, 2), C: u(B * T * H * N, -2, 2),
+    };
+    if (h0) inputs.h0 = u(B * H * P * N, -2, 2);
+    const d = { dims: [B, T, H, P, N], inputs, seeds: { y: u(B * T * H * P, -1, 1), last: u(B * H * P * N, -1, 1) } };
+    const fast = await runSsd('fast', d, chunk);
+    const ref = await runSsd('reference', d, chunk);
     const report: string[] = [];
     for (const k of Object.keys(ref)) {
       const e = relMax(fast[k], ref[k]);
