@@ -72,6 +72,32 @@ export const SHAPES: Record<string, () => Shape> = {
       tensors: t,
     };
   },
+  /**
+   * Mamba-130M (state-spaces/mamba-130m-hf): d 768, 24 layers, d_state 16, expand 2 (1536), conv 4, dt_rank 48, vocab
+   * 50280, tied head (129M).
+   */
+  'mamba-130m': () => {
+    const d = 768;
+    const E = 2 * d;
+    const N = 16;
+    const R = 48;
+    const t: Shape['tensors'] = [['backbone.embeddings.weight', [50280, d], 'matrix'], ['backbone.norm_f.weight', [d], 'ones']];
+    for (let i = 0; i < 24; i++) {
+      const p = `backbone.layers.${i}`;
+      t.push([`${p}.norm.weight`, [d], 'ones'], [`${p}.mixer.in_proj.weight`, [2 * E, d], 'matrix'],
+        [`${p}.mixer.conv1d.weight`, [E, 1, 4], 'matrix'], [`${p}.mixer.conv1d.bias`, [E], 'zeros'],
+        [`${p}.mixer.x_proj.weight`, [R + 2 * N, E], 'matrix'], [`${p}.mixer.dt_proj.weight`, [E, R], 'matrix'], [`${p}.mixer.dt_proj.bias`, [E], 'zeros'],
+        [`${p}.mixer.A_log`, [E, N], 'matrix'], [`${p}.mixer.D`, [E], 'ones'], [`${p}.mixer.out_proj.weight`, [d, E], 'matrix']);
+    }
+    return {
+      config: {
+        architectures: ['MambaForCausalLM'], model_type: 'mamba', hidden_size: d, intermediate_size: E, state_size: N, num_hidden_layers: 24,
+        conv_kernel: 4, expand: 2, time_step_rank: R, vocab_size: 50280, use_bias: false, use_conv_bias: true, hidden_act: 'silu',
+        layer_norm_epsilon: 1e-5, residual_in_fp32: true, tie_word_embeddings: true, bos_token_id: 0, eos_token_id: 0, pad_token_id: 0, dtype: 'float32',
+      },
+      tensors: t,
+    };
+  },
   /** Llama-3.2-1B: d 2048, 16 layers, 32/8 heads, ffn 8192, vocab 128256, tied, llama3 rope scaling (1.24B). */
   'llama-3.2-1b': () => llamaShape({
     d: 2048, layers: 16, heads: 32, kv: 8, ffn: 8192, vocab: 128256, tied: true, positions: 131072,

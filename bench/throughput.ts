@@ -7,11 +7,11 @@
  *   npm run bench -- --model shape:gpt2-small --tokens 128 --batches 1,4 --peer
  *
  * `--model shape:<name>` builds a random-weight model of a real shape (bench/shapes.ts: gpt2-small, pythia-160m,
- * llama-3.2-1b) once, in the cache. `--peer` runs bench/peer/pytorch_step.py with $CRAM_PYTHON (default python3).
+ * mamba-130m, llama-3.2-1b) once, in the cache. `--peer` runs bench/peer/pytorch_step.py with $CRAM_PYTHON (default python3).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import seedrandom from 'seedrandom';
@@ -22,7 +22,7 @@ import { PROJECT_ROOT } from '../src/models/load.ts';
 import { ensureShapeModel } from './shapes.ts';
 
 const opts = new Command()
-  .option('--model <name>', 'bundled name, model folder, or shape:<gpt2-small|pythia-160m|llama-3.2-1b>', 'gutenberg-llama-s')
+  .option('--model <name>', 'bundled name, model folder, or shape:<gpt2-small|pythia-160m|mamba-130m|llama-3.2-1b>', 'gutenberg-llama-s')
   .option('--tokens <list>', 'tokens per text (BOS included)', '64')
   .option('--mem <k>', '[mem] vectors per text', '1')
   .option('--batches <list>', 'batch sizes', '1,4,16,64')
@@ -68,6 +68,7 @@ for (const N of String(opts.tokens).split(',').map(Number)) {
       peakRss = process.memoryUsage().rss;
       const rssBefore = peakRss;
       const S = Math.max(3, Math.min(steps, Math.ceil(60 / Math.max(warmS / 2, 1e-3))));
+      const loadStart = loadavg()[0];
       const t0 = performance.now();
       await cramAll(engine, jobsFor(B, N, 'timed'), settingsFor(B, N, S), { onStep: sampleRss });
       const seconds = (performance.now() - t0) / 1000;
@@ -76,8 +77,10 @@ for (const N of String(opts.tokens).split(',').map(Number)) {
         kind: 'harness', model: label, backend: engine.runtime.name, backend_detail: engine.runtime.detail, tokens: N, n_mem: K, batch: B, steps: S,
         text_steps_per_s: Number(((B * S) / seconds).toFixed(3)), seconds_per_step: Number((seconds / S).toFixed(4)),
         peak_rss_mb: Math.round(peakRss / 2 ** 20), rss_start_mb: Math.round(rssBefore / 2 ** 20), machine,
+        // The machine's 1-minute load average before and after the timed steps (other jobs slow a shared machine down).
+        load_start: Number(loadStart.toFixed(2)), load_end: Number(loadavg()[0].toFixed(2)),
       });
-      if (!opts.json) process.stderr.write(`harness ${label} N=${N} batch ${B}: ${rows[rows.length - 1].text_steps_per_s} text·steps/s, ${rows[rows.length - 1].seconds_per_step} s/step, peak RSS ${rows[rows.length - 1].peak_rss_mb} MB\n`);
+      if (!opts.json) process.stderr.write(`harness ${label} N=${N} batch ${B}: ${rows[rows.length - 1].text_steps_per_s} text·steps/s, ${rows[rows.length - 1].seconds_per_step} s/step, peak RSS ${rows[rows.length - 1].peak_rss_mb} MB, load ${rows[rows.length - 1].load_start}→${rows[rows.length - 1].load_end}\n`);
     } catch (e) {
       emit({ kind: 'harness', model: label, tokens: N, batch: B, error: (e as Error).message.slice(0, 200) });
       if (!opts.json) process.stderr.write(`harness N=${N} batch ${B}: ${(e as Error).message.slice(0, 200)}\n`);

@@ -52,6 +52,20 @@ function prefillCalls(parts: InputPart[], d: number): { vectors: Float32Array; i
   return calls.filter((c) => c.vectors.length > 0 || c.ids.length > 0);
 }
 
+/**
+ * The state before the first call: a growing cache (axis set) starts empty along its sequence axis; a fixed-size state
+ * (axis null: Mamba's convolution inputs and SSM state) starts as zeros of its full size, which must be static.
+ */
+export function initialState(c: { name: string; dims: (number | string)[]; axis: number | null }, batch: number, ort: CompiledModel['runtime']['ort']): OrtTypes.Tensor {
+  const dims = c.dims.map((x, i) => {
+    if (i === 0) return batch;
+    if (typeof x === 'number') return x;
+    if (c.axis === null) throw new Error(`carried state ${c.name}: fixed-size, but its axis ${i} is dynamic (${x})`);
+    return 0;
+  });
+  return new ort.Tensor('float32', new Float32Array(dims.reduce((p, q) => p * q, 1)), dims);
+}
+
 /** Generates for every row; returns the generated ids per row. */
 export async function greedyGenerateMany(engine: CompiledModel, rows: GreedyRow[], opts: GreedyOptions = {}): Promise<number[][]> {
   if (rows.length === 0) return [];
@@ -65,12 +79,8 @@ export async function greedyGenerateMany(engine: CompiledModel, rows: GreedyRow[
   const ort = engine.runtime.ort;
   const out: number[][] = rows.map(() => []);
   let active = rows.map((_, i) => i);
-  // Empty caches: the sequence axis has size 0.
   let caches = new Map<string, OrtTypes.Tensor>();
-  for (const c of carried) {
-    const dims = c.dims.map((x, i) => (i === 0 ? rows.length : typeof x === 'number' ? x : 0));
-    caches.set(c.name, new ort.Tensor('float32', new Float32Array(0), dims));
-  }
+  for (const c of carried) caches.set(c.name, initialState(c, rows.length, ort));
   let pastLength = 0;
   const run = async (vectors: Float32Array, prefixLen: number, ids: number[], idsLen: number) => {
     const B = active.length;

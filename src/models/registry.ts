@@ -7,6 +7,8 @@ import { ConfigError, type CommonConfig, type RawConfig } from './config.ts';
 import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gpt-neox.ts';
 import { llama } from './llama.ts';
+import { mamba } from './mamba.ts';
+import { mamba2 } from './mamba2.ts';
 import { opt } from './opt.ts';
 import { gemma2 } from './gemma2.ts';
 import { gemma3Text } from './gemma3.ts';
@@ -19,7 +21,7 @@ import { qwen3 } from './qwen3.ts';
 import { smollm3 } from './smollm3.ts';
 
 export const ARCHITECTURES: Architecture<any>[] = [
-  llama, gptNeox, gpt2, opt, olmo, olmo2, qwen2, qwen3, mistral, smollm3, phi3, gemma2, gemma3Text,
+  llama, gptNeox, gpt2, opt, olmo, olmo2, qwen2, qwen3, mistral, smollm3, phi3, gemma2, gemma3Text, mamba, mamba2,
 ];
 
 export function supportedModelTypes(): string[] {

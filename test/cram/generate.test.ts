@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import seedrandom from 'seedrandom';
 import { evaluateVectors } from '../../src/cram/engine.ts';
-import { greedyGenerate, greedyGenerateMany } from '../../src/cram/generate.ts';
+import { greedyGenerate, greedyGenerateMany, initialState } from '../../src/cram/generate.ts';
 import { regenerateMany } from '../../src/cram/regenerate.ts';
-import { bundled, compiled, fixture } from '../helpers.ts';
+import { bundled, compiled, fixture, ready } from '../helpers.ts';
 
 const rng = seedrandom('generate-test');
 
@@ -60,5 +60,32 @@ test('generation stops at the model\'s positions instead of running on (a .mem c
   const engine = await compiled(bundled('stories260K')); // 512 positions
   const gen = await greedyGenerate(engine, { parts: [{ ids: [1] }], maxNew: 1e9 });
   assert.equal(gen.length, 512); // the token predicted at position 511 is the last: feeding it back would need a 513th position
+  await engine.release();
+});
+
+test('initial carried state: a growing cache starts empty along its axis, a fixed-size state as zeros of its size', async () => {
+  const { ort } = await ready;
+  const kv = initialState({ name: 'layer0.key', dims: ['B', 2, 'past', 4], axis: 2 }, 3, ort);
+  assert.deepEqual(kv.dims, [3, 2, 0, 4]);
+  assert.equal(kv.data.length, 0);
+  const ssm = initialState({ name: 'layer0.ssm', dims: ['B', 5, 4], axis: null }, 2, ort);
+  assert.deepEqual(ssm.dims, [2, 5, 4]);
+  assert.equal(ssm.data.length, 40);
+  assert.ok((ssm.data as Float32Array).every((v) => v === 0));
+  assert.throws(() => initialState({ name: 'bad', dims: ['B', 'T', 4], axis: null }, 1, ort), /fixed-size.*dynamic/);
+});
+
+test('Mamba: the decode graph carries a fixed-size convolution and SSM state per layer; rows decoded together equal rows decoded alone', async () => {
+  const engine = await compiled(fixture('tiny-hf/tiny-mamba'));
+  const { carried } = await engine.decoder();
+  assert.deepEqual(carried.map((c) => [c.name, c.axis, c.dims.slice(1)]), [
+    ['layer0.conv', null, [3, 128]], ['layer0.ssm', null, [128, 16]], ['layer1.conv', null, [3, 128]], ['layer1.ssm', null, [128, 16]],
+  ]);
+  const d = engine.embedDim;
+  const mems = [0, 1].map(() => Float32Array.from({ length: 3 * d }, () => (rng() - 0.5) * 2 * engine.model.embeddingStd()));
+  const alone = [];
+  for (const m of mems) alone.push(await greedyGenerate(engine, { parts: [{ vectors: m }, { ids: [0, 7] }], maxNew: 20 }));
+  const together = await greedyGenerateMany(engine, mems.map((m, i) => ({ parts: [{ vectors: m }, { ids: [0, 7] }], maxNew: i === 0 ? 6 : 20 })));
+  assert.deepEqual(together, [alone[0].slice(0, 6), alone[1]]);
   await engine.release();
 });

@@ -21,6 +21,7 @@ import { serialize } from '../../src/engine/graph/onnx.ts';
 import { createSession, initRuntime, type Runtime } from '../../src/engine/runtime.ts';
 import { activation, attention, layerNorm, mergeHeads, rmsNorm, rope, ropeTables, splitHeads } from '../../src/models/layers.ts';
 import { Sequence } from '../../src/models/sequence.ts';
+import { selectiveScan } from '../../src/models/ssm.ts';
 
 // ---------------------------------------------------------------- harness
 
@@ -522,5 +523,142 @@ vjpTest({
     const v = heads(g, seq, hN, 2, 4, 16);
     const att = mergeHeads(attention(seq, q, k, v, { cacheName: 'l0' }));
     return op.add(flat, activation('gelu', att));
+  },
+});
+
+// ---------------------------------------------------------------- ops added for mamba
+
+for (const [label, opts] of [['inclusive', {}], ['exclusive', { exclusive: true }], ['reverse', { reverse: true }], ['reverse exclusive', { exclusive: true, reverse: true }]] as const) {
+  vjpTest({ name: `cumsum axis 1 of [2,5,3], ${label}`, x: { shape: [2, 5, 3], dims: [2, 5, 3] }, build: (_, x) => op.cumsum(x, 1, opts) });
+}
+vjpTest({ name: 'cumsum axis −1 of [B,T] (dynamic), squared after', x: { shape: ['B', 'T'], dims: [2, 6] }, build: (_, x) => op.powScalar(op.cumsum(x, -1), 2) });
+vjpTest({ name: 'cumsum axis −2 of a masked [T,T] matrix (segment sums)', x: { shape: [4], dims: [4] }, build: (g, x) => {
+  const i = op.unsqueeze(op.range(g.scalar(0, 'int64'), g.scalar(4, 'int64'), 4), [1]);
+  const j = op.unsqueeze(op.range(g.scalar(0, 'int64'), g.scalar(4, 'int64'), 4), [0]);
+  const X = op.where(op.greater(i, j), op.unsqueeze(x, [1]), g.scalar(0));
+  return op.cumsum(X, -2);
+} });
+// a in (0.3, 1.1): decays and slight growth; b anything. Both operands, x used as a and (transformed) as b.
+vjpTest({ name: 'linearScan over axis 1 of [2,5,3], x as a', x: { shape: [2, 5, 3], dims: [2, 5, 3], data: uniform(0.3, 1.1) }, inputs: { b: { shape: [2, 5, 3], dims: [2, 5, 3] } }, build: (_, x, c) => op.linearScan(x, c.b, 1) });
+vjpTest({ name: 'linearScan over axis 1 of [2,5,3], x as b', x: { shape: [2, 5, 3], dims: [2, 5, 3] }, inputs: { a: { shape: [2, 5, 3], dims: [2, 5, 3], data: uniform(0.3, 1.1) } }, build: (_, x, c) => op.linearScan(c.a, x, 1) });
+vjpTest({ name: 'linearScan with a = exp(−x²), b = x (both operands), axis −2 of [B,4,3]', x: { shape: ['B', 4, 3], dims: [2, 4, 3] }, build: (_, x) => op.linearScan(op.exp(op.neg(op.mul(x, x))), x, -2) });
+vjpTest({ name: 'linearScan of one step is the identity on b', x: { shape: [2, 1, 3], dims: [2, 1, 3] }, inputs: { a: { shape: [2, 1, 3], dims: [2, 1, 3] } }, build: (_, x, c) => op.linearScan(op.add(c.a, x), x, 1) });
+test('linearScan equals the recurrence computed by hand', async () => {
+  const r = await rt();
+  const g = new Graph('scan');
+  const a = g.input('a', 'float32', [2, 4]);
+  const b = g.input('b', 'float32', [2, 4]);
+  g.output(op.linearScan(a, b, 1), 'h');
+  const s = await createSession(r, serialize(g), null);
+  const av = [0.5, 2, -1, 0.25, 1, 1, 1, 1];
+  const bv = [1, 2, 3, 4, 1, -1, 2, 0.5];
+  const out = await s.run({ a: new r.ort.Tensor('float32', Float32Array.from(av), [2, 4]), b: new r.ort.Tensor('float32', Float32Array.from(bv), [2, 4]) });
+  const want: number[] = [];
+  for (let row = 0; row < 2; row++) {
+    let h = 0;
+    for (let t = 0; t < 4; t++) { h = av[row * 4 + t] * h + bv[row * 4 + t]; want.push(h); }
+  }
+  assert.deepEqual(Array.from(out.h.data as Float32Array), want);
+  await s.release();
+});
+// The chunked selective scan as one composition: x [1, 5, 10] holds Δ (before softplus), x, B and C; chunk 2 leaves a
+// partial last chunk; both outputs (y and the final state) weighted.
+vjpTest({
+  name: 'selectiveScan (chunk 2, T 5, D 3, N 2): Δ, x, B, C from one input, y and the final state',
+  x: { shape: [1, 'T', 10], dims: [1, 5, 10] },
+  build: (g, x) => {
+    const [dt, xs, B, C] = op.split(x, -1, [3, 3, 2, 2]);
+    const A = g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]);
+    const { y, last } = selectiveScan({ dt: op.softplus(dt), A, B, C, x: xs }, { chunk: 2 });
+    return [y, last];
+  },
+});
+vjpTest({ name: 'sigmoidExact (−6..6)', x: x34(uniform(-6, 6)), build: (_, x) => op.sigmoidExact(x) });
+vjpTest({ name: 'sigmoidExact far below 0 (−30..−10), scaled', x: x34(uniform(-30, -10)), h: 1e-2, build: (_, x) => op.scale(op.sigmoidExact(x), 1e6) });
+vjpTest({ name: 'siluExact (−6..6)', x: x34(uniform(-6, 6)), build: (_, x) => op.siluExact(x) });
+vjpTest({ name: 'softplusExact (−9..4), the Mamba Δ range', x: x34(uniform(-9, 4)), build: (_, x) => op.softplusExact(x) });
+vjpTest({ name: 'softplusExact around 20 (both branches)', x: x34((r) => 20 + (r() < 0.5 ? -1 : 1) * (0.15 + 2 * r())), build: (_, x) => op.softplusExact(x) });
+test('sigmoidExact and its gradient are accurate to float32 where ONNX Runtime\'s Sigmoid is not (x ≪ 0)', async () => {
+  const r = await rt();
+  const g = new Graph('sigmoid');
+  const x = g.input('x', 'float32', [8], { requiresGrad: true });
+  const y = op.sigmoidExact(x);
+  const [dx] = gradients([op.reduceSum(y, [0], false)], [g.scalar(1)], [x]);
+  g.output(y, 'y');
+  g.output(dx, 'dx');
+  g.output(op.softplusExact(x), 'sp');
+  const s = await createSession(r, serialize(g), null);
+  const xs = Float32Array.from([-100, -30, -12, -8, -1, 0.5, 8, 30]);
+  const out = await s.run({ x: new r.ort.Tensor('float32', xs, [8]) });
+  await s.release();
+  xs.forEach((v, i) => {
+    const sig = 1 / (1 + Math.exp(-v));
+    const rel = (a: number, b: number) => (b === 0 ? Math.abs(a) : Math.abs(a - b) / Math.abs(b));
+    if (v > -80) assert.ok(rel((out.y.data as Float32Array)[i], sig) < 5e-7, `σ(${v}) = ${(out.y.data as Float32Array)[i]}, want ${sig}`);
+    else assert.ok((out.y.data as Float32Array)[i] < 1e-34);
+    const dsig = Math.exp(-v) / (1 + Math.exp(-v)) ** 2;
+    if (v > -80) assert.ok(rel((out.dx.data as Float32Array)[i], dsig) < 1e-6, `σ'(${v}) = ${(out.dx.data as Float32Array)[i]}, want ${dsig}`);
+    assert.ok(Number.isFinite((out.dx.data as Float32Array)[i]));
+    const sp = v > 20 ? v : Math.log1p(Math.exp(v));
+    assert.ok(rel((out.sp.data as Float32Array)[i], sp) < 5e-7 || Math.abs((out.sp.data as Float32Array)[i] - sp) < 1e-40, `softplus(${v})`);
+  });
+});
+// selectiveChunkScan: x [1, 2, 4, 11] (two chunks of 4) holds Δ (before softplus), u (3 each) and B (2); A mixes mild and
+// strong decays; every output element weighted. Then the same with one chunk of one step.
+for (const [L, label] of [[4, 'two chunks of 4'], [1, 'chunks of 1']] as const) {
+  vjpTest({
+    name: `selectiveChunkScan (${label}, D 3, N 2): Δ, u and B from one input, h and the last step`,
+    x: { shape: [1, 'C', L, 8], dims: [1, 2, L, 8] },
+    build: (g, x) => {
+      const [dt, u, B] = op.split(x, -1, [3, 3, 2]);
+      const A = g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]);
+      const { h, last } = op.selectiveChunkScan(op.unsqueeze(op.softplus(dt), [-1]), op.unsqueeze(u, [-1]), op.unsqueeze(B, [-2]), A, 2);
+      return [h, last];
+    },
+  });
+}
+vjpTest({
+  name: 'depthwiseConv1d: x [B,3,T] with a kernel of 4 and a bias (valid positions only)',
+  x: { shape: ['B', 3, 'T'], dims: [2, 3, 7] },
+  build: (g, x) => op.depthwiseConv1d(x, g.floats(weight(12, 21), [3, 1, 4]), g.floats([0.1, -0.2, 0.3])),
+});
+vjpTest({
+  name: 'depthwiseConv1d: kernel of 1, then squared (static shapes)',
+  x: { shape: [1, 2, 5], dims: [1, 2, 5] },
+  build: (g, x) => op.powScalar(op.depthwiseConv1d(x, g.floats([0.5, -1.5], [2, 1, 1])), 2),
+});
+test('depthwiseConv1d equals the sum of shifted, weighted inputs', async () => {
+  const r = await rt();
+  const g = new Graph('conv');
+  const x = g.input('x', 'float32', [1, 2, 5]);
+  g.output(op.depthwiseConv1d(x, g.floats([1, 2, 3, -1, 0.5, 0.25], [2, 1, 3]), g.floats([10, 20])), 'y');
+  const s = await createSession(r, serialize(g), null);
+  const xv = [1, 2, 3, 4, 5, -1, -2, -3, -4, -5];
+  const out = await s.run({ x: new r.ort.Tensor('float32', Float32Array.from(xv), [1, 2, 5]) });
+  await s.release();
+  const w = [[1, 2, 3], [-1, 0.5, 0.25]];
+  const want: number[] = [];
+  for (let c = 0; c < 2; c++) for (let t = 0; t < 3; t++) want.push([0, 1, 2].reduce((acc, k) => acc + w[c][k] * xv[c * 5 + t + k], c === 0 ? 10 : 20));
+  assert.deepEqual(Array.from(out.y.data as Float32Array), want);
+});
+vjpTest({
+  name: 'selectiveChunkScan, the last step only (h unused)',
+  x: { shape: [1, 2, 3, 8], dims: [1, 2, 3, 8] },
+  build: (g, x) => {
+    const [dt, u, B] = op.split(x, -1, [3, 3, 2]);
+    return op.selectiveChunkScan(op.unsqueeze(op.softplus(dt), [-1]), op.unsqueeze(u, [-1]), op.unsqueeze(B, [-2]), g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]), 2).last;
+  },
+});
+// ssmReadout: x [1, 2, 3, 13] holds h (3·2), Δ (3, made positive and summed), p (from the first step's h) and C (2),
+// so every input of the readout depends on x.
+vjpTest({
+  name: 'ssmReadout: h, ΣΔ, p and C from one input',
+  x: { shape: [1, 'C', 3, 13], dims: [1, 2, 3, 13] },
+  build: (g, x) => {
+    const [hf, dt, pf, C] = op.split(x, -1, [6, 3, 2, 2]);
+    const h = op.reshape(hf, [1, -1, 3, 3, 2]);
+    const s = op.cumsum(op.unsqueeze(op.softplus(dt), [-1]), 2);
+    const p = op.reshape(op.slice(op.concat([pf, pf, pf], -1), [0], [1], [2]), [1, -1, 1, 3, 2]);
+    return op.ssmReadout(h, s, g.floats([-0.5, -1, -2, -0.25, -3, -1.5], [3, 2]), p, op.unsqueeze(C, [-1]));
   },
 });

@@ -544,3 +544,249 @@ export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | n
   }
   return { ce, hit, logits };
 }
+
+// ---- ops added for mamba
+
+/**
+ * Cumulative sum along `axis` (ONNX CumSum): y_i = Σ_{j ≤ i} x_j, or Σ_{j < i} with `exclusive`, or summed from the
+ * end with `reverse`. The VJP is the cumulative sum of the gradient in the other direction (same exclusivity).
+ */
+export function cumsum(x: Value, axis: number, opts: { exclusive?: boolean; reverse?: boolean } = {}): Value {
+  const a = norm(axis, x.rank);
+  const exclusive = opts.exclusive === true;
+  const reverse = opts.reverse === true;
+  const out = emit('CumSum', [x, x.graph.scalar(a, 'int64')], { exclusive: { i: exclusive ? 1 : 0 }, reverse: { i: reverse ? 1 : 0 } }, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? cumsum(g, a, { exclusive, reverse: !reverse }) : null]);
+  return out;
+}
+
+/**
+ * The nodes of a first-order linear recurrence along a static axis, unrolled: h_t = a_t ⊙ h_{t−1} + b_t from h_{−1} = 0,
+ * or, with `reverse`, the adjoint recurrence h_t = a_{t+1} ⊙ h_{t+1} + b_t from h_L = 0. One Split per input, one Mul
+ * and one Add per step, one Concat: 2L + 1 nodes for L steps, each over all the other axes at once. No tape entry.
+ */
+function scanNodes(a: Value, b: Value, axis: number, reverse: boolean, requiresGrad: boolean): Value {
+  const g = a.graph;
+  const L = a.dim(axis);
+  const piece = [...b.shape];
+  piece[axis] = 1;
+  const pieces = (x: Value) => g.node('Split', [x, g.ints(new Array(L).fill(1))], { axis: { i: axis } }, new Array(L).fill(0).map(() => ({ dtype: x.dtype, shape: piece })));
+  if (L === 1) return emit('Identity', [b], {}, { dtype: b.dtype, shape: b.shape, requiresGrad });
+  const as = pieces(a);
+  const bs = pieces(b);
+  const hs: Value[] = new Array(L);
+  let prev: Value | null = null;
+  for (let i = 0; i < L; i++) {
+    const t = reverse ? L - 1 - i : i;
+    const at = as[reverse ? t + 1 : t];
+    hs[t] = prev === null ? bs[t] : emit('Add', [emit('Mul', [at, prev], {}, { dtype: b.dtype, shape: piece }), bs[t]], {}, { dtype: b.dtype, shape: piece });
+    prev = hs[t];
+  }
+  return emit('Concat', hs, { axis: { i: axis } }, { dtype: b.dtype, shape: b.shape, requiresGrad });
+}
+
+/**
+ * First-order linear recurrence along `axis`, whose size must be static (a chunk of a chunked scan):
+ *   h_t = a_t ⊙ h_{t−1} + b_t,  h_{−1} = 0,
+ * for a and b of the same shape. Unrolled into 2L + 1 nodes over whole slices, not a
+ * graph per element. VJP, with G_t = dL/dh_t in total (the adjoint recurrence run from the end):
+ *   G_t = dh_t + a_{t+1} ⊙ G_{t+1},  db_t = G_t,  da_t = G_t ⊙ h_{t−1}.
+ * It keeps a and the output h for the backward pass and nothing else.
+ */
+export function linearScan(a: Value, b: Value, axis: number): Value {
+  const ax = norm(axis, a.rank);
+  if (a.rank !== b.rank || a.shape.some((s, i) => typeof s === 'number' && typeof b.shape[i] === 'number' && s !== b.shape[i])) {
+    throw new Error(`linearScan: a [${a.shape}] and b [${b.shape}] need the same shape`);
+  }
+  const L = a.dim(ax);
+  const g = a.graph;
+  const out = scanNodes(a, b, ax, false, anyGrad(a, b));
+  if (out.requiresGrad) {
+    g.record([a, b], [out], ([dh]) => {
+      if (!dh) return [null, null];
+      const G = scanNodes(a, dh, ax, true, false);
+      let da: Value | null = null;
+      if (a.requiresGrad) {
+        // h shifted one step forward: h'_t = h_{t−1}, h'_0 = 0.
+        const hPrev = L === 1 ? zerosLike(out) : concat([zerosLike(slice(out, [0], [1], [ax])), slice(out, [0], [L - 1], [ax])], ax);
+        da = mul(G, hPrev);
+      }
+      return [da, b.requiresGrad ? G : null];
+    });
+  }
+  return out;
+}
+
+/**
+ * The logistic function 1 / (1 + e^(−x)) built from Exp, accurate to a few ulp everywhere. ONNX Runtime's CPU Sigmoid
+ * is a rational approximation whose relative error grows for x ≪ 0 (x = −8: 2e-4, −12: 6e-3, ≤ −20: exactly 0),
+ * which a SiLU gate and a softplus gradient feel directly. x is clamped at −80 inside (σ(−80) ≈ 2e-35) so that
+ * e^(−x) stays finite. VJP: g · σ(x)(1 − σ(x)) = g · e^(−x) · σ(x)², without the cancellation of 1 − σ(x).
+ */
+export function sigmoidExact(x: Value): Value {
+  const g = x.graph;
+  const f = (op: string, inputs: Value[]) => emit(op, inputs, {}, { dtype: x.dtype, shape: x.shape });
+  const e = f('Exp', [f('Neg', [f('Max', [x, g.scalar(-80)])])]);
+  const out = emit('Reciprocal', [f('Add', [e, g.scalar(1)])], {}, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) g.record([x], [out], ([dy]) => [dy ? mul(dy, mul(e, mul(out, out))) : null]);
+  return out;
+}
+
+/** SiLU x · σ(x) with the accurate logistic (sigmoidExact). */
+export function siluExact(x: Value): Value {
+  return mul(x, sigmoidExact(x));
+}
+
+/** Softplus as torch computes it (x above 20 passes through), with the accurate logistic in its VJP. */
+export function softplusExact(x: Value): Value {
+  const big = greater(x, x.graph.scalar(20));
+  const soft = unary('Softplus', x, (g) => mul(g, sigmoidExact(x)));
+  return where(big, x, soft);
+}
+
+/**
+ * An int64 [1] zero computed from `dep` (1 if dep's first element is NaN). A VJP that remakes forward values instead
+ * of keeping them feeds this into the remaking (x + 0, or a slice bound), so that ONNX Runtime cannot run the
+ * remaking as soon as the forward values exist, which would keep its results alive for the whole backward pass and
+ * save nothing: the remade values appear when the incoming gradient does.
+ */
+function zeroAfter(dep: Value): Value {
+  const g = dep.graph;
+  const first = emit('Slice', [emit('Reshape', [dep, g.ints([-1])], {}, { dtype: dep.dtype, shape: [g.freshDim()] }), g.ints([0]), g.ints([1])], {}, { dtype: dep.dtype, shape: [1] });
+  return emit('Cast', [emit('IsNaN', [first], {}, { dtype: 'bool', shape: [1] })], { to: { i: 7 } }, { dtype: 'int64', shape: [1] });
+}
+
+/** x + 0, where the 0 is computed from `dep` (see zeroAfter): the same values, available only once dep is. */
+function after(x: Value, dep: Value): Value {
+  const zero = emit('Cast', [zeroAfter(dep)], { to: { i: 1 } }, { dtype: 'float32', shape: [1] });
+  return emit('Add', [x, zero], {}, { dtype: x.dtype, shape: x.shape });
+}
+
+/**
+ * Mamba's selective scan inside chunks of static length L, from a zero state, for inputs in factored form:
+ *   h_t = exp(dt_t ⊗ A) ⊙ h_{t−1} + u_t ⊗ B_t,   h_{−1} = 0,
+ * with dt, u [..., L, D, 1], B [..., L, 1, N] and a frozen A [D, N]; `axis` is the L axis (rank − 3). Returns h
+ * [..., L, D, N] and, as its own output (so that its gradient needs no padding to h's size), the last step h_{L−1}
+ * [..., 1, D, N]: the decays and inputs are made whole, split into steps, and the recurrence runs over whole slices
+ * (2L + 6 nodes). The VJP keeps only h (not the decays or inputs, which it remakes from the small factors) and runs
+ * the adjoint recurrence G_t = dh_t + a_{t+1} ⊙ G_{t+1}; then, over whole tensors,
+ *   du = G · Bᵀ,  dB = uᵀ · G,  ddt_t = Σ_n G_t ⊙ h_{t−1} ⊙ a_t ⊙ A  (h_{−1} = 0).
+ */
+export function selectiveChunkScan(dt: Value, u: Value, B: Value, A: Value, axis: number): { h: Value; last: Value } {
+  const g = dt.graph;
+  const r = dt.rank;
+  const ax = norm(axis, r);
+  if (ax !== r - 3 || u.rank !== r || B.rank !== r || A.rank !== 2) throw new Error('selectiveChunkScan: dt, u [..., L, D, 1], B [..., L, 1, N], A [D, N], axis = rank − 3');
+  if (A.requiresGrad) throw new Error('selectiveChunkScan: A is frozen');
+  const L = dt.dim(ax);
+  const [D, N] = [A.dim(0), A.dim(1)];
+  const lead = dt.shape.slice(0, ax);
+  const shape = [...lead, L, D, N];
+  const f32 = (sh: (number | string)[]) => ({ dtype: 'float32' as DType, shape: sh });
+  const piece = [...lead, 1, D, N];
+  const split = (x: Value) => (L === 1 ? [x] : g.node('Split', [x, g.ints(new Array(L).fill(1))], { axis: { i: ax } }, new Array(L).fill(0).map(() => f32(piece))));
+  const decays = (d: Value) => emit('Exp', [emit('Mul', [d, A], {}, f32(shape))], {}, f32(shape));
+  const as = split(decays(dt));
+  const bs = split(emit('Mul', [u, B], {}, f32(shape)));
+  const hs: Value[] = [bs[0]];
+  for (let t = 1; t < L; t++) hs.push(emit('Add', [emit('Mul', [as[t], hs[t - 1]], {}, f32(piece)), bs[t]], {}, f32(piece)));
+  const requiresGrad = anyGrad(dt, u, B);
+  const out = emit(L === 1 ? 'Identity' : 'Concat', hs, L === 1 ? {} : { axis: { i: ax } }, { ...f32(shape), requiresGrad });
+  const last = emit('Identity', [hs[L - 1]], {}, { ...f32(piece), requiresGrad });
+  if (requiresGrad) {
+    g.record([dt, u, B], [out, last], ([dhAll, dLast]) => {
+      if (!dhAll && !dLast) return [null, null, null];
+      const dh = dhAll ?? emit('Mul', [out, g.scalar(0)], {}, f32(shape));
+      const swap = Array.from({ length: r }, (_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
+      const T = (x: Value, sh: (number | string)[]) => emit('Transpose', [x], { perm: { ints: swap } }, f32(sh));
+      const a = decays(after(dt, dh));
+      const aNext = split(a);
+      const dhs = split(dh);
+      const Gs: Value[] = new Array(L);
+      Gs[L - 1] = dLast ? emit('Add', [dhs[L - 1], dLast], {}, f32(piece)) : dhs[L - 1];
+      for (let t = L - 2; t >= 0; t--) Gs[t] = emit('Add', [dhs[t], emit('Mul', [aNext[t + 1], Gs[t + 1]], {}, f32(piece))], {}, f32(piece));
+      const G = L === 1 ? Gs[0] : emit('Concat', Gs, { axis: { i: ax } }, f32(shape));
+      const du = u.requiresGrad ? emit('MatMul', [G, T(B, [...lead, L, N, 1])], {}, f32([...lead, L, D, 1])) : null;
+      const dB = B.requiresGrad ? emit('MatMul', [T(u, [...lead, L, 1, D]), G], {}, f32([...lead, L, 1, N])) : null;
+      let ddt: Value | null = null;
+      if (dt.requiresGrad) {
+        // h_{t−1}: h shifted one step along the chunk, zeros first.
+        const pads = new Array(2 * r).fill(0);
+        pads[ax] = 1;
+        const zero = zeroAfter(G);
+        const upTo = emit('Add', [zero, g.ints([L - 1])], {}, { dtype: 'int64', shape: [1] });
+        const hPrev = emit('Pad', [emit('Slice', [out, zero, upTo, g.ints([ax])], {}, f32([...lead, L - 1, D, N])), g.ints(pads)], {}, f32(shape));
+        const term = emit('Mul', [emit('Mul', [G, hPrev], {}, f32(shape)), emit('Mul', [a, A], {}, f32(shape))], {}, f32(shape));
+        ddt = emit('ReduceSum', [term, g.ints([-1])], { keepdims: { i: 1 } }, f32([...lead, L, D, 1]));
+      }
+      return [ddt, du, dB];
+    });
+  }
+  return { h: out, last };
+}
+
+/**
+ * The readout of a chunked scan: y_t = (h_t + exp(s_t ⊗ A) ⊙ p) · C_t for the chunk-local states h [..., L, D, N],
+ * Δ summed from the chunk start s [..., L, D, 1], a frozen A [D, N], the state entering the chunk p [..., 1, D, N] and
+ * C [..., L, N, 1] → y [..., L, D, 1]. Nothing of h's size is kept for the backward pass beyond h itself: the VJP
+ * remakes E = exp(s ⊗ A) and h + E ⊙ p, then with dH = dy · Cᵀ:
+ *   dh = dH,  dp = Σ_t dH_t ⊙ E_t,  ds = Σ_n dH ⊙ E ⊙ p ⊙ A,  dC = (h + E ⊙ p)ᵀ · dy.
+ */
+export function ssmReadout(h: Value, s: Value, A: Value, p: Value, C: Value): Value {
+  const g = h.graph;
+  const r = h.rank;
+  if (s.rank !== r || p.rank !== r || C.rank !== r || A.rank !== 2) throw new Error('ssmReadout: h [..., L, D, N], s [..., L, D, 1], p [..., 1, D, N], C [..., L, N, 1], A [D, N]');
+  if (A.requiresGrad) throw new Error('ssmReadout: A is frozen');
+  const lead = h.shape.slice(0, r - 3);
+  const [L, D, N] = [h.dim(r - 3), A.dim(0), A.dim(1)];
+  const f32 = (sh: (number | string)[]) => ({ dtype: 'float32' as DType, shape: sh });
+  const full = [...lead, L, D, N];
+  const total = (sum: Value) => {
+    const E = emit('Exp', [emit('Mul', [sum, A], {}, f32(full))], {}, f32(full));
+    const EP = emit('Mul', [E, p], {}, f32(full));
+    return { E, EP, H: emit('Add', [h, EP], {}, f32(full)) };
+  };
+  const out = emit('MatMul', [total(s).H, C], {}, { ...f32([...lead, L, D, 1]), requiresGrad: anyGrad(h, s, p, C) });
+  if (out.requiresGrad) {
+    g.record([h, s, p, C], [out], ([dy]) => {
+      if (!dy) return [null, null, null, null];
+      const swap = Array.from({ length: r }, (_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
+      const { E, EP, H } = total(after(s, dy));
+      const dH = emit('MatMul', [dy, emit('Transpose', [C], { perm: { ints: swap } }, f32([...lead, L, 1, N]))], {}, f32(full));
+      const dp = p.requiresGrad ? emit('ReduceSum', [emit('Mul', [dH, E], {}, f32(full)), g.ints([r - 3])], { keepdims: { i: 1 } }, f32([...lead, 1, D, N])) : null;
+      const ds = s.requiresGrad
+        ? emit('ReduceSum', [emit('Mul', [emit('Mul', [dH, EP], {}, f32(full)), A], {}, f32(full)), g.ints([-1])], { keepdims: { i: 1 } }, f32([...lead, L, D, 1]))
+        : null;
+      const dC = C.requiresGrad
+        ? emit('Transpose', [emit('MatMul', [emit('Transpose', [dy], { perm: { ints: swap } }, f32([...lead, L, 1, D])), H], {}, f32([...lead, L, 1, N]))], { perm: { ints: swap } }, f32([...lead, L, N, 1]))
+        : null;
+      return [h.requiresGrad ? dH : null, ds, dp, dC];
+    });
+  }
+  return out;
+}
+
+/**
+ * Depthwise 1-D convolution without padding (ONNX Conv, one group per channel):
+ *   y[b, c, t] = Σ_k w[c, 0, k] · x[b, c, t + k] (+ bias[c]),
+ * x [B, C, L], frozen w [C, 1, K] → y [B, C, L − K + 1] (`size` names that length when it is known). VJP: the full
+ * convolution of dy with the reversed kernel (K − 1 zeros padded on both sides).
+ */
+export function depthwiseConv1d(x: Value, w: Value, bias: Value | null = null, size?: Dim): Value {
+  if (x.rank !== 3 || w.rank !== 3 || w.dim(1) !== 1) throw new Error('depthwiseConv1d: x [B, C, L], w [C, 1, K]');
+  if (w.requiresGrad || bias?.requiresGrad) throw new Error('depthwiseConv1d: the kernel and bias are frozen');
+  const g = x.graph;
+  const [C, K] = [w.dim(0), w.dim(2)];
+  const len = x.shape[2];
+  const outLen: Dim = size ?? (typeof len === 'number' ? len - K + 1 : g.freshDim());
+  const attrs = { group: { i: C }, kernel_shape: { ints: [K] } };
+  const out = emit('Conv', bias ? [x, w, bias] : [x, w], attrs, { dtype: 'float32', shape: [x.shape[0], C, outLen], requiresGrad: x.requiresGrad });
+  if (out.requiresGrad) {
+    g.record([x], [out], ([dy]) => {
+      if (!dy) return [null];
+      const flipped = emit('Gather', [w, g.ints(Array.from({ length: K }, (_, k) => K - 1 - k))], { axis: { i: 2 } }, { dtype: 'float32', shape: [C, 1, K] });
+      return [emit('Conv', [dy, flipped], { ...attrs, pads: { ints: [K - 1, K - 1] } }, { dtype: 'float32', shape: x.shape })];
+    });
+  }
+  return out;
+}
