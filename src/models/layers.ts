@@ -45,7 +45,7 @@ export type ActivationName = 'silu' | 'gelu' | 'gelu_new' | 'gelu_tanh' | 'relu'
 
 export function activation(name: ActivationName, x: Value): Value {
   switch (name) {
-    case 'silu': return op.mul(x, op.sigmoid(x));
+    case 'silu': return op.siluExact(x); // ONNX Runtime's CPU Sigmoid is coarse for x ≪ 0 (see ops.sigmoidExact)
     case 'relu': return op.relu(x);
     case 'gelu': return op.mul(op.scale(x, 0.5), op.addScalar(op.erf(op.scale(x, Math.SQRT1_2)), 1));
     case 'gelu_new':
