@@ -2,6 +2,7 @@
  * Every figure the reports can draw, one module per figure in this folder, listed here. A kind's report
  * (src/experiments/kinds/<kind>.ts) names the list it draws; a new figure is a new file plus one line below.
  */
+import type { DecodeTimeRow, OneStepAccuracyRow, OneStepCapacityRow, OneStepCurve, OneStepRecord } from '../../experiments/kinds/one-step.ts';
 import type { ProgressiveCurve, ProgressiveRecord, StagesLine } from '../../experiments/kinds/progressive.ts';
 import type { CurveRecord, SampleRecord } from '../../results/sample-record.ts';
 import { accuracyVsLengthFigure } from './accuracy-vs-length.ts';
@@ -15,6 +16,8 @@ import { horizonDistributionFigure } from './horizon-distribution.ts';
 import { horizonVsGridFigure } from './horizon-vs-grid.ts';
 import { progressiveCurvesFigure } from './progressive-curves.ts';
 import { progressiveStepsFigure } from './progressive-steps.ts';
+import { decodeTimeFigure } from './decode-time.ts';
+import { oneStepAccuracyFigure } from './one-step-accuracy.ts';
 
 export type { FigureEntry } from './common.ts';
 export { modelOrder, sourceOrder } from './common.ts';
@@ -60,6 +63,31 @@ export const PROGRESSIVE_FIGURES: readonly Figure<ProgressiveFigureData>[] = [
   { name: 'horizon_vs_grid', draw: (d) => horizonVsGridFigure(d.records) },
   { name: 'progressive_steps', draw: (d) => progressiveStepsFigure(d.records) },
   { name: 'progressive_curves', draw: (d) => progressiveCurvesFigure(d.curves) },
+];
+
+/** What the one-step kind's figures are drawn from. */
+export interface OneStepFigureData {
+  records: readonly OneStepRecord[];
+  /** Autoregressive (capacity kind) records of the same texts and lengths. */
+  ar: readonly SampleRecord[];
+  accuracy: readonly OneStepAccuracyRow[];
+  capacity: readonly OneStepCapacityRow[];
+  times: readonly DecodeTimeRow[];
+  curves: readonly OneStepCurve[];
+}
+
+/** One-step generation (experiment: one-step). */
+export const ONE_STEP_FIGURES: readonly Figure<OneStepFigureData>[] = [
+  { name: 'one_step_accuracy_vs_length', draw: (d) => oneStepAccuracyFigure(d.accuracy, d.capacity) },
+  { name: 'decode_time', draw: (d) => decodeTimeFigure(d.times) },
+  {
+    name: 'optimization_curves',
+    draw: (d) => ({
+      ...curvesFigure(d.curves.map((c) => ({ model: c.model, source: `${c.source}, m ${c.m_sharing}`, length: c.length, n_mem: 2, sample_index: c.sample_index, loss: c.loss, accuracy: c.accuracy })), []),
+      title: 'One-step optimization curves',
+      caption: 'Accuracy of the one-pass predictions and their mean cross-entropy per step, for the recorded texts (every length).',
+    }),
+  },
 ];
 
 export {
