@@ -16,8 +16,8 @@
  *
  * Files: progressive.jsonl (one record per text: the resume log), stages.jsonl (each text's stages),
  * progressive_curves.jsonl (per-step loss, accuracy and stage length of `curves` texts per model, source and K),
- * capacity_samples.jsonl, vectors/progressive/<model>/<source>/K<k>/i<index>.safetensors (kept vectors; their n_tokens
- * is the horizon).
+ * capacity_samples.jsonl, vectors/progressive/<model>/<source>/K<k>/i<index>.safetensors (kept vectors; metadata for
+ * the whole target, the horizon and passed stage in `horizon` and `passed_length`).
  */
 import { z } from 'zod';
 import { LIMITS, sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
@@ -209,14 +209,13 @@ async function run(ctx: RunContext<ProgressiveRecord>, todo: ProgressiveItem[]):
     onFinish: (out) => {
       const it = byKey.get(out.key)!;
       const base = { model: it.model, source: it.source, n_mem: it.nMem, sample_index: it.sampleIndex };
-      const horizonIds = it.ids.slice(0, out.horizon);
       let vectorFile = '';
       if (config.save_vectors) {
         vectorFile = `vectors/progressive/${it.model}/${it.source.replace(/[^\w.-]+/g, '_')}/K${it.nMem}/i${it.sampleIndex}.safetensors`;
         writeVectorFile(ctx.file(vectorFile), out.memory, {
           model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint,
-          n_mem: out.nMem, embed_dim: out.embedDim, n_tokens: horizonIds.length, ids_sha256: idsSha256(horizonIds),
-          text_sha256: sha256(session.tokenizer.decode(horizonIds)),
+          n_mem: out.nMem, embed_dim: out.embedDim, n_tokens: it.ids.length, ids_sha256: idsSha256(it.ids),
+          text_sha256: sha256(session.tokenizer.decode(it.ids)),
           extra: { run: config.name, source: it.source, sample_index: it.sampleIndex, schedule: o.schedule, horizon: out.horizon, passed_length: out.passedLength },
         });
       }

@@ -18,6 +18,7 @@ import { progressiveCurvesFigure } from './progressive-curves.ts';
 import { progressiveStepsFigure } from './progressive-steps.ts';
 import { decodeTimeFigure } from './decode-time.ts';
 import { oneStepAccuracyFigure } from './one-step-accuracy.ts';
+import { oneStepCurvesFigure } from './one-step-curves.ts';
 
 export type { FigureEntry } from './common.ts';
 export { modelOrder, sourceOrder } from './common.ts';
@@ -80,14 +81,7 @@ export interface OneStepFigureData {
 export const ONE_STEP_FIGURES: readonly Figure<OneStepFigureData>[] = [
   { name: 'one_step_accuracy_vs_length', draw: (d) => oneStepAccuracyFigure(d.accuracy, d.capacity) },
   { name: 'decode_time', draw: (d) => decodeTimeFigure(d.times) },
-  {
-    name: 'optimization_curves',
-    draw: (d) => ({
-      ...curvesFigure(d.curves.map((c) => ({ model: c.model, source: `${c.source}, m ${c.m_sharing}`, length: c.length, n_mem: 2, sample_index: c.sample_index, loss: c.loss, accuracy: c.accuracy })), []),
-      title: 'One-step optimization curves',
-      caption: 'Accuracy of the one-pass predictions and their mean cross-entropy per step, for the recorded texts (every length).',
-    }),
-  },
+  { name: 'one_step_curves', draw: (d) => oneStepCurvesFigure(d.curves) },
 ];
 
 export {
