@@ -2,12 +2,13 @@
  * `experiment: progressive`: Progressive Cramming (Tarasov et al., ICML 2026) per text, and its compression horizon
  * next to the fixed-grid capacity of the same texts.
  *
- * Per (model, source, K, text): the target is the text's first max(lengths) tokens; stages grow a prefix of it (linear
- * by `step`, or doubling then bisection), warm-started across stages (vectors and AdamW state), a stage passes only with
- * exact greedy regeneration (teacher-forced accuracy 1.0 first), `stage_steps` per stage, `text_steps` per text, one
- * optimizer restart per stage before it fails (`lr_reset`). The horizon is the longest prefix of the target that greedy
- * regeneration reproduces with the kept vectors (src/cram/progressive.ts). Texts shorter than max(lengths) are left
- * out (said in the log, skipped.jsonl and the report), so no horizon is capped by its text's end.
+ * Per (model, source, K, text): the target is the text's first `target_length` tokens (default max(lengths)); stages
+ * grow a prefix of it (linear by `step`, or doubling then bisection), warm-started across stages (vectors and AdamW
+ * state); a stage passes only with exact greedy regeneration (teacher-forced accuracy 1.0 first); `stage_steps` per
+ * stage, `text_steps` per text, one optimizer restart per stage before it fails (`lr_reset`). The horizon is the longest prefix of the target that greedy
+ * regeneration reproduces with the kept vectors (src/cram/progressive.ts). Texts shorter than the target are left
+ * out (said in the log, skipped.jsonl and the report), so no horizon is capped by its text's end; a text whose
+ * horizon reaches the target is counted as such (reached_full).
  *
  * With `compare_capacity` (default), the same texts are also crammed from scratch at every grid length of `lengths`
  * with the capacity kind's pipeline and settings (`max_steps`, `patience`): capacity_samples.jsonl, the same records a
@@ -37,6 +38,8 @@ import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 export const PROGRESSIVE_OPTIONS = {
+  /** Tokens (BOS counted) of each text's whole target; default the largest of `lengths`. At least that. */
+  target_length: int(2, LIMITS.length).optional(),
   /** How the target grows: `linear` (+step per passed stage) or `doubling` (×2 until a stage fails, then bisection). */
   schedule: z.enum(['linear', 'doubling']).default('linear'),
   /** First stage length (tokens, BOS counted). */
@@ -56,6 +59,7 @@ export const PROGRESSIVE_OPTIONS = {
 const OptionsSchema = z.object(PROGRESSIVE_OPTIONS);
 export type ProgressiveOptions = z.infer<typeof OptionsSchema>;
 const optionsOf = (c: ExperimentConfig) => OptionsSchema.parse(c);
+const targetLength = (c: ExperimentConfig) => optionsOf(c).target_length ?? Math.max(...c.lengths);
 
 /** One finished text: a line of progressive.jsonl and a row of results.csv. */
 export interface ProgressiveRecord {
@@ -66,7 +70,7 @@ export interface ProgressiveRecord {
   sample_index: number;
   seed: number;
   schedule: 'linear' | 'doubling';
-  /** Target tokens (BOS counted) = max(lengths). */
+  /** Target tokens (BOS counted): target_length. */
   n_tokens: number;
   /** Longest prefix of the target (tokens, BOS counted) greedy regeneration reproduces from the kept vectors. */
   horizon: number;
@@ -147,11 +151,12 @@ export function progressiveKey(model: string, source: string, nMem: number, inde
 function plan(ctx: PlanContext): Plan<ProgressiveItem> {
   const { config, model, tokenizer } = ctx;
   const o = optionsOf(config);
-  const target = Math.max(...config.lengths);
+  const target = targetLength(config);
   const maxK = Math.max(...config.n_mem);
+  if (target < Math.max(...config.lengths)) throw new Error(`target_length: ${target} is shorter than the largest of lengths (${Math.max(...config.lengths)}); the grid compares prefixes of the target`);
   if (o.start_length > target) throw new Error(`start_length: ${o.start_length} is longer than the target (the largest of lengths, ${target})`);
   if (target + maxK > model.maxPositions) {
-    throw new Error(`the target (the largest of lengths) = ${target} tokens with K = ${maxK} vectors needs ${target + maxK} positions, but ${model.name} takes ${model.maxPositions} (${model.positionsFrom})`);
+    throw new Error(`the target (target_length, default the largest of lengths) = ${target} tokens with K = ${maxK} vectors needs ${target + maxK} positions, but ${model.name} takes ${model.maxPositions} (${model.positionsFrom})`);
   }
   for (const s of config.sources) {
     if (sourceSpec(s).kind === 'random-words') throw new Error('sources: progressive grows prefixes of one long text; random-words texts have their own short lengths (use gutenberg-* or file sources)');
@@ -167,7 +172,7 @@ function plan(ctx: PlanContext): Plan<ProgressiveItem> {
       onProgress: (done, total) => ctx.progress(`${model.name}: tokenizing ${source}, ${done}/${total} texts`),
     });
     const long = texts.filter((t) => t.ids.length >= target);
-    if (long.length === 0) throw new Error(`lengths: no text of ${source} has ${target} tokens (the target is the largest of lengths); lower it or use longer texts`);
+    if (long.length === 0) throw new Error(`target_length: no text of ${source} has ${target} tokens (the target; default the largest of lengths); lower it or use longer texts`);
     for (const t of texts) if (t.ids.length < target) skipped.push({ model: model.name, source, length: target, sample_index: t.index, n_tokens: t.ids.length });
     for (const nMem of config.n_mem) {
       for (const t of long) {
