@@ -106,6 +106,8 @@ export interface ProgressiveProgress {
   total: number;
   /** Mean current stage length of the texts in the batch. */
   meanStage: number;
+  /** Mean teacher-forced accuracy of the texts' last steps on their stages. */
+  meanAccuracy: number;
   stepsDone: number;
 }
 
@@ -130,6 +132,7 @@ interface Slot {
   stageReset: boolean;
   stageBest: number;
   stageRejections: number;
+  lastAccuracy: number;
   /** Largest passed length (1: none) and its state; smallest failed length. */
   lo: number;
   kept: Snapshot;
@@ -194,7 +197,7 @@ export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob
       const mem = initMemory(lane.K, d, std, job.seed ?? job.key);
       const adam = adamwState(lane.K * d);
       const slot: Slot = {
-        job, mem, adam, L: Math.min(settings.startLength, job.ids.length), stageSteps: 0, attemptSteps: 0, stageReset: false, stageBest: 0, stageRejections: 0,
+        job, mem, adam, L: Math.min(settings.startLength, job.ids.length), stageSteps: 0, attemptSteps: 0, stageReset: false, stageBest: 0, stageRejections: 0, lastAccuracy: 0,
         lo: 1, kept: { mem: Float32Array.from(mem), adam: copyState(adam) }, hi: null, bisecting: false,
         steps: 0, lrResets: 0, stages: [], originalTokenCe: [], originalAccuracy: NaN, start: performance.now(),
         trajectory: job.recordTrajectory ? { loss: [], accuracy: [], length: [] } : undefined, stop: null,
@@ -265,6 +268,7 @@ export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob
         s.stageSteps++;
         s.attemptSteps++;
         s.stageBest = Math.max(s.stageBest, acc);
+        s.lastAccuracy = acc;
         s.trajectory?.loss.push(loss);
         s.trajectory?.accuracy.push(acc);
         s.trajectory?.length.push(s.L);
@@ -337,6 +341,7 @@ export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob
     hooks.onStep?.({
       active: active.length, queued: lanes.reduce((a, l) => a + l.queue.length, 0) + pending.reduce((a, l) => a + l.queue.length, 0),
       finished, total: jobs.length, stepsDone, meanStage: active.length ? active.reduce((a, s) => a + s.L, 0) / active.length : 0,
+      meanAccuracy: active.length ? active.reduce((a, s) => a + s.lastAccuracy, 0) / active.length : 1,
     });
     if (stepsDone % 8 === 0) await new Promise((r) => setImmediate(r));
   }

@@ -210,7 +210,7 @@ async function run(ctx: RunContext<ProgressiveRecord>, todo: ProgressiveItem[]):
   const byKey = new Map(todo.map((it) => [it.key, it]));
   await session.progressive(todo.map((it) => ({ key: it.key, ids: it.ids, nMem: it.nMem, seed: it.seed, recordTrajectory: it.recordCurve })), progressiveSettings(config), {
     shouldStop: ctx.shouldStop,
-    onStep: (p) => ctx.progress({ accuracy: 0, active: p.active, detail: `${session.name} progressive, mean stage ${p.meanStage.toFixed(1)} tokens` }),
+    onStep: (p) => ctx.progress({ accuracy: p.meanAccuracy, active: p.active, detail: `${session.name} progressive, mean stage ${p.meanStage.toFixed(1)} tokens` }),
     onFinish: (out) => {
       const it = byKey.get(out.key)!;
       const base = { model: it.model, source: it.source, n_mem: it.nMem, sample_index: it.sampleIndex };
