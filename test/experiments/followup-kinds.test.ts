@@ -98,7 +98,7 @@ test('one-step with shared m: a missing record reruns its group and comes back t
   const again = await runExperiment<OneStepRecord>(config, { quiet: true });
   assert.equal(again.ranNow, 1);
   assert.equal(lines(file).length, 12);
-  const strip = ({ seconds: _s, decode_onepass_ms: _a, decode_greedy_ms: _b, decode_speedup: _c, ...rest }: OneStepRecord) => rest;
+  const strip = ({ seconds: _s, decode_onepass_ms: _a, decode_greedy_ms: _b, decode_speedup: _c, decode_onepass_min_ms: _d, decode_greedy_min_ms: _e, ...rest }: OneStepRecord) => rest;
   const [was, now] = [strip(JSON.parse(all[victim])), strip(JSON.parse(lines(file)[11]))];
   // Equal up to float noise: the group now runs alone, before it shared its batch (padding) with others.
   for (const k of Object.keys(was) as (keyof typeof was)[]) {
