@@ -17,6 +17,7 @@ import { regenerate } from '../../src/cram/regenerate.ts';
 import { readVectorFile } from '../../src/cram/vector-file.ts';
 import { loadSourceTexts } from '../../src/data/sources.ts';
 import { runExperiment } from '../../src/experiments/harness.ts';
+import { prepareExperiment } from '../../src/experiments/prepare.ts';
 import type { OneStepRecord } from '../../src/experiments/kinds/one-step.ts';
 import type { ProgressiveRecord } from '../../src/experiments/kinds/progressive.ts';
 import { bundled, open, ready } from '../helpers.ts';
@@ -41,6 +42,24 @@ async function killWhen(config: string, file: string, count: number): Promise<nu
   await new Promise((r) => child.once('exit', r));
   return lines(file).length;
 }
+
+test('the kinds\' own fields are validated before anything is written', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ experiment: 'progressive', lengths: [4, 8], target_length: 6 }, /target_length: 6 is shorter than the largest of lengths \(8\)/],
+    [{ experiment: 'progressive', lengths: [4], sources: ['random-words'] }, /random-words texts have their own short lengths/],
+    [{ experiment: 'progressive', lengths: [4], schedule: 'exponential' }, /schedule/],
+    [{ experiment: 'progressive', lengths: [4], start_length: 8 }, /start_length: 8 is longer than the target/],
+    [{ experiment: 'one-step', lengths: [4], m_sharing: ['shared', 'shared'] }, /m_sharing/],
+    [{ experiment: 'one-step', lengths: [4], stage_steps: 10 }, /stage_steps/],
+  ];
+  for (const [fields, pattern] of cases) {
+    const file = writeConfig('invalid', { samples: 2, ...fields });
+    assert.throws(() => prepareExperiment(file, { quiet: true }), (e: Error) => pattern.test(e.message), JSON.stringify(fields));
+  }
+  assert.equal(existsSync(join(results, 'invalid')), false);
+  const ok = prepareExperiment(writeConfig('valid', { experiment: 'progressive', lengths: [4, 8], n_mem: [1, 2], samples: 2 }), { quiet: true });
+  assert.deepEqual(ok.models[0].items.map((i) => i.key), ['gutenberg-llama-xs|gutenberg-heldout|K1|i0', 'gutenberg-llama-xs|gutenberg-heldout|K1|i1', 'gutenberg-llama-xs|gutenberg-heldout|K2|i0', 'gutenberg-llama-xs|gutenberg-heldout|K2|i1']);
+});
 
 test('progressive: killed in the grid phase and in the progressive phase, resumed: each text once, horizons match the saved vectors', async () => {
   const config = writeConfig('prog', {
