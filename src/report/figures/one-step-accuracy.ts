@@ -25,7 +25,7 @@ export function oneStepAccuracyFigure(acc: readonly OneStepAccuracyRow[], cap: r
   const x = { field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Text length, tokens (BOS counted; log scale)', axis: { format: '~g', values: log2Ticks(Math.min(...lens), Math.max(...lens)), grid: true } } as const;
   const y = { type: 'quantitative', scale: { domain: [0, 1] }, title: 'Best accuracy (mean ± std)' } as const;
   const color = { field: 'method', type: 'nominal', title: 'Method', sort: methods } as const;
-  const dash = { field: 'style', type: 'nominal', title: 'Decoding', scale: { domain: ['one pass', 'autoregressive'], range: [[1, 0], [5, 3]] }, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } } as const;
+  const dash = { field: 'style', type: 'nominal', title: 'Decoding', scale: { domain: ['one pass', 'autoregressive'], range: [[1, 0], [5, 3]] }, legend: { symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2, encode: { symbols: { update: { stroke: { value: '#333' } } } } } } as const;
   const panels = [...new Set(acc.map(panel))];
   const spec = {
     $schema: SCHEMA,
