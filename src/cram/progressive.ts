@@ -215,10 +215,10 @@ export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob
     }
   };
 
-  /** Ends the current stage; decides the next length or the end of the text. */
   const stageRow = (s: Slot, outcome: StageOutcome['outcome']): StageOutcome =>
     ({ length: s.L, steps: s.stageSteps, outcome, reset: s.stageReset, bestAccuracy: s.stageBest, greedyRejections: s.stageRejections });
 
+  /** Ends the current stage; decides the next length or the end of the text. */
   const endStage = (s: Slot, passed: boolean) => {
     s.stages.push(stageRow(s, passed ? 'passed' : 'failed'));
     const N = s.job.ids.length;
