@@ -15,7 +15,7 @@ import type { CausalLM } from '../models/causal-lm.ts';
 import { loadModel, type LoadedModel } from '../models/load.ts';
 import { needsFloat32Cache, useFloat32Cache } from '../models/float32-cache.ts';
 import { checkFits, type FitOptions } from './fits.ts';
-import { buildDecodeGraph, buildObjectiveGraph } from './objective.ts';
+import { buildDecodeGraph, buildObjectiveGraph, buildOneStepDecodeGraph, buildOneStepGraph } from './objective.ts';
 
 export interface ObjectiveOutputs {
   /** Per-text mean CE [B]. */
@@ -27,6 +27,21 @@ export interface ObjectiveOutputs {
   /** d(Σ loss)/d(mem) [B, K, d] (step graphs only). */
   grad?: Float32Array;
   /** P: predictions per row in tokenCe. */
+  width: number;
+}
+
+/** Outputs of the one-step objective (objective.ts, buildOneStepGraph). */
+export interface OneStepOutputs {
+  /** Per-text mean CE over its targets [B]. */
+  loss: Float32Array;
+  /** Per-text correct argmax predictions [B]. */
+  correct: Float32Array;
+  /** Per-token CE [B, P] (P = most targets; 0 on padding). */
+  tokenCe: Float32Array;
+  /** d(Σ loss)/d(e) and d(Σ loss)/d(m), [B, d] each (with the gradient only). */
+  gradE?: Float32Array;
+  gradM?: Float32Array;
+  /** P: targets per row in tokenCe. */
   width: number;
 }
 
@@ -144,6 +159,52 @@ export class CompiledModel {
     const d = this.decodeSession;
     this.decodeSession = null;
     if (d) await (await d.catch(() => null))?.session.release();
+  }
+
+  /**
+   * The one-step objective (objective.ts, buildOneStepGraph) for a batch: `e` and `m` [B·d] (one m per row), `targets`
+   * the tokens each row must produce (right-padded here). With `grad`, also d(Σ loss)/d(e) and d(Σ loss)/d(m) per row.
+   */
+  async oneStep(e: Float32Array, m: Float32Array, targets: number[][], grad: boolean): Promise<OneStepOutputs> {
+    const ort = this.runtime.ort;
+    const session = await this.sessionFor(`one-step${grad ? '-grad' : ''}`, () => serialize(buildOneStepGraph(this.model, { grad })));
+    const B = targets.length;
+    const d = this.embedDim;
+    if (e.length !== B * d || m.length !== B * d) throw new Error(`e and m must each hold ${B}×${d} values`);
+    if (targets.some((t) => t.length < 1)) throw new Error('one-step: every row needs at least one target token');
+    const { data, maxN } = padIds(targets);
+    const out = await session.run({
+      e: new ort.Tensor('float32', e, [B, 1, d]),
+      m: new ort.Tensor('float32', m, [B, 1, d]),
+      ids: new ort.Tensor('int64', data, [B, maxN]),
+      lengths: new ort.Tensor('int64', BigInt64Array.from(targets.map((t) => BigInt(t.length))), [B]),
+    });
+    const result: OneStepOutputs = {
+      loss: out.loss.data as Float32Array, correct: out.correct.data as Float32Array, tokenCe: out.token_ce.data as Float32Array, width: maxN,
+    };
+    if (grad) {
+      result.gradE = out.grad_e.data as Float32Array;
+      result.gradM = out.grad_m.data as Float32Array;
+    }
+    for (const t of Object.values(out)) t.dispose?.();
+    return result;
+  }
+
+  /** One-step decoding: the `n` tokens each row's [e, m × (n−1)] produces in one forward pass (argmax per position). */
+  async oneStepDecode(e: Float32Array, m: Float32Array, n: number): Promise<number[][]> {
+    const ort = this.runtime.ort;
+    const session = await this.sessionFor('one-step-decode', () => serialize(buildOneStepDecodeGraph(this.model)));
+    const d = this.embedDim;
+    const B = e.length / d;
+    if (!Number.isInteger(B) || m.length !== e.length || n < 1) throw new Error(`oneStepDecode: e and m must hold B×${d} values, n ≥ 1`);
+    const out = await session.run({
+      e: new ort.Tensor('float32', e, [B, 1, d]),
+      m: new ort.Tensor('float32', m, [B, 1, d]),
+      n: new ort.Tensor('int64', BigInt64Array.from([BigInt(n)]), [1]),
+    });
+    const flat = Array.from(out.tokens.data as BigInt64Array, Number);
+    out.tokens.dispose?.();
+    return Array.from({ length: B }, (_, b) => flat.slice(b * n, (b + 1) * n));
   }
 }
 

@@ -89,3 +89,70 @@ export function buildDecodeGraph(model: CausalLM): { graph: Graph; carried: { na
   }
   return { graph: g, carried };
 }
+
+/**
+ * One-step generation (Mezentsev & Oseledets, EMNLP 2025): the frozen model reads only trained vectors,
+ * [e, m, m, …, m] (one text-specific e, then P−1 copies of a second vector m), and every position is read out at once:
+ * position i (0-based) predicts target token i, i.e. the paper's L = Σᵢ −log P(tᵢ | Z₁..ᵢ) with no shift. P is the
+ * number of target tokens. Positions start at 0 on e (no BOS in the input).
+ *
+ * Inputs: `e` float [B, 1, d], `m` float [B, 1, d] (one m per row: a shared m is fed to each of its texts' rows and its
+ * gradient summed on the host), `ids` int64 [B, P] right-padded targets, `lengths` int64 [B] (targets per row, ≥ 1).
+ * Outputs: `loss` [B] (mean CE over the row's targets), `correct` [B] (argmax hits), `token_ce` [B, P] (0 on padding),
+ * and with `grad` also `grad_e` [B, 1, d] and `grad_m` [B, 1, d] = d(Σ_b loss_b)/d(e, m): row b is the gradient of
+ * text b's own mean loss. Padding is exact: the padded positions come after a row's real ones and attention is causal.
+ */
+export function buildOneStepGraph(model: CausalLM, opts: ObjectiveGraphOptions): Graph {
+  const g = new Graph(`one-step${opts.grad ? '-grad' : ''}`);
+  const d = model.embedDim;
+  const e = g.input('e', 'float32', ['B', 1, d], { requiresGrad: opts.grad });
+  const m = g.input('m', 'float32', ['B', 1, d], { requiresGrad: opts.grad });
+  const ids = g.input('ids', 'int64', ['B', 'P']);
+  const lengths = g.input('lengths', 'int64', ['B']);
+  const B = op.dimOf(ids, 0);
+  const P = op.dimOf(ids, 1);
+  const copies = op.expand(m, op.concat([B, op.sub(P, g.ints([1])), g.ints([d])], 0), ['B', 'Pm1', d]);
+  const x = op.concat([e, copies], 1);
+  const seq = new Sequence(g, x);
+  const hidden = model.hiddenStates(x, seq);
+  const H = hidden.dim(-1);
+  const { ce, hit } = headCrossEntropy(model.head(g), op.reshape(hidden, [-1, H]), op.reshape(ids, [-1]));
+  const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P, 'P'), [0]); // [1, P]
+  const valid = op.cast(op.less(steps, op.unsqueeze(lengths, [1])), 'float32'); // [B, P]
+  const perText = op.unsqueeze(op.cast(lengths, 'float32'), [1]);
+  const bp = { value: op.concat([B, P], 0), shape: ['B', 'P'] };
+  const tokenCe = op.mul(op.reshape(ce, bp), valid);
+  const loss = op.reduceSum(op.div(tokenCe, perText), [1], false);
+  const correct = op.reduceSum(op.mul(op.reshape(hit, bp), valid), [1], false);
+  g.output(loss, 'loss');
+  g.output(correct, 'correct');
+  g.output(tokenCe, 'token_ce');
+  if (opts.grad) {
+    const ones = op.add(op.zerosLike(loss), g.scalar(1));
+    const [de, dm] = gradients([loss], [ones], [e, m]);
+    g.output(de, 'grad_e');
+    g.output(dm, 'grad_m');
+  }
+  return g;
+}
+
+/**
+ * One-step decoding: the tokens the frozen model produces in one forward pass from [e, m × (n−1)]: argmax at every
+ * position. Inputs `e`, `m` float [B, 1, d], `n` int64 [1] (positions = tokens produced); output `tokens` int64 [B, n].
+ */
+export function buildOneStepDecodeGraph(model: CausalLM): Graph {
+  const g = new Graph('one-step-decode');
+  const d = model.embedDim;
+  const e = g.input('e', 'float32', ['B', 1, d]);
+  const m = g.input('m', 'float32', ['B', 1, d]);
+  const n = g.input('n', 'int64', [1]);
+  const B = op.dimOf(e, 0);
+  const x = op.concat([e, op.expand(m, op.concat([B, op.sub(n, g.ints([1])), g.ints([d])], 0), ['B', 'Nm1', d])], 1);
+  const seq = new Sequence(g, x);
+  const hidden = model.hiddenStates(x, seq);
+  const H = hidden.dim(-1);
+  const logits = headLogits(model.head(g), op.reshape(hidden, [-1, H]));
+  const tokens = op.reshape(op.argMax(logits, 1, false), { value: op.concat([B, op.dimOf(x, 1)], 0), shape: ['B', 'n'] });
+  g.output(tokens, 'tokens');
+  return g;
+}

@@ -8,12 +8,16 @@ import type { BackendChoice } from '../engine/backend.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import type { CramHooks, CramJob, CramSettings } from '../cram/engine.ts';
 import type { InputPart } from '../cram/generate.ts';
+import type { OneStepHooks, OneStepJob, OneStepSettings } from '../cram/one-step.ts';
+import type { ProgressiveHooks, ProgressiveJob, ProgressiveSettings } from '../cram/progressive.ts';
 import type { Regeneration } from '../cram/regenerate.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 
 export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/engine.ts';
 export type { InputPart } from '../cram/generate.ts';
 export type { Regeneration } from '../cram/regenerate.ts';
+export type { ProgressiveHooks, ProgressiveJob, ProgressiveOutcome, ProgressiveSettings, StageOutcome } from '../cram/progressive.ts';
+export type { OneStepHooks, OneStepJob, OneStepOutcome, OneStepSettings } from '../cram/one-step.ts';
 
 /** What the engine runs on (written to environment.json). */
 export interface BackendInfo { name: string; detail: string }
@@ -47,6 +51,14 @@ export interface ModelSession {
   generate(parts: InputPart[], maxNew: number, opts?: { eosId?: number | null }): Promise<number[]>;
   /** std of the whole input-embedding matrix (the paper's init scale). */
   embeddingStd(): number;
+  /** Progressive cramming of every job (src/cram/progressive.ts); outcomes through hooks.onFinish. */
+  progressive(jobs: ProgressiveJob[], settings: ProgressiveSettings, hooks: ProgressiveHooks): Promise<void>;
+  /** One-step generation training of every job (src/cram/one-step.ts); outcomes through hooks.onFinish. */
+  oneStep(jobs: OneStepJob[], settings: OneStepSettings, hooks: OneStepHooks): Promise<void>;
+  /** Loss and accuracy of (e, m) pairs on their targets (one-step, teacher-free: one pass). */
+  evaluateOneStep(items: { e: Float32Array; m: Float32Array; targets: number[] }[]): Promise<{ loss: number; accuracy: number }[]>;
+  /** The n tokens one forward pass of [e, m × (n−1)] produces (argmax at every position), one row per pair. */
+  oneStepDecode(e: Float32Array, m: Float32Array, n: number): Promise<number[][]>;
   dispose(): void;
 }
 
@@ -63,6 +75,8 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
   const { baseline, cramAll } = await import('../cram/engine.ts');
   const { greedyGenerate } = await import('../cram/generate.ts');
   const { regenerate, regenerateMany } = await import('../cram/regenerate.ts');
+  const { progressiveAll } = await import('../cram/progressive.ts');
+  const { evaluateOneStep, oneStepAll } = await import('../cram/one-step.ts');
   const { loadModel } = await import('../models/load.ts');
   const rt = activeRuntime();
   if (!rt) throw new Error('openModel: start the engine first (startEngine)');
@@ -95,6 +109,10 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
     evaluateMany,
     generate: (parts, maxNew, opts = {}) => greedyGenerate(engine, { parts, maxNew, eosId: opts.eosId }),
     embeddingStd: () => model.embeddingStd(),
+    progressive: (jobs, settings, hooks) => progressiveAll(engine, jobs, settings, hooks),
+    oneStep: (jobs, settings, hooks) => oneStepAll(engine, jobs, settings, hooks),
+    evaluateOneStep: (items) => evaluateOneStep(engine, items),
+    oneStepDecode: (e, m, n) => engine.oneStepDecode(e, m, n),
     dispose: () => { void engine.release(); },
   };
 }

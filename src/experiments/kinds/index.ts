@@ -4,12 +4,16 @@
  */
 import type { ExperimentKind, WorkItem } from '../kind.ts';
 import { capacity } from './capacity.ts';
+import { oneStep } from './one-step.ts';
+import { progressive } from './progressive.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in item and record types
 type AnyKind = ExperimentKind<WorkItem, any>;
 
 export const KINDS: Readonly<Record<string, AnyKind>> = {
   capacity,
+  progressive,
+  'one-step': oneStep,
 };
 
 export const KIND_NAMES: readonly string[] = Object.keys(KINDS);

@@ -2,6 +2,8 @@
  * Every figure the reports can draw, one module per figure in this folder, listed here. A kind's report
  * (src/experiments/kinds/<kind>.ts) names the list it draws; a new figure is a new file plus one line below.
  */
+import type { DecodeTimeRow, OneStepAccuracyRow, OneStepCapacityRow, OneStepCurve, OneStepRecord } from '../../experiments/kinds/one-step.ts';
+import type { ProgressiveCurve, ProgressiveRecord, StagesLine } from '../../experiments/kinds/progressive.ts';
 import type { CurveRecord, SampleRecord } from '../../results/sample-record.ts';
 import { accuracyVsLengthFigure } from './accuracy-vs-length.ts';
 import { capacityByModelFigure } from './capacity-by-model.ts';
@@ -10,6 +12,13 @@ import { ceScatterFigure } from './ce-scatter.ts';
 import type { FigureEntry } from './common.ts';
 import { curvesFigure } from './optimization-curves.ts';
 import { utilizationFigure } from './utilization.ts';
+import { horizonDistributionFigure } from './horizon-distribution.ts';
+import { horizonVsGridFigure } from './horizon-vs-grid.ts';
+import { progressiveCurvesFigure } from './progressive-curves.ts';
+import { progressiveStepsFigure } from './progressive-steps.ts';
+import { decodeTimeFigure } from './decode-time.ts';
+import { oneStepAccuracyFigure } from './one-step-accuracy.ts';
+import { oneStepCurvesFigure } from './one-step-curves.ts';
 
 export type { FigureEntry } from './common.ts';
 export { modelOrder, sourceOrder } from './common.ts';
@@ -38,6 +47,41 @@ export const CAPACITY_FIGURES: readonly Figure<CapacityFigureData>[] = [
 /** Added when several runs are compared (`cram compare`). */
 export const COMPARISON_FIGURES: readonly Figure<CapacityFigureData>[] = [
   { name: 'capacity_vs_model', draw: (d) => capacityByModelFigure(d.records) },
+];
+
+/** What the progressive kind's figures are drawn from. */
+export interface ProgressiveFigureData {
+  records: readonly ProgressiveRecord[];
+  /** The fixed-grid capacity records of the same texts. */
+  grid: readonly SampleRecord[];
+  stages: readonly StagesLine[];
+  curves: readonly ProgressiveCurve[];
+}
+
+/** Progressive cramming (experiment: progressive). */
+export const PROGRESSIVE_FIGURES: readonly Figure<ProgressiveFigureData>[] = [
+  { name: 'horizon_distribution', draw: (d) => horizonDistributionFigure(d.records, d.grid) },
+  { name: 'horizon_vs_grid', draw: (d) => horizonVsGridFigure(d.records) },
+  { name: 'progressive_steps', draw: (d) => progressiveStepsFigure(d.records) },
+  { name: 'progressive_curves', draw: (d) => progressiveCurvesFigure(d.curves) },
+];
+
+/** What the one-step kind's figures are drawn from. */
+export interface OneStepFigureData {
+  records: readonly OneStepRecord[];
+  /** Autoregressive (capacity kind) records of the same texts and lengths. */
+  ar: readonly SampleRecord[];
+  accuracy: readonly OneStepAccuracyRow[];
+  capacity: readonly OneStepCapacityRow[];
+  times: readonly DecodeTimeRow[];
+  curves: readonly OneStepCurve[];
+}
+
+/** One-step generation (experiment: one-step). */
+export const ONE_STEP_FIGURES: readonly Figure<OneStepFigureData>[] = [
+  { name: 'one_step_accuracy_vs_length', draw: (d) => oneStepAccuracyFigure(d.accuracy, d.capacity) },
+  { name: 'decode_time', draw: (d) => decodeTimeFigure(d.times) },
+  { name: 'one_step_curves', draw: (d) => oneStepCurvesFigure(d.curves) },
 ];
 
 export {

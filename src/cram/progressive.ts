@@ -1,0 +1,348 @@
+/**
+ * Progressive cramming (Tarasov et al., ICML 2026): per text, the target grows in stages — the first `startLength`
+ * tokens, then longer prefixes (linear growth by `step`, or doubling until a stage fails and then bisection of the
+ * bracket) — and the [mem] vectors and their AdamW state are carried from one stage into the next (warm start). A
+ * stage is passed only when greedy regeneration from the vectors reproduces the stage's prefix exactly; teacher-forced
+ * accuracy 1.0 is the cheap pre-check that decides when to run it. A stage that is not passed within its step budget
+ * may get one restart of the optimizer (fresh AdamW moments and bias correction, the learning-rate reset of the
+ * original's variant, constant learning rate here) before it counts as failed; the text's total budget bounds all
+ * stages. The kept vectors are the ones that passed the last stage; the text's horizon is the longest prefix of the
+ * whole text that greedy regeneration reproduces with them.
+ *
+ * Batching: like cramAll, many texts are optimised in one forward/backward pass and finished texts make room for queued
+ * ones, but here every text sits at its own stage length (rows right-padded; each text's loss and gradient are its own,
+ * tested against the same text alone). The original trainer moves a whole batch through one stage length at a time.
+ * A batch whose stage lengths have grown past the token budget is stepped in chunks (same results, smaller passes).
+ */
+import { adamwState, adamwUpdate, PAPER_ADAMW, type AdamWSettings, type AdamWState } from './adamw.ts';
+import type { CompiledModel } from './compiled-model.ts';
+import { initMemory } from './init.ts';
+import { regenerate, regenerateMany } from './regenerate.ts';
+
+export type GrowthSchedule = 'linear' | 'doubling';
+
+export interface ProgressiveJob {
+  key: string;
+  /** The whole target (BOS included where the tokenizer adds one); stages are its prefixes. */
+  ids: number[];
+  nMem: number;
+  /** Seed string for the initial vectors (default: the key). */
+  seed?: string;
+  /** Keep per-step loss, accuracy and stage length (curves). */
+  recordTrajectory?: boolean;
+}
+
+export interface ProgressiveSettings {
+  optimizer: AdamWSettings;
+  schedule: GrowthSchedule;
+  /** First stage length in tokens (BOS counted), ≥ 2. */
+  startLength: number;
+  /** Linear: tokens added per passed stage. Doubling: the bisection stops once the bracket is at most this wide. */
+  step: number;
+  /** Forward/backward passes one stage may take (again after a reset). */
+  stageSteps: number;
+  /** Forward/backward passes one text may take over all its stages. */
+  maxSteps: number;
+  /** One optimizer restart per stage before the stage counts as failed. */
+  lrReset: boolean;
+  maxBatch: number;
+  /** Most (K + longest stage) × texts positions in one forward pass (larger batches are stepped in chunks). */
+  maxBatchTokens: number;
+}
+
+export const PROGRESSIVE_DEFAULTS: ProgressiveSettings = {
+  optimizer: PAPER_ADAMW, schedule: 'linear', startLength: 2, step: 1, stageSteps: 500, maxSteps: 10_000, lrReset: true,
+  maxBatch: 32, maxBatchTokens: 8192,
+};
+
+export type ProgressiveStop = 'full_length' | 'stage_failed' | 'text_budget' | 'diverged';
+
+export interface StageOutcome {
+  /** Target length of the stage (tokens, BOS counted). */
+  length: number;
+  /** Passes spent in the stage (both attempts when reset). */
+  steps: number;
+  /** passed: greedy regeneration exact; failed: its budget ran out; budget: the text's budget ran out during it. */
+  outcome: 'passed' | 'failed' | 'budget' | 'diverged';
+  /** The optimizer was restarted once in this stage. */
+  reset: boolean;
+  /** Highest teacher-forced accuracy the stage reached. */
+  bestAccuracy: number;
+  /** Teacher-forced accuracy 1.0 was reached but greedy regeneration differed (numeric near-ties): the stage went on. */
+  greedyRejections: number;
+}
+
+export interface ProgressiveOutcome {
+  key: string;
+  nMem: number;
+  /** Tokens of the whole target. */
+  nTokens: number;
+  embedDim: number;
+  /** Longest stage passed (tokens, BOS counted); 1 when none was (only the given first token). */
+  passedLength: number;
+  /** Shortest stage that failed; null when none did. */
+  failedLength: number | null;
+  /** Longest prefix of the whole target greedy regeneration reproduces from the kept vectors (tokens, first counted). */
+  horizon: number;
+  /** The kept vectors [K·d]: those that passed the last passed stage (the initial ones when none passed). */
+  memory: Float32Array;
+  stages: StageOutcome[];
+  /** Forward/backward passes over all stages. */
+  steps: number;
+  lrResets: number;
+  stopReason: ProgressiveStop;
+  /** No-vector cross-entropy of each of the target's N−1 predictions (nats). */
+  originalTokenCe: number[];
+  /** Teacher-forced accuracy without vectors over the whole target. */
+  originalAccuracy: number;
+  seconds: number;
+  trajectory?: { loss: number[]; accuracy: number[]; length: number[] };
+}
+
+export interface ProgressiveProgress {
+  active: number;
+  queued: number;
+  finished: number;
+  total: number;
+  /** Mean current stage length of the texts in the batch. */
+  meanStage: number;
+  /** Mean teacher-forced accuracy of the texts' last steps on their stages. */
+  meanAccuracy: number;
+  stepsDone: number;
+}
+
+export interface ProgressiveHooks {
+  onFinish?: (o: ProgressiveOutcome) => void | Promise<void>;
+  onStep?: (p: ProgressiveProgress) => void;
+  /** Checked between steps; when true the run stops and unfinished texts are dropped. */
+  shouldStop?: () => boolean;
+}
+
+interface Snapshot { mem: Float32Array; adam: AdamWState }
+
+interface Slot {
+  job: ProgressiveJob;
+  mem: Float32Array;
+  adam: AdamWState;
+  /** Current stage length. */
+  L: number;
+  /** Passes in the current stage (all attempts) and in its current attempt (the budget). */
+  stageSteps: number;
+  attemptSteps: number;
+  stageReset: boolean;
+  stageBest: number;
+  stageRejections: number;
+  lastAccuracy: number;
+  /** Largest passed length (1: none) and its state; smallest failed length. */
+  lo: number;
+  kept: Snapshot;
+  hi: number | null;
+  bisecting: boolean;
+  steps: number;
+  lrResets: number;
+  stages: StageOutcome[];
+  originalTokenCe: number[];
+  originalAccuracy: number;
+  start: number;
+  trajectory?: { loss: number[]; accuracy: number[]; length: number[] };
+  stop: ProgressiveStop | null;
+}
+
+const copyState = (s: AdamWState): AdamWState => ({ m: Float32Array.from(s.m), v: Float32Array.from(s.v), step: s.step });
+
+/** Rows of one step grouped so that (K + longest row) × rows stays within the token budget (at least one row each). */
+function chunks(slots: Slot[], K: number, maxTokens: number): Slot[][] {
+  const out: Slot[][] = [];
+  let cur: Slot[] = [];
+  let longest = 0;
+  for (const s of slots) {
+    const l = Math.max(longest, s.L);
+    if (cur.length > 0 && (K + l) * (cur.length + 1) > maxTokens) {
+      out.push(cur);
+      cur = [];
+      longest = 0;
+    }
+    cur.push(s);
+    longest = Math.max(longest, s.L);
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
+/** Runs progressive cramming for every job; outcomes arrive through hooks.onFinish as texts finish. */
+export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob[], settings: ProgressiveSettings = PROGRESSIVE_DEFAULTS, hooks: ProgressiveHooks = {}): Promise<void> {
+  const model = engine.model;
+  const d = model.embedDim;
+  if (settings.startLength < 2) throw new Error('progressive: the first stage needs at least 2 tokens');
+  if (settings.step < 1 || settings.stageSteps < 1 || settings.maxSteps < 1) throw new Error('progressive: step, stageSteps and maxSteps must be ≥ 1');
+  for (const j of jobs) if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
+  if (jobs.length > 0) {
+    const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
+    const maxTokens = longest.nMem + longest.ids.length;
+    engine.checkFits({ maxTokens, tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`, batchTokens: Math.max(maxTokens, settings.maxBatchTokens) });
+  }
+  const std = jobs.length > 0 ? model.embeddingStd() : 0;
+  const groups = new Map<number, ProgressiveJob[]>();
+  for (const j of jobs) groups.set(j.nMem, [...(groups.get(j.nMem) ?? []), j]);
+  const pending = [...groups].map(([K, g]) => ({ K, queue: [...g], slots: [] as Slot[] }));
+  type Lane = (typeof pending)[number];
+  const lanes: Lane[] = [];
+  let finished = 0;
+  let stepsDone = 0;
+
+  const admit = async (lane: Lane) => {
+    const admitted: Slot[] = [];
+    while (lane.queue.length > 0 && lane.slots.length < settings.maxBatch) {
+      const job = lane.queue.shift()!;
+      const mem = initMemory(lane.K, d, std, job.seed ?? job.key);
+      const adam = adamwState(lane.K * d);
+      const slot: Slot = {
+        job, mem, adam, L: Math.min(settings.startLength, job.ids.length), stageSteps: 0, attemptSteps: 0, stageReset: false, stageBest: 0, stageRejections: 0, lastAccuracy: 0,
+        lo: 1, kept: { mem: Float32Array.from(mem), adam: copyState(adam) }, hi: null, bisecting: false,
+        steps: 0, lrResets: 0, stages: [], originalTokenCe: [], originalAccuracy: NaN, start: performance.now(),
+        trajectory: job.recordTrajectory ? { loss: [], accuracy: [], length: [] } : undefined, stop: null,
+      };
+      lane.slots.push(slot);
+      admitted.push(slot);
+    }
+    if (admitted.length > 0) {
+      const base = await engine.objective(0, null, admitted.map((s) => s.job.ids), false);
+      admitted.forEach((s, i) => {
+        const n = s.job.ids.length - 1;
+        s.originalTokenCe = Array.from(base.tokenCe.subarray(i * base.width, i * base.width + n));
+        s.originalAccuracy = base.correct[i] / n;
+      });
+    }
+  };
+
+  const stageRow = (s: Slot, outcome: StageOutcome['outcome']): StageOutcome =>
+    ({ length: s.L, steps: s.stageSteps, outcome, reset: s.stageReset, bestAccuracy: s.stageBest, greedyRejections: s.stageRejections });
+
+  /** Ends the current stage; decides the next length or the end of the text. */
+  const endStage = (s: Slot, passed: boolean) => {
+    s.stages.push(stageRow(s, passed ? 'passed' : 'failed'));
+    const N = s.job.ids.length;
+    let next: number | null = null;
+    if (passed) {
+      s.lo = s.L;
+      s.kept = { mem: Float32Array.from(s.mem), adam: copyState(s.adam) };
+      if (s.L >= N) s.stop = 'full_length';
+      else if (settings.schedule === 'linear') next = Math.min(s.L + settings.step, N);
+      else if (!s.bisecting) next = Math.min(2 * s.L, N);
+      else if (s.hi !== null && s.hi - s.lo > settings.step) next = Math.floor((s.lo + s.hi) / 2);
+      else s.stop = 'stage_failed';
+    } else {
+      s.hi = s.hi === null ? s.L : Math.min(s.hi, s.L);
+      if (settings.schedule === 'doubling' && s.hi - s.lo > settings.step) {
+        // Bisect the bracket, each probe warm-started from the last passed state (vectors and optimizer state).
+        s.bisecting = true;
+        next = Math.max(2, Math.floor((s.lo + s.hi) / 2));
+        if (next >= s.hi) next = null;
+        s.mem = Float32Array.from(s.kept.mem);
+        s.adam = copyState(s.kept.adam);
+      }
+      if (next === null) s.stop = 'stage_failed';
+    }
+    if (next !== null && s.stop === null) {
+      s.L = next;
+      s.stageSteps = 0;
+      s.attemptSteps = 0;
+      s.stageReset = false;
+      s.stageBest = 0;
+      s.stageRejections = 0;
+    }
+  };
+
+  const stepLane = async (lane: Lane) => {
+    const { K, slots } = lane;
+    const size = K * d;
+    for (const chunk of chunks(slots, K, settings.maxBatchTokens)) {
+      const mem = new Float32Array(chunk.length * size);
+      chunk.forEach((s, b) => mem.set(s.mem, b * size));
+      const r = await engine.objective(K, mem, chunk.map((s) => s.job.ids.slice(0, s.L)), true);
+      const candidates: number[] = [];
+      chunk.forEach((s, b) => {
+        const loss = r.loss[b];
+        const acc = r.correct[b] / (s.L - 1);
+        s.steps++;
+        s.stageSteps++;
+        s.attemptSteps++;
+        s.stageBest = Math.max(s.stageBest, acc);
+        s.lastAccuracy = acc;
+        s.trajectory?.loss.push(loss);
+        s.trajectory?.accuracy.push(acc);
+        s.trajectory?.length.push(s.L);
+        if (!Number.isFinite(loss)) {
+          s.stages.push(stageRow(s, 'diverged'));
+          s.stop = 'diverged';
+          return;
+        }
+        if (r.correct[b] === s.L - 1) candidates.push(b);
+      });
+      // The pre-check passed: greedy regeneration of the stage's prefix from these (pre-update) vectors decides.
+      const passed = new Set<number>();
+      if (candidates.length > 0) {
+        const regen = await regenerateMany(engine, K, candidates.map((b) => ({ memory: chunk[b].mem, ids: chunk[b].job.ids.slice(0, chunk[b].L) })));
+        candidates.forEach((b, i) => { if (regen[i].regenerated_exact) passed.add(b); else chunk[b].stageRejections++; });
+      }
+      chunk.forEach((s, b) => {
+        if (s.stop !== null) return;
+        if (passed.has(b)) {
+          // No update: the next stage starts from exactly the vectors (and optimizer state) that passed this one.
+          endStage(s, true);
+        } else {
+          adamwUpdate(settings.optimizer, s.mem, r.grad!, s.adam, b * size);
+          if (s.attemptSteps >= settings.stageSteps) {
+            if (settings.lrReset && !s.stageReset) {
+              s.adam = adamwState(size);
+              s.stageReset = true;
+              s.attemptSteps = 0;
+              s.lrResets++;
+            } else {
+              endStage(s, false);
+            }
+          }
+        }
+        if (s.stop === null && s.steps >= settings.maxSteps) {
+          if (s.stageSteps > 0) s.stages.push(stageRow(s, 'budget'));
+          s.stop = 'text_budget';
+        }
+      });
+    }
+    stepsDone++;
+    for (const s of slots.filter((x) => x.stop !== null)) {
+      // The horizon: how far greedy regeneration from the kept vectors follows the whole target.
+      const regen = await regenerate(engine, s.kept.mem, K, s.job.ids);
+      const outcome: ProgressiveOutcome = {
+        key: s.job.key, nMem: K, nTokens: s.job.ids.length, embedDim: d, passedLength: s.lo,
+        failedLength: s.stages.filter((x) => x.outcome === 'failed').reduce<number | null>((a, x) => (a === null || x.length < a ? x.length : a), null),
+        horizon: 1 + regen.regenerated_prefix_tokens, memory: s.kept.mem, stages: s.stages, steps: s.steps, lrResets: s.lrResets,
+        stopReason: s.stop!, originalTokenCe: s.originalTokenCe, originalAccuracy: s.originalAccuracy,
+        seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory,
+      };
+      slots.splice(slots.indexOf(s), 1);
+      finished++;
+      await hooks.onFinish?.(outcome);
+    }
+  };
+
+  const lowWater = () => Math.max(1, Math.floor(settings.maxBatch / 4));
+  while (pending.length > 0 || lanes.length > 0) {
+    if (hooks.shouldStop?.()) return;
+    const open = lanes.reduce((a, l) => a + l.slots.length + l.queue.length, 0);
+    if (pending.length > 0 && (lanes.length === 0 || (lanes.length < 2 && open <= lowWater()))) lanes.push(pending.shift()!);
+    for (const lane of lanes) {
+      if (hooks.shouldStop?.()) return;
+      await admit(lane);
+      if (lane.slots.length > 0) await stepLane(lane);
+    }
+    for (let i = lanes.length - 1; i >= 0; i--) if (lanes[i].slots.length + lanes[i].queue.length === 0) lanes.splice(i, 1);
+    const active = lanes.flatMap((l) => l.slots);
+    hooks.onStep?.({
+      active: active.length, queued: lanes.reduce((a, l) => a + l.queue.length, 0) + pending.reduce((a, l) => a + l.queue.length, 0),
+      finished, total: jobs.length, stepsDone, meanStage: active.length ? active.reduce((a, s) => a + s.L, 0) / active.length : 0,
+      meanAccuracy: active.length ? active.reduce((a, s) => a + s.lastAccuracy, 0) / active.length : 1,
+    });
+    if (stepsDone % 8 === 0) await new Promise((r) => setImmediate(r));
+  }
+}
