@@ -10,6 +10,7 @@ import type { CramHooks, CramJob, CramSettings } from '../cram/engine.ts';
 import type { InputPart } from '../cram/generate.ts';
 import type { Regeneration } from '../cram/regenerate.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
+import type { CausalLM } from '../models/causal-lm.ts';
 
 export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/engine.ts';
 export type { InputPart } from '../cram/generate.ts';
@@ -47,7 +48,28 @@ export interface ModelSession {
   generate(parts: InputPart[], maxNew: number, opts?: { eosId?: number | null }): Promise<number[]>;
   /** std of the whole input-embedding matrix (the paper's init scale). */
   embeddingStd(): number;
+  /**
+   * Mean of the input-embedding matrix's rows [d], as the model reads a token (Gemma's √d scale included): the
+   * "average token" a side-effects study puts in front of texts. Float64 sums, rounded to float32.
+   */
+  embeddingMean(): Float32Array;
   dispose(): void;
+}
+
+/**
+ * Row mean of a model's input-embedding table. Every architecture (FrozenLM) keeps the table's weight name and, for
+ * Gemma, its √d input scale as fields; they are read here rather than added to the CausalLM interface.
+ */
+function embeddingMean(model: CausalLM, name: string): Float32Array {
+  const m = model as unknown as { embeddingName?: unknown; normalizer?: unknown };
+  if (typeof m.embeddingName !== 'string') throw new Error(`${name}: this architecture does not say which weight is its input-embedding table`);
+  const table = model.weights.read(m.embeddingName);
+  const d = model.embedDim;
+  const rows = table.length / d;
+  const sum = new Float64Array(d);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) sum[j] += table[r * d + j];
+  const scale = typeof m.normalizer === 'number' ? m.normalizer : 1;
+  return Float32Array.from(sum, (v) => (v / rows) * scale);
 }
 
 export async function startEngine(choice: BackendChoice): Promise<BackendInfo> {
@@ -95,6 +117,7 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
     evaluateMany,
     generate: (parts, maxNew, opts = {}) => greedyGenerate(engine, { parts, maxNew, eosId: opts.eosId }),
     embeddingStd: () => model.embeddingStd(),
+    embeddingMean: () => embeddingMean(model, loaded.name),
     dispose: () => { void engine.release(); },
   };
 }
