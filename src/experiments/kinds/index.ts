@@ -4,12 +4,14 @@
  */
 import type { ExperimentKind, WorkItem } from '../kind.ts';
 import { capacity } from './capacity.ts';
+import { solutionSpace } from './solution-space.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in item and record types
 type AnyKind = ExperimentKind<WorkItem, any>;
 
 export const KINDS: Readonly<Record<string, AnyKind>> = {
   capacity,
+  'solution-space': solutionSpace,
 };
 
 export const KIND_NAMES: readonly string[] = Object.keys(KINDS);

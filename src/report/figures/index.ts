@@ -8,7 +8,10 @@ import { capacityByModelFigure } from './capacity-by-model.ts';
 import { vectorsScalingFigure } from './capacity-vs-vectors.ts';
 import { ceScatterFigure } from './ce-scatter.ts';
 import type { FigureEntry } from './common.ts';
+import { interpolationFigure, type InterpolationPoint } from './interpolation.ts';
 import { curvesFigure } from './optimization-curves.ts';
+import { solutionCosineFigure, type CosinePoint } from './solution-cosine.ts';
+import { trajectoryPcaFigure, type TrajectoryPoint } from './trajectory-pca.ts';
 import { utilizationFigure } from './utilization.ts';
 
 export type { FigureEntry } from './common.ts';
@@ -40,6 +43,23 @@ export const COMPARISON_FIGURES: readonly Figure<CapacityFigureData>[] = [
   { name: 'capacity_vs_model', draw: (d) => capacityByModelFigure(d.records) },
 ];
 
+/** What the solution-space figures are drawn from (rows made by kinds/solution-space.ts). */
+export interface SolutionSpaceFigureData {
+  cosines: readonly CosinePoint[];
+  interpolation: readonly InterpolationPoint[];
+  trajectories: readonly TrajectoryPoint[];
+  /** Joint PC1 and PC2 shares per trajectory panel. */
+  panelShares: Readonly<Record<string, [number, number]>>;
+}
+
+/** `experiment: solution-space` (paper Figs. 7 and 8, trajectory PCA). */
+export const SOLUTION_SPACE_FIGURES: readonly Figure<SolutionSpaceFigureData>[] = [
+  { name: 'solution_cosine', draw: (d) => solutionCosineFigure(d.cosines) },
+  { name: 'interpolation_accuracy', draw: (d) => interpolationFigure(d.interpolation) },
+  { name: 'trajectory_pca', draw: (d) => trajectoryPcaFigure(d.trajectories, d.panelShares) },
+];
+
 export {
   accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
+  interpolationFigure, solutionCosineFigure, trajectoryPcaFigure,
 };
