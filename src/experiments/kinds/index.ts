@@ -4,6 +4,7 @@
  */
 import type { ExperimentKind, WorkItem } from '../kind.ts';
 import { capacity } from './capacity.ts';
+import { contextAblation } from './context-ablation.ts';
 import { solutionSpace } from './solution-space.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in item and record types
@@ -12,6 +13,7 @@ type AnyKind = ExperimentKind<WorkItem, any>;
 export const KINDS: Readonly<Record<string, AnyKind>> = {
   capacity,
   'solution-space': solutionSpace,
+  'context-ablation': contextAblation,
 };
 
 export const KIND_NAMES: readonly string[] = Object.keys(KINDS);

@@ -8,6 +8,7 @@ import { capacityByModelFigure } from './capacity-by-model.ts';
 import { vectorsScalingFigure } from './capacity-vs-vectors.ts';
 import { ceScatterFigure } from './ce-scatter.ts';
 import type { FigureEntry } from './common.ts';
+import { contextAblationFigure, type ContextAblationPoint } from './context-ablation.ts';
 import { interpolationFigure, type InterpolationPoint } from './interpolation.ts';
 import { curvesFigure } from './optimization-curves.ts';
 import { solutionCosineFigure, type CosinePoint } from './solution-cosine.ts';
@@ -59,7 +60,12 @@ export const SOLUTION_SPACE_FIGURES: readonly Figure<SolutionSpaceFigureData>[] 
   { name: 'trajectory_pca', draw: (d) => trajectoryPcaFigure(d.trajectories, d.panelShares) },
 ];
 
+/** `experiment: context-ablation` (paper §4.7). */
+export const CONTEXT_ABLATION_FIGURES: readonly Figure<{ rows: readonly ContextAblationPoint[] }>[] = [
+  { name: 'context_ablation', draw: (d) => contextAblationFigure(d.rows) },
+];
+
 export {
   accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
-  interpolationFigure, solutionCosineFigure, trajectoryPcaFigure,
+  interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, contextAblationFigure,
 };
