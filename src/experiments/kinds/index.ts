@@ -5,6 +5,7 @@
 import type { ExperimentKind, WorkItem } from '../kind.ts';
 import { capacity } from './capacity.ts';
 import { contextAblation } from './context-ablation.ts';
+import { sideEffects } from './side-effects.ts';
 import { solutionSpace } from './solution-space.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in item and record types
@@ -14,6 +15,7 @@ export const KINDS: Readonly<Record<string, AnyKind>> = {
   capacity,
   'solution-space': solutionSpace,
   'context-ablation': contextAblation,
+  'side-effects': sideEffects,
 };
 
 export const KIND_NAMES: readonly string[] = Object.keys(KINDS);

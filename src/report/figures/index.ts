@@ -11,6 +11,7 @@ import type { FigureEntry } from './common.ts';
 import { contextAblationFigure, type ContextAblationPoint } from './context-ablation.ts';
 import { interpolationFigure, type InterpolationPoint } from './interpolation.ts';
 import { curvesFigure } from './optimization-curves.ts';
+import { sideEffectsFigure, type SideEffectsPoint } from './side-effects.ts';
 import { solutionCosineFigure, type CosinePoint } from './solution-cosine.ts';
 import { trajectoryPcaFigure, type TrajectoryPoint } from './trajectory-pca.ts';
 import { utilizationFigure } from './utilization.ts';
@@ -65,7 +66,12 @@ export const CONTEXT_ABLATION_FIGURES: readonly Figure<{ rows: readonly ContextA
   { name: 'context_ablation', draw: (d) => contextAblationFigure(d.rows) },
 ];
 
+/** `experiment: side-effects`. */
+export const SIDE_EFFECTS_FIGURES: readonly Figure<{ samples: readonly SideEffectsPoint[] }>[] = [
+  { name: 'side_effects', draw: (d) => sideEffectsFigure(d.samples) },
+];
+
 export {
   accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
-  interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, contextAblationFigure,
+  interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, contextAblationFigure, sideEffectsFigure,
 };
