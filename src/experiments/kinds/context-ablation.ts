@@ -57,13 +57,19 @@ export function precedingText(chunk: { text: string; text_lines?: string }, keep
   return first.length ? `${first.join(' ')} ` : '';
 }
 
+/** The token ids of the preceding text, its BOS dropped. */
+export function precedingIds(tokenizer: TextTokenizer, preceding: string): number[] {
+  if (preceding === '') return [];
+  const ids = tokenizer.encode(preceding);
+  return tokenizer.bosId !== null && ids[0] === tokenizer.bosId ? ids.slice(1) : ids;
+}
+
 /** The last `p` token ids of the preceding text (its BOS dropped). */
 export function contextIds(tokenizer: TextTokenizer, preceding: string, p: number): number[] {
-  if (p === 0 || preceding === '') return [];
-  let ids = tokenizer.encode(preceding);
-  if (tokenizer.bosId !== null && ids[0] === tokenizer.bosId) ids = ids.slice(1);
-  return ids.slice(Math.max(0, ids.length - p));
+  return p === 0 ? [] : lastIds(precedingIds(tokenizer, preceding), p);
 }
+
+const lastIds = (ids: number[], p: number) => (p === 0 ? [] : ids.slice(Math.max(0, ids.length - p)));
 
 /** The model's input with context: [BOS or t_1, context, t_2 … t_N]. */
 export function withContext(ids: readonly number[], context: readonly number[]): number[] {
@@ -133,6 +139,7 @@ function plan(ctx: PlanContext): Plan<Item> {
   const { texts, skipped } = planStudyTexts(ctx, { kind: 'context-ablation' });
   const model = ctx.model.name;
   const preceding = new Map<string, string[]>();
+  const tokenized = new Map<string, number[]>();
   const items: Item[] = [];
   for (const t of texts) {
     const file = chunkFile(t.spec);
@@ -140,9 +147,15 @@ function plan(ctx: PlanContext): Plan<Item> {
       const chunks = readChunks(file, t.spec.encoding);
       preceding.set(t.source, chunks.slice(0, config.samples).map((c) => precedingText(c, t.spec.keep_newlines ?? false)));
     }
-    const before = preceding.get(t.source)![t.index];
+    // Tokenized once per text (the lengths share it), cut per P.
+    const key = `${t.source}|${t.index}`;
+    if (!tokenized.has(key)) {
+      tokenized.set(key, precedingIds(ctx.tokenizer, preceding.get(t.source)![t.index]));
+      ctx.progress(`${model}: tokenizing the text before ${t.source} #${t.index}`);
+    }
+    const before = tokenized.get(key)!;
     for (const p of config.context_tokens) {
-      const context = contextIds(ctx.tokenizer, before, p);
+      const context = lastIds(before, p);
       items.push({ type: 'context', key: `${base(model, t.source, t.length, t.index)}|P${p}`, positions: t.ids.length + context.length, text: t, model, p, context });
     }
     for (const nMem of config.n_mem) {
