@@ -582,6 +582,7 @@ export function solutionSpaceSummary(records: readonly SolutionSpaceRecord[]): S
   }).sort((a, b) => a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.n_mem - b.n_mem || a.length - b.length);
 }
 
+const TRAJECTORY_PANELS = 8;
 const label = (r: { model: string; source: string; length: number; n_mem: number }) => `${r.model}, ${r.source}, L = ${r.length}, K = ${r.n_mem}`;
 
 function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
@@ -613,6 +614,13 @@ function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
     alpha: al, accuracy: p.accuracy[i], loss: p.loss[i], regenerated_exact: p.exact.length ? p.exact[i] : null,
     regenerated_prefix_tokens: p.prefix_tokens.length ? p.prefix_tokens[i] : null, norm_ratio: p.norm_ratio[i],
   }))));
+  // The trajectory figure draws 8 texts, as many from each (model, source, L, K) as fit.
+  const perGroup = Math.max(1, Math.floor(TRAJECTORY_PANELS / Math.max(1, summary.length)));
+  const drawn = new Set<string>();
+  for (const s of summary) {
+    const idx = [...new Set(texts.filter((t) => panelOf(t) === panelOf(s)).map((t) => t.sample_index))].sort((a, b) => a - b).slice(0, perGroup);
+    for (const i of idx) drawn.add(`${panelOf(s)}|${i}`);
+  }
   const pathRows = texts.flatMap((t) => t.joint_pca.flatMap((p) => p.steps.map((s, i) => ({
     model: t.model, source: t.source, length: t.length, n_mem: t.n_mem, sample_index: t.sample_index, restart: p.restart, step: s, pc1: p.pc1[i], pc2: p.pc2[i],
   }))));
@@ -667,7 +675,8 @@ function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
       interpolation: interpRows.map((r): InterpolationPoint => ({
         panel: panelOf(r), line: `${r.sample_index}:${r.restart_a}-${r.restart_b}`, alpha: r.alpha, accuracy: r.accuracy, exact: r.regenerated_exact,
       })),
-      trajectories: pathRows.map((p): TrajectoryPoint => ({ panel: textPanel(p), restart: p.restart, step: p.step, pc1: p.pc1, pc2: p.pc2 })),
+      trajectories: pathRows.filter((p) => drawn.has(`${panelOf(p)}|${p.sample_index}`))
+        .map((p): TrajectoryPoint => ({ panel: textPanel(p), restart: p.restart, step: p.step, pc1: p.pc1, pc2: p.pc2 })),
       panelShares: Object.fromEntries(texts.filter((t) => t.joint_pc1_share !== null).map((t) => [textPanel(t), [t.joint_pc1_share!, t.joint_pc2_share!]])),
     })),
   };

@@ -15,11 +15,11 @@ export interface InterpolationPoint {
   exact: boolean | null;
 }
 
-export function interpolationFigure(points: readonly InterpolationPoint[], maxLines = 300): FigureEntry {
+export function interpolationFigure(points: readonly InterpolationPoint[], maxLines = 80): FigureEntry {
   const base = {
     name: 'interpolation_accuracy',
     title: 'Accuracy between two solutions of the same text (Fig. 8)',
-    caption: 'Teacher-forced accuracy at (1 − α)·a + α·b for pairs of restarts a, b of the same text: one thin line per pair, '
+    caption: 'Teacher-forced accuracy at (1 − α)·a + α·b for pairs of restarts a, b of the same text: thin lines, single pairs (at most 80 per panel), '
       + 'the thick line is the mean; the dashed line is the share of pairs whose point regenerates the text exactly (greedy).',
   };
   if (points.length === 0) return { ...base, skipped: 'no analysed texts yet' };
@@ -50,7 +50,7 @@ export function interpolationFigure(points: readonly InterpolationPoint[], maxLi
       layer: [
         {
           transform: [{ filter: "datum.kind === 'pair'" }],
-          mark: { type: 'line', strokeWidth: 0.7, opacity: 0.25, color: '#888' },
+          mark: { type: 'line', strokeWidth: 0.7, opacity: 0.18, color: '#777' },
           encoding: { x, y, detail: { field: 'line' } },
         },
         {

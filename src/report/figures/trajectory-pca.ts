@@ -1,7 +1,7 @@
 /**
  * Solution-space: the optimisation trajectories of a text's restarts in the plane of their first two principal
- * components (one PCA per text over all its restarts' trajectories), from the random start (circle) to the kept
- * solution (cross).
+ * components (one PCA per text over all its restarts' trajectories), from the random start (circle) to the last step
+ * (cross).
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { CONFIG, type FigureEntry, PANEL_H, SCHEMA, palette, round } from './common.ts';
@@ -19,8 +19,9 @@ export function trajectoryPcaFigure(points: readonly TrajectoryPoint[], shares: 
   const base = {
     name: 'trajectory_pca',
     title: 'Optimisation trajectories in their first two principal components',
-    caption: 'Each panel is one text; each line one restart, from its random start (circle) to its kept solution (cross), in the plane of the first two '
-      + `principal components of all the text's trajectories (shares of variance in the panel titles). At most ${maxPanels} texts are drawn; trajectory_pca_paths.csv has them all.`,
+    caption: 'Each panel is one text; each line one restart, from its random start (circle) to its last step (cross: the kept solution when the restart solved '
+      + 'the text; a restart stopped by patience ran on past its best vectors), in the plane of the first two principal components of all the text\'s '
+      + `trajectories (shares of variance in the panel titles). At most ${maxPanels} texts are drawn; trajectory_pca_paths.csv has them all.`,
   };
   if (points.length === 0) return { ...base, skipped: 'no trajectories (vectors_every: 0, or no text analysed yet)' };
   const panels = [...new Set(points.map((p) => p.panel))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).slice(0, maxPanels);
