@@ -37,7 +37,9 @@ export function contextAblationFigure(rows: readonly ContextAblationPoint[]): Fi
     values.push({ ...common, measure: 'Accuracy', value: round(r.accuracy_mean), lo: round(Math.max(0, r.accuracy_mean - (r.accuracy_std || 0))), hi: round(Math.min(1, r.accuracy_mean + (r.accuracy_std || 0))) });
   }
   const panels = [...new Set(values.map((v) => v.panel as string))].sort();
-  const x = { field: 'x', type: 'ordinal', sort: order, title: 'Preceding tokens, or K vectors', axis: { labelAngle: 0 } } as const;
+  const x = { field: 'x', type: 'ordinal', sort: order, title: 'Preceding tokens, or K vectors', axis: { labelAngle: 0 }, scale: { type: 'band', paddingInner: 0.1 } } as const;
+  // Sources side by side within a condition, so their error bars do not hide each other.
+  const xOffset = { field: 'series', type: 'nominal', scale: { paddingOuter: 1.5 } } as const;
   const y = { field: 'value', type: 'quantitative', title: null, scale: { zero: true } } as const;
   const color = { field: 'series', type: 'nominal', title: 'Text source', scale: { range: palette } } as const;
   const firstVec = vecAmounts.length ? `K = ${vecAmounts[0]}` : null;
@@ -51,15 +53,14 @@ export function contextAblationFigure(rows: readonly ContextAblationPoint[]): Fi
     },
     resolve: { scale: { y: 'independent' } },
     spec: {
-      width: Math.max(PANEL_W, 34 * order.length), height: PANEL_H - 30,
+      width: Math.max(PANEL_W, 46 * order.length), height: PANEL_H - 30,
       layer: [
-        { mark: { type: 'rule', strokeWidth: 1.4 }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } },
-        { transform: [{ filter: "datum.condition === 'context'" }], mark: { type: 'line', strokeWidth: 1.4 }, encoding: { x, y, color } },
+        { mark: { type: 'rule', strokeWidth: 1.4 }, encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } },
         {
           mark: { type: 'point', filled: true, size: 55 },
-          encoding: { x, y, color, shape: { field: 'condition', type: 'nominal', title: 'Condition', scale: { domain: ['context', 'vectors'], range: ['circle', 'diamond'] } }, tooltip: [{ field: 'series' }, { field: 'x' }, { field: 'value' }] },
+          encoding: { x, xOffset, y, color, shape: { field: 'condition', type: 'nominal', title: 'Condition', scale: { domain: ['context', 'vectors'], range: ['circle', 'diamond'] } }, tooltip: [{ field: 'series' }, { field: 'x' }, { field: 'value' }] },
         },
-        ...(firstVec ? [{ mark: { type: 'rule', color: '#999', strokeDash: [4, 3], xOffset: -17 }, encoding: { x: { datum: firstVec, type: 'ordinal', sort: order } } }] : []),
+        ...(firstVec ? [{ mark: { type: 'rule', color: '#999', strokeDash: [4, 3], xOffset: -25 }, encoding: { x: { datum: firstVec, type: 'ordinal', sort: order } } }] : []),
       ],
     },
     config: { ...CONFIG, legend: { ...CONFIG.legend, orient: 'bottom' } },
