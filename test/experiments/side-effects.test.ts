@@ -33,8 +33,8 @@ test('the table on hand-made records: deltas against nothing, shares of pairs wh
   const common = { run: 'x', model: 'm', eval_source: 'e', eval_length: 8, eval_indices: [5, 6], baseline_loss: [2, 4], baseline_accuracy: [0.5, 0.25] };
   const none: ReferenceRecord = { record: 'reference', condition: 'none', ...common, n_mem: 0, vector_norm: 0, loss: [2, 4], accuracy: [0.5, 0.25], loss_mean: 3, accuracy_mean: 0.375 };
   const meanEmb: ReferenceRecord = { ...none, condition: 'mean_embedding', n_mem: 1, vector_norm: 0.5, loss: [2.5, 3.5], accuracy: [0.5, 0.25], loss_mean: 3, accuracy_mean: 0.375 };
-  const donor = (i: number, crammed: number[], random: number[]): DonorRecord => ({
-    record: 'donor', ...common, n_mem: 1, source: 's', length: 4, sample_index: i, n_tokens: 4, best_accuracy: 1, best_loss: 0.1, steps: 9, stop_reason: 'solved',
+  const donor = (i: number, crammed: number[], random: number[], length = 4): DonorRecord => ({
+    record: 'donor', ...common, n_mem: 1, source: 's', length, sample_index: i, n_tokens: 4, best_accuracy: 1, best_loss: 0.1, steps: 9, stop_reason: 'solved',
     regenerated_exact: true, vector_norm: 3, vector_file: '', crammed_loss: crammed, crammed_accuracy: [0, 0], random_loss: random, random_accuracy: [0.5, 0.25],
     crammed_loss_mean: 0, crammed_accuracy_mean: 0, random_loss_mean: 0, random_accuracy_mean: 0, seconds: 1,
   });
@@ -52,6 +52,10 @@ test('the table on hand-made records: deltas against nothing, shares of pairs wh
   assert.equal(by.mean_embedding.delta_loss_mean, 0);
   assert.equal(by.mean_embedding.loss_up_share, 0.5);
   assert.equal(by.mean_embedding.prefix_norm_mean, 0.5);
+  // Donors of two lengths: one row each for the crammed and the random prefixes.
+  const two = sideEffectsTable([...records, donor(2, [6, 6], [2, 4], 8)]);
+  assert.deepEqual(two.map((r) => `${r.condition}|${r.donor_length}|${r.prefixes}`), ['none|null|1', 'crammed|4|2', 'crammed|8|1', 'random_same_norm|4|2', 'random_same_norm|8|1', 'mean_embedding|null|1']);
+  assert.equal(two.find((r) => r.condition === 'crammed' && r.donor_length === 8)!.delta_loss_mean, 3);
 });
 
 test('the mean token embedding is the row mean of the model\'s embedding table', async () => {

@@ -3,7 +3,7 @@
  * texts unrelated to the crammed ones are read by the model with, in front of them:
  *   (a) nothing — the plain model;
  *   (b) the K vectors crammed for another text (each donor text of the config's sources, lengths and n_mem);
- *   (c) K random vectors with the norms of (b)'s vectors, row by row (seeded per donor);
+ *   (c) K random vectors with the norms of (b)'s vectors, row by row (seeded per donor and length);
  *   (d) the mean token embedding, K times.
  * Loss (mean CE over each text's N − 1 predictions) and teacher-forced accuracy per (condition, donor, text).
  *
@@ -201,7 +201,7 @@ async function run(ctx: RunContext<SideEffectsRecord>, todo: Item[]): Promise<vo
       const start = performance.now();
       const regen = config.regenerate ? await session.regenerate(o.memory, o.nMem, t.ids) : null;
       const crammed = await withPrefix(o.memory, o.nMem);
-      const random = await withPrefix(randomSameNorm(o.memory, o.nMem, `${it.seed}|random-same-norm`), o.nMem);
+      const random = await withPrefix(randomSameNorm(o.memory, o.nMem, `${it.seed}|L${t.length}|random-same-norm`), o.nMem);
       const vf = `vectors/${it.model}/${fileSafe(t.source)}/K${o.nMem}/L${t.length}-i${t.index}.safetensors`;
       if (config.save_vectors) {
         writeVectorFile(ctx.file(vf), o.memory, {
@@ -269,7 +269,11 @@ export interface SideEffectsRow {
   model: string;
   n_mem: number;
   condition: Condition;
+  /** Length of the donor texts (conditions crammed and random_same_norm; null otherwise). */
+  donor_length: number | null;
   label: string;
+  /** Mean best accuracy of those donors (how well their vectors hold their own text). */
+  donor_best_accuracy_mean: number | null;
   /** Prefixes behind the condition (donors for b and c, 1 otherwise) and evaluation texts. */
   prefixes: number;
   texts: number;
@@ -292,22 +296,28 @@ export function sideEffectsTable(records: readonly SideEffectsRecord[]): SideEff
   const keys = [...new Set(samples.map((s) => `${s.model}|${s.n_mem}`))];
   for (const key of keys) {
     for (const c of CONDITIONS) {
-      const ss = samples.filter((s) => `${s.model}|${s.n_mem}` === key && s.condition === c);
-      if (ss.length === 0) continue;
-      const [model, k] = [ss[0].model, ss[0].n_mem];
-      const donors = records.filter((r): r is DonorRecord => r.record === 'donor' && r.model === model && r.n_mem === k);
-      const norms = c === 'none' ? [0] : c === 'mean_embedding'
-        ? records.filter((r) => r.record === 'reference' && r.condition === 'mean_embedding' && r.model === model && r.n_mem === k).map((r) => r.vector_norm)
-        : donors.map((r) => r.vector_norm);
-      rows.push({
-        model, n_mem: k, condition: c, label: CONDITION_LABELS[c],
-        prefixes: c === 'crammed' || c === 'random_same_norm' ? donors.length : 1, texts: new Set(ss.map((s) => s.eval_index)).size,
-        loss_mean: mean(ss.map((s) => s.loss)), loss_std: std(ss.map((s) => s.loss)),
-        accuracy_mean: mean(ss.map((s) => s.accuracy)), accuracy_std: std(ss.map((s) => s.accuracy)),
-        delta_loss_mean: mean(ss.map((s) => s.delta_loss)), delta_loss_std: std(ss.map((s) => s.delta_loss)),
-        delta_accuracy_mean: mean(ss.map((s) => s.delta_accuracy)), loss_up_share: mean(ss.map((s) => (s.delta_loss > 0 ? 1 : 0))),
-        prefix_norm_mean: mean(norms),
-      });
+      const all = samples.filter((s) => `${s.model}|${s.n_mem}` === key && s.condition === c);
+      if (all.length === 0) continue;
+      const [model, k] = [all[0].model, all[0].n_mem];
+      // Crammed and random prefixes: one row per donor length (at, beyond or below the model's capacity).
+      const lengths = [...new Set(all.map((s) => s.donor_length))].sort((a, b) => (a ?? 0) - (b ?? 0));
+      for (const length of lengths) {
+        const ss = all.filter((s) => s.donor_length === length);
+        const donors = records.filter((r): r is DonorRecord => r.record === 'donor' && r.model === model && r.n_mem === k && r.length === length);
+        const norms = c === 'none' ? [0] : c === 'mean_embedding'
+          ? records.filter((r) => r.record === 'reference' && r.condition === 'mean_embedding' && r.model === model && r.n_mem === k).map((r) => r.vector_norm)
+          : donors.map((r) => r.vector_norm);
+        rows.push({
+          model, n_mem: k, condition: c, donor_length: length, label: CONDITION_LABELS[c] + (length === null ? '' : `, donors of ${length} tokens`),
+          prefixes: length === null ? 1 : donors.length, texts: new Set(ss.map((s) => s.eval_index)).size,
+          donor_best_accuracy_mean: length === null ? null : mean(donors.map((r) => r.best_accuracy)),
+          loss_mean: mean(ss.map((s) => s.loss)), loss_std: std(ss.map((s) => s.loss)),
+          accuracy_mean: mean(ss.map((s) => s.accuracy)), accuracy_std: std(ss.map((s) => s.accuracy)),
+          delta_loss_mean: mean(ss.map((s) => s.delta_loss)), delta_loss_std: std(ss.map((s) => s.delta_loss)),
+          delta_accuracy_mean: mean(ss.map((s) => s.delta_accuracy)), loss_up_share: mean(ss.map((s) => (s.delta_loss > 0 ? 1 : 0))),
+          prefix_norm_mean: mean(norms),
+        });
+      }
     }
   }
   return rows.sort((a, b) => a.model.localeCompare(b.model) || a.n_mem - b.n_mem);
@@ -317,9 +327,9 @@ function report(input: ReportInput<SideEffectsRecord>): ReportContent {
   const { records } = input;
   const table = sideEffectsTable(records);
   const donors = records.filter((r): r is DonorRecord => r.record === 'donor');
-  const HEAD = ['Model, K', 'In front of the text', 'Prefixes × texts', 'Loss (mean ± std)', 'Δ loss vs nothing', 'Loss went up', 'Accuracy (mean ± std)', 'Δ accuracy', 'Prefix norm'];
+  const HEAD = ['Model, K', 'In front of the text', 'Donors\' own accuracy', 'Prefixes × texts', 'Loss (mean ± std)', 'Δ loss vs nothing', 'Loss went up', 'Accuracy (mean ± std)', 'Δ accuracy', 'Prefix norm'];
   const rows = table.map((r) => [
-    `${r.model}, K = ${r.n_mem}`, r.label, `${r.prefixes} × ${r.texts}`, `${fmt(r.loss_mean)} ± ${fmt(r.loss_std)}`,
+    `${r.model}, K = ${r.n_mem}`, r.label, fmt(r.donor_best_accuracy_mean), `${r.prefixes} × ${r.texts}`, `${fmt(r.loss_mean)} ± ${fmt(r.loss_std)}`,
     `${r.delta_loss_mean >= 0 ? '+' : ''}${fmt(r.delta_loss_mean)} ± ${fmt(r.delta_loss_std)}`, pct(r.loss_up_share),
     `${fmt(r.accuracy_mean)} ± ${fmt(r.accuracy_std)}`, `${r.delta_accuracy_mean >= 0 ? '+' : ''}${fmt(r.delta_accuracy_mean)}`, fmt(r.prefix_norm_mean, 2),
   ]);
