@@ -5,17 +5,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../src/data/sources.ts';
 import { runExperiment } from '../../src/experiments/harness.ts';
 import { contextAblationTable, contextIds, precedingText, withContext, type ContextAblationRecord } from '../../src/experiments/kinds/context-ablation.ts';
 import { openModel, startEngine } from '../../src/experiments/model-session.ts';
-import { ready } from '../helpers.ts';
+import { fixture, ready } from '../helpers.ts';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-context-ablation-'));
 
 test('the text before the crammed text: first half of the sentences, with the separator the chunk has', () => {
@@ -91,4 +94,13 @@ test('a context-ablation run from a config: P = 0 is the baseline, accuracy on t
   assert.ok(existsSync(join(r.runDir, 'figures', 'context_ablation.png')));
   assert.ok(existsSync(join(r.runDir, 'context_ablation.csv')));
   assert.match(readFileSync(join(r.runDir, 'report.md'), 'utf8'), /## Real preceding text vs crammed vectors \(paper §4\.7\)/);
+});
+
+test('configs/context-ablation.yaml validates and plans without loading the engine', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', 'check', 'configs/context-ablation.yaml', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.experiment, 'context-ablation');
+  assert.equal(out.models[0].model, 'gutenberg-llama-s');
+  assert.equal(out.models[0].items, 1280);
 });

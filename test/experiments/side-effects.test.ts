@@ -5,9 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { runExperiment } from '../../src/experiments/harness.ts';
 import {
@@ -17,8 +19,9 @@ import { norm } from '../../src/experiments/kinds/study-common.ts';
 import { openModel, startEngine } from '../../src/experiments/model-session.ts';
 import { readSafetensorsFile } from '../../src/models/safetensors.ts';
 import { seededNormal } from '../../src/cram/init.ts';
-import { bundled, ready } from '../helpers.ts';
+import { bundled, fixture, ready } from '../helpers.ts';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-side-effects-'));
 
 test('random vectors with the row norms of given vectors, seeded', () => {
@@ -101,4 +104,13 @@ test('a side-effects run from a config: every condition, unrelated texts after t
   assert.ok(existsSync(join(r.runDir, 'figures', 'side_effects.png')));
   assert.ok(existsSync(join(r.runDir, 'side_effects_summary.csv')));
   assert.match(readFileSync(join(r.runDir, 'report.md'), 'utf8'), /## What a prefix does to other texts[\s\S]*\(c\) random, same norm/);
+});
+
+test('configs/side-effects.yaml validates and plans without loading the engine', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', 'check', 'configs/side-effects.yaml', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.experiment, 'side-effects');
+  assert.equal(out.models[0].model, 'gutenberg-llama-s');
+  assert.equal(out.models[0].items, 67);
 });

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import {
   type GroupRecord, type RestartRecord, type SolutionSpaceRecord, type TextRecord,
 } from '../../src/experiments/kinds/solution-space.ts';
 import { seededNormal } from '../../src/cram/init.ts';
-import { ready } from '../helpers.ts';
+import { fixture, ready } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-solution-space-'));
@@ -181,4 +181,13 @@ test('kill -9 mid-run, then the same command: no restart or analysis lost or run
   assert.equal(resumed.ranNow, total - before.length, 'only what was missing ran');
   // The analyses after the resume read every restart's vectors, those of the killed session included.
   for (const t of resumed.records.filter((x): x is TextRecord => x.record === 'text')) assert.equal(t.endpoint_mismatches, 0);
+});
+
+test('configs/solution-space.yaml validates and plans without loading the engine', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', 'check', 'configs/solution-space.yaml', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.experiment, 'solution-space');
+  assert.equal(out.models[0].model, 'gutenberg-llama-s');
+  assert.equal(out.models[0].items, 292);
 });
