@@ -13,7 +13,8 @@
  *            (trajectories/…-r<r>.safetensors: `vectors` [T, K, d], `steps` [T]), its own PCA shares;
  *   text     once every restart of the text is done: intra-text cosines, the interpolation, the joint PCA;
  *   group    once every restart of every text of a (model, source, L, K) is done: intra- and inter-text cosines.
- * The analyses read the vector files, so they run the same whether the restarts finished in this session or earlier.
+ * The analyses read the vector files, so they run the same whether the restarts finished in this session or earlier;
+ * the files are written whatever `save_vectors` says.
  */
 import { z } from 'zod';
 import type { ExperimentConfig } from '../../config/schema.ts';
