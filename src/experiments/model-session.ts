@@ -12,6 +12,7 @@ import type { OneStepHooks, OneStepJob, OneStepSettings } from '../cram/one-step
 import type { ProgressiveHooks, ProgressiveJob, ProgressiveSettings } from '../cram/progressive.ts';
 import type { Regeneration } from '../cram/regenerate.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
+import type { CausalLM } from '../models/causal-lm.ts';
 
 export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/engine.ts';
 export type { InputPart } from '../cram/generate.ts';
@@ -59,7 +60,28 @@ export interface ModelSession {
   evaluateOneStep(items: { e: Float32Array; m: Float32Array; targets: number[] }[]): Promise<{ loss: number; accuracy: number }[]>;
   /** The n tokens one forward pass of [e, m × (n−1)] produces (argmax at every position), one row per pair. */
   oneStepDecode(e: Float32Array, m: Float32Array, n: number): Promise<number[][]>;
+  /**
+   * Mean of the input-embedding matrix's rows [d], as the model reads a token (Gemma's √d scale included): the
+   * "average token" a side-effects study puts in front of texts. Float64 sums, rounded to float32.
+   */
+  embeddingMean(): Float32Array;
   dispose(): void;
+}
+
+/**
+ * Row mean of a model's input-embedding table. Every architecture (FrozenLM) keeps the table's weight name and, for
+ * Gemma, its √d input scale as fields; they are read here rather than added to the CausalLM interface.
+ */
+function embeddingMean(model: CausalLM, name: string): Float32Array {
+  const m = model as unknown as { embeddingName?: unknown; normalizer?: unknown };
+  if (typeof m.embeddingName !== 'string') throw new Error(`${name}: this architecture does not say which weight is its input-embedding table`);
+  const table = model.weights.read(m.embeddingName);
+  const d = model.embedDim;
+  const rows = table.length / d;
+  const sum = new Float64Array(d);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) sum[j] += table[r * d + j];
+  const scale = typeof m.normalizer === 'number' ? m.normalizer : 1;
+  return Float32Array.from(sum, (v) => (v / rows) * scale);
 }
 
 export async function startEngine(choice: BackendChoice): Promise<BackendInfo> {
@@ -113,6 +135,7 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
     oneStep: (jobs, settings, hooks) => oneStepAll(engine, jobs, settings, hooks),
     evaluateOneStep: (items) => evaluateOneStep(engine, items),
     oneStepDecode: (e, m, n) => engine.oneStepDecode(e, m, n),
+    embeddingMean: () => embeddingMean(model, loaded.name),
     dispose: () => { void engine.release(); },
   };
 }

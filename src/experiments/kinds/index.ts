@@ -6,6 +6,9 @@ import type { ExperimentKind, WorkItem } from '../kind.ts';
 import { capacity } from './capacity.ts';
 import { oneStep } from './one-step.ts';
 import { progressive } from './progressive.ts';
+import { contextAblation } from './context-ablation.ts';
+import { sideEffects } from './side-effects.ts';
+import { solutionSpace } from './solution-space.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in item and record types
 type AnyKind = ExperimentKind<WorkItem, any>;
@@ -14,6 +17,9 @@ export const KINDS: Readonly<Record<string, AnyKind>> = {
   capacity,
   progressive,
   'one-step': oneStep,
+  'solution-space': solutionSpace,
+  'context-ablation': contextAblation,
+  'side-effects': sideEffects,
 };
 
 export const KIND_NAMES: readonly string[] = Object.keys(KINDS);

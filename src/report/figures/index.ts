@@ -10,7 +10,12 @@ import { capacityByModelFigure } from './capacity-by-model.ts';
 import { vectorsScalingFigure } from './capacity-vs-vectors.ts';
 import { ceScatterFigure } from './ce-scatter.ts';
 import type { FigureEntry } from './common.ts';
+import { contextAblationFigure, type ContextAblationPoint } from './context-ablation.ts';
+import { interpolationFigure, type InterpolationPoint } from './interpolation.ts';
 import { curvesFigure } from './optimization-curves.ts';
+import { sideEffectsFigure, type SideEffectsPoint } from './side-effects.ts';
+import { solutionCosineFigure, type CosinePoint } from './solution-cosine.ts';
+import { trajectoryPcaFigure, type TrajectoryPoint } from './trajectory-pca.ts';
 import { utilizationFigure } from './utilization.ts';
 import { horizonDistributionFigure } from './horizon-distribution.ts';
 import { horizonVsGridFigure } from './horizon-vs-grid.ts';
@@ -84,6 +89,33 @@ export const ONE_STEP_FIGURES: readonly Figure<OneStepFigureData>[] = [
   { name: 'one_step_curves', draw: (d) => oneStepCurvesFigure(d.curves) },
 ];
 
+/** What the solution-space figures are drawn from (rows made by kinds/solution-space.ts). */
+export interface SolutionSpaceFigureData {
+  cosines: readonly CosinePoint[];
+  interpolation: readonly InterpolationPoint[];
+  trajectories: readonly TrajectoryPoint[];
+  /** Joint PC1 and PC2 shares per trajectory panel. */
+  panelShares: Readonly<Record<string, [number, number]>>;
+}
+
+/** `experiment: solution-space` (paper Figs. 7 and 8, trajectory PCA). */
+export const SOLUTION_SPACE_FIGURES: readonly Figure<SolutionSpaceFigureData>[] = [
+  { name: 'solution_cosine', draw: (d) => solutionCosineFigure(d.cosines) },
+  { name: 'interpolation_accuracy', draw: (d) => interpolationFigure(d.interpolation) },
+  { name: 'trajectory_pca', draw: (d) => trajectoryPcaFigure(d.trajectories, d.panelShares) },
+];
+
+/** `experiment: context-ablation` (paper §4.7). */
+export const CONTEXT_ABLATION_FIGURES: readonly Figure<{ rows: readonly ContextAblationPoint[] }>[] = [
+  { name: 'context_ablation', draw: (d) => contextAblationFigure(d.rows) },
+];
+
+/** `experiment: side-effects`. */
+export const SIDE_EFFECTS_FIGURES: readonly Figure<{ samples: readonly SideEffectsPoint[] }>[] = [
+  { name: 'side_effects', draw: (d) => sideEffectsFigure(d.samples) },
+];
+
 export {
   accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
+  interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, contextAblationFigure, sideEffectsFigure,
 };
