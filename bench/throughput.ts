@@ -20,6 +20,7 @@ import { openModel } from '../src/cram/compiled-model.ts';
 import { cramAll, PAPER_SETTINGS, type CramJob } from '../src/cram/engine.ts';
 import { PROJECT_ROOT } from '../src/models/load.ts';
 import { ensureShapeModel } from './shapes.ts';
+import { resolveModelDir } from '../src/paths.ts';
 
 const opts = new Command()
   .option('--model <name>', 'bundled name, model folder, or shape:<gpt2-small|pythia-160m|mamba-130m|llama-3.2-1b>', 'gutenberg-llama-s')
@@ -36,7 +37,8 @@ const opts = new Command()
   .opts();
 
 const modelArg = String(opts.model);
-const dir = modelArg.startsWith('shape:') ? ensureShapeModel(modelArg.slice(6)) : modelArg;
+// The folder itself (a bundled name or an org/name resolved the way the harness resolves it), for the peer too.
+const dir = modelArg.startsWith('shape:') ? ensureShapeModel(modelArg.slice(6)) : resolveModelDir(modelArg);
 const loaded = await openModel(dir, { backend: opts.backend as BackendChoice, tokenizer: false });
 const { engine } = loaded;
 const label = modelArg.startsWith('shape:') ? `${modelArg.slice(6)} (random weights)` : loaded.name;
