@@ -2,12 +2,16 @@
  * Llama (Hugging Face LlamaForCausalLM; llama2.c checkpoints too): RMSNorm, RoPE (half-split, or interleaved for
  * llama2.c; "llama3" and "linear" scaling), SwiGLU, grouped-query attention, optional attention/MLP biases, tied or
  * untied head.
+ *
+ * The decoder here also serves the architectures that differ from Llama only in settings, each of which keeps its
+ * own file with its config normaliser and registry entry: per-layer sliding windows (Mistral, Qwen2), biases on q, k
+ * and v but not o_proj (Qwen2), per-head q/k RMSNorm before RoPE (Qwen3), layers without RoPE (SmolLM3).
  */
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, type Architecture } from './causal-lm.ts';
 import { activationName, bool, commonConfig, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
-import { activation, attention, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
+import { attention, gatedMlp, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import type { Weights } from './weights.ts';
 
@@ -22,15 +26,26 @@ export interface LlamaConfig extends CommonConfig {
   /** llama2.c checkpoints rotate adjacent pairs (x0,x1),(x2,x3)…; Hugging Face rotates halves. */
   ropeInterleaved: boolean;
   activation: ActivationName;
+  /** Biases on q_proj, k_proj and v_proj (`attention_bias`). */
   attentionBias: boolean;
+  /** Bias on o_proj: with the others in Llama; never in Qwen2. */
+  outputBias: boolean;
   mlpBias: boolean;
+  /** Per layer: keys each query sees (itself included), or null for full causal attention. */
+  windows: (number | null)[];
+  /** Per layer: whether it applies RoPE (false: a NoPE layer, SmolLM3). */
+  useRope: boolean[];
+  /** Per-head RMSNorm of queries and keys over head_dim before RoPE (`q_norm`, `k_norm`: Qwen3). */
+  qkNorm: boolean;
 }
 
 export function configureLlama(raw: RawConfig, where: string): LlamaConfig {
   const hiddenSize = num(raw, ['hidden_size'], where);
   const numHeads = num(raw, ['num_attention_heads'], where);
+  const common = commonConfig(raw, where, { tie: false });
+  const attentionBias = bool(raw, 'attention_bias', false);
   return {
-    ...commonConfig(raw, where, { tie: false }),
+    ...common,
     hiddenSize,
     numHeads,
     numKvHeads: num(raw, ['num_key_value_heads'], where, numHeads),
@@ -40,8 +55,12 @@ export function configureLlama(raw: RawConfig, where: string): LlamaConfig {
     rope: ropeSettings(raw, where),
     ropeInterleaved: raw.rope_interleaved === true,
     activation: activationName(raw, where),
-    attentionBias: bool(raw, 'attention_bias', false),
+    attentionBias,
+    outputBias: attentionBias,
     mlpBias: bool(raw, 'mlp_bias', false),
+    windows: Array.from({ length: common.numLayers }, () => null),
+    useRope: Array.from({ length: common.numLayers }, () => true),
+    qkNorm: false,
   };
 }
 
@@ -55,24 +74,31 @@ export class Llama extends FrozenLM<LlamaConfig> {
   hiddenStates(x: Value, seq: Sequence): Value {
     const c = this.config;
     const w = this.weights;
+    const g = x.graph;
     const d = c.hiddenSize;
-    const qDim = c.numHeads * c.headDim;
-    const kvDim = c.numKvHeads * c.headDim;
-    const tables = ropeTables(seq, c.headDim, c.rope.theta, c.rope.scaling);
+    const hd = c.headDim;
+    const qDim = c.numHeads * hd;
+    const kvDim = c.numKvHeads * hd;
+    const qkvBias = c.attentionBias;
+    const tables = ropeTables(seq, hd, c.rope.theta, c.rope.scaling);
     let h = op.reshape(x, [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
-      const n = rmsNorm(h, w.value(x.graph, `${p}.input_layernorm.weight`, [d]), c.normEps);
-      const q = rope(splitHeads(seq, linear(w, n, `${p}.self_attn.q_proj`, [qDim, d], c.attentionBias), c.numHeads, c.headDim), tables, c.headDim, c.ropeInterleaved);
-      const k = rope(splitHeads(seq, linear(w, n, `${p}.self_attn.k_proj`, [kvDim, d], c.attentionBias), c.numKvHeads, c.headDim), tables, c.headDim, c.ropeInterleaved);
-      const v = splitHeads(seq, linear(w, n, `${p}.self_attn.v_proj`, [kvDim, d], c.attentionBias), c.numKvHeads, c.headDim);
-      const a = attention(seq, q, k, v, { cacheName: `layer${i}` });
-      h = op.add(h, linear(w, mergeHeads(a), `${p}.self_attn.o_proj`, [d, qDim], c.attentionBias));
-      const n2 = rmsNorm(h, w.value(x.graph, `${p}.post_attention_layernorm.weight`, [d]), c.normEps);
-      const gate = activation(c.activation, linear(w, n2, `${p}.mlp.gate_proj`, [c.intermediateSize, d], c.mlpBias));
-      h = op.add(h, linear(w, op.mul(gate, linear(w, n2, `${p}.mlp.up_proj`, [c.intermediateSize, d], c.mlpBias)), `${p}.mlp.down_proj`, [d, c.intermediateSize], c.mlpBias));
+      // [B, H, T, head_dim] queries or keys: q_norm / k_norm over the last axis where the model has them, then RoPE.
+      const position = (t: Value, norm: string): Value => {
+        const normed = c.qkNorm ? rmsNorm(t, w.value(g, `${p}.self_attn.${norm}.weight`, [hd]), c.normEps) : t;
+        return c.useRope[i] ? rope(normed, tables, hd, c.ropeInterleaved) : normed;
+      };
+      const n = rmsNorm(h, w.value(g, `${p}.input_layernorm.weight`, [d]), c.normEps);
+      const q = position(splitHeads(seq, linear(w, n, `${p}.self_attn.q_proj`, [qDim, d], qkvBias), c.numHeads, hd), 'q_norm');
+      const k = position(splitHeads(seq, linear(w, n, `${p}.self_attn.k_proj`, [kvDim, d], qkvBias), c.numKvHeads, hd), 'k_norm');
+      const v = splitHeads(seq, linear(w, n, `${p}.self_attn.v_proj`, [kvDim, d], qkvBias), c.numKvHeads, hd);
+      const a = attention(seq, q, k, v, { window: c.windows[i], cacheName: `layer${i}` });
+      h = op.add(h, linear(w, mergeHeads(a), `${p}.self_attn.o_proj`, [d, qDim], c.outputBias));
+      const n2 = rmsNorm(h, w.value(g, `${p}.post_attention_layernorm.weight`, [d]), c.normEps);
+      h = op.add(h, gatedMlp(w, n2, `${p}.mlp`, d, c.intermediateSize, c.activation, c.mlpBias));
     }
-    h = rmsNorm(h, w.value(x.graph, 'model.norm.weight', [d]), c.normEps);
+    h = rmsNorm(h, w.value(g, 'model.norm.weight', [d]), c.normEps);
     return op.reshape(h, seq.shape([d]));
   }
 }

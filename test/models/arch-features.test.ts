@@ -170,8 +170,9 @@ test('smollm3: NoPE layers by default every no_rope_layer_interval-th; sliding o
 });
 
 test('mistral slides in every layer; olmo rejects a bad clip_qkv; unsupported rope types name the file', () => {
-  assert.deepEqual(configure({ ...base, model_type: 'mistral', sliding_window: 8 }).slidingWindow, 8);
-  assert.equal(configure({ ...base, model_type: 'mistral', sliding_window: null }).slidingWindow, null);
+  const layers = configure({ ...base, model_type: 'mistral' }).numLayers;
+  assert.deepEqual(configure({ ...base, model_type: 'mistral', sliding_window: 8 }).windows, Array(layers).fill(8));
+  assert.deepEqual(configure({ ...base, model_type: 'mistral', sliding_window: null }).windows, Array(layers).fill(null));
   assert.equal(configure({ ...base, model_type: 'olmo' }).clipQkv, null);
   assert.throws(() => configure({ ...base, model_type: 'olmo', clip_qkv: -1 }), /test\/config\.json: clip_qkv -1/);
   assert.equal(configure({ ...base, model_type: 'olmo2' }).normEps, 1e-5);
