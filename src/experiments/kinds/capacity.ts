@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { sourceSpec } from '../../config/schema.ts';
 import { cramSettings } from '../../config/settings.ts';
-import { idsSha256, sha256, writeVectorFile } from '../../cram/vector-file.ts';
+import { idsSha256 } from '../../cram/vector-file.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { accuracyByLength, capacityTable, ceThresholdFits, countedRecords, type CapacityRow, type CeThresholdRow } from '../../metrics/aggregate.ts';
 import { textMetrics, type TextMetrics } from '../../metrics/text-metrics.ts';
@@ -24,6 +24,7 @@ import { describeBadLines, type BadLine } from '../../results/run-folder.ts';
 import { SAMPLE_COLUMNS, type CurveRecord, type SampleRecord } from '../../results/sample-record.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, SkippedText, WorkItem } from '../kind.ts';
 import type { CramJob, CramOutcome, ModelSession, Regeneration } from '../model-session.ts';
+import { saveTextVectors } from './study-common.ts';
 
 export interface PlannedJob extends CramJob, WorkItem {
   model: string;
@@ -113,11 +114,7 @@ export async function crammedText(session: ModelSession, o: CramOutcome, ids: nu
   const regen = opts.regenerate ? await session.regenerate(o.memory, o.nMem, ids) : null;
   if (opts.vectorPath) {
     mkdirSync(dirname(opts.vectorPath), { recursive: true });
-    writeVectorFile(opts.vectorPath, o.memory, {
-      model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint,
-      n_mem: o.nMem, embed_dim: o.embedDim, n_tokens: o.nTokens, ids_sha256: idsSha256(ids),
-      text_sha256: sha256(session.tokenizer.decode(ids)), extra: opts.extra,
-    });
+    saveTextVectors(opts.vectorPath, session, o.memory, o.nMem, ids, opts.extra);
   }
   const m = textMetrics({ nTokens: o.nTokens, originalLoss: o.originalLoss, originalAccuracy: o.originalAccuracy, bestLoss: o.bestLoss, bestAccuracy: o.bestAccuracy });
   return {

@@ -19,7 +19,6 @@
 import { z } from 'zod';
 import { type ExperimentConfig } from '../../config/schema.ts';
 import { cramSettings } from '../../config/settings.ts';
-import { idsSha256, sha256, writeVectorFile } from '../../cram/vector-file.ts';
 import { readChunks } from '../../data/natural-text.ts';
 import { sentenceSpans, splitSentences } from '../../data/sentences.ts';
 import { BUNDLED_CHUNKS, type SourceSpec } from '../../data/sources.ts';
@@ -29,7 +28,7 @@ import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { TextTokenizer } from '../../tokenizer/text-tokenizer.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import { batchLimits, chunkRows, fileSafe, fmt, mean, pct, planStudyTexts, std, type StudyText } from './study-common.ts';
+import { batchLimits, chunkRows, fileSafe, fmt, mean, pct, planStudyTexts, saveTextVectors, std, type StudyText } from './study-common.ts';
 
 export const CONTEXT_ABLATION_OPTIONS = {
   /** Numbers P of real preceding tokens put before the text in place of the vectors (0: the no-vector baseline). */
@@ -212,11 +211,7 @@ async function run(ctx: RunContext<ContextAblationRecord>, todo: Item[]): Promis
       const regen = config.regenerate ? await session.regenerate(o.memory, o.nMem, t.ids) : null;
       const vf = `vectors/${it.model}/${fileSafe(t.source)}/K${o.nMem}/L${t.length}-i${t.index}.safetensors`;
       if (config.save_vectors) {
-        writeVectorFile(ctx.file(vf), o.memory, {
-          model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint, n_mem: o.nMem, embed_dim: o.embedDim,
-          n_tokens: o.nTokens, ids_sha256: idsSha256(t.ids), text_sha256: sha256(session.tokenizer.decode(t.ids)),
-          extra: { run: config.name, source: t.source, length: t.length, sample_index: t.index },
-        });
+        saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, { run: config.name, source: t.source, length: t.length, sample_index: t.index });
       }
       ctx.record({
         condition: 'vectors', run: config.name, model: it.model, source: t.source, length: t.length, n_tokens: o.nTokens, sample_index: t.index,

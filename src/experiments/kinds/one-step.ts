@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { LIMITS, sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
-import { idsSha256, sha256, writeVectorFile } from '../../cram/vector-file.ts';
+import { idsSha256 } from '../../cram/vector-file.ts';
 import { initMemory } from '../../cram/init.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { capacityTable, countedRecords, LOSSLESS_THRESHOLD, meanStd } from '../../metrics/aggregate.ts';
@@ -32,6 +32,7 @@ import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, Skippe
 import type { OneStepJob, OneStepOutcome, OneStepSettings } from '../model-session.ts';
 import { capacity, type PlannedJob } from './capacity.ts';
 import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
+import { saveTextVectors } from './study-common.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const M_SHARING = ['per_text', 'shared'] as const;
@@ -260,10 +261,9 @@ async function run(ctx: RunContext<OneStepRecord>, todo: OneStepItem[]): Promise
         const mem = new Float32Array(2 * out.embedDim);
         mem.set(out.e, 0);
         mem.set(out.m, out.embedDim);
-        writeVectorFile(ctx.file(vectorFile), mem, {
-          model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint,
-          n_mem: 2, embed_dim: out.embedDim, n_tokens: it.ids.length, ids_sha256: idsSha256(it.ids), text_sha256: sha256(session.tokenizer.decode(it.ids)),
-          extra: { run: config.name, layout: 'one-step [e; m]: input e, then m repeated; position i predicts token i+1', m_sharing: it.mode, group: out.group ?? '', source: it.source, length: it.length, sample_index: it.sampleIndex },
+        saveTextVectors(ctx.file(vectorFile), session, mem, 2, it.ids, {
+          run: config.name, layout: 'one-step [e; m]: input e, then m repeated; position i predicts token i+1', m_sharing: it.mode, group: out.group ?? '',
+          source: it.source, length: it.length, sample_index: it.sampleIndex,
         });
       }
       if (it.recordCurve && out.trajectory) {

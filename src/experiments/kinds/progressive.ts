@@ -22,7 +22,7 @@
  */
 import { z } from 'zod';
 import { LIMITS, sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
-import { idsSha256, sha256, writeVectorFile } from '../../cram/vector-file.ts';
+import { idsSha256 } from '../../cram/vector-file.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { capacityTable, meanStd, type CapacityRow } from '../../metrics/aggregate.ts';
 import { PROGRESSIVE_FIGURES, type ProgressiveFigureData } from '../../report/figures/index.ts';
@@ -34,6 +34,7 @@ import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, Skippe
 import type { ProgressiveSettings } from '../model-session.ts';
 import { capacity, type PlannedJob } from './capacity.ts';
 import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
+import { saveTextVectors } from './study-common.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -217,12 +218,8 @@ async function run(ctx: RunContext<ProgressiveRecord>, todo: ProgressiveItem[]):
       let vectorFile = '';
       if (config.save_vectors) {
         vectorFile = `vectors/progressive/${it.model}/${it.source.replace(/[^\w.-]+/g, '_')}/K${it.nMem}/i${it.sampleIndex}.safetensors`;
-        writeVectorFile(ctx.file(vectorFile), out.memory, {
-          model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint,
-          n_mem: out.nMem, embed_dim: out.embedDim, n_tokens: it.ids.length, ids_sha256: idsSha256(it.ids),
-          text_sha256: sha256(session.tokenizer.decode(it.ids)),
-          extra: { run: config.name, source: it.source, sample_index: it.sampleIndex, schedule: o.schedule, horizon: out.horizon, passed_length: out.passedLength },
-        });
+        saveTextVectors(ctx.file(vectorFile), session, out.memory, out.nMem, it.ids,
+          { run: config.name, source: it.source, sample_index: it.sampleIndex, schedule: o.schedule, horizon: out.horizon, passed_length: out.passedLength });
       }
       const gridRecords = it.grid.map((j) => grid.get(j.key)).filter((r): r is SampleRecord => r !== undefined);
       const stages: StagesLine = {

@@ -18,14 +18,13 @@ import { z } from 'zod';
 import { SourceSchema, sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
 import { cramSettings } from '../../config/settings.ts';
 import { seededNormal } from '../../cram/init.ts';
-import { idsSha256, sha256, writeVectorFile } from '../../cram/vector-file.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { SIDE_EFFECTS_FIGURES } from '../../report/figures/index.ts';
 import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import { batchLimits, evaluateRows, fileSafe, fmt, mean, norm, pct, planStudyTexts, sig, std, type StudyText } from './study-common.ts';
+import { batchLimits, evaluateRows, fileSafe, fmt, mean, norm, pct, planStudyTexts, saveTextVectors, sig, std, type StudyText } from './study-common.ts';
 
 export const SIDE_EFFECTS_OPTIONS = {
   /** M: held-out texts read with each prefix. */
@@ -204,11 +203,7 @@ async function run(ctx: RunContext<SideEffectsRecord>, todo: Item[]): Promise<vo
       const random = await withPrefix(randomSameNorm(o.memory, o.nMem, `${it.seed}|L${t.length}|random-same-norm`), o.nMem);
       const vf = `vectors/${it.model}/${fileSafe(t.source)}/K${o.nMem}/L${t.length}-i${t.index}.safetensors`;
       if (config.save_vectors) {
-        writeVectorFile(ctx.file(vf), o.memory, {
-          model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint, n_mem: o.nMem, embed_dim: o.embedDim,
-          n_tokens: o.nTokens, ids_sha256: idsSha256(t.ids), text_sha256: sha256(session.tokenizer.decode(t.ids)),
-          extra: { run: config.name, source: t.source, length: t.length, sample_index: t.index },
-        });
+        saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, { run: config.name, source: t.source, length: t.length, sample_index: t.index });
       }
       ctx.record({
         record: 'donor', ...common(o.nMem), source: t.source, length: t.length, sample_index: t.index, n_tokens: o.nTokens,

@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import type { ExperimentConfig } from '../../config/schema.ts';
 import { cramSettings } from '../../config/settings.ts';
-import { idsSha256, readVectorFile, sha256, writeVectorFile } from '../../cram/vector-file.ts';
+import { idsSha256, readVectorFile } from '../../cram/vector-file.ts';
 import { writeFileAtomic } from '../../files.ts';
 import { readSafetensorsFile, serializeSafetensors } from '../../models/safetensors.ts';
 import { SOLUTION_SPACE_FIGURES } from '../../report/figures/index.ts';
@@ -31,10 +31,7 @@ import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
 import type { CramOutcome } from '../model-session.ts';
-import {
-  batchLimits, cosineSimilarity, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, evaluateRows, sig, std,
-  type StudyText,
-} from './study-common.ts';
+import { batchLimits, cosineSimilarity, evaluateRows, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, saveTextVectors, sig, std, type StudyText } from './study-common.ts';
 
 // ---------------------------------------------------------------- options
 
@@ -408,10 +405,7 @@ async function run(ctx: RunContext<SolutionSpaceRecord>, todo: Item[]): Promise<
         const own = traj ? pca(thin(traj.vectors.length, MAX_PCA_POINTS).map((i) => traj.vectors[i])) : null;
         const meta = { run: config.name, source: t.source, length: t.length, sample_index: t.index, restart: item.restart, init_seed: item.seed, best_accuracy: o.bestAccuracy };
         // Files first, then the record: a record always has its files.
-        writeVectorFile(ctx.file(vf), o.memory, {
-          model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint, n_mem: o.nMem, embed_dim: d,
-          n_tokens: o.nTokens, ids_sha256: idsSha256(t.ids), text_sha256: sha256(session.tokenizer.decode(t.ids)), extra: meta,
-        });
+        saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, meta);
         if (traj) writeTrajectory(ctx.file(tf), traj.steps, traj.vectors, o.nMem, d, { model: session.name, ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, String(v)])) });
         ctx.record({
           record: 'restart', run: config.name, model: item.model, source: t.source, length: t.length, n_mem: o.nMem, sample_index: t.index,
