@@ -9,7 +9,7 @@
  * - decode: incremental greedy decoding with a key/value cache (see Sequence.carry).
  */
 import { gradients } from '../engine/graph/autodiff.ts';
-import { Graph } from '../engine/graph/graph.ts';
+import { Graph, type Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { headCrossEntropy, headLogits, type CausalLM } from '../models/causal-lm.ts';
 import { Sequence } from '../models/sequence.ts';
@@ -42,24 +42,32 @@ export function buildObjectiveGraph(model: CausalLM, opts: ObjectiveGraphOptions
   const hText = op.slice(hidden, [K], [op.add(P, K)], [1], 'P');
   const targets = op.reshape(op.slice(ids, [1], [N], [1], 'P'), [-1]);
   const { ce, hit } = headCrossEntropy(model.head(g), op.reshape(hText, [-1, H]), targets);
-  // valid[b, i] = i < N_b − 1; weight = valid / (N_b − 1).
-  const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P, 'P'), [0]); // [1, P]
-  const predictions = op.sub(lengths, g.scalar(1, 'int64')); // [B]
-  const valid = op.cast(op.less(steps, op.unsqueeze(predictions, [1])), 'float32'); // [B, P]
-  const perText = op.unsqueeze(op.cast(predictions, 'float32'), [1]);
-  const bp = { value: op.concat([op.dimOf(ids, 0), P], 0), shape: ['B', 'P'] };
-  const tokenCe = op.mul(op.reshape(ce, bp), valid);
-  const loss = op.reduceSum(op.div(tokenCe, perText), [1], false);
-  const correct = op.reduceSum(op.mul(op.reshape(hit, bp), valid), [1], false);
-  g.output(loss, 'loss');
-  g.output(correct, 'correct');
-  g.output(tokenCe, 'token_ce');
+  // Text b makes N_b − 1 predictions.
+  const loss = textOutputs(g, ce, hit, op.sub(lengths, g.scalar(1, 'int64')), op.dimOf(ids, 0), P);
   if (opts.grad) {
     const ones = op.add(op.zerosLike(loss), g.scalar(1));
     const [dmem] = gradients([loss], [ones], [mem]);
     g.output(dmem, 'grad');
   }
   return g;
+}
+
+/**
+ * The per-text outputs of both objectives from flat per-position `ce` and `hit` [B·P]: `token_ce` [B, P] (0 past a
+ * row's `counts[b]` predictions), `loss` [B] (their mean) and `correct` [B] (argmax hits among them). Returns `loss`.
+ */
+function textOutputs(g: Graph, ce: Value, hit: Value, counts: Value, batch: Value, P: Value): Value {
+  const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P, 'P'), [0]); // [1, P]
+  const valid = op.cast(op.less(steps, op.unsqueeze(counts, [1])), 'float32'); // [B, P]: i < counts[b]
+  const perText = op.unsqueeze(op.cast(counts, 'float32'), [1]);
+  const bp = { value: op.concat([batch, P], 0), shape: ['B', 'P'] };
+  const tokenCe = op.mul(op.reshape(ce, bp), valid);
+  const loss = op.reduceSum(op.div(tokenCe, perText), [1], false);
+  const correct = op.reduceSum(op.mul(op.reshape(hit, bp), valid), [1], false);
+  g.output(loss, 'loss');
+  g.output(correct, 'correct');
+  g.output(tokenCe, 'token_ce');
+  return loss;
 }
 
 /**
@@ -117,16 +125,7 @@ export function buildOneStepGraph(model: CausalLM, opts: ObjectiveGraphOptions):
   const hidden = model.hiddenStates(x, seq);
   const H = hidden.dim(-1);
   const { ce, hit } = headCrossEntropy(model.head(g), op.reshape(hidden, [-1, H]), op.reshape(ids, [-1]));
-  const steps = op.unsqueeze(op.range(g.scalar(0, 'int64'), P, 'P'), [0]); // [1, P]
-  const valid = op.cast(op.less(steps, op.unsqueeze(lengths, [1])), 'float32'); // [B, P]
-  const perText = op.unsqueeze(op.cast(lengths, 'float32'), [1]);
-  const bp = { value: op.concat([B, P], 0), shape: ['B', 'P'] };
-  const tokenCe = op.mul(op.reshape(ce, bp), valid);
-  const loss = op.reduceSum(op.div(tokenCe, perText), [1], false);
-  const correct = op.reduceSum(op.mul(op.reshape(hit, bp), valid), [1], false);
-  g.output(loss, 'loss');
-  g.output(correct, 'correct');
-  g.output(tokenCe, 'token_ce');
+  const loss = textOutputs(g, ce, hit, lengths, B, P);
   if (opts.grad) {
     const ones = op.add(op.zerosLike(loss), g.scalar(1));
     const [de, dm] = gradients([loss], [ones], [e, m]);
