@@ -1,8 +1,8 @@
 /**
  * Not a kind: what the analysis kinds of issue 12 (solution-space, context-ablation, side-effects) share. Texts are
  * planned as the capacity sweep takes them (same sources, same truncation, same skip rule for short texts); engine
- * calls are cut into batches within the config's `batch` limits; small numeric helpers (means, cosine, norms); the
- * vector file every kind writes for a text's trained vectors.
+ * calls are cut into batches within the config's `batch` limits; small numeric helpers (means, cosine, norms). Also
+ * the vector file that every kind (capacity, progressive and one-step too) writes for a text's trained vectors.
  */
 import { sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
 import { loadSourceTexts, sourceName, type SourceSpec } from '../../data/sources.ts';
