@@ -9,15 +9,14 @@
  */
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
-import { FrozenLM, type Architecture } from './causal-lm.ts';
-import { activationName, bool, commonConfig, ConfigError, num, type CommonConfig, type RawConfig } from './config.ts';
-import { activation, linear, rmsNorm, type ActivationName } from './layers.ts';
+import type { Architecture } from './causal-lm.ts';
+import { activationName, bool, commonConfig, ConfigError, num, type RawConfig } from './config.ts';
+import { linear, rmsNorm } from './layers.ts';
+import { SsmBackbone, type SsmBackboneConfig } from './mamba.ts';
 import type { Sequence } from './sequence.ts';
-import { ssdScan, zerosRows } from './ssm.ts';
-import type { Weights } from './weights.ts';
+import { ssdScan } from './ssm.ts';
 
-export interface Mamba2Config extends CommonConfig {
-  hiddenSize: number;
+export interface Mamba2Config extends SsmBackboneConfig {
   /** expand × hidden_size = numHeads × headDim. */
   intermediateSize: number;
   numHeads: number;
@@ -27,10 +26,8 @@ export interface Mamba2Config extends CommonConfig {
   convKernel: number;
   /** Δ is clamped to [lo, hi] (Hugging Face's default [0, ∞) changes nothing after softplus). */
   timeStepLimit: [number, number];
-  normEps: number;
   useBias: boolean;
   useConvBias: boolean;
-  activation: ActivationName;
 }
 
 /** A number as config.json may write it: a plain number, or Python's non-finite floats ("Infinity", {"__float__": "Infinity"}). */
@@ -68,33 +65,12 @@ export function configureMamba2(raw: RawConfig, where: string): Mamba2Config {
   };
 }
 
-export class Mamba2 extends FrozenLM<Mamba2Config> {
+export class Mamba2 extends SsmBackbone<Mamba2Config> {
   /** Chunk length of the SSD scan (a speed setting: the numbers agree up to rounding). */
   scanChunk = 64;
 
-  constructor(config: Mamba2Config, weights: Weights) {
-    const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
-    super(config, weights, config.hiddenSize, 'backbone.embeddings.weight', tied ? null : 'lm_head.weight');
-  }
-
-  hiddenStates(x: Value, seq: Sequence): Value {
-    const c = this.config;
-    const d = c.hiddenSize;
-    let h = op.reshape(x, [-1, d]);
-    for (let i = 0; i < c.numLayers; i++) {
-      const n = rmsNorm(h, this.weights.value(x.graph, `backbone.layers.${i}.norm.weight`, [d]), c.normEps);
-      h = op.add(h, this.mixer(i, n, seq));
-    }
-    h = rmsNorm(h, this.weights.value(x.graph, 'backbone.norm_f.weight', [d]), c.normEps);
-    return op.reshape(h, seq.shape([d]));
-  }
-
-  private act(x: Value): Value {
-    return this.config.activation === 'silu' ? op.siluExact(x) : activation(this.config.activation, x);
-  }
-
   /** Mamba2Mixer on flat [B·T, d] → [B·T, d]. */
-  private mixer(i: number, n: Value, seq: Sequence): Value {
+  protected mixer(i: number, n: Value, seq: Sequence): Value {
     const c = this.config;
     const w = this.weights;
     const g = n.graph;
@@ -103,21 +79,7 @@ export class Mamba2 extends FrozenLM<Mamba2Config> {
     const convDim = E + 2 * G * N;
     const batchDim = seq.x.shape[0];
     const [z, xBC, dtRaw] = op.split(linear(w, n, `${p}.in_proj`, [E + convDim + H, c.hiddenSize], c.useBias), -1, [E, convDim, H]);
-
-    // Depthwise causal convolution over xBC, with the carried inputs of the previous call (zeros on the first).
-    const x3 = op.reshape(xBC, seq.shape([convDim]));
-    let xpad: Value | null = null;
-    const withPast = (past: Value | null) => op.concat([past ?? zerosRows(seq.batch, g.ints([K - 1]), [convDim], [batchDim, K - 1, convDim]), x3], 1);
-    if (seq.incremental) {
-      seq.carry(`layer${i}.conv`, [batchDim, K - 1, convDim], null, (past) => {
-        xpad = withPast(past);
-        return op.slice(xpad, [-(K - 1)], [2 ** 62], [1], K - 1);
-      });
-    } else {
-      xpad = withPast(null);
-    }
-    const conv = op.transpose(op.depthwiseConv1d(op.transpose(xpad!, [0, 2, 1]), w.value(g, `${p}.conv1d.weight`, [convDim, 1, K]),
-      c.useConvBias ? w.value(g, `${p}.conv1d.bias`, [convDim]) : null, seq.x.shape[1]), [0, 2, 1]);
+    const conv = this.causalConv(i, op.reshape(xBC, seq.shape([convDim])), convDim, K, p, c.useConvBias, seq);
     const [xs, Bs, Cs] = op.split(this.act(conv), -1, [E, G * N, G * N]); // [B, T, ·]
 
     let dt = op.softplusExact(op.add(dtRaw, w.value(g, `${p}.dt_bias`, [H])));
@@ -132,18 +94,8 @@ export class Mamba2 extends FrozenLM<Mamba2Config> {
       return op.reshape(all, seq.shape([H, N]));
     };
     const X = op.reshape(xs, seq.shape([H, P]));
-    const scan = (h0: Value | null) => ssdScan({ dt: op.reshape(dt, seq.shape([H])), A, x: X, B: perHead(Bs), C: perHead(Cs), h0 }, { chunk: this.scanChunk });
-    let y: Value;
-    if (seq.incremental) {
-      let out: ReturnType<typeof scan> | null = null;
-      seq.carry(`layer${i}.ssm`, [batchDim, H, P, N], null, (past) => {
-        out = scan(past);
-        return out.last;
-      });
-      y = out!.y;
-    } else {
-      y = scan(null).y;
-    }
+    let y = this.carriedScan(i, [batchDim, H, P, N], seq,
+      (h0) => ssdScan({ dt: op.reshape(dt, seq.shape([H])), A, x: X, B: perHead(Bs), C: perHead(Cs), h0 }, { chunk: this.scanChunk }));
     y = op.add(y, op.mul(X, op.unsqueeze(w.value(g, `${p}.D`, [H]), [-1]))); // [B, T, H, P]
     const gated = rmsNorm(op.mul(op.reshape(y, [-1, E]), this.act(z)), w.value(g, `${p}.norm.weight`, [E]), c.normEps);
     return linear(w, gated, `${p}.out_proj`, [c.hiddenSize, E], c.useBias);
