@@ -12,8 +12,9 @@
  * re-evaluating the kept vectors gives it back. Groups are batched like cramAll's texts: many in one pass, finished
  * groups make room for queued ones, rows right-padded to the longest target.
  */
-import { adamwState, adamwUpdate, PAPER_ADAMW, type AdamWSettings, type AdamWState } from './adamw.ts';
+import { adamwState, adamwUpdate, type AdamWState } from './adamw.ts';
 import type { CompiledModel } from './compiled-model.ts';
+import { PAPER_SETTINGS, type CramSettings } from './engine.ts';
 import { initMemory } from './init.ts';
 
 export interface OneStepJob {
@@ -26,18 +27,13 @@ export interface OneStepJob {
   group?: string;
 }
 
-export interface OneStepSettings {
-  optimizer: AdamWSettings;
-  maxSteps: number;
-  patience: number;
-  /** Most texts in one forward pass (a group is never split: a larger group runs alone). */
-  maxBatch: number;
-  /** Most positions (P_max × texts) in one forward pass. */
-  maxBatchTokens: number;
-  recordTrajectory: boolean;
-}
+/**
+ * The autoregressive engine's settings, read the same way; here `maxBatch` texts and `maxBatchTokens` positions
+ * (P_max × texts) bound one forward pass, and a shared-m group is never split (a larger group runs alone).
+ */
+export type OneStepSettings = CramSettings;
 
-export const ONE_STEP_DEFAULTS: OneStepSettings = { optimizer: PAPER_ADAMW, maxSteps: 5000, patience: 2000, maxBatch: 32, maxBatchTokens: 8192, recordTrajectory: false };
+export const ONE_STEP_DEFAULTS: OneStepSettings = PAPER_SETTINGS;
 
 export type OneStepStop = 'solved' | 'patience' | 'max_steps' | 'diverged';
 

@@ -19,6 +19,7 @@
  */
 import { z } from 'zod';
 import { LIMITS, sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
+import { cramSettings } from '../../config/settings.ts';
 import { idsSha256 } from '../../cram/vector-file.ts';
 import { initMemory } from '../../cram/init.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
@@ -195,10 +196,7 @@ function plan(ctx: PlanContext): Plan<OneStepItem> {
 // ---------------------------------------------------------------- running
 
 export function oneStepSettings(config: ExperimentConfig, recordTrajectory: boolean): OneStepSettings {
-  return {
-    optimizer: { lr: config.optimizer.lr, beta1: config.optimizer.beta1, beta2: config.optimizer.beta2, eps: config.optimizer.eps, weightDecay: config.optimizer.weight_decay },
-    maxSteps: config.max_steps, patience: config.patience, maxBatch: config.batch.max_texts, maxBatchTokens: config.batch.max_tokens, recordTrajectory,
-  };
+  return cramSettings(config, { recordTrajectory });
 }
 
 const medianOf = (xs: number[]) => {

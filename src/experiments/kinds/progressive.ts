@@ -22,6 +22,7 @@
  */
 import { z } from 'zod';
 import { LIMITS, sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
+import { cramSettings } from '../../config/settings.ts';
 import { idsSha256 } from '../../cram/vector-file.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { capacityTable, meanStd, type CapacityRow } from '../../metrics/aggregate.ts';
@@ -192,10 +193,10 @@ function plan(ctx: PlanContext): Plan<ProgressiveItem> {
 
 export function progressiveSettings(config: ExperimentConfig): ProgressiveSettings {
   const o = optionsOf(config);
+  const { optimizer, maxBatch, maxBatchTokens } = cramSettings(config);
   return {
-    optimizer: { lr: config.optimizer.lr, beta1: config.optimizer.beta1, beta2: config.optimizer.beta2, eps: config.optimizer.eps, weightDecay: config.optimizer.weight_decay },
-    schedule: o.schedule, startLength: o.start_length, step: o.step, stageSteps: o.stage_steps, maxSteps: o.text_steps, lrReset: o.lr_reset,
-    maxBatch: config.batch.max_texts, maxBatchTokens: config.batch.max_tokens,
+    optimizer, schedule: o.schedule, startLength: o.start_length, step: o.step, stageSteps: o.stage_steps, maxSteps: o.text_steps, lrReset: o.lr_reset,
+    maxBatch, maxBatchTokens,
   };
 }
 
