@@ -1,21 +1,18 @@
 /**
  * Known limits fail early (src/cram/fits.ts): a model too large for the backend's memory at open time, inputs longer
- * than the model's positions before any step, and an experiment whose config exceeds either before any work.
+ * than the model's positions before any step (test/integration/cram/fits.test.ts: an experiment whose config
+ * exceeds either fails before any work).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
 import { cramAll, PAPER_SETTINGS } from '../../src/cram/engine.ts';
 import { backendMemoryLimit, checkFits, estimateMemoryBytes, FitError, memoryLimitFromEnv, WEIGHT_COPIES } from '../../src/cram/fits.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { bundled, compiled, open } from '../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
 
 async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T | Promise<T>): Promise<T> {
@@ -100,28 +97,4 @@ test('a text longer than the positions fails before the first step (no session i
     /accepts at most 512 positions \(\[mem\] vectors \+ text tokens\) but text long \(2 vectors \+ 520 tokens\) needs 522/);
   assert.ok(performance.now() - t0 < 2000, 'rejected before any graph was built or run');
   await engine.release();
-});
-
-test('an experiment whose lengths exceed a model\'s positions, or whose model exceeds memory, fails before any work', () => {
-  const work = mkdtempSync(join(tmpdir(), 'cram-fits-'));
-  try {
-    const config = (name: string, extra: Record<string, unknown>) => {
-      const file = join(work, `${name}.yaml`);
-      writeFileSync(file, YAML.stringify({
-        name, output_dir: join(work, 'results'), backend: 'cpu', models: ['gutenberg-llama-xs', 'stories260K'],
-        sources: ['gutenberg-heldout'], lengths: [8, 600], n_mem: [1, 4], samples: 1, max_steps: 2, ...extra,
-      }));
-      return file;
-    };
-    const long = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config('long', {})], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(long.status, 1);
-    assert.match(long.stderr, /600 tokens with K = 4 vectors needs 604 positions, but stories260K takes 512/);
-    assert.equal(existsSync(join(work, 'results', 'long')), false, 'no results folder for a run that cannot fit');
-    const big = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config('big', { lengths: [8] })], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CRAM_MEMORY_LIMIT: '300M' } });
-    assert.equal(big.status, 1);
-    assert.match(big.stderr, /gutenberg-llama-xs needs about \d+ MiB on the cpu backend .* but the limit set by CRAM_MEMORY_LIMIT is 300 MiB/);
-    assert.equal(existsSync(join(work, 'results', 'big')), false);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
 });

@@ -10,12 +10,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fixture } from '../helpers.ts';
-import { syntheticRecords } from '../report/synthetic.ts';
-import { writeVectorFile } from '../../src/cram/vector-file.ts';
-import { MemoryStore } from '../../src/compress/store.ts';
+import { fixture } from '../../helpers.ts';
+import { syntheticRecords } from '../../report/synthetic.ts';
+import { writeVectorFile } from '../../../src/cram/vector-file.ts';
+import { MemoryStore } from '../../../src/compress/store.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const cramNoEngine = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
 

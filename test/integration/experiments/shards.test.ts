@@ -2,7 +2,7 @@
  * One experiment as several shards (issue 16, items 1 and 2), without a scheduler: where a shard's index comes from
  * (flag, SLURM array, indexed job) and what is refused; the cost-balanced split; two shards giving the records of
  * one process, one of them stopped and resumed (nothing lost, nothing repeated); the merged report and `cram status`;
- * the sbatch script. test/experiments/slurm.test.ts does the same on a real SLURM.
+ * the sbatch script. test/integration/experiments/slurm.test.ts does the same on a real SLURM.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,18 +12,18 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { diffRecords, formatDiff, runRecords } from '../../scripts/compare-records.ts';
-import { runExperiment, writeRunReport } from '../../src/experiments/harness.ts';
-import { RunLock } from '../../src/experiments/run-lock.ts';
+import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
+import { runExperiment, writeRunReport } from '../../../src/experiments/harness.ts';
+import { RunLock } from '../../../src/experiments/run-lock.ts';
 import {
   parseShardFlag, readShardsFile, resolveShard, shardRequest, splitPlan, type ShardRequest, type ShardsFile,
-} from '../../src/experiments/shards.ts';
-import { sbatchScript } from '../../src/experiments/slurm.ts';
-import { formatStatus, runStatus } from '../../src/experiments/status.ts';
-import type { SampleRecord } from '../../src/results/sample-record.ts';
-import { ready } from '../helpers.ts';
+} from '../../../src/experiments/shards.ts';
+import { sbatchScript } from '../../../src/experiments/slurm.ts';
+import { formatStatus, runStatus } from '../../../src/experiments/status.ts';
+import type { SampleRecord } from '../../../src/results/sample-record.ts';
+import { ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-shards-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -146,7 +146,7 @@ test('two shards give the records of one process; a stopped shard resumes, losin
   assert.match(report, /2 shards side by side .*3 sessions, 1 stopped by a signal/);
   assert.ok(readFileSync(join(runDir, 'shards', '0', 'curves.jsonl'), 'utf8').length > 0 || readFileSync(join(runDir, 'shards', '1', 'curves.jsonl'), 'utf8').length > 0);
   // cram compare reads a sharded run like any other.
-  const { compareRuns } = await import('../../src/experiments/compare.ts');
+  const { compareRuns } = await import('../../../src/experiments/compare.ts');
   const cmp = await compareRuns([runDir], join(work, 'compared'));
   assert.equal(cmp.duplicates, 0);
   assert.match(readFileSync(join(work, 'compared', 'report.md'), 'utf8'), /Texts crammed: 12/);

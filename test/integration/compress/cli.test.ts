@@ -5,11 +5,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundled, fixture } from '../helpers.ts';
-import { loadModel } from '../../src/models/load.ts';
+import { bundled, fixture } from '../../helpers.ts';
+import { loadModel } from '../../../src/models/load.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DRIVER = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const DRIVER = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', DRIVER, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });

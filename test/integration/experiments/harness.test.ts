@@ -12,16 +12,16 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { runExperiment } from '../../src/experiments/harness.ts';
-import { describeModel, loadTokenizer } from '../../src/experiments/model-info.ts';
-import { LOCK_FILE, RunLock } from '../../src/experiments/run-lock.ts';
-import { capacityTable } from '../../src/metrics/aggregate.ts';
-import { RunFolder } from '../../src/results/run-folder.ts';
-import type { SampleRecord } from '../../src/results/sample-record.ts';
-import { fixture, ready } from '../helpers.ts';
-import { syntheticRecords } from '../report/synthetic.ts';
+import { runExperiment } from '../../../src/experiments/harness.ts';
+import { describeModel, loadTokenizer } from '../../../src/experiments/model-info.ts';
+import { LOCK_FILE, RunLock } from '../../../src/experiments/run-lock.ts';
+import { capacityTable } from '../../../src/metrics/aggregate.ts';
+import { RunFolder } from '../../../src/results/run-folder.ts';
+import type { SampleRecord } from '../../../src/results/sample-record.ts';
+import { fixture, ready } from '../../helpers.ts';
+import { syntheticRecords } from '../../report/synthetic.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-harness-'));
 const results = join(work, 'results');
 

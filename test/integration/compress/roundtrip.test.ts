@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { bundled, fixture, open } from '../helpers.ts';
-import { compress, decompress } from '../../src/compress/compress.ts';
-import { parseMemoryFile, serializeMemoryFile, totalVectors } from '../../src/compress/memory-file.ts';
+import { bundled, fixture, open } from '../../helpers.ts';
+import { compress, decompress } from '../../../src/compress/compress.ts';
+import { parseMemoryFile, serializeMemoryFile, totalVectors } from '../../../src/compress/memory-file.ts';
 
 test('a 300-token held-out passage compresses into gutenberg-llama-s vectors and decompresses to the identical string', { timeout: 600_000 }, async (t) => {
   const loaded = await open(bundled('gutenberg-llama-s'));

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { MemoryStore, defaultStorePath } from '../../src/compress/store.ts';
-import { parseMemoryFile, serializeMemoryFile } from '../../src/compress/memory-file.ts';
-import { syntheticMemoryFile } from './synthetic.ts';
+import { MemoryStore, defaultStorePath } from '../../../src/compress/store.ts';
+import { parseMemoryFile, serializeMemoryFile } from '../../../src/compress/memory-file.ts';
+import { syntheticMemoryFile } from '../../compress/synthetic.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const WRITER = fileURLToPath(new URL('./store-writer.ts', import.meta.url));
 
 function tempDir(t: { after: (f: () => void) => void }): string {

@@ -2,8 +2,8 @@
  * Child process for the store concurrency test: `node --import tsx store-writer.ts <db> <label> <count> <startAtMs>`
  * waits until <startAtMs> (so both writers start together, whatever their start-up time), adds <count> files, prints their ids.
  */
-import { MemoryStore } from '../../src/compress/store.ts';
-import { syntheticMemoryFile } from './synthetic.ts';
+import { MemoryStore } from '../../../src/compress/store.ts';
+import { syntheticMemoryFile } from '../../compress/synthetic.ts';
 
 const [db, label, count, startAt] = process.argv.slice(2);
 await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { bundled, fixture, open } from '../helpers.ts';
-import { acDecode, acEncode, parseAc, serializeAc } from '../../src/compress/ac.ts';
-import { modelCodeLength } from '../../src/compress/figures.ts';
+import { bundled, fixture, open } from '../../helpers.ts';
+import { acDecode, acEncode, parseAc, serializeAc } from '../../../src/compress/ac.ts';
+import { modelCodeLength } from '../../../src/compress/figures.ts';
 
 const loaded = await open(bundled('gutenberg-llama-s'));
 const tok = loaded.tokenizer!;
@@ -43,8 +43,8 @@ test('cram compress --method ac / decompress on the command line', { timeout: 30
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const text = tok.decode(tok.encode(readFileSync(fixture('heldout-passage.txt'), 'utf8')).slice(0, 41));
   writeFileSync(join(dir, 'in.txt'), text);
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), ...args],
-    { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 240_000 });
+  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url)), ...args],
+    { cwd: fileURLToPath(new URL('../../..', import.meta.url)), encoding: 'utf8', timeout: 240_000 });
   const c = cli(['compress', '--model', 'gutenberg-llama-s', '--in', join(dir, 'in.txt'), '--out', join(dir, 'in.ac'), '--method', 'ac', '--backend', 'cpu']);
   assert.equal(c.status, 0, c.stderr);
   const s = JSON.parse(c.stdout);

@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { toCsv } from '../../src/results/csv.ts';
+import { toCsv } from '../../../src/results/csv.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 test('notebooks/analyze-run.ipynb runs on a results.csv and draws its chart', () => {
   const run = mkdtempSync(join(tmpdir(), 'cram-nb-'));

@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../src/data/natural-text.ts';
-import { BUNDLED_CHUNKS } from '../../src/data/sources.ts';
-import { runExperiment } from '../../src/experiments/harness.ts';
-import { contextAblationTable, contextIds, precedingText, withContext, type ContextAblationRecord } from '../../src/experiments/kinds/context-ablation.ts';
-import { openModel, startEngine } from '../../src/experiments/model-session.ts';
-import { fixture, ready } from '../helpers.ts';
+import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
+import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
+import { runExperiment } from '../../../src/experiments/harness.ts';
+import { contextAblationTable, contextIds, precedingText, withContext, type ContextAblationRecord } from '../../../src/experiments/kinds/context-ablation.ts';
+import { openModel, startEngine } from '../../../src/experiments/model-session.ts';
+import { fixture, ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-context-ablation-'));
 
 test('the text before the crammed text: first half of the sentences, with the separator the chunk has', () => {

@@ -12,16 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { readVectorFile } from '../../src/cram/vector-file.ts';
-import { runExperiment } from '../../src/experiments/harness.ts';
+import { readVectorFile } from '../../../src/cram/vector-file.ts';
+import { runExperiment } from '../../../src/experiments/harness.ts';
 import {
   alphas, interpolate, pca, solutionCosines, symmetricEigen, thin,
   type GroupRecord, type RestartRecord, type SolutionSpaceRecord, type TextRecord,
-} from '../../src/experiments/kinds/solution-space.ts';
-import { seededNormal } from '../../src/cram/init.ts';
-import { fixture, ready } from '../helpers.ts';
+} from '../../../src/experiments/kinds/solution-space.ts';
+import { seededNormal } from '../../../src/cram/init.ts';
+import { fixture, ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-solution-space-'));
 
 function writeConfig(name: string, extra: Record<string, unknown> = {}): string {

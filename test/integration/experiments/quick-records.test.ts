@@ -10,11 +10,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { runExperiment } from '../../src/experiments/harness.ts';
-import type { SampleRecord } from '../../src/results/sample-record.ts';
-import { fixture, ready } from '../helpers.ts';
+import { runExperiment } from '../../../src/experiments/harness.ts';
+import type { SampleRecord } from '../../../src/results/sample-record.ts';
+import { fixture, ready } from '../../helpers.ts';
 
-const QUICK = new URL('../../configs/quick.yaml', import.meta.url);
+const QUICK = new URL('../../../configs/quick.yaml', import.meta.url);
 const FIXTURE = fixture('quick-reduced-records.jsonl');
 /** quick.yaml as it is, with fewer texts and steps so the test takes seconds. */
 const REDUCED = { name: 'quick-reduced', samples: 2, random_samples: 2, max_steps: 24, patience: 10, backend: 'cpu' };

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fixture } from '../helpers.ts';
+import { fixture } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const cram = (...args: string[]) => JSON.parse(execFileSync('node', ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json', '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 
 test('cram run (K=8, 16 tokens, gutenberg-llama-s) reaches accuracy 1.0; eval of the saved vectors confirms it', () => {

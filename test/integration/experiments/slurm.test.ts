@@ -17,12 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { diffRecords, formatDiff, runRecords } from '../../scripts/compare-records.ts';
-import { RunLock } from '../../src/experiments/run-lock.ts';
-import { readShardsFile } from '../../src/experiments/shards.ts';
-import { runStatus } from '../../src/experiments/status.ts';
+import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
+import { RunLock } from '../../../src/experiments/run-lock.ts';
+import { readShardsFile } from '../../../src/experiments/shards.ts';
+import { runStatus } from '../../../src/experiments/status.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
 

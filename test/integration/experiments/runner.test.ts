@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { runExperiment } from '../../src/experiments/harness.ts';
-import type { SampleRecord } from '../../src/results/sample-record.ts';
-import { RunFolder } from '../../src/results/run-folder.ts';
-import { ready } from '../helpers.ts';
+import { runExperiment } from '../../../src/experiments/harness.ts';
+import type { SampleRecord } from '../../../src/results/sample-record.ts';
+import { RunFolder } from '../../../src/results/run-folder.ts';
+import { ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-runner-'));
 
 function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
