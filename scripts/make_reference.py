@@ -16,7 +16,7 @@ inputs_embeds, i.e. after the embedding module, so Gemma's sqrt(hidden) scaling 
 mem position's output is dropped), accuracy = the fraction of those N-1 predictions whose argmax is right. The
 no-mem numbers are the same loss and accuracy from the ids alone.
 
-Random weights (as tiny-hf2 was made): torch.manual_seed(--seed), the model built from its config by transformers'
+Random weights (as the test/fixtures/hf/ models were made): torch.manual_seed(--seed), the model built from its config by transformers'
 own initialisation, every parameter with 2 or more dimensions (matrices, embeddings) multiplied by --matrix-scale
 (so logits are not flat), then every 1-D parameter (norm weights, biases) given N(0, --vec-noise^2) noise drawn
 from a torch.Generator seeded --noise-seed, in named_parameters() order (so a feature such as a bias or a norm
@@ -29,18 +29,18 @@ Ablations (--ablate) recompute the numbers with one feature switched off, to sho
 
 Needs torch and transformers (and safetensors); not run in CI. Examples:
 
-  # a new tiny fixture for a model type, with the defaults tiny-hf2 used (vocab 8192, hidden 64, 2 layers, ...)
-  python scripts/make_reference.py --model-type qwen2 --out test/fixtures/tiny-hf2/tiny-qwen2 \\
+  # a new tiny fixture for a model type (vocab 8192, hidden 64, 2 layers, ...), written to test/fixtures/hf/tiny-qwen2
+  python scripts/make_reference.py --model-type qwen2 \\
       --description "Qwen2: q/k/v biases (o_proj none), tied embeddings, GQA" --set tie_word_embeddings=true \\
       --ablate qkv_bias_zeroed='zero:self_attn\\.[qkv]_proj\\.bias$'
 
-  # the same fixture from an existing config.json (regenerates tiny-hf2/tiny-qwen2's weights bit for bit)
-  python scripts/make_reference.py --config test/fixtures/tiny-hf2/tiny-qwen2/config.json --out /tmp/tiny-qwen2
+  # the same fixture from an existing config.json (regenerates test/fixtures/hf/tiny-qwen2's weights bit for bit)
+  python scripts/make_reference.py --config test/fixtures/hf/tiny-qwen2/config.json --out /tmp/tiny-qwen2
 
   # a reference for a model folder you have (real weights; writes only reference.json into --out)
   python scripts/make_reference.py --model-dir ~/models/OLMo-1B-hf --out ~/models/OLMo-1B-hf
 
-Then: node --import tsx --test test/models/verify-reference.test.ts (it picks up every test/fixtures/tiny-hf*/<name>
+Then: node --import tsx --test test/models/verify-reference.test.ts (it picks up every test/fixtures/hf/<name>
 folder that has a reference.json), or `npm run --silent cram -- verify <folder>`.
 """
 
@@ -53,14 +53,17 @@ import os
 import re
 import sys
 
-# The 48 token ids every tiny-hf / tiny-hf2 fixture uses (all < 8192).
+# Where new reference fixtures go: test/fixtures/hf/<model>/ (the tests pick up every folder there).
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "hf")
+
+# The 48 token ids every test/fixtures/hf/ fixture uses (all < 8192).
 DEFAULT_IDS = [
     0, 83, 465, 4229, 13, 1804, 25, 17, 2089, 200, 200, 53, 51, 1393, 52, 45, 2090, 1367, 8, 52, 530, 3144, 38, 15,
     200, 200, 1263, 684, 1389, 262, 1320, 5710, 281, 262, 1831, 2312, 13, 262, 347, 555, 2728, 3773, 200, 88, 5713,
     281, 3709, 262,
 ]
 
-# Sizes of the tiny-hf2 models, applied where the model type's config has the field (and not given otherwise).
+# Sizes of the test/fixtures/hf/ models, applied where the model type's config has the field (and not given otherwise).
 TINY_DEFAULTS = {
     "vocab_size": 8192,
     "hidden_size": 64,
@@ -183,10 +186,11 @@ def random_model(config, seed: int, matrix_scale: float, vec_noise: float, noise
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model-type", help="Hugging Face model_type of a new tiny model (tiny-hf2 sizes unless --set)")
+    src.add_argument("--model-type", help="Hugging Face model_type of a new tiny model (the fixtures' sizes unless --set)")
     src.add_argument("--config", help="config.json to build a new random model from (its model_type)")
     src.add_argument("--model-dir", help="an existing model folder: compute its reference only (no new weights)")
-    ap.add_argument("--out", required=True, help="folder to write (config.json, model.safetensors, reference.json)")
+    ap.add_argument("--out", help="folder to write (config.json, model.safetensors, reference.json); "
+                    "default for a new model: test/fixtures/hf/tiny-<model_type>")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="config override (repeatable)")
     ap.add_argument("--seed", type=int, default=7, help="torch.manual_seed before the model is built (default 7)")
     ap.add_argument("--matrix-scale", type=float, default=3.0, help="factor on every >=2-D parameter (default 3)")
@@ -204,6 +208,11 @@ def main() -> None:
     import transformers
     from transformers import AutoConfig
 
+    if args.out is None:
+        if args.model_dir:
+            sys.exit("--model-dir needs --out (the folder to write reference.json into)")
+        model_type = args.model_type or json.load(open(args.config))["model_type"]
+        args.out = os.path.join(FIXTURES, f"tiny-{model_type}")
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     overrides = parse_sets(args.set)

@@ -1,4 +1,5 @@
 /** Shared test setup: one ONNX Runtime backend for the whole test process (the CPU provider, as CI has). */
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BackendChoice } from '../src/engine/backend.ts';
 import { initRuntime } from '../src/engine/runtime.ts';
@@ -9,6 +10,11 @@ export const TEST_BACKEND = (process.env.CRAM_TEST_BACKEND ?? 'cpu') as BackendC
 export const ready = initRuntime(TEST_BACKEND);
 export const fixture = (rel: string) => fileURLToPath(new URL(`./fixtures/${rel}`, import.meta.url));
 export const bundled = (name: string) => fileURLToPath(new URL(`../models/${name}`, import.meta.url));
+/** One Hugging Face reference fixture, test/fixtures/hf/<name>/ (made by scripts/make_reference.py). */
+export const hfFixture = (name: string) => fixture(`hf/${name}`);
+/** The names of every Hugging Face reference fixture (folders of test/fixtures/hf/ with a config.json), sorted. */
+export const hfFixtures = (): string[] =>
+  readdirSync(fixture('hf')).filter((n) => existsSync(hfFixture(`${n}/config.json`))).sort();
 
 /** A model opened on the test backend. */
 export async function open(dir: string, opts: { tokenizer?: boolean } = {}) {

@@ -22,7 +22,7 @@ gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,nohea
 log "GPU: $gpu; node $(node --version 2>/dev/null); backend $BACKEND"
 
 # (a) verify on the backend against the Hugging Face references
-refs=$(ls -d models/*/ test/fixtures/tiny-hf*/*/ 2>/dev/null | while read -r d; do [[ -f $d/reference.json ]] && echo "${d%/}"; done)
+refs=$(ls -d models/*/ test/fixtures/hf/*/ 2>/dev/null | while read -r d; do [[ -f $d/reference.json ]] && echo "${d%/}"; done)
 timeout 240 node $dist/verify.mjs --backend "$BACKEND" $refs > "$OUT/verify.jsonl" 2>> "$OUT/run.log"; log "verify rc=$?"
 
 # (b) harness throughput next to the PyTorch peer (same model files, same run)

@@ -2,7 +2,7 @@
  * The harness against Hugging Face's own numbers on a backend: for each model folder with a reference.json, loss,
  * accuracy and mem gradient compared as the tests compare them. One JSON line per model. Used by the device check.
  *
- *   node bench/gpu/dist/verify.mjs --backend webgpu models/gutenberg-llama-s test/fixtures/tiny-hf/tiny-gpt2 …
+ *   node bench/gpu/dist/verify.mjs --backend webgpu models/gutenberg-llama-s test/fixtures/hf/tiny-gpt2 …
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +20,8 @@ for (const dir of cmd.args) {
     const ref = readReference(file);
     const loaded = await openModel(dir, { backend, tokenizer: false });
     const r = await verify(loaded, loaded.engine, ref);
-    // Fixtures under tiny-hf* are exact float32 CPU references; the bundled ones were made with TF32 matmuls.
-    const check = checkAgainstReference(r, ref, /tiny-hf/.test(dir));
+    // Fixtures under test/fixtures/hf/ are exact float32 CPU references; the bundled ones were made with TF32 matmuls.
+    const check = checkAgainstReference(r, ref, /fixtures\/hf\//.test(dir));
     const { grad_mem: _g, model: _m, ...numbers } = r;
     process.stdout.write(JSON.stringify({ model: dir, backend: loaded.engine.runtime.name, ok: check.ok, failures: check.failures, ...numbers,
       loss_no_mem_rel: check.loss_no_mem_rel, loss_with_mem_rel: check.loss_with_mem_rel, grad_rel_l2: check.grad_rel_l2, grad_cosine: check.grad_cosine }) + '\n');

@@ -71,7 +71,7 @@ export interface ReferenceCheck {
 }
 
 /**
- * The acceptance rule for a port. `exact` references (float32 on CPU, the tiny-hf fixtures): losses within 1e-5
+ * The acceptance rule for a port. `exact` references (float32 on CPU, the test/fixtures/hf ones): losses within 1e-5
  * relative, gradient relative L2 < 1e-4. Otherwise (the gutenberg references, made with TF32 matmuls): losses 1e-4,
  * gradient relative L2 < 5e-3 and cosine > 0.9999. Accuracies equal (to float32 rounding of k/(N−1)).
  */

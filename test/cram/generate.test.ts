@@ -1,23 +1,21 @@
 /** Incremental greedy decoding (key/value cache) against the full teacher-forced forward pass, batching, limits. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
 import seedrandom from 'seedrandom';
 import { evaluateVectors } from '../../src/cram/engine.ts';
 import { greedyGenerate, greedyGenerateMany, initialState } from '../../src/cram/generate.ts';
 import { regenerateMany } from '../../src/cram/regenerate.ts';
-import { bundled, compiled, fixture, ready } from '../helpers.ts';
+import { bundled, compiled, hfFixture, hfFixtures, ready } from '../helpers.ts';
 
 const rng = seedrandom('generate-test');
 
-// Every reference fixture (test/fixtures/tiny-hf*/<name>) and two bundled models. 2 vectors + 25 tokens pass the
-// sliding windows of tiny-mistral (16, every layer), the Gemma fixtures and the tiny-hf3 ones (8, layer 1 only), so
+// Every reference fixture (test/fixtures/hf/<name>) and two bundled models. 2 vectors + 25 tokens pass the
+// sliding windows of tiny-mistral (16, every layer), the Gemma fixtures and tiny-qwen2-sliding / tiny-smollm3-sliding-bias (8, layer 1 only), so
 // cached decoding must mask by absolute position, layer by layer.
-const FIXTURES = readdirSync(fixture('')).filter((r) => r.startsWith('tiny-hf')).flatMap((r) =>
-  readdirSync(fixture(r)).filter((n) => existsSync(fixture(`${r}/${n}/config.json`))).map((n) => `${r}/${n}`));
+const FIXTURES = hfFixtures();
 for (const name of ['gutenberg-llama-xs', 'stories260K', ...FIXTURES]) {
   test(`cached greedy decoding equals the argmax of the full forward pass: ${name}`, async () => {
-    const dir = name.includes('/') ? fixture(name) : name.startsWith('tiny') ? fixture(`tiny-hf/${name}`) : bundled(name);
+    const dir = name.startsWith('tiny') ? hfFixture(name) : bundled(name);
     const engine = await compiled(dir);
     const d = engine.embedDim;
     const K = 2;
@@ -76,7 +74,7 @@ test('initial carried state: a growing cache starts empty along its axis, a fixe
 });
 
 test('Mamba: the decode graph carries a fixed-size convolution and SSM state per layer; rows decoded together equal rows decoded alone', async () => {
-  const engine = await compiled(fixture('tiny-hf/tiny-mamba'));
+  const engine = await compiled(hfFixture('tiny-mamba'));
   const { carried } = await engine.decoder();
   assert.deepEqual(carried.map((c) => [c.name, c.axis, c.dims.slice(1)]), [
     ['layer0.conv', null, [3, 128]], ['layer0.ssm', null, [128, 16]], ['layer1.conv', null, [3, 128]], ['layer1.ssm', null, [128, 16]],

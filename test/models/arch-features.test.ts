@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
@@ -19,7 +19,7 @@ import { architectureFor } from '../../src/models/registry.ts';
 import { ConfigError, type RawConfig } from '../../src/models/config.ts';
 import { parseSafetensors, serializeSafetensors } from '../../src/models/safetensors.ts';
 import type { HostTensor } from '../../src/models/tensor-map.ts';
-import { compiled, fixture, open, relErr } from '../helpers.ts';
+import { compiled, hfFixture, hfFixtures, open, relErr } from '../helpers.ts';
 
 interface Ablation {
   fixture: string;
@@ -39,19 +39,18 @@ const ABLATIONS: Ablation[] = [
 
 /**
  * Ablations stored with their spec by scripts/make_reference.py (`set:KEY=JSON;KEY=JSON` or `zero:REGEX`), in any
- * tiny-hf* fixture folder: replayed as they were made.
+ * fixture of test/fixtures/hf/: replayed as they were made.
  */
-const FROM_SPECS: (Ablation & { root: string })[] = readdirSync(fixture('')).filter((n) => n.startsWith('tiny-hf')).flatMap((root) =>
-  readdirSync(fixture(root)).filter((n) => existsSync(fixture(`${root}/${n}/reference.json`))).flatMap((name) => {
-    const ref = readReference(fixture(`${root}/${name}/reference.json`));
+const FROM_SPECS: Ablation[] = hfFixtures().filter((n) => existsSync(hfFixture(`${n}/reference.json`))).flatMap((name) => {
+    const ref = readReference(hfFixture(`${name}/reference.json`));
     return Object.entries((ref.ablations ?? {}) as Record<string, { spec?: string }>).filter(([, a]) => typeof a.spec === 'string').map(([ablation, a]) => {
       const [kind, arg] = [a.spec!.slice(0, a.spec!.indexOf(':')), a.spec!.slice(a.spec!.indexOf(':') + 1)];
-      if (kind === 'zero') return { root, fixture: name, name: ablation, zero: new RegExp(arg) };
-      assert.equal(kind, 'set', `${root}/${name}: ablation ${ablation} has spec ${a.spec}`);
+      if (kind === 'zero') return { fixture: name, name: ablation, zero: new RegExp(arg) };
+      assert.equal(kind, 'set', `${name}: ablation ${ablation} has spec ${a.spec}`);
       const sets = arg.split(';').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), JSON.parse(kv.slice(kv.indexOf('=') + 1))] as const);
-      return { root, fixture: name, name: ablation, config: (c: RawConfig) => { for (const [k, v] of sets) c[k] = v; } };
+      return { fixture: name, name: ablation, config: (c: RawConfig) => { for (const [k, v] of sets) c[k] = v; } };
     });
-  }));
+  });
 
 /** A temporary copy of a fixture with its config edited and/or some weights zeroed. */
 function ablatedCopy(dir: string, a: Ablation): string {
@@ -76,9 +75,9 @@ function ablatedCopy(dir: string, a: Ablation): string {
   return out;
 }
 
-for (const a of [...ABLATIONS.map((x) => ({ ...x, root: 'tiny-hf2' })), ...FROM_SPECS]) {
-  test(`Hugging Face ablation reproduced: ${a.root}/${a.fixture} ${a.name}`, async () => {
-    const dir = fixture(`${a.root}/${a.fixture}`);
+for (const a of [...ABLATIONS, ...FROM_SPECS]) {
+  test(`Hugging Face ablation reproduced: ${a.fixture} ${a.name}`, async () => {
+    const dir = hfFixture(a.fixture);
     const ref = readReference(join(dir, 'reference.json'));
     const expected = (ref.ablations as Record<string, { loss_with_mem: number; loss_no_mem: number }>)[a.name];
     assert.ok(expected, `${a.fixture}/reference.json has no ablation ${a.name}`);
@@ -97,13 +96,13 @@ for (const a of [...ABLATIONS.map((x) => ({ ...x, root: 'tiny-hf2' })), ...FROM_
   });
 }
 
-// Windows of 16 in every layer (Mistral), of 8 in layer 1 only (the tiny-hf3 fixtures: Qwen2 by max_window_layers,
+// Windows of 16 in every layer (Mistral), of 8 in layer 1 only (tiny-qwen2-sliding: Qwen2 by max_window_layers,
 // SmolLM3 on its NoPE layer).
-for (const name of ['tiny-hf2/tiny-mistral', 'tiny-hf3/tiny-qwen2-sliding', 'tiny-hf3/tiny-smollm3-sliding-bias']) {
+for (const name of ['tiny-mistral', 'tiny-qwen2-sliding', 'tiny-smollm3-sliding-bias']) {
   test(`cached decoding matches the teacher-forced objective past the sliding window: ${name}`, async () => {
-    const engine = await compiled(fixture(name));
+    const engine = await compiled(hfFixture(name));
     try {
-      const ref = readReference(fixture(`${name}/reference.json`));
+      const ref = readReference(hfFixture(`${name}/reference.json`));
       const { session, carried } = await engine.decoder();
       const ort = engine.runtime.ort;
       const d = engine.embedDim;

@@ -5,9 +5,9 @@ import { readConfigJson } from '../../src/models/load.ts';
 import { gemma2 } from '../../src/models/gemma2.ts';
 import { gemma3Text } from '../../src/models/gemma3.ts';
 import { phi3 } from '../../src/models/phi3.ts';
-import { fixture } from '../helpers.ts';
+import { hfFixture } from '../helpers.ts';
 
-const raw = (name: string) => readConfigJson(fixture(`tiny-hf2/${name}/config.json`));
+const raw = (name: string) => readConfigJson(hfFixture(`${name}/config.json`));
 
 test('gemma3_text: transformers-4 rope fields and sliding_window_pattern read like transformers-5 rope_parameters and layer_types', () => {
   const v5 = raw('tiny-gemma3-text');

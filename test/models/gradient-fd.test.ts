@@ -1,16 +1,16 @@
 /** Finite differences of the text loss along random directions agree with the graph's gradient w.r.t. [mem]. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { parseSafetensors, serializeSafetensors } from '../../src/models/safetensors.ts';
 import type { HostTensor } from '../../src/models/tensor-map.ts';
-import { bundled, compiled, fixture } from '../helpers.ts';
+import { bundled, compiled, hfFixture, hfFixtures } from '../helpers.ts';
 
 /**
- * The tiny-hf fixtures have their matrices scaled ×3 (so logits are not flat); undo that in a temporary copy: at ×3
+ * The test/fixtures/hf fixtures have their matrices scaled ×3 (so logits are not flat); undo that in a temporary copy: at ×3
  * the ReLU of OPT has so many kinks within a finite-difference step that no step size gives a clean derivative.
  */
 function unscaledCopy(dir: string): string {
@@ -26,8 +26,7 @@ function unscaledCopy(dir: string): string {
   return out;
 }
 
-const FIXTURES = readdirSync(fixture('')).filter((n) => n.startsWith('tiny-hf')).flatMap((root) =>
-  readdirSync(fixture(root)).filter((n) => existsSync(fixture(`${root}/${n}/model.safetensors`))).map((n) => fixture(`${root}/${n}`)));
+const FIXTURES = hfFixtures().map(hfFixture).filter((dir) => existsSync(join(dir, 'model.safetensors')));
 const MODELS: [string, () => string, boolean][] = [
   ...FIXTURES.map((dir) => [dir.split('/').pop()!, () => unscaledCopy(dir), true] as [string, () => string, boolean]),
   ['stories260K (interleaved rotary)', () => bundled('stories260K'), false],

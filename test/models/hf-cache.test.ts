@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 import { hubCacheDir, isHubId } from '../../src/models/hf-cache.ts';
 import { loadModel, resolveModelDir } from '../../src/models/load.ts';
-import { fixture, open } from '../helpers.ts';
+import { hfFixture, open } from '../helpers.ts';
 
 const FILES = ['config.json', 'model.safetensors', 'reference.json'];
 
@@ -54,10 +54,10 @@ const REV = '0123456789abcdef0123456789abcdef01234567';
 
 test('org/name from HF_HUB_CACHE: the snapshot refs/main names, loaded through the blob symlinks, matches its reference', async () => {
   const cache = mkdtempSync(join(tmpdir(), 'cram-hub-'));
-  const src = fixture('tiny-hf2/tiny-gemma2');
-  addToCache(cache, 'acme/other-model', fixture('tiny-hf2/tiny-phi3'), 'ffff');
+  const src = hfFixture('tiny-gemma2');
+  addToCache(cache, 'acme/other-model', hfFixture('tiny-phi3'), 'ffff');
   // An older revision next to the one main points at: refs/main decides.
-  addToCache(cache, 'acme/tiny-gemma2', fixture('tiny-hf2/tiny-phi3'), 'old0', { ref: false });
+  addToCache(cache, 'acme/tiny-gemma2', hfFixture('tiny-phi3'), 'old0', { ref: false });
   const snapshot = addToCache(cache, 'acme/tiny-gemma2', src, REV);
   try {
     await withEnv({ HF_HUB_CACHE: cache }, async () => {
@@ -80,9 +80,9 @@ test('org/name from HF_HUB_CACHE: the snapshot refs/main names, loaded through t
 test('without refs/main the only snapshot is used; several snapshots and no ref is an error naming them', async () => {
   const cache = mkdtempSync(join(tmpdir(), 'cram-hub-'));
   try {
-    const only = addToCache(cache, 'acme/solo', fixture('tiny-hf2/tiny-phi3'), 'aaaa', { ref: false });
-    addToCache(cache, 'acme/twice', fixture('tiny-hf2/tiny-phi3'), 'aaaa', { ref: false });
-    addToCache(cache, 'acme/twice', fixture('tiny-hf2/tiny-phi3'), 'bbbb', { ref: false });
+    const only = addToCache(cache, 'acme/solo', hfFixture('tiny-phi3'), 'aaaa', { ref: false });
+    addToCache(cache, 'acme/twice', hfFixture('tiny-phi3'), 'aaaa', { ref: false });
+    addToCache(cache, 'acme/twice', hfFixture('tiny-phi3'), 'bbbb', { ref: false });
     await withEnv({ HF_HUB_CACHE: cache }, async () => {
       assert.equal(resolveModelDir('acme/solo'), only);
       assert.throws(() => resolveModelDir('acme/twice'), /models--acme--twice has no refs\/main and 2 snapshots \(aaaa, bbbb\): give the snapshot folder/);

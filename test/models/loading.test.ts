@@ -12,7 +12,7 @@ import { weightsSha256 } from '../../src/models/fingerprint.ts';
 import { modelWeightFiles, parseSafetensors, readModelWeightEntries, readSafetensorsEntries, serializeSafetensors } from '../../src/models/safetensors.ts';
 import { greedyGenerate } from '../../src/cram/generate.ts';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
-import { bundled, fixture, open } from '../helpers.ts';
+import { bundled, hfFixture, open } from '../helpers.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'cram-test-'));
 
@@ -23,9 +23,9 @@ test('config.json in transformers-4 and transformers-5 form normalise alike', ()
   delete v4.dtype;
   assert.deepEqual(configureLlama(v4, 'v4'), configureLlama(v5, 'v4'));
   assert.equal(configureLlama(v4, 'v4').rope.theta, 10000);
-  const neox = gptNeox.configure(readConfigJson(fixture('tiny-hf/tiny-gpt-neox/config.json')), 'neox');
+  const neox = gptNeox.configure(readConfigJson(hfFixture('tiny-gpt-neox/config.json')), 'neox');
   assert.equal(neox.rotaryDim, 4); // 25% of a 16-wide head
-  const gqa = configureLlama(readConfigJson(fixture('tiny-hf/tiny-llama-gqa-untied/config.json')), 'gqa');
+  const gqa = configureLlama(readConfigJson(hfFixture('tiny-llama-gqa-untied/config.json')), 'gqa');
   assert.equal(gqa.rope.theta, 500000);
   assert.equal(gqa.numKvHeads, 2);
 });
@@ -69,7 +69,7 @@ test('sharded model.safetensors.index.json loads every shard', () => {
 });
 
 test('truncated safetensors: one clear error', () => {
-  const good = readFileSync(join(fixture('tiny-hf/tiny-opt'), 'model.safetensors'));
+  const good = readFileSync(join(hfFixture('tiny-opt'), 'model.safetensors'));
   assert.throws(() => parseSafetensors(good.subarray(0, good.length - 100), 'cut.safetensors'), /cut\.safetensors: tensor ".*": data_offsets end \d+ is past the end of the data section .*truncated/);
   assert.throws(() => parseSafetensors(good.subarray(0, 5), 'tiny.safetensors'), /too short/);
   assert.throws(() => parseSafetensors(good.subarray(0, 200), 'head.safetensors'), /header claims \d+ bytes but the file has only 192 .*truncated/);
@@ -101,7 +101,7 @@ test('overlapping tensor offsets are refused (they would silently alias two weig
 });
 
 test('a model reached through symlinks (as the Hugging Face cache lays out snapshots → blobs) runs and matches its reference', async () => {
-  const src = fixture('tiny-hf/tiny-gpt2');
+  const src = hfFixture('tiny-gpt2');
   const root = tmp();
   mkdirSync(join(root, 'blobs'));
   mkdirSync(join(root, 'snapshots', 'abc'), { recursive: true });
@@ -149,7 +149,7 @@ test('Llama-3 "llama3" rope scaling: high frequencies kept, low ones divided by 
     else if (wavelen(plain[i]) > 8192) assert.ok(Math.abs(scaled[i] - plain[i] / 32) <= 1e-7 * plain[i]);
     else assert.ok(scaled[i] < plain[i] && scaled[i] > plain[i] / 32);
   }
-  const raw = { ...JSON.parse(readFileSync(fixture('tiny-hf/tiny-llama-gqa-untied/config.json'), 'utf8')) };
+  const raw = { ...JSON.parse(readFileSync(hfFixture('tiny-llama-gqa-untied/config.json'), 'utf8')) };
   raw.rope_parameters = { rope_type: 'llama3', rope_theta: 500000, factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
   assert.deepEqual(configureLlama(raw, 'c').rope.scaling, scaling);
   raw.rope_parameters = { rope_type: 'yarn', rope_theta: 10000 };

@@ -12,9 +12,9 @@ import { greedyGenerate } from '../../src/cram/generate.ts';
 import { configureMamba, type Mamba } from '../../src/models/mamba.ts';
 import { configureMamba2 } from '../../src/models/mamba2.ts';
 import { loadModel } from '../../src/models/load.ts';
-import { compiled, fixture, ready, relL2 } from '../helpers.ts';
+import { compiled, hfFixture, ready, relL2 } from '../helpers.ts';
 
-const DIR = fixture('tiny-hf/tiny-mamba');
+const DIR = hfFixture('tiny-mamba');
 const rng = seedrandom('mamba-test');
 const text = (n: number) => [0, ...Array.from({ length: n - 1 }, () => 1 + Math.floor(rng() * 8000))];
 

@@ -5,21 +5,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
 import type * as OrtTypes from 'onnxruntime-node';
 import { readConfigJson } from '../../src/models/load.ts';
-import { compiled, fixture } from '../helpers.ts';
+import { compiled, hfFixture, hfFixtures } from '../helpers.ts';
 
-const WINDOWED = readdirSync(fixture('')).filter((n) => n.startsWith('tiny-hf')).flatMap((root) =>
-  readdirSync(fixture(root)).map((n) => `${root}/${n}`).filter((rel) => existsSync(fixture(`${rel}/config.json`)))
-    .filter((rel) => typeof readConfigJson(fixture(`${rel}/config.json`)).sliding_window === 'number'));
+const WINDOWED = hfFixtures().filter((n) => typeof readConfigJson(hfFixture(`${n}/config.json`)).sliding_window === 'number');
 
 test('there are sliding-window fixtures to check', () => assert.ok(WINDOWED.length > 0));
 
 for (const rel of WINDOWED) {
   test(`cached decoding past the sliding window equals the uncached pass: ${rel}`, async () => {
-    const window = readConfigJson(fixture(`${rel}/config.json`)).sliding_window as number;
-    const engine = await compiled(fixture(rel));
+    const window = readConfigJson(hfFixture(`${rel}/config.json`)).sliding_window as number;
+    const engine = await compiled(hfFixture(rel));
     try {
       const { session, carried } = await engine.decoder();
       const ort = engine.runtime.ort;

@@ -13,11 +13,10 @@ import { ARCHITECTURES } from '../../src/models/registry.ts';
 import { bundled, cosine, fixture, open, relErr, relL2 } from '../helpers.ts';
 
 const withReference = (root: string) => (existsSync(root) ? readdirSync(root).map((n) => join(root, n)).filter((d) => existsSync(join(d, 'reference.json'))) : []);
-// Fixture folders (test/fixtures/tiny-hf*): exact float32 references made on CPU. Bundled models: made with TF32
+// Fixture folders (test/fixtures/hf/<model>): exact float32 references made on CPU. Bundled models: made with TF32
 // matmuls on an H100, so looser.
-const FIXTURE_ROOTS = readdirSync(fixture('')).filter((n) => n.startsWith('tiny-hf')).map((n) => fixture(n));
 const CASES = [
-  ...FIXTURE_ROOTS.flatMap(withReference).map((dir) => ({ dir, exact: true })),
+  ...withReference(fixture('hf')).map((dir) => ({ dir, exact: true })),
   ...withReference(bundled('')).map((dir) => ({ dir, exact: false })),
 ];
 
@@ -58,8 +57,9 @@ for (const { dir, exact } of CASES) {
 // Weights too large for one WebGPU storage binding are used as row blocks (external initializers over byte ranges of
 // the same file); forcing a tiny limit on the CPU provider exercises that path (embedding lookup across blocks, tied
 // and untied heads) against the same references.
-// Every folder of the first fixture root (tiny-hf: one per original architecture, and Mamba), whatever other roots hold.
-for (const { dir, exact } of CASES.filter((c) => c.exact && c.dir.includes('/tiny-hf/'))) {
+// One fixture per original architecture, and Mamba.
+const ROW_BLOCK_FIXTURES = ['tiny-gpt-neox', 'tiny-gpt2', 'tiny-llama-gqa-untied', 'tiny-mamba', 'tiny-opt'];
+for (const { dir, exact } of CASES.filter((c) => c.exact && ROW_BLOCK_FIXTURES.includes(c.dir.split('/').pop()!))) {
   test(`row-block split weights match Hugging Face too: ${dir.split('/').pop()}`, async () => {
     const ref = readReference(join(dir, 'reference.json'));
     const loaded = await open(dir, { tokenizer: false });
