@@ -74,8 +74,11 @@ function showTooltip(_handler, event, _item, value) {
 }
 
 async function renderSpec(el, spec, onClick) {
-  const vg = vegaLite.compile(spec).spec;
-  const view = new vega.View(vega.parse(vg), { renderer: 'svg', container: el, hover: true, logLevel: vega.Warn });
+  // Warnings (an empty panel's extent, ...) are the report's too; only errors reach the console.
+  const quiet = { level() { return quiet; }, warn() { return quiet; }, info() { return quiet; }, debug() { return quiet; },
+    error(...a) { console.error(...a); return quiet; } };
+  const vg = vegaLite.compile(spec, { logger: quiet }).spec;
+  const view = new vega.View(vega.parse(vg), { renderer: 'svg', container: el, hover: true, logLevel: vega.Error });
   view.tooltip(showTooltip);
   if (onClick) view.addEventListener('click', (_e, item) => item && item.datum && onClick(item.datum));
   await view.runAsync();
@@ -83,8 +86,9 @@ async function renderSpec(el, spec, onClick) {
 }
 
 async function renderFigures(container, figures, onClick) {
-  container.innerHTML = figures.map((f, i) => `<section class="figure" data-name="${esc(f.name)}"><h3>${esc(f.title)}</h3>
-    ${f.spec ? `<div class="chart" id="fig-${i}"></div>` : `<p class="skip">Not drawn: ${esc(f.skipped)}.</p>`}
+  // A drawn figure shows its own title (the spec's); a skipped one gets it as a heading.
+  container.innerHTML = figures.map((f, i) => `<section class="figure" data-name="${esc(f.name)}">
+    ${f.spec ? `<div class="chart" id="fig-${i}"></div>` : `<h3>${esc(f.title)}</h3><p class="skip">Not drawn: ${esc(f.skipped)}.</p>`}
     <p class="caption">${esc(f.caption)}</p></section>`).join('');
   await Promise.all(figures.map(async (f, i) => {
     if (!f.spec) return;
@@ -101,8 +105,9 @@ async function renderFigures(container, figures, onClick) {
 // ------------------------------------------------------------------ pages
 
 function renderRuns() {
+  const picked = new Set([...main.querySelectorAll('.pick:checked')].map((c) => c.value));
   const rows = state.runs.map((r) => `<tr data-run="${esc(r.name)}">
-    <td><input type="checkbox" class="pick" value="${esc(r.name)}" ${r.kind === 'capacity' ? '' : 'disabled title="compare takes capacity runs"'}></td>
+    <td><input type="checkbox" class="pick" value="${esc(r.name)}" ${picked.has(r.name) ? 'checked' : ''} ${r.kind === 'capacity' ? '' : 'disabled title="compare takes capacity runs"'}></td>
     <td><a href="#/run/${enc(r.name)}">${esc(r.name)}</a></td><td>${esc(r.kind)}</td>
     <td>${esc(r.models.join(', '))}</td><td>${esc(r.sources.join(', '))}</td>
     <td class="status">${runLine(r)}${r.error ? `<div class="error">${esc(r.error)}</div>` : ''}</td></tr>`).join('');
@@ -141,10 +146,10 @@ async function renderRun(route) {
     ${filterBar(view, route)}
     <ul class="summary">${view.summary.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
     ${view.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
-    <div class="sections">${view.sections.map((s) => `<section><h2>${esc(s.title)}</h2>${s.html}</section>`).join('')}</div>
     <h2>Figures</h2><p class="muted">Hover a mark for its values; click a point of a single text to open it; click a
     legend entry to show only that series (click it again to show all).</p>
     <div id="figures"></div>
+    <div class="sections">${view.sections.map((s) => `<section><h2>${esc(s.title)}</h2>${s.html}</section>`).join('')}</div>
     <h2>Texts <span class="muted">(${view.texts.shown} of ${view.texts.total}; click a row)</span></h2>
     <table class="texts"><thead><tr>${view.texts.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>
     <tbody>${textRows}</tbody></table>
@@ -199,7 +204,8 @@ async function renderText(route) {
       const title = i === 0 ? 'given to the model with the vectors' : i === miss
         ? `first mismatch: expected #${tok.id}${g.generated_miss ? `, generated ${JSON.stringify(g.generated_miss.text)} (#${g.generated_miss.id})` : ''}`
         : `#${tok.id}`;
-      return `<span class="tok ${cls}" title="${esc(title)}">${esc(tok.text)}</span>`;
+      const shown = tok.text === '' ? (i === 0 ? '⟨BOS⟩' : '⟨∅⟩') : tok.text;
+      return `<span class="tok ${cls}" title="${esc(title)}">${esc(shown)}</span>`;
     }).join('')}</div>
     <p class="legend"><span class="tok given">first token</span> given with the vectors ·
     <span class="tok ok">regenerated</span> greedy regeneration matched ·
@@ -297,7 +303,7 @@ function live() {
       const mine = runs.find((x) => x.name === r.run);
       const line = document.getElementById('runline');
       if (mine && line) line.innerHTML = runLine(mine);
-      // Records changed: draw the page again (at most every 2 s), keeping the scroll position.
+      // Records changed: draw the page again (once a burst of writes settles), keeping the scroll position.
       clearTimeout(state.refreshTimer);
       state.refreshTimer = setTimeout(() => {
         const y = window.scrollY;
