@@ -17,7 +17,7 @@ after(() => app.close());
 
 const get = async (url: string, headers: Record<string, string> = {}) => {
   const res = await app.inject({ method: 'GET', url, headers });
-  return { status: res.statusCode, body: res.headers['content-type']?.includes('json') ? res.json() : res.body, res };
+  return { status: res.statusCode, body: String(res.headers['content-type'] ?? '').includes('json') ? res.json() : res.body, res };
 };
 
 test('the runs list has every run folder with its kind, models, state and progress', async () => {
