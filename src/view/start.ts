@@ -4,6 +4,8 @@ import { checkBind } from './safety.ts';
 
 export interface Viewer {
   url: string;
+  /** The results folder served. */
+  root: string;
   port: number;
   close(): Promise<void>;
 }
@@ -17,5 +19,5 @@ export async function startViewer(root: string, opts: { port?: number; host?: st
   const port = typeof addr === 'object' && addr ? addr.port : opts.port ?? 8788;
   const shown = bind.address.includes(':') ? `[${bind.address}]` : bind.address;
   const url = `http://${shown}:${port}/${opts.token ? `?token=${encodeURIComponent(opts.token)}` : ''}`;
-  return { url, port, close: () => app.close() };
+  return { url, root, port, close: () => app.close() };
 }
