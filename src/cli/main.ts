@@ -11,6 +11,7 @@ import { registerExperimentCommands } from './experiment-commands.ts';
 import { registerScaleOutCommands } from './scale-out-commands.ts';
 import { registerVerify } from './verify-command.ts';
 import { registerServeCommand } from '../serve/command.ts';
+import { registerViewCommand } from './view-command.ts';
 
 const program = new Command()
   .name('cram')
@@ -23,6 +24,7 @@ registerCompressorCommands(program);
 registerExperimentCommands(program);
 registerServeCommand(program);
 registerScaleOutCommands(program);
+registerViewCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);

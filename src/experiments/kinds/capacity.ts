@@ -114,7 +114,9 @@ export async function crammedText(session: ModelSession, o: CramOutcome, ids: nu
   const regen = opts.regenerate ? await session.regenerate(o.memory, o.nMem, ids) : null;
   if (opts.vectorPath) {
     mkdirSync(dirname(opts.vectorPath), { recursive: true });
-    saveTextVectors(opts.vectorPath, session, o.memory, o.nMem, ids, opts.extra);
+    // The ids crammed and the greedy regeneration (up to its first miss), for `cram view`'s text page.
+    const kept = { token_ids: ids.join(','), ...(regen ? { regenerated_ids: regen.generated.join(',') } : {}) };
+    saveTextVectors(opts.vectorPath, session, o.memory, o.nMem, ids, { ...opts.extra, ...kept });
   }
   const m = textMetrics({ nTokens: o.nTokens, originalLoss: o.originalLoss, originalAccuracy: o.originalAccuracy, bestLoss: o.bestLoss, bestAccuracy: o.bestAccuracy });
   return {

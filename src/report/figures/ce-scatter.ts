@@ -22,6 +22,8 @@ export function ceScatterFigure(records: readonly SampleRecord[]): FigureEntry {
     x: round(r.original_ce, 2), y: round(r.compressed_ce, 2),
     lossless: r.best_accuracy >= LOSSLESS_THRESHOLD ? 'yes (acc ≥ 0.99)' : 'no',
     length: r.length, accuracy: round(r.best_accuracy),
+    // Which text a point is (tooltips and clicks in `cram view`).
+    model: r.model, n_mem: r.n_mem, sample_index: r.sample_index,
   }));
   for (const f of ceThresholdFits(rs)) {
     const p = panel(f.model, f.n_mem);

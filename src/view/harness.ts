@@ -1,0 +1,26 @@
+/**
+ * The viewer's only door into the rest of the harness: the kind registry, the run folder's readers, the run status,
+ * the capacity report and the comparison. Everything under src/view/ imports harness code through this file (and the
+ * per-kind view modules in kinds/), so moving those modules touches one import list here.
+ */
+export { experimentKind, KIND_NAMES } from '../experiments/kinds/index.ts';
+export type { ExperimentKind, ReportInput, SkippedText, WorkItem } from '../experiments/kind.ts';
+export { runStatus, type RunStatus } from '../experiments/status.ts';
+export { lockHolder } from '../experiments/run-lock.ts';
+export { readMergedJsonl, readMergedRecords } from '../experiments/shards.ts';
+export { prepareExperiment } from '../experiments/prepare.ts';
+export { describeModel, loadTokenizer } from '../experiments/model-info.ts';
+export { capacityReport } from '../experiments/kinds/capacity.ts';
+export { compareRuns } from '../experiments/compare.ts';
+export { COMPARISON_FIGURES } from '../report/figures/index.ts';
+export type { FigureEntry } from '../report/figures/common.ts';
+export type { ReportContent } from '../report/report.ts';
+export { readJsonl, type BadLine } from '../results/run-folder.ts';
+export type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
+export { loadConfig } from '../config/load-config.ts';
+export { sourceSpec, type ExperimentConfig } from '../config/schema.ts';
+export { loadSourceTexts, sourceName } from '../data/sources.ts';
+export { idsSha256 } from '../cram/vector-file.ts';
+export type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
+export { RunFolder } from '../results/run-folder.ts';
+export { capacityTable, type CapacityRow } from '../metrics/aggregate.ts';
