@@ -65,6 +65,19 @@ function checkRopeBases(raw: RawConfig, where: string): void {
   }
 }
 
+/** transformers 5 reads `rope_parameters` and ignores `rope_scaling`: when both are given and differ, refuse. */
+function checkRopeConflict(raw: RawConfig, where: string): void {
+  const p = raw.rope_parameters;
+  const s = raw.rope_scaling;
+  if (!p || !s || typeof p !== 'object' || typeof s !== 'object') return;
+  const type = (r: RawConfig) => String(r.rope_type ?? r.type ?? 'default');
+  const same = type(p) === type(s) && (s.factor === undefined || s.factor === p.factor);
+  if (!same) {
+    throw new ConfigError(`${where}: rope_scaling (${type(s)}${s.factor === undefined ? '' : ` ×${s.factor}`}) conflicts with `
+      + `rope_parameters (${type(p)}${p.factor === undefined ? '' : ` ×${p.factor}`}); keep one of them`);
+  }
+}
+
 /**
  * Throws a ConfigError naming `where` and the field when a size is not a positive integer, is above its bound, or
  * the implied float32 weights exceed the memory ceiling. Absent or null fields are left to the architecture's reader.
@@ -88,6 +101,7 @@ export function checkConfigLimits(raw: RawConfig, where: string, ceiling = memor
     throw new ConfigError(`${where}: expand ${JSON.stringify(expand).slice(0, 40)} must be a number in (0, 64]`);
   }
   checkRopeBases(raw, where);
+  checkRopeConflict(raw, where);
   // float32 weights the config implies (a lower estimate: embedding, head unless tied, and per layer attention + MLP).
   const layers = first(raw, FIELDS.layers);
   const width = first(raw, FIELDS.width);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describeModel } from '../../src/experiments/model-info.ts';
 import { checkConfigLimits } from '../../src/models/config-limits.ts';
 import { loadModel } from '../../src/models/load.ts';
-import { bundled } from '../helpers.ts';
+import { bundled, fixture } from '../helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cram-hostile-config-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -60,4 +60,30 @@ test('rope_theta <= 0 or non-finite is refused, at top level and inside rope_par
     const dir = editedModel(XS, `theta-${Math.random()}`, edit);
     assert.throws(() => describeModel(dir), /config\.json: (rope_parameters\.)?rope_theta .* must be a positive finite number/);
   }
+});
+
+test('a yarn rope_scaling next to rope_parameters is refused, not dropped', () => {
+  const dir = editedModel(XS, 'yarn', (c) => { c.rope_scaling = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 512 }; });
+  assert.throws(() => describeModel(dir), /config\.json: rope_scaling \(yarn ×4\) conflicts with rope_parameters \(default\); keep one/);
+  const same = editedModel(XS, 'same-rope', (c) => { c.rope_scaling = { ...c.rope_parameters }; });
+  assert.equal(describeModel(same).vocabSize, 8192);
+});
+
+test('config and weights are cross-checked at load: vocabulary, widths, heads, layers, tied vs untied', async () => {
+  const cases: [string, (c: Record<string, any>) => void, RegExp][] = [
+    ['vocab', (c) => { c.vocab_size = 100; }, /config\.json: vocab_size 100 but the embedding model\.embed_tokens\.weight has 8192 rows/],
+    ['hidden', (c) => { c.hidden_size = 96; }, /config\.json does not match its weights: weight "model\.embed_tokens\.weight" has shape \[8192,64\] but the config implies \[8192,96\]/],
+    ['heads', (c) => { c.num_attention_heads = 2; c.num_key_value_heads = 2; }, /config\.json does not match its weights: weight "model\.layers\.0\.self_attn\.q_proj\.weight" has shape/],
+    ['inter', (c) => { c.intermediate_size = 100; }, /config\.json does not match its weights: weight "model\.layers\.0\.mlp\.gate_proj\.weight"/],
+    ['layers', (c) => { c.num_hidden_layers = 1; }, /config\.json: num_hidden_layers 1 but the weights hold layer 1 \(model\.layers\.1\./],
+    ['more-layers', (c) => { c.num_hidden_layers = 3; }, /config\.json does not match its weights: weight "model\.layers\.2\.input_layernorm\.weight" is missing/],
+    ['untied', (c) => { c.tie_word_embeddings = false; }, /config\.json: tie_word_embeddings is false but the weights have no lm_head\.weight/],
+  ];
+  for (const [name, edit, message] of cases) {
+    await assert.rejects(loadModel(editedModel(XS, `cross-${name}`, edit), { tokenizer: false, fingerprint: false }), message, name);
+  }
+  // consistent folders load: bundled (tied, no tie field needed), an untied fixture with lm_head, a llama2.c checkpoint
+  await loadModel(XS, { tokenizer: false, fingerprint: false });
+  await loadModel(fixture('tiny-hf/tiny-llama-gqa-untied'), { tokenizer: false, fingerprint: false });
+  await loadModel(bundled('stories260K'), { tokenizer: false, fingerprint: false });
 });
