@@ -10,6 +10,7 @@ import { DEFAULTS } from '../compress/defaults.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
 import { checkWritableTarget, readTextFile, writeFileAtomic, type TextEncodingName } from '../files.ts';
 import { describeModel } from '../experiments/model-info.ts';
+import { modelForFile } from '../compress/file-model.ts';
 import { formatSeconds, ProgressLine } from '../experiments/progress.ts';
 import { backendOption, encodingOption, integer, positiveInt, positiveNumber } from './options.ts';
 
@@ -99,7 +100,7 @@ export function registerCompressorCommands(program: Command): void {
     .command('decompress')
     .description('regenerate the text from a .mem file, or decode an .ac file (checked against the stored SHA-256)')
     .argument('<file>', '.mem file')
-    .option('--model <m>', 'model folder or bundled name (default: the model named in the file)')
+    .option('--model <m>', 'model folder or bundled name (default: the bundled or hub-cache model the file names)')
     .option('--out <file>', 'write the text here instead of stdout')
     .addOption(backendOption())
     .action(async (file: string, o: { model?: string; out?: string; backend: BackendChoice }) => {
@@ -110,10 +111,12 @@ export function registerCompressorCommands(program: Command): void {
       if (isAcFile(raw)) {
         // An arithmetic-coded file (compress --method ac).
         const f = parseAc(raw, file);
-        describeModel(o.model ?? f.header.model);
+        const h = f.header;
+        const model = modelForFile({ model: h.model, modelSha256: h.model_sha256, tokenizerSha256: h.tokenizer_sha256 }, o.model, file);
+        describeModel(model);
         const { openModel } = await import('../cram/compiled-model.ts');
         const { acDecode } = await import('../compress/ac.ts');
-        const loaded = await openModel(o.model ?? f.header.model, { backend: o.backend });
+        const loaded = await openModel(model, { backend: o.backend });
         const text = await acDecode(f, { model: loaded });
         if (o.out) {
           writeFileAtomic(o.out, text);
@@ -123,10 +126,11 @@ export function registerCompressorCommands(program: Command): void {
         return;
       }
       const mf = readMemoryFile(file);
-      describeModel(o.model ?? mf.model);
+      const model = modelForFile(mf, o.model, file);
+      describeModel(model);
       const { openModel } = await import('../cram/compiled-model.ts');
       const { decompress } = await import('../compress/compress.ts');
-      const loaded = await openModel(o.model ?? mf.model, { backend: o.backend });
+      const loaded = await openModel(model, { backend: o.backend });
       const progress = new ProgressLine();
       const text = await decompress(mf, {
         model: loaded, onProgress: (done, all) => progress.update((el) => `segment ${done}/${all} regenerated  ${formatSeconds(el)} elapsed`),

@@ -13,6 +13,7 @@
 import type * as OrtTypes from 'onnxruntime-node';
 import type { CompiledModel } from '../cram/compiled-model.ts';
 import { sha256 } from '../cram/vector-file.ts';
+import { identityMismatch } from './file-model.ts';
 import { CompressError, resolveModel, type ModelOption, type OpenModel } from './compress.ts';
 
 export const AC_MAGIC = Buffer.from('CRAMAC\x00\x01', 'latin1');
@@ -155,9 +156,19 @@ export async function acDecode(file: AcFile, options: ModelOption): Promise<stri
   const h = file.header;
   const tok = loaded.tokenizer;
   if (!tok) throw new CompressError(`model ${loaded.name} was loaded without its tokenizer`);
-  if (h.model_sha256 !== loaded.weightsSha256 || h.tokenizer_sha256 !== tok.fingerprint) {
-    throw new CompressError(`this file was coded with model "${h.model}" (weights ${h.model_sha256.slice(0, 12)}…), not "${loaded.name}" ` +
-      `(weights ${loaded.weightsSha256.slice(0, 12)}…); decode it with ${h.model}`);
+  validateAcHeader(h, file.payload.length, '.ac file');
+  const differs = identityMismatch('.ac file', { model: h.model, modelSha256: h.model_sha256, tokenizerSha256: h.tokenizer_sha256 },
+    { model: loaded.name, modelSha256: loaded.weightsSha256, tokenizerSha256: tok.fingerprint }, 'coded with');
+  if (differs) throw new CompressError(differs);
+  const vocab = loaded.model.numEmbeddings;
+  if (h.first_token !== null && h.first_token >= vocab) {
+    throw new CompressError(`.ac file: first_token ${h.first_token} is outside the vocabulary of "${loaded.name}" (${vocab} tokens): the file is damaged`);
+  }
+  if (h.first_token === null && tok.bosId === null) {
+    throw new CompressError(`.ac file: first_token is null but "${loaded.name}" has no BOS token to start from: the file is damaged`);
+  }
+  if (h.n_tokens + 1 > loaded.model.maxPositions) {
+    throw new CompressError(`.ac file: ${h.n_tokens} tokens are more than "${loaded.name}" takes (${loaded.model.maxPositions} positions): the file is damaged`);
   }
   const stepper = await Stepper.open(loaded.engine);
   const payload = file.payload;
@@ -197,10 +208,39 @@ export async function acDecode(file: AcFile, options: ModelOption): Promise<stri
     }
   }
   const text = tok.decode(h.first_token === null ? ids.slice(1) : ids);
-  if (sha256(text) !== h.text_sha256 || text.length !== h.text_chars) {
+  if (sha256(text) !== h.text_sha256) {
     throw new CompressError(`arithmetic decoding did not give back the text (SHA-256 mismatch): the file is damaged, or this backend (${loaded.engine.runtime.name}) computes differently from the one that coded it (${h.backend})`);
   }
+  if (text.length !== h.text_chars) {
+    throw new CompressError(`decoded text matches the stored SHA-256 but has ${text.length} chars where the header's text_chars says ${h.text_chars}: the header was altered (the text itself is intact)`);
+  }
   return text;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Checks every header field's type and range (a damaged or forged header gets one line naming the field). */
+export function validateAcHeader(header: unknown, payloadBytes: number, where: string): asserts header is AcHeader {
+  const fail = (msg: string): never => { throw new CompressError(`${where}: ${msg}`); };
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return fail('header is not a JSON object');
+  const h = header as Record<string, unknown>;
+  if (h.format !== 'cramming-ac' || h.version !== 1) fail(`unsupported format ${JSON.stringify(h.format)} version ${JSON.stringify(h.version)}`);
+  if (typeof h.model !== 'string' || h.model === '') fail('header field "model" should be a model name');
+  for (const k of ['model_sha256', 'tokenizer_sha256', 'text_sha256']) {
+    if (typeof h[k] !== 'string' || !HEX64.test(h[k] as string)) fail(`header field "${k}" is not a SHA-256 hex digest`);
+  }
+  const count = (k: string, max: number) => {
+    const v = h[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) fail(`header field "${k}" ${JSON.stringify(v)} is not an integer in 0…${max}`);
+    return v as number;
+  };
+  const tokens = count('n_tokens', 1 << 30);
+  count('text_chars', (tokens + 1) * 1024);
+  count('bits', payloadBytes * 8);
+  if (h.first_token !== null && (typeof h.first_token !== 'number' || !Number.isSafeInteger(h.first_token) || h.first_token < 0)) {
+    fail(`header field "first_token" ${JSON.stringify(h.first_token)} should be a token id or null`);
+  }
+  if (typeof h.backend !== 'string') fail('header field "backend" should be a string');
 }
 
 export function serializeAc(f: AcFile): Buffer {
@@ -226,6 +266,6 @@ export function parseAc(buf: Buffer, where = '<buffer>'): AcFile {
   } catch (e) {
     throw new CompressError(`${where}: header is not valid JSON (${(e as Error).message})`);
   }
-  if (header.format !== 'cramming-ac' || header.version !== 1) throw new CompressError(`${where}: unsupported format ${header.format} version ${header.version}`);
+  validateAcHeader(header, buf.length - start - n, where);
   return { header, payload: buf.subarray(start + n) };
 }

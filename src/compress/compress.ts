@@ -16,6 +16,7 @@ import { DEFAULTS } from './defaults.ts';
 import { greedyGenerate } from '../cram/generate.ts';
 import { regenerate } from '../cram/regenerate.ts';
 import { idsSha256, sha256 } from '../cram/vector-file.ts';
+import { identityMismatch } from './file-model.ts';
 import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
 
 /** Measured on gutenberg-llama-s (natural text, accuracy 1.0 + exact greedy regeneration): see docs/compressor.md. */
@@ -311,15 +312,9 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
 
 /** Refuses a file made for another model or tokenizer, naming both. */
 export function checkModel(mf: MemoryFile, loaded: LoadedModel): void {
-  if (mf.modelSha256 !== loaded.weightsSha256) {
-    throw new CompressError(`this .mem file was made for model "${mf.model}" (weights ${mf.modelSha256.slice(0, 12)}…), ` +
-      `not for "${loaded.name}" (weights ${loaded.weightsSha256.slice(0, 12)}…); decompress it with ${mf.model}`);
-  }
   const tok = tokenizerOf(loaded);
-  if (mf.tokenizerSha256 !== tok.fingerprint) {
-    throw new CompressError(`this .mem file was made with the tokenizer of "${mf.model}" (${mf.tokenizerSha256.slice(0, 12)}…), ` +
-      `but "${loaded.name}" has tokenizer ${tok.fingerprint.slice(0, 12)}…`);
-  }
+  const differs = identityMismatch('.mem file', mf, { model: loaded.name, modelSha256: loaded.weightsSha256, tokenizerSha256: tok.fingerprint });
+  if (differs) throw new CompressError(differs);
   if (mf.embedDim !== loaded.model.embedDim) {
     throw new CompressError(`this .mem file holds ${mf.embedDim}-dim vectors but "${loaded.name}" embeds in ${loaded.model.embedDim} dims`);
   }
@@ -359,9 +354,13 @@ export async function decompress(mf: MemoryFile, options: DecompressOptions): Pr
   const textIds = bosLead || mf.segments.length === 0 ? predicted : [mf.segments[0].firstToken, ...predicted];
   const text = tok.decode(textIds);
   const hash = sha256(text);
-  if (hash !== mf.textSha256 || text.length !== mf.textChars) {
+  if (hash !== mf.textSha256) {
     throw new CompressError(`decompressed text does not match the stored SHA-256 (stored ${mf.textSha256.slice(0, 12)}…, got ${hash.slice(0, 12)}…; ` +
       `${text.length} chars, stored ${mf.textChars}): the file's metadata or vectors were altered`);
+  }
+  if (text.length !== mf.textChars) {
+    throw new CompressError(`decompressed text matches the stored SHA-256 but has ${text.length} chars where the file's text_chars says ` +
+      `${mf.textChars}: the file's metadata was altered (the text itself is intact)`);
   }
   return text;
 }

@@ -34,13 +34,25 @@ export interface LockHolder {
 
 export class RunLockedError extends Error {}
 
-function processAlive(pid: number): boolean {
+/** A process's state letter from /proc/<pid>/stat (R, S, Z…), or null where that cannot be read. */
+export function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a process runs: it exists and is not a zombie (a killed process its parent has not reaped yet). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false; // EPERM: exists, owned by someone else
   }
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
 }
 
 function readHolder(file: string): LockHolder | null {

@@ -104,9 +104,19 @@ export function shardRequest(flag: string | undefined, env: NodeJS.ProcessEnv, c
     const taskMin = envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0;
     const taskCount = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
     if (taskCount === undefined || taskCount < 1) throw new ShardError('SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shard i/n');
+    if (taskCount > MAX_SHARDS) {
+      throw new ShardError(`SLURM_ARRAY_TASK_COUNT=${taskCount} is above the ${MAX_SHARDS}-shard cap; submit an array of at most ${MAX_SHARDS} tasks`);
+    }
+    if (taskId < taskMin) {
+      throw new ShardError(`SLURM_ARRAY_TASK_ID=${taskId} is below the array's first id SLURM_ARRAY_TASK_MIN=${taskMin}: `
+        + 'the SLURM environment is inconsistent; pass --shard i/n');
+    }
     return { from: 'slurm', taskId, taskMin, taskCount, count };
   }
   const index = envInt(env, 'JOB_COMPLETION_INDEX');
+  if (index !== undefined && index >= MAX_SHARDS) {
+    throw new ShardError(`JOB_COMPLETION_INDEX=${index} is above the ${MAX_SHARDS}-shard cap (indices 0…${MAX_SHARDS - 1})`);
+  }
   if (index !== undefined) return { from: 'indexed-job', index, count };
   return null;
 }
@@ -136,6 +146,7 @@ export function resolveShard(req: ShardRequest, recorded: ShardsFile | null, run
   if (!recorded) {
     const count = req.count ?? req.taskCount;
     const index = req.taskId - req.taskMin;
+    if (index < 0) throw new ShardError(`${arr}: the task id is below the array's first id; pass --shard i/n`);
     if (req.taskCount > count) throw new ShardError(`${arr}: the array has more tasks than the ${count} shards given; make them agree`);
     if (index >= count) throw new ShardError(`${arr}: task ${index} of the array is not a shard of ${count}; submit --array=0-${count - 1}`);
     return { index, count, how: `${arr} → shard ${index}/${count}`, slurmArrayMin: req.taskMin };

@@ -9,8 +9,43 @@
  * stops gracefully when the process that started it is gone (outside npm, a run whose shell exits, e.g. under nohup,
  * keeps running).
  */
+import { readFileSync } from 'node:fs';
+import { processAlive } from './run-lock.ts';
+
 /** The process that started this one, as it was when this module loaded (at start-up, before planning). */
 const STARTING_PARENT = process.ppid;
+
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The processes between this one and the npm that started it, npm included (parent first): npm may run the script
+ * through a shell that outlives a kill -9 of npm, so the parent alone does not show that npm is gone. Only the
+ * parent where no npm process is found within four levels (or /proc cannot be read).
+ */
+export function npmAncestors(start = STARTING_PARENT): number[] {
+  const chain: number[] = [];
+  for (let pid: number | null = start; pid !== null && pid > 1 && chain.length < 4; pid = parentOf(pid)) {
+    chain.push(pid);
+    if (/^(\S*\/)?npm(\s|$)|npm-cli\.js/.test(commandLine(pid))) return chain;
+  }
+  return [start];
+}
 
 export class StopSignals {
   private first = 0;
@@ -32,8 +67,12 @@ export class StopSignals {
     process.on('SIGINT', this.handler);
     process.on('SIGTERM', this.handler);
     if (process.env.npm_lifecycle_event !== undefined) {
+      // Polled: a kill -9 of npm sends nothing, and the shell between npm and this process may stay.
+      const watched = npmAncestors();
       const check = () => {
-        if (process.ppid !== STARTING_PARENT && !this.requested) this.request('the npm process that started this run is gone');
+        if (this.requested) return;
+        const gone = process.ppid !== STARTING_PARENT || watched.some((pid) => !processAlive(pid));
+        if (gone) this.request('the npm process that started this run is gone');
       };
       check();
       this.parentWatch = setInterval(check, 500);

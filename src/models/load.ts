@@ -11,6 +11,7 @@ import { assertFiniteWeights, weightsSha256 } from './fingerprint.ts';
 import { architectureFor } from './registry.ts';
 import { modelWeightFiles, readModelWeightEntries } from './safetensors.ts';
 import { Weights } from './weights.ts';
+import { crossCheckModel } from './validate.ts';
 import { HfTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import { readJsonObject } from '../files.ts';
@@ -60,6 +61,7 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean;
     const files = modelWeightFiles(dir);
     if (opts.fingerprint !== false) assertFiniteWeights(entries, files);
     const model = arch.create(config, new Weights(entries));
+    crossCheckModel(model, raw, where);
     return { name, dir, format: 'huggingface', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256(files), config };
   }
   const l2c = findLlama2c(dir);
@@ -76,6 +78,7 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean;
     }
     if (opts.fingerprint !== false) assertFiniteWeights(entries, [l2c.checkpoint]);
     const model = arch.create(config, new Weights(entries));
+    crossCheckModel(model, raw, l2c.checkpoint);
     return { name, dir, format: 'llama2c', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256([l2c.checkpoint]), config };
   }
   throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);

@@ -4,6 +4,7 @@
  */
 import type { Architecture } from './causal-lm.ts';
 import { ConfigError, type CommonConfig, type RawConfig } from './config.ts';
+import { checkConfigLimits } from './config-limits.ts';
 import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gpt-neox.ts';
 import { llama } from './llama.ts';
@@ -33,5 +34,6 @@ export function architectureFor(raw: RawConfig, where: string): Architecture<Com
   if (typeof type !== 'string') throw new ConfigError(`${where}: no "model_type" (is this a Hugging Face config.json?)`);
   const arch = ARCHITECTURES.find((a) => a.modelTypes.includes(type));
   if (!arch) throw new ConfigError(`${where}: model_type "${type}" is not supported; supported: ${supportedModelTypes().join(', ')}`);
+  checkConfigLimits(raw, where); // sizes bounded before any reader sizes anything from them
   return arch;
 }
