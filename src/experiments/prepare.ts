@@ -20,7 +20,7 @@ export interface PreparedModel {
 export interface PreparedRun {
   configPath: string;
   config: ExperimentConfig;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in record types
+  /** Its kind (kinds differ in record types, hence `any`). */
   kind: ExperimentKind<WorkItem, any>;
   runDir: string;
   models: PreparedModel[];
