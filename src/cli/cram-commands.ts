@@ -8,7 +8,7 @@ import { cramFields, cramSettings } from '../config/settings.ts';
 import { idsSha256, readVectorFile } from '../cram/vector-file.ts';
 import { checkWritableTarget, readTextFile, type TextEncodingName } from '../files.ts';
 import { theoreticalCapacity } from '../metrics/text-metrics.ts';
-import { PROJECT_ROOT } from '../paths.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
 import { describeModel, loadTokenizer, type ModelInfo } from '../experiments/model-info.ts';
 import type { CramOutcome } from '../experiments/model-session.ts';
 import { formatSeconds, ProgressLine } from '../experiments/progress.ts';

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { PROJECT_ROOT } from '../paths.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
 import { writeFileAtomic } from '../files.ts';
 import { prepareExperiment } from '../experiments/prepare.ts';
 import { readShardsFile, splitPlan } from '../experiments/shards.ts';

@@ -19,7 +19,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import YAML from 'yaml';
 import { parseConfig } from '../config/load-config.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
-import { PROJECT_ROOT } from '../paths.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
 import { writeReport, type ReportResult } from '../report/report.ts';
 import { describeEnvironment } from '../results/environment.ts';
 import { describeBadLines, RunFolder, type BadLine, type RunSession, type SessionSummary } from '../results/run-folder.ts';
