@@ -9,8 +9,8 @@ import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memor
 import { DEFAULTS } from '../compress/defaults.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
 import { checkWritableTarget, readTextFile, writeFileAtomic, type TextEncodingName } from '../files.ts';
-import { describeModel } from '../experiments/model-info.ts';
-import { formatSeconds, ProgressLine } from '../experiments/progress.ts';
+import { describeModel } from '../run/model-info.ts';
+import { formatSeconds, ProgressLine } from '../run/progress.ts';
 import { backendOption, encodingOption, integer, positiveInt, positiveNumber } from './options.ts';
 
 function mustExist(path: string, what: string): void {

@@ -9,9 +9,9 @@ import { idsSha256, readVectorFile } from '../cram/vector-file.ts';
 import { checkWritableTarget, readTextFile, type TextEncodingName } from '../files.ts';
 import { theoreticalCapacity } from '../metrics/text-metrics.ts';
 import { PROJECT_ROOT } from '../paths/index.ts';
-import { describeModel, loadTokenizer, type ModelInfo } from '../experiments/model-info.ts';
-import type { CramOutcome } from '../experiments/model-session.ts';
-import { formatSeconds, ProgressLine } from '../experiments/progress.ts';
+import { describeModel, loadTokenizer, type ModelInfo } from '../run/model-info.ts';
+import type { CramOutcome } from '../run/model-session.ts';
+import { formatSeconds, ProgressLine } from '../run/progress.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import { asNumber, backendOption, encodingOption, integer, positiveInt } from './options.ts';
 
@@ -68,7 +68,7 @@ export function registerCramCommands(program: Command): void {
       const info = describeModel(o.model);
       const ids = tokenize(info, loadTokenizer(info), text, o.length, nMem);
 
-      const engine = await import('../experiments/model-session.ts');
+      const engine = await import('../run/model-session.ts');
       const { crammedText } = await import('../experiments/kinds/capacity.ts');
       await engine.startEngine(o.backend);
       const session = await engine.openModel(info.dir);
@@ -126,7 +126,7 @@ export function registerCramCommands(program: Command): void {
       }
       const ids = tokenize(info, tokenizer, text, o.length ?? String(meta.n_tokens), meta.n_mem);
 
-      const engine = await import('../experiments/model-session.ts');
+      const engine = await import('../run/model-session.ts');
       await engine.startEngine(o.backend);
       const session = await engine.openModel(info.dir);
       if (meta.model_sha256 !== session.weightsSha256) {

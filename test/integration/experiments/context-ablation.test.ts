@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import { contextAblationTable, contextIds, precedingText, withContext, type ContextAblationRecord } from '../../../src/experiments/kinds/context-ablation.ts';
-import { openModel, startEngine } from '../../../src/experiments/model-session.ts';
+import { openModel, startEngine } from '../../../src/run/model-session.ts';
 import { fixture, ready } from '../../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));

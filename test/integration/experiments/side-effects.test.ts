@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import {
   randomSameNorm, sideEffectsSamples, sideEffectsTable, type DonorRecord, type ReferenceRecord, type SideEffectsRecord,
 } from '../../../src/experiments/kinds/side-effects.ts';
 import { norm } from '../../../src/experiments/kinds/study-common.ts';
-import { openModel, startEngine } from '../../../src/experiments/model-session.ts';
+import { openModel, startEngine } from '../../../src/run/model-session.ts';
 import { readSafetensorsFile } from '../../../src/models/safetensors.ts';
 import { seededNormal } from '../../../src/cram/init.ts';
 import { bundled, fixture, ready } from '../../helpers.ts';
