@@ -20,7 +20,7 @@ import { openModel } from '../src/cram/compiled-model.ts';
 import { cramAll, PAPER_SETTINGS, type CramJob } from '../src/cram/engine.ts';
 import { PROJECT_ROOT } from '../src/models/load.ts';
 import { ensureShapeModel } from './shapes.ts';
-import { resolveModelDir } from '../src/paths.ts';
+import { resolveModelDir } from '../src/paths/index.ts';
 
 const opts = new Command()
   .option('--model <name>', 'bundled name, model folder, or shape:<gpt2-small|pythia-160m|mamba-130m|llama-3.2-1b>', 'gutenberg-llama-s')

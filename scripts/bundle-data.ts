@@ -16,7 +16,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { PROJECT_ROOT } from '../src/paths.ts';
+import { PROJECT_ROOT } from '../src/paths/index.ts';
 import { normalizeWhitespace, splitSentences } from '../src/data/sentences.ts';
 
 const SEED = 'cramming-bundle-v1';

@@ -9,9 +9,9 @@ import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memor
 import { DEFAULTS } from '../compress/defaults.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
 import { checkWritableTarget, readTextFile, writeFileAtomic, type TextEncodingName } from '../files.ts';
-import { describeModel } from '../experiments/model-info.ts';
+import { describeModel } from '../run/model-info.ts';
 import { modelForFile } from '../compress/file-model.ts';
-import { formatSeconds, ProgressLine } from '../experiments/progress.ts';
+import { formatSeconds, ProgressLine } from '../run/progress.ts';
 import { backendOption, encodingOption, integer, positiveInt, positiveNumber } from './options.ts';
 
 function mustExist(path: string, what: string): void {
@@ -45,14 +45,14 @@ export function registerCompressorCommands(program: Command): void {
         describeModel(o.model);
         const { openModel } = await import('../cram/compiled-model.ts');
         const { acEncode, serializeAc } = await import('../compress/ac.ts');
-        const { compressionFigures } = await import('../compress/figures.ts');
+        const { compressionBaselines } = await import('../compress/baselines.ts');
         const loaded = await openModel(o.model, { backend: o.backend });
         const t0 = performance.now();
         const f = await acEncode(text, { model: loaded });
         const seconds = (performance.now() - t0) / 1000;
         const bytes = serializeAc(f);
         writeFileAtomic(o.out, bytes);
-        const fig = await compressionFigures(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes.length);
+        const fig = await compressionBaselines(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes.length);
         process.stdout.write(JSON.stringify({
           out: o.out, method: 'ac', model: loaded.name, text_chars: text.length, text_bytes: fig.text_bytes, tokens: f.header.n_tokens,
           ac_bytes: bytes.length, ac_payload_bytes: f.payload.length, ac_bits: f.header.bits, gzip_bytes: fig.gzip_bytes, brotli_bytes: fig.brotli_bytes,
@@ -85,8 +85,8 @@ export function registerCompressorCommands(program: Command): void {
       const textBytes = Buffer.byteLength(text, 'utf8');
       const k = totalVectors(mf);
       // Honest figures next to the .mem size: gzip, brotli, and the model's own code length for the same text.
-      const { compressionFigures } = await import('../compress/figures.ts');
-      const fig = await compressionFigures(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes);
+      const { compressionBaselines } = await import('../compress/baselines.ts');
+      const fig = await compressionBaselines(loaded.engine, text, loaded.tokenizer!.encode(text), loaded.tokenizer!.bosId, bytes);
       process.stdout.write(JSON.stringify({
         out: o.out, model: mf.model, text_chars: mf.textChars, text_bytes: textBytes, tokens: mf.nTokens, segments: mf.segments.length, vectors: k,
         tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null, mem_bytes: bytes, text_bytes_per_mem_byte: Number((textBytes / bytes).toFixed(5)),

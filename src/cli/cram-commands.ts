@@ -8,10 +8,10 @@ import { cramFields, cramSettings } from '../config/settings.ts';
 import { idsSha256, readVectorFile } from '../cram/vector-file.ts';
 import { checkWritableTarget, readTextFile, type TextEncodingName } from '../files.ts';
 import { theoreticalCapacity } from '../metrics/text-metrics.ts';
-import { PROJECT_ROOT } from '../paths.ts';
-import { describeModel, loadTokenizer, type ModelInfo } from '../experiments/model-info.ts';
-import type { CramOutcome } from '../experiments/model-session.ts';
-import { formatSeconds, ProgressLine } from '../experiments/progress.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
+import { describeModel, loadTokenizer, type ModelInfo } from '../run/model-info.ts';
+import type { CramOutcome } from '../run/model-session.ts';
+import { formatSeconds, ProgressLine } from '../run/progress.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import { asNumber, backendOption, encodingOption, integer, positiveInt } from './options.ts';
 
@@ -57,7 +57,7 @@ export function registerCramCommands(program: Command): void {
     .option('--json', 'print one JSON object on stdout')
     .addOption(backendOption())
     .action(async (o: TextOpts & { model: string; mem: string; maxSteps: string; patience: string; lr: string; seed: string; out?: string; json?: boolean; backend: BackendChoice }) => {
-      // Everything is checked before the engine starts.
+      // Everything is checked before the backend starts.
       const nMem = positiveInt(o.mem, '--mem', LIMITS.nMem);
       const fields = cramFields({ max_steps: asNumber(o.maxSteps), patience: asNumber(o.patience), optimizer: { lr: asNumber(o.lr) } }, 'cram run',
         { max_steps: '--max-steps', patience: '--patience', 'optimizer.lr': '--lr' });
@@ -68,10 +68,10 @@ export function registerCramCommands(program: Command): void {
       const info = describeModel(o.model);
       const ids = tokenize(info, loadTokenizer(info), text, o.length, nMem);
 
-      const engine = await import('../experiments/model-session.ts');
+      const sessions = await import('../run/model-session.ts');
       const { crammedText } = await import('../experiments/kinds/capacity.ts');
-      await engine.startEngine(o.backend);
-      const session = await engine.openModel(info.dir);
+      await sessions.startBackend(o.backend);
+      const session = await sessions.openModel(info.dir);
       const out = o.out ?? join(PROJECT_ROOT, 'results', 'vectors', `${session.name}-K${nMem}-N${ids.length}-${idsSha256(ids).slice(0, 10)}-seed${seed}.safetensors`);
       const progress = new ProgressLine();
       const outcomes: CramOutcome[] = [];
@@ -126,9 +126,9 @@ export function registerCramCommands(program: Command): void {
       }
       const ids = tokenize(info, tokenizer, text, o.length ?? String(meta.n_tokens), meta.n_mem);
 
-      const engine = await import('../experiments/model-session.ts');
-      await engine.startEngine(o.backend);
-      const session = await engine.openModel(info.dir);
+      const sessions = await import('../run/model-session.ts');
+      await sessions.startBackend(o.backend);
+      const session = await sessions.openModel(info.dir);
       if (meta.model_sha256 !== session.weightsSha256) {
         throw new Error(`${o.vector} was trained on model "${meta.model}" (weights ${meta.model_sha256.slice(0, 12)}…), not on ${session.name} (weights ${session.weightsSha256.slice(0, 12)}…)`);
       }

@@ -5,10 +5,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_CONFIG, runExperiment, writeRunReport } from '../experiments/harness.ts';
+import { DEFAULT_CONFIG, runExperiment, writeRunReport } from '../run/harness.ts';
 import { KINDS } from '../experiments/kinds/index.ts';
-import { prepareExperiment } from '../experiments/prepare.ts';
-import { COST_ESTIMATE, MAX_SHARDS, shardRequest, splitPlan } from '../experiments/shards.ts';
+import { prepareExperiment } from '../run/prepare.ts';
+import { COST_ESTIMATE, MAX_SHARDS, shardRequest, splitPlan } from '../run/shards.ts';
 import { positiveInt } from './options.ts';
 
 const rel = (p: string) => relative(process.cwd(), p) || '.';
@@ -79,7 +79,7 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption('--out <dir>', 'output folder, e.g. results/comparison')
     .action(async (runs: string[], o: { out: string }) => {
       for (const r of runs) if (!existsSync(r)) throw new Error(`run folder ${r} does not exist`);
-      const { compareRuns } = await import('../experiments/compare.ts');
+      const { compareRuns } = await import('../run/compare.ts');
       const r = await compareRuns(runs.map((x) => resolve(x)), resolve(o.out));
       process.stdout.write(`${rel(r.markdown)}\n${rel(r.html)}\n`);
     });

@@ -10,7 +10,7 @@ import { registerCramCommands } from './cram-commands.ts';
 import { registerExperimentCommands } from './experiment-commands.ts';
 import { registerScaleOutCommands } from './scale-out-commands.ts';
 import { registerVerify } from './verify-command.ts';
-import { registerServeCommand } from '../serve/command.ts';
+import { registerServeCommand } from './serve-command.ts';
 import { registerViewCommand } from './view-command.ts';
 
 const program = new Command()

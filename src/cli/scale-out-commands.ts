@@ -7,12 +7,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { PROJECT_ROOT } from '../paths.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
 import { writeFileAtomic } from '../files.ts';
-import { prepareExperiment } from '../experiments/prepare.ts';
-import { readShardsFile, splitPlan } from '../experiments/shards.ts';
-import { sbatchScript } from '../experiments/slurm.ts';
-import { formatStatus, runStatus } from '../experiments/status.ts';
+import { prepareExperiment } from '../run/prepare.ts';
+import { readShardsFile, splitPlan } from '../run/shards.ts';
+import { sbatchScript } from '../run/slurm.ts';
+import { formatStatus, runStatus } from '../run/status.ts';
 import { integer, positiveInt } from './options.ts';
 
 const rel = (p: string) => relative(process.cwd(), p) || '.';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendChoice } from '../engine/backend.ts';
-import { resolveModelDir } from '../paths.ts';
+import { resolveModelDir } from '../paths/index.ts';
 import { backendOption } from './options.ts';
 
 export function registerVerify(program: Command): void {

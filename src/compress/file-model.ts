@@ -7,8 +7,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isHubId, resolveHubModel } from '../models/hf-cache.ts';
-import { BUNDLED_MODELS_DIR, bundledModelNames } from '../paths.ts';
+import { isHubId, resolveHubModel } from '../paths/hub-cache.ts';
+import { BUNDLED_MODELS_DIR, bundledModelNames } from '../paths/index.ts';
 
 /** A file's claim about its model. */
 export interface ModelIdentity {

@@ -119,7 +119,7 @@ export const CommonConfigShape = {
   /**
    * Shards the run is split into when its tasks come from a scheduler that gives only an index (a Kubernetes Indexed
    * Job's JOB_COMPLETION_INDEX), and `cram slurm`'s default --tasks. Not part of the results: a run is split once,
-   * recorded in its folder (src/experiments/shards.ts).
+   * recorded in its folder (src/run/shards.ts).
    */
   shards: positiveInt(10_000).optional(),
 } as const;

@@ -14,7 +14,7 @@ import { createSession, initRuntime, type Runtime } from '../engine/runtime.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { loadModel, type LoadedModel } from '../models/load.ts';
 import { needsFloat32Cache, useFloat32Cache } from '../models/float32-cache.ts';
-import { checkFits, type FitOptions } from './fits.ts';
+import { checkLimits, type LimitOptions } from './limits.ts';
 import { buildDecodeGraph, buildObjectiveGraph, buildOneStepDecodeGraph, buildOneStepGraph } from './objective.ts';
 
 export interface ObjectiveOutputs {
@@ -70,13 +70,13 @@ export class CompiledModel {
   get embedDim(): number { return this.model.embedDim; }
 
   /**
-   * The known limits (fits.ts) for this model on this backend: inputs of up to `maxTokens` positions, batches of
+   * The known limits (limits.ts) for this model on this backend: inputs of up to `maxTokens` positions, batches of
    * `batchTokens`. Memory is checked only while no session is open (afterwards this model's own sessions are part of
    * the memory in use, and a check could stop a run that fits).
    */
-  checkFits(opts: Omit<FitOptions, 'memoryLimit'> = {}): void {
+  checkFits(opts: Omit<LimitOptions, 'memoryLimit'> = {}): void {
     const open = this.sessions.size > 0 || this.decodeSession !== null;
-    checkFits(this.model, this.runtime.name, open ? { ...opts, memoryLimit: null } : opts);
+    checkLimits(this.model, this.runtime.name, open ? { ...opts, memoryLimit: null } : opts);
   }
 
   private weightsReady = false;

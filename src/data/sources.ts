@@ -15,7 +15,7 @@
  * random words are seeded by `seed`.
  */
 import { basename, join } from 'node:path';
-import { PROJECT_ROOT } from '../paths.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
 import type { TextEncodingName } from '../files.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import { naturalTexts, readChunks } from './natural-text.ts';

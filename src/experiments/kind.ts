@@ -12,8 +12,8 @@ import type { ExperimentConfig } from '../config/schema.ts';
 import type { ReportContent } from '../report/report.ts';
 import type { BadLine } from '../results/run-folder.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
-import type { ModelInfo } from './model-info.ts';
-import type { ModelSession } from './model-session.ts';
+import type { ModelInfo } from '../run/model-info.ts';
+import type { ModelSession } from '../run/model-session.ts';
 
 /** One unit of work. Its key is the key of the record it produces: a record with that key means "done". */
 export interface WorkItem {

@@ -6,7 +6,7 @@
  * naming the file and the field. No tensor code: `cram check` and planning use it.
  */
 import { totalmem } from 'node:os';
-import { ConfigError, type RawConfig } from './config.ts';
+import { ModelConfigError, type RawConfig } from './config.ts';
 
 /** Upper bounds per kind of size (real models are at least 8× below each). */
 export const CONFIG_LIMITS = {
@@ -51,7 +51,7 @@ function checkRopeBases(raw: RawConfig, where: string): void {
   const check = (v: unknown, field: string) => {
     if (v === undefined || v === null) return;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      throw new ConfigError(`${where}: ${field} ${JSON.stringify(v)} must be a positive finite number`);
+      throw new ModelConfigError(`${where}: ${field} ${JSON.stringify(v)} must be a positive finite number`);
     }
   };
   for (const k of ['rope_theta', 'rotary_emb_base', 'rope_local_base_freq']) check(raw[k], k);
@@ -73,13 +73,13 @@ function checkRopeConflict(raw: RawConfig, where: string): void {
   const type = (r: RawConfig) => String(r.rope_type ?? r.type ?? 'default');
   const same = type(p) === type(s) && (s.factor === undefined || s.factor === p.factor);
   if (!same) {
-    throw new ConfigError(`${where}: rope_scaling (${type(s)}${s.factor === undefined ? '' : ` ×${s.factor}`}) conflicts with `
+    throw new ModelConfigError(`${where}: rope_scaling (${type(s)}${s.factor === undefined ? '' : ` ×${s.factor}`}) conflicts with `
       + `rope_parameters (${type(p)}${p.factor === undefined ? '' : ` ×${p.factor}`}); keep one of them`);
   }
 }
 
 /**
- * Throws a ConfigError naming `where` and the field when a size is not a positive integer, is above its bound, or
+ * Throws a ModelConfigError naming `where` and the field when a size is not a positive integer, is above its bound, or
  * the implied float32 weights exceed the memory ceiling. Absent or null fields are left to the architecture's reader.
  */
 export function checkConfigLimits(raw: RawConfig, where: string, ceiling = memoryCeilingBytes()): void {
@@ -90,15 +90,15 @@ export function checkConfigLimits(raw: RawConfig, where: string, ceiling = memor
       if (v === undefined || v === null) continue;
       if (typeof v !== 'number') {
         if (key === 'time_step_rank' && v === 'auto') continue;
-        throw new ConfigError(`${where}: ${key} ${JSON.stringify(v).slice(0, 40)} must be a number`);
+        throw new ModelConfigError(`${where}: ${key} ${JSON.stringify(v).slice(0, 40)} must be a number`);
       }
-      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${where}: ${key} ${v} must be a positive integer`);
-      if (v > max) throw new ConfigError(`${where}: ${key} ${v} is above the sane bound ${max} (a damaged or hostile config?)`);
+      if (!Number.isInteger(v) || v < 1) throw new ModelConfigError(`${where}: ${key} ${v} must be a positive integer`);
+      if (v > max) throw new ModelConfigError(`${where}: ${key} ${v} is above the sane bound ${max} (a damaged or hostile config?)`);
     }
   }
   const expand = raw.expand;
   if (expand !== undefined && expand !== null && !(typeof expand === 'number' && expand > 0 && expand <= 64)) {
-    throw new ConfigError(`${where}: expand ${JSON.stringify(expand).slice(0, 40)} must be a number in (0, 64]`);
+    throw new ModelConfigError(`${where}: expand ${JSON.stringify(expand).slice(0, 40)} must be a number in (0, 64]`);
   }
   checkRopeBases(raw, where);
   checkRopeConflict(raw, where);
@@ -118,7 +118,7 @@ export function checkConfigLimits(raw: RawConfig, where: string, ceiling = memor
   if (bytes > ceiling) {
     const parts = [layers && `${layers.key} ${layers.value}`, `${width.key} ${d}`, vocab && `${vocab.key} ${vocab.value}`]
       .filter(Boolean).join(', ');
-    throw new ConfigError(`${where}: ${parts} imply at least ${gib(bytes)} of float32 weights, above the memory ceiling `
+    throw new ModelConfigError(`${where}: ${parts} imply at least ${gib(bytes)} of float32 weights, above the memory ceiling `
       + `of ${gib(ceiling)} (this machine's memory; CRAM_MEMORY_CEILING_GIB sets another)`);
   }
 }

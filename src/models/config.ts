@@ -6,13 +6,13 @@
 
 export type RawConfig = Record<string, any>;
 
-export class ConfigError extends Error {}
+export class ModelConfigError extends Error {}
 
 /** The first numeric value among `keys`, else `fallback`, else an error naming the file and the keys. */
 export function num(raw: RawConfig, keys: string[], where: string, fallback?: number): number {
   for (const k of keys) if (typeof raw[k] === 'number' && Number.isFinite(raw[k])) return raw[k];
   if (fallback !== undefined) return fallback;
-  throw new ConfigError(`${where}: lacks ${keys.join(' / ')}`);
+  throw new ModelConfigError(`${where}: lacks ${keys.join(' / ')}`);
 }
 
 export function bool(raw: RawConfig, key: string, fallback: boolean): boolean {
@@ -78,7 +78,7 @@ export function ropeSettings(raw: RawConfig, where: string, params: RawConfig | 
   } else if (type === 'linear') {
     scaling = { type: 'linear', factor: num(rope, ['factor'], `${where} rope linear`) };
   } else if (type !== 'default') {
-    throw new ConfigError(`${where}: rope_type "${type}" is not supported (default, linear and llama3 are)`);
+    throw new ModelConfigError(`${where}: rope_type "${type}" is not supported (default, linear and llama3 are)`);
   }
   const partial = typeof rope.partial_rotary_factor === 'number' ? rope.partial_rotary_factor : num(raw, ['partial_rotary_factor', 'rotary_pct'], where, 1);
   return { theta, scaling, partial };
@@ -91,11 +91,11 @@ export function activationName(raw: RawConfig, where: string, fallback = 'silu')
     silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_new', relu: 'relu',
   };
   const a = map[name];
-  if (!a) throw new ConfigError(`${where}: activation "${name}" is not supported (${Object.keys(map).join(', ')})`);
+  if (!a) throw new ModelConfigError(`${where}: activation "${name}" is not supported (${Object.keys(map).join(', ')})`);
   return a;
 }
 
-// ---- per-layer attention settings (added for qwen2, qwen3, mistral, smollm3)
+// ---- per-layer attention settings (every architecture with layer types or sliding windows reads them here)
 
 export type LayerType = 'full_attention' | 'sliding_attention';
 
@@ -103,22 +103,25 @@ export type LayerType = 'full_attention' | 'sliding_attention';
 export function slidingWindowSize(raw: RawConfig, where: string): number | null {
   const w = raw.sliding_window;
   if (w === undefined || w === null) return null;
-  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1) throw new ConfigError(`${where}: sliding_window ${JSON.stringify(w)} is not a positive integer`);
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1) throw new ModelConfigError(`${where}: sliding_window ${JSON.stringify(w)} is not a positive integer`);
   return w;
 }
 
 /**
  * Each layer's attention type from `layer_types` (Hugging Face v5; "attention" is the legacy name of
- * "full_attention"), else the architecture's own default for layer i. Other types (chunked, linear…) throw.
+ * "full_attention"), else the architecture's own default for layer i. As transformers' layer_type_validation: one
+ * entry per layer, no more, no fewer. Other types (chunked, linear…) throw.
  */
 export function layerTypes(raw: RawConfig, where: string, numLayers: number, fallback: (layer: number) => LayerType): LayerType[] {
   const given = raw.layer_types;
   if (given === undefined || given === null) return Array.from({ length: numLayers }, (_, i) => fallback(i));
-  if (!Array.isArray(given) || given.length < numLayers) throw new ConfigError(`${where}: layer_types must list one type for each of the ${numLayers} layers`);
-  return given.slice(0, numLayers).map((t: unknown, i: number) => {
+  if (!Array.isArray(given) || given.length !== numLayers) {
+    throw new ModelConfigError(`${where}: layer_types must list one type per layer (${numLayers}), got ${JSON.stringify(given)}`);
+  }
+  return given.map((t: unknown, i: number) => {
     if (t === 'full_attention' || t === 'attention') return 'full_attention';
     if (t === 'sliding_attention') return 'sliding_attention';
-    throw new ConfigError(`${where}: layer_types[${i}] "${String(t)}" is not supported (full_attention, sliding_attention)`);
+    throw new ModelConfigError(`${where}: layer_types[${i}] "${String(t)}" is not supported (full_attention, sliding_attention)`);
   });
 }
 
@@ -130,7 +133,7 @@ export function layerTypes(raw: RawConfig, where: string, numLayers: number, fal
 export function layerWindows(types: LayerType[], window: number | null, where: string): (number | null)[] {
   return types.map((t, i) => {
     if (t === 'full_attention') return null;
-    if (window === null) throw new ConfigError(`${where}: layer_types[${i}] is "sliding_attention" but sliding_window is not set (or use_sliding_window is false)`);
+    if (window === null) throw new ModelConfigError(`${where}: layer_types[${i}] is "sliding_attention" but sliding_window is not set (or use_sliding_window is false)`);
     return window;
   });
 }

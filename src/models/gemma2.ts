@@ -13,12 +13,13 @@
 import type { Graph, Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, type Architecture, type Head } from './causal-lm.ts';
-import { activationName, bool, commonConfig, ConfigError, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
+import {
+  activationName, bool, commonConfig, layerTypes, layerWindows, ModelConfigError, num, ropeSettings, slidingWindowSize,
+  type CommonConfig, type LayerType, type RawConfig, type RopeSettings,
+} from './config.ts';
 import { activation, attention, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import type { Weights } from './weights.ts';
-
-export type LayerType = 'sliding_attention' | 'full_attention';
 
 export interface GemmaConfig extends CommonConfig {
   hiddenSize: number;
@@ -49,22 +50,7 @@ export function optionalNum(raw: RawConfig, key: string, where: string, fallback
   const v = raw[key];
   if (v === null) return null;
   if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
-  throw new ConfigError(`${where}: ${key} must be a positive number or null, got ${JSON.stringify(v)}`);
-}
-
-/** `layer_types` when present (validated), else `fallback(i)` for each layer. */
-export function layerTypes(raw: RawConfig, where: string, numLayers: number, fallback: (i: number) => LayerType): LayerType[] {
-  const given = raw.layer_types;
-  if (given === undefined || given === null) return Array.from({ length: numLayers }, (_, i) => fallback(i));
-  if (!Array.isArray(given) || given.length !== numLayers) {
-    throw new ConfigError(`${where}: layer_types must list one type per layer (${numLayers}), got ${JSON.stringify(given)}`);
-  }
-  for (const t of given) {
-    if (t !== 'sliding_attention' && t !== 'full_attention') {
-      throw new ConfigError(`${where}: layer_types entry "${t}" is not supported (sliding_attention, full_attention are)`);
-    }
-  }
-  return given as LayerType[];
+  throw new ModelConfigError(`${where}: ${key} must be a positive number or null, got ${JSON.stringify(v)}`);
 }
 
 /**
@@ -87,25 +73,24 @@ export function gemmaCommon(raw: RawConfig, where: string, defaults: { maxPositi
     activation: activationName({ hidden_act: raw.hidden_activation ?? 'gelu_pytorch_tanh' }, where),
     attentionBias: bool(raw, 'attention_bias', false),
     queryPreAttnScalar: num(raw, ['query_pre_attn_scalar'], where, 256),
-    slidingWindow: optionalNum(raw, 'sliding_window', where, 4096),
+    // Absent: Hugging Face's default 4096; null: no window.
+    slidingWindow: 'sliding_window' in raw ? slidingWindowSize(raw, where) : 4096,
   };
 }
 
-/** A sliding layer without a window size is a config error. */
+/** A sliding layer without a window size is a config error (the shared rule, models/config.ts). */
 export function checkWindow(c: { layerTypes: LayerType[]; slidingWindow: number | null }, where: string): void {
-  if (c.layerTypes.includes('sliding_attention') && !(c.slidingWindow !== null && Number.isInteger(c.slidingWindow))) {
-    throw new ConfigError(`${where}: layer_types has sliding_attention layers but sliding_window is ${c.slidingWindow} (a positive integer is needed)`);
-  }
+  layerWindows(c.layerTypes, c.slidingWindow, where);
 }
 
 function configureGemma2(raw: RawConfig, where: string): GemmaConfig {
   const base = gemmaCommon(raw, where, { maxPositions: 8192 });
   const params = raw.rope_parameters;
   if (params && typeof params === 'object' && ('full_attention' in params || 'sliding_attention' in params)) {
-    throw new ConfigError(`${where}: rope_parameters by layer type is not read for gemma2 (Gemma 2 has one rotary table)`);
+    throw new ModelConfigError(`${where}: rope_parameters by layer type is not read for gemma2 (Gemma 2 has one rotary table)`);
   }
   const rope = ropeSettings(raw, where);
-  if (rope.partial !== 1) throw new ConfigError(`${where}: partial_rotary_factor ${rope.partial} is not supported for gemma2`);
+  if (rope.partial !== 1) throw new ModelConfigError(`${where}: partial_rotary_factor ${rope.partial} is not supported for gemma2`);
   const c: GemmaConfig = {
     ...base,
     attnSoftcap: optionalNum(raw, 'attn_logit_softcapping', where, 50),

@@ -5,8 +5,8 @@
  * pattern is `layer_types`, else every `sliding_window_pattern`-th layer (default 6) is full.
  */
 import type { Architecture } from './causal-lm.ts';
-import { ConfigError, num, ropeSettings, type RawConfig, type RopeSettings } from './config.ts';
-import { checkWindow, Gemma, gemmaCommon, layerTypes, optionalNum, type GemmaConfig, type LayerType } from './gemma2.ts';
+import { layerTypes, ModelConfigError, num, ropeSettings, type LayerType, type RawConfig, type RopeSettings } from './config.ts';
+import { checkWindow, Gemma, gemmaCommon, optionalNum, type GemmaConfig } from './gemma2.ts';
 
 /**
  * Rotary settings by layer type, from transformers 5's `rope_parameters: {full_attention: {…}, sliding_attention: {…}}`
@@ -17,7 +17,7 @@ function gemma3Rope(raw: RawConfig, where: string): Record<LayerType, RopeSettin
   let out: Record<LayerType, RopeSettings>;
   if (params && typeof params === 'object' && ('full_attention' in params || 'sliding_attention' in params)) {
     for (const t of ['full_attention', 'sliding_attention']) {
-      if (!params[t] || typeof params[t] !== 'object') throw new ConfigError(`${where}: rope_parameters lacks "${t}"`);
+      if (!params[t] || typeof params[t] !== 'object') throw new ModelConfigError(`${where}: rope_parameters lacks "${t}"`);
     }
     out = {
       full_attention: ropeSettings(raw, `${where} rope_parameters.full_attention`, params.full_attention),
@@ -31,7 +31,7 @@ function gemma3Rope(raw: RawConfig, where: string): Record<LayerType, RopeSettin
     };
   }
   for (const [t, r] of Object.entries(out)) {
-    if (r.partial !== 1) throw new ConfigError(`${where}: partial_rotary_factor ${r.partial} (${t}) is not supported for gemma3_text`);
+    if (r.partial !== 1) throw new ModelConfigError(`${where}: partial_rotary_factor ${r.partial} (${t}) is not supported for gemma3_text`);
   }
   return out;
 }
@@ -41,10 +41,10 @@ function configure(raw: RawConfig, where: string): GemmaConfig {
   // Hugging Face's Gemma 3 attention does not apply attn_logit_softcapping (its configs leave it null): refuse a value
   // rather than silently differ from one reading or the other.
   if (optionalNum(raw, 'attn_logit_softcapping', where, null) !== null) {
-    throw new ConfigError(`${where}: attn_logit_softcapping ${raw.attn_logit_softcapping} is not supported for gemma3_text (Hugging Face's Gemma 3 ignores it; set it to null)`);
+    throw new ModelConfigError(`${where}: attn_logit_softcapping ${raw.attn_logit_softcapping} is not supported for gemma3_text (Hugging Face's Gemma 3 ignores it; set it to null)`);
   }
   if (raw.use_bidirectional_attention === true) {
-    throw new ConfigError(`${where}: use_bidirectional_attention true is not supported (the harness needs a causal model)`);
+    throw new ModelConfigError(`${where}: use_bidirectional_attention true is not supported (the harness needs a causal model)`);
   }
   const pattern = num(raw, ['sliding_window_pattern', '_sliding_window_pattern'], where, 6);
   const c: GemmaConfig = {

@@ -15,10 +15,10 @@ import { crossCheckModel } from './validate.ts';
 import { HfTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import { readJsonObject } from '../files.ts';
-import { findLlama2c, modelName, resolveModelDir } from '../paths.ts';
+import { findLlama2c, modelName, resolveModelDir } from '../paths/index.ts';
 
-// Paths live in src/paths.ts (no tensor code, so config validation can use them); re-exported for existing callers.
-export { BUNDLED_MODELS_DIR, PROJECT_ROOT, bundledModelNames, modelName, resolveModelDir } from '../paths.ts';
+// Paths live in src/paths/ (no tensor code, so config validation can use them); re-exported for existing callers.
+export { BUNDLED_MODELS_DIR, PROJECT_ROOT, bundledModelNames, modelName, resolveModelDir } from '../paths/index.ts';
 
 export interface LoadedModel {
   /** Folder name, e.g. "gutenberg-llama-s". */

@@ -10,7 +10,7 @@
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, type Architecture } from './causal-lm.ts';
-import { activationName, bool, commonConfig, ConfigError, num, type CommonConfig, type RawConfig } from './config.ts';
+import { activationName, bool, commonConfig, ModelConfigError, num, type CommonConfig, type RawConfig } from './config.ts';
 import { activation, linear, rmsNorm, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import { DEFAULT_SCAN_CHUNK, DEFAULT_SCAN_GROUP, selectiveScan, zerosRows } from './ssm.ts';
@@ -32,7 +32,7 @@ export function configureMamba(raw: RawConfig, where: string): MambaConfig {
   const hiddenSize = num(raw, ['hidden_size', 'd_model'], where);
   const rank = raw.time_step_rank;
   const dtRank = rank === undefined || rank === 'auto' ? Math.ceil(hiddenSize / 16) : num(raw, ['time_step_rank'], where);
-  if (!Number.isInteger(dtRank) || dtRank < 1) throw new ConfigError(`${where}: time_step_rank ${JSON.stringify(rank)} is not a positive integer or "auto"`);
+  if (!Number.isInteger(dtRank) || dtRank < 1) throw new ModelConfigError(`${where}: time_step_rank ${JSON.stringify(rank)} is not a positive integer or "auto"`);
   return {
     ...commonConfig(raw, where, { tie: true, maxPositions: Infinity }),
     hiddenSize,

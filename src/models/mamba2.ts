@@ -10,7 +10,7 @@
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import type { Architecture } from './causal-lm.ts';
-import { activationName, bool, commonConfig, ConfigError, num, type RawConfig } from './config.ts';
+import { activationName, bool, commonConfig, ModelConfigError, num, type RawConfig } from './config.ts';
 import { linear, rmsNorm } from './layers.ts';
 import { SsmBackbone, type SsmBackboneConfig } from './mamba.ts';
 import type { Sequence } from './sequence.ts';
@@ -36,7 +36,7 @@ function jsonFloat(v: unknown, where: string): number {
   if (typeof s === 'number') return s;
   if (s === 'Infinity' || s === 'inf') return Infinity;
   if (s === '-Infinity' || s === '-inf') return -Infinity;
-  throw new ConfigError(`${where}: ${JSON.stringify(v)} is not a number`);
+  throw new ModelConfigError(`${where}: ${JSON.stringify(v)} is not a number`);
 }
 
 export function configureMamba2(raw: RawConfig, where: string): Mamba2Config {
@@ -45,8 +45,8 @@ export function configureMamba2(raw: RawConfig, where: string): Mamba2Config {
   const headDim = num(raw, ['head_dim'], where, 64);
   const numHeads = num(raw, ['num_heads'], where, intermediateSize / headDim);
   const nGroups = num(raw, ['n_groups'], where, 1);
-  if (numHeads * headDim !== intermediateSize) throw new ConfigError(`${where}: num_heads ${numHeads} × head_dim ${headDim} ≠ expand × hidden_size ${intermediateSize}`);
-  if (numHeads % nGroups !== 0) throw new ConfigError(`${where}: num_heads ${numHeads} is not a multiple of n_groups ${nGroups}`);
+  if (numHeads * headDim !== intermediateSize) throw new ModelConfigError(`${where}: num_heads ${numHeads} × head_dim ${headDim} ≠ expand × hidden_size ${intermediateSize}`);
+  if (numHeads % nGroups !== 0) throw new ModelConfigError(`${where}: num_heads ${numHeads} is not a multiple of n_groups ${nGroups}`);
   const limit = Array.isArray(raw.time_step_limit) ? raw.time_step_limit : [0, Infinity];
   return {
     ...commonConfig(raw, where, { tie: false, maxPositions: Infinity }),

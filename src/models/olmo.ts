@@ -7,7 +7,7 @@
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, type Architecture } from './causal-lm.ts';
-import { ConfigError, type RawConfig } from './config.ts';
+import { ModelConfigError, type RawConfig } from './config.ts';
 import { attention, clampSymmetric, gatedMlp, layerNorm, linear, mergeHeads, rope, ropeTables, splitHeads } from './layers.ts';
 import { configureLlama, type LlamaConfig } from './llama.ts';
 import type { Sequence } from './sequence.ts';
@@ -23,7 +23,7 @@ const OLMO_LAYER_NORM_EPS = 1e-5;
 
 function configure(raw: RawConfig, where: string): OlmoConfig {
   const clip = raw.clip_qkv;
-  if (clip !== undefined && clip !== null && !(typeof clip === 'number' && clip > 0)) throw new ConfigError(`${where}: clip_qkv ${JSON.stringify(clip)} is not a positive number`);
+  if (clip !== undefined && clip !== null && !(typeof clip === 'number' && clip > 0)) throw new ModelConfigError(`${where}: clip_qkv ${JSON.stringify(clip)} is not a positive number`);
   return { ...configureLlama(raw, where), normEps: OLMO_LAYER_NORM_EPS, mlpBias: false, ropeInterleaved: false, clipQkv: typeof clip === 'number' ? clip : null };
 }
 

@@ -7,7 +7,7 @@
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, type Architecture } from './causal-lm.ts';
-import { activationName, commonConfig, ConfigError, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
+import { activationName, commonConfig, ModelConfigError, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
 import { activation, attention, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import type { Weights } from './weights.ts';
@@ -33,10 +33,10 @@ function configure(raw: RawConfig, where: string): Phi3Config {
   const headDim = num(raw, ['head_dim'], where, hiddenSize / numHeads);
   const rope = ropeSettings(raw, where);
   const rotaryDim = Math.floor(headDim * rope.partial);
-  if (rotaryDim % 2 !== 0 || rotaryDim <= 0) throw new ConfigError(`${where}: partial_rotary_factor ${rope.partial} gives an odd or empty rotary width ${rotaryDim}`);
+  if (rotaryDim % 2 !== 0 || rotaryDim <= 0) throw new ModelConfigError(`${where}: partial_rotary_factor ${rope.partial} gives an odd or empty rotary width ${rotaryDim}`);
   const window = raw.sliding_window;
   if (window !== undefined && window !== null && !(Number.isInteger(window) && window > 0)) {
-    throw new ConfigError(`${where}: sliding_window must be a positive integer or null, got ${JSON.stringify(window)}`);
+    throw new ModelConfigError(`${where}: sliding_window must be a positive integer or null, got ${JSON.stringify(window)}`);
   }
   return {
     ...commonConfig(raw, where, { tie: false, maxPositions: 4096 }),

@@ -3,7 +3,7 @@
  * side) plus one line here. Loading and the reference tests iterate this list.
  */
 import type { Architecture } from './causal-lm.ts';
-import { ConfigError, type CommonConfig, type RawConfig } from './config.ts';
+import { ModelConfigError, type CommonConfig, type RawConfig } from './config.ts';
 import { checkConfigLimits } from './config-limits.ts';
 import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gpt-neox.ts';
@@ -31,9 +31,9 @@ export function supportedModelTypes(): string[] {
 
 export function architectureFor(raw: RawConfig, where: string): Architecture<CommonConfig> {
   const type = raw?.model_type;
-  if (typeof type !== 'string') throw new ConfigError(`${where}: no "model_type" (is this a Hugging Face config.json?)`);
+  if (typeof type !== 'string') throw new ModelConfigError(`${where}: no "model_type" (is this a Hugging Face config.json?)`);
   const arch = ARCHITECTURES.find((a) => a.modelTypes.includes(type));
-  if (!arch) throw new ConfigError(`${where}: model_type "${type}" is not supported; supported: ${supportedModelTypes().join(', ')}`);
+  if (!arch) throw new ModelConfigError(`${where}: model_type "${type}" is not supported; supported: ${supportedModelTypes().join(', ')}`);
   checkConfigLimits(raw, where); // sizes bounded before any reader sizes anything from them
   return arch;
 }

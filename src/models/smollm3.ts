@@ -6,7 +6,7 @@
  * `use_sliding_window` and `sliding_window` are set). The decoder is Llama's (llama.ts); this file reads the config.
  */
 import type { Architecture } from './causal-lm.ts';
-import { bool, ConfigError, layerTypes, layerWindows, num, slidingWindowSize, type RawConfig } from './config.ts';
+import { bool, ModelConfigError, layerTypes, layerWindows, num, slidingWindowSize, type RawConfig } from './config.ts';
 import { configureLlama, Llama, type LlamaConfig } from './llama.ts';
 
 export type SmolLM3Config = LlamaConfig;
@@ -21,7 +21,7 @@ function configure(raw: RawConfig, where: string): SmolLM3Config {
   } else {
     const list = raw.no_rope_layers;
     if (!Array.isArray(list) || list.length < n || !list.slice(0, n).every((v) => v === 0 || v === 1 || typeof v === 'boolean')) {
-      throw new ConfigError(`${where}: no_rope_layers must list 1 (RoPE) or 0 (NoPE) for each of the ${n} layers`);
+      throw new ModelConfigError(`${where}: no_rope_layers must list 1 (RoPE) or 0 (NoPE) for each of the ${n} layers`);
     }
     useRope = list.slice(0, n).map((v: number | boolean) => v === 1 || v === true);
   }

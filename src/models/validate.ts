@@ -6,7 +6,7 @@
  */
 import { Graph } from '../engine/graph/graph.ts';
 import type { CausalLM } from './causal-lm.ts';
-import { ConfigError, type RawConfig } from './config.ts';
+import { ModelConfigError, type RawConfig } from './config.ts';
 import { Sequence } from './sequence.ts';
 
 /** Runs `fn`, recording the weight names it looks up. */
@@ -28,7 +28,7 @@ function lookups(model: CausalLM, fn: () => void): Set<string> {
 
 const LAYER_INDEX = /(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\./;
 
-/** Throws a ConfigError when the config and the weights of `model` disagree. `raw` is the config as written. */
+/** Throws a ModelConfigError when the config and the weights of `model` disagree. `raw` is the config as written. */
 export function crossCheckModel(model: CausalLM, raw: RawConfig, where: string): void {
   const c = model.config;
   const g = new Graph('cross-check');
@@ -40,27 +40,27 @@ export function crossCheckModel(model: CausalLM, raw: RawConfig, where: string):
     lookups(model, () => model.hiddenStates(x, new Sequence(g, x)));
     headNames = lookups(model, () => model.head(g));
   } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError(`${where} does not match its weights: ${(e as Error).message}`);
+    if (e instanceof ModelConfigError) throw e;
+    throw new ModelConfigError(`${where} does not match its weights: ${(e as Error).message}`);
   }
   if (model.numEmbeddings !== c.vocabSize) {
-    throw new ConfigError(`${where}: vocab_size ${c.vocabSize} but the embedding ${[...embedNames].join(', ')} has ${model.numEmbeddings} rows`);
+    throw new ModelConfigError(`${where}: vocab_size ${c.vocabSize} but the embedding ${[...embedNames].join(', ')} has ${model.numEmbeddings} rows`);
   }
   const shared = [...headNames].filter((n) => embedNames.has(n));
   if (raw.tie_word_embeddings === false && shared.length) {
-    throw new ConfigError(`${where}: tie_word_embeddings is false but the weights have no lm_head.weight (the head would `
+    throw new ModelConfigError(`${where}: tie_word_embeddings is false but the weights have no lm_head.weight (the head would `
       + `silently be the embedding ${shared[0]}); set tie_word_embeddings to true or add lm_head.weight`);
   }
   for (const name of headNames) {
     const rows = model.weights.get(name).shape[0];
     if (model.weights.get(name).shape.length === 2 && rows !== c.vocabSize) {
-      throw new ConfigError(`${where}: vocab_size ${c.vocabSize} but the head ${name} has ${rows} rows`);
+      throw new ModelConfigError(`${where}: vocab_size ${c.vocabSize} but the head ${name} has ${rows} rows`);
     }
   }
   for (const name of model.weights.entries.keys()) {
     const m = LAYER_INDEX.exec(name);
     if (m && Number(m[1]) >= c.numLayers) {
-      throw new ConfigError(`${where}: num_hidden_layers ${c.numLayers} but the weights hold layer ${m[1]} (${name})`);
+      throw new ModelConfigError(`${where}: num_hidden_layers ${c.numLayers} but the weights hold layer ${m[1]} (${name})`);
     }
   }
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BackendInfo } from '../engine/backend.ts';
-import { PROJECT_ROOT } from '../paths.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
 
 function version(pkg: string): string | null {
   try {

@@ -9,7 +9,7 @@
  * in a batch marks the batch's unfinished jobs failed.
  */
 import { compressMany, CompressAborted, type CompressProgress, type OpenModel } from '../compress/compress.ts';
-import { compressionFigures } from '../compress/figures.ts';
+import { compressionBaselines } from '../compress/baselines.ts';
 import { serializeMemoryFile, totalVectors } from '../compress/memory-file.ts';
 import { memoryId, type MemoryRow, type ServeDb } from './db.ts';
 
@@ -189,7 +189,7 @@ export class CompressWorker implements QueueWorker {
             const mf = r.file;
             const bytes = serializeMemoryFile(mf);
             const text = row.text!;
-            const fig = await compressionFigures(this.model.engine, text, tok.encode(text), tok.bosId, bytes.byteLength);
+            const fig = await compressionBaselines(this.model.engine, text, tok.encode(text), tok.bosId, bytes.byteLength);
             const k = totalVectors(mf);
             const stats = {
               ...fig, vectors: k, segments: mf.segments.length, tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null,

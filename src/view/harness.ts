@@ -5,13 +5,13 @@
  */
 export { experimentKind, KIND_NAMES } from '../experiments/kinds/index.ts';
 export type { ExperimentKind, ReportInput, SkippedText, WorkItem } from '../experiments/kind.ts';
-export { runStatus, type RunStatus } from '../experiments/status.ts';
-export { lockHolder } from '../experiments/run-lock.ts';
-export { readMergedJsonl, readMergedRecords } from '../experiments/shards.ts';
-export { prepareExperiment } from '../experiments/prepare.ts';
-export { describeModel, loadTokenizer } from '../experiments/model-info.ts';
+export { runStatus, type RunStatus } from '../run/status.ts';
+export { lockHolder } from '../run/run-lock.ts';
+export { readMergedJsonl, readMergedRecords } from '../run/shards.ts';
+export { prepareExperiment } from '../run/prepare.ts';
+export { describeModel, loadTokenizer } from '../run/model-info.ts';
 export { capacityReport } from '../experiments/kinds/capacity.ts';
-export { compareRuns } from '../experiments/compare.ts';
+export { compareRuns } from '../run/compare.ts';
 export { COMPARISON_FIGURES } from '../report/figures/index.ts';
 export type { FigureEntry } from '../report/figures/common.ts';
 export type { ReportContent } from '../report/report.ts';

@@ -155,7 +155,7 @@ test('bundled heldout and seen files hold 64 chunks of 12,000-16,000 characters'
 });
 
 test('keep_newlines: the same sentences with the books\' line breaks, under their own source name', async () => {
-  const { describeModel, loadTokenizer } = await import('../../src/experiments/model-info.ts');
+  const { describeModel, loadTokenizer } = await import('../../src/run/model-info.ts');
   const { loadSourceTexts, sourceName } = await import('../../src/data/sources.ts');
   const { normalizeWhitespace } = await import('../../src/data/sentences.ts');
   const tok = loadTokenizer(describeModel('gutenberg-llama-s'));

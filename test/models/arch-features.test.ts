@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import { readReference, verify } from '../../src/cram/verify.ts';
 import { architectureFor } from '../../src/models/registry.ts';
-import { ConfigError, type RawConfig } from '../../src/models/config.ts';
+import { ModelConfigError, type RawConfig } from '../../src/models/config.ts';
 import { parseSafetensors, serializeSafetensors } from '../../src/models/safetensors.ts';
 import type { HostTensor } from '../../src/models/tensor-map.ts';
 import { compiled, hfFixture, hfFixtures, open, relErr } from '../helpers.ts';
@@ -152,7 +152,7 @@ test('qwen2/qwen3 sliding windows follow use_sliding_window, max_window_layers a
     assert.deepEqual(configure({ ...base, model_type, sliding_window: 8, use_sliding_window: true }).windows, [null, null, null, null]); // default max_window_layers 28
     const types = ['sliding_attention', 'full_attention', 'sliding_attention', 'attention'];
     assert.deepEqual(configure({ ...base, model_type, sliding_window: 8, use_sliding_window: true, layer_types: types }).windows, [8, null, 8, null]);
-    assert.throws(() => configure({ ...base, model_type, sliding_window: 8, layer_types: types }), (e: Error) => e instanceof ConfigError && /test\/config\.json.*layer_types\[0\].*sliding_window/.test(e.message));
+    assert.throws(() => configure({ ...base, model_type, sliding_window: 8, layer_types: types }), (e: Error) => e instanceof ModelConfigError && /test\/config\.json.*layer_types\[0\].*sliding_window/.test(e.message));
     assert.throws(() => configure({ ...base, model_type, layer_types: ['chunked_attention', 'full_attention', 'full_attention', 'full_attention'] }), /test\/config\.json: layer_types\[0\] "chunked_attention" is not supported/);
   }
   assert.equal(configure({ ...base, model_type: 'qwen3' }).headDim, 128); // Qwen3Config's default, not hidden/heads

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCapacityReport as writeReport } from '../../src/experiments/kinds/capacity.ts';
-import { compareRuns } from '../../src/experiments/compare.ts';
+import { compareRuns } from '../../src/run/compare.ts';
 import { syntheticCurves, syntheticRecords } from './synthetic.ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

@@ -11,7 +11,7 @@ import { parseMemoryFile, serializeMemoryFile } from '../../src/compress/memory-
 import { MemoryStore } from '../../src/compress/store.ts';
 import { readVectorFile, writeVectorFile } from '../../src/cram/vector-file.ts';
 import { readUserTexts } from '../../src/data/user-file.ts';
-import { describeModel, loadTokenizer } from '../../src/experiments/model-info.ts';
+import { describeModel, loadTokenizer } from '../../src/run/model-info.ts';
 import { readTextFile, writeFileAtomic } from '../../src/files.ts';
 import { parseSafetensors, serializeSafetensors } from '../../src/models/safetensors.ts';
 import { loadModel } from '../../src/models/load.ts';

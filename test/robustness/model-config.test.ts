@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeModel } from '../../src/experiments/model-info.ts';
+import { describeModel } from '../../src/run/model-info.ts';
 import { checkConfigLimits } from '../../src/models/config-limits.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { bundled, fixture } from '../helpers.ts';

@@ -1,7 +1,7 @@
 /** Shard counts bounded at every entry point (issue 26, item 4); odd SLURM environments give clear messages. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_SHARDS, ShardError, parseShardFlag, resolveShard, shardRequest } from '../../src/experiments/shards.ts';
+import { MAX_SHARDS, ShardError, parseShardFlag, resolveShard, shardRequest } from '../../src/run/shards.ts';
 
 const slurm = (id: number, count: number, min = 0) => ({
   SLURM_ARRAY_TASK_ID: String(id), SLURM_ARRAY_TASK_COUNT: String(count), SLURM_ARRAY_TASK_MIN: String(min),

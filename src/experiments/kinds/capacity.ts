@@ -23,7 +23,7 @@ import {
 import { describeBadLines, type BadLine } from '../../results/run-folder.ts';
 import { SAMPLE_COLUMNS, type CurveRecord, type SampleRecord } from '../../results/sample-record.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, SkippedText, WorkItem } from '../kind.ts';
-import type { CramJob, CramOutcome, ModelSession, Regeneration } from '../model-session.ts';
+import type { CramJob, CramOutcome, ModelSession, Regeneration } from '../../run/model-session.ts';
 import { saveTextVectors } from './study-common.ts';
 
 export interface PlannedJob extends CramJob, WorkItem {

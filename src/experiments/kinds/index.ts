@@ -10,7 +10,7 @@ import { contextAblation } from './context-ablation.ts';
 import { sideEffects } from './side-effects.ts';
 import { solutionSpace } from './solution-space.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in item and record types
+/** Any kind: kinds differ in item and record types. */
 type AnyKind = ExperimentKind<WorkItem, any>;
 
 export const KINDS: Readonly<Record<string, AnyKind>> = {

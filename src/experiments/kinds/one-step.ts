@@ -30,7 +30,7 @@ import { capacityCsv, toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import { SAMPLE_COLUMNS, type SampleRecord } from '../../results/sample-record.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, SkippedText, WorkItem } from '../kind.ts';
-import type { OneStepJob, OneStepOutcome, OneStepSettings } from '../model-session.ts';
+import type { OneStepJob, OneStepOutcome, OneStepSettings } from '../../run/model-session.ts';
 import { capacity, type PlannedJob } from './capacity.ts';
 import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
 import { saveTextVectors } from './study-common.ts';

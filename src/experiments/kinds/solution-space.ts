@@ -30,7 +30,7 @@ import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import type { CramOutcome } from '../model-session.ts';
+import type { CramOutcome } from '../../run/model-session.ts';
 import { batchLimits, cosineSimilarity, evaluateRows, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, saveTextVectors, sig, std, type StudyText } from './study-common.ts';
 
 // ---------------------------------------------------------------- options

@@ -8,7 +8,7 @@ import { sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
 import { loadSourceTexts, sourceName, type SourceSpec } from '../../data/sources.ts';
 import { idsSha256, sha256, writeVectorFile } from '../../cram/vector-file.ts';
 import type { PlanContext, SkippedText } from '../kind.ts';
-import type { ModelSession, Regeneration } from '../model-session.ts';
+import type { ModelSession, Regeneration } from '../../run/model-session.ts';
 
 export interface StudyText {
   source: string;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { bundled, fixture, open } from '../../helpers.ts';
 import { acDecode, acEncode, parseAc, serializeAc } from '../../../src/compress/ac.ts';
-import { modelCodeLength } from '../../../src/compress/figures.ts';
+import { modelCodeLength } from '../../../src/compress/baselines.ts';
 
 const loaded = await open(bundled('gutenberg-llama-s'));
 const tok = loaded.tokenizer!;

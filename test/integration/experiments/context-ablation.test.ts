@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import { contextAblationTable, contextIds, precedingText, withContext, type ContextAblationRecord } from '../../../src/experiments/kinds/context-ablation.ts';
-import { openModel, startEngine } from '../../../src/experiments/model-session.ts';
+import { openModel, startBackend } from '../../../src/run/model-session.ts';
 import { fixture, ready } from '../../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -76,7 +76,7 @@ test('a context-ablation run from a config: P = 0 is the baseline, accuracy on t
 
   // A direct check of one context row: greedy predictions of the text part, position by position.
   const pick = ctx.find((c) => c.context_tokens === 40 && c.source === 'gutenberg-heldout-newlines')!;
-  await startEngine('cpu');
+  await startBackend('cpu');
   const model = await openModel('gutenberg-llama-xs');
   const chunk = readChunks(BUNDLED_CHUNKS['gutenberg-heldout'])[pick.sample_index];
   const text = model.tokenizer.encode(secondHalfKeepingNewlines(chunk.text_lines!)).slice(0, 6);

@@ -21,7 +21,7 @@ const cramNoEngine = (...args: string[]) =>
 
 test('the hook does catch the engine (cram run imports it)', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), '-e',
-    "const m = await import('./src/experiments/model-session.ts'); await m.startEngine('cpu')"], { cwd: ROOT, encoding: 'utf8' });
+    "const m = await import('./src/run/model-session.ts'); await m.startBackend('cpu')"], { cwd: ROOT, encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /tensor engine loaded: .*(onnxruntime|src\/engine\/runtime)/);
 });

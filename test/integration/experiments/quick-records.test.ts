@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import type { SampleRecord } from '../../../src/results/sample-record.ts';
 import { fixture, ready } from '../../helpers.ts';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import type { SampleRecord } from '../../../src/results/sample-record.ts';
 import { RunFolder } from '../../../src/results/run-folder.ts';
 import { ready } from '../../helpers.ts';

@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
-import { runExperiment, writeRunReport } from '../../../src/experiments/harness.ts';
-import { RunLock } from '../../../src/experiments/run-lock.ts';
+import { runExperiment, writeRunReport } from '../../../src/run/harness.ts';
+import { RunLock } from '../../../src/run/run-lock.ts';
 import {
   parseShardFlag, readShardsFile, resolveShard, shardRequest, splitPlan, type ShardRequest, type ShardsFile,
-} from '../../../src/experiments/shards.ts';
-import { sbatchScript } from '../../../src/experiments/slurm.ts';
-import { formatStatus, runStatus } from '../../../src/experiments/status.ts';
+} from '../../../src/run/shards.ts';
+import { sbatchScript } from '../../../src/run/slurm.ts';
+import { formatStatus, runStatus } from '../../../src/run/status.ts';
 import type { SampleRecord } from '../../../src/results/sample-record.ts';
 import { ready } from '../../helpers.ts';
 
@@ -146,7 +146,7 @@ test('two shards give the records of one process; a stopped shard resumes, losin
   assert.match(report, /2 shards side by side .*3 sessions, 1 stopped by a signal/);
   assert.ok(readFileSync(join(runDir, 'shards', '0', 'curves.jsonl'), 'utf8').length > 0 || readFileSync(join(runDir, 'shards', '1', 'curves.jsonl'), 'utf8').length > 0);
   // cram compare reads a sharded run like any other.
-  const { compareRuns } = await import('../../../src/experiments/compare.ts');
+  const { compareRuns } = await import('../../../src/run/compare.ts');
   const cmp = await compareRuns([runDir], join(work, 'compared'));
   assert.equal(cmp.duplicates, 0);
   assert.match(readFileSync(join(work, 'compared', 'report.md'), 'utf8'), /Texts crammed: 12/);

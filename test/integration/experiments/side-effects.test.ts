@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import {
   randomSameNorm, sideEffectsSamples, sideEffectsTable, type DonorRecord, type ReferenceRecord, type SideEffectsRecord,
 } from '../../../src/experiments/kinds/side-effects.ts';
 import { norm } from '../../../src/experiments/kinds/study-common.ts';
-import { openModel, startEngine } from '../../../src/experiments/model-session.ts';
+import { openModel, startBackend } from '../../../src/run/model-session.ts';
 import { readSafetensorsFile } from '../../../src/models/safetensors.ts';
 import { seededNormal } from '../../../src/cram/init.ts';
 import { bundled, fixture, ready } from '../../helpers.ts';
@@ -63,7 +63,7 @@ test('the table on hand-made records: deltas against nothing, shares of pairs wh
 
 test('the mean token embedding is the row mean of the model\'s embedding table', async () => {
   await ready;
-  await startEngine('cpu');
+  await startBackend('cpu');
   const model = await openModel('gutenberg-llama-xs');
   const m = model.embeddingMean();
   model.dispose();

@@ -29,7 +29,7 @@ test('StopSignals: signals within a second are one request (graceful); a later o
   const flag = join(work, 'flag');
   const aborted = join(work, 'aborted');
   const script = `
-    const { StopSignals } = await import('./src/experiments/stop.ts');
+    const { StopSignals } = await import('./src/run/stop.ts');
     const fs = await import('node:fs');
     const s = new StopSignals(() => {}, () => fs.writeFileSync(${JSON.stringify(aborted)}, 'aborted')).install();
     setInterval(() => { if (s.stopRequested) fs.writeFileSync(${JSON.stringify(flag)}, 'stop'); }, 10);

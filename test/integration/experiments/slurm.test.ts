@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
-import { RunLock } from '../../../src/experiments/run-lock.ts';
-import { readShardsFile } from '../../../src/experiments/shards.ts';
-import { runStatus } from '../../../src/experiments/status.ts';
+import { RunLock } from '../../../src/run/run-lock.ts';
+import { readShardsFile } from '../../../src/run/shards.ts';
+import { runStatus } from '../../../src/run/status.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { readVectorFile } from '../../../src/cram/vector-file.ts';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import {
   alphas, interpolate, pca, solutionCosines, symmetricEigen, thin,
   type GroupRecord, type RestartRecord, type SolutionSpaceRecord, type TextRecord,

@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LOCK_FILE, RunLock } from '../../../src/experiments/run-lock.ts';
+import { LOCK_FILE, RunLock } from '../../../src/run/run-lock.ts';
 
-const STOP = fileURLToPath(new URL('../../../src/experiments/stop.ts', import.meta.url));
+const STOP = fileURLToPath(new URL('../../../src/run/stop.ts', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-processes-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -13,7 +13,7 @@ import { bundled, open } from '../../helpers.ts';
 import { createServer, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../../src/serve/app.ts';
 import { embedWithMemory } from '../../../src/compress/compress.ts';
 import { greedyGenerate } from '../../../src/cram/generate.ts';
-import { modelCodeLength } from '../../../src/compress/figures.ts';
+import { modelCodeLength } from '../../../src/compress/baselines.ts';
 import { api, snippets, waitFor } from './client.ts';
 
 const model = await open(bundled('gutenberg-llama-s'));

@@ -12,7 +12,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { runExperiment } from '../../../src/experiments/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
 import { describeModel, loadSourceTexts, loadTokenizer, sourceSpec } from '../../../src/view/harness.ts';
 import { startViewer, type Viewer } from '../../../src/view/start.ts';
 

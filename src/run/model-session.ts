@@ -84,7 +84,7 @@ function embeddingMean(model: CausalLM, name: string): Float32Array {
   return Float32Array.from(sum, (v) => (v / rows) * scale);
 }
 
-export async function startEngine(choice: BackendChoice): Promise<BackendInfo> {
+export async function startBackend(choice: BackendChoice): Promise<BackendInfo> {
   const { initRuntime } = await import('../engine/runtime.ts');
   const rt: Runtime = await initRuntime(choice);
   return { name: rt.name, detail: rt.detail };
@@ -101,7 +101,7 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
   const { evaluateOneStep, oneStepAll } = await import('../cram/one-step.ts');
   const { loadModel } = await import('../models/load.ts');
   const rt = activeRuntime();
-  if (!rt) throw new Error('openModel: start the engine first (startEngine)');
+  if (!rt) throw new Error('openModel: start the backend first (startBackend)');
   const loaded = await loadModel(nameOrPath);
   const { model } = loaded;
   if (!loaded.tokenizer) throw new Error(`${loaded.dir} has no tokenizer`);
@@ -141,15 +141,15 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
 }
 
 /**
- * The known limits of every model of a run against the started backend (src/cram/fits.ts), before any work: weights
+ * The known limits of every model of a run against the started backend (src/cram/limits.ts), before any work: weights
  * and the largest batch against its memory. Reads weight headers only.
  */
 export async function checkModelsFit(models: { dir: string; name: string; maxPositions: number }[], backend: string,
   batch: { maxTokens: number; batchTokens: number; tokensFrom: string }): Promise<void> {
-  const { checkFits } = await import('../cram/fits.ts');
+  const { checkLimits } = await import('../cram/limits.ts');
   const { loadModel } = await import('../models/load.ts');
   for (const m of models) {
     const { model } = await loadModel(m.dir, { tokenizer: false, fingerprint: false });
-    checkFits(model, backend, { name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom });
+    checkLimits(model, backend, { name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom });
   }
 }

@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { freemem, totalmem } from 'node:os';
 import type { CausalLM } from '../models/causal-lm.ts';
 
-export class FitError extends Error {}
+export class LimitError extends Error {}
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -47,7 +47,7 @@ export function memoryLimitFromEnv(value = process.env.CRAM_MEMORY_LIMIT): numbe
   const v = value.trim();
   if (v.toLowerCase() === 'off') return 'off';
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v);
-  if (!m) throw new FitError(`CRAM_MEMORY_LIMIT="${value}" is not a size (e.g. 16G, 512M, a byte count, or "off")`);
+  if (!m) throw new LimitError(`CRAM_MEMORY_LIMIT="${value}" is not a size (e.g. 16G, 512M, a byte count, or "off")`);
   const unit = { '': 1, k: 1024, m: MiB, g: GiB, t: 1024 * GiB }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Number(m[1]) * unit;
 }
@@ -85,7 +85,7 @@ export function backendMemoryLimit(backend: string): MemoryLimit | null {
   return null;
 }
 
-export interface FitOptions {
+export interface LimitOptions {
   /** The most positions one input needs: [mem] vectors + text tokens. */
   maxTokens?: number;
   /** Positions in one batch (texts × their positions), when known: their logits count towards memory. */
@@ -98,11 +98,11 @@ export interface FitOptions {
   tokensFrom?: string;
 }
 
-/** Throws a FitError naming the limit and what to do when the model or the inputs cannot run on `backend`. */
-export function checkFits(model: CausalLM, backend: string, opts: FitOptions = {}): void {
+/** Throws a LimitError naming the limit and what to do when the model or the inputs cannot run on `backend`. */
+export function checkLimits(model: CausalLM, backend: string, opts: LimitOptions = {}): void {
   const name = opts.name ?? model.config.modelType;
   if (opts.maxTokens !== undefined && opts.maxTokens > model.maxPositions) {
-    throw new FitError(`${name} accepts at most ${model.maxPositions} positions ([mem] vectors + text tokens) but ${opts.tokensFrom ?? 'the input'} needs ${opts.maxTokens}: ` +
+    throw new LimitError(`${name} accepts at most ${model.maxPositions} positions ([mem] vectors + text tokens) but ${opts.tokensFrom ?? 'the input'} needs ${opts.maxTokens}: ` +
       `use texts of at most ${model.maxPositions} positions in all (shorter lengths or fewer vectors), or a model with more positions`);
   }
   const limit = opts.memoryLimit !== undefined ? opts.memoryLimit : backendMemoryLimit(backend);
@@ -112,7 +112,7 @@ export function checkFits(model: CausalLM, backend: string, opts: FitOptions = {
     const logits = opts.batchTokens ? ` + logits of ${opts.batchTokens} batch positions × ${model.config.vocabSize} tokens` : '';
     const smaller = opts.batchTokens ? ', smaller batches (batch.max_tokens)' : '';
     const other = backend === 'cpu' ? 'a GPU backend with enough memory (--backend cuda)' : 'the CPU backend on a machine with enough memory (--backend cpu)';
-    throw new FitError(`${name} needs about ${formatBytes(need)} on the ${backend} backend (${formatBytes(float32WeightBytes(model))} of float32 weights × ${WEIGHT_COPIES} for the shared copy and activations${logits} + 512 MiB) ` +
+    throw new LimitError(`${name} needs about ${formatBytes(need)} on the ${backend} backend (${formatBytes(float32WeightBytes(model))} of float32 weights × ${WEIGHT_COPIES} for the shared copy and activations${logits} + 512 MiB) ` +
       `but ${limit.what} is ${formatBytes(limit.bytes)}: free memory, use a smaller model${smaller}, or ${other}; CRAM_MEMORY_LIMIT=off skips this check`);
   }
 }

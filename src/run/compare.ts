@@ -8,7 +8,7 @@ import { COMPARISON_FIGURES } from '../report/figures/index.ts';
 import type { ReportResult } from '../report/report.ts';
 import type { BadLine } from '../results/run-folder.ts';
 import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
-import { writeCapacityReport } from './kinds/capacity.ts';
+import { writeCapacityReport } from '../experiments/kinds/capacity.ts';
 import { readMergedJsonl, runFileCopies } from './shards.ts';
 
 /** Same text crammed the same way (the same record appearing in two runs' files is counted once). */

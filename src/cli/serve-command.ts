@@ -4,8 +4,8 @@ import { Option } from 'commander';
 import { DEFAULTS } from '../compress/defaults.ts';
 import { defaultStorePath } from '../compress/store.ts';
 import type { BackendChoice } from '../engine/backend.ts';
-import { backendOption, positiveInt, positiveNumber } from '../cli/options.ts';
-import { SERVE_DEFAULTS } from './defaults.ts';
+import { backendOption, positiveInt, positiveNumber } from './options.ts';
+import { SERVE_DEFAULTS } from '../serve/defaults.ts';
 
 interface ServeCliOptions {
   model: string; port: string; host: string; store?: string; token?: string; backend: BackendChoice;
@@ -59,7 +59,7 @@ export function registerServeCommand(program: Command): void {
       if (keep >= threshold) throw new Error(`--session-keep (${keep}) must be below --session-threshold (${threshold})`);
       // The engine and the server load only now: `cram --help` and the other commands never load them.
       const { openModel } = await import('../cram/compiled-model.ts');
-      const { createServer } = await import('./app.ts');
+      const { createServer } = await import('../serve/app.ts');
       const model = await openModel(o.model, { backend: o.backend });
       const server = await createServer({
         model, store: o.store, token: o.token, log: o.log,

@@ -1,6 +1,6 @@
 /**
- * Known limits fail early (src/cram/fits.ts): a model too large for the backend's memory at open time, inputs longer
- * than the model's positions before any step (test/integration/cram/fits.test.ts: an experiment whose config
+ * Known limits fail early (src/cram/limits.ts): a model too large for the backend's memory at open time, inputs longer
+ * than the model's positions before any step (test/integration/cram/limits.test.ts: an experiment whose config
  * exceeds either fails before any work).
  */
 import { test } from 'node:test';
@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { cramAll, PAPER_SETTINGS } from '../../src/cram/engine.ts';
-import { backendMemoryLimit, checkFits, estimateMemoryBytes, FitError, memoryLimitFromEnv, WEIGHT_COPIES } from '../../src/cram/fits.ts';
+import { backendMemoryLimit, checkLimits, estimateMemoryBytes, LimitError, memoryLimitFromEnv, WEIGHT_COPIES } from '../../src/cram/limits.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { bundled, compiled, open } from '../helpers.ts';
 
@@ -65,17 +65,17 @@ test('the memory limit by backend: available memory on cpu, nvidia-smi\'s device
   await withEnv({ CRAM_MEMORY_LIMIT: 'off' }, () => assert.equal(backendMemoryLimit('cpu'), null));
 });
 
-test('checkFits: positions and memory, each with the limit and what to do', async () => {
+test('checkLimits: positions and memory, each with the limit and what to do', async () => {
   const { model } = await loadModel(bundled('stories260K'), { tokenizer: false, fingerprint: false });
   assert.equal(model.maxPositions, 512);
-  checkFits(model, 'cpu', { maxTokens: 512, memoryLimit: null });
-  assert.throws(() => checkFits(model, 'cpu', { name: 'stories260K', maxTokens: 513, tokensFrom: 'text t (1 vectors + 512 tokens)', memoryLimit: null }),
-    (e: Error) => e instanceof FitError && /stories260K accepts at most 512 positions \(\[mem\] vectors \+ text tokens\) but text t \(1 vectors \+ 512 tokens\) needs 513: use texts of at most 512 positions/.test(e.message));
+  checkLimits(model, 'cpu', { maxTokens: 512, memoryLimit: null });
+  assert.throws(() => checkLimits(model, 'cpu', { name: 'stories260K', maxTokens: 513, tokensFrom: 'text t (1 vectors + 512 tokens)', memoryLimit: null }),
+    (e: Error) => e instanceof LimitError && /stories260K accepts at most 512 positions \(\[mem\] vectors \+ text tokens\) but text t \(1 vectors \+ 512 tokens\) needs 513: use texts of at most 512 positions/.test(e.message));
   const need = estimateMemoryBytes(model, 1000);
   assert.ok(need > 512 * MiB + 1000 * model.config.vocabSize * 12);
   assert.ok(estimateMemoryBytes(model) < need);
-  checkFits(model, 'cpu', { batchTokens: 1000, memoryLimit: { bytes: need, what: 'the test limit' } });
-  assert.throws(() => checkFits(model, 'cpu', { name: 'stories260K', batchTokens: 1000, memoryLimit: { bytes: need - 1, what: 'the test limit' } }),
+  checkLimits(model, 'cpu', { batchTokens: 1000, memoryLimit: { bytes: need, what: 'the test limit' } });
+  assert.throws(() => checkLimits(model, 'cpu', { name: 'stories260K', batchTokens: 1000, memoryLimit: { bytes: need - 1, what: 'the test limit' } }),
     new RegExp(`stories260K needs about \\d+ MiB on the cpu backend \\(\\d+ MiB of float32 weights × ${WEIGHT_COPIES} for the shared copy and activations \\+ logits of 1000 batch positions × 512 tokens \\+ 512 MiB\\) ` +
       'but the test limit is \\d+ MiB: free memory, use a smaller model, smaller batches \\(batch\\.max_tokens\\), or a GPU backend .*CRAM_MEMORY_LIMIT=off skips this check$'));
 });

@@ -1,5 +1,5 @@
 /**
- * Known limits fail early, end to end (src/cram/fits.ts): `cram experiment` refuses a config whose lengths exceed a
+ * Known limits fail early, end to end (src/cram/limits.ts): `cram experiment` refuses a config whose lengths exceed a
  * model's positions, or whose model exceeds the memory limit, before any work and without a results folder.
  */
 import { test } from 'node:test';

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { readJsonl } from '../results/run-folder.ts';
-import { experimentKind } from './kinds/index.ts';
+import { experimentKind } from '../experiments/kinds/index.ts';
 import { lockHolder } from './run-lock.ts';
 import { readShardsFile, shardDir, shardIndices } from './shards.ts';
 

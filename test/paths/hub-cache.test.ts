@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSyn
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
-import { hubCacheDir, isHubId } from '../../src/models/hf-cache.ts';
+import { hubCacheDir, isHubId } from '../../src/paths/hub-cache.ts';
 import { loadModel, resolveModelDir } from '../../src/models/load.ts';
 import { hfFixture, open } from '../helpers.ts';
 

@@ -6,8 +6,8 @@
 import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../config/load-config.ts';
 import { PATH_SEGMENT, type ExperimentConfig } from '../config/schema.ts';
-import type { ExperimentKind, SkippedText, WorkItem } from './kind.ts';
-import { experimentKind } from './kinds/index.ts';
+import type { ExperimentKind, SkippedText, WorkItem } from '../experiments/kind.ts';
+import { experimentKind } from '../experiments/kinds/index.ts';
 import { describeModel, loadTokenizer, type ModelInfo } from './model-info.ts';
 import { ProgressLine } from './progress.ts';
 
@@ -20,7 +20,7 @@ export interface PreparedModel {
 export interface PreparedRun {
   configPath: string;
   config: ExperimentConfig;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in record types
+  /** Its kind (kinds differ in record types, hence `any`). */
   kind: ExperimentKind<WorkItem, any>;
   runDir: string;
   models: PreparedModel[];

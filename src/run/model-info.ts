@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readJsonObject } from '../files.ts';
 import { architectureFor } from '../models/registry.ts';
 import { parseLlama2cHeader } from '../models/llama2c.ts';
-import { findLlama2c, modelName, resolveModelDir } from '../paths.ts';
+import { findLlama2c, modelName, resolveModelDir } from '../paths/index.ts';
 import { HfTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import { llama2cTextTokenizer } from '../tokenizer/llama2c-tokenizer.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';

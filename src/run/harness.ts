@@ -5,7 +5,7 @@
  *   2. takes the run folder's lock (one writer per run), checks that a folder from an earlier session holds the same
  *      experiment, writes the resolved config.yaml;
  *   3. records the session (a start line, heartbeats, an end line: killed sessions count in the wall time too);
- *   4. starts the engine and does, per model, the planned items whose records are not in the record file yet
+ *   4. starts the backend and does, per model, the planned items whose records are not in the record file yet
  *      (resume by record key: kill -9 at any moment loses nothing finished and repeats nothing);
  *   5. stops after the current step on the first Ctrl-C / SIGTERM, at once on a second;
  *   6. writes results.csv and the report.
@@ -19,12 +19,12 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import YAML from 'yaml';
 import { parseConfig } from '../config/load-config.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
-import { PROJECT_ROOT } from '../paths.ts';
+import { PROJECT_ROOT } from '../paths/index.ts';
 import { writeReport, type ReportResult } from '../report/report.ts';
 import { describeEnvironment } from '../results/environment.ts';
 import { describeBadLines, RunFolder, type BadLine, type RunSession, type SessionSummary } from '../results/run-folder.ts';
-import type { RunContext, SkippedText } from './kind.ts';
-import { experimentKind } from './kinds/index.ts';
+import type { RunContext, SkippedText } from '../experiments/kind.ts';
+import { experimentKind } from '../experiments/kinds/index.ts';
 import type { ModelSession } from './model-session.ts';
 import { prepareExperiment } from './prepare.ts';
 import { RunProgress } from './progress.ts';
@@ -107,11 +107,11 @@ export async function runExperiment<Rec extends object = object>(configPath: str
   const choice: (ShardChoice & { slurmArrayMin?: number; note?: string }) | null = shardReq ? resolveShard(shardReq, readShardsFile(prepared.runDir), prepared.runDir) : null;
 
   // The backend and the models' memory needs are checked before the run folder exists (issue: known limits fail early).
-  const engine = await import('./model-session.ts');
-  const backend = await engine.startEngine(config.backend);
+  const sessions = await import('./model-session.ts');
+  const backend = await sessions.startBackend(config.backend);
   for (const m of prepared.models) {
     const longest = Math.max(0, ...m.items.map((it) => it.positions));
-    await engine.checkModelsFit([m.info], backend.name, {
+    await sessions.checkModelsFit([m.info], backend.name, {
       maxTokens: longest, batchTokens: Math.max(longest, Math.min(config.batch.max_tokens, config.batch.max_texts * longest)),
       tokensFrom: `the planned work (up to ${longest} positions per text)`,
     });
@@ -202,7 +202,7 @@ export async function runExperiment<Rec extends object = object>(configPath: str
       const todo = mine.filter((it) => !done.has(it.key));
       log(`${m.info.name}: ${mine.length} planned${keys ? ' for this shard' : ''}, ${mine.length - todo.length} already done, ${todo.length} to run`);
       if (todo.length === 0) continue;
-      const model: ModelSession = await engine.openModel(m.info.dir);
+      const model: ModelSession = await sessions.openModel(m.info.dir);
       const progress = new RunProgress(mine.length, mine.length - todo.length, opts.quiet);
       let doneHere = 0;
       const ctx: RunContext<object> = {

@@ -24,7 +24,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readJsonl } from '../results/run-folder.ts';
 import type { BadLine } from '../results/run-folder.ts';
-import type { WorkItem } from './kind.ts';
+import type { WorkItem } from '../experiments/kind.ts';
 
 export const SHARDS_FILE = 'shards.json';
 export const SHARDS_DIR = 'shards';

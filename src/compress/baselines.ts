@@ -1,5 +1,5 @@
 /**
- * Honest compression figures for a text next to its `.mem` file: the text's own bytes, general-purpose compressors
+ * Honest compression baselines for a text next to its `.mem` file: the text's own bytes, general-purpose compressors
  * (gzip and brotli at their best settings, node:zlib), and the frozen model's code length Σ −log2 p(token | prefix):
  * the size an arithmetic coder driven by the same model would reach (within 2 bits), which is what the vectors
  * should be compared with (Kuratov et al. §4.9: a vector's capacity is measured against the text's cross-entropy).
@@ -45,7 +45,7 @@ export async function modelCodeLength(engine: CompiledModel, ids: number[], opts
   return { bits: nats / LN2, codedTokens: ids.length - 1, givenTokens: 1, windows };
 }
 
-export interface CompressionFigures {
+export interface CompressionBaselines {
   /** UTF-8 bytes of the text. */
   text_bytes: number;
   /** Bytes of the .mem file (float32 vectors + metadata). */
@@ -78,7 +78,7 @@ export function brotliBytes(text: string): number {
 }
 
 /** Every figure for a text whose .mem file has `memBytes` bytes; `ids` as the tokenizer makes them (BOS included). */
-export async function compressionFigures(engine: CompiledModel, text: string, ids: number[], bos: number | null, memBytes: number): Promise<CompressionFigures> {
+export async function compressionBaselines(engine: CompiledModel, text: string, ids: number[], bos: number | null, memBytes: number): Promise<CompressionBaselines> {
   const code = await modelCodeLength(engine, ids);
   return {
     text_bytes: Buffer.byteLength(text, 'utf8'),

@@ -5,10 +5,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hubRepoName, isHubId, resolveHubModel } from './models/hf-cache.ts';
+import { hubRepoName, isHubId, resolveHubModel } from './hub-cache.ts';
 
 /** The project folder (CRAM_PROJECT_ROOT overrides it for bundled builds, e.g. the device benchmark). */
-export const PROJECT_ROOT = process.env.CRAM_PROJECT_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const PROJECT_ROOT = process.env.CRAM_PROJECT_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUNDLED_MODELS_DIR = join(PROJECT_ROOT, 'models');
 
 export function bundledModelNames(): string[] {
@@ -18,7 +18,7 @@ export function bundledModelNames(): string[] {
 
 /**
  * A model argument → an existing folder: a path, a bundled name (models/<name>), or a Hugging Face hub id `org/name`
- * found in the local hub cache (models/hf-cache.ts; nothing is downloaded). Otherwise an error that says what was
+ * found in the local hub cache (hub-cache.ts; nothing is downloaded). Otherwise an error that says what was
  * searched.
  */
 export function resolveModelDir(nameOrPath: string): string {
