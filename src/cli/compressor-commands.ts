@@ -10,7 +10,7 @@ import { DEFAULTS } from '../compress/defaults.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';
 import { checkWritableTarget, readTextFile, writeFileAtomic, type TextEncodingName } from '../files.ts';
 import { describeModel } from '../run/model-info.ts';
-import { modelForFile } from '../compress/file-model.ts';
+import { checkMemoryAgainstModel, modelForFile } from '../compress/file-model.ts';
 import { formatSeconds, ProgressLine } from '../run/progress.ts';
 import { backendOption, encodingOption, integer, positiveInt, positiveNumber } from './options.ts';
 
@@ -126,8 +126,7 @@ export function registerCompressorCommands(program: Command): void {
         return;
       }
       const mf = readMemoryFile(file);
-      const model = modelForFile(mf, o.model, file);
-      describeModel(model);
+      const model = checkMemoryAgainstModel(mf, o.model, file)!;
       const { openModel } = await import('../cram/compiled-model.ts');
       const { decompress } = await import('../compress/compress.ts');
       const loaded = await openModel(model, { backend: o.backend });
@@ -162,6 +161,9 @@ export function registerCompressorCommands(program: Command): void {
     .option('--store <db>', 'store database file')
     .action((file: string, o: { tag: string[]; store?: string }) => {
       mustExist(file, '.mem file');
+      // What decompress would refuse is refused here: the file's own checks, then (for a model known by name) the model's.
+      checkMemoryAgainstModel(readMemoryFile(file), undefined, file,
+        () => process.stderr.write(`warning: ${file}: its model is not bundled nor in the hub cache; added without checking it against the model\n`));
       const id = withStore(o, (s) => s.add(file, o.tag), true);
       process.stdout.write(`${id}\n`);
     });
@@ -174,13 +176,19 @@ export function registerCompressorCommands(program: Command): void {
     .option('--json', 'one JSON object per line')
     .option('--store <db>', 'store database file')
     .action((o: { tag?: string; model?: string; json?: boolean; store?: string }) => {
-      const entries = withStore(o, (s) => s.list({ tag: o.tag, model: o.model }));
+      const { entries, problems } = withStore(o, (s) => s.scan({ tag: o.tag, model: o.model }));
       if (o.json) {
         for (const e of entries) process.stdout.write(JSON.stringify(e) + '\n');
-        return;
+      } else {
+        for (const e of entries) {
+          process.stdout.write(`${e.id}\t${e.model}\t${e.nTokens} tokens\tK=${e.kTotal}\t${e.bytes} bytes\t${e.added}\t${e.tags.join(',')}\n`);
+        }
       }
-      for (const e of entries) {
-        process.stdout.write(`${e.id}\t${e.model}\t${e.nTokens} tokens\tK=${e.kTotal}\t${e.bytes} bytes\t${e.added}\t${e.tags.join(',')}\n`);
+      for (const p of problems) process.stderr.write(`warning: ${p}\n`);
+      if (problems.length) {
+        process.stderr.write(`error: ${problems.length} damaged part(s) of the store were left out of the list; restore it from a backup ` +
+          'or export what is readable with `sqlite3 <db> .recover`\n');
+        process.exitCode = 1;
       }
     });
 
@@ -193,7 +201,7 @@ export function registerCompressorCommands(program: Command): void {
     .action((id: string, o: { out?: string; store?: string }) => {
       if (o.out) checkWritableTarget(o.out, '--out');
       withStore(o, (s) => {
-        s.get(id); // validate before handing it out
+        s.get(id); // validated, and checked against its row, before handing it out
         if (o.out) {
           const n = s.writeTo(id, o.out);
           process.stderr.write(`${id}: ${n} bytes written to ${o.out}\n`);

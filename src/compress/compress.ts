@@ -17,7 +17,7 @@ import { greedyGenerate } from '../cram/generate.ts';
 import { regenerate } from '../cram/regenerate.ts';
 import { idsSha256, sha256 } from '../cram/vector-file.ts';
 import { identityMismatch } from './file-model.ts';
-import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
+import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateForModel, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
 
 /** Measured on gutenberg-llama-s (natural text, accuracy 1.0 + exact greedy regeneration): see docs/compressor.md. */
 export { DEFAULTS };
@@ -315,14 +315,10 @@ export function checkModel(mf: MemoryFile, loaded: LoadedModel): void {
   const tok = tokenizerOf(loaded);
   const differs = identityMismatch('.mem file', mf, { model: loaded.name, modelSha256: loaded.weightsSha256, tokenizerSha256: tok.fingerprint });
   if (differs) throw new CompressError(differs);
-  if (mf.embedDim !== loaded.model.embedDim) {
-    throw new CompressError(`this .mem file holds ${mf.embedDim}-dim vectors but "${loaded.name}" embeds in ${loaded.model.embedDim} dims`);
-  }
-  for (const [i, s] of mf.segments.entries()) {
-    if (s.nMem + 1 + s.nTokens > loaded.model.maxPositions) {
-      throw new CompressError(`segment ${i} needs ${s.nMem} vectors + ${s.nTokens + 1} tokens = ${s.nMem + 1 + s.nTokens} positions, ` +
-        `but "${loaded.name}" takes ${loaded.model.maxPositions}: the file is corrupt or was not made by compress`);
-    }
+  try {
+    validateForModel(mf, { name: loaded.name, embedDim: loaded.model.embedDim, maxPositions: loaded.model.maxPositions, vocabSize: loaded.model.numEmbeddings });
+  } catch (e) {
+    throw new CompressError((e as Error).message);
   }
 }
 

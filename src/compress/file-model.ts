@@ -7,7 +7,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeModel } from '../run/model-info.ts';
 import { isHubId, resolveHubModel } from '../paths/hub-cache.ts';
+import { validateForModel, type MemoryFile } from './memory-file.ts';
 import { BUNDLED_MODELS_DIR, bundledModelNames } from '../paths/index.ts';
 
 /** A file's claim about its model. */
@@ -65,4 +67,23 @@ export function identityMismatch(kind: string, id: ModelIdentity, loaded: ModelI
   }
   return `this ${kind} was made with the tokenizer ${short(id.tokenizerSha256)} of "${id.model}", but "${loaded.model}" `
     + `(same weights) has tokenizer ${short(loaded.tokenizerSha256)}: its tokenizer files differ; use the original tokenizer`;
+}
+
+/**
+ * A valid .mem file checked against the model it will be opened with, from config.json alone (width, positions,
+ * first tokens): what decompress checks before loading. `given` as for modelForFile; when the file's model cannot be
+ * found by name (and none is given), `onUnknown` hears why and nothing more is checked.
+ */
+export function checkMemoryAgainstModel(mf: MemoryFile, given: string | undefined, file: string, onUnknown?: (why: string) => void): string | null {
+  let model: string;
+  try {
+    model = modelForFile(mf, given, file);
+  } catch (e) {
+    if (!(e instanceof FileModelError) || !onUnknown) throw e;
+    onUnknown(e.message);
+    return null;
+  }
+  const info = describeModel(model);
+  validateForModel(mf, { name: info.name, embedDim: info.hiddenSize, maxPositions: info.maxPositions, vocabSize: info.vocabSize }, file);
+  return model;
 }

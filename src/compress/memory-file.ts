@@ -96,6 +96,12 @@ export function validateMemoryFile(mf: MemoryFile, where = '<memory file>'): voi
   const fail = (msg: string): never => { throw new MemoryFileError(`${where}: ${msg}`); };
   if (mf.format !== MEMORY_FORMAT) fail(`format is "${mf.format}", expected "${MEMORY_FORMAT}"`);
   if (mf.version !== MEMORY_FORMAT_VERSION) fail(`format version ${mf.version} is not supported (this build reads version ${MEMORY_FORMAT_VERSION})`);
+  if (typeof mf.model !== 'string' || mf.model === '' || mf.model.length > 200 || /[\u0000-\u001f]/.test(mf.model)) {
+    fail(`model ${JSON.stringify(mf.model)?.slice(0, 60)} is not a model name`);
+  }
+  if (/[\\/]/.test(mf.model) && !/^[\w.-]+\/[\w.-]+$/.test(mf.model) || mf.model === '.' || mf.model === '..' || mf.model.includes('..')) {
+    fail(`names its model by the path ${JSON.stringify(mf.model)}, not by name: a file never chooses which folder is loaded (edited or forged file)`);
+  }
   if (!Number.isInteger(mf.embedDim) || mf.embedDim < 1) fail(`bad embed_dim ${mf.embedDim}`);
   if (!Number.isInteger(mf.nTokens) || mf.nTokens < 0) fail(`bad n_tokens ${mf.nTokens}`);
   if (!Number.isInteger(mf.textChars) || mf.textChars < 0) fail(`bad text_chars ${mf.textChars}`);
@@ -121,6 +127,31 @@ export function validateMemoryFile(mf: MemoryFile, where = '<memory file>'): voi
   // With BOS every text token is predicted; without, the first text token is given and the rest predicted.
   const expected = mf.nTokens === 0 ? 0 : bos ? mf.nTokens : mf.nTokens - 1;
   if (predicted !== expected) fail(`segments predict ${predicted} tokens in all but the text has ${mf.nTokens}${bos ? '' : ' (first one given)'}`);
+}
+
+/** What a .mem file needs from the model it is opened with (from config.json alone, or the loaded model). */
+export interface MemoryModelFacts {
+  name: string;
+  embedDim: number;
+  maxPositions: number;
+  vocabSize: number;
+}
+
+/**
+ * Checks a valid .mem file against the model it will be decompressed with (vector width, positions, first tokens):
+ * decompress runs it before loading the model, and `store add` runs it for a model it can find by name, so the store
+ * refuses what decompress would refuse.
+ */
+export function validateForModel(mf: MemoryFile, m: MemoryModelFacts, where = 'this .mem file'): void {
+  const fail = (msg: string): never => { throw new MemoryFileError(`${where}: ${msg}`); };
+  if (m.embedDim > 0 && mf.embedDim !== m.embedDim) fail(`holds ${mf.embedDim}-dim vectors but "${m.name}" embeds in ${m.embedDim} dims`);
+  for (const [i, s] of mf.segments.entries()) {
+    if (s.nMem + 1 + s.nTokens > m.maxPositions) {
+      fail(`segment ${i} needs ${s.nMem} vectors + ${s.nTokens + 1} tokens = ${s.nMem + 1 + s.nTokens} positions, ` +
+        `but "${m.name}" takes ${m.maxPositions}: the file is corrupt or was not made by compress`);
+    }
+    if (s.firstToken >= m.vocabSize) fail(`segment ${i}: first token ${s.firstToken} is outside the vocabulary of "${m.name}" (${m.vocabSize})`);
+  }
 }
 
 export function serializeMemoryFile(mf: MemoryFile): Buffer {

@@ -38,7 +38,7 @@ export interface StoreEntry {
 
 interface Row {
   n: number; model: string; model_sha256: string; n_tokens: number; n_segments: number; k_total: number; text_sha256: string;
-  text_chars: number; bytes: number; added: string; created: string; tags: string;
+  text_chars: number; bytes: number; added: string; created: string; tags: string; data_len?: number;
 }
 
 const SCHEMA = `
@@ -69,6 +69,26 @@ function parseId(id: string): number {
   const m = /^mem-(\d+)$/.exec(id.trim());
   if (!m) throw new StoreError(`"${id}" is not a store id (expected mem-<n>, as \`store list\` shows)`);
   return Number(m[1]);
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** What is wrong with a row read back from the database (a scribbled page, a hand edit), or null when it is sound. */
+function rowProblem(r: Row): string | null {
+  const id = Number.isSafeInteger(r.n) ? `mem-${r.n}` : `row ${JSON.stringify(r.n)}`;
+  const bad = (field: string, v: unknown) => `${id}: ${field} is ${JSON.stringify(v)?.slice(0, 60)}`;
+  if (!Number.isSafeInteger(r.n) || r.n < 1) return bad('the id', r.n);
+  if (typeof r.model !== 'string' || r.model === '' || /[\u0000-\u001f]/.test(r.model)) return bad('model', r.model);
+  for (const k of ['model_sha256', 'text_sha256'] as const) if (typeof r[k] !== 'string' || !HEX64.test(r[k])) return bad(k, r[k]);
+  for (const k of ['n_tokens', 'n_segments', 'k_total', 'text_chars', 'bytes'] as const) {
+    if (!Number.isSafeInteger(r[k]) || r[k] < 0) return bad(k, r[k]);
+  }
+  if (r.data_len !== undefined && r.data_len !== r.bytes) return `${id}: the stored file has ${r.data_len} bytes but the row says ${r.bytes}`;
+  for (const k of ['added', 'created'] as const) if (typeof r[k] !== 'string' || !Number.isFinite(Date.parse(r[k]))) return bad(k, r[k]);
+  let tags: unknown;
+  try { tags = JSON.parse(r.tags); } catch { return bad('tags', r.tags); }
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) return bad('tags', r.tags);
+  return null;
 }
 
 function toEntry(r: Row): StoreEntry {
@@ -168,8 +188,33 @@ export class MemoryStore {
   }
 
   list(filter: { tag?: string; model?: string } = {}): StoreEntry[] {
-    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM memories ORDER BY n`).all() as Row[];
-    return rows.map(toEntry).filter((e) => (filter.tag === undefined || e.tags.includes(filter.tag)) && (filter.model === undefined || e.model === filter.model));
+    return this.scan(filter).entries;
+  }
+
+  /**
+   * The entries whose rows are sound, and one line per damaged row (or for the database itself, failing SQLite's
+   * quick_check) saying what is wrong: `store list` prints the entries and warns about the rest (rc 1).
+   */
+  scan(filter: { tag?: string; model?: string } = {}): { entries: StoreEntry[]; problems: string[] } {
+    const problems: string[] = [];
+    let rows: Row[];
+    try {
+      const check = this.db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+      const msgs = check.map((r) => String(Object.values(r)[0])).filter((m) => m !== 'ok');
+      if (msgs.length) problems.push(`the database fails SQLite's quick_check: ${msgs.slice(0, 3).join('; ')}`);
+      rows = this.db.prepare(`SELECT ${COLUMNS}, length(data) AS data_len FROM memories ORDER BY n`).all() as Row[];
+    } catch (e) {
+      throw new StoreError(`the store at ${this.path} is damaged (${(e as Error).message}); restore it from a backup or `
+        + 'export what is readable with `sqlite3 <db> .recover`');
+    }
+    const entries: StoreEntry[] = [];
+    for (const r of rows) {
+      const problem = rowProblem(r);
+      if (problem) problems.push(problem);
+      else entries.push(toEntry(r));
+    }
+    const wanted = entries.filter((e) => (filter.tag === undefined || e.tags.includes(filter.tag)) && (filter.model === undefined || e.model === filter.model));
+    return { entries: wanted, problems };
   }
 
   entry(id: string): StoreEntry {
@@ -185,9 +230,25 @@ export class MemoryStore {
     return row.data;
   }
 
-  /** The stored file, parsed and validated. */
+  /** The stored file, parsed and validated, and checked against its row (a damaged entry is refused). */
   get(id: string): MemoryFile {
-    return parseMemoryFile(this.getBytes(id), `${this.path}#${id}`);
+    const where = `${this.path}#${id}`;
+    const row = this.db.prepare(`SELECT ${COLUMNS}, length(data) AS data_len FROM memories WHERE n = ?`).get(parseId(id)) as Row | undefined;
+    if (!row) throw new StoreError(`no entry ${id} in the store at ${this.path}`);
+    const problem = rowProblem(row);
+    if (problem) throw new StoreError(`${this.path}: entry ${problem}: the entry is damaged`);
+    const mf = parseMemoryFile(this.getBytes(id), where);
+    const pairs: [string, unknown, unknown][] = [
+      ['model', row.model, mf.model], ['model_sha256', row.model_sha256, mf.modelSha256], ['text_sha256', row.text_sha256, mf.textSha256],
+      ['n_tokens', row.n_tokens, mf.nTokens], ['text_chars', row.text_chars, mf.textChars], ['k_total', row.k_total, totalVectors(mf)],
+      ['n_segments', row.n_segments, mf.segments.length],
+    ];
+    for (const [field, inRow, inFile] of pairs) {
+      if (inRow !== inFile) {
+        throw new StoreError(`${where}: the row says ${field} ${JSON.stringify(inRow)} but the stored .mem says ${JSON.stringify(inFile)}: the entry is damaged`);
+      }
+    }
+    return mf;
   }
 
   /** Writes the stored bytes to a file (atomically); returns the byte count. */

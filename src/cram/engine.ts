@@ -200,12 +200,16 @@ export async function cramAll(engine: CompiledModel, jobs: CramJob[], settings: 
         return;
       }
       if (loss < s.minLoss) s.minLoss = loss;
-      if (acc > s.best) {
+      // Kept vectors: the best accuracy, ties broken by the lower loss (so a run whose accuracy never improves keeps its
+      // lowest-loss vectors, not the random step-1 ones). Patience still counts strict accuracy improvements (paper).
+      if (acc > s.best || (acc === s.best && loss < s.lossAtBest)) {
         // Keep the vectors this accuracy was measured with (pre-update), not the updated ones.
         s.bestMem = Float32Array.from(s.mem);
-        s.best = acc;
         s.bestStep = s.adam.step + 1;
         s.lossAtBest = loss;
+      }
+      if (acc > s.best) {
+        s.best = acc;
         s.sinceImprove = 0;
       } else {
         s.sinceImprove++;

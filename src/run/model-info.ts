@@ -6,6 +6,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonObject } from '../files.ts';
+import { checkConfigLimits } from '../models/config-limits.ts';
 import { architectureFor } from '../models/registry.ts';
 import { parseLlama2cHeader } from '../models/llama2c.ts';
 import { findLlama2c, modelName, resolveModelDir } from '../paths/index.ts';
@@ -51,6 +52,11 @@ export function describeModel(nameOrPath: string): ModelInfo {
       closeSync(fd);
     }
     const h = parseLlama2cHeader(head.subarray(0, n), l2c.checkpoint);
+    // The same bounds as a config.json's (the header's fields under their Hugging Face names).
+    checkConfigLimits({
+      hidden_size: h.dim, intermediate_size: h.hiddenDim, num_hidden_layers: h.nLayers, num_attention_heads: h.nHeads,
+      num_key_value_heads: h.nKvHeads, vocab_size: h.vocabSize, max_position_embeddings: h.seqLen, tie_word_embeddings: h.sharedClassifier,
+    }, `${l2c.checkpoint} (llama2.c header)`);
     return {
       name, dir, format: 'llama2c', maxPositions: h.seqLen, positionsFrom: `${l2c.checkpoint} (seq_len)`,
       vocabSize: h.vocabSize, hiddenSize: h.dim, tokenizerFile: l2c.tokenizer,

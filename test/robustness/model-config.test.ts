@@ -87,3 +87,14 @@ test('config and weights are cross-checked at load: vocabulary, widths, heads, l
   await loadModel(fixture('tiny-hf/tiny-llama-gqa-untied'), { tokenizer: false, fingerprint: false });
   await loadModel(bundled('stories260K'), { tokenizer: false, fingerprint: false });
 });
+
+test('a llama2.c header is bounded like a config.json', () => {
+  const dir = join(work, 'l2c');
+  mkdirSync(dir, { recursive: true });
+  const header = Buffer.alloc(28);
+  [64, 128, 1_000_000_000, 4, 4, 512, 256].forEach((v, i) => header.writeInt32LE(v, i * 4));
+  writeFileSync(join(dir, 'model.bin'), header);
+  copyFileSync(join(bundled('stories260K'), 'tok512.bin'), join(dir, 'tok512.bin'));
+  assert.throws(() => describeModel(dir), /model\.bin \(llama2\.c header\): num_hidden_layers 1000000000 is above the sane bound 1024/);
+  assert.equal(describeModel(bundled('stories260K')).vocabSize, 512);
+});

@@ -121,6 +121,18 @@ export interface PcaResult {
   points: number;
 }
 
+/**
+ * Fewest trajectory points whose PCA shares mean something: one point has no variance (0/0) and two always lie on one
+ * line (PC1 = 100 % whatever the optimisation did), so their shares are undefined: null in records, left out (and
+ * counted) in summaries.
+ */
+export const MIN_PCA_POINTS = 3;
+
+/** PC1 and PC2 shares of a PCA, or null where they are undefined (too few points, or no variance at all). */
+export function definedShares(p: PcaResult | null): [number, number] | null {
+  return p !== null && p.points >= MIN_PCA_POINTS && p.total > 0 && Number.isFinite(p.shares[0]) ? [p.shares[0], p.shares[1] ?? 0] : null;
+}
+
 /** Longest point set (and widest vector) the PCA takes whole: beyond, points are thinned evenly. */
 export const MAX_PCA_POINTS = 600;
 
@@ -402,7 +414,7 @@ async function run(ctx: RunContext<SolutionSpaceRecord>, todo: Item[]): Promise<
         const regen = config.regenerate ? await session.regenerate(o.memory, o.nMem, t.ids) : null;
         const init = o.vectorTrajectory?.vectors[0] ?? null;
         const traj = trajectoryOf(o);
-        const own = traj ? pca(thin(traj.vectors.length, MAX_PCA_POINTS).map((i) => traj.vectors[i])) : null;
+        const own = definedShares(traj ? pca(thin(traj.vectors.length, MAX_PCA_POINTS).map((i) => traj.vectors[i])) : null);
         const meta = { run: config.name, source: t.source, length: t.length, sample_index: t.index, restart: item.restart, init_seed: item.seed, best_accuracy: o.bestAccuracy };
         // Files first, then the record: a record always has its files.
         saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, meta);
@@ -413,7 +425,7 @@ async function run(ctx: RunContext<SolutionSpaceRecord>, todo: Item[]): Promise<
           best_loss: o.bestLoss, best_accuracy: o.bestAccuracy, loss_at_best_accuracy: o.lossAtBestAccuracy, steps: o.steps, best_step: o.bestStep,
           stop_reason: o.stopReason, regenerated_exact: regen?.regenerated_exact ?? false, regenerated_prefix_tokens: regen?.regenerated_prefix_tokens ?? -1,
           vector_norm: norm(o.memory), init_norm: init ? norm(init) : NaN, cos_init_solution: init ? cosineSimilarity(init, o.memory) : NaN,
-          pc1_share: own ? own.shares[0] : null, pc2_share: own ? own.shares[1] : null, trajectory_points: traj?.vectors.length ?? 0,
+          pc1_share: own ? own[0] : null, pc2_share: own ? own[1] : null, trajectory_points: traj?.vectors.length ?? 0,
           seconds: o.seconds, embed_dim: d, ids_sha256: idsSha256(t.ids), vector_file: vf, trajectory_file: traj ? tf : '',
         });
         unfinished.delete(o.key);
@@ -492,7 +504,7 @@ async function analyseText(ctx: RunContext<SolutionSpaceRecord>, item: TextItem,
     min_accuracy_mean: mean(interpolation.map((p) => Math.min(...p.accuracy))),
     mid_exact_share: regens ? mean(interpolation.map((p) => (p.exact[mid] ? 1 : 0))) : null,
     endpoint_mismatches: mismatches,
-    joint_pc1_share: joint ? joint.shares[0] : null, joint_pc2_share: joint ? joint.shares[1] : null, joint_pca: jointPaths,
+    joint_pc1_share: definedShares(joint)?.[0] ?? null, joint_pc2_share: definedShares(joint)?.[1] ?? null, joint_pca: jointPaths,
     seconds: (performance.now() - start) / 1000,
   };
 }
@@ -538,11 +550,16 @@ export interface SolutionSpaceSummaryRow {
   min_accuracy_mean: number;
   mid_exact_share: number | null;
   endpoint_mismatches: number;
-  pc1_share_mean: number;
-  pc2_share_mean: number;
-  pc12_share_mean: number;
-  pc12_share_std: number;
-  joint_pc12_share_mean: number;
+  /** Over restarts with defined shares (null when none has them). */
+  pc1_share_mean: number | null;
+  pc2_share_mean: number | null;
+  pc12_share_mean: number | null;
+  pc12_share_std: number | null;
+  joint_pc12_share_mean: number | null;
+  /** Restarts with a trajectory whose PCA shares are undefined (fewer than MIN_PCA_POINTS points), left out above. */
+  pca_left_out: number;
+  /** Texts whose joint PCA is undefined, left out of joint_pc12_share_mean. */
+  joint_pca_left_out: number;
 }
 
 export function solutionSpaceSummary(records: readonly SolutionSpaceRecord[]): SolutionSpaceSummaryRow[] {
@@ -556,13 +573,19 @@ export function solutionSpaceSummary(records: readonly SolutionSpaceRecord[]): S
     const texts = rs.filter((r): r is TextRecord => r.record === 'text');
     const group = rs.find((r): r is GroupRecord => r.record === 'group');
     const f = rs[0];
-    const pcs = restarts.filter((r) => r.pc1_share !== null);
+    // Records written before undefined shares were null can hold 0/0 shares of 1–2 points: left out alike.
+    const definedPca = (r: RestartRecord) => r.pc1_share !== null && r.pc2_share !== null && r.trajectory_points >= MIN_PCA_POINTS;
+    const pcs = restarts.filter(definedPca);
+    const withTrajectory = restarts.filter((r) => r.trajectory_points > 0);
     const pc12 = pcs.map((r) => r.pc1_share! + r.pc2_share!);
     const intra = group ? group.intra.map((p) => p[4]) : texts.flatMap((t) => t.intra_cosines.map((c) => c.cosine));
     const inter = group ? group.inter.map((p) => p[4]) : [];
     const ends = texts.flatMap((t) => t.interpolation.flatMap((p) => [p.accuracy[0], p.accuracy[p.accuracy.length - 1]]));
     const exactTexts = texts.filter((t) => t.mid_exact_share !== null);
-    const joint = texts.filter((t) => t.joint_pc1_share !== null).map((t) => t.joint_pc1_share! + t.joint_pc2_share!);
+    const jointDefined = (t: TextRecord) => t.joint_pc1_share !== null && t.joint_pc2_share !== null
+      && t.joint_pca.reduce((a, p) => a + p.steps.length, 0) >= MIN_PCA_POINTS;
+    const joint = texts.filter(jointDefined).map((t) => t.joint_pc1_share! + t.joint_pc2_share!);
+    const orNull = (x: number) => (Number.isFinite(x) ? x : null);
     return {
       model: f.model, source: f.source, length: f.length, n_mem: f.n_mem, texts: new Set(restarts.map((r) => r.sample_index)).size, restarts: restarts.length,
       best_accuracy_mean: mean(restarts.map((r) => r.best_accuracy)), solved_share: mean(restarts.map((r) => (r.best_accuracy === 1 ? 1 : 0))),
@@ -571,8 +594,11 @@ export function solutionSpaceSummary(records: readonly SolutionSpaceRecord[]): S
       endpoint_accuracy_mean: mean(ends), mid_accuracy_mean: mean(texts.map((t) => t.mid_accuracy_mean)), min_accuracy_mean: mean(texts.map((t) => t.min_accuracy_mean)),
       mid_exact_share: exactTexts.length ? mean(exactTexts.map((t) => t.mid_exact_share!)) : null,
       endpoint_mismatches: texts.reduce((a, t) => a + t.endpoint_mismatches, 0),
-      pc1_share_mean: mean(pcs.map((r) => r.pc1_share!)), pc2_share_mean: mean(pcs.map((r) => r.pc2_share!)), pc12_share_mean: mean(pc12), pc12_share_std: std(pc12),
-      joint_pc12_share_mean: mean(joint),
+      pc1_share_mean: orNull(mean(pcs.map((r) => r.pc1_share!))), pc2_share_mean: orNull(mean(pcs.map((r) => r.pc2_share!))),
+      pc12_share_mean: orNull(mean(pc12)), pc12_share_std: orNull(std(pc12)),
+      joint_pc12_share_mean: orNull(mean(joint)),
+      pca_left_out: withTrajectory.filter((r) => !definedPca(r)).length,
+      joint_pca_left_out: texts.filter((t) => t.joint_pca.length > 0 && !jointDefined(t)).length,
     };
   }).sort((a, b) => a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.n_mem - b.n_mem || a.length - b.length);
 }
@@ -629,14 +655,22 @@ function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
     fmtPm(s.intra_cosine_mean, s.intra_cosine_std), fmtPm(s.inter_cosine_mean, s.inter_cosine_std)]);
   const HEAD2 = ['Model, source, L, K', 'Accuracy at the ends', 'At the midpoint', 'Lowest on the line', 'Exact regen. at the midpoint', 'End mismatches'];
   const rows2 = summary.map((s) => [label(s), fmt(s.endpoint_accuracy_mean), fmt(s.mid_accuracy_mean), fmt(s.min_accuracy_mean), pct(s.mid_exact_share), String(s.endpoint_mismatches)]);
-  const HEAD3 = ['Model, source, L, K', 'PC1', 'PC2', 'PC1 + PC2 (per restart)', 'PC1 + PC2 (restarts of a text together)'];
-  const rows3 = summary.map((s) => [label(s), pct(s.pc1_share_mean), pct(s.pc2_share_mean), `${pct(s.pc12_share_mean)}${Number.isFinite(s.pc12_share_std) ? ` ± ${(100 * s.pc12_share_std).toFixed(1)}` : ''}`, pct(s.joint_pc12_share_mean)]);
+  const HEAD3 = ['Model, source, L, K', 'PC1', 'PC2', 'PC1 + PC2 (per restart)', 'PC1 + PC2 (restarts of a text together)', 'Left out (undefined)'];
+  const rows3 = summary.map((s) => [label(s), pct(s.pc1_share_mean), pct(s.pc2_share_mean),
+    `${pct(s.pc12_share_mean)}${s.pc12_share_std !== null ? ` ± ${(100 * s.pc12_share_std).toFixed(1)}` : ''}`, pct(s.joint_pc12_share_mean),
+    `${s.pca_left_out} restart(s), ${s.joint_pca_left_out} text(s)`]);
+  const leftOut = summary.reduce((a, s) => a + s.pca_left_out, 0);
+  const jointLeftOut = summary.reduce((a, s) => a + s.joint_pca_left_out, 0);
   const section = (title: string, text: string, head: string[], rows: string[][]) => ({
     title, markdown: `${text}\n\n${mdTable(head, rows)}`, html: `<p>${text}</p>\n${htmlTable(head, rows)}`,
   });
   const waiting = new Set(restarts.map((r) => textKey(groupKey(r.model, r.source, r.length, r.n_mem), r.sample_index)));
   for (const t of texts) waiting.delete(textKey(groupKey(t.model, t.source, t.length, t.n_mem), t.sample_index));
   const notes = [...describeBadLines(input.badLines)];
+  if (leftOut + jointLeftOut > 0) {
+    notes.push(`PCA shares are undefined for trajectories of fewer than ${MIN_PCA_POINTS} points (or without variance): ${leftOut} restart(s) and ` +
+      `${jointLeftOut} text(s) are left out of the PCA means (raise max_steps or lower vectors_every for longer trajectories).`);
+  }
   if (waiting.size > 0) notes.push(`${waiting.size} text${waiting.size > 1 ? 's have' : ' has'} restarts but no analysis yet (a restart still to run, or the run was stopped): run the same command to finish.`);
   return {
     summary: [
