@@ -21,7 +21,8 @@ const REDUCED = {
 const key = (l: Record<string, unknown>) =>
   `${l.file}|${l.model}|${l.source}|L${l.length}|K${l.n_mem ?? ''}|${l.m_sharing ?? ''}|i${l.sample_index}`;
 
-test('configs/one-step.yaml (reduced) gives the records captured before the shared batching loop', { timeout: 300_000 }, async () => {
+const TITLE = 'configs/one-step.yaml (reduced) gives the records captured before the shared batching loop';
+test(TITLE, { timeout: 300_000 }, async () => {
   const config = { ...YAML.parse(readFileSync(CONFIG, 'utf8')), ...REDUCED };
   const files = ['one_step.jsonl', 'one_step_curves.jsonl', 'capacity_samples.jsonl'];
   checkGolden(fixture('one-step-reduced-records.jsonl'), await runReduced(config, files, key), key);
