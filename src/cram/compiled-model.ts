@@ -212,7 +212,7 @@ export class CompiledModel {
 export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean } = {}): Promise<LoadedModel & { engine: CompiledModel }> {
   const runtime = await initRuntime(opts.backend ?? 'auto');
   const loaded = await loadModel(nameOrPath, { tokenizer: opts.tokenizer });
-  const engine = new CompiledModel(runtime, loaded.model, loaded.weightsSha256);
-  engine.checkFits({ name: loaded.name }); // a model too large for the backend fails here, before any session
-  return { ...loaded, engine };
+  const compiled = new CompiledModel(runtime, loaded.model, loaded.weightsSha256);
+  compiled.checkFits({ name: loaded.name }); // a model too large for the backend fails here, before any session
+  return { ...loaded, engine: compiled };
 }

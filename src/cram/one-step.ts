@@ -14,7 +14,7 @@
  */
 import { adamwState, adamwUpdate, type AdamWState } from './adamw.ts';
 import type { CompiledModel } from './compiled-model.ts';
-import { PAPER_SETTINGS, type CramSettings } from './engine.ts';
+import { PAPER_SETTINGS, type CramSettings } from './cram.ts';
 import { initMemory } from './init.ts';
 
 export interface OneStepJob {

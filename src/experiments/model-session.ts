@@ -6,7 +6,7 @@
  */
 import type { BackendChoice } from '../engine/backend.ts';
 import type { Runtime } from '../engine/runtime.ts';
-import type { CramHooks, CramJob, CramSettings } from '../cram/engine.ts';
+import type { CramHooks, CramJob, CramSettings } from '../cram/cram.ts';
 import type { InputPart } from '../cram/generate.ts';
 import type { OneStepHooks, OneStepJob, OneStepSettings } from '../cram/one-step.ts';
 import type { ProgressiveHooks, ProgressiveJob, ProgressiveSettings } from '../cram/progressive.ts';
@@ -14,7 +14,7 @@ import type { Regeneration } from '../cram/regenerate.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 
-export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/engine.ts';
+export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/cram.ts';
 export type { InputPart } from '../cram/generate.ts';
 export type { Regeneration } from '../cram/regenerate.ts';
 export type { ProgressiveHooks, ProgressiveJob, ProgressiveOutcome, ProgressiveSettings, StageOutcome } from '../cram/progressive.ts';
@@ -94,7 +94,7 @@ export async function startEngine(choice: BackendChoice): Promise<BackendInfo> {
 export async function openModel(nameOrPath: string): Promise<ModelSession> {
   const { activeRuntime } = await import('../engine/runtime.ts');
   const { CompiledModel } = await import('../cram/compiled-model.ts');
-  const { baseline, cramAll } = await import('../cram/engine.ts');
+  const { baseline, cramAll } = await import('../cram/cram.ts');
   const { greedyGenerate } = await import('../cram/generate.ts');
   const { regenerate, regenerateMany } = await import('../cram/regenerate.ts');
   const { progressiveAll } = await import('../cram/progressive.ts');

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { cramAll, cramOne, evaluateVectors, PAPER_SETTINGS, type CramJob, type CramOutcome, type CramSettings } from '../../src/cram/engine.ts';
+import { cramAll, cramOne, evaluateVectors, PAPER_SETTINGS, type CramJob, type CramOutcome, type CramSettings } from '../../src/cram/cram.ts';
 import { bundled, compiled, relL2 } from '../helpers.ts';
 
 const engine = compiled(bundled('gutenberg-llama-xs'));

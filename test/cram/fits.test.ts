@@ -10,7 +10,7 @@ import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { cramAll, PAPER_SETTINGS } from '../../src/cram/engine.ts';
+import { cramAll, PAPER_SETTINGS } from '../../src/cram/cram.ts';
 import { backendMemoryLimit, checkFits, estimateMemoryBytes, FitError, memoryLimitFromEnv, WEIGHT_COPIES } from '../../src/cram/fits.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { bundled, compiled, open } from '../helpers.ts';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import seedrandom from 'seedrandom';
-import { evaluateVectors } from '../../src/cram/engine.ts';
+import { evaluateVectors } from '../../src/cram/cram.ts';
 import { greedyGenerate, greedyGenerateMany, initialState } from '../../src/cram/generate.ts';
 import { regenerateMany } from '../../src/cram/regenerate.ts';
 import { bundled, compiled, fixture, ready } from '../helpers.ts';
