@@ -1,13 +1,17 @@
 /**
- * The batched cramming engine. Many texts are optimised in one forward/backward pass, each with its own [mem]
- * vectors and AdamW state; a text that finishes (accuracy 1.0, patience, step limit, or a non-finite loss) leaves the
- * batch and the next queued text with the same number of vectors takes its slot ("continuous batching" of
- * optimisation problems). Texts of different lengths are right-padded; the batch is bounded by texts and by tokens.
- * When a K group runs low on texts, the next group's texts start in a second batch that steps alternately with it.
+ * Autoregressive cramming, batched: each text has its own K [mem] vectors and AdamW state, optimised until the frozen
+ * model predicts the text (accuracy 1.0), `patience` steps without improvement, the step limit, or a non-finite loss.
+ * Many texts share one forward/backward pass (texts of different lengths right-padded); the scheduling (lanes by K,
+ * admission by texts and tokens, finished texts making room for queued ones) is batch-loop.ts, the kept vectors and
+ * stop rules best.ts. This file is the method: a text's state and what one step does to it.
  */
 import { adamwState, adamwUpdate, PAPER_ADAMW, type AdamWSettings, type AdamWState } from './adamw.ts';
+import { runBatched, type Method } from './batch-loop.ts';
+import { BestSoFar, type StopReason } from './best.ts';
 import type { CompiledModel } from './compiled-model.ts';
 import { initMemory } from './init.ts';
+
+export type { StopReason } from './best.ts';
 
 export interface CramJob {
   /** Unique key; also names the job's random stream, so its start does not depend on its batch-mates. */
@@ -39,8 +43,6 @@ export interface CramSettings {
 export const PAPER_SETTINGS: CramSettings = {
   optimizer: PAPER_ADAMW, maxSteps: 5000, patience: 2000, maxBatch: 32, maxBatchTokens: 8192, recordTrajectory: false,
 };
-
-export type StopReason = 'solved' | 'patience' | 'max_steps' | 'diverged';
 
 export interface CramOutcome {
   key: string;
@@ -84,17 +86,14 @@ interface Slot {
   n: number;
   mem: Float32Array;
   adam: AdamWState;
-  best: number;
-  bestMem: Float32Array | null;
-  bestStep: number;
-  lossAtBest: number;
+  /** Best accuracy, its step, and the pre-update vectors and loss it was measured with. */
+  best: BestSoFar<{ mem: Float32Array; loss: number }>;
   minLoss: number;
-  sinceImprove: number;
   originalLoss: number;
   originalAccuracy: number;
   start: number;
   lastAccuracy: number;
-  diverged: boolean;
+  stop: StopReason | null;
   trajectory?: { loss: number[]; accuracy: number[] };
   vectorTrajectory?: { steps: number[]; vectors: Float32Array[] };
 }
@@ -106,155 +105,98 @@ export interface CramHooks {
   shouldStop?: () => boolean;
 }
 
-/** No-mem loss and accuracy for texts, batched. */
-export async function baseline(engine: CompiledModel, texts: number[][]): Promise<{ loss: number; accuracy: number }[]> {
-  const r = await engine.objective(0, null, texts, false);
-  return texts.map((t, i) => ({ loss: r.loss[i], accuracy: r.correct[i] / (t.length - 1) }));
-}
-
-/** Loss and accuracy of given vectors [B·K·d] on texts (teacher-forced), batched. */
-export async function evaluateVectors(engine: CompiledModel, nMem: number, memory: Float32Array, texts: number[][]): Promise<{ loss: number; accuracy: number }[]> {
-  const r = await engine.objective(nMem, memory, texts, false);
-  return texts.map((t, i) => ({ loss: r.loss[i], accuracy: r.correct[i] / (t.length - 1) }));
-}
-
-/** One K group's running batch. */
-class Lane {
-  readonly slots: Slot[] = [];
-  constructor(readonly K: number, readonly queue: CramJob[]) {}
-  get live(): number { return this.slots.length + this.queue.length; }
+/** The autoregressive method: one row per text, lanes by K, positions K + N. */
+function autoregressive(d: number, std: number, settings: CramSettings): Method<CramJob, Slot, CramOutcome> {
+  return {
+    lane: (job) => job.nMem,
+    positions: (job) => job.nMem + job.ids.length,
+    async start(model, K, jobs) {
+      const slots = jobs.map((job): Slot => {
+        const mem = job.init ? Float32Array.from(job.init) : initMemory(K, d, std, job.seed ?? job.key);
+        return {
+          job, n: job.ids.length, mem, adam: adamwState(K * d), best: new BestSoFar(), minLoss: Infinity,
+          originalLoss: NaN, originalAccuracy: NaN, start: performance.now(), lastAccuracy: 0, stop: null,
+          trajectory: settings.recordTrajectory ? { loss: [], accuracy: [] } : undefined,
+          vectorTrajectory: job.vectorsEvery ? { steps: [0], vectors: [Float32Array.from(mem)] } : undefined,
+        };
+      });
+      const base = await model.evaluate(0, null, jobs.map((j) => j.ids));
+      slots.forEach((s, i) => { s.originalLoss = base[i].loss; s.originalAccuracy = base[i].accuracy; });
+      return slots;
+    },
+    async step(model, K, slots) {
+      const size = K * d;
+      const mem = new Float32Array(slots.length * size);
+      slots.forEach((s, b) => mem.set(s.mem, b * size));
+      // One forward/backward for the whole batch: the single host round trip per step.
+      const r = await model.objective(K, mem, slots.map((s) => s.job.ids), true);
+      slots.forEach((s, b) => {
+        const loss = r.loss[b];
+        const acc = r.correct[b] / (s.n - 1);
+        s.lastAccuracy = acc;
+        s.trajectory?.loss.push(loss);
+        s.trajectory?.accuracy.push(acc);
+        if (!Number.isFinite(loss)) {
+          // A non-finite loss (too large a learning rate, non-finite weights) ends this text; the vectors kept are the
+          // last ones that gave a finite loss.
+          s.adam.step++;
+          s.stop = 'diverged';
+          return;
+        }
+        if (loss < s.minLoss) s.minLoss = loss;
+        s.best.observe(acc, s.adam.step + 1, () => ({ mem: Float32Array.from(s.mem), loss }));
+        adamwUpdate(settings.optimizer, s.mem, r.grad!, s.adam, b * size);
+        const every = s.job.vectorsEvery;
+        if (every && s.adam.step % every === 0) {
+          s.vectorTrajectory!.steps.push(s.adam.step);
+          s.vectorTrajectory!.vectors.push(Float32Array.from(s.mem));
+        }
+        s.stop = s.best.stop(settings, s.adam.step, r.correct[b] === s.n - 1);
+      });
+    },
+    finished: (s) => s.stop !== null,
+    outcomes: (_model, K, s) => [{
+      key: s.job.key, nTokens: s.n, nMem: K, originalLoss: s.originalLoss, originalAccuracy: s.originalAccuracy,
+      bestAccuracy: Math.max(s.best.accuracy, 0), bestLoss: s.minLoss,
+      lossAtBestAccuracy: s.best.kept?.loss ?? Infinity, bestStep: s.best.step, steps: s.adam.step,
+      stopReason: s.stop!, memory: s.best.kept?.mem ?? Float32Array.from(s.mem), embedDim: d,
+      seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory, vectorTrajectory: s.vectorTrajectory,
+    }],
+  };
 }
 
 /** Optimises every job; outcomes are emitted through hooks.onFinish as texts finish. */
-export async function cramAll(engine: CompiledModel, jobs: CramJob[], settings: CramSettings = PAPER_SETTINGS, hooks: CramHooks = {}): Promise<void> {
-  const model = engine.model;
+export async function cramAll(model: CompiledModel, jobs: CramJob[], settings: CramSettings = PAPER_SETTINGS,
+  hooks: CramHooks = {}): Promise<void> {
   const d = model.embedDim;
   for (const j of jobs) {
     if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
-    if (j.init && j.init.length !== j.nMem * d) throw new Error(`text ${j.key}: initial vectors hold ${j.init.length} values, expected ${j.nMem}×${d}`);
+    if (j.init && j.init.length !== j.nMem * d) {
+      throw new Error(`text ${j.key}: initial vectors hold ${j.init.length} values, expected ${j.nMem}×${d}`);
+    }
   }
   // Known limits before any step: the longest input against the positions, the batches against memory.
   if (jobs.length > 0) {
     const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
     const maxTokens = longest.nMem + longest.ids.length;
-    engine.checkFits({
+    model.checkFits({
       maxTokens, tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
       batchTokens: Math.max(maxTokens, Math.min(settings.maxBatchTokens, settings.maxBatch * maxTokens)),
     });
   }
-  const std = jobs.some((j) => !j.init) ? model.embeddingStd() : 0;
-  // One K per batch: rows of a batch share the [B, K, d] shape. Groups run in order of first appearance.
-  const groups = new Map<number, CramJob[]>();
-  for (const j of jobs) groups.set(j.nMem, [...(groups.get(j.nMem) ?? []), j]);
-  const pending = [...groups].map(([K, g]) => new Lane(K, [...g]));
-  const lanes: Lane[] = [];
-  let finished = 0;
-  let stepsDone = 0;
-
-  const fits = (lane: Lane, n: number) => lane.slots.length < settings.maxBatch &&
-    (lane.K + Math.max(n, ...lane.slots.map((s) => s.n))) * (lane.slots.length + 1) <= Math.max(settings.maxBatchTokens, lane.K + n);
-
-  const admit = async (lane: Lane) => {
-    const admitted: Slot[] = [];
-    while (lane.queue.length > 0 && (lane.slots.length === 0 || fits(lane, lane.queue[0].ids.length))) {
-      const job = lane.queue.shift()!;
-      const mem = job.init ? Float32Array.from(job.init) : initMemory(lane.K, d, std, job.seed ?? job.key);
-      const slot: Slot = {
-        job, n: job.ids.length, mem, adam: adamwState(lane.K * d),
-        best: -1, bestMem: null, bestStep: 0, lossAtBest: Infinity, minLoss: Infinity, sinceImprove: 0,
-        originalLoss: NaN, originalAccuracy: NaN, start: performance.now(), lastAccuracy: 0, diverged: false,
-        trajectory: settings.recordTrajectory ? { loss: [], accuracy: [] } : undefined,
-        vectorTrajectory: job.vectorsEvery ? { steps: [0], vectors: [Float32Array.from(mem)] } : undefined,
-      };
-      lane.slots.push(slot);
-      admitted.push(slot);
-    }
-    if (admitted.length > 0) {
-      const base = await baseline(engine, admitted.map((s) => s.job.ids));
-      admitted.forEach((s, i) => { s.originalLoss = base[i].loss; s.originalAccuracy = base[i].accuracy; });
-    }
-  };
-
-  const stepLane = async (lane: Lane) => {
-    const { K, slots } = lane;
-    const B = slots.length;
-    const size = K * d;
-    const mem = new Float32Array(B * size);
-    slots.forEach((s, b) => mem.set(s.mem, b * size));
-    // One forward/backward for the whole batch: the single host round trip per step.
-    const r = await engine.objective(K, mem, slots.map((s) => s.job.ids), true);
-    stepsDone++;
-    const done: Slot[] = [];
-    slots.forEach((s, b) => {
-      const loss = r.loss[b];
-      const acc = r.correct[b] / (s.n - 1);
-      s.lastAccuracy = acc;
-      s.trajectory?.loss.push(loss);
-      s.trajectory?.accuracy.push(acc);
-      if (!Number.isFinite(loss)) {
-        // A non-finite loss (too large a learning rate, non-finite weights) ends this text; the vectors kept are the
-        // last ones that gave a finite loss.
-        s.adam.step++;
-        s.diverged = true;
-        done.push(s);
-        return;
-      }
-      if (loss < s.minLoss) s.minLoss = loss;
-      if (acc > s.best) {
-        // Keep the vectors this accuracy was measured with (pre-update), not the updated ones.
-        s.bestMem = Float32Array.from(s.mem);
-        s.best = acc;
-        s.bestStep = s.adam.step + 1;
-        s.lossAtBest = loss;
-        s.sinceImprove = 0;
-      } else {
-        s.sinceImprove++;
-      }
-      adamwUpdate(settings.optimizer, s.mem, r.grad!, s.adam, b * size);
-      const every = s.job.vectorsEvery;
-      if (every && s.adam.step % every === 0) { s.vectorTrajectory!.steps.push(s.adam.step); s.vectorTrajectory!.vectors.push(Float32Array.from(s.mem)); }
-      if (r.correct[b] === s.n - 1 || s.sinceImprove >= settings.patience || s.adam.step >= settings.maxSteps) done.push(s);
-    });
-    for (const s of done) {
-      const stopReason: StopReason = s.diverged ? 'diverged' : s.best === 1 ? 'solved' : s.adam.step >= settings.maxSteps ? 'max_steps' : 'patience';
-      const outcome: CramOutcome = {
-        key: s.job.key, nTokens: s.n, nMem: K, originalLoss: s.originalLoss, originalAccuracy: s.originalAccuracy,
-        bestAccuracy: Math.max(s.best, 0), bestLoss: s.minLoss, lossAtBestAccuracy: s.lossAtBest, bestStep: s.bestStep, steps: s.adam.step,
-        stopReason, memory: s.bestMem ?? Float32Array.from(s.mem), embedDim: d,
-        seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory, vectorTrajectory: s.vectorTrajectory,
-      };
-      slots.splice(slots.indexOf(s), 1);
-      finished++;
-      await hooks.onFinish?.(outcome);
-    }
-  };
-
-  const lowWater = () => Math.max(1, Math.floor(settings.maxBatch / 4));
-  while (pending.length > 0 || lanes.length > 0) {
-    if (hooks.shouldStop?.()) return;
-    // Open the next group when there is none, or when the open ones have run low on texts.
-    const open = lanes.reduce((a, l) => a + l.live, 0);
-    if (pending.length > 0 && (lanes.length === 0 || (lanes.length < 2 && open <= lowWater()))) lanes.push(pending.shift()!);
-    for (const lane of lanes) {
-      if (hooks.shouldStop?.()) return;
-      await admit(lane);
-      if (lane.slots.length > 0) await stepLane(lane);
-    }
-    for (let i = lanes.length - 1; i >= 0; i--) if (lanes[i].live === 0) lanes.splice(i, 1);
-    const active = lanes.flatMap((l) => l.slots);
-    hooks.onStep?.({
-      active: active.length, queued: lanes.reduce((a, l) => a + l.queue.length, 0) + pending.reduce((a, l) => a + l.queue.length, 0),
-      finished, total: jobs.length, stepsDone,
-      meanAccuracy: active.length ? active.reduce((a, s) => a + s.lastAccuracy, 0) / active.length : 1,
-    });
-    // Yield to the event loop so progress output and signals get through.
-    if (stepsDone % 8 === 0) await new Promise((r) => setImmediate(r));
-  }
+  const std = jobs.some((j) => !j.init) ? model.model.embeddingStd() : 0;
+  await runBatched(model, jobs, autoregressive(d, std, settings), settings, {
+    onFinish: hooks.onFinish, shouldStop: hooks.shouldStop,
+    onStep: hooks.onStep && ((p, active) => hooks.onStep!({
+      ...p, meanAccuracy: active.length ? active.reduce((a, s) => a + s.lastAccuracy, 0) / active.length : 1,
+    })),
+  });
 }
 
 /** Convenience: one text, one outcome. */
-export async function cramOne(engine: CompiledModel, job: CramJob, settings: CramSettings = PAPER_SETTINGS, onStep?: (p: CramProgress) => void): Promise<CramOutcome> {
+export async function cramOne(model: CompiledModel, job: CramJob, settings: CramSettings = PAPER_SETTINGS,
+  onStep?: (p: CramProgress) => void): Promise<CramOutcome> {
   let out: CramOutcome | null = null;
-  await cramAll(engine, [job], settings, { onFinish: (o) => { out = o; }, onStep });
+  await cramAll(model, [job], settings, { onFinish: (o) => { out = o; }, onStep });
   return out!;
 }
