@@ -56,6 +56,15 @@ export interface LoopProgress {
   stepsDone: number;
 }
 
+/** An entry point's hooks (cramAll, progressiveAll, oneStepAll): its outcomes, its progress, stopping. */
+export interface Hooks<Outcome, Progress extends LoopProgress> {
+  onFinish?: (o: Outcome) => void | Promise<void>;
+  onStep?: (p: Progress) => void;
+  /** Checked between steps; when true the run stops and unfinished texts are dropped (nothing is emitted for them). */
+  shouldStop?: () => boolean;
+}
+
+/** The loop's hooks: progress comes with the rows still running, from which an entry point reports its means. */
 export interface LoopHooks<Row, Outcome> {
   onFinish?: (o: Outcome) => void | Promise<void>;
   /** After each round of lane steps, with the rows still running. */

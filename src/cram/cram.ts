@@ -6,7 +6,7 @@
  * stop rules best.ts. This file is the method: a text's state and what one step does to it.
  */
 import { adamwState, adamwUpdate, PAPER_ADAMW, type AdamWSettings, type AdamWState } from './adamw.ts';
-import { runBatched, type Method } from './batch-loop.ts';
+import { runBatched, type Hooks, type LoopProgress, type Method } from './batch-loop.ts';
 import { BestSoFar, type StopReason } from './best.ts';
 import type { CompiledModel } from './compiled-model.ts';
 import { initMemory } from './init.ts';
@@ -71,14 +71,9 @@ export interface CramOutcome {
   vectorTrajectory?: { steps: number[]; vectors: Float32Array[] };
 }
 
-export interface CramProgress {
-  active: number;
-  queued: number;
-  finished: number;
-  total: number;
+export interface CramProgress extends LoopProgress {
   /** Mean current accuracy of the texts in the batch. */
   meanAccuracy: number;
-  stepsDone: number;
 }
 
 interface Slot {
@@ -98,12 +93,7 @@ interface Slot {
   vectorTrajectory?: { steps: number[]; vectors: Float32Array[] };
 }
 
-export interface CramHooks {
-  onFinish?: (o: CramOutcome) => void | Promise<void>;
-  onStep?: (p: CramProgress) => void;
-  /** Checked between steps; when true, the run stops and unfinished texts are dropped (nothing is emitted for them). */
-  shouldStop?: () => boolean;
-}
+export type CramHooks = Hooks<CramOutcome, CramProgress>;
 
 /** The autoregressive method: one row per text, lanes by K, positions K + N. */
 function autoregressive(d: number, std: number, settings: CramSettings): Method<CramJob, Slot, CramOutcome> {

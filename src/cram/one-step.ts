@@ -14,10 +14,10 @@
  * job of the loop, with as many rows as texts. This file is only what a group is and what one step does to it.
  */
 import { adamwState, adamwUpdate, type AdamWState } from './adamw.ts';
-import { runBatched, type Method } from './batch-loop.ts';
+import { runBatched, type Hooks, type Method } from './batch-loop.ts';
 import { BestSoFar, type StopReason } from './best.ts';
 import type { CompiledModel } from './compiled-model.ts';
-import { PAPER_SETTINGS, type CramSettings } from './cram.ts';
+import { PAPER_SETTINGS, type CramProgress, type CramSettings } from './cram.ts';
 import { initMemory } from './init.ts';
 
 export interface OneStepJob {
@@ -64,20 +64,10 @@ export interface OneStepOutcome {
   trajectory?: { loss: number[]; accuracy: number[] };
 }
 
-export interface OneStepProgress {
-  active: number;
-  queued: number;
-  finished: number;
-  total: number;
-  meanAccuracy: number;
-  stepsDone: number;
-}
+/** Counts in texts; the mean accuracy of the texts in the batch. */
+export type OneStepProgress = CramProgress;
 
-export interface OneStepHooks {
-  onFinish?: (o: OneStepOutcome) => void | Promise<void>;
-  onStep?: (p: OneStepProgress) => void;
-  shouldStop?: () => boolean;
-}
+export type OneStepHooks = Hooks<OneStepOutcome, OneStepProgress>;
 
 interface Member {
   job: OneStepJob;

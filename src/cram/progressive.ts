@@ -16,7 +16,7 @@
  * (same results, smaller passes). This file is the stage machine: what one step and the end of a stage do to a text.
  */
 import { adamwState, adamwUpdate, PAPER_ADAMW, type AdamWSettings, type AdamWState } from './adamw.ts';
-import { runBatched, type Method } from './batch-loop.ts';
+import { runBatched, type Hooks, type LoopProgress, type Method } from './batch-loop.ts';
 import type { CompiledModel } from './compiled-model.ts';
 import { initMemory } from './init.ts';
 import { regenerate, regenerateMany } from './regenerate.ts';
@@ -101,24 +101,14 @@ export interface ProgressiveOutcome {
   trajectory?: { loss: number[]; accuracy: number[]; length: number[] };
 }
 
-export interface ProgressiveProgress {
-  active: number;
-  queued: number;
-  finished: number;
-  total: number;
+export interface ProgressiveProgress extends LoopProgress {
   /** Mean current stage length of the texts in the batch. */
   meanStage: number;
   /** Mean teacher-forced accuracy of the texts' last steps on their stages. */
   meanAccuracy: number;
-  stepsDone: number;
 }
 
-export interface ProgressiveHooks {
-  onFinish?: (o: ProgressiveOutcome) => void | Promise<void>;
-  onStep?: (p: ProgressiveProgress) => void;
-  /** Checked between steps; when true the run stops and unfinished texts are dropped. */
-  shouldStop?: () => boolean;
-}
+export type ProgressiveHooks = Hooks<ProgressiveOutcome, ProgressiveProgress>;
 
 interface Snapshot { mem: Float32Array; adam: AdamWState }
 
