@@ -31,7 +31,7 @@ export interface OneStepJob {
 }
 
 /**
- * The autoregressive engine's settings, read the same way; here `maxBatch` texts and `maxBatchTokens` positions
+ * The autoregressive method's settings, read the same way; here `maxBatch` texts and `maxBatchTokens` positions
  * (P_max × texts) bound one forward pass, and a shared-m group is never split (a larger group runs alone).
  */
 export type OneStepSettings = CramSettings;
