@@ -4,7 +4,7 @@ export { loadModel, type LoadedModel } from './models/load.ts';
 export { CompiledModel, openModel } from './cram/compiled-model.ts';
 export { greedyGenerate, greedyGenerateMany, type InputPart } from './cram/generate.ts';
 export type { CausalLM } from './models/causal-lm.ts';
-export { cramAll, cramOne, PAPER_SETTINGS, type CramJob, type CramOutcome, type CramSettings } from './cram/engine.ts';
+export { cramAll, cramOne, PAPER_SETTINGS, type CramJob, type CramOutcome, type CramSettings } from './cram/cram.ts';
 export { regenerate, regenerateMany } from './cram/regenerate.ts';
 export { verify } from './cram/verify.ts';
 export { textMetrics, theoreticalCapacity } from './metrics/text-metrics.ts';

@@ -10,7 +10,7 @@
 import type { LoadedModel } from '../models/load.ts';
 import { openModel, type CompiledModel } from '../cram/compiled-model.ts';
 import type { InputPart } from '../cram/generate.ts';
-import { cramAll, type CramOutcome } from '../cram/engine.ts';
+import { cramAll, type CramOutcome } from '../cram/cram.ts';
 import { cramFields, cramSettings } from '../config/settings.ts';
 import { DEFAULTS } from './defaults.ts';
 import { greedyGenerate } from '../cram/generate.ts';

@@ -3,7 +3,7 @@
  * `cram run` (from its flags) and the compressor (from its options) all go through `cramFields` (validation and the
  * paper's defaults, the same bounds as a config) and `cramSettings` (the engine's settings object).
  */
-import type { CramSettings } from '../cram/engine.ts';
+import type { CramSettings } from '../cram/cram.ts';
 import { describeIssue } from './issues.ts';
 import { CramFieldsSchema, type CramFields } from './schema.ts';
 

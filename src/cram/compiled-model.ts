@@ -30,6 +30,16 @@ export interface ObjectiveOutputs {
   width: number;
 }
 
+/** One text's teacher-forced evaluation (CompiledModel.evaluate). */
+export interface Evaluation {
+  /** Mean CE over the text's N−1 predictions (nats). */
+  loss: number;
+  correct: number;
+  accuracy: number;
+  /** CE of each of the N−1 predictions. */
+  tokenCe: number[];
+}
+
 /** Outputs of the one-step objective (objective.ts, buildOneStepGraph). */
 export interface OneStepOutputs {
   /** Per-text mean CE over its targets [B]. */
@@ -127,7 +137,7 @@ export class CompiledModel {
     const feeds: Record<string, OrtTypes.Tensor> = {
       mem: new ort.Tensor('float32', nMem > 0 ? mem! : new Float32Array(0), [B, nMem, d]),
       ids: new ort.Tensor('int64', data, [B, maxN]),
-      lengths: new ort.Tensor('int64', BigInt64Array.from(texts.map((t) => BigInt(t.length))), [B]),
+      n_tokens: new ort.Tensor('int64', BigInt64Array.from(texts.map((t) => BigInt(t.length))), [B]),
     };
     const out = await session.run(feeds);
     const result: ObjectiveOutputs = {
@@ -136,6 +146,18 @@ export class CompiledModel {
     if (grad) result.grad = out.grad.data as Float32Array;
     for (const t of Object.values(out)) t.dispose?.();
     return result;
+  }
+
+  /**
+   * Teacher-forced evaluation of vectors `mem` [B·K·d] (null when K = 0: the no-vector baseline) on texts, batched:
+   * per text the mean loss, correct predictions, accuracy over its N−1 predictions and per-token CE.
+   */
+  async evaluate(nMem: number, mem: Float32Array | null, texts: number[][]): Promise<Evaluation[]> {
+    const r = await this.objective(nMem, mem, texts, false);
+    return texts.map((t, i) => ({
+      loss: r.loss[i], correct: r.correct[i], accuracy: r.correct[i] / (t.length - 1),
+      tokenCe: Array.from(r.tokenCe.subarray(i * r.width, i * r.width + t.length - 1)),
+    }));
   }
 
   /** The incremental decoder (key/value cache), built on first use. */
@@ -177,7 +199,7 @@ export class CompiledModel {
       e: new ort.Tensor('float32', e, [B, 1, d]),
       m: new ort.Tensor('float32', m, [B, 1, d]),
       ids: new ort.Tensor('int64', data, [B, maxN]),
-      lengths: new ort.Tensor('int64', BigInt64Array.from(targets.map((t) => BigInt(t.length))), [B]),
+      n_tokens: new ort.Tensor('int64', BigInt64Array.from(targets.map((t) => BigInt(t.length))), [B]),
     });
     const result: OneStepOutputs = {
       loss: out.loss.data as Float32Array, correct: out.correct.data as Float32Array, tokenCe: out.token_ce.data as Float32Array, width: maxN,
@@ -212,7 +234,7 @@ export class CompiledModel {
 export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean } = {}): Promise<LoadedModel & { engine: CompiledModel }> {
   const runtime = await initRuntime(opts.backend ?? 'auto');
   const loaded = await loadModel(nameOrPath, { tokenizer: opts.tokenizer });
-  const engine = new CompiledModel(runtime, loaded.model, loaded.weightsSha256);
-  engine.checkFits({ name: loaded.name }); // a model too large for the backend fails here, before any session
-  return { ...loaded, engine };
+  const compiled = new CompiledModel(runtime, loaded.model, loaded.weightsSha256);
+  compiled.checkFits({ name: loaded.name }); // a model too large for the backend fails here, before any session
+  return { ...loaded, engine: compiled };
 }

@@ -67,16 +67,16 @@ export function initialState(c: { name: string; dims: (number | string)[]; axis:
 }
 
 /** Generates for every row; returns the generated ids per row. */
-export async function greedyGenerateMany(engine: CompiledModel, rows: GreedyRow[], opts: GreedyOptions = {}): Promise<number[][]> {
+export async function greedyGenerateMany(model: CompiledModel, rows: GreedyRow[], opts: GreedyOptions = {}): Promise<number[][]> {
   if (rows.length === 0) return [];
-  const d = engine.embedDim;
+  const d = model.embedDim;
   const plans = rows.map((r) => prefillCalls(r.parts, d));
   const shape = (pl: { vectors: Float32Array; ids: number[] }[]) => pl.map((c) => `${c.vectors.length}/${c.ids.length}`).join(',');
   if (plans.some((pl) => shape(pl) !== shape(plans[0]))) throw new Error('greedyGenerateMany: rows need the same structure of vector and token runs');
   if (plans[0].length === 0) throw new Error('greedy generation needs at least one input position');
-  const maxPositions = engine.model.maxPositions;
-  const { session, carried } = await engine.decoder();
-  const ort = engine.runtime.ort;
+  const maxPositions = model.model.maxPositions;
+  const { session, carried } = await model.decoder();
+  const ort = model.runtime.ort;
   const out: number[][] = rows.map(() => []);
   let active = rows.map((_, i) => i);
   let caches = new Map<string, OrtTypes.Tensor>();
@@ -133,8 +133,8 @@ export async function greedyGenerateMany(engine: CompiledModel, rows: GreedyRow[
 }
 
 /** One row. */
-export async function greedyGenerate(engine: CompiledModel, row: GreedyRow, opts: GreedyOptions = {}): Promise<number[]> {
-  return (await greedyGenerateMany(engine, [row], opts))[0];
+export async function greedyGenerate(model: CompiledModel, row: GreedyRow, opts: GreedyOptions = {}): Promise<number[]> {
+  return (await greedyGenerateMany(model, [row], opts))[0];
 }
 
 /** Length of the common prefix of two id lists. */

@@ -5,7 +5,7 @@
  *   log) over text positions 1..N−1 read from the text positions' hidden states only ([mem] outputs dropped), the
  *   number of correct argmax predictions, the per-token cross-entropies, and (step graphs) the gradient w.r.t. the
  *   [mem] vectors. Rows are right-padded: with causal attention a real token never sees the padding after it, so
- *   padding changes neither a text's loss nor its gradient; `lengths` masks the padded predictions out.
+ *   padding changes neither a text's loss nor its gradient; `n_tokens` masks the padded predictions out.
  * - decode: incremental greedy decoding with a key/value cache (see Sequence.carry).
  */
 import { gradients } from '../engine/graph/autodiff.ts';
@@ -21,7 +21,8 @@ export interface ObjectiveGraphOptions {
 
 /**
  * Inputs: `mem` float [B, K, d] (K is dynamic: one graph serves every K, and K = 0 is the no-mem baseline), `ids`
- * int64 [B, N] right-padded, `lengths` int64 [B] (N_b ≥ 2). Outputs: `loss` [B], `correct` [B], `token_ce` [B, N−1]
+ * int64 [B, N] right-padded, `n_tokens` int64 [B] (each text's N_b ≥ 2).
+ * Outputs: `loss` [B], `correct` [B], `token_ce` [B, N−1]
  * (0 on padding), and with `grad` also `grad` [B, K, d] = d(Σ_b loss_b)/d(mem), whose row b is exactly the gradient of
  * text b's own mean loss.
  */
@@ -30,7 +31,7 @@ export function buildObjectiveGraph(model: CausalLM, opts: ObjectiveGraphOptions
   const d = model.embedDim;
   const mem = g.input('mem', 'float32', ['B', 'K', d], { requiresGrad: opts.grad });
   const ids = g.input('ids', 'int64', ['B', 'N']);
-  const lengths = g.input('lengths', 'int64', ['B']);
+  const nTokens = g.input('n_tokens', 'int64', ['B']);
   const x = op.concat([mem, model.embed(g, ids)], 1);
   const seq = new Sequence(g, x);
   const hidden = model.hiddenStates(x, seq);
@@ -43,7 +44,7 @@ export function buildObjectiveGraph(model: CausalLM, opts: ObjectiveGraphOptions
   const targets = op.reshape(op.slice(ids, [1], [N], [1], 'P'), [-1]);
   const { ce, hit } = headCrossEntropy(model.head(g), op.reshape(hText, [-1, H]), targets);
   // Text b makes N_b − 1 predictions.
-  const loss = textOutputs(g, ce, hit, op.sub(lengths, g.scalar(1, 'int64')), op.dimOf(ids, 0), P);
+  const loss = textOutputs(g, ce, hit, op.sub(nTokens, g.scalar(1, 'int64')), op.dimOf(ids, 0), P);
   if (opts.grad) {
     const ones = op.add(op.zerosLike(loss), g.scalar(1));
     const [dmem] = gradients([loss], [ones], [mem]);
@@ -105,7 +106,7 @@ export function buildDecodeGraph(model: CausalLM): { graph: Graph; carried: { na
  * number of target tokens. Positions start at 0 on e (no BOS in the input).
  *
  * Inputs: `e` float [B, 1, d], `m` float [B, 1, d] (one m per row: a shared m is fed to each of its texts' rows and its
- * gradient summed on the host), `ids` int64 [B, P] right-padded targets, `lengths` int64 [B] (targets per row, ≥ 1).
+ * gradient summed on the host), `ids` int64 [B, P] right-padded targets, `n_tokens` int64 [B] (targets per row, ≥ 1).
  * Outputs: `loss` [B] (mean CE over the row's targets), `correct` [B] (argmax hits), `token_ce` [B, P] (0 on padding),
  * and with `grad` also `grad_e` [B, 1, d] and `grad_m` [B, 1, d] = d(Σ_b loss_b)/d(e, m): row b is the gradient of
  * text b's own mean loss. Padding is exact: the padded positions come after a row's real ones and attention is causal.
@@ -116,7 +117,7 @@ export function buildOneStepGraph(model: CausalLM, opts: ObjectiveGraphOptions):
   const e = g.input('e', 'float32', ['B', 1, d], { requiresGrad: opts.grad });
   const m = g.input('m', 'float32', ['B', 1, d], { requiresGrad: opts.grad });
   const ids = g.input('ids', 'int64', ['B', 'P']);
-  const lengths = g.input('lengths', 'int64', ['B']);
+  const nTokens = g.input('n_tokens', 'int64', ['B']);
   const B = op.dimOf(ids, 0);
   const P = op.dimOf(ids, 1);
   const copies = op.expand(m, op.concat([B, op.sub(P, g.ints([1])), g.ints([d])], 0), ['B', 'Pm1', d]);
@@ -125,7 +126,7 @@ export function buildOneStepGraph(model: CausalLM, opts: ObjectiveGraphOptions):
   const hidden = model.hiddenStates(x, seq);
   const H = hidden.dim(-1);
   const { ce, hit } = headCrossEntropy(model.head(g), op.reshape(hidden, [-1, H]), op.reshape(ids, [-1]));
-  const loss = textOutputs(g, ce, hit, lengths, B, P);
+  const loss = textOutputs(g, ce, hit, nTokens, B, P);
   if (opts.grad) {
     const ones = op.add(op.zerosLike(loss), g.scalar(1));
     const [de, dm] = gradients([loss], [ones], [e, m]);

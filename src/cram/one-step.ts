@@ -9,12 +9,15 @@
  * accuracy of its texts: stop when every text's predictions are all right at the same step, after `patience` steps
  * without a strict improvement of the best mean accuracy, or at `maxSteps`. The vectors kept are the ones the best mean
  * accuracy was measured with (before that step's update), and each text's recorded accuracy is its accuracy there, so
- * re-evaluating the kept vectors gives it back. Groups are batched like cramAll's texts: many in one pass, finished
- * groups make room for queued ones, rows right-padded to the longest target.
+ * re-evaluating the kept vectors gives it back. Groups run on the shared loop (batch-loop.ts) like cramAll's texts:
+ * many in one pass, finished groups make room for queued ones, rows right-padded to the longest target; a group is one
+ * job of the loop, with as many rows as texts. This file is only what a group is and what one step does to it.
  */
 import { adamwState, adamwUpdate, type AdamWState } from './adamw.ts';
+import { runBatched, type Hooks, type Method } from './batch-loop.ts';
+import { BestSoFar, type StopReason } from './best.ts';
 import type { CompiledModel } from './compiled-model.ts';
-import { PAPER_SETTINGS, type CramSettings } from './engine.ts';
+import { PAPER_SETTINGS, type CramProgress, type CramSettings } from './cram.ts';
 import { initMemory } from './init.ts';
 
 export interface OneStepJob {
@@ -28,14 +31,15 @@ export interface OneStepJob {
 }
 
 /**
- * The autoregressive engine's settings, read the same way; here `maxBatch` texts and `maxBatchTokens` positions
+ * The autoregressive method's settings, read the same way; here `maxBatch` texts and `maxBatchTokens` positions
  * (P_max × texts) bound one forward pass, and a shared-m group is never split (a larger group runs alone).
  */
 export type OneStepSettings = CramSettings;
 
 export const ONE_STEP_DEFAULTS: OneStepSettings = PAPER_SETTINGS;
 
-export type OneStepStop = 'solved' | 'patience' | 'max_steps' | 'diverged';
+/** The same stop reasons as the autoregressive method's (best.ts). */
+export type OneStepStop = StopReason;
 
 export interface OneStepOutcome {
   key: string;
@@ -60,20 +64,10 @@ export interface OneStepOutcome {
   trajectory?: { loss: number[]; accuracy: number[] };
 }
 
-export interface OneStepProgress {
-  active: number;
-  queued: number;
-  finished: number;
-  total: number;
-  meanAccuracy: number;
-  stepsDone: number;
-}
+/** Counts in texts; the mean accuracy of the texts in the batch. */
+export type OneStepProgress = CramProgress;
 
-export interface OneStepHooks {
-  onFinish?: (o: OneStepOutcome) => void | Promise<void>;
-  onStep?: (p: OneStepProgress) => void;
-  shouldStop?: () => boolean;
-}
+export type OneStepHooks = Hooks<OneStepOutcome, OneStepProgress>;
 
 interface Member {
   job: OneStepJob;
@@ -82,33 +76,109 @@ interface Member {
   lastLoss: number;
   lastAccuracy: number;
   minLoss: number;
-  keptE: Float32Array | null;
-  keptAccuracy: number;
-  keptLoss: number;
   trajectory?: { loss: number[]; accuracy: number[] };
 }
 
+/** A group's texts in order of first appearance; a text without a group is its own (name null). */
+interface GroupJob { name: string | null; jobs: OneStepJob[] }
+
+/** What the best mean accuracy was measured with (before that step's update): m, and per member e, accuracy, loss. */
+interface Kept { m: Float32Array; e: Float32Array[]; accuracy: number[]; loss: number[] }
+
 interface Group {
-  name: string | null;
+  job: GroupJob;
   members: Member[];
   m: Float32Array;
   adam: AdamWState;
-  best: number;
-  keptM: Float32Array | null;
-  bestStep: number;
-  sinceImprove: number;
+  best: BestSoFar<Kept>;
   steps: number;
   start: number;
   diverged: boolean;
+  stop: OneStepStop | null;
+}
+
+/** The one-step method: one loop job per group (its texts are its rows), one lane, positions = targets. */
+function oneStep(d: number, std: number, settings: OneStepSettings): Method<GroupJob, Group, OneStepOutcome> {
+  return {
+    lane: () => 1,
+    texts: (g) => g.jobs.length,
+    positions: (g) => Math.max(...g.jobs.map((j) => j.targets.length)),
+    async start(_model, _K, groups) {
+      return groups.map((next): Group => {
+        const first = next.jobs[0];
+        return {
+          job: next,
+          members: next.jobs.map((job) => ({
+            job, e: initMemory(1, d, std, `${job.seed ?? job.key}|e`), adam: adamwState(d), lastLoss: NaN,
+            lastAccuracy: 0, minLoss: Infinity,
+            trajectory: settings.recordTrajectory ? { loss: [], accuracy: [] } : undefined,
+          })),
+          m: initMemory(1, d, std, next.name !== null ? `${next.name}|m` : `${first.seed ?? first.key}|m`),
+          adam: adamwState(d), best: new BestSoFar(), steps: 0, start: performance.now(), diverged: false, stop: null,
+        };
+      });
+    },
+    async step(model, _K, groups) {
+      const members = groups.flatMap((g) => g.members.map((x) => ({ g, x })));
+      const B = members.length;
+      const e = new Float32Array(B * d);
+      const m = new Float32Array(B * d);
+      members.forEach(({ g, x }, b) => { e.set(x.e, b * d); m.set(g.m, b * d); });
+      const r = await model.oneStep(e, m, members.map(({ x }) => x.job.targets), true);
+      // A shared m is updated with the sum of its texts' gradients.
+      const sumM = new Map<Group, Float32Array>();
+      members.forEach(({ g, x }, b) => {
+        x.lastLoss = r.loss[b];
+        x.lastAccuracy = r.correct[b] / x.job.targets.length;
+        x.trajectory?.loss.push(x.lastLoss);
+        x.trajectory?.accuracy.push(x.lastAccuracy);
+        if (!Number.isFinite(x.lastLoss)) g.diverged = true;
+        if (x.lastLoss < x.minLoss) x.minLoss = x.lastLoss;
+        const acc = sumM.get(g) ?? new Float32Array(d);
+        for (let i = 0; i < d; i++) acc[i] += r.gradM![b * d + i];
+        sumM.set(g, acc);
+      });
+      let b = 0;
+      for (const g of groups) {
+        g.steps++;
+        if (g.diverged) {
+          g.stop = 'diverged';
+          b += g.members.length;
+          continue;
+        }
+        const mean = g.members.reduce((a, x) => a + x.lastAccuracy, 0) / g.members.length;
+        g.best.observe(mean, g.steps, () => ({
+          m: Float32Array.from(g.m), e: g.members.map((x) => Float32Array.from(x.e)),
+          accuracy: g.members.map((x) => x.lastAccuracy), loss: g.members.map((x) => x.lastLoss),
+        }));
+        const solved = g.members.every((x) => x.lastAccuracy === 1);
+        for (const x of g.members) adamwUpdate(settings.optimizer, x.e, r.gradE!, x.adam, b++ * d);
+        adamwUpdate(settings.optimizer, g.m, sumM.get(g)!, g.adam);
+        g.stop = g.best.stop(settings, g.steps, solved);
+      }
+    },
+    finished: (g) => g.stop !== null,
+    outcomes(_model, _K, g) {
+      const seconds = (performance.now() - g.start) / 1000;
+      const kept = g.best.kept;
+      return g.members.map((x, i) => ({
+        key: x.job.key, group: g.job.name, groupSize: g.members.length, nTargets: x.job.targets.length,
+        bestAccuracy: kept ? kept.accuracy[i] : 0, lossAtBestAccuracy: kept ? kept.loss[i] : Infinity,
+        bestLoss: x.minLoss, bestStep: g.best.step, steps: g.steps, stopReason: g.stop!,
+        e: kept ? kept.e[i] : Float32Array.from(x.e), m: kept ? kept.m : Float32Array.from(g.m), embedDim: d, seconds,
+        trajectory: x.trajectory,
+      }));
+    },
+  };
 }
 
 /** Optimises every job; outcomes are emitted through hooks.onFinish, a group's texts together when it finishes. */
-export async function oneStepAll(engine: CompiledModel, jobs: OneStepJob[], settings: OneStepSettings = ONE_STEP_DEFAULTS, hooks: OneStepHooks = {}): Promise<void> {
-  const model = engine.model;
+export async function oneStepAll(model: CompiledModel, jobs: OneStepJob[],
+  settings: OneStepSettings = ONE_STEP_DEFAULTS, hooks: OneStepHooks = {}): Promise<void> {
   const d = model.embedDim;
   for (const j of jobs) if (j.targets.length < 1) throw new Error(`text ${j.key}: one-step needs at least one target token`);
   // Groups in order of first appearance; a text without a group is its own.
-  const order: { name: string | null; jobs: OneStepJob[] }[] = [];
+  const order: GroupJob[] = [];
   const named = new Map<string, OneStepJob[]>();
   for (const j of jobs) {
     if (j.group === undefined) order.push({ name: null, jobs: [j] });
@@ -117,113 +187,27 @@ export async function oneStepAll(engine: CompiledModel, jobs: OneStepJob[], sett
   }
   if (jobs.length > 0) {
     const longest = Math.max(...jobs.map((j) => j.targets.length));
-    engine.checkFits({ maxTokens: longest, tokensFrom: `the longest target (${longest} positions)`, batchTokens: Math.max(longest, Math.min(settings.maxBatchTokens, settings.maxBatch * longest)) });
-  }
-  const std = jobs.length > 0 ? model.embeddingStd() : 0;
-  const queue = [...order];
-  const active: Group[] = [];
-  let finished = 0;
-  let stepsDone = 0;
-  const rows = () => active.reduce((a, g) => a + g.members.length, 0);
-  const longestIn = (gs: Group[]) => Math.max(0, ...gs.flatMap((g) => g.members.map((x) => x.job.targets.length)));
-
-  const admit = () => {
-    while (queue.length > 0) {
-      const next = queue[0];
-      const n = rows() + next.jobs.length;
-      const longest = Math.max(longestIn(active), ...next.jobs.map((j) => j.targets.length));
-      if (active.length > 0 && (n > settings.maxBatch || n * longest > settings.maxBatchTokens)) break;
-      queue.shift();
-      const first = next.jobs[0];
-      active.push({
-        name: next.name,
-        members: next.jobs.map((job) => ({
-          job, e: initMemory(1, d, std, `${job.seed ?? job.key}|e`), adam: adamwState(d), lastLoss: NaN, lastAccuracy: 0, minLoss: Infinity,
-          keptE: null, keptAccuracy: 0, keptLoss: Infinity, trajectory: settings.recordTrajectory ? { loss: [], accuracy: [] } : undefined,
-        })),
-        m: initMemory(1, d, std, next.name !== null ? `${next.name}|m` : `${first.seed ?? first.key}|m`), adam: adamwState(d),
-        best: -1, keptM: null, bestStep: 0, sinceImprove: 0, steps: 0, start: performance.now(), diverged: false,
-      });
-    }
-  };
-
-  const step = async () => {
-    const members = active.flatMap((g) => g.members.map((x) => ({ g, x })));
-    const B = members.length;
-    const e = new Float32Array(B * d);
-    const m = new Float32Array(B * d);
-    members.forEach(({ g, x }, b) => { e.set(x.e, b * d); m.set(g.m, b * d); });
-    const r = await engine.oneStep(e, m, members.map(({ x }) => x.job.targets), true);
-    stepsDone++;
-    const sumM = new Map<Group, Float32Array>();
-    members.forEach(({ g, x }, b) => {
-      x.lastLoss = r.loss[b];
-      x.lastAccuracy = r.correct[b] / x.job.targets.length;
-      x.trajectory?.loss.push(x.lastLoss);
-      x.trajectory?.accuracy.push(x.lastAccuracy);
-      if (!Number.isFinite(x.lastLoss)) g.diverged = true;
-      if (x.lastLoss < x.minLoss) x.minLoss = x.lastLoss;
-      const acc = sumM.get(g) ?? new Float32Array(d);
-      for (let i = 0; i < d; i++) acc[i] += r.gradM![b * d + i];
-      sumM.set(g, acc);
+    model.checkFits({
+      maxTokens: longest, tokensFrom: `the longest target (${longest} positions)`,
+      batchTokens: Math.max(longest, Math.min(settings.maxBatchTokens, settings.maxBatch * longest)),
     });
-    const done: Group[] = [];
-    for (const g of active) {
-      g.steps++;
-      if (g.diverged) { done.push(g); continue; }
-      const mean = g.members.reduce((a, x) => a + x.lastAccuracy, 0) / g.members.length;
-      if (mean > g.best) {
-        // Keep the vectors this accuracy was measured with (before the update below).
-        g.best = mean;
-        g.bestStep = g.steps;
-        g.keptM = Float32Array.from(g.m);
-        g.sinceImprove = 0;
-        for (const x of g.members) { x.keptE = Float32Array.from(x.e); x.keptAccuracy = x.lastAccuracy; x.keptLoss = x.lastLoss; }
-      } else {
-        g.sinceImprove++;
-      }
-      const solved = g.members.every((x) => x.lastAccuracy === 1);
-      for (const x of g.members) {
-        const b = members.findIndex((y) => y.x === x);
-        adamwUpdate(settings.optimizer, x.e, r.gradE!, x.adam, b * d);
-      }
-      adamwUpdate(settings.optimizer, g.m, sumM.get(g)!, g.adam);
-      if (solved || g.sinceImprove >= settings.patience || g.steps >= settings.maxSteps) done.push(g);
-    }
-    for (const g of done) {
-      const solved = g.best === 1;
-      const stopReason: OneStepStop = g.diverged ? 'diverged' : solved ? 'solved' : g.steps >= settings.maxSteps ? 'max_steps' : 'patience';
-      active.splice(active.indexOf(g), 1);
-      const seconds = (performance.now() - g.start) / 1000;
-      for (const x of g.members) {
-        finished++;
-        await hooks.onFinish?.({
-          key: x.job.key, group: g.name, groupSize: g.members.length, nTargets: x.job.targets.length,
-          bestAccuracy: x.keptE ? x.keptAccuracy : 0, lossAtBestAccuracy: x.keptLoss, bestLoss: x.minLoss, bestStep: g.bestStep, steps: g.steps,
-          stopReason, e: x.keptE ?? Float32Array.from(x.e), m: g.keptM ?? Float32Array.from(g.m), embedDim: d, seconds, trajectory: x.trajectory,
-        });
-      }
-    }
-  };
-
-  while (queue.length > 0 || active.length > 0) {
-    if (hooks.shouldStop?.()) return;
-    admit();
-    await step();
-    hooks.onStep?.({
-      active: rows(), queued: queue.reduce((a, q) => a + q.jobs.length, 0), finished, total: jobs.length, stepsDone,
-      meanAccuracy: rows() ? active.reduce((a, g) => a + g.members.reduce((s, x) => s + x.lastAccuracy, 0), 0) / rows() : 1,
-    });
-    if (stepsDone % 8 === 0) await new Promise((r) => setImmediate(r));
   }
+  const std = jobs.length > 0 ? model.model.embeddingStd() : 0;
+  await runBatched(model, order, oneStep(d, std, settings), settings, {
+    onFinish: hooks.onFinish, shouldStop: hooks.shouldStop,
+    onStep: hooks.onStep && ((p, active) => {
+      const sum = active.reduce((a, g) => a + g.members.reduce((s, x) => s + x.lastAccuracy, 0), 0);
+      hooks.onStep!({ ...p, meanAccuracy: p.active ? sum / p.active : 1 });
+    }),
+  });
 }
 
 /** Accuracy and loss of kept (e, m) pairs on their targets, batched (re-evaluation). */
-export async function evaluateOneStep(engine: CompiledModel, items: { e: Float32Array; m: Float32Array; targets: number[] }[]): Promise<{ loss: number; accuracy: number }[]> {
-  const d = engine.embedDim;
+export async function evaluateOneStep(model: CompiledModel, items: { e: Float32Array; m: Float32Array; targets: number[] }[]): Promise<{ loss: number; accuracy: number }[]> {
+  const d = model.embedDim;
   const e = new Float32Array(items.length * d);
   const m = new Float32Array(items.length * d);
   items.forEach((it, b) => { e.set(it.e, b * d); m.set(it.m, b * d); });
-  const r = await engine.oneStep(e, m, items.map((it) => it.targets), false);
+  const r = await model.oneStep(e, m, items.map((it) => it.targets), false);
   return items.map((it, b) => ({ loss: r.loss[b], accuracy: r.correct[b] / it.targets.length }));
 }

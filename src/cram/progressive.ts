@@ -9,12 +9,14 @@
  * stages. The kept vectors are the ones that passed the last stage; the text's horizon is the longest prefix of the
  * whole text that greedy regeneration reproduces with them.
  *
- * Batching: like cramAll, many texts are optimised in one forward/backward pass and finished texts make room for queued
- * ones, but here every text sits at its own stage length (rows right-padded; each text's loss and gradient are its own,
- * tested against the same text alone). The original trainer moves a whole batch through one stage length at a time.
- * A batch whose stage lengths have grown past the token budget is stepped in chunks (same results, smaller passes).
+ * Batching: the shared loop (batch-loop.ts), like cramAll: many texts in one forward/backward pass, finished texts make
+ * room for queued ones, but here every text sits at its own stage length (rows right-padded; each text's loss and
+ * gradient are its own, tested against the same text alone). The original trainer moves a whole batch through one
+ * stage length at a time. Rows grow, so a batch is admitted by texts and stepped in chunks within the token budget
+ * (same results, smaller passes). This file is the stage machine: what one step and the end of a stage do to a text.
  */
 import { adamwState, adamwUpdate, PAPER_ADAMW, type AdamWSettings, type AdamWState } from './adamw.ts';
+import { runBatched, type Hooks, type LoopProgress, type Method } from './batch-loop.ts';
 import type { CompiledModel } from './compiled-model.ts';
 import { initMemory } from './init.ts';
 import { regenerate, regenerateMany } from './regenerate.ts';
@@ -99,24 +101,14 @@ export interface ProgressiveOutcome {
   trajectory?: { loss: number[]; accuracy: number[]; length: number[] };
 }
 
-export interface ProgressiveProgress {
-  active: number;
-  queued: number;
-  finished: number;
-  total: number;
+export interface ProgressiveProgress extends LoopProgress {
   /** Mean current stage length of the texts in the batch. */
   meanStage: number;
   /** Mean teacher-forced accuracy of the texts' last steps on their stages. */
   meanAccuracy: number;
-  stepsDone: number;
 }
 
-export interface ProgressiveHooks {
-  onFinish?: (o: ProgressiveOutcome) => void | Promise<void>;
-  onStep?: (p: ProgressiveProgress) => void;
-  /** Checked between steps; when true the run stops and unfinished texts are dropped. */
-  shouldStop?: () => boolean;
-}
+export type ProgressiveHooks = Hooks<ProgressiveOutcome, ProgressiveProgress>;
 
 interface Snapshot { mem: Float32Array; adam: AdamWState }
 
@@ -150,116 +142,75 @@ interface Slot {
 
 const copyState = (s: AdamWState): AdamWState => ({ m: Float32Array.from(s.m), v: Float32Array.from(s.v), step: s.step });
 
-/** Rows of one step grouped so that (K + longest row) × rows stays within the token budget (at least one row each). */
-function chunks(slots: Slot[], K: number, maxTokens: number): Slot[][] {
-  const out: Slot[][] = [];
-  let cur: Slot[] = [];
-  let longest = 0;
-  for (const s of slots) {
-    const l = Math.max(longest, s.L);
-    if (cur.length > 0 && (K + l) * (cur.length + 1) > maxTokens) {
-      out.push(cur);
-      cur = [];
-      longest = 0;
+const stageRow = (s: Slot, outcome: StageOutcome['outcome']): StageOutcome => ({
+  length: s.L, steps: s.stageSteps, outcome, reset: s.stageReset, bestAccuracy: s.stageBest,
+  greedyRejections: s.stageRejections,
+});
+
+/** Ends the current stage; decides the next length or the end of the text. */
+function endStage(s: Slot, passed: boolean, settings: ProgressiveSettings): void {
+  s.stages.push(stageRow(s, passed ? 'passed' : 'failed'));
+  const N = s.job.ids.length;
+  let next: number | null = null;
+  if (passed) {
+    s.lo = s.L;
+    s.kept = { mem: Float32Array.from(s.mem), adam: copyState(s.adam) };
+    if (s.L >= N) s.stop = 'full_length';
+    else if (settings.schedule === 'linear') next = Math.min(s.L + settings.step, N);
+    else if (!s.bisecting) next = Math.min(2 * s.L, N);
+    else if (s.hi !== null && s.hi - s.lo > settings.step) next = Math.floor((s.lo + s.hi) / 2);
+    else s.stop = 'stage_failed';
+  } else {
+    s.hi = s.hi === null ? s.L : Math.min(s.hi, s.L);
+    if (settings.schedule === 'doubling' && s.hi - s.lo > settings.step) {
+      // Bisect the bracket, each probe warm-started from the last passed state (vectors and optimizer state).
+      s.bisecting = true;
+      next = Math.max(2, Math.floor((s.lo + s.hi) / 2));
+      if (next >= s.hi) next = null;
+      s.mem = Float32Array.from(s.kept.mem);
+      s.adam = copyState(s.kept.adam);
     }
-    cur.push(s);
-    longest = Math.max(longest, s.L);
+    if (next === null) s.stop = 'stage_failed';
   }
-  if (cur.length > 0) out.push(cur);
-  return out;
+  if (next !== null && s.stop === null) {
+    s.L = next;
+    s.stageSteps = 0;
+    s.attemptSteps = 0;
+    s.stageReset = false;
+    s.stageBest = 0;
+    s.stageRejections = 0;
+  }
 }
 
-/** Runs progressive cramming for every job; outcomes arrive through hooks.onFinish as texts finish. */
-export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob[], settings: ProgressiveSettings = PROGRESSIVE_DEFAULTS, hooks: ProgressiveHooks = {}): Promise<void> {
-  const model = engine.model;
-  const d = model.embedDim;
-  if (settings.startLength < 2) throw new Error('progressive: the first stage needs at least 2 tokens');
-  if (settings.step < 1 || settings.stageSteps < 1 || settings.maxSteps < 1) throw new Error('progressive: step, stageSteps and maxSteps must be ≥ 1');
-  for (const j of jobs) if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
-  if (jobs.length > 0) {
-    const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
-    const maxTokens = longest.nMem + longest.ids.length;
-    engine.checkFits({ maxTokens, tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`, batchTokens: Math.max(maxTokens, settings.maxBatchTokens) });
-  }
-  const std = jobs.length > 0 ? model.embeddingStd() : 0;
-  const groups = new Map<number, ProgressiveJob[]>();
-  for (const j of jobs) groups.set(j.nMem, [...(groups.get(j.nMem) ?? []), j]);
-  const pending = [...groups].map(([K, g]) => ({ K, queue: [...g], slots: [] as Slot[] }));
-  type Lane = (typeof pending)[number];
-  const lanes: Lane[] = [];
-  let finished = 0;
-  let stepsDone = 0;
+type ProgressiveMethod = Method<ProgressiveJob, Slot, ProgressiveOutcome>;
 
-  const admit = async (lane: Lane) => {
-    const admitted: Slot[] = [];
-    while (lane.queue.length > 0 && lane.slots.length < settings.maxBatch) {
-      const job = lane.queue.shift()!;
-      const mem = initMemory(lane.K, d, std, job.seed ?? job.key);
-      const adam = adamwState(lane.K * d);
-      const slot: Slot = {
-        job, mem, adam, L: Math.min(settings.startLength, job.ids.length), stageSteps: 0, attemptSteps: 0, stageReset: false, stageBest: 0, stageRejections: 0, lastAccuracy: 0,
-        lo: 1, kept: { mem: Float32Array.from(mem), adam: copyState(adam) }, hi: null, bisecting: false,
-        steps: 0, lrResets: 0, stages: [], originalTokenCe: [], originalAccuracy: NaN, start: performance.now(),
-        trajectory: job.recordTrajectory ? { loss: [], accuracy: [], length: [] } : undefined, stop: null,
-      };
-      lane.slots.push(slot);
-      admitted.push(slot);
-    }
-    if (admitted.length > 0) {
-      const base = await engine.objective(0, null, admitted.map((s) => s.job.ids), false);
-      admitted.forEach((s, i) => {
-        const n = s.job.ids.length - 1;
-        s.originalTokenCe = Array.from(base.tokenCe.subarray(i * base.width, i * base.width + n));
-        s.originalAccuracy = base.correct[i] / n;
+/** The progressive method: one row per text at its stage length, lanes by K, chunked steps. */
+function progressive(d: number, std: number, settings: ProgressiveSettings): ProgressiveMethod {
+  return {
+    lane: (job) => job.nMem,
+    positions: (job) => job.nMem + job.ids.length,
+    chunkPositions: (s) => s.job.nMem + s.L,
+    async start(model, K, jobs) {
+      const slots = jobs.map((job): Slot => {
+        const mem = initMemory(K, d, std, job.seed ?? job.key);
+        const adam = adamwState(K * d);
+        return {
+          job, mem, adam, L: Math.min(settings.startLength, job.ids.length), stageSteps: 0, attemptSteps: 0,
+          stageReset: false, stageBest: 0, stageRejections: 0, lastAccuracy: 0,
+          lo: 1, kept: { mem: Float32Array.from(mem), adam: copyState(adam) }, hi: null, bisecting: false,
+          steps: 0, lrResets: 0, stages: [], originalTokenCe: [], originalAccuracy: NaN, start: performance.now(),
+          trajectory: job.recordTrajectory ? { loss: [], accuracy: [], length: [] } : undefined, stop: null,
+        };
       });
-    }
-  };
-
-  const stageRow = (s: Slot, outcome: StageOutcome['outcome']): StageOutcome =>
-    ({ length: s.L, steps: s.stageSteps, outcome, reset: s.stageReset, bestAccuracy: s.stageBest, greedyRejections: s.stageRejections });
-
-  /** Ends the current stage; decides the next length or the end of the text. */
-  const endStage = (s: Slot, passed: boolean) => {
-    s.stages.push(stageRow(s, passed ? 'passed' : 'failed'));
-    const N = s.job.ids.length;
-    let next: number | null = null;
-    if (passed) {
-      s.lo = s.L;
-      s.kept = { mem: Float32Array.from(s.mem), adam: copyState(s.adam) };
-      if (s.L >= N) s.stop = 'full_length';
-      else if (settings.schedule === 'linear') next = Math.min(s.L + settings.step, N);
-      else if (!s.bisecting) next = Math.min(2 * s.L, N);
-      else if (s.hi !== null && s.hi - s.lo > settings.step) next = Math.floor((s.lo + s.hi) / 2);
-      else s.stop = 'stage_failed';
-    } else {
-      s.hi = s.hi === null ? s.L : Math.min(s.hi, s.L);
-      if (settings.schedule === 'doubling' && s.hi - s.lo > settings.step) {
-        // Bisect the bracket, each probe warm-started from the last passed state (vectors and optimizer state).
-        s.bisecting = true;
-        next = Math.max(2, Math.floor((s.lo + s.hi) / 2));
-        if (next >= s.hi) next = null;
-        s.mem = Float32Array.from(s.kept.mem);
-        s.adam = copyState(s.kept.adam);
-      }
-      if (next === null) s.stop = 'stage_failed';
-    }
-    if (next !== null && s.stop === null) {
-      s.L = next;
-      s.stageSteps = 0;
-      s.attemptSteps = 0;
-      s.stageReset = false;
-      s.stageBest = 0;
-      s.stageRejections = 0;
-    }
-  };
-
-  const stepLane = async (lane: Lane) => {
-    const { K, slots } = lane;
-    const size = K * d;
-    for (const chunk of chunks(slots, K, settings.maxBatchTokens)) {
+      const base = await model.evaluate(0, null, jobs.map((j) => j.ids));
+      slots.forEach((s, i) => { s.originalTokenCe = base[i].tokenCe; s.originalAccuracy = base[i].accuracy; });
+      return slots;
+    },
+    async step(model, K, chunk) {
+      const size = K * d;
       const mem = new Float32Array(chunk.length * size);
       chunk.forEach((s, b) => mem.set(s.mem, b * size));
-      const r = await engine.objective(K, mem, chunk.map((s) => s.job.ids.slice(0, s.L)), true);
+      const r = await model.objective(K, mem, chunk.map((s) => s.job.ids.slice(0, s.L)), true);
       const candidates: number[] = [];
       chunk.forEach((s, b) => {
         const loss = r.loss[b];
@@ -282,14 +233,15 @@ export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob
       // The pre-check passed: greedy regeneration of the stage's prefix from these (pre-update) vectors decides.
       const passed = new Set<number>();
       if (candidates.length > 0) {
-        const regen = await regenerateMany(engine, K, candidates.map((b) => ({ memory: chunk[b].mem, ids: chunk[b].job.ids.slice(0, chunk[b].L) })));
+        const items = candidates.map((b) => ({ memory: chunk[b].mem, ids: chunk[b].job.ids.slice(0, chunk[b].L) }));
+        const regen = await regenerateMany(model, K, items);
         candidates.forEach((b, i) => { if (regen[i].regenerated_exact) passed.add(b); else chunk[b].stageRejections++; });
       }
       chunk.forEach((s, b) => {
         if (s.stop !== null) return;
         if (passed.has(b)) {
           // No update: the next stage starts from exactly the vectors (and optimizer state) that passed this one.
-          endStage(s, true);
+          endStage(s, true, settings);
         } else {
           adamwUpdate(settings.optimizer, s.mem, r.grad!, s.adam, b * size);
           if (s.attemptSteps >= settings.stageSteps) {
@@ -299,7 +251,7 @@ export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob
               s.attemptSteps = 0;
               s.lrResets++;
             } else {
-              endStage(s, false);
+              endStage(s, false, settings);
             }
           }
         }
@@ -308,41 +260,49 @@ export async function progressiveAll(engine: CompiledModel, jobs: ProgressiveJob
           s.stop = 'text_budget';
         }
       });
-    }
-    stepsDone++;
-    for (const s of slots.filter((x) => x.stop !== null)) {
+    },
+    finished: (s) => s.stop !== null,
+    async outcomes(model, K, s) {
       // The horizon: how far greedy regeneration from the kept vectors follows the whole target.
-      const regen = await regenerate(engine, s.kept.mem, K, s.job.ids);
-      const outcome: ProgressiveOutcome = {
+      const regen = await regenerate(model, s.kept.mem, K, s.job.ids);
+      const failed = s.stages.filter((x) => x.outcome === 'failed').map((x) => x.length);
+      return [{
         key: s.job.key, nMem: K, nTokens: s.job.ids.length, embedDim: d, passedLength: s.lo,
-        failedLength: s.stages.filter((x) => x.outcome === 'failed').reduce<number | null>((a, x) => (a === null || x.length < a ? x.length : a), null),
-        horizon: 1 + regen.regenerated_prefix_tokens, memory: s.kept.mem, stages: s.stages, steps: s.steps, lrResets: s.lrResets,
-        stopReason: s.stop!, originalTokenCe: s.originalTokenCe, originalAccuracy: s.originalAccuracy,
-        seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory,
-      };
-      slots.splice(slots.indexOf(s), 1);
-      finished++;
-      await hooks.onFinish?.(outcome);
-    }
+        failedLength: failed.length > 0 ? Math.min(...failed) : null,
+        horizon: 1 + regen.regenerated_prefix_tokens, memory: s.kept.mem, stages: s.stages, steps: s.steps,
+        lrResets: s.lrResets, stopReason: s.stop!, originalTokenCe: s.originalTokenCe,
+        originalAccuracy: s.originalAccuracy, seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory,
+      }];
+    },
   };
+}
 
-  const lowWater = () => Math.max(1, Math.floor(settings.maxBatch / 4));
-  while (pending.length > 0 || lanes.length > 0) {
-    if (hooks.shouldStop?.()) return;
-    const open = lanes.reduce((a, l) => a + l.slots.length + l.queue.length, 0);
-    if (pending.length > 0 && (lanes.length === 0 || (lanes.length < 2 && open <= lowWater()))) lanes.push(pending.shift()!);
-    for (const lane of lanes) {
-      if (hooks.shouldStop?.()) return;
-      await admit(lane);
-      if (lane.slots.length > 0) await stepLane(lane);
-    }
-    for (let i = lanes.length - 1; i >= 0; i--) if (lanes[i].slots.length + lanes[i].queue.length === 0) lanes.splice(i, 1);
-    const active = lanes.flatMap((l) => l.slots);
-    hooks.onStep?.({
-      active: active.length, queued: lanes.reduce((a, l) => a + l.queue.length, 0) + pending.reduce((a, l) => a + l.queue.length, 0),
-      finished, total: jobs.length, stepsDone, meanStage: active.length ? active.reduce((a, s) => a + s.L, 0) / active.length : 0,
-      meanAccuracy: active.length ? active.reduce((a, s) => a + s.lastAccuracy, 0) / active.length : 1,
-    });
-    if (stepsDone % 8 === 0) await new Promise((r) => setImmediate(r));
+/** Runs progressive cramming for every job; outcomes arrive through hooks.onFinish as texts finish. */
+export async function progressiveAll(model: CompiledModel, jobs: ProgressiveJob[],
+  settings: ProgressiveSettings = PROGRESSIVE_DEFAULTS, hooks: ProgressiveHooks = {}): Promise<void> {
+  const d = model.embedDim;
+  if (settings.startLength < 2) throw new Error('progressive: the first stage needs at least 2 tokens');
+  if (settings.step < 1 || settings.stageSteps < 1 || settings.maxSteps < 1) {
+    throw new Error('progressive: step, stageSteps and maxSteps must be ≥ 1');
   }
+  for (const j of jobs) {
+    if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
+  }
+  if (jobs.length > 0) {
+    const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
+    const maxTokens = longest.nMem + longest.ids.length;
+    model.checkFits({
+      maxTokens, tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
+      batchTokens: Math.max(maxTokens, settings.maxBatchTokens),
+    });
+  }
+  const std = jobs.length > 0 ? model.model.embeddingStd() : 0;
+  const mean = (xs: Slot[], f: (s: Slot) => number, empty: number) =>
+    xs.length ? xs.reduce((a, s) => a + f(s), 0) / xs.length : empty;
+  await runBatched(model, jobs, progressive(d, std, settings), settings, {
+    onFinish: hooks.onFinish, shouldStop: hooks.shouldStop,
+    onStep: hooks.onStep && ((p, active) => hooks.onStep!({
+      ...p, meanStage: mean(active, (s) => s.L, 0), meanAccuracy: mean(active, (s) => s.lastAccuracy, 1),
+    })),
+  });
 }

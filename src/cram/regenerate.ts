@@ -20,9 +20,9 @@ export interface RegenerationItem {
 }
 
 /** Regenerates texts that share K in one decoding batch. */
-export async function regenerateMany(engine: CompiledModel, nMem: number, items: RegenerationItem[], full = false): Promise<Regeneration[]> {
-  const generated = await greedyGenerateMany(engine, items.map((it) => {
-    if (it.memory.length !== nMem * engine.embedDim) throw new Error(`vectors hold ${it.memory.length} values, expected ${nMem}×${engine.embedDim}`);
+export async function regenerateMany(model: CompiledModel, nMem: number, items: RegenerationItem[], full = false): Promise<Regeneration[]> {
+  const generated = await greedyGenerateMany(model, items.map((it) => {
+    if (it.memory.length !== nMem * model.embedDim) throw new Error(`vectors hold ${it.memory.length} values, expected ${nMem}×${model.embedDim}`);
     const target = it.ids.slice(1);
     return { parts: [{ vectors: it.memory }, { ids: [it.ids[0]] }], maxNew: target.length, expected: target, stopAtMismatch: !full };
   }));
@@ -32,6 +32,6 @@ export async function regenerateMany(engine: CompiledModel, nMem: number, items:
   });
 }
 
-export async function regenerate(engine: CompiledModel, memory: Float32Array, nMem: number, ids: number[], full = false): Promise<Regeneration> {
-  return (await regenerateMany(engine, nMem, [{ memory, ids }], full))[0];
+export async function regenerate(model: CompiledModel, memory: Float32Array, nMem: number, ids: number[], full = false): Promise<Regeneration> {
+  return (await regenerateMany(model, nMem, [{ memory, ids }], full))[0];
 }

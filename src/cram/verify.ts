@@ -37,26 +37,26 @@ export function readReference(path: string): Reference {
   return ref;
 }
 
-export async function verify(loaded: LoadedModel, engine: CompiledModel, ref: Reference): Promise<VerifyResult> {
-  const out: VerifyResult = { model: loaded.name, ...(await verifyModel(engine, ref)) };
+export async function verify(loaded: LoadedModel, model: CompiledModel, ref: Reference): Promise<VerifyResult> {
+  const out: VerifyResult = { model: loaded.name, ...(await verifyModel(model, ref)) };
   const n = ref.input_ids.length;
   if (typeof ref.text === 'string' && loaded.tokenizer) out.token_ids = loaded.tokenizer.encode(ref.text).slice(0, n);
   return out;
 }
 
 /** The numbers alone, for any compiled model (also one built in memory). */
-export async function verifyModel(engine: CompiledModel, ref: Reference): Promise<Omit<VerifyResult, 'model' | 'token_ids'>> {
-  const model = engine.model;
-  if (ref.mem.length !== model.embedDim) {
-    throw new Error(`reference mem has ${ref.mem.length} entries but the model takes vectors of ${model.embedDim}`);
+export async function verifyModel(model: CompiledModel, ref: Reference): Promise<Omit<VerifyResult, 'model' | 'token_ids'>> {
+  const lm = model.model;
+  if (ref.mem.length !== lm.embedDim) {
+    throw new Error(`reference mem has ${ref.mem.length} entries but the model takes vectors of ${lm.embedDim}`);
   }
   const t0 = performance.now();
   const n = ref.input_ids.length;
-  const base = await engine.objective(0, null, [ref.input_ids], false);
-  const step = await engine.objective(1, Float32Array.from(ref.mem), [ref.input_ids], true);
+  const base = await model.objective(0, null, [ref.input_ids], false);
+  const step = await model.objective(1, Float32Array.from(ref.mem), [ref.input_ids], true);
   return {
     loss_no_mem: base.loss[0], accuracy_no_mem: base.correct[0] / (n - 1), loss_with_mem: step.loss[0], accuracy_with_mem: step.correct[0] / (n - 1),
-    grad_mem: Array.from(step.grad!), embedding_std: model.embeddingStd(), seconds: (performance.now() - t0) / 1000,
+    grad_mem: Array.from(step.grad!), embedding_std: lm.embeddingStd(), seconds: (performance.now() - t0) / 1000,
   };
 }
 

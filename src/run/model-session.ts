@@ -6,7 +6,7 @@
  */
 import type { BackendChoice } from '../engine/backend.ts';
 import type { Runtime } from '../engine/runtime.ts';
-import type { CramHooks, CramJob, CramSettings } from '../cram/engine.ts';
+import type { CramHooks, CramJob, CramSettings } from '../cram/cram.ts';
 import type { InputPart } from '../cram/generate.ts';
 import type { OneStepHooks, OneStepJob, OneStepSettings } from '../cram/one-step.ts';
 import type { ProgressiveHooks, ProgressiveJob, ProgressiveSettings } from '../cram/progressive.ts';
@@ -14,7 +14,7 @@ import type { Regeneration } from '../cram/regenerate.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 
-export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/engine.ts';
+export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/cram.ts';
 export type { InputPart } from '../cram/generate.ts';
 export type { Regeneration } from '../cram/regenerate.ts';
 export type { ProgressiveHooks, ProgressiveJob, ProgressiveOutcome, ProgressiveSettings, StageOutcome } from '../cram/progressive.ts';
@@ -94,7 +94,7 @@ export async function startBackend(choice: BackendChoice): Promise<BackendInfo> 
 export async function openModel(nameOrPath: string): Promise<ModelSession> {
   const { activeRuntime } = await import('../engine/runtime.ts');
   const { CompiledModel } = await import('../cram/compiled-model.ts');
-  const { baseline, cramAll } = await import('../cram/engine.ts');
+  const { cramAll } = await import('../cram/cram.ts');
   const { greedyGenerate } = await import('../cram/generate.ts');
   const { regenerate, regenerateMany } = await import('../cram/regenerate.ts');
   const { progressiveAll } = await import('../cram/progressive.ts');
@@ -106,12 +106,8 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
   const { model } = loaded;
   if (!loaded.tokenizer) throw new Error(`${loaded.dir} has no tokenizer`);
   const engine = new CompiledModel(rt, model, loaded.weightsSha256);
-  const evaluateMany = async (memory: Float32Array | null, nMem: number, texts: number[][]) => {
-    const r = await engine.objective(nMem, memory, texts, false);
-    return texts.map((t, i) => ({
-      loss: r.loss[i], accuracy: r.correct[i] / (t.length - 1), tokenCe: Array.from(r.tokenCe.subarray(i * r.width, i * r.width + t.length - 1)),
-    }));
-  };
+  const evaluateMany = async (memory: Float32Array | null, nMem: number, texts: number[][]) =>
+    (await engine.evaluate(nMem, memory, texts)).map(({ loss, accuracy, tokenCe }) => ({ loss, accuracy, tokenCe }));
   return {
     name: loaded.name,
     dir: loaded.dir,
@@ -123,7 +119,8 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
     cram: (jobs, settings, hooks) => cramAll(engine, jobs, settings, hooks),
     regenerate: (memory, nMem, ids) => regenerate(engine, memory, nMem, ids),
     regenerateMany: (nMem, items) => regenerateMany(engine, nMem, items),
-    baseline: (texts) => baseline(engine, texts),
+    baseline: async (texts) =>
+      (await engine.evaluate(0, null, texts)).map(({ loss, accuracy }) => ({ loss, accuracy })),
     async evaluate(memory, nMem, ids) {
       const [r] = await evaluateMany(memory, nMem, [ids]);
       return { loss: r.loss, accuracy: r.accuracy };

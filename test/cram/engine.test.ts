@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { cramAll, cramOne, evaluateVectors, PAPER_SETTINGS, type CramJob, type CramOutcome, type CramSettings } from '../../src/cram/engine.ts';
+import { cramAll, cramOne, PAPER_SETTINGS, type CramJob, type CramOutcome, type CramSettings } from '../../src/cram/cram.ts';
 import { bundled, compiled, relL2 } from '../helpers.ts';
 
 const engine = compiled(bundled('gutenberg-llama-xs'));
@@ -71,7 +71,7 @@ test('padding changes neither a text\'s loss nor its gradient', async () => {
 
 test('kept vectors are the ones the best accuracy was measured with (not one update later)', async () => {
   const o = (await runAll([JOBS[2]], { ...SETTINGS, maxSteps: 40 })).get('t2')!;
-  const [re] = await evaluateVectors(await engine, 2, o.memory, [JOBS[2].ids]);
+  const [re] = await (await engine).evaluate(2, o.memory, [JOBS[2].ids]);
   assert.equal(re.accuracy, o.bestAccuracy);
   assert.ok(Math.abs(re.loss - o.lossAtBestAccuracy) < 1e-5 * Math.abs(o.lossAtBestAccuracy), `${re.loss} vs ${o.lossAtBestAccuracy}`);
   assert.equal(o.trajectory!.accuracy[o.bestStep - 1], o.bestAccuracy);

@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { evaluateVectors } from '../../src/cram/engine.ts';
 import { greedyGenerate, greedyGenerateMany, initialState } from '../../src/cram/generate.ts';
 import { regenerateMany } from '../../src/cram/regenerate.ts';
 import { bundled, compiled, hfFixture, hfFixtures, ready } from '../helpers.ts';
@@ -24,7 +23,7 @@ for (const name of ['gutenberg-llama-xs', 'stories260K', ...FIXTURES]) {
     const gen = await greedyGenerate(engine, { parts: [{ vectors: mem }, { ids: [first] }], maxNew: 24 });
     assert.equal(gen.length, 24);
     // Every generated token is the argmax given what precedes it: teacher-forced accuracy of the continuation is 1.
-    const [r] = await evaluateVectors(engine, K, mem, [[first, ...gen]]);
+    const [r] = await engine.evaluate(K, mem, [[first, ...gen]]);
     assert.equal(r.accuracy, 1, `teacher-forced accuracy of the greedy continuation: ${r.accuracy}`);
     await engine.release();
   });

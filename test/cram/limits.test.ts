@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { cramAll, PAPER_SETTINGS } from '../../src/cram/engine.ts';
+import { cramAll, PAPER_SETTINGS } from '../../src/cram/cram.ts';
 import { backendMemoryLimit, checkLimits, estimateMemoryBytes, LimitError, memoryLimitFromEnv, WEIGHT_COPIES } from '../../src/cram/limits.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { bundled, compiled, open } from '../helpers.ts';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
 import { CompiledModel } from '../../src/cram/compiled-model.ts';
-import { cramAll, PAPER_SETTINGS } from '../../src/cram/engine.ts';
+import { cramAll, PAPER_SETTINGS } from '../../src/cram/cram.ts';
 import { greedyGenerate } from '../../src/cram/generate.ts';
 import { configureMamba, type Mamba } from '../../src/models/mamba.ts';
 import { configureMamba2 } from '../../src/models/mamba2.ts';

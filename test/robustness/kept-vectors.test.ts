@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cramAll, evaluateVectors, PAPER_SETTINGS, type CramOutcome } from '../../src/cram/engine.ts';
+import { cramAll, PAPER_SETTINGS, type CramOutcome } from '../../src/cram/cram.ts';
 import { bundled, compiled } from '../helpers.ts';
 
 test('kept vectors: best accuracy, ties broken by the lower loss', async () => {
@@ -24,7 +24,7 @@ test('kept vectors: best accuracy, ties broken by the lower loss', async () => {
   assert.equal(loss[o.bestStep - 1], o.lossAtBestAccuracy);
   assert.equal(accuracy[o.bestStep - 1], o.bestAccuracy);
   // The kept vectors are the ones measured: re-evaluated, they give the same accuracy and loss.
-  const [re] = await evaluateVectors(engine, 1, o.memory, [ids]);
+  const [re] = await engine.evaluate(1, o.memory, [ids]);
   assert.equal(re.accuracy, o.bestAccuracy);
   assert.ok(Math.abs(re.loss - o.lossAtBestAccuracy) < 1e-4 * Math.abs(o.lossAtBestAccuracy));
   await engine.release();
