@@ -5,7 +5,6 @@
  * memory ceiling. A hostile `num_hidden_layers: 1e9` or `hidden_size: 1e9` is refused in microseconds with one line
  * naming the file and the field. No tensor code: `cram check` and planning use it.
  */
-import { totalmem } from 'node:os';
 import { ModelConfigError, type RawConfig } from './config.ts';
 
 /** Upper bounds per kind of size (real models are at least 8× below each). */
@@ -33,10 +32,15 @@ const FIELDS: Record<keyof typeof CONFIG_LIMITS, string[]> = {
     'no_rope_layer_interval'],
 };
 
-/** Bytes the harness may plan float32 weights for: CRAM_MEMORY_CEILING_GIB, else this machine's memory. */
+/**
+ * Float32 weight bytes above which a config is taken as damaged or hostile: CRAM_MEMORY_CEILING_GIB, else 4 TiB (a
+ * 1T-parameter model). A sanity bound only, not "does it fit here": that is the memory plan's question (limits.ts,
+ * per backend and precision), so a laptop can still plan a model it cannot hold.
+ */
+export const DEFAULT_CEILING_BYTES = 4 * 2 ** 40;
 export function memoryCeilingBytes(): number {
   const env = Number(process.env.CRAM_MEMORY_CEILING_GIB);
-  return Number.isFinite(env) && env > 0 ? env * 2 ** 30 : totalmem();
+  return Number.isFinite(env) && env > 0 ? env * 2 ** 30 : DEFAULT_CEILING_BYTES;
 }
 
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
@@ -119,6 +123,6 @@ export function checkConfigLimits(raw: RawConfig, where: string, ceiling = memor
     const parts = [layers && `${layers.key} ${layers.value}`, `${width.key} ${d}`, vocab && `${vocab.key} ${vocab.value}`]
       .filter(Boolean).join(', ');
     throw new ModelConfigError(`${where}: ${parts} imply at least ${gib(bytes)} of float32 weights, above the memory ceiling `
-      + `of ${gib(ceiling)} (this machine's memory; CRAM_MEMORY_CEILING_GIB sets another)`);
+      + `of ${gib(ceiling)} (a sanity bound; CRAM_MEMORY_CEILING_GIB sets another)`);
   }
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describeModel } from '../../src/run/model-info.ts';
 import { checkConfigLimits } from '../../src/models/config-limits.ts';
 import { loadModel } from '../../src/models/load.ts';
-import { bundled, fixture } from '../helpers.ts';
+import { bundled, hfFixture } from '../helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cram-hostile-config-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -48,6 +48,11 @@ test('sizes within bounds but far beyond memory are refused against the memory c
   const c = { model_type: 'llama', num_hidden_layers: 1000, hidden_size: 65536, num_attention_heads: 64, intermediate_size: 200000, vocab_size: 256000 };
   assert.throws(() => checkConfigLimits(c, 'x/config.json', 64 * 2 ** 30),
     /x\/config\.json: num_hidden_layers 1000, hidden_size 65536, vocab_size 256000 imply at least \d+\.\d GiB of float32 weights, above the memory ceiling of 64\.0 GiB/);
+  // the default ceiling is a sanity bound (4 TiB), not this machine's memory: it refuses the above, while an 8B Llama
+  // (32 GB of float32 weights) still plans on a small machine, where the memory plan says what fits
+  assert.throws(() => checkConfigLimits(c, 'x/config.json'), /above the memory ceiling of 4096\.0 GiB/);
+  checkConfigLimits({ model_type: 'llama', num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32,
+    num_key_value_heads: 8, intermediate_size: 14336, vocab_size: 128256 }, 'llama-3.1-8b/config.json');
   // the bundled models pass
   for (const m of ['gutenberg-llama-xs', 'gutenberg-llama-s', 'gutenberg-llama-m']) {
     checkConfigLimits(JSON.parse(readFileSync(join(bundled(m), 'config.json'), 'utf8')), m, 2 ** 30);
@@ -84,7 +89,7 @@ test('config and weights are cross-checked at load: vocabulary, widths, heads, l
   }
   // consistent folders load: bundled (tied, no tie field needed), an untied fixture with lm_head, a llama2.c checkpoint
   await loadModel(XS, { tokenizer: false, fingerprint: false });
-  await loadModel(fixture('tiny-hf/tiny-llama-gqa-untied'), { tokenizer: false, fingerprint: false });
+  await loadModel(hfFixture('tiny-llama-gqa-untied'), { tokenizer: false, fingerprint: false });
   await loadModel(bundled('stories260K'), { tokenizer: false, fingerprint: false });
 });
 
