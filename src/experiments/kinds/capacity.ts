@@ -15,7 +15,10 @@ import { idsSha256 } from '../../cram/vector-file.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { accuracyByLength, capacityTable, ceThresholdFits, countedRecords, type CapacityRow, type CeThresholdRow } from '../../metrics/aggregate.ts';
 import { textMetrics, type TextMetrics } from '../../metrics/text-metrics.ts';
-import { CAPACITY_FIGURES, type CapacityFigureData, type Figure, modelOrder, sourceOrder } from '../../report/figures/index.ts';
+import {
+  accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
+  modelOrder, sourceOrder, type Figure,
+} from '../../report/figures/index.ts';
 import { htmlTable, mdTable, writeReport, type ReportContent, type ReportMeta, type ReportResult } from '../../report/report.ts';
 import {
   accuracyCsv, capacityCsv, ceFitCsv, csvFromRows, formatMeanStd, table1, table1CsvRows, table1Html, table1Markdown,
@@ -25,6 +28,26 @@ import { SAMPLE_COLUMNS, type CurveRecord, type SampleRecord } from '../../resul
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, SkippedText, WorkItem } from '../kind.ts';
 import type { CramJob, CramOutcome, ModelSession, Regeneration } from '../../run/model-session.ts';
 import { saveTextVectors } from './study-common.ts';
+
+/** What the capacity figures are drawn from: the run's records and its recorded optimisation curves. */
+export interface CapacityFigureData {
+  records: readonly SampleRecord[];
+  curves: readonly CurveRecord[];
+}
+
+/** The capacity sweep's figures (paper Figs. 1, 3, 4, 5 and the optimisation curves), in report order. */
+export const CAPACITY_FIGURES: readonly Figure<CapacityFigureData>[] = [
+  { name: 'accuracy_vs_length', draw: (d) => accuracyVsLengthFigure(d.records) },
+  { name: 'ce_compressed_vs_original', draw: (d) => ceScatterFigure(d.records) },
+  { name: 'capacity_vs_vectors', draw: (d) => vectorsScalingFigure(d.records) },
+  { name: 'theoretical_vs_achieved', draw: (d) => utilizationFigure(d.records) },
+  { name: 'optimization_curves', draw: (d) => curvesFigure(d.curves, d.records) },
+];
+
+/** Added when several runs are compared (`cram compare`). */
+export const COMPARISON_FIGURES: readonly Figure<CapacityFigureData>[] = [
+  { name: 'capacity_vs_model', draw: (d) => capacityByModelFigure(d.records) },
+];
 
 export interface PlannedJob extends CramJob, WorkItem {
   model: string;
