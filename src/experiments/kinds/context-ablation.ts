@@ -29,7 +29,8 @@ import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { TextTokenizer } from '../../tokenizer/text-tokenizer.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import { batchLimits, chunkRows, fileSafe, fmt, mean, pct, planStudyTexts, saveTextVectors, std, type StudyText } from './study-common.ts';
+import { batchLimits, chunkRows, fileSafe, fmt, mean, pct, planStudyTexts, std, type StudyText } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
 
 /** `experiment: context-ablation` (paper §4.7). */
 export const CONTEXT_ABLATION_FIGURES: readonly Figure<{ rows: readonly ContextAblationPoint[] }>[] = [

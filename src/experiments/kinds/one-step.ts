@@ -33,7 +33,7 @@ import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, Skippe
 import type { OneStepJob, OneStepOutcome, OneStepSettings } from '../../run/model-session.ts';
 import { capacity, type PlannedJob } from './capacity.ts';
 import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
-import { saveTextVectors } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
 
 /** What the one-step kind's figures are drawn from. */
 export interface OneStepFigureData {

@@ -37,7 +37,7 @@ import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, Skippe
 import type { ProgressiveSettings } from '../../run/model-session.ts';
 import { capacity, type PlannedJob } from './capacity.ts';
 import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
-import { saveTextVectors } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
 
 /** What the progressive kind's figures are drawn from. */
 export interface ProgressiveFigureData {

@@ -25,7 +25,8 @@ import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import { batchLimits, evaluateRows, fileSafe, fmt, mean, norm, pct, planStudyTexts, saveTextVectors, sig, std, type StudyText } from './study-common.ts';
+import { batchLimits, evaluateRows, fileSafe, fmt, mean, norm, pct, planStudyTexts, sig, std, type StudyText } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
 
 /** `experiment: side-effects`. */
 export const SIDE_EFFECTS_FIGURES: readonly Figure<{ samples: readonly SideEffectsPoint[] }>[] = [

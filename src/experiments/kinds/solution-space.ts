@@ -31,7 +31,8 @@ import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
 import type { CramOutcome } from '../../run/model-session.ts';
-import { batchLimits, cosineSimilarity, evaluateRows, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, saveTextVectors, sig, std, type StudyText } from './study-common.ts';
+import { batchLimits, cosineSimilarity, evaluateRows, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, sig, std, type StudyText } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
 
 /** What the solution-space figures are drawn from (rows made by kinds/solution-space.ts). */
 export interface SolutionSpaceFigureData {
