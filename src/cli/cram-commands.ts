@@ -69,7 +69,7 @@ export function registerCramCommands(program: Command): void {
       const ids = tokenize(info, loadTokenizer(info), text, o.length, nMem);
 
       const sessions = await import('../run/model-session.ts');
-      const { crammedText } = await import('../experiments/kinds/capacity.ts');
+      const { crammedText } = await import('../run/crammed-text.ts');
       await sessions.startBackend(o.backend);
       const session = await sessions.openModel(info.dir);
       const out = o.out ?? join(PROJECT_ROOT, 'results', 'vectors', `${session.name}-K${nMem}-N${ids.length}-${idsSha256(ids).slice(0, 10)}-seed${seed}.safetensors`);

@@ -1,13 +1,14 @@
 /**
  * Reads and validates a config file; an error names the file, the field, the value and what is allowed, in one line.
  * Nothing here loads the tensor engine (a test checks that), so `cram check` and the runner's preflight are cheap.
+ * The config layer knows no experiment kind: the caller names the kinds a config may ask for and hands over the
+ * chosen kind's option fields (src/experiments/kinds/index.ts does, in parseExperimentConfig / loadExperimentConfig).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { looksBinary } from '../files.ts';
-import { experimentKind, KIND_NAMES } from '../experiments/kinds/index.ts';
 import { describeIssue, showValue } from './issues.ts';
 import { CommonConfigShape, type ExperimentConfig } from './schema.ts';
 
@@ -15,23 +16,35 @@ export class ConfigError extends Error {}
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
-/** Validates a parsed config (common fields plus the fields of its kind) and fills in the defaults. */
-export function parseConfig(raw: unknown, where: string): ExperimentConfig {
+/**
+ * The kind a parsed config asks for (`experiment`, default capacity), checked against the names the caller knows.
+ * Throws when the config is not a mapping or names no known kind.
+ */
+export function configKind(raw: unknown, where: string, kindNames: readonly string[]): string {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     const what = Array.isArray(raw) ? 'a list' : raw === null || raw === undefined ? 'empty' : `the ${typeof raw} ${showValue(raw)}`;
     throw new ConfigError(`${where}: a config is a mapping of fields (name, models, sources, lengths, …), not ${what}`);
   }
   const name = (raw as { experiment?: unknown }).experiment ?? 'capacity';
-  if (typeof name !== 'string' || !KIND_NAMES.includes(name)) {
-    throw new ConfigError(`${where}: experiment = ${JSON.stringify(name)}: one of ${KIND_NAMES.map((k) => `"${k}"`).join(', ')}`);
+  if (typeof name !== 'string' || !kindNames.includes(name)) {
+    throw new ConfigError(`${where}: experiment = ${JSON.stringify(name)}: one of ${kindNames.map((k) => `"${k}"`).join(', ')}`);
   }
-  const schema = z.strictObject({ ...CommonConfigShape, ...experimentKind(name).options });
+  return name;
+}
+
+/**
+ * Validates a parsed config (the common fields plus `kindOptions`, the option fields of the kind it names; see
+ * configKind) and fills in the defaults.
+ */
+export function parseConfig(raw: unknown, where: string, kindOptions: z.ZodRawShape): ExperimentConfig {
+  const schema = z.strictObject({ ...CommonConfigShape, ...kindOptions });
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(`${where}: ${describeIssue(raw, r.error.issues[0])}${r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more)` : ''}`);
   return r.data as ExperimentConfig;
 }
 
-export function loadConfig(path: string): ExperimentConfig {
+/** A config file's parsed YAML or JSON, not yet validated (parseConfig does that). */
+export function readConfigFile(path: string): unknown {
   if (!existsSync(path)) throw new ConfigError(`config ${path} does not exist`);
   if (!statSync(path).isFile()) throw new ConfigError(`config ${path} is not a file`);
   if (statSync(path).size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path} is ${statSync(path).size} bytes; a config is a short YAML or JSON file`);
@@ -44,5 +57,5 @@ export function loadConfig(path: string): ExperimentConfig {
   } catch (e) {
     throw new ConfigError(`${path}: not valid ${kind}: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
   }
-  return parseConfig(raw, path);
+  return raw;
 }

@@ -4,11 +4,10 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { COMPARISON_FIGURES } from '../report/figures/index.ts';
 import type { ReportResult } from '../report/report.ts';
 import type { BadLine } from '../results/run-folder.ts';
 import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
-import { writeCapacityReport } from '../experiments/kinds/capacity.ts';
+import { COMPARISON_FIGURES, writeCapacityReport } from '../experiments/kinds/capacity.ts';
 import { readMergedJsonl, runFileCopies } from './shards.ts';
 
 /** Same text crammed the same way (the same record appearing in two runs' files is counted once). */

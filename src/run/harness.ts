@@ -17,14 +17,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import YAML from 'yaml';
-import { parseConfig } from '../config/load-config.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
 import { PROJECT_ROOT } from '../paths/index.ts';
 import { writeReport, type ReportResult } from '../report/report.ts';
 import { describeEnvironment } from '../results/environment.ts';
 import { describeBadLines, RunFolder, type BadLine, type RunSession, type SessionSummary } from '../results/run-folder.ts';
 import type { RunContext, SkippedText } from '../experiments/kind.ts';
-import { experimentKind } from '../experiments/kinds/index.ts';
+import { experimentKind, parseExperimentConfig } from '../experiments/kinds/index.ts';
 import type { ModelSession } from './model-session.ts';
 import { prepareExperiment } from './prepare.ts';
 import { RunProgress } from './progress.ts';
@@ -71,7 +70,7 @@ function checkResumable(run: RunFolder, config: ExperimentConfig, hasRecords: bo
   let previous: ExperimentConfig | null = null;
   let why = '';
   try {
-    previous = parseConfig(YAML.parse(readFileSync(file, 'utf8')), file);
+    previous = parseExperimentConfig(YAML.parse(readFileSync(file, 'utf8')), file);
   } catch (e) {
     why = `its config.yaml is not a valid config now (${(e as Error).message})`;
   }

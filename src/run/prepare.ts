@@ -4,10 +4,10 @@
  * readable, texts long enough) and the kind's plan (every item within the model's positions). No tensor code here.
  */
 import { join, resolve } from 'node:path';
-import { ConfigError, loadConfig } from '../config/load-config.ts';
+import { ConfigError } from '../config/load-config.ts';
 import { PATH_SEGMENT, type ExperimentConfig } from '../config/schema.ts';
 import type { ExperimentKind, SkippedText, WorkItem } from '../experiments/kind.ts';
-import { experimentKind } from '../experiments/kinds/index.ts';
+import { experimentKind, loadExperimentConfig } from '../experiments/kinds/index.ts';
 import { describeModel, loadTokenizer, type ModelInfo } from './model-info.ts';
 import { ProgressLine } from './progress.ts';
 
@@ -28,7 +28,7 @@ export interface PreparedRun {
 
 /** Validates and plans a config; throws a one-line error naming the file and the problem, before anything is written. */
 export function prepareExperiment(configPath: string, opts: { quiet?: boolean } = {}): PreparedRun {
-  const config = loadConfig(configPath);
+  const config = loadExperimentConfig(configPath);
   const fail = (msg: string): never => { throw new ConfigError(`${configPath}: ${msg}`); };
   const kind = experimentKind(config.experiment);
   const runDir = join(resolve(config.output_dir), config.name);

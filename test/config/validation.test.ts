@@ -9,7 +9,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { loadConfig, parseConfig } from '../../src/config/load-config.ts';
+import {
+  loadExperimentConfig as loadConfig, parseExperimentConfig as parseConfig,
+} from '../../src/experiments/kinds/index.ts';
 import { cramFields, cramSettings } from '../../src/config/settings.ts';
 
 const base = { name: 'x', models: ['gutenberg-llama-xs'], sources: ['gutenberg-heldout'], lengths: [4, 8] };

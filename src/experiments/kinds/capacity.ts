@@ -5,17 +5,18 @@
  * random-word texts carry their own sampled length.
  *
  * Report: Table 1, capacity per model/source/K, the Figure-3 fit, and the figures in CAPACITY_FIGURES.
- * `crammedText` is the per-text pipeline (outcome → regeneration → vector file → record fields), shared with `cram run`.
+ * `crammedText` (src/run/crammed-text.ts) is the per-text pipeline (outcome → regeneration → vector file → record
+ * fields), shared with `cram run`.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { sourceSpec } from '../../config/schema.ts';
 import { cramSettings } from '../../config/settings.ts';
-import { idsSha256 } from '../../cram/vector-file.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { accuracyByLength, capacityTable, ceThresholdFits, countedRecords, type CapacityRow, type CeThresholdRow } from '../../metrics/aggregate.ts';
-import { textMetrics, type TextMetrics } from '../../metrics/text-metrics.ts';
-import { CAPACITY_FIGURES, type CapacityFigureData, type Figure, modelOrder, sourceOrder } from '../../report/figures/index.ts';
+import {
+  accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
+  modelOrder, sourceOrder, type Figure,
+} from '../../report/figures/index.ts';
 import { htmlTable, mdTable, writeReport, type ReportContent, type ReportMeta, type ReportResult } from '../../report/report.ts';
 import {
   accuracyCsv, capacityCsv, ceFitCsv, csvFromRows, formatMeanStd, table1, table1CsvRows, table1Html, table1Markdown,
@@ -23,8 +24,28 @@ import {
 import { describeBadLines, type BadLine } from '../../results/run-folder.ts';
 import { SAMPLE_COLUMNS, type CurveRecord, type SampleRecord } from '../../results/sample-record.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, SkippedText, WorkItem } from '../kind.ts';
-import type { CramJob, CramOutcome, ModelSession, Regeneration } from '../../run/model-session.ts';
-import { saveTextVectors } from './study-common.ts';
+import { crammedText } from '../../run/crammed-text.ts';
+import type { CramJob } from '../../run/model-session.ts';
+
+/** What the capacity figures are drawn from: the run's records and its recorded optimisation curves. */
+export interface CapacityFigureData {
+  records: readonly SampleRecord[];
+  curves: readonly CurveRecord[];
+}
+
+/** The capacity sweep's figures (paper Figs. 1, 3, 4, 5 and the optimisation curves), in report order. */
+export const CAPACITY_FIGURES: readonly Figure<CapacityFigureData>[] = [
+  { name: 'accuracy_vs_length', draw: (d) => accuracyVsLengthFigure(d.records) },
+  { name: 'ce_compressed_vs_original', draw: (d) => ceScatterFigure(d.records) },
+  { name: 'capacity_vs_vectors', draw: (d) => vectorsScalingFigure(d.records) },
+  { name: 'theoretical_vs_achieved', draw: (d) => utilizationFigure(d.records) },
+  { name: 'optimization_curves', draw: (d) => curvesFigure(d.curves, d.records) },
+];
+
+/** Added when several runs are compared (`cram compare`). */
+export const COMPARISON_FIGURES: readonly Figure<CapacityFigureData>[] = [
+  { name: 'capacity_vs_model', draw: (d) => capacityByModelFigure(d.records) },
+];
 
 export interface PlannedJob extends CramJob, WorkItem {
   model: string;
@@ -94,43 +115,6 @@ function plan(ctx: PlanContext): Plan<PlannedJob> {
   // Similar lengths side by side, so a batch wastes little on padding.
   jobs.sort((a, b) => a.nMem - b.nMem || a.ids.length - b.ids.length || a.key.localeCompare(b.key));
   return { items: jobs, skipped };
-}
-
-// ---------------------------------------------------------------- one text, end to end
-
-/** A SampleRecord's per-text fields (everything but where the text came from and the vector file). */
-export type TextFields = Omit<SampleRecord, 'run' | 'source' | 'length' | 'sample_index' | 'seed' | 'vector_file'>;
-
-export interface CrammedText {
-  fields: TextFields;
-  metrics: TextMetrics;
-  regeneration: Regeneration | null;
-}
-
-/** One crammed text: greedy regeneration check, the vectors saved (when `vectorPath`), metrics and record fields. */
-export async function crammedText(session: ModelSession, o: CramOutcome, ids: number[], opts: {
-  regenerate: boolean; vectorPath: string | null; extra: Record<string, string | number>;
-}): Promise<CrammedText> {
-  const regen = opts.regenerate ? await session.regenerate(o.memory, o.nMem, ids) : null;
-  if (opts.vectorPath) {
-    mkdirSync(dirname(opts.vectorPath), { recursive: true });
-    // The ids crammed and the greedy regeneration (up to its first miss), for `cram view`'s text page.
-    const kept = { token_ids: ids.join(','), ...(regen ? { regenerated_ids: regen.generated.join(',') } : {}) };
-    saveTextVectors(opts.vectorPath, session, o.memory, o.nMem, ids, { ...opts.extra, ...kept });
-  }
-  const m = textMetrics({ nTokens: o.nTokens, originalLoss: o.originalLoss, originalAccuracy: o.originalAccuracy, bestLoss: o.bestLoss, bestAccuracy: o.bestAccuracy });
-  return {
-    metrics: m,
-    regeneration: regen,
-    fields: {
-      model: session.name, n_tokens: o.nTokens, n_mem: o.nMem, original_loss: o.originalLoss, original_accuracy: o.originalAccuracy,
-      best_loss: o.bestLoss, best_accuracy: o.bestAccuracy, loss_at_best_accuracy: o.lossAtBestAccuracy,
-      original_ce: m.original_ce_paper, compressed_ce: m.compressed_ce_paper, info_gain_nats: m.info_gain_nats, info_gain_bits: m.info_gain_bits,
-      token_gain: m.token_gain, steps: o.steps, best_step: o.bestStep, stop_reason: o.stopReason,
-      regenerated_exact: regen?.regenerated_exact ?? false, regenerated_prefix_tokens: regen?.regenerated_prefix_tokens ?? -1,
-      seconds: o.seconds, embed_dim: o.embedDim, embedding_rows: session.numEmbeddings, ids_sha256: idsSha256(ids),
-    },
-  };
 }
 
 async function run(ctx: RunContext<SampleRecord>, todo: PlannedJob[]): Promise<void> {

@@ -22,13 +22,20 @@ import { cramSettings } from '../../config/settings.ts';
 import { readChunks } from '../../data/natural-text.ts';
 import { sentenceSpans, splitSentences } from '../../data/sentences.ts';
 import { BUNDLED_CHUNKS, type SourceSpec } from '../../data/sources.ts';
-import { CONTEXT_ABLATION_FIGURES } from '../../report/figures/index.ts';
+import { contextAblationFigure, type Figure } from '../../report/figures/index.ts';
+import type { ContextAblationPoint } from '../../report/figures/context-ablation.ts';
 import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { TextTokenizer } from '../../tokenizer/text-tokenizer.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import { batchLimits, chunkRows, fileSafe, fmt, mean, pct, planStudyTexts, saveTextVectors, std, type StudyText } from './study-common.ts';
+import { batchLimits, chunkRows, fileSafe, fmt, mean, pct, planStudyTexts, std, type StudyText } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
+
+/** `experiment: context-ablation` (paper §4.7). */
+export const CONTEXT_ABLATION_FIGURES: readonly Figure<{ rows: readonly ContextAblationPoint[] }>[] = [
+  { name: 'context_ablation', draw: (d) => contextAblationFigure(d.rows) },
+];
 
 export const CONTEXT_ABLATION_OPTIONS = {
   /** Numbers P of real preceding tokens put before the text in place of the vectors (0: the no-vector baseline). */

@@ -24,7 +24,7 @@ import { idsSha256 } from '../../cram/vector-file.ts';
 import { initMemory } from '../../cram/init.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { capacityTable, countedRecords, LOSSLESS_THRESHOLD, meanStd } from '../../metrics/aggregate.ts';
-import { ONE_STEP_FIGURES, type OneStepFigureData } from '../../report/figures/index.ts';
+import { decodeTimeFigure, oneStepAccuracyFigure, oneStepCurvesFigure, type Figure } from '../../report/figures/index.ts';
 import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
 import { capacityCsv, toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
@@ -33,7 +33,25 @@ import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, Skippe
 import type { OneStepJob, OneStepOutcome, OneStepSettings } from '../../run/model-session.ts';
 import { capacity, type PlannedJob } from './capacity.ts';
 import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
-import { saveTextVectors } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
+
+/** What the one-step kind's figures are drawn from. */
+export interface OneStepFigureData {
+  records: readonly OneStepRecord[];
+  /** Autoregressive (capacity kind) records of the same texts and lengths. */
+  ar: readonly SampleRecord[];
+  accuracy: readonly OneStepAccuracyRow[];
+  capacity: readonly OneStepCapacityRow[];
+  times: readonly DecodeTimeRow[];
+  curves: readonly OneStepCurve[];
+}
+
+/** One-step generation (experiment: one-step). */
+export const ONE_STEP_FIGURES: readonly Figure<OneStepFigureData>[] = [
+  { name: 'one_step_accuracy_vs_length', draw: (d) => oneStepAccuracyFigure(d.accuracy, d.capacity) },
+  { name: 'decode_time', draw: (d) => decodeTimeFigure(d.times) },
+  { name: 'one_step_curves', draw: (d) => oneStepCurvesFigure(d.curves) },
+];
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const M_SHARING = ['per_text', 'shared'] as const;

@@ -26,7 +26,9 @@ import { cramSettings } from '../../config/settings.ts';
 import { idsSha256 } from '../../cram/vector-file.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { capacityTable, meanStd, type CapacityRow } from '../../metrics/aggregate.ts';
-import { PROGRESSIVE_FIGURES, type ProgressiveFigureData } from '../../report/figures/index.ts';
+import {
+  horizonDistributionFigure, horizonVsGridFigure, progressiveCurvesFigure, progressiveStepsFigure, type Figure,
+} from '../../report/figures/index.ts';
 import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
 import { capacityCsv, formatMeanStd, toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
@@ -35,7 +37,24 @@ import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, Skippe
 import type { ProgressiveSettings } from '../../run/model-session.ts';
 import { capacity, type PlannedJob } from './capacity.ts';
 import { GRID_FILE, gridKey, runGrid } from './capacity-grid.ts';
-import { saveTextVectors } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
+
+/** What the progressive kind's figures are drawn from. */
+export interface ProgressiveFigureData {
+  records: readonly ProgressiveRecord[];
+  /** The fixed-grid capacity records of the same texts. */
+  grid: readonly SampleRecord[];
+  stages: readonly StagesLine[];
+  curves: readonly ProgressiveCurve[];
+}
+
+/** Progressive cramming (experiment: progressive). */
+export const PROGRESSIVE_FIGURES: readonly Figure<ProgressiveFigureData>[] = [
+  { name: 'horizon_distribution', draw: (d) => horizonDistributionFigure(d.records, d.grid) },
+  { name: 'horizon_vs_grid', draw: (d) => horizonVsGridFigure(d.records) },
+  { name: 'progressive_steps', draw: (d) => progressiveStepsFigure(d.records) },
+  { name: 'progressive_curves', draw: (d) => progressiveCurvesFigure(d.curves) },
+];
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 

@@ -19,12 +19,19 @@ import { SourceSchema, sourceSpec, type ExperimentConfig } from '../../config/sc
 import { cramSettings } from '../../config/settings.ts';
 import { seededNormal } from '../../cram/init.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
-import { SIDE_EFFECTS_FIGURES } from '../../report/figures/index.ts';
+import { sideEffectsFigure, type Figure } from '../../report/figures/index.ts';
+import type { SideEffectsPoint } from '../../report/figures/side-effects.ts';
 import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import { batchLimits, evaluateRows, fileSafe, fmt, mean, norm, pct, planStudyTexts, saveTextVectors, sig, std, type StudyText } from './study-common.ts';
+import { batchLimits, evaluateRows, fileSafe, fmt, mean, norm, pct, planStudyTexts, sig, std, type StudyText } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
+
+/** `experiment: side-effects`. */
+export const SIDE_EFFECTS_FIGURES: readonly Figure<{ samples: readonly SideEffectsPoint[] }>[] = [
+  { name: 'side_effects', draw: (d) => sideEffectsFigure(d.samples) },
+];
 
 export const SIDE_EFFECTS_OPTIONS = {
   /** M: held-out texts read with each prefix. */

@@ -22,7 +22,7 @@ import { cramSettings } from '../../config/settings.ts';
 import { idsSha256, readVectorFile } from '../../cram/vector-file.ts';
 import { writeFileAtomic } from '../../files.ts';
 import { readSafetensorsFile, serializeSafetensors } from '../../models/safetensors.ts';
-import { SOLUTION_SPACE_FIGURES } from '../../report/figures/index.ts';
+import { interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, type Figure } from '../../report/figures/index.ts';
 import type { CosinePoint } from '../../report/figures/solution-cosine.ts';
 import type { InterpolationPoint } from '../../report/figures/interpolation.ts';
 import type { TrajectoryPoint } from '../../report/figures/trajectory-pca.ts';
@@ -31,7 +31,24 @@ import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
 import type { CramOutcome } from '../../run/model-session.ts';
-import { batchLimits, cosineSimilarity, evaluateRows, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, saveTextVectors, sig, std, type StudyText } from './study-common.ts';
+import { batchLimits, cosineSimilarity, evaluateRows, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, sig, std, type StudyText } from './study-common.ts';
+import { saveTextVectors } from '../../run/crammed-text.ts';
+
+/** What the solution-space figures are drawn from (rows made by kinds/solution-space.ts). */
+export interface SolutionSpaceFigureData {
+  cosines: readonly CosinePoint[];
+  interpolation: readonly InterpolationPoint[];
+  trajectories: readonly TrajectoryPoint[];
+  /** Joint PC1 and PC2 shares per trajectory panel. */
+  panelShares: Readonly<Record<string, [number, number]>>;
+}
+
+/** `experiment: solution-space` (paper Figs. 7 and 8, trajectory PCA). */
+export const SOLUTION_SPACE_FIGURES: readonly Figure<SolutionSpaceFigureData>[] = [
+  { name: 'solution_cosine', draw: (d) => solutionCosineFigure(d.cosines) },
+  { name: 'interpolation_accuracy', draw: (d) => interpolationFigure(d.interpolation) },
+  { name: 'trajectory_pca', draw: (d) => trajectoryPcaFigure(d.trajectories, d.panelShares) },
+];
 
 // ---------------------------------------------------------------- options
 

@@ -1,12 +1,11 @@
 /**
- * Not a kind: what the analysis kinds of issue 12 (solution-space, context-ablation, side-effects) share. Texts are
- * planned as the capacity sweep takes them (same sources, same truncation, same skip rule for short texts); engine
- * calls are cut into batches within the config's `batch` limits; small numeric helpers (means, cosine, norms). Also
- * the vector file that every kind (capacity, progressive and one-step too) writes for a text's trained vectors.
+ * Not a kind: what the analysis kinds (solution-space, context-ablation, side-effects) share. Texts are planned as the
+ * capacity sweep takes them (same sources, same truncation, same skip rule for short texts); model calls are cut into
+ * batches within the config's `batch` limits; small numeric helpers (means, cosine, norms). The vector file every
+ * kind writes for a text's trained vectors is src/run/crammed-text.ts's saveTextVectors.
  */
 import { sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
 import { loadSourceTexts, sourceName, type SourceSpec } from '../../data/sources.ts';
-import { idsSha256, sha256, writeVectorFile } from '../../cram/vector-file.ts';
 import type { PlanContext, SkippedText } from '../kind.ts';
 import type { ModelSession, Regeneration } from '../../run/model-session.ts';
 
@@ -168,15 +167,3 @@ export const fmt = (v: number | null | undefined, digits = 3): string => (v === 
 export const fmtPm = (m: number, s: number, digits = 3): string => (Number.isFinite(m) ? `${m.toFixed(digits)}${Number.isFinite(s) ? ` ± ${s.toFixed(digits)}` : ''}` : '–');
 export const pct = (v: number | null | undefined, digits = 1): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(100 * v).toFixed(digits).replace(/^-(0\.?0*)$/, '$1')} %`);
 
-/**
- * Writes the vectors trained for one text (`nMem` rows of the model's width) as a vector file: safetensors plus what
- * `cram eval` checks before using them (model and tokenizer hashes, the text's ids and text hashes) and `extra`.
- * Kinds write the file before the record that names it, so a record always has its file.
- */
-export function saveTextVectors(path: string, session: ModelSession, memory: Float32Array, nMem: number, ids: number[], extra: Record<string, string | number>): void {
-  writeVectorFile(path, memory, {
-    model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint,
-    n_mem: nMem, embed_dim: session.embedDim, n_tokens: ids.length, ids_sha256: idsSha256(ids),
-    text_sha256: sha256(session.tokenizer.decode(ids)), extra,
-  });
-}

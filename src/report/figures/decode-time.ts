@@ -1,7 +1,18 @@
 /** One-step generation: time to decode a text in one forward pass vs greedily with the key/value cache. */
 import type { TopLevelSpec } from 'vega-lite';
-import type { DecodeTimeRow } from '../../experiments/kinds/one-step.ts';
 import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, log2Ticks, round } from './common.ts';
+
+/** Decoding times of one model at one length (milliseconds; median and fastest over the timed texts). */
+export interface DecodeTimeRow {
+  model: string;
+  length: number;
+  onepass_ms: number;
+  greedy_ms: number;
+  onepass_min_ms: number;
+  greedy_min_ms: number;
+  /** Fastest greedy / fastest one pass. */
+  speedup: number;
+}
 
 export function decodeTimeFigure(rows: readonly DecodeTimeRow[]): FigureEntry {
   const base = {

@@ -1,11 +1,25 @@
 /** Progressive cramming: each text's compression horizon per model and K, with the fixed-grid capacity of the same texts. */
 import type { TopLevelSpec } from 'vega-lite';
-import type { ProgressiveRecord } from '../../experiments/kinds/progressive.ts';
 import { capacityTable } from '../../metrics/aggregate.ts';
 import type { SampleRecord } from '../../results/sample-record.ts';
 import { CONFIG, type FigureEntry, PANEL_W, SCHEMA, modelOrder } from './common.ts';
 
-export function horizonDistributionFigure(records: readonly ProgressiveRecord[], grid: readonly SampleRecord[]): FigureEntry {
+/** One text's progressive result, as this figure reads it. */
+export interface HorizonPoint {
+  model: string;
+  /** The model's width (models are ordered by it). */
+  embed_dim: number;
+  source: string;
+  n_mem: number;
+  sample_index: number;
+  /** Longest prefix greedy regeneration reproduces from the kept vectors. */
+  horizon: number;
+  steps: number;
+  /** Largest grid length the same text was regenerated exactly at, crammed from scratch; null without a grid. */
+  grid_exact_max: number | null;
+}
+
+export function horizonDistributionFigure(records: readonly HorizonPoint[], grid: readonly SampleRecord[]): FigureEntry {
   const HORIZON = 'Horizon of a text';
   const MEDIAN = 'Median horizon';
   const CAP = 'Grid capacity (mean acc ≥ 0.99)';
@@ -25,7 +39,7 @@ export function horizonDistributionFigure(records: readonly ProgressiveRecord[],
   const values: Record<string, unknown>[] = records.map((r) => ({
     row: row(r), what: HORIZON, x: r.horizon, jitter: ((r.sample_index * 37) % 17) / 16 - 0.5, index: r.sample_index, steps: r.steps,
   }));
-  const groups = new Map<string, ProgressiveRecord[]>();
+  const groups = new Map<string, HorizonPoint[]>();
   for (const r of records) groups.set(row(r), [...(groups.get(row(r)) ?? []), r]);
   for (const [k, rs] of groups) {
     const h = rs.map((r) => r.horizon).sort((a, b) => a - b);

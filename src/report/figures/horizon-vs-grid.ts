@@ -1,9 +1,22 @@
 /** Progressive cramming: per text, the horizon against the largest grid length crammed from scratch with exact regeneration. */
 import type { TopLevelSpec } from 'vega-lite';
-import type { ProgressiveRecord } from '../../experiments/kinds/progressive.ts';
 import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder } from './common.ts';
 
-export function horizonVsGridFigure(records: readonly ProgressiveRecord[]): FigureEntry {
+/** One text's progressive result, as this figure reads it. */
+export interface HorizonGridPoint {
+  model: string;
+  /** The model's width (models are ordered by it). */
+  embed_dim: number;
+  source: string;
+  n_mem: number;
+  sample_index: number;
+  /** Longest prefix greedy regeneration reproduces from the kept vectors. */
+  horizon: number;
+  /** Largest grid length the same text was regenerated exactly at, crammed from scratch; null without a grid. */
+  grid_exact_max: number | null;
+}
+
+export function horizonVsGridFigure(records: readonly HorizonGridPoint[]): FigureEntry {
   const base = {
     name: 'horizon_vs_grid',
     title: 'Horizon vs fixed-grid result, per text',
@@ -13,7 +26,7 @@ export function horizonVsGridFigure(records: readonly ProgressiveRecord[]): Figu
   };
   const rs = records.filter((r) => r.grid_exact_max !== null);
   if (rs.length === 0) return { ...base, skipped: 'no fixed-grid comparison in this run (compare_capacity: false)' };
-  const panel = (r: ProgressiveRecord) => `${r.model}${new Set(rs.map((x) => x.source)).size > 1 ? ` / ${r.source}` : ''}, K = ${r.n_mem}`;
+  const panel = (r: HorizonGridPoint) => `${r.model}${new Set(rs.map((x) => x.source)).size > 1 ? ` / ${r.source}` : ''}, K = ${r.n_mem}`;
   const counts = new Map<string, Record<string, unknown>>();
   for (const r of rs) {
     const k = `${panel(r)}|${r.n_mem}|${r.grid_exact_max}|${r.horizon}`;

@@ -1,8 +1,27 @@
 /** One-step generation: mean accuracy against length, one pass next to autoregressive cramming of the same texts. */
 import type { TopLevelSpec } from 'vega-lite';
-import type { OneStepAccuracyRow, OneStepCapacityRow } from '../../experiments/kinds/one-step.ts';
 import { LOSSLESS_THRESHOLD } from '../../metrics/aggregate.ts';
 import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, clamp, log2Ticks, round } from './common.ts';
+
+/** Mean best accuracy over texts of one method at one length. */
+export interface OneStepAccuracyRow {
+  model: string;
+  source: string;
+  /** `one-step (…)` or `autoregressive, K = …`. */
+  method: string;
+  length: number;
+  texts: number;
+  best_accuracy_mean: number | null;
+  best_accuracy_std: number | null;
+}
+
+/** A method's capacity (largest length with mean accuracy at the threshold), null when none reaches it. */
+export interface OneStepCapacityRow {
+  model: string;
+  source: string;
+  method: string;
+  capacity: number | null;
+}
 
 export function oneStepAccuracyFigure(acc: readonly OneStepAccuracyRow[], cap: readonly OneStepCapacityRow[]): FigureEntry {
   const base = {

@@ -1,7 +1,18 @@
 /** One-step generation: per-step accuracy of the one-pass predictions and their loss, for the recorded texts. */
 import type { TopLevelSpec } from 'vega-lite';
-import type { OneStepCurve } from '../../experiments/kinds/one-step.ts';
 import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, round } from './common.ts';
+
+/** Per-step loss and accuracy of one recorded text's one-pass predictions. */
+export interface OneStepCurve {
+  model: string;
+  source: string;
+  length: number;
+  /** m per text or shared. */
+  m_sharing: string;
+  sample_index: number;
+  loss: number[];
+  accuracy: number[];
+}
 
 export function oneStepCurvesFigure(curves: readonly OneStepCurve[], maxPointsPerCurve = 300): FigureEntry {
   const base = {

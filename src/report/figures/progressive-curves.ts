@@ -1,7 +1,17 @@
 /** Progressive cramming: stage length and loss per step of the recorded texts. */
 import type { TopLevelSpec } from 'vega-lite';
-import type { ProgressiveCurve } from '../../experiments/kinds/progressive.ts';
 import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, round } from './common.ts';
+
+/** Per-step loss and stage length of one recorded text. */
+export interface ProgressiveCurve {
+  model: string;
+  source: string;
+  n_mem: number;
+  sample_index: number;
+  loss: number[];
+  /** The stage (target prefix length) each step optimised. */
+  length: number[];
+}
 
 export function progressiveCurvesFigure(curves: readonly ProgressiveCurve[], maxPointsPerCurve = 400): FigureEntry {
   const base = {

@@ -1,9 +1,23 @@
 /** Progressive cramming: optimisation steps each text took, against its horizon. */
 import type { TopLevelSpec } from 'vega-lite';
-import type { ProgressiveRecord } from '../../experiments/kinds/progressive.ts';
 import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder } from './common.ts';
 
-export function progressiveStepsFigure(records: readonly ProgressiveRecord[]): FigureEntry {
+/** One text's progressive result, as this figure reads it. */
+export interface StepsPoint {
+  model: string;
+  /** The model's width (models are ordered by it). */
+  embed_dim: number;
+  source: string;
+  n_mem: number;
+  sample_index: number;
+  /** Longest prefix greedy regeneration reproduces from the kept vectors. */
+  horizon: number;
+  /** Forward/backward passes over all stages. */
+  steps: number;
+  stop_reason: string;
+}
+
+export function progressiveStepsFigure(records: readonly StepsPoint[]): FigureEntry {
   const base = {
     name: 'progressive_steps',
     title: 'Steps per text vs horizon (progressive cramming)',
@@ -11,7 +25,7 @@ export function progressiveStepsFigure(records: readonly ProgressiveRecord[]): F
       + '(a failed stage pins the horizon; full_length: the whole target was reached; text_budget: the per-text budget ran out).',
   };
   if (records.length === 0) return { ...base, skipped: 'no texts' };
-  const panel = (r: ProgressiveRecord) => `${r.model}${new Set(records.map((x) => x.source)).size > 1 ? ` / ${r.source}` : ''}`;
+  const panel = (r: StepsPoint) => `${r.model}${new Set(records.map((x) => x.source)).size > 1 ? ` / ${r.source}` : ''}`;
   const panels = [...new Set(modelOrder(records).flatMap((m) => records.filter((r) => r.model === m).map(panel)))];
   const ks = [...new Set(records.map((r) => r.n_mem))].sort((a, b) => a - b).map((k) => `K = ${k}`);
   const values = records.map((r) => ({ panel: panel(r), K: `K = ${r.n_mem}`, horizon: r.horizon, steps: Math.max(1, r.steps), stop: r.stop_reason, index: r.sample_index }));
