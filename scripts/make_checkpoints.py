@@ -17,7 +17,12 @@ top-level rope_theta and torch_dtype). reference.json is computed as make_refere
 the model reloaded from that folder in float32 (bf16 weights are upcast exactly, so the reference is the bf16 model's
 exact float32 result).
 
-Needs torch + transformers (not run in CI). Run from the repository root: python scripts/make_checkpoints.py [names...]
+With --paper-configs it writes test/fixtures/paper-configs/<model>/ instead: the paper models' (configs/paper-*.yaml)
+published config.json at full size and parameters.json (transformers' parameter count, model on the meta device).
+
+Needs torch + transformers (not run in CI). Run from the repository root:
+  python scripts/make_checkpoints.py [names...]
+  python scripts/make_checkpoints.py --paper-configs
 """
 
 from __future__ import annotations
@@ -197,6 +202,44 @@ MODELS: dict[str, tuple[dict, dict]] = {
 }
 
 
+# The paper models of configs/paper-*.yaml at full size: test/fixtures/paper-configs/<name>/config.json as published,
+# and parameters.json with transformers' own parameter count (model built on the meta device: no weights).
+PAPER = {
+    "llama-3.1-8b": MODELS["llama-3.1-8b"][0],
+    "llama-3.2-1b": MODELS["llama-3.2-1b"][0],
+    "llama-3.2-3b": {**MODELS["llama-3.2-1b"][0], "head_dim": 128, "hidden_size": 3072, "num_attention_heads": 24,
+                     "num_hidden_layers": 28},
+    "pythia-160m": MODELS["pythia-160m"][0],
+    "pythia-410m": {**MODELS["pythia-160m"][0], "hidden_size": 1024, "intermediate_size": 4096,
+                    "num_attention_heads": 16, "num_hidden_layers": 24},
+    "pythia-1.4b": {**MODELS["pythia-160m"][0], "hidden_size": 2048, "intermediate_size": 8192,
+                    "num_attention_heads": 16, "num_hidden_layers": 24},
+}
+
+
+def paper_configs() -> None:
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    root = os.path.join(ROOT, "test", "fixtures", "paper-configs")
+    for name, published in PAPER.items():
+        out = os.path.join(root, name)
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(published, f, indent=2)
+            f.write("\n")
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(out))
+        params = sum(p.numel() for p in model.parameters())
+        with open(os.path.join(out, "parameters.json"), "w") as f:
+            json.dump({"parameters": params, "made_by": f"transformers {transformers.__version__}: "
+                       "sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters()) on the meta "
+                       "device; scripts/make_checkpoints.py --paper-configs"}, f)
+            f.write("\n")
+        print(f"{out}: {params} parameters", file=sys.stderr)
+
+
 def hub_config(published: dict, shrink: dict, dtype: str) -> dict:
     """The published config with depth/width/vocabulary shrunk and torch_dtype the stored dtype."""
     cfg = copy.deepcopy(published)
@@ -215,6 +258,9 @@ def main() -> None:
     from transformers import AutoConfig
 
     torch.set_num_threads(1)
+    if sys.argv[1:] == ["--paper-configs"]:
+        paper_configs()
+        return
     names = sys.argv[1:] or list(MODELS)
     os.makedirs(OUT, exist_ok=True)
     for name in names:

@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 import { readConfigJson } from '../../src/models/load.ts';
+import { configParameterCount } from '../../src/models/param-count.ts';
 import { ARCHITECTURES } from '../../src/models/registry.ts';
 import { fixture, open } from '../helpers.ts';
 
@@ -56,3 +57,23 @@ for (const dir of DIRS) {
     }
   });
 }
+
+test('weights counted from config.json alone equal transformers\' parameter count, every fixture and paper model', () => {
+  // Every folder with transformers' count: hub-layout checkpoints, the tiny reference fixtures, and the paper models at
+  // full size (parameters.json: transformers on the meta device).
+  const roots = readdirSync(fixture('')).filter((n) => n === 'checkpoints' || n.startsWith('tiny-hf') || n === 'hf').map((n) => fixture(n));
+  const folders = roots.flatMap((r) => readdirSync(r).map((n) => join(r, n))).filter((d) => existsSync(join(d, 'reference.json')));
+  let checked = 0;
+  for (const d of folders) {
+    const ref = JSON.parse(readFileSync(join(d, 'reference.json'), 'utf8')) as { params?: number };
+    if (typeof ref.params !== 'number') continue;
+    assert.equal(configParameterCount(readConfigJson(join(d, 'config.json'))), ref.params, d);
+    checked++;
+  }
+  assert.ok(checked >= 40, `only ${checked} folders with a parameter count`);
+  const paper = fixture('paper-configs');
+  for (const name of readdirSync(paper)) {
+    const want = JSON.parse(readFileSync(join(paper, name, 'parameters.json'), 'utf8')).parameters;
+    assert.equal(configParameterCount(readConfigJson(join(paper, name, 'config.json'))), want, name);
+  }
+});
