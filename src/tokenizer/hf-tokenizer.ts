@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readJsonObject } from '../files.ts';
+import { hubNoExist } from '../models/hf-cache.ts';
 import type { TextTokenizer } from './text-tokenizer.ts';
 
 type Json = Record<string, any>;
@@ -106,6 +107,11 @@ export class HfTokenizer implements TextTokenizer {
       parsed = fromVocabAndMerges(dir, config);
       json = JSON.stringify(parsed);
     } else {
+      const marker = hubNoExist(dir, 'tokenizer.json');
+      if (marker) {
+        throw new Error(`${dir} has no tokenizer.json: the hub repo has none at this revision (${marker}); ` +
+          'pin a revision that has one (--model org/name@<revision>) or copy the tokenizer.json of the same model into a local folder');
+      }
       throw new Error(`${dir} has no tokenizer.json; copy the model's tokenizer.json (and tokenizer_config.json) into that folder`);
     }
     const cls = tokenizerClassOf(dir, config);
