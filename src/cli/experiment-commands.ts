@@ -41,7 +41,8 @@ export function registerExperimentCommands(program: Command): void {
         most_positions: Math.max(0, ...m.items.map((i) => i.positions)),
         // From config.json alone (no weight files needed): the weights' bytes as float32 and as bf16/fp16.
         parameters: m.info.parameters,
-        weight_bytes: m.info.parameters === null ? null : { float32: m.info.parameters * 4, bfloat16: m.info.parameters * 2 },
+        weight_bytes: m.info.parameters === null ? null
+          : { float32: m.info.parameters * 4, bfloat16: m.info.parameters * 2 },
       }));
       const n = o.shards === undefined ? undefined : positiveInt(o.shards, '--shards', MAX_SHARDS);
       const split = n === undefined ? undefined : splitPlan(p.models.map((m) => ({ name: m.info.name, items: m.items })), n, p.config.max_steps);
@@ -57,7 +58,8 @@ export function registerExperimentCommands(program: Command): void {
           `${m.skipped_short_texts ? `, ${m.skipped_short_texts} text/length pairs skipped (text shorter than the length)` : ''}\n`);
         if (m.weight_bytes) {
           process.stdout.write(`    weights: ${(m.parameters! / 1e9).toFixed(2)} B parameters (from config.json): ` +
-            `${formatBytes(m.weight_bytes.float32)} as float32, ${formatBytes(m.weight_bytes.bfloat16)} as bf16/fp16\n`);
+            `${formatBytes(m.weight_bytes.float32)} as float32, ` +
+            `${formatBytes(m.weight_bytes.bfloat16)} as bf16/fp16\n`);
         }
       }
       for (const s of shards ?? []) process.stdout.write(`  shard ${s.shard}/${n}: ${s.items} items, ${(100 * s.cost_share).toFixed(1)} % of the expected cost (${COST_ESTIMATE})\n`);

@@ -58,7 +58,8 @@ export function resolveHubModel(idWithRevision: string, env: NodeJS.ProcessEnv =
   const repo = join(cache, `models--${org}--${name}`);
   const snapshots = join(repo, 'snapshots');
   if (!isDir(snapshots)) {
-    throw new HubCacheError(`model "${idWithRevision}" is not a folder (no ${resolve(idWithRevision)}), not a bundled model, and, as a Hugging Face hub id, not in the local cache (searched ${repo}); ` +
+    throw new HubCacheError(`model "${idWithRevision}" is not a folder (no ${resolve(idWithRevision)}), not a ` +
+      `bundled model, and, as a Hugging Face hub id, not in the local cache (searched ${repo}); ` +
       `if it is a hub id, ${downloadHint(id)}`);
   }
   let revision: string;
@@ -70,16 +71,18 @@ export function resolveHubModel(idWithRevision: string, env: NodeJS.ProcessEnv =
     const revs = readdirSync(snapshots).filter((r) => isDir(join(snapshots, r))).sort();
     if (revs.length === 0) throw new HubCacheError(`${snapshots} holds no snapshot of "${id}"; ${downloadHint(id)}`);
     if (revs.length > 1) {
-      throw new HubCacheError(`${repo} has no refs/main and ${revs.length} snapshots (${revs.join(', ')}): give the snapshot folder you mean as --model ${join(snapshots, '<revision>')}` +
-        ` or pin one as --model ${id}@<revision>`);
+      throw new HubCacheError(`${repo} has no refs/main and ${revs.length} snapshots (${revs.join(', ')}): ` +
+        `give the snapshot folder you mean as --model ${join(snapshots, '<revision>')} ` +
+        `or pin one as --model ${id}@<revision>`);
     }
     revision = revs[0];
   }
   const dir = join(snapshots, revision);
   if (!existsSync(join(dir, 'config.json'))) {
     if (hubNoExist(dir, 'config.json')) {
-      throw new HubCacheError(`"${id}" has no config.json at revision ${revision} (the hub said so when it was downloaded: ${hubNoExist(dir, 'config.json')}); ` +
-        'it is not a transformers model at that revision: pin another one (--model org/name@<revision>)');
+      throw new HubCacheError(`"${id}" has no config.json at revision ${revision} (the hub said so when it was ` +
+        `downloaded: ${hubNoExist(dir, 'config.json')}); it is not a transformers model at that revision: ` +
+        'pin another one (--model org/name@<revision>)');
     }
     throw new HubCacheError(`${dir} (the cached snapshot of "${id}") has no config.json: the download is incomplete or holds other files only; ${downloadHint(id)}`);
   }
@@ -90,9 +93,12 @@ export function resolveHubModel(idWithRevision: string, env: NodeJS.ProcessEnv =
 function refRevision(repo: string, ref: string, id: string): string {
   const refFile = join(repo, 'refs', ref);
   const revision = readFileSync(refFile, 'utf8').trim();
-  if (!/^[0-9A-Za-z._-]+$/.test(revision) || revision.includes('..')) throw new HubCacheError(`${refFile} does not hold a revision (read ${JSON.stringify(revision)})`);
+  if (!/^[0-9A-Za-z._-]+$/.test(revision) || revision.includes('..')) {
+    throw new HubCacheError(`${refFile} does not hold a revision (read ${JSON.stringify(revision)})`);
+  }
   if (!isDir(join(repo, 'snapshots', revision))) {
-    throw new HubCacheError(`${refFile} points at revision ${revision} but ${join(repo, 'snapshots', revision)} does not exist (interrupted download?); ${downloadHint(id)}`);
+    throw new HubCacheError(`${refFile} points at revision ${revision} but ${join(repo, 'snapshots', revision)} ` +
+      `does not exist (interrupted download?); ${downloadHint(id)}`);
   }
   return revision;
 }
@@ -103,7 +109,8 @@ function pinnedRevision(repo: string, id: string, pinned: string): string {
   if (existsSync(join(repo, 'refs', pinned))) return refRevision(repo, pinned, id);
   const refs = isDir(join(repo, 'refs')) ? readdirSync(join(repo, 'refs')).sort() : [];
   const snaps = readdirSync(join(repo, 'snapshots')).filter((r) => isDir(join(repo, 'snapshots', r))).sort();
-  throw new HubCacheError(`revision "${pinned}" of "${id}" is not in the local cache (refs: ${refs.join(', ') || 'none'}; snapshots: ${snaps.join(', ') || 'none'}); ` +
+  throw new HubCacheError(`revision "${pinned}" of "${id}" is not in the local cache ` +
+    `(refs: ${refs.join(', ') || 'none'}; snapshots: ${snaps.join(', ') || 'none'}); ` +
     `download it with \`hf download ${id} --revision ${pinned}\``);
 }
 

@@ -16,7 +16,9 @@ import type { Phi3Config } from './phi3.ts';
 import { architectureFor } from './registry.ts';
 
 /** Attention projections q, k, v, o (with their biases) for query/key-value head counts and width. */
-function attention(d: number, heads: number, kvHeads: number, headDim: number, qkvBias: boolean, oBias: boolean): number {
+function attention(
+  d: number, heads: number, kvHeads: number, headDim: number, qkvBias: boolean, oBias: boolean,
+): number {
   const q = heads * headDim;
   const kv = kvHeads * headDim;
   return d * (q + 2 * kv) + q * d + (qkvBias ? q + 2 * kv : 0) + (oBias ? d : 0);
@@ -34,22 +36,26 @@ export function configParameterCount(raw: RawConfig, where = 'config.json'): num
       const d = c.hiddenSize;
       const I = c.intermediateSize;
       const olmo = c.modelType === 'olmo'; // non-parametric LayerNorm
-      let layer = attention(d, c.numHeads, c.numKvHeads, c.headDim, c.attentionBias, c.outputBias) + 3 * d * I + (c.mlpBias ? 2 * I + d : 0);
+      let layer = attention(d, c.numHeads, c.numKvHeads, c.headDim, c.attentionBias, c.outputBias) + 3 * d * I;
+      if (c.mlpBias) layer += 2 * I + d;
       if (!olmo) layer += 2 * d;
       if (c.qkNorm) layer += 2 * c.headDim;
-      if (c.modelType === 'olmo2') layer += c.numHeads * c.headDim + c.numKvHeads * c.headDim; // q_norm, k_norm over projections
+      // OLMo-2's q_norm, k_norm run over the whole projections
+      if (c.modelType === 'olmo2') layer += c.numHeads * c.headDim + c.numKvHeads * c.headDim;
       return V * d * (c.tieWordEmbeddings ? 1 : 2) + L * layer + (olmo ? 0 : d);
     }
     case 'phi3': {
       const c = common as Phi3Config;
       const d = c.hiddenSize;
-      const layer = attention(d, c.numHeads, c.numKvHeads, c.headDim, false, false) + 3 * d * c.intermediateSize + 2 * d;
+      const attn = attention(d, c.numHeads, c.numKvHeads, c.headDim, false, false);
+      const layer = attn + 3 * d * c.intermediateSize + 2 * d;
       return V * d * (c.tieWordEmbeddings ? 1 : 2) + L * layer + d;
     }
     case 'gemma2': case 'gemma3_text': {
       const c = common as GemmaConfig;
       const d = c.hiddenSize;
-      let layer = attention(d, c.numHeads, c.numKvHeads, c.headDim, c.attentionBias, c.attentionBias) + 3 * d * c.intermediateSize + 4 * d;
+      const attn = attention(d, c.numHeads, c.numKvHeads, c.headDim, c.attentionBias, c.attentionBias);
+      let layer = attn + 3 * d * c.intermediateSize + 4 * d;
       if (c.qkNorm) layer += 2 * c.headDim;
       return V * d * (c.tieWordEmbeddings ? 1 : 2) + L * layer + d;
     }
@@ -85,8 +91,9 @@ export function configParameterCount(raw: RawConfig, where = 'config.json'): num
       const I = c.intermediateSize;
       const N = c.stateSize;
       const R = c.dtRank;
-      const layer = d + d * 2 * I + (c.useBias ? 2 * I : 0) + I * c.convKernel + (c.useConvBias ? I : 0) + I * (R + 2 * N) + R * I + I +
-        I * N + I + I * d + (c.useBias ? d : 0);
+      const inProj = d * 2 * I + (c.useBias ? 2 * I : 0);
+      const conv = I * c.convKernel + (c.useConvBias ? I : 0);
+      const layer = d + inProj + conv + I * (R + 2 * N) + R * I + I + I * N + I + I * d + (c.useBias ? d : 0);
       return V * d * (c.tieWordEmbeddings ? 1 : 2) + L * layer + d;
     }
     case 'mamba2': {
@@ -96,8 +103,8 @@ export function configParameterCount(raw: RawConfig, where = 'config.json'): num
       const gn = c.nGroups * c.stateSize;
       const conv = I + 2 * gn;
       const inProj = 2 * I + 2 * gn + c.numHeads;
-      const layer = d + d * inProj + (c.useBias ? inProj : 0) + conv * c.convKernel + (c.useConvBias ? conv : 0) + 3 * c.numHeads + I +
-        I * d + (c.useBias ? d : 0);
+      const layer = d + d * inProj + (c.useBias ? inProj : 0) + conv * c.convKernel + (c.useConvBias ? conv : 0) +
+        3 * c.numHeads + I + I * d + (c.useBias ? d : 0);
       return V * d * (c.tieWordEmbeddings ? 1 : 2) + L * layer + d;
     }
     default:

@@ -1,6 +1,6 @@
 /**
- * Hugging Face `tokenizer.json` + `tokenizer_config.json` through @huggingface/tokenizers (pure TS, offline), giving the
- * ids transformers' AutoTokenizer gives (test/tokenizer/real-tokenizers.test.ts checks the real models' tokenizers).
+ * Hugging Face `tokenizer.json` + `tokenizer_config.json` through @huggingface/tokenizers (pure TS, offline), giving
+ * the ids transformers' AutoTokenizer gives (test/tokenizer/real-tokenizers.test.ts checks real models' tokenizers).
  * Folders that have only GPT-2-style `vocab.json` + `merges.txt` (older hub snapshots) are read too.
  */
 import { createHash } from 'node:crypto';
@@ -43,7 +43,9 @@ function asTransformersBuildsIt(json: Json, tokenizerClass: string | undefined, 
     return {
       ...json,
       normalizer: cls === 'GPTNeoXTokenizer' ? { type: 'NFC' } : null,
-      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: config.add_prefix_space ?? false, trim_offsets: true, use_regex: true },
+      pre_tokenizer: {
+        type: 'ByteLevel', add_prefix_space: config.add_prefix_space ?? false, trim_offsets: true, use_regex: true,
+      },
       decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     };
   }
@@ -59,22 +61,24 @@ function tokenizerClassOf(dir: string, config: Json): string | undefined {
   return ({ gpt2: 'GPT2Tokenizer', gpt_neox: 'GPTNeoXTokenizer' } as Record<string, string>)[String(type)];
 }
 
-/** A byte-level BPE tokenizer.json from GPT-2-style vocab.json + merges.txt, as transformers' GPT2Tokenizer makes it. */
+/** A byte-level BPE tokenizer.json from GPT-2-style vocab.json + merges.txt, as transformers' GPT2Tokenizer makes it */
 function fromVocabAndMerges(dir: string, config: Json): Json {
   const vocab = readJsonObject(join(dir, 'vocab.json'), 'tokenizer vocabulary');
   const merges = readFileSync(join(dir, 'merges.txt'), 'utf8').split('\n')
     .filter((line, i) => line.trim() !== '' && !(i === 0 && line.startsWith('#version')));
   const special = new Set(['<|endoftext|>']);
-  for (const k of ['unk_token', 'bos_token', 'eos_token', 'pad_token']) if (typeof config[k] === 'string') special.add(config[k]);
+  for (const k of ['unk_token', 'bos_token', 'eos_token', 'pad_token']) {
+    if (typeof config[k] === 'string') special.add(config[k]);
+  }
   const added = [...special].filter((t) => typeof vocab[t] === 'number').map((content) => ({
     id: vocab[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
   }));
   return {
-    version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: null, pre_tokenizer: null, post_processor: null,
-    decoder: null,
+    version: '1.0', truncation: null, padding: null, added_tokens: added,
+    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false,
-      byte_fallback: false, ignore_merges: false, vocab, merges,
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '',
+      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
     },
   };
 }
@@ -110,9 +114,11 @@ export class HfTokenizer implements TextTokenizer {
       const marker = hubNoExist(dir, 'tokenizer.json');
       if (marker) {
         throw new Error(`${dir} has no tokenizer.json: the hub repo has none at this revision (${marker}); ` +
-          'pin a revision that has one (--model org/name@<revision>) or copy the tokenizer.json of the same model into a local folder');
+          'pin a revision that has one (--model org/name@<revision>) or copy the tokenizer.json of the same model ' +
+          'into a local folder');
       }
-      throw new Error(`${dir} has no tokenizer.json; copy the model's tokenizer.json (and tokenizer_config.json) into that folder`);
+      throw new Error(`${dir} has no tokenizer.json; copy the model's tokenizer.json (and tokenizer_config.json) ` +
+        'into that folder');
     }
     const cls = tokenizerClassOf(dir, config);
     const adapted = asTransformersBuildsIt(parsed, cls, config);
