@@ -57,7 +57,9 @@ export function registerExperimentCommands(program: Command): void {
         process.stdout.write(`  ${m.model}: ${m.items} work items (largest ${m.most_positions} of ${m.max_positions} positions)` +
           `${m.skipped_short_texts ? `, ${m.skipped_short_texts} text/length pairs skipped (text shorter than the length)` : ''}\n`);
         if (m.weight_bytes) {
-          process.stdout.write(`    weights: ${(m.parameters! / 1e9).toFixed(2)} B parameters (from config.json): ` +
+          const n = m.parameters!;
+          const count = n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${n}`;
+          process.stdout.write(`    weights: ${count} parameters (from config.json): ` +
             `${formatBytes(m.weight_bytes.float32)} as float32, ` +
             `${formatBytes(m.weight_bytes.bfloat16)} as bf16/fp16\n`);
         }
