@@ -26,9 +26,46 @@ export function readJsonFile(path: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
+    const python = withoutPythonConstants(text);
+    if (python !== null) {
+      try {
+        return JSON.parse(python);
+      } catch { /* report the original error */ }
+    }
     const hint = text.trim() === '' ? 'the file is empty' : looksBinary(text) ? 'the file is not text' : (e as Error).message.split('\n')[0];
     throw new Error(`${what} ${path} is not valid JSON (${hint}); restore the original file`);
   }
+}
+
+/**
+ * Python's json module writes inf and nan as bare Infinity, -Infinity and NaN (transformers' config.json files have
+ * them, e.g. Mamba-2's time_step_limit [0.0, Infinity]). Outside strings they become 1e999 / -1e999 (parsed as
+ * ±Infinity) and null; null when the text has none.
+ */
+function withoutPythonConstants(text: string): string | null {
+  if (!/Infinity|NaN/.test(text)) return null;
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === '\\') out += text[++i] ?? '';
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (text.startsWith('Infinity', i)) {
+      out += '1e999';
+      i += 7;
+    } else if (text.startsWith('NaN', i)) {
+      out += 'null';
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 /** A JSON object file (what config.json and tokenizer.json must be). */

@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG, runExperiment, writeRunReport } from '../run/harness.ts
 import { KINDS } from '../experiments/kinds/index.ts';
 import { prepareExperiment } from '../run/prepare.ts';
 import { COST_ESTIMATE, MAX_SHARDS, shardRequest, splitPlan } from '../run/shards.ts';
+import { formatBytes } from '../cram/limits.ts';
 import { positiveInt } from './options.ts';
 
 const rel = (p: string) => relative(process.cwd(), p) || '.';
@@ -38,6 +39,10 @@ export function registerExperimentCommands(program: Command): void {
       const models = p.models.map((m) => ({
         model: m.info.name, max_positions: m.info.maxPositions, items: m.items.length, skipped_short_texts: m.skipped.length,
         most_positions: Math.max(0, ...m.items.map((i) => i.positions)),
+        // From config.json alone (no weight files needed): the weights' bytes as float32 and as bf16/fp16.
+        parameters: m.info.parameters,
+        weight_bytes: m.info.parameters === null ? null
+          : { float32: m.info.parameters * 4, bfloat16: m.info.parameters * 2 },
       }));
       const n = o.shards === undefined ? undefined : positiveInt(o.shards, '--shards', MAX_SHARDS);
       const split = n === undefined ? undefined : splitPlan(p.models.map((m) => ({ name: m.info.name, items: m.items })), n, p.config.max_steps);
@@ -51,6 +56,13 @@ export function registerExperimentCommands(program: Command): void {
       for (const m of models) {
         process.stdout.write(`  ${m.model}: ${m.items} work items (largest ${m.most_positions} of ${m.max_positions} positions)` +
           `${m.skipped_short_texts ? `, ${m.skipped_short_texts} text/length pairs skipped (text shorter than the length)` : ''}\n`);
+        if (m.weight_bytes) {
+          const n = m.parameters!;
+          const count = n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${n}`;
+          process.stdout.write(`    weights: ${count} parameters (from config.json): ` +
+            `${formatBytes(m.weight_bytes.float32)} as float32, ` +
+            `${formatBytes(m.weight_bytes.bfloat16)} as bf16/fp16\n`);
+        }
       }
       for (const s of shards ?? []) process.stdout.write(`  shard ${s.shard}/${n}: ${s.items} items, ${(100 * s.cost_share).toFixed(1)} % of the expected cost (${COST_ESTIMATE})\n`);
     });

@@ -7,6 +7,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonObject } from '../files.ts';
 import { checkConfigLimits } from '../models/config-limits.ts';
+import { configParameterCount } from '../models/param-count.ts';
 import { architectureFor } from '../models/registry.ts';
 import { parseLlama2cHeader } from '../models/llama2c.ts';
 import { findLlama2c, modelName, resolveModelDir } from '../paths/index.ts';
@@ -26,6 +27,8 @@ export interface ModelInfo {
   vocabSize: number;
   hiddenSize: number;
   tokenizerFile: string | null;
+  /** Weights the config implies (tied embeddings once), without reading weight files; null for llama2.c folders. */
+  parameters: number | null;
 }
 
 export function describeModel(nameOrPath: string): ModelInfo {
@@ -39,6 +42,7 @@ export function describeModel(nameOrPath: string): ModelInfo {
     return {
       name, dir, format: 'huggingface', maxPositions: c.maxPositions, positionsFrom: `${configFile} (max_position_embeddings)`,
       vocabSize: c.vocabSize, hiddenSize: width ?? 0, tokenizerFile: join(dir, 'tokenizer.json'),
+      parameters: configParameterCount(raw, configFile),
     };
   }
   const l2c = findLlama2c(dir);
@@ -59,7 +63,7 @@ export function describeModel(nameOrPath: string): ModelInfo {
     }, `${l2c.checkpoint} (llama2.c header)`);
     return {
       name, dir, format: 'llama2c', maxPositions: h.seqLen, positionsFrom: `${l2c.checkpoint} (seq_len)`,
-      vocabSize: h.vocabSize, hiddenSize: h.dim, tokenizerFile: l2c.tokenizer,
+      vocabSize: h.vocabSize, hiddenSize: h.dim, tokenizerFile: l2c.tokenizer, parameters: null,
     };
   }
   throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);
