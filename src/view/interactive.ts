@@ -1,7 +1,7 @@
 /**
  * The report's Vega-Lite specs made interactive for the browser, without changing what they draw: tooltips name the
  * text behind a mark (model, source, K, length, text index, where the data has them), and clicking a colour legend
- * entry hides the other series (a legend-bound point selection; click the same entry, or empty space, to show all).
+ * entry hides the other series (a legend-bound point selection that clicks toggle: click more entries to add them, the same again to drop it).
  */
 const TEXT_TOOLTIP: [string, string][] = [
   ['model', 'model'], ['source', 'source'], ['n_mem', 'K'], ['length', 'length'], ['sample_index', 'text index'],
@@ -44,6 +44,14 @@ export function interactiveFigure<T extends object>(spec: T): T {
       if (node.mark !== undefined && isObj(node.encoding)) {
         const enc = node.encoding;
         const markType = isObj(node.mark) ? node.mark.type : node.mark;
+        if (Array.isArray(enc.tooltip)) {
+          // Untitled tooltip fields that are an axis's field take the axis title ("x" → "Original CE H_LM, nats").
+          for (const t of enc.tooltip) {
+            if (!isObj(t) || t.title !== undefined) continue;
+            const axis = [enc.x, enc.y].find((c) => isObj(c) && c.field === t.field && typeof c.title === 'string') as Obj | undefined;
+            if (axis) t.title = axis.title;
+          }
+        }
         if (Array.isArray(enc.tooltip) && !aggregated(node)) {
           const have = new Set(enc.tooltip.filter(isObj).map((t) => t.field));
           for (const [f, title] of TEXT_TOOLTIP) if (fields.has(f) && !have.has(f)) enc.tooltip.push({ field: f, title });
@@ -55,7 +63,7 @@ export function interactiveFigure<T extends object>(spec: T): T {
           if (!param) {
             param = { name: `legend${n++}`, field: color.field };
             node.params = [...(Array.isArray(node.params) ? node.params : []),
-              { name: param.name, select: { type: 'point', fields: [color.field] }, bind: 'legend' }];
+              { name: param.name, select: { type: 'point', fields: [color.field], toggle: 'true' }, bind: 'legend' }];
             legendParam = param;
           }
           const full = isObj(node.mark) && typeof node.mark.opacity === 'number' ? node.mark.opacity : 1;

@@ -23,6 +23,7 @@ test('per-text points get tooltips naming model, source, K, length and text inde
   const fields = points.encoding.tooltip.map((t: Obj) => t.field);
   for (const f of ['model', 'source', 'n_mem', 'length', 'sample_index']) assert.ok(fields.includes(f), `${f} in ${fields}`);
   assert.equal(points.encoding.tooltip.find((t: Obj) => t.field === 'sample_index').title, 'text index');
+  assert.equal(points.encoding.tooltip.find((t: Obj) => t.field === 'x').title, points.encoding.x.title, 'x named by its axis');
   // The data itself is untouched, and so is the input spec.
   assert.deepEqual(out.data, spec.data);
   assert.ok(!units(spec).some((u) => u.params), 'the input spec is not modified');

@@ -147,7 +147,7 @@ async function renderRun(route) {
     <ul class="summary">${view.summary.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
     ${view.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
     <h2>Figures</h2><p class="muted">Hover a mark for its values; click a point of a single text to open it; click a
-    legend entry to show only that series (click it again to show all).</p>
+    legend entry to show only that series (click it again to show all; entries add up).</p>
     <div id="figures"></div>
     <div class="sections">${view.sections.map((s) => `<section><h2>${esc(s.title)}</h2>${s.html}</section>`).join('')}</div>
     <h2>Texts <span class="muted">(${view.texts.shown} of ${view.texts.total}; click a row)</span></h2>
@@ -181,15 +181,17 @@ async function renderRun(route) {
 }
 
 function curveSpec(curve) {
-  const values = curve.loss.map((l, i) => ({ step: i + 1, value: l, series: 'loss (nats/token)' }))
-    .concat(curve.accuracy.map((a, i) => ({ step: i + 1, value: a, series: 'teacher-forced accuracy' })));
+  const values = curve.loss.map((loss, i) => ({ step: i + 1, loss, accuracy: curve.accuracy[i] }));
+  const panel = (field, title, scale) => ({
+    width: 320, height: 160, mark: { type: 'line', point: values.length <= 60, tooltip: true },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'Optimisation step' },
+      y: { field, type: 'quantitative', title, scale, axis: { format: '~g' } },
+    },
+  });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json', data: { values },
-    facet: { field: 'series', type: 'nominal', title: null }, resolve: { scale: { y: 'independent' } },
-    spec: {
-      width: 320, height: 160, mark: { type: 'line', tooltip: true },
-      encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null } },
-    },
+    hconcat: [panel('loss', 'Loss, nats per token', { zero: false }), panel('accuracy', 'Teacher-forced accuracy', { domain: [0, 1] })],
   };
 }
 

@@ -42,8 +42,8 @@ before(async () => {
   if (skip) return;
   root = mkdtempSync(join(tmpdir(), 'cram-view-browser-'));
   const config = join(root, 'a.yaml');
-  writeFileSync(config, ['name: a', 'models: [gutenberg-llama-xs]', 'sources: [gutenberg-heldout]', 'lengths: [4, 8]', 'n_mem: [1]',
-    'samples: 2', 'max_steps: 12', 'patience: 12', 'curves: 1', 'backend: cpu', `output_dir: ${JSON.stringify(join(root, 'results'))}`, ''].join('\n'));
+  writeFileSync(config, ['name: a', 'models: [gutenberg-llama-xs]', 'sources: [gutenberg-heldout, random-words]', 'lengths: [4, 8]',
+    'n_mem: [1]', 'samples: 2', 'random_samples: 2', 'random_max_length: 8', 'max_steps: 12', 'patience: 12', 'curves: 1', 'backend: cpu', `output_dir: ${JSON.stringify(join(root, 'results'))}`, ''].join('\n'));
   await runExperiment(config, { quiet: true, signals: false });
   const results = join(root, 'results');
   // A second finished run to compare with, and a run "still going": one record so far, a live lock, no end line.
@@ -87,17 +87,36 @@ test('a run page draws its figures as SVG, without console errors', { skip }, as
     assert.ok(d.marks > 0, 'a figure with marks');
   }
   assert.match(await page.textContent('main') ?? '', /Table 1/);
+  // Legend selection: clicking a source's legend entry fades the other source's points; clicking it again shows all.
+  const scatter = page.locator('.figure[data-name="ce_compressed_vs_original"]');
+  const faded = async () => (await scatter.locator('.mark-symbol path').evaluateAll((ps) =>
+    ps.map((p) => p.getAttribute('opacity')))).filter((o) => o === '0.08').length;
+  assert.equal(await faded(), 0);
+  const entry = scatter.locator('.role-legend-label text', { hasText: 'random-words' }).first();
+  await entry.click();
+  await page.waitForFunction(() => document.querySelectorAll('.figure[data-name="ce_compressed_vs_original"] .mark-symbol path[opacity="0.08"]').length > 0);
+  assert.equal(await faded(), 4, 'the held-out points (2 texts × 2 lengths) fade');
+  await entry.click();
+  await page.waitForFunction(() => document.querySelectorAll('.figure[data-name="ce_compressed_vs_original"] .mark-symbol path[opacity="0.08"]').length === 0);
   await shot('run');
   assert.deepEqual(problems, []);
 });
 
 test('hovering a point names its text; clicking it opens that text\'s page with that text', { skip }, async () => {
   await open('#/run/a', 'run');
-  const point = page.locator('.figure[data-name="ce_compressed_vs_original"] .mark-symbol path').first();
-  await point.hover();
-  await page.waitForSelector('#tooltip:not([hidden])');
-  const tip = await page.$$eval('#tooltip tr', (trs) => Object.fromEntries(trs.map((tr) =>
-    [tr.querySelector('th')?.textContent, tr.querySelector('td')?.textContent])));
+  // The first point of a held-out text (its text can be read again here to check the page).
+  const points = page.locator('.figure[data-name="ce_compressed_vs_original"] .mark-symbol path');
+  let tip: Record<string, string> = {};
+  let point = points.first();
+  for (let i = 0; i < await points.count(); i++) {
+    point = points.nth(i);
+    await point.hover();
+    await page.waitForSelector('#tooltip:not([hidden])');
+    tip = await page.$$eval('#tooltip tr', (trs) => Object.fromEntries(trs.map((tr) =>
+      [tr.querySelector('th')?.textContent ?? '', tr.querySelector('td')?.textContent ?? ''])));
+    if (tip.source === 'gutenberg-heldout') break;
+  }
+  assert.equal(tip.source, 'gutenberg-heldout');
   for (const k of ['model', 'source', 'K', 'length', 'text index']) assert.ok(k in tip, `${k} in the tooltip: ${JSON.stringify(tip)}`);
   await point.click();
   await page.waitForFunction(() => location.hash.includes('/text?key='));
@@ -127,7 +146,7 @@ test('a run still going updates without a reload', { skip }, async () => {
   appendFileSync(join(dir, 'sessions.jsonl'), `${JSON.stringify({ session: 'live-1', event: 'alive', at: new Date().toISOString(), records: 2 })}\n`);
   await page.waitForFunction(() => /2 of 2/.test(document.querySelector('main')?.textContent ?? ''), undefined, { timeout: 30_000 });
   assert.equal(await page.evaluate(() => (window as unknown as { marker: number }).marker), 42, 'the page was not reloaded');
-  assert.match(await page.textContent('#runline') ?? '', /2 \/ 4/);
+  assert.match(await page.textContent('#runline') ?? '', /2 \/ 6/);
   assert.deepEqual(problems, []);
 });
 
