@@ -12,7 +12,7 @@ import {
   sourceSpec, type BadLine, type CurveRecord, type ExperimentConfig, type FigureEntry, type ReportContent,
   type SampleRecord, type TextTokenizer,
 } from './harness.ts';
-import { fmt, kindView, TEXT_FIELDS, type CurveSeries, type Row } from './kinds/index.ts';
+import { fmt, kindView, recordRegeneration, TEXT_FIELDS, type CurveSeries, type Row } from './kinds/index.ts';
 import { interactiveFigure } from './interactive.ts';
 import { checkRunName, resolveInside, UnsafePathError } from './safety.ts';
 
@@ -292,10 +292,11 @@ export class ResultsFolder {
     }
     if (!ids && !from) from = tokenizer ? 'not recovered: the run keeps no ids for this text' : `not recovered: ${tokErr}`;
     const tokens = ids && tokenizer ? pieces(tokenizer, ids) : null;
-    const prefix = typeof record.regenerated_prefix_tokens === 'number' ? record.regenerated_prefix_tokens : -1;
-    const exact = record.regenerated_exact === true;
+    const regen = view.regeneration ? view.regeneration(record) : recordRegeneration(record);
+    const prefix = regen?.prefix ?? -1;
+    const exact = regen?.exact ?? false;
     let regeneration: TextView['regeneration'] = null;
-    if (typeof record.regenerated_prefix_tokens === 'number') {
+    if (regen) {
       const generated = parseIds(meta.regenerated_ids);
       const missIdx = !exact && prefix >= 0 ? prefix + 1 : null;
       const missId = generated && prefix >= 0 && generated.length > prefix ? generated[prefix] : null;
@@ -303,7 +304,7 @@ export class ResultsFolder {
         prefix, exact, first_miss: missIdx,
         generated_miss: missId !== null && tokenizer ? { id: missId, text: tokenizer.decode([missId]) } : null,
         note: prefix < 0 ? 'greedy regeneration was not checked in this run'
-          : !exact && missId === null ? 'this run did not keep the generated tokens (runs made before cram view); the first token that did not come back is marked' : undefined,
+          : !exact && missId === null ? 'the run did not keep the generated tokens (capacity runs keep them since cram view); the first token that did not come back is marked' : undefined,
       };
     }
     return {

@@ -4,9 +4,11 @@
  * folder only, the Host check and the token.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { KIND_NAMES } from '../../src/view/harness.ts';
 import { buildViewApp } from '../../src/view/server.ts';
 import { seedResults } from './seed.ts';
 
@@ -147,5 +149,26 @@ test('with a token, every request needs it; ?token= once sets a cookie', async (
     assert.equal((await guarded.inject({ url: '/api/runs', headers: { cookie } })).statusCode, 200);
   } finally {
     await guarded.close();
+  }
+});
+
+test('every experiment kind gets a run page, even before its first record', async () => {
+  const kinds = mkdtempSync(join(tmpdir(), 'cram-view-kinds-'));
+  for (const kind of KIND_NAMES) {
+    mkdirSync(join(kinds, kind));
+    writeFileSync(join(kinds, kind, 'config.yaml'), `experiment: ${kind}\nname: ${kind}\nmodels: [gutenberg-llama-xs]\n`);
+  }
+  const kindsApp = buildViewApp(kinds);
+  try {
+    const runs = (await kindsApp.inject({ url: '/api/runs' })).json().runs;
+    assert.deepEqual(runs.map((r: { kind: string }) => r.kind).sort(), [...KIND_NAMES].sort());
+    for (const kind of KIND_NAMES) {
+      const res = await kindsApp.inject({ url: `/api/runs/${kind}` });
+      assert.equal(res.statusCode, 200, `${kind}: ${res.body.slice(0, 200)}`);
+      assert.equal(res.json().run.kind, kind);
+      assert.equal(res.json().texts.total, 0);
+    }
+  } finally {
+    await kindsApp.close();
   }
 });

@@ -209,10 +209,10 @@ async function renderText(route) {
       const shown = tok.text === '' ? (i === 0 ? '⟨BOS⟩' : '⟨∅⟩') : tok.text;
       return `<span class="tok ${cls}" title="${esc(title)}">${esc(shown)}</span>`;
     }).join('')}</div>
-    <p class="legend"><span class="tok given">first token</span> given with the vectors ·
+    ${g ? `<p class="legend"><span class="tok given">first token</span> given with the vectors ·
     <span class="tok ok">regenerated</span> greedy regeneration matched ·
     <span class="tok miss">first mismatch</span>${g && g.generated_miss ? ` (the model generated <code>${esc(JSON.stringify(g.generated_miss.text))}</code> instead)` : ''} ·
-    <span class="tok after">after it</span></p>`;
+    <span class="tok after">after it</span></p>` : ''}`;
   }
   main.innerHTML = `<p><a href="#/run/${enc(t.run)}">← ${esc(t.run)}</a></p>
     <h1>Text ${esc(t.record.sample_index ?? '')} <span class="muted">${esc(t.key)}</span></h1>

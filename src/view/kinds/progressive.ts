@@ -15,5 +15,7 @@ export const progressiveView: KindView = {
       ['Baseline CE of the horizon prefix (nats)', fmt(r.original_ce_horizon, 2)],
     ];
   },
+  // The horizon is the longest prefix (BOS counted) greedy regeneration gave back.
+  regeneration: (r) => (typeof r.horizon === 'number' ? { prefix: Math.max(0, r.horizon - 1), exact: r.reached_full === true } : null),
   curve: (r, read) => matchingCurve(r, read('progressive_curves.jsonl')),
 };

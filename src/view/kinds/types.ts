@@ -16,6 +16,11 @@ export interface KindView {
   columns(records: readonly Row[]): string[];
   /** Label and value pairs at the top of a text page. */
   facts(record: Row): [string, string][];
+  /**
+   * How far greedy regeneration from the kept vectors came back: tokens after the first before the first miss (-1: not
+   * checked), and whether the whole text did. Default: the record's regenerated_prefix_tokens / regenerated_exact.
+   */
+  regeneration?(record: Row): { prefix: number; exact: boolean } | null;
   /** The record's per-step loss/accuracy curve, where the run kept it. */
   curve?(record: Row, readJsonl: (file: string) => Row[]): CurveSeries | null;
 }
@@ -34,6 +39,11 @@ export function matchingCurve(record: Row, lines: readonly Row[]): CurveSeries |
   const keys = TEXT_FIELDS.filter((k) => record[k] !== undefined);
   const c = lines.find((l) => keys.every((k) => l[k] === undefined || l[k] === record[k]) && Array.isArray(l.loss));
   return c ? { loss: c.loss as number[], accuracy: (c.accuracy as number[] | undefined) ?? [] } : null;
+}
+
+/** The capacity record's regeneration fields, when the record has them. */
+export function recordRegeneration(r: Row): { prefix: number; exact: boolean } | null {
+  return typeof r.regenerated_prefix_tokens === 'number' ? { prefix: r.regenerated_prefix_tokens, exact: r.regenerated_exact === true } : null;
 }
 
 /** Every scalar field: the view of a kind with no module of its own. */
