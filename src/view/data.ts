@@ -101,6 +101,9 @@ export class ResultsFolder {
     if (!existsSync(root) || !statSync(root).isDirectory()) {
       throw new Error(`${root} is not a folder; give the results folder (e.g. cram view results)`);
     }
+    if (existsSync(join(root, 'config.yaml'))) {
+      throw new Error(`${root} is a run folder; give the folder that holds it (cram view ${join(root, '..')})`);
+    }
   }
 
   /** Run folders directly under the root: those with a config.yaml (or shards.json). */
@@ -173,9 +176,13 @@ export class ResultsFolder {
         : st.complete || last === 'finished' ? (last === 'error' ? 'error' : 'finished')
           : last === 'error' ? 'error' : last === 'not started' ? 'not started' : 'interrupted';
       const lastRecord = st.rows.map((r) => r.last_record).filter((x): x is string => x !== null).sort().pop() ?? null;
-      const wall = new RunFolder(dir).sessions()?.seconds ?? null;
+      let wall = new RunFolder(dir).sessions()?.seconds ?? null;
+      const lines = readJsonl<SessionLine>(join(dir, 'sessions.jsonl'));
+      const lastAt = Date.parse(lines[lines.length - 1]?.at ?? '');
+      // A running session counts up to now, not to its last heartbeat.
+      if (running && wall !== null && Number.isFinite(lastAt)) wall += Math.max(0, (Date.now() - lastAt) / 1000);
       let rate: number | null = null;
-      if (running) rate = sessionRate(readJsonl<SessionLine>(join(dir, 'sessions.jsonl')));
+      if (running) rate = sessionRate(lines);
       const left = st.planned === null ? null : Math.max(0, st.planned - st.done);
       return {
         ...base, state, detail: running ? 'running' : last, done: st.done, planned: st.planned, wall_seconds: wall,

@@ -35,6 +35,8 @@ test('the runs list has every run folder with its kind, models, state and progre
   assert.equal(going.done, 1);
   assert.ok(Math.abs(going.rate - 0.1) < 0.01, String(going.rate));
   assert.ok(Math.abs(going.eta_seconds - 30) < 3, String(going.eta_seconds));
+  // Its wall time runs up to now (started 20 s ago), not to its last heartbeat (10 s after the start).
+  assert.ok(Math.abs(going.wall_seconds - 20) < 3, String(going.wall_seconds));
 });
 
 test('a run page holds the kind\'s tables and its Vega-Lite figures, made interactive', async () => {
@@ -100,6 +102,11 @@ test('compare: capacities side by side and the comparative figures, computed wit
     const bad = await app.inject({ method: 'POST', url: '/api/compare', payload: { runs: ['done'], name } });
     assert.equal(bad.statusCode, 400, name);
   }
+});
+
+test('a run folder given as the results folder is a one-line error naming the parent', () => {
+  assert.throws(() => buildViewApp(join(root, 'done')), /is a run folder; give the folder that holds it/);
+  assert.throws(() => buildViewApp(join(root, 'nothing')), /is not a folder/);
 });
 
 test('run names in URLs cannot leave the results folder', async () => {
