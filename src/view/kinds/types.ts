@@ -26,7 +26,8 @@ export interface KindView {
 }
 
 export const fmt = (v: unknown, digits = 3): string => {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : Number.isFinite(v) ? v.toFixed(digits) : String(v);
+  if (typeof v === 'number')
+    return Number.isInteger(v) ? String(v) : Number.isFinite(v) ? v.toFixed(digits) : String(v);
   if (v === null || v === undefined) return '–';
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 };
@@ -43,7 +44,9 @@ export function matchingCurve(record: Row, lines: readonly Row[]): CurveSeries |
 
 /** The capacity record's regeneration fields, when the record has them. */
 export function recordRegeneration(r: Row): { prefix: number; exact: boolean } | null {
-  return typeof r.regenerated_prefix_tokens === 'number' ? { prefix: r.regenerated_prefix_tokens, exact: r.regenerated_exact === true } : null;
+  return typeof r.regenerated_prefix_tokens === 'number'
+    ? { prefix: r.regenerated_prefix_tokens, exact: r.regenerated_exact === true }
+    : null;
 }
 
 /** Every scalar field: the view of a kind with no module of its own. */
@@ -54,6 +57,8 @@ export const defaultView: KindView = {
     return keys.slice(0, 12);
   },
   facts(record) {
-    return Object.entries(record).filter(([, v]) => typeof v !== 'object' || v === null).map(([k, v]) => [k, fmt(v)]);
+    return Object.entries(record)
+      .filter(([, v]) => typeof v !== 'object' || v === null)
+      .map(([k, v]) => [k, fmt(v)]);
   },
 };
