@@ -3,7 +3,7 @@
 
 const main = document.getElementById('main');
 const tooltip = document.getElementById('tooltip');
-const state = { runs: [], route: null, refreshTimer: null };
+const state = { runs: [], route: null, refreshTimer: null, lastRefresh: 0 };
 
 const esc = (s) =>
   String(s ?? '').replace(
@@ -424,15 +424,17 @@ function live() {
       const mine = runs.find((x) => x.name === r.run);
       const line = document.getElementById('runline');
       if (mine && line) line.innerHTML = runLine(mine);
-      // Records changed: draw the page again (once a burst of writes settles), keeping the scroll position.
+      // Records changed: draw the page again once a burst of writes settles, at most every 2 s, keeping the scroll.
       clearTimeout(state.refreshTimer);
+      const wait = Math.max(300, 2000 - (Date.now() - (state.lastRefresh ?? 0)));
       state.refreshTimer = setTimeout(() => {
         const y = window.scrollY;
+        state.lastRefresh = Date.now();
         if (state.route === r)
           renderRun(r)
             .then(() => window.scrollTo(0, y))
             .catch((e) => console.warn(e.message));
-      }, 300);
+      }, wait);
     }
   });
 }
