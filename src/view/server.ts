@@ -70,6 +70,17 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
         .code(403)
         .send({ error: `Host ${host || '(none)'} refused: open the viewer at http://127.0.0.1 or localhost` });
     }
+    // The one write (POST /api/compare) only from the viewer's own page: another site's page is refused.
+    const origin = req.headers.origin;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && origin !== undefined) {
+      let same = false;
+      try {
+        same = new URL(origin).host === req.headers.host;
+      } catch { /* a malformed origin is not ours */ }
+      if (!same) {
+        return reply.code(403).send({ error: `requests from ${origin} are refused: use the viewer's own page` });
+      }
+    }
     if (!opts.token) return;
     const q = req.query as Record<string, unknown>;
     const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '');

@@ -224,6 +224,11 @@ describe('cram view in headless Chromium', { skip }, () => {
     assert.equal(cells.length, 2);
     assert.equal(cells[0], cells[1], 'the same run copied: the same capacity');
     assert.ok(await page.$('.figure[data-name="capacity_vs_model"]'));
+    // The button writes what cram compare writes, into the results folder.
+    await page.click('#cmp-write');
+    await page.waitForFunction(() =>
+      /written: compare-a-b\//.test(document.getElementById('cmp-written')?.textContent ?? ''));
+    assert.ok(existsSync(join(viewer.root, 'compare-a-b', 'report.html')));
     await shot('compare');
     assert.deepEqual(problems, []);
   });
