@@ -7,12 +7,32 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, s
 import { join } from 'node:path';
 import YAML from 'yaml';
 import {
-  capacityReport, capacityTable, COMPARISON_FIGURES, describeModel, experimentKind, idsSha256, KIND_NAMES, loadSourceTexts,
-  loadTokenizer, prepareExperiment, readJsonl, readMergedJsonl, readMergedRecords, RunFolder, runStatus, sourceName,
-  sourceSpec, type BadLine, type CurveRecord, type ExperimentConfig, type FigureEntry, type ReportContent,
-  type SampleRecord, type TextTokenizer,
+  capacityReport,
+  capacityTable,
+  COMPARISON_FIGURES,
+  describeModel,
+  experimentKind,
+  idsSha256,
+  KIND_NAMES,
+  loadSourceTexts,
+  loadTokenizer,
+  prepareExperiment,
+  readJsonl,
+  readMergedJsonl,
+  readMergedRecords,
+  RunFolder,
+  runStatus,
+  sourceName,
+  sourceSpec,
+  type BadLine,
+  type CurveRecord,
+  type ExperimentConfig,
+  type FigureEntry,
+  type ReportContent,
+  type SampleRecord,
+  type TextTokenizer,
 } from './harness.ts';
-import { fmt, kindView, TEXT_FIELDS, type CurveSeries, type Row } from './kinds/index.ts';
+import { fmt, kindView, recordRegeneration, TEXT_FIELDS, type CurveSeries, type Row } from './kinds/index.ts';
 import { interactiveFigure } from './interactive.ts';
 import { checkRunName, resolveInside, UnsafePathError } from './safety.ts';
 
@@ -89,7 +109,13 @@ export interface Filter {
 
 const MAX_ROWS = 2000;
 
-interface SessionLine { session?: string; event?: string; at?: string; records?: number; stopped?: string }
+interface SessionLine {
+  session?: string;
+  event?: string;
+  at?: string;
+  records?: number;
+  stopped?: string;
+}
 
 /** A results folder: every run under it. */
 export class ResultsFolder {
@@ -101,13 +127,19 @@ export class ResultsFolder {
     if (!existsSync(root) || !statSync(root).isDirectory()) {
       throw new Error(`${root} is not a folder; give the results folder (e.g. cram view results)`);
     }
+    if (existsSync(join(root, 'config.yaml'))) {
+      throw new Error(`${root} is a run folder; give the folder that holds it (cram view ${join(root, '..')})`);
+    }
   }
 
   /** Run folders directly under the root: those with a config.yaml (or shards.json). */
   runNames(): string[] {
     return readdirSync(this.root, { withFileTypes: true })
       .filter((e) => e.isDirectory() && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(e.name))
-      .filter((e) => existsSync(join(this.root, e.name, 'config.yaml')) || existsSync(join(this.root, e.name, 'shards.json')))
+      .filter(
+        (e) =>
+          existsSync(join(this.root, e.name, 'config.yaml')) || existsSync(join(this.root, e.name, 'shards.json')),
+      )
       .map((e) => e.name)
       .sort();
   }
@@ -153,33 +185,69 @@ export class ResultsFolder {
     const dir = this.runDir(name);
     const c = this.config(dir);
     const kind = typeof c.experiment === 'string' ? c.experiment : 'capacity';
-    const sources = Array.isArray(c.sources) ? c.sources.map((s) => {
-      try {
-        return sourceName(sourceSpec(s as never));
-      } catch {
-        return typeof s === 'string' ? s : '?';
-      }
-    }) : [];
+    const sources = Array.isArray(c.sources)
+      ? c.sources.map((s) => {
+          try {
+            return sourceName(sourceSpec(s as never));
+          } catch {
+            return typeof s === 'string' ? s : '?';
+          }
+        })
+      : [];
     const base: RunSummary = {
-      name, kind, models: Array.isArray(c.models) ? c.models.map(String) : [], sources, state: 'not started', detail: '',
-      done: 0, planned: null, wall_seconds: null, rate: null, eta_seconds: null, last_record: null,
+      name,
+      kind,
+      models: Array.isArray(c.models) ? c.models.map(String) : [],
+      sources,
+      state: 'not started',
+      detail: '',
+      done: 0,
+      planned: null,
+      wall_seconds: null,
+      rate: null,
+      eta_seconds: null,
+      last_record: null,
     };
     try {
       const st = runStatus(dir, () => this.plannedItems(dir));
       const states = st.rows.map((r) => r.state);
       const running = states.includes('running');
       const last = st.rows[st.rows.length - 1]?.state ?? 'not started';
-      const state: RunState = running ? 'running'
-        : st.complete || last === 'finished' ? (last === 'error' ? 'error' : 'finished')
-          : last === 'error' ? 'error' : last === 'not started' ? 'not started' : 'interrupted';
-      const lastRecord = st.rows.map((r) => r.last_record).filter((x): x is string => x !== null).sort().pop() ?? null;
-      const wall = new RunFolder(dir).sessions()?.seconds ?? null;
+      const state: RunState = running
+        ? 'running'
+        : st.complete || last === 'finished'
+          ? last === 'error'
+            ? 'error'
+            : 'finished'
+          : last === 'error'
+            ? 'error'
+            : last === 'not started'
+              ? 'not started'
+              : 'interrupted';
+      const lastRecord =
+        st.rows
+          .map((r) => r.last_record)
+          .filter((x): x is string => x !== null)
+          .sort()
+          .pop() ?? null;
+      let wall = new RunFolder(dir).sessions()?.seconds ?? null;
+      const lines = readJsonl<SessionLine>(join(dir, 'sessions.jsonl'));
+      const lastAt = Date.parse(lines[lines.length - 1]?.at ?? '');
+      // A running session counts up to now, not to its last heartbeat.
+      if (running && wall !== null && Number.isFinite(lastAt)) wall += Math.max(0, (Date.now() - lastAt) / 1000);
       let rate: number | null = null;
-      if (running) rate = sessionRate(readJsonl<SessionLine>(join(dir, 'sessions.jsonl')));
+      if (running) rate = sessionRate(lines);
       const left = st.planned === null ? null : Math.max(0, st.planned - st.done);
       return {
-        ...base, state, detail: running ? 'running' : last, done: st.done, planned: st.planned, wall_seconds: wall,
-        rate, eta_seconds: running && rate && left !== null ? left / rate : null, last_record: lastRecord,
+        ...base,
+        state,
+        detail: running ? 'running' : last,
+        done: st.done,
+        planned: st.planned,
+        wall_seconds: wall,
+        rate,
+        eta_seconds: running && rate && left !== null ? left / rate : null,
+        last_record: lastRecord,
       };
     } catch (e) {
       return { ...base, state: 'error', detail: 'unreadable', error: (e as Error).message };
@@ -198,7 +266,9 @@ export class ResultsFolder {
       try {
         const s = statSync(join(dir, f));
         parts.push(`${f}:${s.size}:${s.mtimeMs}`);
-      } catch { /* absent */ }
+      } catch {
+        /* absent */
+      }
     }
     return parts.join('|');
   }
@@ -221,16 +291,27 @@ export class ResultsFolder {
     let content: ReportContent;
     try {
       content = kind.report({
-        records, skipped: skipped as never, badLines,
+        records,
+        skipped: skipped as never,
+        badLines,
         readJsonl: <T>(file: string) => readMergedJsonl<T>(dir, file).filter((l) => keep(l as Row)),
       });
     } catch (e) {
-      content = { summary: [], notes: [`The report could not be made from these records: ${(e as Error).message}`], sections: [], tables: [], figures: [] };
+      content = {
+        summary: [],
+        notes: [`The report could not be made from these records: ${(e as Error).message}`],
+        sections: [],
+        tables: [],
+        figures: [],
+      };
     }
     const view = kindView(summary.kind);
     const columns = view.columns(records);
-    const rows = records.slice(0, MAX_ROWS).map((r) => ({ key: kind.recordKey(r), values: columns.map((c) => r[c]) }));
-    const distinct = <T>(field: string) => [...new Set(all.map((r) => r[field]).filter((v) => v !== undefined))] as T[];
+    const rows = records
+      .slice(0, MAX_ROWS)
+      .map((r) => ({ key: kind.recordKey(r), values: columns.map((c) => r[c]) }));
+    const distinct = <T>(field: string) =>
+      [...new Set(all.map((r) => r[field]).filter((v) => v !== undefined))] as T[];
     return {
       run: summary,
       config: this.config(dir),
@@ -239,7 +320,8 @@ export class ResultsFolder {
       sections: content.sections.map((s) => ({ title: s.title, html: s.html })),
       figures: content.figures.map(figureView),
       filters: {
-        model: distinct<string>('model').sort(), source: distinct<string>('source').sort(),
+        model: distinct<string>('model').sort(),
+        source: distinct<string>('source').sort(),
         n_mem: distinct<number>('n_mem').sort((a, b) => a - b),
       },
       applied: filter,
@@ -253,7 +335,9 @@ export class ResultsFolder {
     const kind = experimentKind(summary.kind);
     const wanted = Object.entries(fields).filter(([k]) => (TEXT_FIELDS as readonly string[]).includes(k));
     if (wanted.length === 0) return null;
-    const r = this.records(this.runDir(name), summary.kind).find((rec) => wanted.every(([k, v]) => String(rec[k]) === String(v)));
+    const r = this.records(this.runDir(name), summary.kind).find((rec) =>
+      wanted.every(([k, v]) => String(rec[k]) === String(v)),
+    );
     return r ? kind.recordKey(r) : null;
   }
 
@@ -265,12 +349,15 @@ export class ResultsFolder {
     const record = this.records(dir, summary.kind).find((r) => kind.recordKey(r) === key);
     if (!record) throw new UnsafePathError(`no record ${key} in run ${name}`, 404);
     const view = kindView(summary.kind);
-    const vectorFile = typeof record.vector_file === 'string' && record.vector_file !== '' ? record.vector_file : null;
+    const vectorFile =
+      typeof record.vector_file === 'string' && record.vector_file !== '' ? record.vector_file : null;
     let vectorPath: string | null = null;
     if (vectorFile) {
       try {
         vectorPath = resolveInside(dir, vectorFile, { file: true });
-      } catch { /* not kept, or outside the run: no link */ }
+      } catch {
+        /* not kept, or outside the run: no link */
+      }
     }
     const meta = vectorPath ? vectorMetadata(vectorPath) : {};
     let tokenizer: TextTokenizer | null = null;
@@ -285,30 +372,46 @@ export class ResultsFolder {
     if (!ids && tokenizer) {
       try {
         ids = this.sourceIds(dir, record, tokenizer);
-        if (ids) from = 'the source, read again with the model\'s tokenizer (the ids hash matches the record)';
+        if (ids) from = "the source, read again with the model's tokenizer (the ids hash matches the record)";
       } catch (e) {
         from = `not recovered: ${(e as Error).message}`;
       }
     }
-    if (!ids && !from) from = tokenizer ? 'not recovered: the run keeps no ids for this text' : `not recovered: ${tokErr}`;
+    if (!ids && !from)
+      from = tokenizer ? 'not recovered: the run keeps no ids for this text' : `not recovered: ${tokErr}`;
     const tokens = ids && tokenizer ? pieces(tokenizer, ids) : null;
-    const prefix = typeof record.regenerated_prefix_tokens === 'number' ? record.regenerated_prefix_tokens : -1;
-    const exact = record.regenerated_exact === true;
+    const regen = view.regeneration ? view.regeneration(record) : recordRegeneration(record);
+    const prefix = regen?.prefix ?? -1;
+    const exact = regen?.exact ?? false;
     let regeneration: TextView['regeneration'] = null;
-    if (typeof record.regenerated_prefix_tokens === 'number') {
+    if (regen) {
       const generated = parseIds(meta.regenerated_ids);
       const missIdx = !exact && prefix >= 0 ? prefix + 1 : null;
       const missId = generated && prefix >= 0 && generated.length > prefix ? generated[prefix] : null;
       regeneration = {
-        prefix, exact, first_miss: missIdx,
+        prefix,
+        exact,
+        first_miss: missIdx,
         generated_miss: missId !== null && tokenizer ? { id: missId, text: tokenizer.decode([missId]) } : null,
-        note: prefix < 0 ? 'greedy regeneration was not checked in this run'
-          : !exact && missId === null ? 'this run did not keep the generated tokens (runs made before cram view); the first token that did not come back is marked' : undefined,
+        note:
+          prefix < 0
+            ? 'greedy regeneration was not checked in this run'
+            : !exact && missId === null
+              ? 'the run did not keep the generated tokens (capacity runs keep them since cram view); the first ' +
+                'token that did not come back is marked'
+              : undefined,
       };
     }
     return {
-      run: name, kind: summary.kind, key, record, facts: view.facts(record), tokens,
-      text: ids && tokenizer ? tokenizer.decode(ids) : null, text_from: from, regeneration,
+      run: name,
+      kind: summary.kind,
+      key,
+      record,
+      facts: view.facts(record),
+      tokens,
+      text: ids && tokenizer ? tokenizer.decode(ids) : null,
+      text_from: from,
+      regeneration,
       curve: view.curve?.(record, (f) => readMergedJsonl<Row>(dir, f)) ?? null,
       vector_file: vectorPath ? vectorFile : null,
     };
@@ -338,7 +441,11 @@ export class ResultsFolder {
       const lengths = Array.isArray(c.lengths) ? c.lengths : [n];
       const maxLength = random ? (c.random_max_length ?? Math.max(...lengths)) : Math.max(...lengths);
       const count = random ? (c.random_samples ?? c.samples ?? 50) : (c.samples ?? 50);
-      const texts = loadSourceTexts(spec, tokenizer, { count: Math.max(count, index + 1), maxLength, seed: c.seed ?? 0 });
+      const texts = loadSourceTexts(spec, tokenizer, {
+        count: Math.max(count, index + 1),
+        maxLength,
+        seed: c.seed ?? 0,
+      });
       byIndex = new Map(texts.map((t) => [t.index, t.ids]));
       this.texts.set(cacheKey, byIndex);
     }
@@ -360,22 +467,31 @@ export class ResultsFolder {
     const perRun: { name: string; rows: ReturnType<typeof capacityTable> }[] = [];
     for (const name of names) {
       const dir = this.runDir(name);
-      const rs = readMergedJsonl<SampleRecord>(dir, 'samples.jsonl', (b) => badLines.push({ ...b, file: `${name}/${b.file}` }));
-      if (rs.length === 0) throw new UnsafePathError(`run ${name} has no capacity records (samples.jsonl) to compare`, 400);
+      const rs = readMergedJsonl<SampleRecord>(dir, 'samples.jsonl', (b) =>
+        badLines.push({ ...b, file: `${name}/${b.file}` }),
+      );
+      if (rs.length === 0)
+        throw new UnsafePathError(`run ${name} has no capacity records (samples.jsonl) to compare`, 400);
       perRun.push({ name, rows: capacityTable(rs) });
       for (const r of rs) {
         const k = [r.model, r.source, r.length, r.n_mem, r.sample_index, r.seed, r.ids_sha256].join('\u0000');
-        if (seen.has(k)) { duplicates++; continue; }
+        if (seen.has(k)) {
+          duplicates++;
+          continue;
+        }
         seen.add(k);
         records.push(r);
       }
       curves.push(...readMergedJsonl<CurveRecord>(dir, 'curves.jsonl'));
     }
     const content = capacityReport({ records, curves, badLines, extraFigures: COMPARISON_FIGURES });
-    const keyOf = (r: { model: string; source: string; n_mem: number }) => `${r.model}\u0000${r.source}\u0000${r.n_mem}`;
+    const keyOf = (r: { model: string; source: string; n_mem: number }) =>
+      `${r.model}\u0000${r.source}\u0000${r.n_mem}`;
     const keys = new Map<string, { model: string; source: string; n_mem: number }>();
-    for (const p of perRun) for (const r of p.rows) keys.set(keyOf(r), { model: r.model, source: r.source, n_mem: r.n_mem });
-    const side = [...keys.values()].sort((a, b) => a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.n_mem - b.n_mem)
+    for (const p of perRun)
+      for (const r of p.rows) keys.set(keyOf(r), { model: r.model, source: r.source, n_mem: r.n_mem });
+    const side = [...keys.values()]
+      .sort((a, b) => a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.n_mem - b.n_mem)
       .map((k) => ({
         ...k,
         capacity: perRun.map((p) => {
@@ -384,8 +500,11 @@ export class ResultsFolder {
         }),
       }));
     return {
-      runs: names, duplicates, side_by_side: side,
-      summary: content.summary, notes: content.notes ?? [],
+      runs: names,
+      duplicates,
+      side_by_side: side,
+      summary: content.summary,
+      notes: content.notes ?? [],
       sections: content.sections.map((s) => ({ title: s.title, html: s.html })),
       figures: content.figures.map(figureView),
     };
@@ -396,7 +515,9 @@ export interface CompareView {
   runs: string[];
   duplicates: number;
   side_by_side: {
-    model: string; source: string; n_mem: number;
+    model: string;
+    source: string;
+    n_mem: number;
     capacity: ({ capacity: number | null; texts: number; token_gain: number | null } | null)[];
   }[];
   summary: string[];
@@ -406,7 +527,12 @@ export interface CompareView {
 }
 
 function figureView(f: FigureEntry): FigureView {
-  return { name: f.name, title: f.title, caption: f.caption, ...(f.spec ? { spec: interactiveFigure(f.spec) } : { skipped: f.skipped ?? 'no data' }) };
+  return {
+    name: f.name,
+    title: f.title,
+    caption: f.caption,
+    ...(f.spec ? { spec: interactiveFigure(f.spec) } : { skipped: f.skipped ?? 'no data' }),
+  };
 }
 
 /** Record files of every kind (for change stamps). */
@@ -415,9 +541,10 @@ function recordFiles(): string[] {
 }
 
 export function passes(filter: Filter): (r: Row) => boolean {
-  return (r) => (!filter.model?.length || r.model === undefined || filter.model.includes(String(r.model)))
-    && (!filter.source?.length || r.source === undefined || filter.source.includes(String(r.source)))
-    && (!filter.n_mem?.length || r.n_mem === undefined || filter.n_mem.includes(Number(r.n_mem)));
+  return (r) =>
+    (!filter.model?.length || r.model === undefined || filter.model.includes(String(r.model))) &&
+    (!filter.source?.length || r.source === undefined || filter.source.includes(String(r.source))) &&
+    (!filter.n_mem?.length || r.n_mem === undefined || filter.n_mem.includes(Number(r.n_mem)));
 }
 
 /** Items per second of the last session, from its start line and its last heartbeat's record count. */

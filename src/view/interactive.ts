@@ -1,10 +1,15 @@
 /**
  * The report's Vega-Lite specs made interactive for the browser, without changing what they draw: tooltips name the
  * text behind a mark (model, source, K, length, text index, where the data has them), and clicking a colour legend
- * entry hides the other series (a legend-bound point selection; click the same entry, or empty space, to show all).
+ * entry hides the other series (a legend-bound point selection that clicks toggle: click more entries to add them,
+ * the same again to drop it).
  */
 const TEXT_TOOLTIP: [string, string][] = [
-  ['model', 'model'], ['source', 'source'], ['n_mem', 'K'], ['length', 'length'], ['sample_index', 'text index'],
+  ['model', 'model'],
+  ['source', 'source'],
+  ['n_mem', 'K'],
+  ['length', 'length'],
+  ['sample_index', 'text index'],
 ];
 
 type Obj = Record<string, unknown>;
@@ -26,7 +31,10 @@ function dataFields(spec: unknown, out = new Set<string>()): Set<string> {
 const aggregated = (unit: Obj): boolean => {
   const enc = isObj(unit.encoding) ? unit.encoding : {};
   if (Object.values(enc).some((c) => isObj(c) && c.aggregate !== undefined)) return true;
-  return Array.isArray(unit.transform) && unit.transform.some((t) => isObj(t) && (t.aggregate || t.joinaggregate || t.window || t.fold || t.pivot));
+  return (
+    Array.isArray(unit.transform) &&
+    unit.transform.some((t) => isObj(t) && (t.aggregate || t.joinaggregate || t.window || t.fold || t.pivot))
+  );
 };
 
 /** Returns a copy of `spec` with richer tooltips and legend selection. Never throws; odd specs come back unchanged. */
@@ -44,18 +52,36 @@ export function interactiveFigure<T extends object>(spec: T): T {
       if (node.mark !== undefined && isObj(node.encoding)) {
         const enc = node.encoding;
         const markType = isObj(node.mark) ? node.mark.type : node.mark;
+        if (Array.isArray(enc.tooltip)) {
+          // Untitled tooltip fields that are an axis's field take the axis title ("x" → "Original CE H_LM, nats").
+          for (const t of enc.tooltip) {
+            if (!isObj(t) || t.title !== undefined) continue;
+            const axis = [enc.x, enc.y].find(
+              (c) => isObj(c) && c.field === t.field && typeof c.title === 'string',
+            ) as Obj | undefined;
+            if (axis) t.title = axis.title;
+          }
+        }
         if (Array.isArray(enc.tooltip) && !aggregated(node)) {
           const have = new Set(enc.tooltip.filter(isObj).map((t) => t.field));
-          for (const [f, title] of TEXT_TOOLTIP) if (fields.has(f) && !have.has(f)) enc.tooltip.push({ field: f, title });
+          for (const [f, title] of TEXT_TOOLTIP)
+            if (fields.has(f) && !have.has(f)) enc.tooltip.push({ field: f, title });
         }
         const color = enc.color;
-        if (isObj(color) && typeof color.field === 'string' && color.type === 'nominal' && enc.opacity === undefined
-          && markType !== 'text') {
+        if (
+          isObj(color) &&
+          typeof color.field === 'string' &&
+          color.type === 'nominal' &&
+          enc.opacity === undefined &&
+          markType !== 'text'
+        ) {
           let param = legendParam && legendParam.field === color.field ? legendParam : null;
           if (!param) {
             param = { name: `legend${n++}`, field: color.field };
-            node.params = [...(Array.isArray(node.params) ? node.params : []),
-              { name: param.name, select: { type: 'point', fields: [color.field] }, bind: 'legend' }];
+            node.params = [
+              ...(Array.isArray(node.params) ? node.params : []),
+              { name: param.name, select: { type: 'point', fields: [color.field], toggle: 'true' }, bind: 'legend' },
+            ];
             legendParam = param;
           }
           const full = isObj(node.mark) && typeof node.mark.opacity === 'number' ? node.mark.opacity : 1;
@@ -69,7 +95,8 @@ export function interactiveFigure<T extends object>(spec: T): T {
           visit(l, shared);
           if (!shared && isObj(l) && Array.isArray(l.params)) {
             const p = l.params.find((x) => isObj(x) && x.bind === 'legend') as Obj | undefined;
-            if (p && isObj(p.select) && Array.isArray(p.select.fields)) shared = { name: String(p.name), field: String(p.select.fields[0]) };
+            if (p && isObj(p.select) && Array.isArray(p.select.fields))
+              shared = { name: String(p.name), field: String(p.select.fields[0]) };
           }
         }
       }

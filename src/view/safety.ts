@@ -10,7 +10,10 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 
 /** A request for something outside the results folder, or malformed: answered 403/400/404, never served. */
 export class UnsafePathError extends Error {
-  constructor(message: string, readonly status: 400 | 403 | 404 | 409 = 403) {
+  constructor(
+    message: string,
+    readonly status: 400 | 403 | 404 | 409 = 403,
+  ) {
     super(message);
   }
 }
@@ -37,7 +40,8 @@ export function resolveInside(root: string, rel: string, opts: { file?: boolean 
     }
   }
   if (p.includes('\0') || p.includes('\\')) throw new UnsafePathError('the path holds a NUL or a backslash', 400);
-  if (isAbsolute(p) || /^[A-Za-z]:/.test(p)) throw new UnsafePathError('absolute paths are refused: give a path inside the results folder');
+  if (isAbsolute(p) || /^[A-Za-z]:/.test(p))
+    throw new UnsafePathError('absolute paths are refused: give a path inside the results folder');
   if (p.split('/').some((s) => s === '..')) throw new UnsafePathError('paths with ".." are refused');
   const realRoot = realpathSync(root);
   const target = join(realRoot, p);
@@ -64,7 +68,7 @@ export function checkRunName(name: string): string {
 function loopbackAddress(a: string): boolean {
   const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
   if (/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return v4.startsWith('127.');
-  return a === '::1' || /^0*:(0*:)*0*1$/.test(a) && a.replace(/[:0]/g, '') === '1';
+  return a === '::1' || (/^0*:(0*:)*0*1$/.test(a) && a.replace(/[:0]/g, '') === '1');
 }
 
 /** The addresses `host` resolves to, and whether every one of them is loopback. */
@@ -80,11 +84,16 @@ export async function resolveHost(host: string): Promise<{ addresses: string[]; 
 }
 
 /** Throws unless the bind is loopback, or a token guards it. */
-export async function checkBind(host: string, token: string | undefined): Promise<{ address: string; loopback: boolean }> {
+export async function checkBind(
+  host: string,
+  token: string | undefined,
+): Promise<{ address: string; loopback: boolean }> {
   const { addresses, loopback } = await resolveHost(host);
   if (!loopback && !token) {
-    throw new Error(`--host ${host} (${addresses.join(', ')}) is not a loopback address: anyone who can reach it could read ` +
-      'the results; add --token <secret> to require it, or bind 127.0.0.1');
+    throw new Error(
+      `--host ${host} (${addresses.join(', ')}) is not a loopback address: anyone who can reach it could read ` +
+        'the results; add --token <secret> to require it, or bind 127.0.0.1',
+    );
   }
   return { address: addresses[0], loopback };
 }

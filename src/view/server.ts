@@ -23,7 +23,11 @@ export interface ViewOptions {
 }
 
 const CLIENT_DIR = fileURLToPath(new URL('./client/', import.meta.url));
-const CLIENT_FILES: Record<string, string> = { 'app.js': 'text/javascript', 'style.css': 'text/css', 'index.html': 'text/html' };
+const CLIENT_FILES: Record<string, string> = {
+  'app.js': 'text/javascript',
+  'style.css': 'text/css',
+  'index.html': 'text/html',
+};
 
 /** vega and vega-lite's browser bundles, from node_modules. */
 function libraryFile(name: 'vega' | 'vega-lite'): string {
@@ -57,16 +61,34 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
 
   app.addHook('onRequest', async (req, reply) => {
     // A page on another site must not read the results through a name that resolves to loopback (DNS rebinding).
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const host = (req.headers.host ?? '')
+      .replace(/:\d+$/, '')
+      .replace(/^\[(.*)\]$/, '$1')
+      .toLowerCase();
     if (!opts.token && !allowedHosts.has(host) && !loopbackAddress(host)) {
-      return reply.code(403).send({ error: `Host ${host || '(none)'} refused: open the viewer at http://127.0.0.1 or localhost` });
+      return reply
+        .code(403)
+        .send({ error: `Host ${host || '(none)'} refused: open the viewer at http://127.0.0.1 or localhost` });
+    }
+    // The one write (POST /api/compare) only from the viewer's own page: another site's page is refused.
+    const origin = req.headers.origin;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && origin !== undefined) {
+      let same = false;
+      try {
+        same = new URL(origin).host === req.headers.host;
+      } catch { /* a malformed origin is not ours */ }
+      if (!same) {
+        return reply.code(403).send({ error: `requests from ${origin} are refused: use the viewer's own page` });
+      }
     }
     if (!opts.token) return;
     const q = req.query as Record<string, unknown>;
     const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '');
     const given = auth ?? (typeof q.token === 'string' ? q.token : null) ?? cookieToken(req);
     if (given === null || !sameToken(given, opts.token)) {
-      return reply.code(401).send({ error: 'this viewer needs its token: open the URL printed by cram view (…/?token=…)' });
+      return reply
+        .code(401)
+        .send({ error: 'this viewer needs its token: open the URL printed by cram view (…/?token=…)' });
     }
     if (typeof q.token === 'string') {
       reply.header('set-cookie', `cram_view=${encodeURIComponent(opts.token)}; HttpOnly; SameSite=Strict; Path=/`);
@@ -74,12 +96,16 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    const status = err instanceof UnsafePathError ? err.status : err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    const status =
+      err instanceof UnsafePathError ? err.status : err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
     reply.code(status).send({ error: err.message.split('\n')[0] });
   });
 
   const sendFile = (reply: FastifyReply, file: string, type: string, download?: string) => {
-    reply.header('content-type', type).header('content-length', statSync(file).size).header('x-content-type-options', 'nosniff');
+    reply
+      .header('content-type', type)
+      .header('content-length', statSync(file).size)
+      .header('x-content-type-options', 'nosniff');
     if (download) reply.header('content-disposition', `attachment; filename="${download.replace(/[^\w.-]/g, '_')}"`);
     return reply.send(createReadStream(file));
   };
@@ -91,7 +117,8 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
     return sendFile(reply, join(CLIENT_DIR, req.params.file), `${type}; charset=utf-8`);
   });
   app.get<{ Params: { name: string } }>('/lib/:name', (req, reply) => {
-    const name = { 'vega.js': 'vega', 'vega-lite.js': 'vega-lite' }[req.params.name] as 'vega' | 'vega-lite' | undefined;
+    const name = { 'vega.js': 'vega', 'vega-lite.js': 'vega-lite' }[req.params.name] as
+      'vega' | 'vega-lite' | undefined;
     if (!name) throw new UnsafePathError('not found', 404);
     reply.header('cache-control', 'max-age=3600');
     return sendFile(reply, libraryFile(name), 'text/javascript; charset=utf-8');
@@ -99,7 +126,8 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
 
   app.get('/api/runs', async () => ({ root: basename(root), runs: results.runs() }));
   app.get<{ Params: { run: string }; Querystring: Record<string, unknown> }>('/api/runs/:run', async (req) =>
-    results.run(req.params.run, filterOf(req.query)));
+    results.run(req.params.run, filterOf(req.query)),
+  );
   app.get<{ Params: { run: string }; Querystring: Record<string, unknown> }>('/api/runs/:run/find', async (req) => {
     const fields = Object.fromEntries(Object.entries(req.query).filter(([, v]) => typeof v === 'string'));
     const key = results.find(req.params.run, fields);
@@ -119,7 +147,8 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
     if (typeof name !== 'string') throw new UnsafePathError('name: give the folder name to write', 400);
     checkRunName(name);
     const out = join(root, name);
-    if (existsSync(out)) throw new UnsafePathError(`${name} already exists in the results folder; pick another name`, 409);
+    if (existsSync(out))
+      throw new UnsafePathError(`${name} already exists in the results folder; pick another name`, 409);
     const dirs = (runs as string[]).map((r) => results.runDir(r));
     const written = await compareRuns(dirs, out);
     return reply.code(201).send({ folder: name, report: `${name}/report.html`, files: written.files.length });
@@ -129,8 +158,13 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
     const file = resolveInside(root, req.params['*'], { file: true });
     const name = basename(file);
     const types: Record<string, string> = {
-      '.svg': 'image/svg+xml', '.png': 'image/png', '.csv': 'text/csv; charset=utf-8', '.md': 'text/plain; charset=utf-8',
-      '.jsonl': 'text/plain; charset=utf-8', '.json': 'application/json', '.yaml': 'text/plain; charset=utf-8',
+      '.svg': 'image/svg+xml',
+      '.png': 'image/png',
+      '.csv': 'text/csv; charset=utf-8',
+      '.md': 'text/plain; charset=utf-8',
+      '.jsonl': 'text/plain; charset=utf-8',
+      '.json': 'application/json',
+      '.yaml': 'text/plain; charset=utf-8',
       '.html': 'text/plain; charset=utf-8',
     };
     const ext = /\.[^.]+$/.exec(name)?.[0] ?? '';
@@ -141,7 +175,11 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
   app.get('/api/events', (req, reply) => {
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     res.write('retry: 2000\n\n');
     let stamps = new Map<string, string>();
     let beats = 0;
@@ -153,7 +191,8 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
         const first = stamps.size === 0 && beats === 0;
         stamps = now;
         if (first || changed.length || gone.length) {
-          res.write(`event: runs\ndata: ${JSON.stringify({ runs: results.runs(), changed: first ? [] : [...changed, ...gone] })}\n\n`);
+          const data = { runs: results.runs(), changed: first ? [] : [...changed, ...gone] };
+          res.write(`event: runs\ndata: ${JSON.stringify(data)}\n\n`);
         } else if (++beats % 15 === 0) {
           res.write(': keep-alive\n\n');
         }

@@ -21,8 +21,14 @@ test('per-text points get tooltips naming model, source, K, length and text inde
   const out = interactiveFigure(spec) as Obj;
   const points = units(out).find((u) => (u.mark.type ?? u.mark) === 'point')!;
   const fields = points.encoding.tooltip.map((t: Obj) => t.field);
-  for (const f of ['model', 'source', 'n_mem', 'length', 'sample_index']) assert.ok(fields.includes(f), `${f} in ${fields}`);
+  for (const f of ['model', 'source', 'n_mem', 'length', 'sample_index'])
+    assert.ok(fields.includes(f), `${f} in ${fields}`);
   assert.equal(points.encoding.tooltip.find((t: Obj) => t.field === 'sample_index').title, 'text index');
+  assert.equal(
+    points.encoding.tooltip.find((t: Obj) => t.field === 'x').title,
+    points.encoding.x.title,
+    'x named by its axis',
+  );
   // The data itself is untouched, and so is the input spec.
   assert.deepEqual(out.data, spec.data);
   assert.ok(!units(spec).some((u) => u.params), 'the input spec is not modified');
@@ -34,7 +40,10 @@ test('a colour legend becomes a selection that fades the other series, shared by
   const withParams = us.filter((u) => u.params);
   assert.equal(withParams.length, 1);
   const p = withParams[0].params[0];
-  assert.deepEqual({ bind: p.bind, type: p.select.type, fields: p.select.fields }, { bind: 'legend', type: 'point', fields: ['source'] });
+  assert.deepEqual(
+    { bind: p.bind, type: p.select.type, fields: p.select.fields },
+    { bind: 'legend', type: 'point', fields: ['source'] },
+  );
   const coloured = us.filter((u) => u.encoding?.color?.field === 'source');
   assert.ok(coloured.length >= 2);
   for (const u of coloured) assert.equal(u.encoding.opacity.condition.param, p.name);
@@ -46,8 +55,13 @@ test('a colour legend becomes a selection that fades the other series, shared by
 test('aggregated marks keep their tooltips (adding fields would change the grouping)', () => {
   const values = [{ model: 'm', source: 's', n_mem: 1, length: 4, sample_index: 0, acc: 0.5 }];
   const unit = (aggregate: boolean) => ({
-    data: { values }, mark: 'bar',
-    encoding: { x: { field: 'length' }, y: { field: 'acc', ...(aggregate ? { aggregate: 'mean' } : {}) }, tooltip: [{ field: 'length' }] },
+    data: { values },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'length' },
+      y: { field: 'acc', ...(aggregate ? { aggregate: 'mean' } : {}) },
+      tooltip: [{ field: 'length' }],
+    },
   });
   assert.deepEqual((interactiveFigure(unit(true)) as Obj).encoding.tooltip, [{ field: 'length' }]);
   assert.equal((interactiveFigure(unit(false)) as Obj).encoding.tooltip.length, 5);

@@ -14,8 +14,12 @@ writeFileSync(join(root, 'run', 'vectors', 'a.safetensors'), 'x');
 symlinkSync(join(outside, 'secret.txt'), join(root, 'run', 'leak.txt'));
 symlinkSync(outside, join(root, 'run', 'leakdir'));
 
-const refused = (rel: string, status?: number) => assert.throws(() => resolveInside(root, rel, { file: true }),
-  (e: unknown) => e instanceof UnsafePathError && (status === undefined || e.status === status), rel);
+const refused = (rel: string, status?: number) =>
+  assert.throws(
+    () => resolveInside(root, rel, { file: true }),
+    (e: unknown) => e instanceof UnsafePathError && (status === undefined || e.status === status),
+    rel,
+  );
 
 test('a file inside the results folder resolves to its real path', () => {
   assert.match(resolveInside(root, 'run/vectors/a.safetensors', { file: true }), /run\/vectors\/a\.safetensors$/);
@@ -23,12 +27,29 @@ test('a file inside the results folder resolves to its real path', () => {
 });
 
 test('.. segments are refused, plain or percent-encoded (once or twice)', () => {
-  for (const p of ['../secret.txt', 'run/../../secret.txt', '..', '%2e%2e/secret.txt', '%2E%2E%2Fsecret.txt',
-    'run/%2e%2e/%2e%2e/etc/passwd', '%252e%252e%252fsecret.txt', 'run/..%2f..%2fetc/passwd']) refused(p);
+  for (const p of [
+    '../secret.txt',
+    'run/../../secret.txt',
+    '..',
+    '%2e%2e/secret.txt',
+    '%2E%2E%2Fsecret.txt',
+    'run/%2e%2e/%2e%2e/etc/passwd',
+    '%252e%252e%252fsecret.txt',
+    'run/..%2f..%2fetc/passwd',
+  ])
+    refused(p);
 });
 
 test('absolute paths, backslashes and NUL bytes are refused', () => {
-  for (const p of ['/etc/passwd', '%2fetc%2fpasswd', `${outside}/secret.txt`, 'C:/Windows', 'run\\..\\..\\x', 'run/a%00.txt']) refused(p);
+  for (const p of [
+    '/etc/passwd',
+    '%2fetc%2fpasswd',
+    `${outside}/secret.txt`,
+    'C:/Windows',
+    'run\\..\\..\\x',
+    'run/a%00.txt',
+  ])
+    refused(p);
 });
 
 test('symlinks that lead out of the results folder are refused', () => {
@@ -43,7 +64,8 @@ test('missing files and folders are 404, not served', () => {
 
 test('run names are one plain path segment', () => {
   assert.equal(checkRunName('quick-1.b_2'), 'quick-1.b_2');
-  for (const n of ['..', '.', 'a/b', '', '.hidden', 'a\\b', '%2e%2e']) assert.throws(() => checkRunName(n), UnsafePathError, n);
+  for (const n of ['..', '.', 'a/b', '', '.hidden', 'a\\b', '%2e%2e'])
+    assert.throws(() => checkRunName(n), UnsafePathError, n);
 });
 
 test('loopback is decided on the resolved address: 127.1, localhost and ::1 are loopback', async () => {

@@ -13,8 +13,16 @@ const MODEL = { model: 'gutenberg-llama-xs', embed_dim: 64, embedding_rows: 8192
 
 export function config(name: string, root: string): string {
   return [
-    `name: ${name}`, 'models: [gutenberg-llama-xs]', 'sources: [gutenberg-heldout]', 'lengths: [4, 8]', 'n_mem: [1]',
-    'samples: 2', 'max_steps: 10', 'curves: 1', `output_dir: ${JSON.stringify(root)}`, '',
+    `name: ${name}`,
+    'models: [gutenberg-llama-xs]',
+    'sources: [gutenberg-heldout]',
+    'lengths: [4, 8]',
+    'n_mem: [1]',
+    'samples: 2',
+    'max_steps: 10',
+    'curves: 1',
+    `output_dir: ${JSON.stringify(root)}`,
+    '',
   ].join('\n');
 }
 
@@ -28,7 +36,12 @@ export function seedResults(): { root: string; ids: number[][] } {
   const root = mkdtempSync(join(tmpdir(), 'cram-view-'));
   const ids = heldoutIds();
   const records = syntheticRecords({
-    models: [MODEL], sources: ['gutenberg-heldout'], lengths: [4, 8], nMem: [1], samplesPerLength: 2, run: 'done',
+    models: [MODEL],
+    sources: ['gutenberg-heldout'],
+    lengths: [4, 8],
+    nMem: [1],
+    samplesPerLength: 2,
+    run: 'done',
   }).map((r) => ({ ...r, ids_sha256: idsSha256(ids[r.sample_index].slice(0, r.length)), vector_file: '' }));
   const at = (s: number) => new Date(Date.now() - s * 1000).toISOString();
   const write = (run: string, file: string, lines: object[]) =>
@@ -40,14 +53,23 @@ export function seedResults(): { root: string; ids: number[][] } {
   write('done', 'samples.jsonl', records);
   write('done', 'curves.jsonl', syntheticCurves(records.filter((r) => r.sample_index === 0)));
   write('done', 'sessions.jsonl', [
-    { session: 's1', event: 'start', at: at(100) }, { session: 's1', event: 'end', at: at(40), seconds: 60, stopped: 'finished' },
+    { session: 's1', event: 'start', at: at(100) },
+    { session: 's1', event: 'end', at: at(40), seconds: 60, stopped: 'finished' },
   ]);
   // A run in progress: one record of four, a live lock held by this process, a heartbeat 10 s after the start.
-  write('going', 'samples.jsonl', records.slice(0, 1).map((r) => ({ ...r, run: 'going' })));
+  write(
+    'going',
+    'samples.jsonl',
+    records.slice(0, 1).map((r) => ({ ...r, run: 'going' })),
+  );
   write('going', 'sessions.jsonl', [
-    { session: 's2', event: 'start', at: at(20) }, { session: 's2', event: 'alive', at: at(10), records: 1 },
+    { session: 's2', event: 'start', at: at(20) },
+    { session: 's2', event: 'alive', at: at(10), records: 1 },
   ]);
-  writeFileSync(join(root, 'going', '.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: at(20), alive: at(1), command: 'test' }));
+  writeFileSync(
+    join(root, 'going', '.lock'),
+    JSON.stringify({ pid: process.pid, host: hostname(), started: at(20), alive: at(1), command: 'test' }),
+  );
   mkdirSync(join(root, 'not-a-run'));
   return { root, ids };
 }

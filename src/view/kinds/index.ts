@@ -16,4 +16,4 @@ export function kindView(kind: string): KindView {
 }
 
 export type { CurveSeries, KindView, Row } from './types.ts';
-export { TEXT_FIELDS, fmt } from './types.ts';
+export { TEXT_FIELDS, fmt, recordRegeneration } from './types.ts';

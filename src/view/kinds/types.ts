@@ -16,12 +16,18 @@ export interface KindView {
   columns(records: readonly Row[]): string[];
   /** Label and value pairs at the top of a text page. */
   facts(record: Row): [string, string][];
+  /**
+   * How far greedy regeneration from the kept vectors came back: tokens after the first before the first miss (-1: not
+   * checked), and whether the whole text did. Default: the record's regenerated_prefix_tokens / regenerated_exact.
+   */
+  regeneration?(record: Row): { prefix: number; exact: boolean } | null;
   /** The record's per-step loss/accuracy curve, where the run kept it. */
   curve?(record: Row, readJsonl: (file: string) => Row[]): CurveSeries | null;
 }
 
 export const fmt = (v: unknown, digits = 3): string => {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : Number.isFinite(v) ? v.toFixed(digits) : String(v);
+  if (typeof v === 'number')
+    return Number.isInteger(v) ? String(v) : Number.isFinite(v) ? v.toFixed(digits) : String(v);
   if (v === null || v === undefined) return '–';
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 };
@@ -36,6 +42,13 @@ export function matchingCurve(record: Row, lines: readonly Row[]): CurveSeries |
   return c ? { loss: c.loss as number[], accuracy: (c.accuracy as number[] | undefined) ?? [] } : null;
 }
 
+/** The capacity record's regeneration fields, when the record has them. */
+export function recordRegeneration(r: Row): { prefix: number; exact: boolean } | null {
+  return typeof r.regenerated_prefix_tokens === 'number'
+    ? { prefix: r.regenerated_prefix_tokens, exact: r.regenerated_exact === true }
+    : null;
+}
+
 /** Every scalar field: the view of a kind with no module of its own. */
 export const defaultView: KindView = {
   columns(records) {
@@ -44,6 +57,8 @@ export const defaultView: KindView = {
     return keys.slice(0, 12);
   },
   facts(record) {
-    return Object.entries(record).filter(([, v]) => typeof v !== 'object' || v === null).map(([k, v]) => [k, fmt(v)]);
+    return Object.entries(record)
+      .filter(([, v]) => typeof v !== 'object' || v === null)
+      .map(([k, v]) => [k, fmt(v)]);
   },
 };
