@@ -19,7 +19,6 @@ import { idsSha256, sha256 } from '../cram/vector-file.ts';
 import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
 
 /** Measured on gutenberg-llama-s (natural text, accuracy 1.0 + exact greedy regeneration): see docs/compressor.md. */
-export { DEFAULTS };
 
 export class CompressError extends Error {}
 

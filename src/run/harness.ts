@@ -105,7 +105,7 @@ export async function runExperiment<Rec extends object = object>(configPath: str
   const shardReq = opts.shard ? withConfigCount(opts.shard, config.shards) : undefined;
   const choice: (ShardChoice & { slurmArrayMin?: number; note?: string }) | null = shardReq ? resolveShard(shardReq, readShardsFile(prepared.runDir), prepared.runDir) : null;
 
-  // The backend and the models' memory needs are checked before the run folder exists (issue: known limits fail early).
+  // The backend and the models' memory needs are checked before the run folder exists.
   const sessions = await import('./model-session.ts');
   const backend = await sessions.startBackend(config.backend);
   for (const m of prepared.models) {

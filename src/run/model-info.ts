@@ -1,6 +1,6 @@
 /**
- * What the harness needs to know about a model before loading it: its folder name, its positions, vocabulary and
- * width (from config.json or the llama2.c header, without reading the weights), and its tokenizer. No tensor code:
+ * What the harness needs to know about a model before loading it: its folder name, its positions and vocabulary
+ * (from config.json or the llama2.c header, without reading the weights), and its tokenizer. No tensor code:
  * validation and planning run before the engine starts.
  */
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
@@ -23,7 +23,6 @@ export interface ModelInfo {
   /** Where maxPositions comes from, for messages. */
   positionsFrom: string;
   vocabSize: number;
-  hiddenSize: number;
   tokenizerFile: string | null;
 }
 
@@ -34,10 +33,9 @@ export function describeModel(nameOrPath: string): ModelInfo {
   if (existsSync(configFile)) {
     const raw = readJsonObject(configFile, 'model config');
     const c = architectureFor(raw, configFile).configure(raw, configFile);
-    const width = [raw.word_embed_proj_dim, raw.hidden_size, raw.n_embd, raw.d_model].find((v) => typeof v === 'number') as number | undefined;
     return {
       name, dir, format: 'huggingface', maxPositions: c.maxPositions, positionsFrom: `${configFile} (max_position_embeddings)`,
-      vocabSize: c.vocabSize, hiddenSize: width ?? 0, tokenizerFile: join(dir, 'tokenizer.json'),
+      vocabSize: c.vocabSize, tokenizerFile: join(dir, 'tokenizer.json'),
     };
   }
   const l2c = findLlama2c(dir);
@@ -53,7 +51,7 @@ export function describeModel(nameOrPath: string): ModelInfo {
     const h = parseLlama2cHeader(head.subarray(0, n), l2c.checkpoint);
     return {
       name, dir, format: 'llama2c', maxPositions: h.seqLen, positionsFrom: `${l2c.checkpoint} (seq_len)`,
-      vocabSize: h.vocabSize, hiddenSize: h.dim, tokenizerFile: l2c.tokenizer,
+      vocabSize: h.vocabSize, tokenizerFile: l2c.tokenizer,
     };
   }
   throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);
