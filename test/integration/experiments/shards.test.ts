@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
-import { runExperiment, writeRunReport } from '../../../src/run/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
+import { writeRunReport } from '../../../src/run/run-report.ts';
 import { RunLock } from '../../../src/run/run-lock.ts';
 import {
   parseShardFlag, readShardsFile, resolveShard, shardRequest, splitPlan, type ShardRequest, type ShardsFile,
