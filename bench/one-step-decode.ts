@@ -1,5 +1,5 @@
 /**
- * Decoding time, one forward pass vs greedy regeneration (issue 13): the wall time at batch 1 to produce n tokens by
+ * Decoding time, one forward pass vs greedy regeneration: the wall time at batch 1 to produce n tokens by
  * one-step generation (one pass of [e, m × (n−1)], argmax everywhere: src/cram/objective.ts, buildOneStepDecodeGraph)
  * and by greedy decoding with the key/value cache from [K vectors, first token] (src/cram/generate.ts). The cost does
  * not depend on the vectors' values, so fixed vectors are used and every token is generated. Fastest and median of
@@ -15,7 +15,7 @@ import { Command } from 'commander';
 import type { BackendChoice } from '../src/engine/backend.ts';
 import { openModel } from '../src/cram/compiled-model.ts';
 import { greedyGenerate } from '../src/cram/generate.ts';
-import { PROJECT_ROOT } from '../src/models/load.ts';
+import { PROJECT_ROOT } from '../src/paths/index.ts';
 
 const opts = new Command()
   .option('--model <name>', 'bundled name or model folder', 'gutenberg-llama-s')

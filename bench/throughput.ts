@@ -18,7 +18,7 @@ import seedrandom from 'seedrandom';
 import type { BackendChoice } from '../src/engine/backend.ts';
 import { openModel } from '../src/cram/compiled-model.ts';
 import { cramAll, PAPER_SETTINGS, type CramJob } from '../src/cram/cram.ts';
-import { PROJECT_ROOT } from '../src/models/load.ts';
+import { PROJECT_ROOT } from '../src/paths/index.ts';
 import { ensureShapeModel } from './shapes.ts';
 import { resolveModelDir } from '../src/paths/index.ts';
 

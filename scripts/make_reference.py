@@ -16,8 +16,8 @@ inputs_embeds, i.e. after the embedding module, so Gemma's sqrt(hidden) scaling 
 mem position's output is dropped), accuracy = the fraction of those N-1 predictions whose argmax is right. The
 no-mem numbers are the same loss and accuracy from the ids alone.
 
-Random weights (as the test/fixtures/hf/ models were made): torch.manual_seed(--seed), the model built from its config by transformers'
-own initialisation, every parameter with 2 or more dimensions (matrices, embeddings) multiplied by --matrix-scale
+Random weights (as the test/fixtures/hf/ models were made): torch.manual_seed(--seed), the model built from its
+config by transformers' own initialisation, every parameter with 2 or more dimensions (matrices, embeddings) multiplied by --matrix-scale
 (so logits are not flat), then every 1-D parameter (norm weights, biases) given N(0, --vec-noise^2) noise drawn
 from a torch.Generator seeded --noise-seed, in named_parameters() order (so a feature such as a bias or a norm
 weight cannot be left at a value that hides it). The model is saved, reloaded from the folder, and evaluated.

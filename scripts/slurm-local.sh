@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A one-node SLURM on this machine, for the scale-out test (test/integration/experiments/slurm.test.ts) and CI: installs Debian's
-# slurm-wlm and munge if they are missing, writes /etc/slurm/slurm.conf from configs/slurm/slurm.conf, and starts
+# A one-node SLURM on this machine, for the scale-out test (test/integration/experiments/slurm.test.ts) and CI:
+# installs Debian's slurm-wlm and munge if they are missing, writes /etc/slurm/slurm.conf from configs/slurm/slurm.conf, and starts
 # munged, slurmctld and slurmd unless they already answer. Idempotent: run it again and it only checks.
 #
 # Needs root (or sudo) and apt; no systemd, no cgroups, no accounting (see the config's comments). Takes ~15 s the

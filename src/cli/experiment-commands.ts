@@ -5,7 +5,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_CONFIG, runExperiment, writeRunReport } from '../run/harness.ts';
+import { DEFAULT_CONFIG, runExperiment } from '../run/harness.ts';
+import { writeRunReport } from '../run/run-report.ts';
 import { KINDS } from '../experiments/kinds/index.ts';
 import { prepareExperiment } from '../run/prepare.ts';
 import { COST_ESTIMATE, MAX_SHARDS, shardRequest, splitPlan } from '../run/shards.ts';

@@ -20,7 +20,6 @@ import { identityMismatch } from './file-model.ts';
 import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateForModel, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
 
 /** Measured on gutenberg-llama-s (natural text, accuracy 1.0 + exact greedy regeneration): see docs/compressor.md. */
-export { DEFAULTS };
 
 export class CompressError extends Error {}
 

@@ -1,5 +1,5 @@
 /**
- * Natural text as the paper prepares it (digest §5.1, official `train.py`): each chunk is split into
+ * Natural text as the paper prepares it (the official `train.py`): each chunk is split into
  * sentences, the SECOND half of the sentences is kept (`' '.join(sentences[len//2:])`; the first half is
  * the "prefix" of the context ablation), and the text is tokenized with the model's default special tokens
  * and truncated to L tokens, BOS counted. The same text serves every length, so the ids for a shorter L

@@ -1,5 +1,5 @@
 /**
- * The paper's random word sequences (digest §5.3, official `train.py --shuffled`), seeded:
+ * The paper's random word sequences (the official `train.py --shuffled`), seeded:
  * per sample i, with a generator seeded by `${seed}:random:${i}`,
  * - L is drawn uniformly from 2..maxLength;
  * - L × 5 words are drawn uniformly, with replacement, from the vocabulary and joined by single spaces;

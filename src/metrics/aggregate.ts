@@ -1,5 +1,5 @@
 /**
- * Statistics over finished texts (SampleRecord[]), with the paper's rules (digest §2.5, §3.1, §3.2):
+ * Statistics over finished texts (SampleRecord[]), with the paper's rules:
  * - decoding capacity: the largest tested length whose MEAN best_accuracy over its samples is ≥ 0.99;
  * - token / information gain: mean ± sample std over samples with best_accuracy ≤ 0.99, pooled over all lengths;
  * - Figure 3: slope-1 fit over samples with best_accuracy < 0.99, red line = max compressed CE over samples ≥ 0.99.

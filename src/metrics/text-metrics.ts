@@ -1,5 +1,5 @@
 /**
- * Per-text metrics of the paper (§3 of the digest) plus exact variants.
+ * Per-text metrics of the paper plus exact variants.
  * N = tokens of the text including BOS where the tokenizer adds one; the losses are means over N-1 predictions.
  */
 export interface TextMetricsInput {

@@ -170,7 +170,7 @@ export function attention(seq: Sequence, q: Value, k: Value, v: Value, opts: Att
   return rep === 1 ? out : op.reshape(out, [0, H, -1, Dv]);
 }
 
-// ---- helpers added for olmo, olmo2, qwen2, qwen3, mistral, smollm3
+// ---- optional block parts: clipped projections, gated MLPs with biases
 
 /** torch.clamp(x, −c, c): the gradient passes where −c ≤ x ≤ c (OLMo's clip_qkv). */
 export function clampSymmetric(x: Value, c: number): Value {

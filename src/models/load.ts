@@ -17,9 +17,6 @@ import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import { readJsonObject } from '../files.ts';
 import { findLlama2c, modelName, resolveModelDir } from '../paths/index.ts';
 
-// Paths live in src/paths/ (no tensor code, so config validation can use them); re-exported for existing callers.
-export { BUNDLED_MODELS_DIR, PROJECT_ROOT, bundledModelNames, modelName, resolveModelDir } from '../paths/index.ts';
-
 export interface LoadedModel {
   /** Folder name, e.g. "gutenberg-llama-s". */
   name: string;
@@ -30,12 +27,6 @@ export interface LoadedModel {
   /** SHA-256 of the weight bytes. */
   weightsSha256: string;
   config: CommonConfig;
-}
-
-/** The model for a raw config.json object and its weights (used by loading, tests and benchmarks). */
-export function buildModel(raw: RawConfig, weights: Weights, where = 'config.json'): CausalLM {
-  const arch = architectureFor(raw, where);
-  return arch.create(arch.configure(raw, where), weights);
 }
 
 /** A config.json as an object; errors name the file and what is wrong with it. */

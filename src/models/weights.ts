@@ -4,7 +4,7 @@
  * weights are read once, by ONNX Runtime, straight from the user's files (bf16/fp16 are cast to float32 inside the
  * graph, which ONNX Runtime folds at session start). The host reads a tensor only when asked (embedding std, tests).
  */
-import { closeSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { DType, Value } from '../engine/graph/graph.ts';
 import type { Graph } from '../engine/graph/graph.ts';
@@ -150,8 +150,4 @@ function halfToFloat(h: number): number {
   if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
   if (exp === 31) return frac ? NaN : sign * Infinity;
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
-}
-
-export function realFile(path: string): string {
-  return realpathSync(path);
 }

@@ -1,6 +1,6 @@
 /**
- * What the harness needs to know about a model before loading it: its folder name, its positions, vocabulary and
- * width (from config.json or the llama2.c header, without reading the weights), and its tokenizer. No tensor code:
+ * What the harness needs to know about a model before loading it: its folder name, its positions and vocabulary
+ * (from config.json or the llama2.c header, without reading the weights), and its tokenizer. No tensor code:
  * validation and planning run before the engine starts.
  */
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
@@ -25,6 +25,7 @@ export interface ModelInfo {
   /** Where maxPositions comes from, for messages. */
   positionsFrom: string;
   vocabSize: number;
+  /** Width of the input embeddings (a [mem] vector's size): word_embed_proj_dim for OPT's projected models. */
   hiddenSize: number;
   tokenizerFile: string | null;
   /** Weights the config implies (tied embeddings once), without reading weight files; null for llama2.c folders. */

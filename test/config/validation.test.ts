@@ -1,5 +1,5 @@
 /**
- * Config validation (issue 14, items 3–6 and 8): keys that would collide, names that would leave the results folder,
+ * Config validation: keys that would collide, names that would leave the results folder,
  * counts and rates out of any sane range, non-finite numbers, binary garbage, and the `experiment:` field. Each case
  * is refused with one short line naming the field; valid configs keep their defaults.
  */

@@ -9,7 +9,8 @@ import { lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 import { hubNoExist } from '../../src/paths/hub-cache.ts';
-import { loadModel, resolveModelDir } from '../../src/models/load.ts';
+import { loadModel } from '../../src/models/load.ts';
+import { resolveModelDir } from '../../src/paths/index.ts';
 import { fixture, open } from '../helpers.ts';
 
 const CACHE = fixture('hub-cache/hub');

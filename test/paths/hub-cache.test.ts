@@ -10,7 +10,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 import { hubCacheDir, isHubId } from '../../src/paths/hub-cache.ts';
-import { loadModel, resolveModelDir } from '../../src/models/load.ts';
+import { loadModel } from '../../src/models/load.ts';
+import { resolveModelDir } from '../../src/paths/index.ts';
 import { hfFixture, open } from '../helpers.ts';
 
 const FILES = ['config.json', 'model.safetensors', 'reference.json'];

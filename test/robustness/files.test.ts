@@ -1,5 +1,5 @@
 /**
- * Damaged, forged or careless input files (issue 14, items 5, 6, 8): each is refused at read with an error naming the
+ * Damaged, forged or careless input files: each is refused at read with an error naming the
  * file and the cause; nothing here needs the tensor engine.
  */
 import { test } from 'node:test';

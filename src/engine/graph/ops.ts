@@ -545,7 +545,7 @@ export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | n
   return { ce, hit, logits };
 }
 
-// ---- ops added for mamba
+// ---- state-space ops: cumulative sums, linear and chunked scans, exact activations, depthwise convolution
 
 /**
  * Cumulative sum along `axis` (ONNX CumSum): y_i = Σ_{j ≤ i} x_j, or Σ_{j < i} with `exclusive`, or summed from the

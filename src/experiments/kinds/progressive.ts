@@ -78,7 +78,6 @@ export const PROGRESSIVE_OPTIONS = {
 } as const;
 
 const OptionsSchema = z.object(PROGRESSIVE_OPTIONS);
-export type ProgressiveOptions = z.infer<typeof OptionsSchema>;
 const optionsOf = (c: ExperimentConfig) => OptionsSchema.parse(c);
 const targetLength = (c: ExperimentConfig) => optionsOf(c).target_length ?? Math.max(...c.lengths);
 

@@ -1,5 +1,5 @@
 /**
- * The follow-ups' experiment kinds end to end (issue 13): `progressive` killed with SIGKILL in its grid phase and in its
+ * The follow-ups' experiment kinds end to end: `progressive` killed with SIGKILL in its grid phase and in its
  * progressive phase, then resumed (a record per text; nothing repeated, nothing lost; horizons check out against the
  * saved vectors), and `one-step` with shared m groups (a missing record reruns its group and comes back identical; the
  * saved vectors re-evaluate to the recorded accuracy).

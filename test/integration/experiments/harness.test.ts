@@ -1,5 +1,5 @@
 /**
- * The run harness against a careless or hostile user (issue 14, items 1, 2, 7): everything is checked before the run
+ * The run harness against a careless or hostile user: everything is checked before the run
  * folder or config.yaml is written; texts shorter than a length are skipped there (and said so), never crammed and
  * credited; one writer per run folder (lock naming its holder, stale locks taken over); every session is recorded,
  * killed ones included.

@@ -1,5 +1,5 @@
 /**
- * One experiment as several shards (issue 16, items 1 and 2), without a scheduler: where a shard's index comes from
+ * One experiment as several shards, without a scheduler: where a shard's index comes from
  * (flag, SLURM array, indexed job) and what is refused; the cost-balanced split; two shards giving the records of
  * one process, one of them stopped and resumed (nothing lost, nothing repeated); the merged report and `cram status`;
  * the sbatch script. test/integration/experiments/slurm.test.ts does the same on a real SLURM.
@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
-import { runExperiment, writeRunReport } from '../../../src/run/harness.ts';
+import { runExperiment } from '../../../src/run/harness.ts';
+import { writeRunReport } from '../../../src/run/run-report.ts';
 import { RunLock } from '../../../src/run/run-lock.ts';
 import {
   parseShardFlag, readShardsFile, resolveShard, shardRequest, splitPlan, type ShardRequest, type ShardsFile,

@@ -1,5 +1,5 @@
 /**
- * Signals (issue 14, item 1): one Ctrl-C stops a run after the current step, even through `npm run` (where the run gets
+ * Signals: one Ctrl-C stops a run after the current step, even through `npm run` (where the run gets
  * the SIGINT twice: from the terminal's process group and forwarded by npm); a second Ctrl-C stops at once; SIGTERM to
  * npm alone stops the run gracefully too. Every stopped session is recorded, the lock is released, nothing is lost.
  */

@@ -1,5 +1,5 @@
 /**
- * Scale-out on a real SLURM (issue 16, item 4): `cram slurm --submit` runs a small seeded experiment as an array of 3
+ * Scale-out on a real SLURM: `cram slurm --submit` runs a small seeded experiment as an array of 3
  * tasks; one task is cancelled mid-run (scancel) and resubmitted alone (sbatch --array=1); the merged records hold
  * every planned key exactly once, nothing the cancelled task had finished is lost or made again, and they match a
  * single-process run of the same config (outcomes equal up to near-tie flips between batch compositions; the count
