@@ -108,7 +108,7 @@ export async function runExperiment<Rec extends object = object>(configPath: str
 
   // The backend and the models' memory needs are checked before the run folder exists (issue: known limits fail early).
   const engine = await import('./model-session.ts');
-  const backend = await engine.startEngine(config.backend);
+  const backend = await engine.startEngine(config.backend, config.precision);
   for (const m of prepared.models) {
     const longest = Math.max(0, ...m.items.map((it) => it.positions));
     await engine.checkModelsFit([m.info], backend.name, {
@@ -208,7 +208,7 @@ export async function runExperiment<Rec extends object = object>(configPath: str
       const ctx: RunContext<object> = {
         config, session: model, shouldStop,
         record: (r) => {
-          own.append(kind.recordFile, r);
+          own.append(kind.recordFile, { ...r, precision: config.precision }); // every kind's records say it
           done.add(kind.recordKey(r));
           ranNow++;
           doneHere++;

@@ -6,6 +6,7 @@
  */
 import type { BackendChoice } from '../engine/backend.ts';
 import type { Runtime } from '../engine/runtime.ts';
+import type { MatmulMode, Precision } from '../engine/precision.ts';
 import type { CramHooks, CramJob, CramSettings } from '../cram/engine.ts';
 import type { InputPart } from '../cram/generate.ts';
 import type { OneStepHooks, OneStepJob, OneStepSettings } from '../cram/one-step.ts';
@@ -21,7 +22,14 @@ export type { ProgressiveHooks, ProgressiveJob, ProgressiveOutcome, ProgressiveS
 export type { OneStepHooks, OneStepJob, OneStepOutcome, OneStepSettings } from '../cram/one-step.ts';
 
 /** What the engine runs on (written to environment.json). */
-export interface BackendInfo { name: string; detail: string }
+export interface BackendInfo {
+  name: string;
+  detail: string;
+  /** Precision of the matrix products (src/engine/precision.ts) and how this backend runs it. */
+  precision?: Precision;
+  precisionCompute?: 'native' | 'emulated';
+  precisionNote?: string | null;
+}
 
 /** A loaded frozen model and what the harness does with it. */
 export interface ModelSession {
@@ -30,6 +38,8 @@ export interface ModelSession {
   readonly dir: string;
   /** SHA-256 of the weight bytes (identifies the model in vector files). */
   readonly weightsSha256: string;
+  /** Precision of the matrix products (startEngine's). */
+  readonly precision: Precision;
   readonly tokenizer: TextTokenizer;
   /** d: width of a [mem] vector. */
   readonly embedDim: number;
@@ -84,10 +94,17 @@ function embeddingMean(model: CausalLM, name: string): Float32Array {
   return Float32Array.from(sum, (v) => (v / rows) * scale);
 }
 
-export async function startEngine(choice: BackendChoice): Promise<BackendInfo> {
+let matmulMode: MatmulMode | null = null;
+
+/** Starts the backend and checks, before any work, that it runs `precision` (else a one-line error naming it). */
+export async function startEngine(choice: BackendChoice, precision: Precision = 'float32'): Promise<BackendInfo> {
   const { initRuntime } = await import('../engine/runtime.ts');
+  const { resolvePrecision } = await import('../cram/compiled-model.ts');
   const rt: Runtime = await initRuntime(choice);
-  return { name: rt.name, detail: rt.detail };
+  const { mode, note } = await resolvePrecision(rt, precision);
+  matmulMode = mode;
+  if (note) process.stderr.write(`note: ${note}\n`);
+  return { name: rt.name, detail: rt.detail, precision, precisionCompute: mode.emulate ? 'emulated' : 'native', precisionNote: note };
 }
 
 /** Loads a model with its tokenizer on the started backend. */
@@ -105,7 +122,7 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
   const loaded = await loadModel(nameOrPath);
   const { model } = loaded;
   if (!loaded.tokenizer) throw new Error(`${loaded.dir} has no tokenizer`);
-  const engine = new CompiledModel(rt, model, loaded.weightsSha256);
+  const engine = new CompiledModel(rt, model, loaded.weightsSha256, { matmul: matmulMode ?? undefined });
   const evaluateMany = async (memory: Float32Array | null, nMem: number, texts: number[][]) => {
     const r = await engine.objective(nMem, memory, texts, false);
     return texts.map((t, i) => ({
@@ -116,6 +133,7 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
     name: loaded.name,
     dir: loaded.dir,
     weightsSha256: loaded.weightsSha256,
+    precision: engine.precision,
     tokenizer: loaded.tokenizer,
     embedDim: model.embedDim,
     numEmbeddings: model.numEmbeddings,
