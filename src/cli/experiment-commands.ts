@@ -10,6 +10,7 @@ import { KINDS } from '../experiments/kinds/index.ts';
 import { prepareExperiment } from '../experiments/prepare.ts';
 import { COST_ESTIMATE, MAX_SHARDS, shardRequest, splitPlan } from '../experiments/shards.ts';
 import { positiveInt } from './options.ts';
+import { gb, planForModelDir } from '../cram/fits.ts';
 
 const rel = (p: string) => relative(process.cwd(), p) || '.';
 
@@ -39,12 +40,15 @@ export function registerExperimentCommands(program: Command): void {
         model: m.info.name, max_positions: m.info.maxPositions, items: m.items.length, skipped_short_texts: m.skipped.length,
         most_positions: Math.max(0, ...m.items.map((i) => i.positions)),
       }));
+      // The memory plan per backend and precision at the longest planned text (config.json and weight headers only).
+      const plans = p.models.map((m, i) => planForModelDir(m.info.dir, Math.max(1, models[i].most_positions)));
       const n = o.shards === undefined ? undefined : positiveInt(o.shards, '--shards', MAX_SHARDS);
       const split = n === undefined ? undefined : splitPlan(p.models.map((m) => ({ name: m.info.name, items: m.items })), n, p.config.max_steps);
       const total = split?.reduce((a, s) => a + s.cost, 0) || 1;
       const shards = split?.map((s, i) => ({ shard: i, items: s.items, cost_share: s.cost / total }));
       if (o.json) {
-        process.stdout.write(JSON.stringify({ config, experiment: p.kind.name, run_dir: p.runDir, models, ...(shards ? { shards } : {}) }) + '\n');
+        const withPlans = models.map((m, i) => ({ ...m, precision: p.config.precision, memory_plan: plans[i]?.rows ?? null }));
+        process.stdout.write(JSON.stringify({ config, experiment: p.kind.name, run_dir: p.runDir, models: withPlans, ...(shards ? { shards } : {}) }) + '\n');
         return;
       }
       process.stdout.write(`${config}: valid ${p.kind.name} experiment → ${rel(p.runDir)}\n`);
@@ -52,6 +56,15 @@ export function registerExperimentCommands(program: Command): void {
         process.stdout.write(`  ${m.model}: ${m.items} work items (largest ${m.most_positions} of ${m.max_positions} positions)` +
           `${m.skipped_short_texts ? `, ${m.skipped_short_texts} text/length pairs skipped (text shorter than the length)` : ''}\n`);
       }
+      models.forEach((m, i) => {
+        const plan = plans[i];
+        if (!plan) return;
+        process.stdout.write(`  ${m.model} memory plan at ${m.most_positions} positions per text (weights from ${plan.weightsFrom}; config precision ${p.config.precision}):\n`);
+        for (const r of plan.rows) {
+          process.stdout.write(`    ${r.backend.padEnd(6)} ${r.precision.padEnd(8)} weights ${gb(r.weights_bytes)}, activations ${gb(r.activations_bytes)} per text, ` +
+            `batch 1 ${gb(r.total_batch1_bytes)}; largest batch in ${Object.entries(r.max_batch).map(([k, v]) => `${k}: ${v}`).join(', ')}\n`);
+        }
+      });
       for (const s of shards ?? []) process.stdout.write(`  shard ${s.shard}/${n}: ${s.items} items, ${(100 * s.cost_share).toFixed(1)} % of the expected cost (${COST_ESTIMATE})\n`);
     });
 

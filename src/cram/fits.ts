@@ -14,7 +14,11 @@
  * number with K/M/G suffix) replaces the detected limit; CRAM_MEMORY_LIMIT=off skips the check.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { readJsonObject } from '../files.ts';
+import { readModelWeightEntries } from '../models/safetensors.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { PRECISION_BYTES, type Precision } from '../engine/precision.ts';
 
@@ -245,4 +249,26 @@ export function shapeFromConfig(raw: Record<string, unknown>, weightElements: nu
   const tied = raw.tie_word_embeddings === undefined ? !raw.model_type || raw.model_type !== 'gpt_neox' : raw.tie_word_embeddings === true;
   const base = { hidden, layers, heads, kvHeads, headDim, intermediate, vocab, tied };
   return { ...base, attention: !mamba, weightElements: weightElements ?? llamaWeightElements(base) };
+}
+
+/**
+ * The plan for a model folder (config.json; the weights' element count from the safetensors headers when present,
+ * nothing loaded), for texts of `tokens` positions; null when the folder has no config.json this plan can read.
+ */
+export function planForModelDir(dir: string, tokens: number): { shape: ModelShape; rows: MemoryPlanRow[]; weightsFrom: string } | null {
+  const file = join(dir, 'config.json');
+  if (!existsSync(file)) return null;
+  const raw = readJsonObject(file, 'model config') as Record<string, unknown>;
+  let elements: number | null = null;
+  try {
+    elements = readModelWeightEntries(dir).reduce((a, e) => a + e.shape.reduce((p, q) => p * q, 1), 0);
+  } catch { /* no weights here: count them from the config */ }
+  const shape = shapeFromConfig(raw, elements);
+  if (!shape) return null;
+  return { shape, rows: memoryPlan(shape, tokens), weightsFrom: elements === null ? 'config.json sizes (no weights here)' : 'safetensors headers' };
+}
+
+/** GB with one decimal (device budgets are sold in 10⁹ bytes), MB below 1 GB. */
+export function gb(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${Math.ceil(n / 1e6)} MB`;
 }
