@@ -113,7 +113,7 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     const longest = Math.max(0, ...m.items.map((it) => it.positions));
     await engine.checkModelsFit([m.info], backend.name, {
       maxTokens: longest, batchTokens: Math.max(longest, Math.min(config.batch.max_tokens, config.batch.max_texts * longest)),
-      tokensFrom: `the planned work (up to ${longest} positions per text)`,
+      tokensFrom: `the planned work (up to ${longest} positions per text)`, precision: config.precision,
     });
   }
 

@@ -163,11 +163,11 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
  * and the largest batch against its memory. Reads weight headers only.
  */
 export async function checkModelsFit(models: { dir: string; name: string; maxPositions: number }[], backend: string,
-  batch: { maxTokens: number; batchTokens: number; tokensFrom: string }): Promise<void> {
+  batch: { maxTokens: number; batchTokens: number; tokensFrom: string; precision?: Precision }): Promise<void> {
   const { checkFits } = await import('../cram/fits.ts');
   const { loadModel } = await import('../models/load.ts');
   for (const m of models) {
     const { model } = await loadModel(m.dir, { tokenizer: false, fingerprint: false });
-    checkFits(model, backend, { name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom });
+    checkFits(model, backend, { name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom, precision: batch.precision });
   }
 }
