@@ -61,8 +61,9 @@ export function registerCramCommands(program: Command): void {
     .action(async (o: TextOpts & { model: string; mem: string; maxSteps: string; patience: string; lr: string; seed: string; out?: string; json?: boolean; backend: BackendChoice; precision: Precision }) => {
       // Everything is checked before the engine starts.
       const nMem = positiveInt(o.mem, '--mem', LIMITS.nMem);
-      const fields = cramFields({ max_steps: asNumber(o.maxSteps), patience: asNumber(o.patience), optimizer: { lr: asNumber(o.lr) }, precision: o.precision }, 'cram run',
-        { max_steps: '--max-steps', patience: '--patience', 'optimizer.lr': '--lr', precision: '--precision' });
+      const fields = cramFields(
+        { max_steps: asNumber(o.maxSteps), patience: asNumber(o.patience), optimizer: { lr: asNumber(o.lr) }, precision: o.precision },
+        'cram run', { max_steps: '--max-steps', patience: '--patience', 'optimizer.lr': '--lr', precision: '--precision' });
       const settings = cramSettings(fields);
       const seed = integer(o.seed, '--seed');
       if (o.out !== undefined) checkWritableTarget(o.out, '--out');
@@ -116,7 +117,8 @@ export function registerCramCommands(program: Command): void {
     .option('--length <n>', 'truncate to N tokens (default: the token count stored with the vectors)')
     .option('--json', 'print one JSON object on stdout')
     .addOption(backendOption())
-    .option('--precision <type>', 'precision of the matrix products (default: the one the vectors were trained with, else float32)')
+    .option('--precision <type>',
+      'precision of the matrix products (default: the one the vectors were trained with, else float32)')
     .action(async (o: TextOpts & { model: string; vector: string; json?: boolean; backend: BackendChoice; precision?: string }) => {
       const text = readText(o);
       if (!existsSync(o.vector)) throw new Error(`--vector ${o.vector} does not exist`);
@@ -131,8 +133,9 @@ export function registerCramCommands(program: Command): void {
 
       const engine = await import('../experiments/model-session.ts');
       const trained = typeof meta.extra?.precision === 'string' ? meta.extra.precision : undefined;
-      const precision = cramPrecision(cramFields({ precision: (o.precision ?? trained ?? 'float32') as Precision }, 'cram eval',
-        { precision: o.precision !== undefined ? '--precision' : `the precision stored in ${o.vector}` }));
+      const asked = (o.precision ?? trained ?? 'float32') as Precision;
+      const named = { precision: o.precision !== undefined ? '--precision' : `the precision stored in ${o.vector}` };
+      const precision = cramPrecision(cramFields({ precision: asked }, 'cram eval', named));
       await engine.startEngine(o.backend, precision);
       const session = await engine.openModel(info.dir);
       if (meta.model_sha256 !== session.weightsSha256) {
@@ -143,7 +146,8 @@ export function registerCramCommands(program: Command): void {
       const res = await session.evaluate(memory, meta.n_mem, ids);
       const regen = await session.regenerate(memory, meta.n_mem, ids);
       const result = {
-        model: session.name, vector_file: o.vector, n_tokens: n, n_mem: meta.n_mem, text_matches: idsSha256(ids) === meta.ids_sha256, precision,
+        model: session.name, vector_file: o.vector, n_tokens: n, n_mem: meta.n_mem, text_matches: idsSha256(ids) === meta.ids_sha256,
+        precision,
         loss: res.loss, accuracy: res.accuracy, regenerated_exact: regen.regenerated_exact, regenerated_prefix_tokens: regen.regenerated_prefix_tokens,
       };
       if (o.json) process.stdout.write(JSON.stringify(result) + '\n');

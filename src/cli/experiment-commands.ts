@@ -48,7 +48,8 @@ export function registerExperimentCommands(program: Command): void {
       const shards = split?.map((s, i) => ({ shard: i, items: s.items, cost_share: s.cost / total }));
       if (o.json) {
         const withPlans = models.map((m, i) => ({ ...m, precision: p.config.precision, memory_plan: plans[i]?.rows ?? null }));
-        process.stdout.write(JSON.stringify({ config, experiment: p.kind.name, run_dir: p.runDir, models: withPlans, ...(shards ? { shards } : {}) }) + '\n');
+        const json = { config, experiment: p.kind.name, run_dir: p.runDir, models: withPlans, ...(shards ? { shards } : {}) };
+        process.stdout.write(JSON.stringify(json) + '\n');
         return;
       }
       process.stdout.write(`${config}: valid ${p.kind.name} experiment → ${rel(p.runDir)}\n`);
@@ -59,10 +60,12 @@ export function registerExperimentCommands(program: Command): void {
       models.forEach((m, i) => {
         const plan = plans[i];
         if (!plan) return;
-        process.stdout.write(`  ${m.model} memory plan at ${m.most_positions} positions per text (weights from ${plan.weightsFrom}; config precision ${p.config.precision}):\n`);
+        process.stdout.write(`  ${m.model} memory plan at ${m.most_positions} positions per text ` +
+          `(weights from ${plan.weightsFrom}; config precision ${p.config.precision}):\n`);
         for (const r of plan.rows) {
-          process.stdout.write(`    ${r.backend.padEnd(6)} ${r.precision.padEnd(8)} weights ${gb(r.weights_bytes)}, activations ${gb(r.activations_bytes)} per text, ` +
-            `batch 1 ${gb(r.total_batch1_bytes)}; largest batch in ${Object.entries(r.max_batch).map(([k, v]) => `${k}: ${v}`).join(', ')}\n`);
+          const fits = Object.entries(r.max_batch).map(([k, v]) => `${k}: ${v}`).join(', ');
+          process.stdout.write(`    ${r.backend.padEnd(6)} ${r.precision.padEnd(8)} weights ${gb(r.weights_bytes)}, ` +
+            `activations ${gb(r.activations_bytes)} per text, batch 1 ${gb(r.total_batch1_bytes)}; largest batch in ${fits}\n`);
         }
       });
       for (const s of shards ?? []) process.stdout.write(`  shard ${s.shard}/${n}: ${s.items} items, ${(100 * s.cost_share).toFixed(1)} % of the expected cost (${COST_ESTIMATE})\n`);

@@ -9,7 +9,8 @@ export const backendOption = () =>
     .default('auto');
 
 export const precisionOption = (fallback = 'float32') =>
-  new Option('--precision <type>', 'precision of the matrix products, as torch.autocast (norms, softmax, loss, vectors and AdamW stay float32)')
+  new Option('--precision <type>',
+    'precision of the matrix products, as torch.autocast (norms, softmax, loss, vectors and AdamW stay float32)')
     .choices([...PRECISIONS])
     .default(fallback);
 

@@ -69,7 +69,8 @@ export class CompiledModel {
   /** How the matrix products run (src/engine/precision.ts); float32 unless the model was opened with a precision. */
   readonly matmul: MatmulMode;
 
-  constructor(readonly runtime: Runtime, readonly model: CausalLM, readonly weightsSha256: string, opts: { matmul?: MatmulMode } = {}) {
+  constructor(readonly runtime: Runtime, readonly model: CausalLM, readonly weightsSha256: string,
+    opts: { matmul?: MatmulMode } = {}) {
     // WebGPU binds each weight as one storage buffer (at most 2 GiB on an H100, less elsewhere): split larger ones.
     if (runtime.name === 'webgpu') model.weights.maxBlockBytes = 1 << 30;
     this.matmul = opts.matmul ?? FLOAT32_MODE;
@@ -86,7 +87,8 @@ export class CompiledModel {
    */
   checkFits(opts: Omit<FitOptions, 'memoryLimit'> = {}): void {
     const open = this.sessions.size > 0 || this.decodeSession !== null;
-    checkFits(this.model, this.runtime.name, { precision: this.precision, ...(open ? { ...opts, memoryLimit: null } : opts) });
+    const limits = open ? { ...opts, memoryLimit: null } : opts;
+    checkFits(this.model, this.runtime.name, { precision: this.precision, ...limits });
   }
 
   private weightsReady = false;
@@ -104,7 +106,8 @@ export class CompiledModel {
     this.prepareWeights();
     let s = this.sessions.get(key);
     if (!s) {
-      s = createSession(this.runtime, this.cachedGraph(key, () => withMatmulPrecision(this.matmul, build)), this.model.weights.folder || null);
+      const bytes = this.cachedGraph(key, () => withMatmulPrecision(this.matmul, build));
+      s = createSession(this.runtime, bytes, this.model.weights.folder || null);
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
     }
@@ -233,7 +236,8 @@ function probeHalf(runtime: Runtime, mode: MatmulMode): Promise<string | null> {
       withMatmulPrecision(mode, () => g.output(op.linear2d(op.matmul(a, a), a), 'y'));
       try {
         // Quiet: a refused probe is reported as one line by the caller, not by ONNX Runtime's own log.
-        const s = await runtime.ort.InferenceSession.create(serialize(g), { executionProviders: runtime.providers, logSeverityLevel: 4 });
+        const s = await runtime.ort.InferenceSession.create(serialize(g),
+          { executionProviders: runtime.providers, logSeverityLevel: 4 });
         try {
           const r = await s.run({ a: new runtime.ort.Tensor('float32', Float32Array.from([1, 2, 3, 4]), [2, 2]) });
           const y = r.y.data as Float32Array;
@@ -257,7 +261,8 @@ function probeHalf(runtime: Runtime, mode: MatmulMode): Promise<string | null> {
  * How `precision` runs on the started `runtime` (src/engine/precision.ts), or a one-line error naming the provider and
  * what to use instead. Call it before any work: it costs one tiny session where the provider must be probed.
  */
-export async function resolvePrecision(runtime: Runtime, precision: Precision): Promise<{ mode: MatmulMode; note: string | null }> {
+export async function resolvePrecision(runtime: Runtime, precision: Precision):
+  Promise<{ mode: MatmulMode; note: string | null }> {
   const support = precisionSupport(runtime.name, precision);
   if (!support.ok) throw new Error(support.reason);
   if (support.probe) {
@@ -268,7 +273,8 @@ export async function resolvePrecision(runtime: Runtime, precision: Precision): 
 }
 
 /** Loads a model and makes it runnable on the requested backend (the usual entry point). */
-export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean; precision?: Precision } = {}): Promise<LoadedModel & { engine: CompiledModel }> {
+export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean; precision?: Precision } = {}):
+  Promise<LoadedModel & { engine: CompiledModel }> {
   const runtime = await initRuntime(opts.backend ?? 'auto');
   const { mode } = await resolvePrecision(runtime, opts.precision ?? 'float32');
   const loaded = await loadModel(nameOrPath, { tokenizer: opts.tokenizer });

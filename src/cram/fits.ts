@@ -57,7 +57,8 @@ export const EMULATED_SESSION_COPIES = 2;
 
 /** Bytes the backend needs for the model's sessions and, when given, batches of `batchTokens` positions. */
 export function estimateMemoryBytes(model: CausalLM, batchTokens = 0, backend = 'cpu', precision: Precision = 'float32'): number {
-  return heldWeightBytes(float32WeightBytes(model), backend, precision) * WEIGHT_COPIES + batchTokens * model.config.vocabSize * 4 * 3 + 512 * MiB;
+  const weights = heldWeightBytes(float32WeightBytes(model), backend, precision);
+  return weights * WEIGHT_COPIES + batchTokens * model.config.vocabSize * 4 * 3 + 512 * MiB;
 }
 
 /** CRAM_MEMORY_LIMIT: null when unset, 'off', or a byte count. */
@@ -139,7 +140,7 @@ export function checkFits(model: CausalLM, backend: string, opts: FitOptions = {
   }
 }
 
-// ---------------------------------------------------------------- the memory plan (`cram check`), from config.json alone
+// ---------------------------------------------------------------- the memory plan (`cram check`), from config.json
 
 /** What the plan needs to know of a model: its config's sizes (and its weights' element count when known). */
 export interface ModelShape {
@@ -203,8 +204,8 @@ export const PLAN_BUDGETS: Record<string, number> = { '24GB': 24e9, '80GB': 80e9
  * the weights are one session's copy (each ONNX Runtime session holds its own initializers on the device, so the
  * evaluation and decoding sessions add one copy each when they are open); on cpu the sessions share one mapped copy.
  */
-export function memoryPlan(s: ModelShape, tokens: number, backends = ['cpu', 'cuda', 'webgpu'], precisions: Precision[] = ['float32', 'bfloat16', 'float16'],
-  budgets = PLAN_BUDGETS): MemoryPlanRow[] {
+export function memoryPlan(s: ModelShape, tokens: number, backends = ['cpu', 'cuda', 'webgpu'],
+  precisions: Precision[] = ['float32', 'bfloat16', 'float16'], budgets = PLAN_BUDGETS): MemoryPlanRow[] {
   const rows: MemoryPlanRow[] = [];
   for (const backend of backends) {
     for (const precision of precisions) {
@@ -214,7 +215,8 @@ export function memoryPlan(s: ModelShape, tokens: number, backends = ['cpu', 'cu
       const act = activationBytesPerText(s, tokens, precision);
       const max_batch: Record<string, number> = {};
       for (const [name, bytes] of Object.entries(budgets)) max_batch[name] = Math.max(0, Math.floor((bytes - fixed) / act));
-      rows.push({ backend, precision, weights_bytes: weights, activations_bytes: act, total_batch1_bytes: fixed + act, max_batch });
+      rows.push({ backend, precision, weights_bytes: weights, activations_bytes: act, total_batch1_bytes: fixed + act,
+        max_batch });
     }
   }
   return rows;
@@ -222,7 +224,8 @@ export function memoryPlan(s: ModelShape, tokens: number, backends = ['cpu', 'cu
 
 /** The longest text (positions) one text of which fits `budget` bytes at batch 1, by bisection (0 when none does). */
 export function maxTokensFitting(s: ModelShape, backend: string, precision: Precision, budget: number): number {
-  const fixed = heldWeightBytes(s.weightElements * 4, backend, precision) * (backend === 'cpu' ? WEIGHT_COPIES : 1) + 512 * MiB;
+  const copies = backend === 'cpu' ? WEIGHT_COPIES : 1;
+  const fixed = heldWeightBytes(s.weightElements * 4, backend, precision) * copies + 512 * MiB;
   let lo = 0;
   let hi = 1 << 20;
   while (lo < hi) {
@@ -246,7 +249,8 @@ export function shapeFromConfig(raw: Record<string, unknown>, weightElements: nu
   const kvHeads = n('num_key_value_heads') ?? heads;
   const headDim = n('head_dim') ?? Math.floor(hidden / heads);
   const intermediate = n('intermediate_size', 'n_inner', 'ffn_dim') ?? (mamba ? 2 * hidden * (n('expand') ?? 2) : 4 * hidden);
-  const tied = raw.tie_word_embeddings === undefined ? !raw.model_type || raw.model_type !== 'gpt_neox' : raw.tie_word_embeddings === true;
+  // Tied unless config.json says otherwise (GPT-NeoX's head is untied).
+  const tied = raw.tie_word_embeddings === undefined ? raw.model_type !== 'gpt_neox' : raw.tie_word_embeddings === true;
   const base = { hidden, layers, heads, kvHeads, headDim, intermediate, vocab, tied };
   return { ...base, attention: !mamba, weightElements: weightElements ?? llamaWeightElements(base) };
 }
@@ -255,7 +259,8 @@ export function shapeFromConfig(raw: Record<string, unknown>, weightElements: nu
  * The plan for a model folder (config.json; the weights' element count from the safetensors headers when present,
  * nothing loaded), for texts of `tokens` positions; null when the folder has no config.json this plan can read.
  */
-export function planForModelDir(dir: string, tokens: number): { shape: ModelShape; rows: MemoryPlanRow[]; weightsFrom: string } | null {
+export function planForModelDir(dir: string, tokens: number):
+  { shape: ModelShape; rows: MemoryPlanRow[]; weightsFrom: string } | null {
   const file = join(dir, 'config.json');
   if (!existsSync(file)) return null;
   const raw = readJsonObject(file, 'model config') as Record<string, unknown>;
@@ -265,7 +270,8 @@ export function planForModelDir(dir: string, tokens: number): { shape: ModelShap
   } catch { /* no weights here: count them from the config */ }
   const shape = shapeFromConfig(raw, elements);
   if (!shape) return null;
-  return { shape, rows: memoryPlan(shape, tokens), weightsFrom: elements === null ? 'config.json sizes (no weights here)' : 'safetensors headers' };
+  const weightsFrom = elements === null ? 'config.json sizes (no weights here)' : 'safetensors headers';
+  return { shape, rows: memoryPlan(shape, tokens), weightsFrom };
 }
 
 /** GB with one decimal (device budgets are sold in 10⁹ bytes), MB below 1 GB. */

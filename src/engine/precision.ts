@@ -42,16 +42,18 @@ export function precisionSupport(provider: string, precision: Precision): Precis
   if (provider === 'cpu') {
     return {
       ok: true, mode: { dtype: precision, emulate: true }, probe: false,
-      note: `ONNX Runtime's cpu provider has no ${precision} matrix-product kernels on this processor: ${precision} is emulated ` +
-        '(operands and results rounded, products in float32), with half numerics but no speed or memory gain',
+      note: `ONNX Runtime's cpu provider has no ${precision} matrix-product kernels on this processor: ` +
+        `${precision} is emulated (operands and results rounded, products in float32), ` +
+        'with half numerics but no speed or memory gain',
     };
   }
   if (provider === 'webgpu') {
     if (precision === 'bfloat16') {
       return {
         ok: false,
-        reason: 'the webgpu provider cannot run bfloat16 (WGSL has no bfloat16 type and ONNX Runtime has no bfloat16 webgpu kernels): ' +
-          'use --precision float16 (on an adapter with shader-f16) or float32, --backend cuda for bfloat16, or --backend cpu (emulated)',
+        reason: 'the webgpu provider cannot run bfloat16 (WGSL has no bfloat16 type and ONNX Runtime has no bfloat16 ' +
+          'webgpu kernels): use --precision float16 (on an adapter with shader-f16) or float32, --backend cuda for ' +
+          'bfloat16, or --backend cpu (emulated)',
       };
     }
     return { ok: true, mode: { dtype: precision, emulate: false }, note: null, probe: true };
@@ -63,6 +65,7 @@ export function precisionSupport(provider: string, precision: Precision): Precis
 /** The message when the probe of a native half product fails on a started provider. */
 export function probeFailure(provider: string, precision: Precision, detail: string, adapter: string): string {
   const why = /f16|shader-f16|does not support/i.test(detail) ? ' (the adapter lacks the shader-f16 feature)' : '';
-  return `the ${provider} provider cannot run ${precision} on ${adapter}${why}: use --precision float32, or --backend cpu ` +
+  return `the ${provider} provider cannot run ${precision} on ${adapter}${why}: use --precision float32, ` +
+    'or --backend cpu ' +
     `(${precision} emulated there); probe said: ${detail.split('\n')[0].slice(0, 160)}`;
 }

@@ -104,7 +104,8 @@ export async function startEngine(choice: BackendChoice, precision: Precision = 
   const { mode, note } = await resolvePrecision(rt, precision);
   matmulMode = mode;
   if (note) process.stderr.write(`note: ${note}\n`);
-  return { name: rt.name, detail: rt.detail, precision, precisionCompute: mode.emulate ? 'emulated' : 'native', precisionNote: note };
+  const precisionCompute = mode.emulate ? 'emulated' : 'native';
+  return { name: rt.name, detail: rt.detail, precision, precisionCompute, precisionNote: note };
 }
 
 /** Loads a model with its tokenizer on the started backend. */
@@ -168,6 +169,8 @@ export async function checkModelsFit(models: { dir: string; name: string; maxPos
   const { loadModel } = await import('../models/load.ts');
   for (const m of models) {
     const { model } = await loadModel(m.dir, { tokenizer: false, fingerprint: false });
-    checkFits(model, backend, { name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom, precision: batch.precision });
+    checkFits(model, backend, {
+      name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom, precision: batch.precision,
+    });
   }
 }
