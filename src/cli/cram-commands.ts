@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendChoice } from '../engine/backend.ts';
 import { LIMITS, PAPER_OPTIMIZER } from '../config/schema.ts';
-import { cramFields, cramSettings } from '../config/settings.ts';
+import { cramFields, cramPrecision, cramSettings } from '../config/settings.ts';
 import { idsSha256, readVectorFile } from '../cram/vector-file.ts';
 import { checkWritableTarget, readTextFile, type TextEncodingName } from '../files.ts';
 import { theoreticalCapacity } from '../metrics/text-metrics.ts';
@@ -13,7 +13,8 @@ import { describeModel, loadTokenizer, type ModelInfo } from '../run/model-info.
 import type { CramOutcome } from '../run/model-session.ts';
 import { formatSeconds, ProgressLine } from '../run/progress.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
-import { asNumber, backendOption, encodingOption, integer, positiveInt } from './options.ts';
+import { asNumber, backendOption, encodingOption, integer, positiveInt, precisionOption } from './options.ts';
+import type { Precision } from '../engine/precision.ts';
 
 interface TextOpts { text?: string; textFile?: string; length?: string; encoding: TextEncodingName }
 
@@ -56,11 +57,13 @@ export function registerCramCommands(program: Command): void {
     .option('--out <file>', 'where to save the vectors (safetensors)')
     .option('--json', 'print one JSON object on stdout')
     .addOption(backendOption())
-    .action(async (o: TextOpts & { model: string; mem: string; maxSteps: string; patience: string; lr: string; seed: string; out?: string; json?: boolean; backend: BackendChoice }) => {
+    .addOption(precisionOption())
+    .action(async (o: TextOpts & { model: string; mem: string; maxSteps: string; patience: string; lr: string; seed: string; out?: string; json?: boolean; backend: BackendChoice; precision: Precision }) => {
       // Everything is checked before the backend starts.
       const nMem = positiveInt(o.mem, '--mem', LIMITS.nMem);
-      const fields = cramFields({ max_steps: asNumber(o.maxSteps), patience: asNumber(o.patience), optimizer: { lr: asNumber(o.lr) } }, 'cram run',
-        { max_steps: '--max-steps', patience: '--patience', 'optimizer.lr': '--lr' });
+      const fields = cramFields(
+        { max_steps: asNumber(o.maxSteps), patience: asNumber(o.patience), optimizer: { lr: asNumber(o.lr) }, precision: o.precision },
+        'cram run', { max_steps: '--max-steps', patience: '--patience', 'optimizer.lr': '--lr', precision: '--precision' });
       const settings = cramSettings(fields);
       const seed = integer(o.seed, '--seed');
       if (o.out !== undefined) checkWritableTarget(o.out, '--out');
@@ -70,7 +73,7 @@ export function registerCramCommands(program: Command): void {
 
       const sessions = await import('../run/model-session.ts');
       const { crammedText } = await import('../run/crammed-text.ts');
-      await sessions.startBackend(o.backend);
+      await sessions.startBackend(o.backend, cramPrecision(fields));
       const session = await sessions.openModel(info.dir);
       const out = o.out ?? join(PROJECT_ROOT, 'results', 'vectors', `${session.name}-K${nMem}-N${ids.length}-${idsSha256(ids).slice(0, 10)}-seed${seed}.safetensors`);
       const progress = new ProgressLine();
@@ -87,7 +90,7 @@ export function registerCramCommands(program: Command): void {
       });
       const f = t.fields;
       const result = {
-        model: f.model, n_tokens: f.n_tokens, n_mem: f.n_mem, seed,
+        model: f.model, n_tokens: f.n_tokens, n_mem: f.n_mem, seed, precision: session.precision,
         original_loss: f.original_loss, original_accuracy: f.original_accuracy, best_loss: f.best_loss, best_accuracy: f.best_accuracy,
         loss_at_best_accuracy: f.loss_at_best_accuracy, best_step: f.best_step, steps: f.steps, stop_reason: f.stop_reason,
         ...t.metrics,
@@ -114,7 +117,9 @@ export function registerCramCommands(program: Command): void {
     .option('--length <n>', 'truncate to N tokens (default: the token count stored with the vectors)')
     .option('--json', 'print one JSON object on stdout')
     .addOption(backendOption())
-    .action(async (o: TextOpts & { model: string; vector: string; json?: boolean; backend: BackendChoice }) => {
+    .option('--precision <type>',
+      'precision of the matrix products (default: the one the vectors were trained with, else float32)')
+    .action(async (o: TextOpts & { model: string; vector: string; json?: boolean; backend: BackendChoice; precision?: string }) => {
       const text = readText(o);
       if (!existsSync(o.vector)) throw new Error(`--vector ${o.vector} does not exist`);
       const { memory, meta } = readVectorFile(o.vector);
@@ -127,7 +132,11 @@ export function registerCramCommands(program: Command): void {
       const ids = tokenize(info, tokenizer, text, o.length ?? String(meta.n_tokens), meta.n_mem);
 
       const sessions = await import('../run/model-session.ts');
-      await sessions.startBackend(o.backend);
+      const trained = typeof meta.extra?.precision === 'string' ? meta.extra.precision : undefined;
+      const asked = (o.precision ?? trained ?? 'float32') as Precision;
+      const named = { precision: o.precision !== undefined ? '--precision' : `the precision stored in ${o.vector}` };
+      const precision = cramPrecision(cramFields({ precision: asked }, 'cram eval', named));
+      await sessions.startBackend(o.backend, precision);
       const session = await sessions.openModel(info.dir);
       if (meta.model_sha256 !== session.weightsSha256) {
         throw new Error(`${o.vector} was trained on model "${meta.model}" (weights ${meta.model_sha256.slice(0, 12)}…), not on ${session.name} (weights ${session.weightsSha256.slice(0, 12)}…)`);
@@ -138,6 +147,7 @@ export function registerCramCommands(program: Command): void {
       const regen = await session.regenerate(memory, meta.n_mem, ids);
       const result = {
         model: session.name, vector_file: o.vector, n_tokens: n, n_mem: meta.n_mem, text_matches: idsSha256(ids) === meta.ids_sha256,
+        precision,
         loss: res.loss, accuracy: res.accuracy, regenerated_exact: regen.regenerated_exact, regenerated_prefix_tokens: regen.regenerated_prefix_tokens,
       };
       if (o.json) process.stdout.write(JSON.stringify(result) + '\n');

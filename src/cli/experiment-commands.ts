@@ -10,8 +10,8 @@ import { writeRunReport } from '../run/run-report.ts';
 import { KINDS } from '../experiments/kinds/index.ts';
 import { prepareExperiment } from '../run/prepare.ts';
 import { COST_ESTIMATE, MAX_SHARDS, shardRequest, splitPlan } from '../run/shards.ts';
-import { formatBytes } from '../cram/limits.ts';
 import { positiveInt } from './options.ts';
+import { formatBytes, gb, planForModelDir } from '../cram/limits.ts';
 
 const rel = (p: string) => relative(process.cwd(), p) || '.';
 
@@ -45,12 +45,16 @@ export function registerExperimentCommands(program: Command): void {
         weight_bytes: m.info.parameters === null ? null
           : { float32: m.info.parameters * 4, bfloat16: m.info.parameters * 2 },
       }));
+      // The memory plan per backend and precision at the longest planned text (config.json and weight headers only).
+      const plans = p.models.map((m, i) => planForModelDir(m.info.dir, Math.max(1, models[i].most_positions)));
       const n = o.shards === undefined ? undefined : positiveInt(o.shards, '--shards', MAX_SHARDS);
       const split = n === undefined ? undefined : splitPlan(p.models.map((m) => ({ name: m.info.name, items: m.items })), n, p.config.max_steps);
       const total = split?.reduce((a, s) => a + s.cost, 0) || 1;
       const shards = split?.map((s, i) => ({ shard: i, items: s.items, cost_share: s.cost / total }));
       if (o.json) {
-        process.stdout.write(JSON.stringify({ config, experiment: p.kind.name, run_dir: p.runDir, models, ...(shards ? { shards } : {}) }) + '\n');
+        const withPlans = models.map((m, i) => ({ ...m, precision: p.config.precision, memory_plan: plans[i]?.rows ?? null }));
+        const json = { config, experiment: p.kind.name, run_dir: p.runDir, models: withPlans, ...(shards ? { shards } : {}) };
+        process.stdout.write(JSON.stringify(json) + '\n');
         return;
       }
       process.stdout.write(`${config}: valid ${p.kind.name} experiment → ${rel(p.runDir)}\n`);
@@ -65,6 +69,17 @@ export function registerExperimentCommands(program: Command): void {
             `${formatBytes(m.weight_bytes.bfloat16)} as bf16/fp16\n`);
         }
       }
+      models.forEach((m, i) => {
+        const plan = plans[i];
+        if (!plan) return;
+        process.stdout.write(`  ${m.model} memory plan at ${m.most_positions} positions per text ` +
+          `(weights from ${plan.weightsFrom}; config precision ${p.config.precision}):\n`);
+        for (const r of plan.rows) {
+          const fits = Object.entries(r.max_batch).map(([k, v]) => `${k}: ${v}`).join(', ');
+          process.stdout.write(`    ${r.backend.padEnd(6)} ${r.precision.padEnd(8)} weights ${gb(r.weights_bytes)}, ` +
+            `activations ${gb(r.activations_bytes)} per text, batch 1 ${gb(r.total_batch1_bytes)}; largest batch in ${fits}\n`);
+        }
+      });
       for (const s of shards ?? []) process.stdout.write(`  shard ${s.shard}/${n}: ${s.items} items, ${(100 * s.cost_share).toFixed(1)} % of the expected cost (${COST_ESTIMATE})\n`);
     });
 

@@ -1,11 +1,18 @@
 import { Option } from 'commander';
 import { BACKEND_CHOICES } from '../config/backends.ts';
 import { TEXT_ENCODINGS } from '../files.ts';
+import { PRECISIONS } from '../engine/precision.ts';
 
 export const backendOption = () =>
   new Option('--backend <name>', 'ONNX Runtime execution provider: auto picks cuda (if its provider is installed), then webgpu (hardware adapter), then cpu')
     .choices([...BACKEND_CHOICES])
     .default('auto');
+
+export const precisionOption = (fallback = 'float32') =>
+  new Option('--precision <type>',
+    'precision of the matrix products, as torch.autocast (norms, softmax, loss, vectors and AdamW stay float32)')
+    .choices([...PRECISIONS])
+    .default(fallback);
 
 export const encodingOption = () =>
   new Option('--encoding <name>', 'encoding of the text file: utf8 (default; anything else is refused) or latin1')

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { sourceName, type SourceSpec } from '../data/sources.ts';
 import { TEXT_ENCODINGS } from '../files.ts';
 import { BACKEND_CHOICES } from './backends.ts';
+import { PRECISIONS } from '../engine/precision.ts';
 
 /** A name that becomes one folder: no separator, not "." or "..", not hidden. */
 export const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
@@ -71,6 +72,8 @@ export const CramFieldsSchema = z.strictObject({
   max_steps: positiveInt(LIMITS.steps).default(5000),
   patience: positiveInt(LIMITS.steps).default(2000),
   batch: BatchSchema.default({ max_texts: 32, max_tokens: 8192 }),
+  /** Precision of the matrix products, as torch.autocast (src/engine/precision.ts); the rest stays float32. */
+  precision: z.enum(PRECISIONS).default('float32'),
 });
 
 const duplicates = <T>(xs: readonly T[], key: (x: T) => string = String): string[] => {

@@ -5,6 +5,7 @@
  */
 import type { CramSettings } from '../cram/cram.ts';
 import { describeIssue } from './issues.ts';
+import type { Precision } from '../engine/precision.ts';
 import { CramFieldsSchema, type CramFields } from './schema.ts';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -26,6 +27,11 @@ export function cramSettings(c: CramFields, opts: { recordTrajectory?: boolean }
     maxBatchTokens: c.batch.max_tokens,
     recordTrajectory: opts.recordTrajectory ?? false,
   };
+}
+
+/** The precision of the matrix products (validated with the other fields; the model is opened with it). */
+export function cramPrecision(c: CramFields): Precision {
+  return c.precision;
 }
 
 function stripUndefined(o: unknown): unknown {

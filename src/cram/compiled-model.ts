@@ -8,7 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import { cacheDir, writeCacheFile } from '../engine/cache.ts';
+import { Graph } from '../engine/graph/graph.ts';
 import { serialize } from '../engine/graph/onnx.ts';
+import { withMatmulPrecision } from '../engine/graph/ops.ts';
+import * as op from '../engine/graph/ops.ts';
+import { FLOAT32_MODE, precisionSupport, probeFailure, type MatmulMode, type Precision } from '../engine/precision.ts';
 import type { BackendChoice } from '../engine/backend.ts';
 import { createSession, initRuntime, type Runtime } from '../engine/runtime.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
@@ -72,10 +76,17 @@ export class CompiledModel {
   private readonly sessions = new Map<string, Promise<OrtTypes.InferenceSession>>();
   private decodeSession: Promise<DecodeSession> | null = null;
 
-  constructor(readonly runtime: Runtime, readonly model: CausalLM, readonly weightsSha256: string) {
+  /** How the matrix products run (src/engine/precision.ts); float32 unless the model was opened with a precision. */
+  readonly matmul: MatmulMode;
+
+  constructor(readonly runtime: Runtime, readonly model: CausalLM, readonly weightsSha256: string,
+    opts: { matmul?: MatmulMode } = {}) {
     // WebGPU binds each weight as one storage buffer (at most 2 GiB on an H100, less elsewhere): split larger ones.
     if (runtime.name === 'webgpu') model.weights.maxBlockBytes = 1 << 30;
+    this.matmul = opts.matmul ?? FLOAT32_MODE;
   }
+
+  get precision(): Precision { return this.matmul.dtype; }
 
   get embedDim(): number { return this.model.embedDim; }
 
@@ -86,7 +97,8 @@ export class CompiledModel {
    */
   checkFits(opts: Omit<LimitOptions, 'memoryLimit'> = {}): void {
     const open = this.sessions.size > 0 || this.decodeSession !== null;
-    checkLimits(this.model, this.runtime.name, open ? { ...opts, memoryLimit: null } : opts);
+    const limits = open ? { ...opts, memoryLimit: null } : opts;
+    checkLimits(this.model, this.runtime.name, { precision: this.precision, ...limits });
   }
 
   private weightsReady = false;
@@ -95,14 +107,17 @@ export class CompiledModel {
   private prepareWeights(): void {
     if (this.weightsReady) return;
     this.weightsReady = true;
-    if (needsFloat32Cache(this.model.weights)) useFloat32Cache(this.model.weights, this.weightsSha256);
+    // Native half products read half checkpoints in place (no float32 copy); float32 and emulated runs use the copy.
+    const native = this.matmul.dtype !== 'float32' && !this.matmul.emulate;
+    if (!native && needsFloat32Cache(this.model.weights)) useFloat32Cache(this.model.weights, this.weightsSha256);
   }
 
   private async sessionFor(key: string, build: () => Uint8Array): Promise<OrtTypes.InferenceSession> {
     this.prepareWeights();
     let s = this.sessions.get(key);
     if (!s) {
-      s = createSession(this.runtime, this.cachedGraph(key, build), this.model.weights.folder || null);
+      const bytes = this.cachedGraph(key, () => withMatmulPrecision(this.matmul, build));
+      s = createSession(this.runtime, bytes, this.model.weights.folder || null);
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
     }
@@ -165,7 +180,7 @@ export class CompiledModel {
     if (!this.decodeSession) {
       this.decodeSession = (async () => {
         this.prepareWeights();
-        const { graph, carried } = buildDecodeGraph(this.model);
+        const { graph, carried } = withMatmulPrecision(this.matmul, () => buildDecodeGraph(this.model));
         const session = await createSession(this.runtime, this.cachedGraph('decode', () => serialize(graph)), this.model.weights.folder || null);
         return { session, carried };
       })();
@@ -230,11 +245,62 @@ export class CompiledModel {
   }
 }
 
+const probed = new Map<string, Promise<string | null>>();
+
+/** A 2×2 product in `mode`'s type, run once per provider: null when it works, else the provider's error. */
+function probeHalf(runtime: Runtime, mode: MatmulMode): Promise<string | null> {
+  const key = `${runtime.name}:${runtime.detail}:${mode.dtype}`;
+  let p = probed.get(key);
+  if (!p) {
+    p = (async () => {
+      const g = new Graph('precision-probe');
+      const a = g.input('a', 'float32', [2, 2]);
+      withMatmulPrecision(mode, () => g.output(op.linear2d(op.matmul(a, a), a), 'y'));
+      try {
+        // Quiet: a refused probe is reported as one line by the caller, not by ONNX Runtime's own log.
+        const s = await runtime.ort.InferenceSession.create(serialize(g),
+          { executionProviders: runtime.providers, logSeverityLevel: 4 });
+        try {
+          const r = await s.run({ a: new runtime.ort.Tensor('float32', Float32Array.from([1, 2, 3, 4]), [2, 2]) });
+          const y = r.y.data as Float32Array;
+          r.y.dispose?.();
+          // (a·a)·aᵀ for a = [[1,2],[3,4]]: [[37, 81], [81, 177]], exact in any half type.
+          if (y[0] !== 37 || y[3] !== 177) return `computed ${Array.from(y).join(', ')} instead of 37, 81, 81, 177`;
+          return null;
+        } finally {
+          await s.release();
+        }
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    })();
+    probed.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * How `precision` runs on the started `runtime` (src/engine/precision.ts), or a one-line error naming the provider and
+ * what to use instead. Call it before any work: it costs one tiny session where the provider must be probed.
+ */
+export async function resolvePrecision(runtime: Runtime, precision: Precision):
+  Promise<{ mode: MatmulMode; note: string | null }> {
+  const support = precisionSupport(runtime.name, precision);
+  if (!support.ok) throw new Error(support.reason);
+  if (support.probe) {
+    const failure = await probeHalf(runtime, support.mode);
+    if (failure) throw new Error(probeFailure(runtime.name, precision, failure, runtime.detail));
+  }
+  return { mode: support.mode, note: support.note };
+}
+
 /** Loads a model and makes it runnable on the requested backend (the usual entry point). */
-export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean } = {}): Promise<LoadedModel & { engine: CompiledModel }> {
+export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean; precision?: Precision } = {}):
+  Promise<LoadedModel & { engine: CompiledModel }> {
   const runtime = await initRuntime(opts.backend ?? 'auto');
+  const { mode } = await resolvePrecision(runtime, opts.precision ?? 'float32');
   const loaded = await loadModel(nameOrPath, { tokenizer: opts.tokenizer });
-  const compiled = new CompiledModel(runtime, loaded.model, loaded.weightsSha256);
+  const compiled = new CompiledModel(runtime, loaded.model, loaded.weightsSha256, { matmul: mode });
   compiled.checkFits({ name: loaded.name }); // a model too large for the backend fails here, before any session
   return { ...loaded, engine: compiled };
 }

@@ -50,7 +50,10 @@ export function headLogits(head: Head, h: Value): Value {
  * head is linear, the generic one (through tanh) when it soft-caps.
  */
 export function headCrossEntropy(head: Head, h: Value, targets: Value): { ce: Value; hit: Value } {
-  if (!head.softcap) return op.linearCrossEntropy(h, head.blocks, head.bias, targets);
+  if (!head.softcap) {
+    const a = op.autocastHeadInputs(h, head.blocks); // the head's operands in the autocast precision (ops.ts)
+    return op.linearCrossEntropy(a.h, a.blocks, head.bias, targets);
+  }
   return op.crossEntropy(headLogits(head, h), targets);
 }
 

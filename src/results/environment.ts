@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BackendInfo } from '../engine/backend.ts';
+
+/** The backend, with the precision startBackend resolved (src/run/model-session.ts). */
+type EngineInfo = BackendInfo & { precision?: string; precisionCompute?: string };
 import { PROJECT_ROOT } from '../paths/index.ts';
 
 function version(pkg: string): string | null {
@@ -22,10 +25,12 @@ function gitCommit(): string | null {
   }
 }
 
-export function describeEnvironment(backend: BackendInfo): Record<string, unknown> {
+export function describeEnvironment(backend: EngineInfo): Record<string, unknown> {
   return {
     backend: backend.name,
     backend_detail: backend.detail,
+    precision: backend.precision ?? 'float32',
+    precision_compute: backend.precisionCompute ?? 'native',
     node: process.version,
     platform: `${platform()} ${release()} ${arch()}`,
     cpus: cpus().length,

@@ -50,6 +50,8 @@ export interface SampleRecord {
   ids_sha256: string;
   /** Vector file, relative to the run folder. */
   vector_file: string;
+  /** Precision of the matrix products (config `precision`; absent in records made before it existed: float32). */
+  precision?: 'float32' | 'bfloat16' | 'float16';
 }
 
 export const SAMPLE_COLUMNS: (keyof SampleRecord)[] = [
@@ -57,7 +59,7 @@ export const SAMPLE_COLUMNS: (keyof SampleRecord)[] = [
   'original_loss', 'original_accuracy', 'best_loss', 'best_accuracy', 'loss_at_best_accuracy',
   'original_ce', 'compressed_ce', 'info_gain_nats', 'info_gain_bits', 'token_gain',
   'steps', 'best_step', 'stop_reason', 'regenerated_exact', 'regenerated_prefix_tokens', 'seconds',
-  'embed_dim', 'embedding_rows', 'ids_sha256', 'vector_file',
+  'embed_dim', 'embedding_rows', 'ids_sha256', 'vector_file', 'precision',
 ];
 
 /** Per-step curves of a few texts (curves.jsonl), for the optimisation-curve figure. */

@@ -53,6 +53,6 @@ export function saveTextVectors(path: string, session: ModelSession, memory: Flo
   writeVectorFile(path, memory, {
     model: session.name, model_sha256: session.weightsSha256, tokenizer_sha256: session.tokenizer.fingerprint,
     n_mem: nMem, embed_dim: session.embedDim, n_tokens: ids.length, ids_sha256: idsSha256(ids),
-    text_sha256: sha256(session.tokenizer.decode(ids)), extra,
+    text_sha256: sha256(session.tokenizer.decode(ids)), extra: { precision: session.precision, ...extra },
   });
 }

@@ -107,12 +107,12 @@ export async function runExperiment<Rec extends object = object>(configPath: str
 
   // The backend and the models' memory needs are checked before the run folder exists.
   const sessions = await import('./model-session.ts');
-  const backend = await sessions.startBackend(config.backend);
+  const backend = await sessions.startBackend(config.backend, config.precision);
   for (const m of prepared.models) {
     const longest = Math.max(0, ...m.items.map((it) => it.positions));
     await sessions.checkModelsFit([m.info], backend.name, {
       maxTokens: longest, batchTokens: Math.max(longest, Math.min(config.batch.max_tokens, config.batch.max_texts * longest)),
-      tokensFrom: `the planned work (up to ${longest} positions per text)`,
+      tokensFrom: `the planned work (up to ${longest} positions per text)`, precision: config.precision,
     });
   }
 
@@ -207,7 +207,7 @@ export async function runExperiment<Rec extends object = object>(configPath: str
       const ctx: RunContext<object> = {
         config, session: model, shouldStop,
         record: (r) => {
-          own.append(kind.recordFile, r);
+          own.append(kind.recordFile, { ...r, precision: config.precision }); // every kind's records say it
           done.add(kind.recordKey(r));
           ranNow++;
           doneHere++;

@@ -6,6 +6,7 @@
  */
 import type { BackendChoice } from '../engine/backend.ts';
 import type { Runtime } from '../engine/runtime.ts';
+import type { MatmulMode, Precision } from '../engine/precision.ts';
 import type { CramHooks, CramJob, CramSettings } from '../cram/cram.ts';
 import type { InputPart } from '../cram/generate.ts';
 import type { OneStepHooks, OneStepJob, OneStepSettings } from '../cram/one-step.ts';
@@ -21,7 +22,14 @@ export type { ProgressiveHooks, ProgressiveJob, ProgressiveOutcome, ProgressiveS
 export type { OneStepHooks, OneStepJob, OneStepOutcome, OneStepSettings } from '../cram/one-step.ts';
 
 /** What the engine runs on (written to environment.json). */
-export interface BackendInfo { name: string; detail: string }
+export interface BackendInfo {
+  name: string;
+  detail: string;
+  /** Precision of the matrix products (src/engine/precision.ts) and how this backend runs it. */
+  precision?: Precision;
+  precisionCompute?: 'native' | 'emulated';
+  precisionNote?: string | null;
+}
 
 /** A loaded frozen model and what the harness does with it. */
 export interface ModelSession {
@@ -30,6 +38,8 @@ export interface ModelSession {
   readonly dir: string;
   /** SHA-256 of the weight bytes (identifies the model in vector files). */
   readonly weightsSha256: string;
+  /** Precision of the matrix products (startEngine's). */
+  readonly precision: Precision;
   readonly tokenizer: TextTokenizer;
   /** d: width of a [mem] vector. */
   readonly embedDim: number;
@@ -84,10 +94,18 @@ function embeddingMean(model: CausalLM, name: string): Float32Array {
   return Float32Array.from(sum, (v) => (v / rows) * scale);
 }
 
-export async function startBackend(choice: BackendChoice): Promise<BackendInfo> {
+let matmulMode: MatmulMode | null = null;
+
+/** Starts the backend and checks, before any work, that it runs `precision` (else a one-line error naming it). */
+export async function startBackend(choice: BackendChoice, precision: Precision = 'float32'): Promise<BackendInfo> {
   const { initRuntime } = await import('../engine/runtime.ts');
+  const { resolvePrecision } = await import('../cram/compiled-model.ts');
   const rt: Runtime = await initRuntime(choice);
-  return { name: rt.name, detail: rt.detail };
+  const { mode, note } = await resolvePrecision(rt, precision);
+  matmulMode = mode;
+  if (note) process.stderr.write(`note: ${note}\n`);
+  const precisionCompute = mode.emulate ? 'emulated' : 'native';
+  return { name: rt.name, detail: rt.detail, precision, precisionCompute, precisionNote: note };
 }
 
 /** Loads a model with its tokenizer on the started backend. */
@@ -105,13 +123,14 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
   const loaded = await loadModel(nameOrPath);
   const { model } = loaded;
   if (!loaded.tokenizer) throw new Error(`${loaded.dir} has no tokenizer`);
-  const engine = new CompiledModel(rt, model, loaded.weightsSha256);
+  const engine = new CompiledModel(rt, model, loaded.weightsSha256, { matmul: matmulMode ?? undefined });
   const evaluateMany = async (memory: Float32Array | null, nMem: number, texts: number[][]) =>
     (await engine.evaluate(nMem, memory, texts)).map(({ loss, accuracy, tokenCe }) => ({ loss, accuracy, tokenCe }));
   return {
     name: loaded.name,
     dir: loaded.dir,
     weightsSha256: loaded.weightsSha256,
+    precision: engine.precision,
     tokenizer: loaded.tokenizer,
     embedDim: model.embedDim,
     numEmbeddings: model.numEmbeddings,
@@ -142,11 +161,13 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
  * and the largest batch against its memory. Reads weight headers only.
  */
 export async function checkModelsFit(models: { dir: string; name: string; maxPositions: number }[], backend: string,
-  batch: { maxTokens: number; batchTokens: number; tokensFrom: string }): Promise<void> {
+  batch: { maxTokens: number; batchTokens: number; tokensFrom: string; precision?: Precision }): Promise<void> {
   const { checkLimits } = await import('../cram/limits.ts');
   const { loadModel } = await import('../models/load.ts');
   for (const m of models) {
     const { model } = await loadModel(m.dir, { tokenizer: false, fingerprint: false });
-    checkLimits(model, backend, { name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom });
+    checkLimits(model, backend, {
+      name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom, precision: batch.precision,
+    });
   }
 }

@@ -5,6 +5,7 @@
  * and masks never get one.
  */
 import { broadcastShapes, type Attr, type DType, type Dim, type Value } from './graph.ts';
+import { FLOAT32_MODE, type MatmulMode } from '../precision.ts';
 
 type Out = { dtype: DType; shape: Dim[]; requiresGrad?: boolean };
 
@@ -174,9 +175,59 @@ export function cast(x: Value, to: DType): Value {
   if (x.dtype === to) return x;
   const codes: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 };
   const floaty = (d: DType) => d === 'float32' || d === 'float16' || d === 'bfloat16';
+  // A frozen value cast back to the type it was cast from is that value (a half weight read as float32, then lowered).
+  const src = castSource.get(x);
+  if (src && src.dtype === to && !x.requiresGrad) return src;
   const out = emit('Cast', [x], { to: { i: codes[to] } }, { dtype: to, shape: x.shape, requiresGrad: x.requiresGrad && floaty(to) });
+  if (!x.requiresGrad && (x.dtype === 'float16' || x.dtype === 'bfloat16') && to === 'float32') castSource.set(out, x);
   if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? cast(g, x.dtype) : null]);
   return out;
+}
+
+// ---------------------------------------------------------------- autocast (src/engine/precision.ts)
+
+/** Frozen float32 values widened from a half type by a Cast, and what they were widened from (exact both ways). */
+const castSource = new WeakMap<Value, Value>();
+
+let matmulMode: MatmulMode = FLOAT32_MODE;
+
+/**
+ * Builds a graph with its matrix products in `mode` (as torch.autocast: operands and result in the half type, every
+ * other op in float32). Graph building is synchronous, so the mode holds exactly for the ops `build` emits.
+ */
+export function withMatmulPrecision<T>(mode: MatmulMode, build: () => T): T {
+  const prev = matmulMode;
+  matmulMode = mode;
+  try {
+    return build();
+  } finally {
+    matmulMode = prev;
+  }
+}
+
+function autocasting(): boolean {
+  return matmulMode.dtype !== 'float32';
+}
+
+/** A float32 value as a product operand: in the half type (native), or rounded to it and kept float32 (emulated). */
+function lower(x: Value): Value {
+  const h = cast(x, matmulMode.dtype);
+  return matmulMode.emulate ? cast(h, 'float32') : h;
+}
+
+/** A product's result back in float32 (native), or rounded to the half type (emulated). */
+function raise(y: Value): Value {
+  return matmulMode.emulate ? cast(cast(y, matmulMode.dtype), 'float32') : cast(y, 'float32');
+}
+
+/**
+ * The LM head's inputs under autocast, for the fused loss (linearCrossEntropy computes its head product itself):
+ * hidden rows and weight blocks rounded to the half type (emulated), so the product sees what a half product sees.
+ * Native providers keep the fused head in float32 (its logits feed a float32 loss either way).
+ */
+export function autocastHeadInputs(h: Value, blocks: RowBlock[]): { h: Value; blocks: RowBlock[] } {
+  if (!autocasting() || !matmulMode.emulate) return { h, blocks };
+  return { h: lower(h), blocks: blocks.map((b) => ({ ...b, value: lower(b.value) })) };
 }
 
 // ---------------------------------------------------------------- matrix products
@@ -190,14 +241,19 @@ function transposeLast(x: Value): Value {
 /** Batched matrix product with numpy broadcasting of the batch dims (both inputs rank ≥ 2). */
 export function matmul(a: Value, b: Value): Value {
   if (a.rank < 2 || b.rank < 2) throw new Error('matmul needs rank ≥ 2 inputs');
+  return autocasting() ? raise(matmulIn(lower(a), lower(b))) : matmulIn(a, b);
+}
+
+/** MatMul in its operands' type (the backward products too). */
+function matmulIn(a: Value, b: Value): Value {
   const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const shape = [...batch, a.shape[a.rank - 2], b.shape[b.rank - 1]];
-  const out = emit('MatMul', [a, b], {}, { dtype: 'float32', shape, requiresGrad: anyGrad(a, b) });
+  const out = emit('MatMul', [a, b], {}, { dtype: a.dtype, shape, requiresGrad: anyGrad(a, b) });
   if (out.requiresGrad) {
     a.graph.record([a, b], [out], ([g]) => {
       if (!g) return [null, null];
-      const ga = a.requiresGrad ? unbroadcast(matmul(g, transposeLast(b)), a) : null;
-      const gb = b.requiresGrad ? unbroadcast(matmul(transposeLast(a), g), b) : null;
+      const ga = a.requiresGrad ? unbroadcast(matmulIn(g, transposeLast(b)), a) : null;
+      const gb = b.requiresGrad ? unbroadcast(matmulIn(transposeLast(a), g), b) : null;
       return [ga, gb];
     });
   }
@@ -211,10 +267,17 @@ export function matmul(a: Value, b: Value): Value {
 export function linear2d(a: Value, w: Value, bias: Value | null = null, transposed = false): Value {
   if (a.rank !== 2 || w.rank !== 2) throw new Error('linear2d needs 2-D inputs');
   if (w.requiresGrad || bias?.requiresGrad) throw new Error('linear2d: weights are frozen');
+  if (autocasting()) return raise(gemmIn(lower(a), lower(w), bias ? lower(bias) : null, transposed));
+  return gemmIn(a, w, bias, transposed);
+}
+
+/** Gemm in its operands' type (the backward product too). */
+function gemmIn(a: Value, w: Value, bias: Value | null, transposed: boolean): Value {
   const outDim = transposed ? w.shape[1] : w.shape[0];
-  const out = emit('Gemm', bias ? [a, w, bias] : [a, w], { transB: { i: transposed ? 0 : 1 } }, { dtype: 'float32', shape: [a.shape[0], outDim], requiresGrad: a.requiresGrad });
+  const dtype = a.dtype;
+  const out = emit('Gemm', bias ? [a, w, bias] : [a, w], { transB: { i: transposed ? 0 : 1 } }, { dtype, shape: [a.shape[0], outDim], requiresGrad: a.requiresGrad });
   if (out.requiresGrad) {
-    a.graph.record([a], [out], ([g]) => [g ? emit('Gemm', [g, w], { transB: { i: transposed ? 1 : 0 } }, { dtype: 'float32', shape: a.shape, requiresGrad: g.requiresGrad }) : null]);
+    a.graph.record([a], [out], ([g]) => [g ? emit('Gemm', [g, w], { transB: { i: transposed ? 1 : 0 } }, { dtype, shape: a.shape, requiresGrad: g.requiresGrad }) : null]);
   }
   return out;
 }
@@ -389,6 +452,9 @@ export function gather(data: Value, indices: Value, axis = 0): Value {
   if (data.requiresGrad) throw new Error('gather: gradients into the gathered table are not supported');
   const a = norm(axis, data.rank);
   const shape = [...data.shape.slice(0, a), ...indices.shape, ...data.shape.slice(a + 1)];
+  // A half table widened to float32: gather its rows, then widen them (no float32 copy of the whole table).
+  const half = castSource.get(data);
+  if (half) return cast(emit('Gather', [half, indices], { axis: { i: a } }, { dtype: half.dtype, shape }), data.dtype);
   return emit('Gather', [data, indices], { axis: { i: a } }, { dtype: data.dtype, shape });
 }
 
