@@ -11,7 +11,7 @@
  *   3  cram         objective and decode graphs, the compiled model, optimisers, generation, limits
  *   4  config       experiment configs, and the one function from a config to cram's settings
  *   5  experiments, run, compress    the kinds; the run machinery; the context compressor
- *   6  cli, serve   commands; the compression server
+ *   6  cli, serve, view   commands; the compression server; the results explorer
  *   7  index.ts     the package's entry
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -26,11 +26,11 @@ export const LAYERS: Readonly<Record<string, number>> = {
   cram: 3,
   config: 4,
   experiments: 5, run: 5, compress: 5,
-  cli: 6, serve: 6,
+  cli: 6, serve: 6, view: 6,
   index: 7,
 };
 
-export const LAYER_NAMES = ['leaves', 'engine', 'models', 'cram', 'config', 'experiments/run/compress', 'cli/serve', 'index'];
+export const LAYER_NAMES = ['leaves', 'engine', 'models', 'cram', 'config', 'experiments/run/compress', 'cli/serve/view', 'index'];
 
 /** Source files of a folder, recursively, as paths relative to it with forward slashes. */
 export function sourceFiles(root: string): string[] {
