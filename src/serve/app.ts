@@ -26,8 +26,8 @@ import { sha256 } from '../cram/vector-file.ts';
 import { greedyGenerate } from '../cram/generate.ts';
 import { memoryId, parseMemoryId, ServeDb, type JobStatus, type MemoryRow, type PartRow, type SessionSettings } from './db.ts';
 import { Limiter, parsePrompt, partSizes, promptParts, type PromptPiece } from './prompt.ts';
-import { ThreadWorker } from './thread-worker.ts';
-import { CompressWorker, type QueueWorker, type WorkerOptions } from './worker.ts';
+import { ThreadWorker } from './compression-thread.ts';
+import { CompressWorker, type QueueWorker, type WorkerOptions } from './queue.ts';
 
 export interface ServeOptions {
   model: OpenModel;

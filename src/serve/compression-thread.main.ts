@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openModel } from '../cram/compiled-model.ts';
 import type { BackendChoice } from '../engine/backend.ts';
 import { ServeDb } from './db.ts';
-import { CompressWorker, type WorkerOptions } from './worker.ts';
+import { CompressWorker, type WorkerOptions } from './queue.ts';
 
 export interface ThreadData {
   modelDir: string;
