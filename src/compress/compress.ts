@@ -124,6 +124,22 @@ export async function compress(text: string, options: CompressOptions): Promise<
 /** One text's outcome in compressMany: its file, or why it could not be compressed. */
 export type CompressResult = { ok: true; file: MemoryFile } | { ok: false; error: CompressError };
 
+/**
+ * Where a text's compression stands after a round: the segments reproduced exactly (their vectors) and the K each
+ * other segment goes on with. Given back as `resume`, compression goes on from there instead of from the start.
+ */
+export interface CompressCheckpoint {
+  /** idsSha256 of the text's tokens and the segment length: a checkpoint is used only for the same plan. */
+  planSha256: string;
+  rounds: number;
+  steps: number;
+  kOf: number[];
+  done: (Float32Array | null)[];
+}
+
+/** One text for compressMany: the text, its seed (default: options.seed) and a checkpoint to resume from. */
+export type CompressInput = string | { text: string; seed?: number; resume?: CompressCheckpoint | null };
+
 /** compressMany stopped because `shouldStop` said so; no result was produced for the texts not yet done. */
 export class CompressAborted extends CompressError {}
 
@@ -140,7 +156,9 @@ export interface CompressManyOptions extends Omit<CompressOptions, 'onProgress'>
    * Called at each round's start: more texts to take into this run (indices go on after the ones given so far).
    * Each starts at its own first round, sharing the batches with the texts already running.
    */
-  admit?: () => (string | { text: string; seed?: number })[];
+  admit?: () => CompressInput[];
+  /** After each round, for every text not finished yet: where it stands (save it to resume after a crash). */
+  onCheckpoint?: (index: number, c: CompressCheckpoint) => void;
 }
 
 interface TextState {
@@ -156,6 +174,7 @@ interface TextState {
   result: CompressResult | null;
   /** When the text joined (performance.now()). */
   start: number;
+  resume: CompressCheckpoint | null;
 }
 
 /**
@@ -165,7 +184,7 @@ interface TextState {
  * fails alone: the others go on. Each segment's initial vectors come from its text's own seed, so a text gets the
  * same start whichever texts share its batch (the engine keeps batched trajectories equal to solo ones).
  */
-export async function compressMany(texts: (string | { text: string; seed?: number })[], options: CompressManyOptions): Promise<CompressResult[]> {
+export async function compressMany(texts: CompressInput[], options: CompressManyOptions): Promise<CompressResult[]> {
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<Omit<CompressOptions, 'maxMem' | 'onProgress'>> & CompressManyOptions;
   for (const [k, v] of [['segmentTokens', o.segmentTokens], ['maxSteps', o.maxSteps], ['patience', o.patience]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new CompressError(`${k} must be a positive integer, got ${v}`);
@@ -179,10 +198,11 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
   const maxMemCap = (n: number) => Math.max(1, Math.min(o.maxMem ?? n, model.maxPositions - n - 1));
   const settings = cramSettings(cramFields({ max_steps: o.maxSteps, patience: o.patience, optimizer: { lr: o.lr } }, 'compress',
     { max_steps: 'maxSteps (--max-steps)', patience: 'patience (--patience)', 'optimizer.lr': 'lr' }));
-  const newState = (t: string | { text: string; seed?: number }, start: number): TextState => {
-    const { text, seed } = typeof t === 'string' ? { text: t, seed: o.seed } : { text: t.text, seed: t.seed ?? o.seed };
-    return { text, seed, plan: null, kOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null, start };
+  const newState = (t: CompressInput, start: number): TextState => {
+    const { text, seed, resume } = typeof t === 'string' ? { text: t, seed: o.seed, resume: null } : { text: t.text, seed: t.seed ?? o.seed, resume: t.resume ?? null };
+    return { text, seed, plan: null, kOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null, start, resume };
   };
+  const planSha = (st: TextState) => idsSha256([o.segmentTokens, ...st.plan!.segments.flatMap((s) => [-1, ...s.ids])]);
   const states: TextState[] = texts.map((t) => newState(t, t0));
   const finish = async (j: number, r: CompressResult) => {
     states[j].result = r;
@@ -225,7 +245,18 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
     st.plan = plan(ids, tok.bosId, o.segmentTokens);
     st.kOf = st.plan.segments.map((s) => Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))));
     st.done = new Array(st.plan.segments.length).fill(null);
-    st.pending = st.plan.segments.map((_, i) => i);
+    const r = st.resume;
+    const d = model.embedDim;
+    if (r && r.planSha256 === planSha(st) && r.kOf.length === st.kOf.length && r.done.length === st.kOf.length &&
+      r.kOf.every((k, i) => Number.isInteger(k) && k >= 1 && k <= maxMemCap(st.plan!.segments[i].ids.length) && (r.done[i] === null || r.done[i]!.length === k * d))) {
+      st.kOf = [...r.kOf];
+      st.done = [...r.done];
+      st.rounds = r.rounds;
+      st.steps = r.steps;
+      st.exact = st.done.filter((v) => v !== null).length;
+    }
+    st.resume = null;
+    st.pending = st.plan.segments.map((_, i) => i).filter((i) => st.done[i] === null);
     if (st.pending.length === 0) await finish(j, { ok: true, file: fileOf(st) });
   };
   for (let j = 0; j < states.length; j++) await prepare(j);
@@ -304,6 +335,7 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
       st.pending = next;
       if (failure) await finish(j, { ok: false, error: failure });
       else if (next.length === 0) await finish(j, { ok: true, file: fileOf(st) });
+      else o.onCheckpoint?.(j, { planSha256: planSha(st), rounds: st.rounds, steps: st.steps, kOf: [...st.kOf], done: [...st.done] });
     }
   }
   return states.map((st) => st.result!);

@@ -14,6 +14,7 @@ export class ThreadWorker implements QueueWorker {
   private secondsPerBatch = 30;
   /** The thread's V8 heap in use, as last reported. */
   heapUsed: number | null = null;
+  storeError: string | null = null;
   private thread: Worker | null = null;
   private stopping = false;
   private restarts = 0;
@@ -37,6 +38,7 @@ export class ThreadWorker implements QueueWorker {
         this.totals = m.totals;
         this.secondsPerBatch = m.secondsPerBatch;
         this.heapUsed = m.heapUsed;
+        this.storeError = m.storeError;
       } else if (m.type === 'job') {
         this.progress.delete(m.n);
         onJob?.(m.n, m.status, m.detail);

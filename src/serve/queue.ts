@@ -6,12 +6,50 @@
  * in the batch's first round.
  *
  * Nothing here can take the server down: a job's error marks that job failed with its message; an unexpected error
- * in a batch marks the batch's unfinished jobs failed.
+ * in a batch marks the batch's unfinished jobs failed. When the store cannot be written (read-only, disk full), the
+ * worker says so (`storeError`, the health route's `degraded`), keeps the results it could not record and writes them,
+ * and claims queued jobs again, as soon as the store takes writes again.
+ *
+ * After each round a job's checkpoint (its finished segments) is saved with it: a crash resumes it from there.
  */
-import { compressMany, CompressAborted, type CompressProgress, type OpenModel } from '../compress/compress.ts';
+import { compressMany, CompressAborted, type CompressCheckpoint, type CompressProgress, type OpenModel } from '../compress/compress.ts';
 import { compressionFigures } from '../compress/figures.ts';
-import { serializeMemoryFile, totalVectors } from '../compress/memory-file.ts';
-import { memoryId, type MemoryRow, type ServeDb } from './db.ts';
+import { serializeMemoryFile, totalVectors, type MemoryFile } from '../compress/memory-file.ts';
+import { isStoreWriteError, memoryId, type ModelIdentity, type MemoryRow, type ServeDb } from './db.ts';
+
+/** The identity a model's memories and jobs are recorded under. */
+export function modelIdentity(model: OpenModel): ModelIdentity {
+  return { name: model.name, weights_sha256: model.weightsSha256, tokenizer_sha256: model.tokenizer?.fingerprint ?? '' };
+}
+
+/** A checkpoint as bytes: one JSON line (plan hash, rounds, steps, K per segment, which are done), then the vectors. */
+export function serializeCheckpoint(c: CompressCheckpoint): Buffer {
+  const head = Buffer.from(JSON.stringify({ planSha256: c.planSha256, rounds: c.rounds, steps: c.steps, kOf: c.kOf, done: c.done.map((v) => v !== null) }) + '\n');
+  const vecs = c.done.filter((v): v is Float32Array => v !== null).map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  return Buffer.concat([head, ...vecs]);
+}
+
+/** The checkpoint in the bytes, or null when they are not one (an unreadable checkpoint only costs a restart). */
+export function parseCheckpoint(b: Buffer | null | undefined, d: number): CompressCheckpoint | null {
+  if (!b) return null;
+  try {
+    const nl = b.indexOf(10);
+    const h = JSON.parse(b.subarray(0, nl).toString('utf8')) as { planSha256: string; rounds: number; steps: number; kOf: number[]; done: boolean[] };
+    let at = nl + 1;
+    const done = h.done.map((isDone, i) => {
+      if (!isDone) return null;
+      const n = h.kOf[i] * d;
+      const v = new Float32Array(n);
+      Buffer.from(v.buffer).set(b.subarray(at, at + n * 4));
+      at += n * 4;
+      return v;
+    });
+    if (at !== b.length || typeof h.planSha256 !== 'string') return null;
+    return { planSha256: h.planSha256, rounds: h.rounds, steps: h.steps, kOf: h.kOf, done };
+  } catch {
+    return null;
+  }
+}
 
 export interface CompressSettings {
   segmentTokens: number;
@@ -52,6 +90,8 @@ export interface QueueWorker {
   readonly totals: { batches: number; done: number; failed: number };
   /** V8 heap in use by the worker's thread, when it has its own (null: it shares the server's). */
   readonly heapUsed?: number | null;
+  /** Why the worker cannot write the store now (null: it can); its jobs wait and are retried. */
+  readonly storeError: string | null;
   start(): void;
   /** A job was queued. */
   wake(): void;
@@ -75,8 +115,59 @@ export class CompressWorker implements QueueWorker {
   /** Seconds per batch, smoothed over recent batches (for Retry-After). */
   secondsPerBatch = 30;
   readonly totals = { batches: 0, done: 0, failed: 0 };
+  storeError: string | null = null;
+  /** Results finished while the store could not be written: recorded as soon as it can be. */
+  private readonly unrecorded: ({ n: number; status: 'done'; mf: MemoryFile; bytes: Buffer; stats: Record<string, unknown> } | { n: number; status: 'failed'; message: string })[] = [];
+  private readonly identity: ModelIdentity;
+  /** How long to wait before trying the store again after a write failed. */
+  retryMs = 2000;
 
-  constructor(private readonly db: ServeDb, private readonly model: OpenModel, private readonly opts: WorkerOptions) {}
+  constructor(private readonly db: ServeDb, private readonly model: OpenModel, private readonly opts: WorkerOptions) {
+    this.identity = modelIdentity(model);
+  }
+
+  /** Runs a store write; a write failure (read-only, full) is remembered as storeError and thrown again. */
+  private write<T>(what: string, f: () => T): T {
+    try {
+      const r = f();
+      if (this.storeError !== null) process.stderr.write('serve: the store takes writes again\n');
+      this.storeError = null;
+      return r;
+    } catch (e) {
+      if (isStoreWriteError(e)) {
+        if (this.storeError === null) process.stderr.write(`serve: cannot write the store (${what}): ${(e as Error).message}; retrying every ${this.retryMs / 1000} s\n`);
+        this.storeError = `cannot ${what}: ${(e as Error).message} (the store ${this.db.path} must be writable; jobs wait and are retried)`;
+      }
+      throw e;
+    }
+  }
+
+  /** Records the results kept while the store could not be written; true when none are left. */
+  private flush(): boolean {
+    while (this.unrecorded.length > 0) {
+      const u = this.unrecorded[0];
+      try {
+        const ok = this.write('record a finished job', () => (u.status === 'done' ? this.db.complete(u.n, u.mf, u.bytes, u.stats) : this.db.fail(u.n, u.message)));
+        const status = u.status === 'done' && ok ? 'done' : 'failed';
+        this.unrecorded.shift();
+        this.settled(u.n, status, u.status === 'done' ? (ok ? `${totalVectors(u.mf)} vectors` : 'deleted while running') : u.message);
+      } catch (e) {
+        if (!isStoreWriteError(e)) {
+          process.stderr.write(`serve: cannot record ${memoryId(u.n)}: ${(e as Error).message}\n`);
+          this.unrecorded.shift();
+          continue;
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private settled(n: number, status: 'done' | 'failed', detail: string): void {
+    this.progress.delete(n);
+    this.totals[status]++;
+    this.opts.onJob?.(n, status, detail);
+  }
 
   start(): void {
     if (!this.loop) this.loop = this.run();
@@ -108,14 +199,28 @@ export class CompressWorker implements QueueWorker {
     return true;
   }
 
+  private async pause(): Promise<boolean> {
+    await new Promise<void>((resolve) => {
+      this.wakeUp = resolve;
+      setTimeout(resolve, this.retryMs).unref();
+    });
+    this.wakeUp = null;
+    return !this.stopping;
+  }
+
   private async run(): Promise<void> {
     while (!this.stopping) {
+      if (!this.flush()) {
+        if (!(await this.pause())) break;
+        continue;
+      }
       let rows: MemoryRow[];
       try {
-        rows = this.db.claim(this.opts.batchTexts, this.opts.batchTokens);
+        rows = this.write('claim queued jobs', () => this.db.claim(this.identity, this.opts.batchTexts, this.opts.batchTokens));
       } catch (e) {
-        process.stderr.write(`serve: cannot read the queue: ${(e as Error).message}\n`);
-        rows = [];
+        if (!isStoreWriteError(e)) process.stderr.write(`serve: cannot read the queue: ${(e as Error).message}\n`);
+        if (!(await this.pause())) break;
+        continue;
       }
       if (rows.length === 0) {
         if (!(await this.idle())) break;
@@ -132,14 +237,14 @@ export class CompressWorker implements QueueWorker {
     const tok = this.model.tokenizer!;
     const settle = (n: number, status: 'done' | 'failed', detail: string) => {
       settled.add(n);
-      this.progress.delete(n);
-      this.totals[status]++;
-      this.opts.onJob?.(n, status, detail);
+      this.settled(n, status, detail);
     };
     const failJob = (n: number, message: string) => {
       try {
-        this.db.fail(n, message);
+        this.write('record a failed job', () => this.db.fail(n, message));
       } catch (e) {
+        settled.add(n);
+        if (isStoreWriteError(e)) { this.unrecorded.push({ n, status: 'failed', message }); return; }
         process.stderr.write(`serve: cannot record the failure of ${memoryId(n)}: ${(e as Error).message}\n`);
       }
       settle(n, 'failed', message);
@@ -157,18 +262,20 @@ export class CompressWorker implements QueueWorker {
       if (room <= 0 || tokens <= 0) return [];
       let more: MemoryRow[];
       try {
-        more = this.db.claim(room, tokens, false);
+        more = this.write('claim queued jobs', () => this.db.claim(this.identity, room, tokens, false));
       } catch (e) {
-        process.stderr.write(`serve: cannot read the queue: ${(e as Error).message}\n`);
+        if (!isStoreWriteError(e)) process.stderr.write(`serve: cannot read the queue: ${(e as Error).message}\n`);
         return [];
       }
       rows.push(...more);
       batch.texts = rows.length;
       started(more);
-      return more.map((r) => r.text ?? '');
+      return more.map(input);
     };
+    const d = this.model.model.embedDim;
+    const input = (r: MemoryRow) => ({ text: r.text ?? '', resume: parseCheckpoint(r.checkpoint, d) });
     try {
-      await compressMany(rows.map((r) => r.text ?? ''), {
+      await compressMany(rows.map(input), {
         model: this.model, ...this.opts.compress,
         onProgress: (i, p) => {
           this.progress.set(rows[i].n, {
@@ -177,8 +284,15 @@ export class CompressWorker implements QueueWorker {
           });
         },
         shouldStop: () => this.stopping,
-        isCancelled: (i) => !this.db.exists(rows[i].n),
+        isCancelled: (i) => { try { return !this.db.exists(rows[i].n); } catch { return false; } },
         admit,
+        onCheckpoint: (i, c) => {
+          try {
+            this.write('save a checkpoint', () => this.db.saveCheckpoint(rows[i].n, serializeCheckpoint(c)));
+          } catch (e) {
+            if (!isStoreWriteError(e)) process.stderr.write(`serve: cannot save the checkpoint of ${memoryId(rows[i].n)}: ${(e as Error).message}\n`);
+          }
+        },
         onText: async (i, r) => {
           const row = rows[i];
           if (!r.ok) {
@@ -196,7 +310,16 @@ export class CompressWorker implements QueueWorker {
               rounds: mf.stats.rounds, batched_steps: mf.stats.batched_steps, compress_seconds: mf.stats.seconds,
               queued_seconds: Number(((Date.parse(row.started!) - Date.parse(row.created)) / 1000).toFixed(2)), batch, runs: row.runs,
             };
-            if (this.db.complete(row.n, mf, bytes, stats)) settle(row.n, 'done', `${k} vectors`);
+            let ok: boolean;
+            try {
+              ok = this.write('record a finished job', () => this.db.complete(row.n, mf, bytes, stats));
+            } catch (e) {
+              if (!isStoreWriteError(e)) throw e;
+              settled.add(row.n);
+              this.unrecorded.push({ n: row.n, status: 'done', mf, bytes, stats });
+              return;
+            }
+            if (ok) settle(row.n, 'done', `${k} vectors`);
             else settle(row.n, 'failed', 'deleted while running');
           } catch (e) {
             failJob(row.n, `could not store the result: ${(e as Error).message}`);
@@ -209,8 +332,8 @@ export class CompressWorker implements QueueWorker {
     } catch (e) {
       const open = rows.filter((r) => !settled.has(r.n));
       if (e instanceof CompressAborted) {
-        // A clean shutdown: the jobs go back to the queue and run from their start next time.
-        this.db.requeue(open.map((r) => r.n));
+        // A clean shutdown: the jobs go back to the queue and resume from their checkpoints next time.
+        try { this.db.requeue(open.map((r) => r.n)); } catch (e) { process.stderr.write(`serve: cannot requeue: ${(e as Error).message}\n`); }
         for (const r of open) this.progress.delete(r.n);
       } else {
         for (const r of open) failJob(r.n, `compression failed: ${(e as Error).message}`);

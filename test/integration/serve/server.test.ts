@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { bundled, open } from '../helpers.ts';
-import { createServer, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../src/serve/app.ts';
-import { embedWithMemory } from '../../src/compress/compress.ts';
-import { greedyGenerate } from '../../src/cram/generate.ts';
-import { modelCodeLength } from '../../src/compress/figures.ts';
+import { bundled, open } from '../../helpers.ts';
+import { createServer, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../../src/serve/app.ts';
+import { embedWithMemory } from '../../../src/compress/compress.ts';
+import { greedyGenerate } from '../../../src/cram/generate.ts';
+import { modelCodeLength } from '../../../src/compress/figures.ts';
 import { api, snippets, waitFor } from './client.ts';
 
 const model = await open(bundled('gutenberg-llama-s'));

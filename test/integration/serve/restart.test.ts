@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { bundled } from '../helpers.ts';
-import { loadModel } from '../../src/models/load.ts';
+import { bundled } from '../../helpers.ts';
+import { loadModel } from '../../../src/models/load.ts';
 import { api, snippets, waitFor } from './client.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DRIVER = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const DRIVER = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
 interface Child { proc: ChildProcess; base: string; stderr: () => string; exited: Promise<number | null> }
 

@@ -1,7 +1,7 @@
 /** Test helpers for the memory service: a tiny JSON client, polling, and short texts the tokenizer round-trips. */
 import { readFileSync } from 'node:fs';
-import { fixture } from '../helpers.ts';
-import type { TextTokenizer } from '../../src/tokenizer/text-tokenizer.ts';
+import { fixture } from '../../helpers.ts';
+import type { TextTokenizer } from '../../../src/tokenizer/text-tokenizer.ts';
 
 export interface Reply {
   status: number;
