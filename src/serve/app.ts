@@ -82,6 +82,8 @@ export interface Server {
   worker: QueueWorker;
   /** Jobs found running at start-up (interrupted by a crash) and queued again. */
   requeued: number[];
+  /** Every route registered (method, Fastify URL): what GET /openapi.json must list. */
+  routes: { method: string; url: string }[];
   /** Stops the worker (its running jobs go back to the queue), the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -214,6 +216,10 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}; the routes are listed in docs/serve.md` } });
   });
 
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m, url: r.url });
+  });
   // text/plain is not JSON: refused with 415 like every other type (Fastify parses it by default).
   app.removeContentTypeParser('text/plain');
 
@@ -535,7 +541,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   worker.start();
   let closed = false;
   return {
-    app, db, worker, requeued,
+    app, db, worker, requeued, routes,
     async close() {
       if (closed) return;
       closed = true;
