@@ -149,7 +149,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const app = Fastify({
     logger: o.log ? { level: 'info', stream: process.stderr } : false,
     bodyLimit: o.bodyLimit,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     forceCloseConnections: true,
     return503OnClosing: true,
     requestTimeout: 120_000,

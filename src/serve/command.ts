@@ -9,7 +9,7 @@ import { SERVE_DEFAULTS } from './defaults.ts';
 
 interface ServeCliOptions {
   model: string; port: string; host: string; store?: string; token?: string; backend: BackendChoice;
-  maxSteps: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string;
+  maxSteps: string; maxStepsCeiling?: string; patience: string; segmentTokens: string; tokensPerVector: string; maxMem?: string; seed: string;
   batchTexts: string; batchTokens: string; batchWaitMs: string; maxQueue: string; maxTextTokens: string; bodyLimit: string;
   maxNewTokens: string; maxWaiting: string; sessionThreshold: string; sessionKeep: string; log?: boolean; allowOtherModels?: boolean;
 }
@@ -31,6 +31,8 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--token <secret>', 'require Authorization: Bearer <secret> on every route but /v1/health').env('CRAM_SERVE_TOKEN'))
     .addOption(backendOption())
     .option('--max-steps <n>', 'optimisation steps per round at most', String(DEFAULTS.maxSteps))
+    .option('--max-steps-ceiling <n>', 'a segment still improving at its step limit gets twice the steps, up to this ' +
+      '(default 4 × --max-steps); then more vectors')
     .option('--patience <n>', 'give a segment more vectors after this many steps without a better accuracy', String(DEFAULTS.patience))
     .option('--segment-tokens <n>', 'tokens per segment (default: the whole text as one sequence, the only layout a ' +
       '[mem-id-N] placeholder can use)', String(SERVE_DEFAULTS.segmentTokens))
@@ -74,7 +76,9 @@ export function registerServeCommand(program: Command): void {
           batchTexts: positiveInt(o.batchTexts, '--batch-texts'), batchTokens: positiveInt(o.batchTokens, '--batch-tokens'),
           batchWaitMs: nonNegativeInt(o.batchWaitMs, '--batch-wait-ms'),
           compress: {
-            maxSteps: positiveInt(o.maxSteps, '--max-steps'), patience: positiveInt(o.patience, '--patience'),
+            maxSteps: positiveInt(o.maxSteps, '--max-steps'),
+            maxStepsCeiling: o.maxStepsCeiling === undefined ? undefined : positiveInt(o.maxStepsCeiling, '--max-steps-ceiling'),
+            patience: positiveInt(o.patience, '--patience'),
             segmentTokens: positiveInt(o.segmentTokens, '--segment-tokens'), tokensPerVector: positiveNumber(o.tokensPerVector, '--tokens-per-vector'),
             maxMem: o.maxMem === undefined ? undefined : positiveInt(o.maxMem, '--max-mem'), seed,
           },

@@ -24,7 +24,9 @@ export function modelIdentity(model: OpenModel): ModelIdentity {
 
 /** A checkpoint as bytes: one JSON line (plan hash, rounds, steps, K per segment, which are done), then the vectors. */
 export function serializeCheckpoint(c: CompressCheckpoint): Buffer {
-  const head = Buffer.from(JSON.stringify({ planSha256: c.planSha256, rounds: c.rounds, steps: c.steps, kOf: c.kOf, done: c.done.map((v) => v !== null) }) + '\n');
+  const head = Buffer.from(JSON.stringify({
+    planSha256: c.planSha256, rounds: c.rounds, steps: c.steps, kOf: c.kOf, stepsOf: c.stepsOf, done: c.done.map((v) => v !== null),
+  }) + '\n');
   const vecs = c.done.filter((v): v is Float32Array => v !== null).map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength));
   return Buffer.concat([head, ...vecs]);
 }
@@ -34,7 +36,8 @@ export function parseCheckpoint(b: Buffer | null | undefined, d: number): Compre
   if (!b) return null;
   try {
     const nl = b.indexOf(10);
-    const h = JSON.parse(b.subarray(0, nl).toString('utf8')) as { planSha256: string; rounds: number; steps: number; kOf: number[]; done: boolean[] };
+    const h = JSON.parse(b.subarray(0, nl).toString('utf8')) as
+      { planSha256: string; rounds: number; steps: number; kOf: number[]; stepsOf?: number[]; done: boolean[] };
     let at = nl + 1;
     const done = h.done.map((isDone, i) => {
       if (!isDone) return null;
@@ -45,7 +48,7 @@ export function parseCheckpoint(b: Buffer | null | undefined, d: number): Compre
       return v;
     });
     if (at !== b.length || typeof h.planSha256 !== 'string') return null;
-    return { planSha256: h.planSha256, rounds: h.rounds, steps: h.steps, kOf: h.kOf, done };
+    return { planSha256: h.planSha256, rounds: h.rounds, steps: h.steps, kOf: h.kOf, done, ...(h.stepsOf ? { stepsOf: h.stepsOf } : {}) };
   } catch {
     return null;
   }
@@ -55,6 +58,8 @@ export interface CompressSettings {
   segmentTokens: number;
   tokensPerVector: number;
   maxSteps: number;
+  /** Step escalation ceiling (default 4 × maxSteps). */
+  maxStepsCeiling?: number;
   patience: number;
   maxMem?: number;
   seed: number;
