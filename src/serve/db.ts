@@ -99,14 +99,17 @@ export interface ModelIdentity {
   tokenizer_sha256: string;
 }
 
-export const sameModel = (a: ModelIdentity, b: ModelIdentity) => a.weights_sha256 === b.weights_sha256 && a.tokenizer_sha256 === b.tokenizer_sha256;
+export const sameModel = (a: ModelIdentity, b: ModelIdentity) =>
+  a.weights_sha256 === b.weights_sha256 && a.tokenizer_sha256 === b.tokenizer_sha256;
 
 /** "gutenberg-llama-s (weights 1a2b3c4d5e6f…, tokenizer 0a1b2c3d4e5f…)" */
-export const describeModel = (m: ModelIdentity) => `${m.name} (weights ${m.weights_sha256.slice(0, 12)}…, tokenizer ${m.tokenizer_sha256.slice(0, 12)}…)`;
+export const describeModel = (m: ModelIdentity) =>
+  `${m.name} (weights ${m.weights_sha256.slice(0, 12)}…, tokenizer ${m.tokenizer_sha256.slice(0, 12)}…)`;
 
 /** A row's model, or null for a row from before models were recorded (adoptLegacyRows fills those in). */
 export function rowModel(r: Pick<MemoryRow, 'model_name' | 'model_sha256' | 'tokenizer_sha256'>): ModelIdentity | null {
-  return r.model_sha256 && r.tokenizer_sha256 ? { name: r.model_name ?? '?', weights_sha256: r.model_sha256, tokenizer_sha256: r.tokenizer_sha256 } : null;
+  if (!r.model_sha256 || !r.tokenizer_sha256) return null;
+  return { name: r.model_name ?? '?', weights_sha256: r.model_sha256, tokenizer_sha256: r.tokenizer_sha256 };
 }
 
 /** The store failed its integrity check, or cannot be opened for writing: the server refuses to start. */
@@ -176,20 +179,24 @@ export class ServeDb {
     if (opts.primary) {
       let check: string;
       try {
-        check = (this.db.pragma('quick_check', { simple: false }) as Record<string, string>[]).map((r) => Object.values(r)[0]).join('; ');
+        const rows = this.db.pragma('quick_check', { simple: false }) as Record<string, string>[];
+        check = rows.map((r) => Object.values(r)[0]).join('; ');
       } catch (e) {
         check = (e as Error).message;
       }
       if (check !== 'ok') {
         this.store.close();
-        throw new StoreUnusableError(`the store ${this.store.path} failed its integrity check (PRAGMA quick_check: ${check.slice(0, 300)}); ` +
+        throw new StoreUnusableError(`the store ${this.store.path} failed its integrity check ` +
+          `(PRAGMA quick_check: ${check.slice(0, 300)}); ` +
           'restore it from a backup, or recover what is readable with `sqlite3 <store> .recover`, then start again');
       }
     }
     this.db.transaction(() => {
       this.db.exec(SCHEMA);
-      const cols = new Set((this.db.prepare('PRAGMA table_info(serve_memories)').all() as { name: string }[]).map((c) => c.name));
-      for (const [c, type] of [['model_name', 'TEXT'], ['model_sha256', 'TEXT'], ['tokenizer_sha256', 'TEXT'], ['checkpoint', 'BLOB']]) {
+      const info = this.db.prepare('PRAGMA table_info(serve_memories)').all() as { name: string }[];
+      const cols = new Set(info.map((c) => c.name));
+      const added = [['model_name', 'TEXT'], ['model_sha256', 'TEXT'], ['tokenizer_sha256', 'TEXT'], ['checkpoint', 'BLOB']];
+      for (const [c, type] of added) {
         if (!cols.has(c)) this.db.exec(`ALTER TABLE serve_memories ADD COLUMN ${c} ${type}`);
       }
     }).immediate();
@@ -202,7 +209,8 @@ export class ServeDb {
   /** The models of the service's memories and jobs (rows from before models were recorded not included). */
   models(): ModelIdentity[] {
     const rows = this.db.prepare(`SELECT model_name, model_sha256, tokenizer_sha256, COUNT(*) AS c FROM serve_memories
-      WHERE model_sha256 IS NOT NULL GROUP BY model_sha256, tokenizer_sha256 ORDER BY MIN(n)`).all() as (MemoryRow & { c: number })[];
+      WHERE model_sha256 IS NOT NULL GROUP BY model_sha256, tokenizer_sha256 ORDER BY MIN(n)`)
+      .all() as (MemoryRow & { c: number })[];
     return rows.map((r) => rowModel(r)!);
   }
 
@@ -214,8 +222,10 @@ export class ServeDb {
     return this.db.transaction(() => {
       const a = this.db.prepare(`UPDATE serve_memories SET (model_name, model_sha256, tokenizer_sha256) =
         (SELECT model, model_sha256, tokenizer_sha256 FROM memories WHERE memories.n = serve_memories.store_n)
-        WHERE model_sha256 IS NULL AND store_n IS NOT NULL AND EXISTS (SELECT 1 FROM memories WHERE memories.n = serve_memories.store_n)`).run().changes;
-      const b = this.db.prepare('UPDATE serve_memories SET model_name = ?, model_sha256 = ?, tokenizer_sha256 = ? WHERE model_sha256 IS NULL')
+        WHERE model_sha256 IS NULL AND store_n IS NOT NULL
+        AND EXISTS (SELECT 1 FROM memories WHERE memories.n = serve_memories.store_n)`).run().changes;
+      const b = this.db.prepare(`UPDATE serve_memories SET model_name = ?, model_sha256 = ?, tokenizer_sha256 = ?
+        WHERE model_sha256 IS NULL`)
         .run(assumed.name, assumed.weights_sha256, assumed.tokenizer_sha256).changes;
       return a + b;
     }).immediate();
@@ -224,7 +234,8 @@ export class ServeDb {
   /** Writes one small row: a cheap check that the store takes writes now (health). Throws the SQLite error. */
   probeWritable(): void {
     this.db.transaction(() => {
-      this.db.prepare("INSERT INTO serve_meta (key, value) VALUES ('probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(now());
+      this.db.prepare(`INSERT INTO serve_meta (key, value) VALUES ('probe', ?)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(now());
     }).immediate();
   }
 
@@ -233,7 +244,7 @@ export class ServeDb {
     this.db.prepare("UPDATE serve_memories SET checkpoint = ? WHERE n = ? AND status = 'running'").run(data, n);
   }
 
-  /** Jobs left `running` by a process that died: queued again (they resume from their checkpoint). Returns their ids. */
+  /** Jobs left `running` by a process that died: queued again (they resume from their checkpoints). Their ids. */
   requeueInterrupted(): number[] {
     return this.db.transaction(() => {
       const rows = this.db.prepare("SELECT n FROM serve_memories WHERE status = 'running' ORDER BY n").all() as { n: number }[];
@@ -254,9 +265,10 @@ export class ServeDb {
   }
 
   private insertJob(j: NewJob, sessionId: string | null): number {
-    const info = this.db.prepare(`INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id, created,
-      model_name, model_sha256, tokenizer_sha256) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(j.text, j.textSha256, j.text.length, j.tokens,
-      JSON.stringify(j.tags), sessionId, now(), j.model.name, j.model.weights_sha256, j.model.tokenizer_sha256);
+    const info = this.db.prepare(`INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id,
+      created, model_name, model_sha256, tokenizer_sha256) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(j.text, j.textSha256, j.text.length, j.tokens, JSON.stringify(j.tags), sessionId, now(), j.model.name,
+        j.model.weights_sha256, j.model.tokenizer_sha256);
     return Number(info.lastInsertRowid);
   }
 
@@ -271,8 +283,8 @@ export class ServeDb {
    */
   claim(model: ModelIdentity, maxTexts: number, maxTokens: number, oversizedFirst = true): MemoryRow[] {
     return this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT * FROM serve_memories WHERE status = 'queued' AND model_sha256 = ? AND tokenizer_sha256 = ?
-        ORDER BY n LIMIT ?`).all(model.weights_sha256, model.tokenizer_sha256, maxTexts) as MemoryRow[];
+      const rows = this.db.prepare(`SELECT * FROM serve_memories
+        WHERE status = 'queued' AND model_sha256 = ? AND tokenizer_sha256 = ? ORDER BY n LIMIT ?`).all(model.weights_sha256, model.tokenizer_sha256, maxTexts) as MemoryRow[];
       const picked: MemoryRow[] = [];
       let tokens = 0;
       for (const r of rows) {
@@ -342,14 +354,16 @@ export class ServeDb {
   }
 
   /** A page of the memories matching the filter, and how many match in all. */
-  list(filter: { status?: JobStatus; tag?: string; limit: number; offset: number }): { rows: MemoryRow[]; total: number } {
+  list(filter: { status?: JobStatus; tag?: string; limit: number; offset: number }):
+    { rows: MemoryRow[]; total: number } {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (filter.status) { where.push('status = ?'); args.push(filter.status); }
     if (filter.tag) { where.push('EXISTS (SELECT 1 FROM json_each(serve_memories.tags) WHERE value = ?)'); args.push(filter.tag); }
     const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const sql = `SELECT n, status, NULL AS text, text_sha256, text_chars, tokens, tags, session_id, store_n, runs, completions, error, stats, created,
-      started, finished, model_name, model_sha256, tokenizer_sha256 FROM serve_memories ${cond} ORDER BY n LIMIT ? OFFSET ?`;
+    const sql = `SELECT n, status, NULL AS text, text_sha256, text_chars, tokens, tags, session_id, store_n, runs,
+      completions, error, stats, created, started, finished, model_name, model_sha256, tokenizer_sha256
+      FROM serve_memories ${cond} ORDER BY n LIMIT ? OFFSET ?`;
     const rows = this.db.prepare(sql).all(...args, filter.limit, filter.offset) as MemoryRow[];
     const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM serve_memories ${cond}`).get(...args) as { c: number };
     return { rows, total: c };
@@ -443,7 +457,11 @@ export class ServeDb {
 function prepareStoreFile(path: string): void {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true });
-    try { closeSync(openSync(path, 'wx', 0o600)); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
   const shm = `${path}-shm`;
   if (!existsSync(shm)) return;
@@ -455,7 +473,8 @@ function prepareStoreFile(path: string): void {
     try { chmodSync(shm, 0o600); } catch { /* not ours: remove it below */ }
     if ((statSync(shm).mode & 0o200) === 0 || !canOpenForWrite(shm)) rmSync(shm);
   } catch (e) {
-    throw new StoreUnusableError(`the store's shared-memory file ${shm} cannot be written and cannot be removed (${(e as Error).message}); ` +
+    throw new StoreUnusableError(`the store's shared-memory file ${shm} cannot be written and cannot be removed ` +
+      `(${(e as Error).message}); ` +
       'stop every process using the store, then delete that file (SQLite rebuilds it)');
   }
 }

@@ -12,22 +12,27 @@
  *
  * After each round a job's checkpoint (its finished segments) is saved with it: a crash resumes it from there.
  */
-import { compressMany, CompressAborted, type CompressCheckpoint, type CompressProgress, type OpenModel } from '../compress/compress.ts';
+import {
+  compressMany, CompressAborted, type CompressCheckpoint, type CompressProgress, type OpenModel,
+} from '../compress/compress.ts';
 import { compressionFigures } from '../compress/figures.ts';
 import { serializeMemoryFile, totalVectors, type MemoryFile } from '../compress/memory-file.ts';
 import { isStoreWriteError, memoryId, type ModelIdentity, type MemoryRow, type ServeDb } from './db.ts';
 
 /** The identity a model's memories and jobs are recorded under. */
 export function modelIdentity(model: OpenModel): ModelIdentity {
-  return { name: model.name, weights_sha256: model.weightsSha256, tokenizer_sha256: model.tokenizer?.fingerprint ?? '' };
+  const tokenizer = model.tokenizer?.fingerprint ?? '';
+  return { name: model.name, weights_sha256: model.weightsSha256, tokenizer_sha256: tokenizer };
 }
 
 /** A checkpoint as bytes: one JSON line (plan hash, rounds, steps, K per segment, which are done), then the vectors. */
 export function serializeCheckpoint(c: CompressCheckpoint): Buffer {
   const head = Buffer.from(JSON.stringify({
-    planSha256: c.planSha256, rounds: c.rounds, steps: c.steps, kOf: c.kOf, stepsOf: c.stepsOf, done: c.done.map((v) => v !== null),
+    planSha256: c.planSha256, rounds: c.rounds, steps: c.steps, kOf: c.kOf, stepsOf: c.stepsOf,
+    done: c.done.map((v) => v !== null),
   }) + '\n');
-  const vecs = c.done.filter((v): v is Float32Array => v !== null).map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  const vecs = c.done.filter((v): v is Float32Array => v !== null)
+    .map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength));
   return Buffer.concat([head, ...vecs]);
 }
 
@@ -48,7 +53,8 @@ export function parseCheckpoint(b: Buffer | null | undefined, d: number): Compre
       return v;
     });
     if (at !== b.length || typeof h.planSha256 !== 'string') return null;
-    return { planSha256: h.planSha256, rounds: h.rounds, steps: h.steps, kOf: h.kOf, done, ...(h.stepsOf ? { stepsOf: h.stepsOf } : {}) };
+    const stepsOf = h.stepsOf ? { stepsOf: h.stepsOf } : {};
+    return { planSha256: h.planSha256, rounds: h.rounds, steps: h.steps, kOf: h.kOf, done, ...stepsOf };
   } catch {
     return null;
   }
@@ -122,7 +128,10 @@ export class CompressWorker implements QueueWorker {
   readonly totals = { batches: 0, done: 0, failed: 0 };
   storeError: string | null = null;
   /** Results finished while the store could not be written: recorded as soon as it can be. */
-  private readonly unrecorded: ({ n: number; status: 'done'; mf: MemoryFile; bytes: Buffer; stats: Record<string, unknown> } | { n: number; status: 'failed'; message: string })[] = [];
+  private readonly unrecorded: (
+    | { n: number; status: 'done'; mf: MemoryFile; bytes: Buffer; stats: Record<string, unknown> }
+    | { n: number; status: 'failed'; message: string }
+  )[] = [];
   private readonly identity: ModelIdentity;
   /** How long to wait before trying the store again after a write failed. */
   retryMs = 2000;
@@ -140,8 +149,11 @@ export class CompressWorker implements QueueWorker {
       return r;
     } catch (e) {
       if (isStoreWriteError(e)) {
-        if (this.storeError === null) process.stderr.write(`serve: cannot write the store (${what}): ${(e as Error).message}; retrying every ${this.retryMs / 1000} s\n`);
-        this.storeError = `cannot ${what}: ${(e as Error).message} (the store ${this.db.path} must be writable; jobs wait and are retried)`;
+        const why = (e as Error).message;
+        if (this.storeError === null) {
+          process.stderr.write(`serve: cannot write the store (${what}): ${why}; retrying every ${this.retryMs / 1000} s\n`);
+        }
+        this.storeError = `cannot ${what}: ${why} (the store ${this.db.path} must be writable; jobs wait and are retried)`;
       }
       throw e;
     }
@@ -152,10 +164,12 @@ export class CompressWorker implements QueueWorker {
     while (this.unrecorded.length > 0) {
       const u = this.unrecorded[0];
       try {
-        const ok = this.write('record a finished job', () => (u.status === 'done' ? this.db.complete(u.n, u.mf, u.bytes, u.stats) : this.db.fail(u.n, u.message)));
+        const ok = this.write('record a finished job',
+          () => (u.status === 'done' ? this.db.complete(u.n, u.mf, u.bytes, u.stats) : this.db.fail(u.n, u.message)));
         const status = u.status === 'done' && ok ? 'done' : 'failed';
         this.unrecorded.shift();
-        this.settled(u.n, status, u.status === 'done' ? (ok ? `${totalVectors(u.mf)} vectors` : 'deleted while running') : u.message);
+        const detail = u.status === 'done' ? (ok ? `${totalVectors(u.mf)} vectors` : 'deleted while running') : u.message;
+        this.settled(u.n, status, detail);
       } catch (e) {
         if (!isStoreWriteError(e)) {
           process.stderr.write(`serve: cannot record ${memoryId(u.n)}: ${(e as Error).message}\n`);
@@ -221,7 +235,8 @@ export class CompressWorker implements QueueWorker {
       }
       let rows: MemoryRow[];
       try {
-        rows = this.write('claim queued jobs', () => this.db.claim(this.identity, this.opts.batchTexts, this.opts.batchTokens));
+        const { batchTexts, batchTokens } = this.opts;
+        rows = this.write('claim queued jobs', () => this.db.claim(this.identity, batchTexts, batchTokens));
       } catch (e) {
         if (!isStoreWriteError(e)) process.stderr.write(`serve: cannot read the queue: ${(e as Error).message}\n`);
         if (!(await this.pause())) break;
@@ -295,7 +310,9 @@ export class CompressWorker implements QueueWorker {
           try {
             this.write('save a checkpoint', () => this.db.saveCheckpoint(rows[i].n, serializeCheckpoint(c)));
           } catch (e) {
-            if (!isStoreWriteError(e)) process.stderr.write(`serve: cannot save the checkpoint of ${memoryId(rows[i].n)}: ${(e as Error).message}\n`);
+            if (!isStoreWriteError(e)) {
+              process.stderr.write(`serve: cannot save the checkpoint of ${memoryId(rows[i].n)}: ${(e as Error).message}\n`);
+            }
           }
         },
         onText: async (i, r) => {
@@ -338,7 +355,11 @@ export class CompressWorker implements QueueWorker {
       const open = rows.filter((r) => !settled.has(r.n));
       if (e instanceof CompressAborted) {
         // A clean shutdown: the jobs go back to the queue and resume from their checkpoints next time.
-        try { this.db.requeue(open.map((r) => r.n)); } catch (e) { process.stderr.write(`serve: cannot requeue: ${(e as Error).message}\n`); }
+        try {
+          this.db.requeue(open.map((r) => r.n));
+        } catch (e) {
+          process.stderr.write(`serve: cannot requeue: ${(e as Error).message}\n`);
+        }
         for (const r of open) this.progress.delete(r.n);
       } else {
         for (const r of open) failJob(r.n, `compression failed: ${(e as Error).message}`);
