@@ -347,17 +347,17 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
           continue;
         }
         if (st.kOf[i] >= cap) {
-          if (moreSteps > st.stepsOf[i]) {
-            st.stepsOf[i] = moreSteps;
-            next.push(i);
-            continue;
-          }
+          // More steps help only a run that was still improving at its limit (handled above); this one stalled.
           const seg = st.plan!.segments[i];
           const segText = tok.decode(ids.slice(1));
-          failure = new CompressError(`segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) was not reproduced exactly with K=${st.kOf[i]} ` +
-            `vector(s), the limit, and ${st.stepsOf[i]} steps, the step ceiling: best teacher-forced accuracy ${out.bestAccuracy.toFixed(3)} after ${out.steps} steps` +
+          const stopped = out.stopReason === 'max_steps'
+            ? `at the step ceiling (${stepsCeiling}; raise maxStepsCeiling, serve --max-steps-ceiling)`
+            : `by ${out.stopReason} (no better accuracy for ${o.patience} steps; raise --patience)`;
+          failure = new CompressError(`segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) ` +
+            `was not reproduced exactly with K=${st.kOf[i]} vector(s), the limit: best teacher-forced accuracy ` +
+            `${out.bestAccuracy.toFixed(3)} after ${out.steps} steps, stopped ${stopped}` +
             `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
-            `raise maxMem (--max-mem, now ${st.kOf[i]}) or the step ceiling (maxStepsCeiling, serve --max-steps-ceiling, now ${stepsCeiling}), or use shorter segments (--segment-tokens)`);
+            `raise maxMem (--max-mem, now ${st.kOf[i]}), or use shorter segments (--segment-tokens)`);
           break;
         }
         st.kOf[i] = Math.min(cap, Math.max(st.kOf[i] + 1, Math.ceil(st.kOf[i] * o.growth)));
