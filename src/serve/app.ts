@@ -95,10 +95,13 @@ const SID = `^[A-Za-z0-9._:-]{1,${MAX_SID}}$`;
 const MAX_PARAM_LENGTH = 1024;
 const memoryIdParam = {
   type: 'object', required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: `a memory id, mem-id-<n> (pattern ${MEMORY_ID_PATTERN})` } },
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64, description: `a memory id, mem-id-<n> (pattern ${MEMORY_ID_PATTERN})` },
+  },
 } as const;
 const sidParam = {
-  type: 'object', required: ['sid'], properties: { sid: { type: 'string', pattern: SID, description: 'a session id of your choosing' } },
+  type: 'object', required: ['sid'],
+  properties: { sid: { type: 'string', pattern: SID, description: 'a session id of your choosing' } },
 } as const;
 /** Most memories one GET /v1/memories page returns. */
 export const MAX_LIST_LIMIT = 1000;
@@ -171,8 +174,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     } else if (isStoreWriteError(err)) {
       status = 503;
       code = 'store_unavailable';
-      message = `the store ${db.path} cannot be written now (${err.message}); nothing was changed: retry after the Retry-After seconds, ` +
-        'once the store is writable again (GET /v1/health says degraded until then)';
+      message = `the store ${db.path} cannot be written now (${err.message}); nothing was changed: ` +
+        'retry after the Retry-After seconds, once the store is writable again (GET /v1/health says degraded until then)';
       headers = { 'Retry-After': '5' };
     } else if (Array.isArray(err.validation)) {
       status = 400;
@@ -277,8 +280,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   };
 
   const otherModel = (id: string, made: ModelIdentity): never => fail(409, 'model_mismatch',
-    `memory ${id} was made by model ${describeModel(made)}; this server runs ${describeModel(identity)}, whose vectors mean something else: ` +
-    `use a server started with --model ${made.name} on this store`);
+    `memory ${id} was made by model ${describeModel(made)}; this server runs ${describeModel(identity)}, ` +
+    `whose vectors mean something else: use a server started with --model ${made.name} on this store`);
 
   const needDone = (row: MemoryRow): MemoryFile => {
     const id = memoryId(row.n);
@@ -304,7 +307,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     };
     const made = rowModel(row);
     if (made && !sameModel(made, identity)) {
-      out.other_model = `made by ${describeModel(made)}, not by this server's model: listed here, decoded only by a server with that model`;
+      out.other_model = `made by ${describeModel(made)}, not by this server's model: ` +
+        'listed here, decoded only by a server with that model';
     }
     if (row.session_id !== null) out.session = row.session_id;
     if (row.status === 'queued') {
@@ -318,7 +322,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   };
 
   const tooBusy = (what: string) => fail(429, 'too_busy', `${what}; retry after the Retry-After seconds`, { 'Retry-After': String(worker.estimatedWaitSeconds(db.pendingCount())) });
-  const generateBusy = () => fail(429, 'too_busy', `${o.maxWaiting} generate/decompress requests are already waiting; retry after the Retry-After seconds`,
+  const generateBusy = () => fail(429, 'too_busy',
+    `${o.maxWaiting} generate/decompress requests are already waiting; retry after the Retry-After seconds`,
     { 'Retry-After': String(limiter.retryAfterSeconds()) });
 
   /** Checks a text for a memory or a message: non-empty, round-trips, not too long. Returns its token count. */
@@ -352,7 +357,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/v1/health', { schema: { summary: 'Liveness, queue counts, the model; status degraded while the store takes no writes' } }, async () => {
+  const healthSummary = 'Liveness, queue counts, the model; status degraded while the store takes no writes';
+  app.get('/v1/health', { schema: { summary: healthSummary } }, async () => {
     const counts = db.counts();
     const problem = storeError();
     return {
@@ -379,7 +385,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     if (n === null) tooBusy(`${o.maxQueue} compression jobs are already queued or running (--max-queue)`);
     worker.wake();
     const id = memoryId(n!);
-    return reply.code(202).header('Location', `/v1/memories/${id}`).send({ id, status: 'queued', placeholder: `[${id}]`, tokens, model: identity });
+    return reply.code(202).header('Location', `/v1/memories/${id}`)
+      .send({ id, status: 'queued', placeholder: `[${id}]`, tokens, model: identity });
   });
 
   app.get('/v1/memories', {
@@ -397,7 +404,9 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   }, async (req) => {
     const q = req.query as { status?: JobStatus; tag?: string; limit?: string; offset?: string };
     const limit = Number(q.limit ?? 100);
-    if (limit < 1 || limit > MAX_LIST_LIMIT) fail(400, 'invalid_request', `querystring.limit must be 1–${MAX_LIST_LIMIT}, got ${q.limit}; page on with offset`);
+    if (limit < 1 || limit > MAX_LIST_LIMIT) {
+      fail(400, 'invalid_request', `querystring.limit must be 1–${MAX_LIST_LIMIT}, got ${q.limit}; page on with offset`);
+    }
     const offset = Number(q.offset ?? 0);
     const { rows, total } = db.list({ status: q.status, tag: q.tag, limit, offset });
     const next = offset + rows.length < total ? offset + rows.length : null;
@@ -407,7 +416,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   app.get('/v1/memories/:id', { schema: { summary: 'A memory: status, progress, stats, model', params: memoryIdParam } },
     async (req) => describe(rowFor((req.params as { id: string }).id)));
 
-  app.get('/v1/memories/:id/text', { schema: { summary: 'The text regenerated from the vectors (SHA-256 checked)', params: memoryIdParam } }, async (req) => {
+  const textSchema = { summary: 'The text regenerated from the vectors (SHA-256 checked)', params: memoryIdParam };
+  app.get('/v1/memories/:id/text', { schema: textSchema }, async (req) => {
     const row = rowFor((req.params as { id: string }).id);
     const mf = needDone(row);
     const r = await limiter.run(() => decompress(mf, { model }));
