@@ -13,8 +13,9 @@
  * After each round a job's checkpoint (its finished segments) is saved with it: a crash resumes it from there.
  */
 import {
-  compressMany, CompressAborted, type CompressCheckpoint, type CompressProgress, type OpenModel,
+  compressMany, CompressAborted, type CompressCheckpoint, type CompressProgress, type CompressResult, type OpenModel,
 } from '../compress/compress.ts';
+import { DEFAULTS } from '../compress/defaults.ts';
 import { compressionFigures } from '../compress/figures.ts';
 import { serializeMemoryFile, totalVectors, type MemoryFile } from '../compress/memory-file.ts';
 import { isStoreWriteError, memoryId, type ModelIdentity, type MemoryRow, type ServeDb } from './db.ts';
@@ -292,6 +293,40 @@ export class CompressWorker implements QueueWorker {
       started(more);
       return more.map(input);
     };
+    const fallback: { row: MemoryRow; reason: string }[] = [];
+    /** Stores a finished text, or fails its job; `oneSequence`: why it had to be crammed in segments. */
+    const record = async (row: MemoryRow, r: CompressResult, oneSequence?: string): Promise<void> => {
+      if (!r.ok) {
+        failJob(row.n, oneSequence ? `${r.error.message} (as one sequence: ${oneSequence})` : r.error.message);
+        return;
+      }
+      try {
+        const mf = r.file;
+        const bytes = serializeMemoryFile(mf);
+        const text = row.text!;
+        const fig = await compressionFigures(this.model.engine, text, tok.encode(text), tok.bosId, bytes.byteLength);
+        const k = totalVectors(mf);
+        const stats = {
+          ...fig, vectors: k, segments: mf.segments.length, tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null,
+          rounds: mf.stats.rounds, batched_steps: mf.stats.batched_steps, compress_seconds: mf.stats.seconds,
+          ...(oneSequence ? { layout: 'segments', one_sequence_error: oneSequence } : {}),
+          queued_seconds: Number(((Date.parse(row.started!) - Date.parse(row.created)) / 1000).toFixed(2)), batch, runs: row.runs,
+        };
+        let ok: boolean;
+        try {
+          ok = this.write('record a finished job', () => this.db.complete(row.n, mf, bytes, stats));
+        } catch (e) {
+          if (!isStoreWriteError(e)) throw e;
+          settled.add(row.n);
+          this.unrecorded.push({ n: row.n, status: 'done', mf, bytes, stats });
+          return;
+        }
+        if (ok) settle(row.n, 'done', `${k} vectors`);
+        else settle(row.n, 'failed', 'deleted while running');
+      } catch (e) {
+        failJob(row.n, `could not store the result: ${(e as Error).message}`);
+      }
+    };
     const d = this.model.model.embedDim;
     const input = (r: MemoryRow) => ({ text: r.text ?? '', resume: parseCheckpoint(r.checkpoint, d) });
     try {
@@ -317,37 +352,25 @@ export class CompressWorker implements QueueWorker {
         },
         onText: async (i, r) => {
           const row = rows[i];
-          if (!r.ok) {
-            failJob(row.n, r.error.message);
+          // Crammed as one sequence and not exact at the limit: tried again in short segments (below), so that the
+          // text is still stored and comes back; such a memory cannot open a prompt (422, the message says why).
+          if (!r.ok && this.opts.compress.segmentTokens >= row.tokens && row.tokens > DEFAULTS.segmentTokens &&
+            /was not reproduced exactly/.test(r.error.message)) {
+            fallback.push({ row, reason: r.error.message });
             return;
           }
-          try {
-            const mf = r.file;
-            const bytes = serializeMemoryFile(mf);
-            const text = row.text!;
-            const fig = await compressionFigures(this.model.engine, text, tok.encode(text), tok.bosId, bytes.byteLength);
-            const k = totalVectors(mf);
-            const stats = {
-              ...fig, vectors: k, segments: mf.segments.length, tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null,
-              rounds: mf.stats.rounds, batched_steps: mf.stats.batched_steps, compress_seconds: mf.stats.seconds,
-              queued_seconds: Number(((Date.parse(row.started!) - Date.parse(row.created)) / 1000).toFixed(2)), batch, runs: row.runs,
-            };
-            let ok: boolean;
-            try {
-              ok = this.write('record a finished job', () => this.db.complete(row.n, mf, bytes, stats));
-            } catch (e) {
-              if (!isStoreWriteError(e)) throw e;
-              settled.add(row.n);
-              this.unrecorded.push({ n: row.n, status: 'done', mf, bytes, stats });
-              return;
-            }
-            if (ok) settle(row.n, 'done', `${k} vectors`);
-            else settle(row.n, 'failed', 'deleted while running');
-          } catch (e) {
-            failJob(row.n, `could not store the result: ${(e as Error).message}`);
-          }
+          await record(row, r);
         },
       });
+      const again = fallback.filter((f) => !settled.has(f.row.n));
+      if (again.length > 0 && !this.stopping) {
+        await compressMany(again.map((f) => ({ text: f.row.text ?? '' })), {
+          model: this.model, ...this.opts.compress, segmentTokens: DEFAULTS.segmentTokens,
+          shouldStop: () => this.stopping,
+          isCancelled: (i) => { try { return !this.db.exists(again[i].row.n); } catch { return false; } },
+          onText: (i, r) => record(again[i].row, r, again[i].reason),
+        });
+      }
       const secs = (performance.now() - t0) / 1000;
       this.secondsPerBatch = 0.5 * this.secondsPerBatch + 0.5 * secs;
       this.totals.batches++;
