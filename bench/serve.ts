@@ -9,6 +9,13 @@
  * Writes bench/results/serve-<date>.json and prints a summary. The machine's load average is recorded at every phase.
  *
  *   npx tsx bench/serve.ts [--jobs 200] [--wave 20] [--seconds 10] [--concurrency 8] [--skip-whole] [--rss-only] [--label name]
+ *
+ * `--recall` measures instead whether a memory can be used in a prompt: held-out paragraphs (`--paragraphs` of
+ * `--min-tokens`–`--max-tokens` tokens, from data/gutenberg/heldout-chunks.jsonl, one per book) are stored as memories;
+ * then for each, greedy continuation of (a) `[mem-id-N]` + the paragraph's first `--head-words` words, (b) a preceding
+ * sentence + the same, (c) the paragraph itself, a newline, the same first words, (d) the first words alone, is
+ * compared with the paragraph's true next `--next-words` words (exact words in order from the first; a refusal is
+ * counted as such). Writes bench/results/serve-recall-<date>.json and prints a markdown table.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +32,9 @@ const { values: args } = parseArgs({
     jobs: { type: 'string', default: '200' }, wave: { type: 'string', default: '20' }, seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '8' }, 'skip-whole': { type: 'boolean', default: false },
     'rss-only': { type: 'boolean', default: false }, label: { type: 'string', default: '' },
+    recall: { type: 'boolean', default: false }, paragraphs: { type: 'string', default: '8' },
+    'min-tokens': { type: 'string', default: '50' }, 'max-tokens': { type: 'string', default: '300' },
+    'head-words': { type: 'string', default: '5' }, 'next-words': { type: 'string', default: '10' }, model: { type: 'string', default: 'gutenberg-llama-s' },
   },
 });
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -32,7 +42,7 @@ const dir = mkdtempSync(join(tmpdir(), 'cram-serve-bench-'));
 const load = () => loadavg().map((x) => Number(x.toFixed(2)));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', 'gutenberg-llama-s', '--port', '0', '--store', join(dir, 's.db'), '--backend', 'cpu'],
+const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', args.model!, '--port', '0', '--store', join(dir, 's.db'), '--backend', 'cpu'],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
 process.on('exit', () => proc.kill('SIGKILL'));
 process.on('SIGINT', () => process.exit(130));
@@ -97,10 +107,93 @@ async function rps(path: string, seconds: number, concurrency: number) {
   return { requests_per_s: Math.round(n / seconds), ok: n, errors, p50_ms: q(0.5), p99_ms: q(0.99), concurrency, seconds };
 }
 
-const tok = (await loadModel('gutenberg-llama-s')).tokenizer!;
+const tok = (await loadModel(args.model!)).tokenizer!;
 const passage = readFileSync(join(ROOT, 'test/fixtures/heldout-passage.txt'), 'utf8');
 const text300 = tok.decode(tok.encode(passage).slice(0, 301));
 const result: Record<string, unknown> = { date: new Date().toISOString(), cpu: `${cpus().length}× ${cpus()[0].model}`, node: process.version, load_at_start: load() };
+
+if (args.recall) {
+  await recall();
+  proc.kill('SIGTERM');
+  process.exit(0);
+}
+
+/** Held-out paragraphs: whole sentences from the start of each book's chunk, within the token range, round-tripping. */
+function paragraphs(count: number, min: number, max: number): { text: string; before: string; book: string }[] {
+  const out: { text: string; before: string; book: string }[] = [];
+  const tokens = (t: string) => tok.encode(t).length - 1;
+  for (const line of readFileSync(join(ROOT, 'data/gutenberg/heldout-chunks.jsonl'), 'utf8').split('\n')) {
+    if (out.length >= count || line.trim() === '') continue;
+    const book = JSON.parse(line) as { id: string; text: string };
+    const sentences = book.text.replace(/\s+/g, ' ').match(/[^.!?]+[.!?]+["')\]]*\s*/g) ?? [];
+    // Skip the first sentence (it becomes the "preceding sentence"), then take sentences until min tokens.
+    let cur = '';
+    for (const s of sentences.slice(1)) {
+      cur += s;
+      const n = tokens(cur.trim());
+      if (n > max) break;
+      if (n >= min) {
+        const text = cur.trim();
+        if (tok.decode(tok.encode(text)) === text) out.push({ text, before: (sentences[0] ?? "").trim(), book: book.id });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+async function recall(): Promise<void> {
+  const head = Number(args['head-words']);
+  const next = Number(args['next-words']);
+  const paras = paragraphs(Number(args.paragraphs), Number(args['min-tokens']), Number(args['max-tokens']));
+  log(`recall: ${paras.length} held-out paragraphs of ${args['min-tokens']}–${args['max-tokens']} tokens, ${args.model}`);
+  const layouts = ['placeholder first', 'placeholder after a sentence', 'the text itself', 'nothing'] as const;
+  const rows: Record<string, unknown>[] = [];
+  const score = new Map<string, { words: number; exact: number; refused: number; n: number }>(layouts.map((l) => [l, { words: 0, exact: 0, refused: 0, n: 0 }]));
+  for (const [i, p] of paras.entries()) {
+    const t0 = performance.now();
+    const posted = await call('POST', '/v1/memories', { text: p.text });
+    const done = await untilDone(posted.json.id);
+    const row: Record<string, unknown> = { book: p.book, tokens: posted.json.tokens, status: done.status, compress_s: Number(((performance.now() - t0) / 1000).toFixed(1)),
+      vectors: done.stats?.vectors ?? null, rounds: done.stats?.rounds ?? null, error: done.error ?? null };
+    log(`  ${i + 1}/${paras.length} ${p.book}: ${posted.json.tokens} tokens → ${done.status} (${row.compress_s} s, ${row.vectors} vectors)`);
+    const words = p.text.split(' ');
+    const first = words.slice(0, head).join(' ');
+    const want = words.slice(head, head + next);
+    const prompts: Record<(typeof layouts)[number], string> = {
+      'placeholder first': `[${posted.json.id}]${first}`, 'placeholder after a sentence': `${p.before} [${posted.json.id}]${first}`,
+      'the text itself': `${p.text}\n${first}`, nothing: first,
+    };
+    for (const l of layouts) {
+      if (done.status !== 'done' && l.startsWith('placeholder')) continue;
+      const g = await call('POST', '/v1/generate', { prompt: prompts[l], max_tokens: next * 4 });
+      const s = score.get(l)!;
+      s.n++;
+      if (g.status !== 200) {
+        s.refused++;
+        row[l] = { status: g.status, code: g.json.error.code };
+        continue;
+      }
+      const got = (g.json.text as string).trimStart().split(/\s+/).slice(0, next);
+      let k = 0;
+      while (k < want.length && got[k] === want[k]) k++;
+      s.words += k / want.length;
+      if (k === want.length) s.exact++;
+      row[l] = { matched_words: k, of: want.length, continuation: g.json.text };
+    }
+    rows.push(row);
+  }
+  const table = [...score].map(([l, s]) => ({
+    layout: l, prompts: s.n, exact_next_words: s.n - s.refused ? `${s.exact}/${s.n - s.refused}` : '–',
+    mean_fraction_of_next_words: s.n - s.refused ? Number((s.words / (s.n - s.refused)).toFixed(3)) : null, refused: s.refused,
+  }));
+  const out = join(ROOT, 'bench/results', `serve-recall-${new Date().toISOString().slice(0, 10)}${args.label ? `-${args.label}` : ''}.json`);
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(out, JSON.stringify({ ...result, model: args.model, head_words: head, next_words: next, load_at_end: load(), table, paragraphs: rows }, null, 1) + '\n');
+  console.log(`| layout | prompts | all ${next} next words exact | mean fraction of the next words | refused (422) |\n|---|---|---|---|---|`);
+  for (const r of table) console.log(`| ${r.layout} | ${r.prompts} | ${r.exact_next_words} | ${r.mean_fraction_of_next_words ?? '–'} | ${r.refused} |`);
+  log(`written ${out}`);
+}
 
 let one: Awaited<ReturnType<typeof compressOne>> | null = null;
 if (!args['rss-only']) {

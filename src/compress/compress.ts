@@ -55,8 +55,13 @@ export interface CompressOptions extends ModelOption {
   segmentTokens?: number;
   /** Starting K per segment = ceil(tokens / tokensPerVector). */
   tokensPerVector?: number;
-  /** Optimisation steps per round at most. */
+  /** Optimisation steps per round at most (a segment's first try; escalated up to maxStepsCeiling). */
   maxSteps?: number;
+  /**
+   * Escalation ceiling: a segment whose round ended at its step limit still improving gets twice the steps (same K,
+   * same start) before it gets more vectors, up to this many steps per round. Default 4 × maxSteps.
+   */
+  maxStepsCeiling?: number;
   /** Stop a segment after this many steps without a better accuracy (then its K grows). */
   patience?: number;
   /** K of a failed segment is multiplied by this (at least +1) for the next round. */
@@ -124,6 +129,24 @@ export async function compress(text: string, options: CompressOptions): Promise<
 /** One text's outcome in compressMany: its file, or why it could not be compressed. */
 export type CompressResult = { ok: true; file: MemoryFile } | { ok: false; error: CompressError };
 
+/**
+ * Where a text's compression stands after a round: the segments reproduced exactly (their vectors) and the K each
+ * other segment goes on with. Given back as `resume`, compression goes on from there instead of from the start.
+ */
+export interface CompressCheckpoint {
+  /** idsSha256 of the text's tokens and the segment length: a checkpoint is used only for the same plan. */
+  planSha256: string;
+  rounds: number;
+  steps: number;
+  kOf: number[];
+  done: (Float32Array | null)[];
+  /** Step limit per segment (escalated); absent: maxSteps for every segment. */
+  stepsOf?: number[];
+}
+
+/** One text for compressMany: the text, its seed (default: options.seed) and a checkpoint to resume from. */
+export type CompressInput = string | { text: string; seed?: number; resume?: CompressCheckpoint | null };
+
 /** compressMany stopped because `shouldStop` said so; no result was produced for the texts not yet done. */
 export class CompressAborted extends CompressError {}
 
@@ -140,7 +163,9 @@ export interface CompressManyOptions extends Omit<CompressOptions, 'onProgress'>
    * Called at each round's start: more texts to take into this run (indices go on after the ones given so far).
    * Each starts at its own first round, sharing the batches with the texts already running.
    */
-  admit?: () => (string | { text: string; seed?: number })[];
+  admit?: () => CompressInput[];
+  /** After each round, for every text not finished yet: where it stands (save it to resume after a crash). */
+  onCheckpoint?: (index: number, c: CompressCheckpoint) => void;
 }
 
 interface TextState {
@@ -148,6 +173,7 @@ interface TextState {
   seed: number;
   plan: Plan | null;
   kOf: number[];
+  stepsOf: number[];
   done: (Float32Array | null)[];
   pending: number[];
   rounds: number;
@@ -156,6 +182,7 @@ interface TextState {
   result: CompressResult | null;
   /** When the text joined (performance.now()). */
   start: number;
+  resume: CompressCheckpoint | null;
 }
 
 /**
@@ -165,7 +192,7 @@ interface TextState {
  * fails alone: the others go on. Each segment's initial vectors come from its text's own seed, so a text gets the
  * same start whichever texts share its batch (the engine keeps batched trajectories equal to solo ones).
  */
-export async function compressMany(texts: (string | { text: string; seed?: number })[], options: CompressManyOptions): Promise<CompressResult[]> {
+export async function compressMany(texts: CompressInput[], options: CompressManyOptions): Promise<CompressResult[]> {
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<Omit<CompressOptions, 'maxMem' | 'onProgress'>> & CompressManyOptions;
   for (const [k, v] of [['segmentTokens', o.segmentTokens], ['maxSteps', o.maxSteps], ['patience', o.patience]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new CompressError(`${k} must be a positive integer, got ${v}`);
@@ -177,12 +204,18 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
   const tok = tokenizerOf(loaded);
   const model = loaded.model;
   const maxMemCap = (n: number) => Math.max(1, Math.min(o.maxMem ?? n, model.maxPositions - n - 1));
-  const settings = cramSettings(cramFields({ max_steps: o.maxSteps, patience: o.patience, optimizer: { lr: o.lr } }, 'compress',
+  const stepsCeiling = o.maxStepsCeiling ?? 4 * o.maxSteps;
+  if (!Number.isInteger(stepsCeiling) || stepsCeiling < o.maxSteps) {
+    throw new CompressError(`maxStepsCeiling must be an integer ≥ maxSteps (${o.maxSteps}), got ${stepsCeiling}`);
+  }
+  const settingsFor = (maxSteps: number) => cramSettings(cramFields({ max_steps: maxSteps, patience: o.patience, optimizer: { lr: o.lr } }, 'compress',
     { max_steps: 'maxSteps (--max-steps)', patience: 'patience (--patience)', 'optimizer.lr': 'lr' }));
-  const newState = (t: string | { text: string; seed?: number }, start: number): TextState => {
-    const { text, seed } = typeof t === 'string' ? { text: t, seed: o.seed } : { text: t.text, seed: t.seed ?? o.seed };
-    return { text, seed, plan: null, kOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null, start };
+  const settings = settingsFor(o.maxSteps);
+  const newState = (t: CompressInput, start: number): TextState => {
+    const { text, seed, resume } = typeof t === 'string' ? { text: t, seed: o.seed, resume: null } : { text: t.text, seed: t.seed ?? o.seed, resume: t.resume ?? null };
+    return { text, seed, plan: null, kOf: [], stepsOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null, start, resume };
   };
+  const planSha = (st: TextState) => idsSha256([o.segmentTokens, ...st.plan!.segments.flatMap((s) => [-1, ...s.ids])]);
   const states: TextState[] = texts.map((t) => newState(t, t0));
   const finish = async (j: number, r: CompressResult) => {
     states[j].result = r;
@@ -199,7 +232,7 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
       textSha256: sha256(st.text), segments,
       settings: {
         segment_tokens: o.segmentTokens, tokens_per_vector: o.tokensPerVector, max_steps: o.maxSteps, patience: o.patience,
-        growth: o.growth, max_mem: o.maxMem ?? 'segment tokens', lr: o.lr, betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`, seed: st.seed,
+        growth: o.growth, max_mem: o.maxMem ?? 'segment tokens', max_steps_ceiling: stepsCeiling, lr: o.lr, betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`, seed: st.seed,
         backend: loaded.engine.runtime.name,
       },
       stats: { rounds: st.rounds, batched_steps: st.steps, seconds: Number(((performance.now() - st.start) / 1000).toFixed(2)), vectors: 0 },
@@ -225,7 +258,20 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
     st.plan = plan(ids, tok.bosId, o.segmentTokens);
     st.kOf = st.plan.segments.map((s) => Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))));
     st.done = new Array(st.plan.segments.length).fill(null);
-    st.pending = st.plan.segments.map((_, i) => i);
+    st.stepsOf = st.plan.segments.map(() => o.maxSteps);
+    const r = st.resume;
+    const d = model.embedDim;
+    if (r && r.planSha256 === planSha(st) && r.kOf.length === st.kOf.length && r.done.length === st.kOf.length &&
+      r.kOf.every((k, i) => Number.isInteger(k) && k >= 1 && k <= maxMemCap(st.plan!.segments[i].ids.length) && (r.done[i] === null || r.done[i]!.length === k * d))) {
+      st.kOf = [...r.kOf];
+      st.done = [...r.done];
+      if (r.stepsOf?.length === st.kOf.length && r.stepsOf.every((n) => Number.isInteger(n) && n >= o.maxSteps && n <= stepsCeiling)) st.stepsOf = [...r.stepsOf];
+      st.rounds = r.rounds;
+      st.steps = r.steps;
+      st.exact = st.done.filter((v) => v !== null).length;
+    }
+    st.resume = null;
+    st.pending = st.plan.segments.map((_, i) => i).filter((i) => st.done[i] === null);
     if (st.pending.length === 0) await finish(j, { ok: true, file: fileOf(st) });
   };
   for (let j = 0; j < states.length; j++) await prepare(j);
@@ -247,13 +293,15 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
     const jobs = active.flatMap(({ st, j }) => st.pending.map((i) => {
       const key = `t${j}/seg${i}`;
       where.set(key, { j, i });
-      return { key, ids: st.plan!.segments[i].ids, nMem: st.kOf[i], seed: `compress/${st.seed}/seg${i}/K${st.kOf[i]}` };
+      return { key, ids: st.plan!.segments[i].ids, nMem: st.kOf[i], seed: `compress/${st.seed}/seg${i}/K${st.kOf[i]}`, maxSteps: st.stepsOf[i] };
     }));
     const outcomes = new Map<string, CramOutcome>();
     const finishedIn = new Map<number, number>();
     let roundSteps = 0;
     const single = states.length === 1;
-    await cramAll(loaded.engine, jobs, settings, {
+    // One cramAll run per step limit (escalated segments run longer); usually there is one.
+    for (const limit of [...new Set(jobs.map((x) => x.maxSteps))].sort((a, b) => a - b)) {
+    await cramAll(loaded.engine, jobs.filter((x) => x.maxSteps === limit).map(({ maxSteps: _, ...job }) => job), limit === o.maxSteps ? settings : settingsFor(limit), {
       onFinish: (out) => {
         outcomes.set(out.key, out);
         const { j } = where.get(out.key)!;
@@ -273,6 +321,8 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
       },
       shouldStop: o.shouldStop,
     });
+    if (o.shouldStop?.()) break;
+    }
     if (o.shouldStop?.()) throw new CompressAborted('compression stopped before it finished');
     for (const { st, j } of active) {
       st.steps += roundSteps;
@@ -289,21 +339,35 @@ export async function compressMany(texts: (string | { text: string; seed?: numbe
           continue;
         }
         const cap = maxMemCap(ids.length);
+        // Steps first: a round that ran out of steps while still improving gets twice the steps at the same K.
+        const moreSteps = Math.min(stepsCeiling, st.stepsOf[i] * 2);
+        if (out.stopReason === 'max_steps' && moreSteps > st.stepsOf[i]) {
+          st.stepsOf[i] = moreSteps;
+          next.push(i);
+          continue;
+        }
         if (st.kOf[i] >= cap) {
+          // More steps help only a run that was still improving at its limit (handled above); this one stalled.
           const seg = st.plan!.segments[i];
           const segText = tok.decode(ids.slice(1));
-          failure = new CompressError(`segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) was not reproduced exactly with K=${st.kOf[i]} ` +
-            `vector(s), the limit: best teacher-forced accuracy ${out.bestAccuracy.toFixed(3)} after ${out.steps} steps` +
+          const stopped = out.stopReason === 'max_steps'
+            ? `at the step ceiling (${stepsCeiling}; raise maxStepsCeiling, serve --max-steps-ceiling)`
+            : `by ${out.stopReason} (no better accuracy for ${o.patience} steps; raise --patience)`;
+          failure = new CompressError(`segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) ` +
+            `was not reproduced exactly with K=${st.kOf[i]} vector(s), the limit: best teacher-forced accuracy ` +
+            `${out.bestAccuracy.toFixed(3)} after ${out.steps} steps, stopped ${stopped}` +
             `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
-            'raise maxMem (--max-mem) or maxSteps (--max-steps), or use shorter segments (--segment-tokens)');
+            `raise maxMem (--max-mem, now ${st.kOf[i]}), or use shorter segments (--segment-tokens)`);
           break;
         }
         st.kOf[i] = Math.min(cap, Math.max(st.kOf[i] + 1, Math.ceil(st.kOf[i] * o.growth)));
+        st.stepsOf[i] = o.maxSteps;
         next.push(i);
       }
       st.pending = next;
       if (failure) await finish(j, { ok: false, error: failure });
       else if (next.length === 0) await finish(j, { ok: true, file: fileOf(st) });
+      else o.onCheckpoint?.(j, { planSha256: planSha(st), rounds: st.rounds, steps: st.steps, kOf: [...st.kOf], done: [...st.done], stepsOf: [...st.stepsOf] });
     }
   }
   return states.map((st) => st.result!);

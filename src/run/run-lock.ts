@@ -126,7 +126,13 @@ export class RunLock {
 
   /** Takes the run folder's lock, or throws RunLockedError naming the holder. `log` hears about stale locks taken over. */
   static acquire(dir: string, command: string, log: (s: string) => void = () => {}): RunLock {
-    const file = join(dir, LOCK_FILE);
+    return RunLock.acquireFile(join(dir, LOCK_FILE), command, log, { what: dir, why: 'so that no text is crammed twice' });
+  }
+
+  /** The same for any lock file (the memory service locks its store with `<store>.serve.lock`). */
+  static acquireFile(file: string, command: string, log: (s: string) => void = () => {},
+    name: { what: string; why: string } = { what: file, why: 'so that one process writes it' }): RunLock {
+    const dir = name.what;
     const now = new Date().toISOString();
     const job = process.env.SLURM_JOB_ID;
     const holder: LockHolder = { pid: process.pid, host: hostname(), started: now, alive: now, command, ...(job && /^\d+$/.test(job) ? { slurm_job: job } : {}) };
@@ -151,7 +157,7 @@ export class RunLock {
       const why = staleReason(other, Date.now(), true);
       if (why === null) {
         throw new RunLockedError(`${dir} is in use by process ${other!.pid} on ${other!.host} (started ${other!.started}, ` +
-          `last heartbeat ${ago(other!.alive)}: ${other!.command}); wait for it to finish or stop it, so that no text is crammed twice. ` +
+          `last heartbeat ${ago(other!.alive)}: ${other!.command}); wait for it to finish or stop it, ${name.why}. ` +
           `If that process is gone, delete ${file}`);
       }
       // Move the stale lock aside (atomic), check it is the one we judged, then try again to create ours.

@@ -12,22 +12,28 @@
  *   POST   /v1/sessions/:sid/generate   {prompt?, max_tokens?}: continues from the session's context
  *   DELETE /v1/sessions/:sid
  *   GET    /v1/health                   (no token needed)
+ *   GET    /openapi.json                OpenAPI 3.1, generated from the route schemas (no token needed)
  *
  * Every error is JSON {error: {code, message}} with a 4xx status that names the problem (5xx only for faults of the
  * server itself); nothing a client sends can stop the server.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { decompress, type OpenModel } from '../compress/compress.ts';
+import swagger from '@fastify/swagger';
+import { checkModel, decompress, type OpenModel } from '../compress/compress.ts';
 import { parseMemoryFile, type MemoryFile } from '../compress/memory-file.ts';
 import { sha256 } from '../cram/vector-file.ts';
 import { greedyGenerate } from '../cram/generate.ts';
-import { memoryId, parseMemoryId, ServeDb, type JobStatus, type MemoryRow, type PartRow, type SessionSettings } from './db.ts';
-import { Limiter, parsePrompt, partSizes, promptParts, type PromptPiece } from './prompt.ts';
-import { ThreadWorker } from './thread-worker.ts';
-import { CompressWorker, type QueueWorker, type WorkerOptions } from './worker.ts';
+import {
+  describeModel, isStoreWriteError, memoryId, MEMORY_ID_PATTERN, parseMemoryId, rowModel, sameModel, type ServeDb,
+  type JobStatus, type MemoryRow, type ModelIdentity, type PartRow, type SessionSettings,
+} from './db.ts';
+import { openStore } from './open-store.ts';
+import { checkLayout, Limiter, parsePrompt, partSizes, PromptError, promptParts, type PromptPiece } from './prompt.ts';
+import { ThreadWorker } from './compression-thread.ts';
+import { CompressWorker, modelIdentity, type QueueWorker, type WorkerOptions } from './queue.ts';
+import { API_VERSION } from './api-types.ts';
 
 export interface ServeOptions {
   model: OpenModel;
@@ -54,6 +60,11 @@ export interface ServeOptions {
    * server's own thread every step would hold up the HTTP requests. false: in this thread (simpler to debug).
    */
   thread?: boolean;
+  /**
+   * Start on a store that holds memories or jobs of other models. Their memories are then listed and described but
+   * never decoded here (409 naming both models), and their queued jobs wait for a server with their model.
+   */
+  allowOtherModels?: boolean;
 }
 
 export { SERVE_DEFAULTS } from './defaults.ts';
@@ -71,27 +82,29 @@ export interface Server {
   worker: QueueWorker;
   /** Jobs found running at start-up (interrupted by a crash) and queued again. */
   requeued: number[];
+  /** Every route registered (method, Fastify URL): what GET /openapi.json must list. */
+  routes: { method: string; url: string }[];
   /** Stops the worker (its running jobs go back to the queue), the HTTP server and the database. */
   close(): Promise<void>;
 }
 
-const SID = '^[A-Za-z0-9._:-]{1,128}$';
-const memoryIdParam = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
-const sidParam = { type: 'object', properties: { sid: { type: 'string', pattern: SID } }, required: ['sid'] } as const;
-
-function lockFile(dbPath: string): { release: () => void } {
-  const file = `${dbPath}.serve.lock`;
-  if (existsSync(file)) {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    let alive = false;
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-      try { process.kill(pid, 0); alive = true; } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
-    }
-    if (alive) throw new Error(`another serve process (pid ${pid}) is using the store ${dbPath}; stop it, or give this one another --store`);
-  }
-  writeFileSync(file, `${process.pid}\n`);
-  return { release: () => { try { if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file); } catch { /* already gone */ } } };
-}
+/** Longest session id; Fastify's own path-parameter limit (maxParamLength) is set above every schema's. */
+export const MAX_SID = 128;
+const SID = `^[A-Za-z0-9._:-]{1,${MAX_SID}}$`;
+/** Fastify answers 414 in its own shape above this; every parameter's schema limit is below it. */
+const MAX_PARAM_LENGTH = 1024;
+const memoryIdParam = {
+  type: 'object', required: ['id'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64, description: `a memory id, mem-id-<n> (pattern ${MEMORY_ID_PATTERN})` },
+  },
+} as const;
+const sidParam = {
+  type: 'object', required: ['sid'],
+  properties: { sid: { type: 'string', pattern: SID, description: 'a session id of your choosing' } },
+} as const;
+/** Most memories one GET /v1/memories page returns. */
+export const MAX_LIST_LIMIT = 1000;
 
 /** Tokens of a text without the BOS the tokenizer adds; and whether decode(encode(text)) gives it back. */
 function tokenize(model: OpenModel, text: string): { ids: number[]; tokens: number; roundTrip: string | null } {
@@ -113,14 +126,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const tok = model.tokenizer;
   const d = model.model.embedDim;
   const maxPositions = model.model.maxPositions;
-  const db = new ServeDb(o.store);
-  let lock: { release: () => void };
-  try {
-    lock = lockFile(db.path);
-  } catch (e) {
-    db.close();
-    throw e;
-  }
+  const identity = modelIdentity(model);
+  const { db, lock, heartbeat } = openStore(o, identity);
   const requeued = db.requeueInterrupted();
   const worker: QueueWorker = o.thread === false
     ? new CompressWorker(db, model, o.worker)
@@ -128,10 +135,24 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const limiter = new Limiter(1, o.maxWaiting);
   const fileCache = new Map<number, MemoryFile>();
   const started = Date.now();
+  /** The last write check of the store (health), at most one a second. */
+  let probe = { at: 0, error: null as string | null };
+  const storeError = (): string | null => {
+    if (Date.now() - probe.at > 1000) {
+      try {
+        db.probeWritable();
+        probe = { at: Date.now(), error: null };
+      } catch (e) {
+        probe = { at: Date.now(), error: `the store ${db.path} does not take writes: ${(e as Error).message}` };
+      }
+    }
+    return probe.error ?? worker.storeError;
+  };
 
   const app = Fastify({
     logger: o.log ? { level: 'info', stream: process.stderr } : false,
     bodyLimit: o.bodyLimit,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     forceCloseConnections: true,
     return503OnClosing: true,
     requestTimeout: 120_000,
@@ -147,8 +168,15 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     let code = 'internal';
     let message = err.message;
     let headers: Record<string, string> = {};
-    if (err instanceof HttpError) {
-      ({ status, code, headers } = err);
+    if (err instanceof HttpError || err instanceof PromptError) {
+      ({ status, code } = err);
+      if (err instanceof HttpError) headers = err.headers;
+    } else if (isStoreWriteError(err)) {
+      status = 503;
+      code = 'store_unavailable';
+      message = `the store ${db.path} cannot be written now (${err.message}); nothing was changed: ` +
+        'retry after the Retry-After seconds, once the store is writable again (GET /v1/health says degraded until then)';
+      headers = { 'Retry-After': '5' };
     } else if (Array.isArray(err.validation)) {
       status = 400;
       code = 'invalid_request';
@@ -191,10 +219,30 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}; the routes are listed in docs/serve.md` } });
   });
 
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m, url: r.url });
+  });
+  // text/plain is not JSON: refused with 415 like every other type (Fastify parses it by default).
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'cramming memory service', version: API_VERSION,
+        description: 'Texts compressed into trained input vectors of a frozen LM; [mem-id-N] placeholders put them into prompts. ' +
+          'Every error is {error: {code, message}}. See docs/serve.md.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(o.token ? { security: [{ bearer: [] }] } : {}),
+    },
+  });
+
   if (o.token) {
     const want = createHash('sha256').update(o.token).digest();
     app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      if (req.url === '/v1/health') return;
+      if (req.url === '/v1/health' || req.url === '/openapi.json') return;
       const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
       const got = createHash('sha256').update(m ? m[1] : '').digest();
       if (!m || !timingSafeEqual(got, want)) {
@@ -215,6 +263,12 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   };
 
   const fileOf = (row: MemoryRow): MemoryFile => {
+    // The store's entry may have been removed by another process (`cram store rm`): the cache never outlives it.
+    if (!db.hasEntry(row.store_n!)) {
+      fileCache.delete(row.store_n!);
+      fail(410, 'memory_gone', `the .mem data of ${memoryId(row.n)} (store entry mem-${row.store_n}) is no longer in the store ` +
+        `(removed with \`cram store rm\`?); DELETE /v1/memories/${memoryId(row.n)} and compress the text again`);
+    }
     const cached = fileCache.get(row.store_n!);
     if (cached) return cached;
     const bytes = db.memoryBytes(row.store_n!);
@@ -225,19 +279,37 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     return mf;
   };
 
+  const otherModel = (id: string, made: ModelIdentity): never => fail(409, 'model_mismatch',
+    `memory ${id} was made by model ${describeModel(made)}; this server runs ${describeModel(identity)}, ` +
+    `whose vectors mean something else: use a server started with --model ${made.name} on this store`);
+
   const needDone = (row: MemoryRow): MemoryFile => {
     const id = memoryId(row.n);
+    const made = rowModel(row);
+    if (made && !sameModel(made, identity)) otherModel(id, made);
     if (row.status === 'failed') fail(409, 'memory_failed', `memory ${id} failed to compress (${row.error}); it has no vectors`);
     if (row.status !== 'done') fail(409, 'memory_not_ready', `memory ${id} is ${row.status}, not done yet; poll GET /v1/memories/${id} until its status is done`);
-    return fileOf(row);
+    const mf = fileOf(row);
+    // The .mem file itself must agree (a store entry replaced by hand, a row without a model).
+    try {
+      checkModel(mf, model);
+    } catch {
+      otherModel(id, { name: mf.model, weights_sha256: mf.modelSha256, tokenizer_sha256: mf.tokenizerSha256 });
+    }
+    return mf;
   };
 
   const describe = (row: MemoryRow) => {
     const id = memoryId(row.n);
     const out: Record<string, unknown> = {
       id, placeholder: `[${id}]`, status: row.status, tags: JSON.parse(row.tags), tokens: row.tokens, text_chars: row.text_chars, text_sha256: row.text_sha256,
-      created: row.created, started: row.started, finished: row.finished, runs: row.runs,
+      created: row.created, started: row.started, finished: row.finished, runs: row.runs, model: rowModel(row),
     };
+    const made = rowModel(row);
+    if (made && !sameModel(made, identity)) {
+      out.other_model = `made by ${describeModel(made)}, not by this server's model: ` +
+        'listed here, decoded only by a server with that model';
+    }
     if (row.session_id !== null) out.session = row.session_id;
     if (row.status === 'queued') {
       out.queue_position = (db.db.prepare("SELECT COUNT(*) AS c FROM serve_memories WHERE status = 'queued' AND n < ?").get(row.n) as { c: number }).c + 1;
@@ -245,10 +317,14 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     if (row.status === 'running') out.progress = worker.progress.get(row.n) ?? null;
     if (row.status === 'done') { out.stats = JSON.parse(row.stats!); out.store_id = `mem-${row.store_n}`; }
     if (row.status === 'failed') out.error = row.error;
+    if ((row.status === 'queued' || row.status === 'running') && worker.storeError) out.store_error = worker.storeError;
     return out;
   };
 
   const tooBusy = (what: string) => fail(429, 'too_busy', `${what}; retry after the Retry-After seconds`, { 'Retry-After': String(worker.estimatedWaitSeconds(db.pendingCount())) });
+  const generateBusy = () => fail(429, 'too_busy',
+    `${o.maxWaiting} generate/decompress requests are already waiting; retry after the Retry-After seconds`,
+    { 'Retry-After': String(limiter.retryAfterSeconds()) });
 
   /** Checks a text for a memory or a message: non-empty, round-trips, not too long. Returns its token count. */
   const checkText = (text: string, what: string): number => {
@@ -259,7 +335,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     return t.tokens;
   };
 
-  const generate = async (pieces: PromptPiece[], maxTokens: number, memories: Map<number, MemoryFile>) => {
+  const generate = async (pieces: PromptPiece[], maxTokens: number, memories: Map<number, MemoryFile>, where?: string) => {
+    checkLayout(pieces, memories, where);
     const parts = promptParts(pieces, memories, tok);
     const size = partSizes(parts, d);
     if (size.vectors + size.tokens === 0) fail(400, 'empty_prompt', 'the prompt is empty; send some text or a [mem-id-N] placeholder');
@@ -267,7 +344,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
       fail(400, 'prompt_too_long', `the input is ${size.vectors} vectors + ${size.tokens} tokens = ${size.vectors + size.tokens} positions; ${model.name} takes at most ${maxPositions - 1} before the first generated token`);
     }
     const r = await limiter.run(() => greedyGenerate(model.engine, { parts, maxNew: maxTokens, eosId: tok.eosId }));
-    if (!r) tooBusy(`${o.maxWaiting} generate/decompress requests are already waiting`);
+    if (!r) generateBusy();
     const ids = r!.value;
     const finish = tok.eosId !== null && ids[ids.length - 1] === tok.eosId ? 'eos' : ids.length >= maxTokens ? 'length' : 'context_full';
     return {
@@ -278,10 +355,15 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   // ---- routes ----
 
-  app.get('/v1/health', async () => {
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const healthSummary = 'Liveness, queue counts, the model; status degraded while the store takes no writes';
+  app.get('/v1/health', { schema: { summary: healthSummary } }, async () => {
     const counts = db.counts();
+    const problem = storeError();
     return {
-      status: 'ok', model: model.name, backend: model.engine.runtime.name, uptime_s: Math.round((Date.now() - started) / 1000),
+      status: problem ? 'degraded' : 'ok', ...(problem ? { store_error: problem } : {}),
+      model: model.name, model_identity: identity, backend: model.engine.runtime.name, uptime_s: Math.round((Date.now() - started) / 1000),
       queue: { queued: counts.queued, running: counts.running, done: counts.done, failed: counts.failed, generate_waiting: limiter.queued },
       rss_bytes: process.memoryUsage().rss, batches: worker.totals.batches,
       memory: { heap_used_bytes: getHeapStatistics().used_heap_size, worker_heap_used_bytes: worker.heapUsed ?? null, external_bytes: process.memoryUsage().external },
@@ -290,6 +372,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   app.post('/v1/memories', {
     schema: {
+      summary: 'Queue a text for compression (202; poll GET /v1/memories/{id})',
       body: {
         type: 'object', additionalProperties: false, required: ['text'],
         properties: { text: { type: 'string' }, tags: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 128 } } },
@@ -298,42 +381,51 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   }, async (req, reply) => {
     const { text, tags = [] } = req.body as { text: string; tags?: string[] };
     const tokens = checkText(text, 'text');
-    const n = db.enqueue({ text, textSha256: sha256(text), tokens, tags: [...new Set(tags)] }, o.maxQueue);
+    const n = db.enqueue({ model: identity, text, textSha256: sha256(text), tokens, tags: [...new Set(tags)] }, o.maxQueue);
     if (n === null) tooBusy(`${o.maxQueue} compression jobs are already queued or running (--max-queue)`);
     worker.wake();
     const id = memoryId(n!);
-    return reply.code(202).header('Location', `/v1/memories/${id}`).send({ id, status: 'queued', placeholder: `[${id}]`, tokens });
+    return reply.code(202).header('Location', `/v1/memories/${id}`)
+      .send({ id, status: 'queued', placeholder: `[${id}]`, tokens, model: identity });
   });
 
   app.get('/v1/memories', {
     schema: {
+      summary: 'List memories (a page: total, limit, offset, next_offset)',
       querystring: {
         type: 'object', additionalProperties: false,
         properties: {
           status: { type: 'string', enum: ['queued', 'running', 'done', 'failed'] }, tag: { type: 'string', minLength: 1 },
-          limit: { type: 'string', pattern: '^[0-9]{1,4}$' }, offset: { type: 'string', pattern: '^[0-9]{1,9}$' },
+          limit: { type: 'string', pattern: '^[0-9]{1,9}$', description: `1–${MAX_LIST_LIMIT}, default 100` },
+          offset: { type: 'string', pattern: '^[0-9]{1,9}$', description: 'memories to skip, default 0' },
         },
       },
     },
   }, async (req) => {
     const q = req.query as { status?: JobStatus; tag?: string; limit?: string; offset?: string };
-    const limit = Math.min(1000, Math.max(1, Number(q.limit ?? 100)));
+    const limit = Number(q.limit ?? 100);
+    if (limit < 1 || limit > MAX_LIST_LIMIT) {
+      fail(400, 'invalid_request', `querystring.limit must be 1–${MAX_LIST_LIMIT}, got ${q.limit}; page on with offset`);
+    }
     const offset = Number(q.offset ?? 0);
-    const rows = db.list({ status: q.status, tag: q.tag, limit, offset });
-    return { memories: rows.map(describe), limit, offset, counts: db.counts() };
+    const { rows, total } = db.list({ status: q.status, tag: q.tag, limit, offset });
+    const next = offset + rows.length < total ? offset + rows.length : null;
+    return { memories: rows.map(describe), total, limit, offset, next_offset: next, counts: db.counts() };
   });
 
-  app.get('/v1/memories/:id', { schema: { params: memoryIdParam } }, async (req) => describe(rowFor((req.params as { id: string }).id)));
+  app.get('/v1/memories/:id', { schema: { summary: 'A memory: status, progress, stats, model', params: memoryIdParam } },
+    async (req) => describe(rowFor((req.params as { id: string }).id)));
 
-  app.get('/v1/memories/:id/text', { schema: { params: memoryIdParam } }, async (req) => {
+  const textSchema = { summary: 'The text regenerated from the vectors (SHA-256 checked)', params: memoryIdParam };
+  app.get('/v1/memories/:id/text', { schema: textSchema }, async (req) => {
     const row = rowFor((req.params as { id: string }).id);
     const mf = needDone(row);
     const r = await limiter.run(() => decompress(mf, { model }));
-    if (!r) tooBusy(`${o.maxWaiting} generate/decompress requests are already waiting`);
+    if (!r) generateBusy();
     return { id: memoryId(row.n), text: r!.value, sha256: mf.textSha256, verified: true };
   });
 
-  app.delete('/v1/memories/:id', { schema: { params: memoryIdParam } }, async (req, reply) => {
+  app.delete('/v1/memories/:id', { schema: { summary: 'Delete a memory and its store entry', params: memoryIdParam } }, async (req, reply) => {
     const row = rowFor((req.params as { id: string }).id);
     const r = db.deleteMemory(row.n);
     if (r === 'session') fail(409, 'memory_in_session', `memory ${memoryId(row.n)} holds part of session "${row.session_id}"; delete the session (DELETE /v1/sessions/${row.session_id})`);
@@ -345,6 +437,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   app.post('/v1/generate', {
     schema: {
+      summary: 'Greedy continuation of a prompt; one [mem-id-N] opening it is replaced by that memory\'s vectors',
       body: {
         type: 'object', additionalProperties: false, required: ['prompt'],
         properties: { prompt: { type: 'string' }, max_tokens: maxTokensSchema },
@@ -361,7 +454,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
       if (!row) fail(404, 'unknown_memory', `the prompt names ${p.id}, but there is no memory ${p.id}`);
       memories.set(p.memory, needDone(row!));
     }
-    return generate(pieces, maxTokens, memories);
+    return { ...(await generate(pieces, maxTokens, memories)), model: identity };
   });
 
   // ---- sessions ----
@@ -386,6 +479,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   app.post('/v1/sessions/:sid/messages', {
     schema: {
+      summary: 'Append a message; past the threshold the oldest messages are compressed into a memory',
       params: sidParam,
       body: { type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string' } } },
     },
@@ -398,13 +492,13 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     const tokens = checkText(stored, 'the message');
     const r = db.appendMessage(sid, stored, tokens, o.session, (parts) => {
       const chunk = parts.map((p) => p.text!).join('');
-      return { text: chunk, textSha256: sha256(chunk), tokens: tokenize(model, chunk).tokens, tags: [] };
+      return { model: identity, text: chunk, textSha256: sha256(chunk), tokens: tokenize(model, chunk).tokens, tags: [] };
     }, o.maxQueue);
     if (r.job !== null) worker.wake();
     return reply.code(201).send({ session: sid, seq: r.seq, tokens, compressing: r.job !== null ? memoryId(r.job) : null });
   });
 
-  app.get('/v1/sessions/:sid/context', { schema: { params: sidParam } }, async (req) => {
+  app.get('/v1/sessions/:sid/context', { schema: { summary: 'A session\'s context: its memories and recent text', params: sidParam } }, async (req) => {
     const { sid } = req.params as { sid: string };
     if (!db.sessionExists(sid)) fail(404, 'unknown_session', `no session "${sid}"; POST /v1/sessions/${sid}/messages starts it`);
     const parts = db.sessionParts(sid);
@@ -432,6 +526,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   app.post('/v1/sessions/:sid/generate', {
     schema: {
+      summary: 'Continue from a session\'s context (its memory, then its recent text, then the prompt)',
       params: sidParam,
       body: { type: 'object', additionalProperties: false, properties: { prompt: { type: 'string' }, max_tokens: maxTokensSchema } },
     },
@@ -443,10 +538,10 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     const last = pieces[pieces.length - 1];
     if (last && 'text' in last) last.text += prompt;
     else pieces.push({ text: prompt });
-    return { session: sid, ...(await generate(pieces, maxTokens, memories)) };
+    return { session: sid, ...(await generate(pieces, maxTokens, memories, `session "${sid}"'s context`)), model: identity };
   });
 
-  app.delete('/v1/sessions/:sid', { schema: { params: sidParam } }, async (req, reply) => {
+  app.delete('/v1/sessions/:sid', { schema: { summary: 'Delete a session, its memories and its pending jobs', params: sidParam } }, async (req, reply) => {
     const { sid } = req.params as { sid: string };
     if (!db.deleteSession(sid)) fail(404, 'unknown_session', `no session "${sid}"`);
     fileCache.clear();
@@ -456,12 +551,13 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   worker.start();
   let closed = false;
   return {
-    app, db, worker, requeued,
+    app, db, worker, requeued, routes,
     async close() {
       if (closed) return;
       closed = true;
       await app.close();
       await worker.stop();
+      clearInterval(heartbeat);
       db.close();
       lock.release();
     },

@@ -11,8 +11,14 @@
  *
  * Crash safety: every state change is one transaction (WAL, synchronous=NORMAL: a committed transaction survives a
  * kill -9 of the process; a power loss may lose the last ones). A job found `running` at start-up was interrupted:
- * it is queued again and re-run from its start (its `runs` counter shows it).
+ * it is queued again and resumes from its checkpoint (the segments it had finished, the K each other segment had
+ * reached; its `runs` counter shows it).
+ *
+ * Model identity: every job row holds the model it was accepted for (name, weights SHA-256, tokenizer SHA-256); a
+ * worker claims only its own model's jobs, and a memory is only ever decoded with the model that made it.
  */
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { insertMemoryRow, MemoryStore } from '../compress/store.ts';
 import type { MemoryFile } from '../compress/memory-file.ts';
@@ -34,8 +40,13 @@ CREATE TABLE IF NOT EXISTS serve_memories (
   stats TEXT,
   created TEXT NOT NULL,
   started TEXT,
-  finished TEXT
+  finished TEXT,
+  model_name TEXT,
+  model_sha256 TEXT,
+  tokenizer_sha256 TEXT,
+  checkpoint BLOB
 );
+CREATE TABLE IF NOT EXISTS serve_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS serve_memories_status ON serve_memories (status, n);
 CREATE INDEX IF NOT EXISTS serve_memories_session ON serve_memories (session_id);
 CREATE TABLE IF NOT EXISTS serve_sessions (
@@ -75,6 +86,39 @@ export interface MemoryRow {
   created: string;
   started: string | null;
   finished: string | null;
+  model_name: string | null;
+  model_sha256: string | null;
+  tokenizer_sha256: string | null;
+  checkpoint?: Buffer | null;
+}
+
+/** Which model a memory or job belongs to: its name, the SHA-256 of its weights and of its tokenizer. */
+export interface ModelIdentity {
+  name: string;
+  weights_sha256: string;
+  tokenizer_sha256: string;
+}
+
+export const sameModel = (a: ModelIdentity, b: ModelIdentity) =>
+  a.weights_sha256 === b.weights_sha256 && a.tokenizer_sha256 === b.tokenizer_sha256;
+
+/** "gutenberg-llama-s (weights 1a2b3c4d5e6f…, tokenizer 0a1b2c3d4e5f…)" */
+export const describeModel = (m: ModelIdentity) =>
+  `${m.name} (weights ${m.weights_sha256.slice(0, 12)}…, tokenizer ${m.tokenizer_sha256.slice(0, 12)}…)`;
+
+/** A row's model, or null for a row from before models were recorded (adoptLegacyRows fills those in). */
+export function rowModel(r: Pick<MemoryRow, 'model_name' | 'model_sha256' | 'tokenizer_sha256'>): ModelIdentity | null {
+  if (!r.model_sha256 || !r.tokenizer_sha256) return null;
+  return { name: r.model_name ?? '?', weights_sha256: r.model_sha256, tokenizer_sha256: r.tokenizer_sha256 };
+}
+
+/** The store failed its integrity check, or cannot be opened for writing: the server refuses to start. */
+export class StoreUnusableError extends Error {}
+
+/** Whether an SQLite error means the store cannot be written now (read-only, full, I/O), as opposed to a bug. */
+export function isStoreWriteError(e: unknown): boolean {
+  const code = String((e as { code?: unknown }).code ?? '');
+  return /^SQLITE_(READONLY|CANTOPEN|IOERR|FULL|PERM|BUSY|LOCKED|CORRUPT|NOTADB)/.test(code);
 }
 
 export interface PartRow {
@@ -89,15 +133,21 @@ export interface PartRow {
 
 export const memoryId = (n: number) => `mem-id-${n}`;
 
-/** `mem-id-<n>` → n, or null when the string is not such an id. */
+/** Most digits of a memory number (ids stay exact JavaScript integers). */
+export const MAX_ID_DIGITS = 15;
+/** The schema pattern of a memory id: lower case, no leading zeros, at most MAX_ID_DIGITS digits. */
+export const MEMORY_ID_PATTERN = `^mem-id-[1-9][0-9]{0,${MAX_ID_DIGITS - 1}}$`;
+const MEMORY_ID = new RegExp(MEMORY_ID_PATTERN);
+
+/** `mem-id-<n>` → n, or null when the string is not such an id (upper case, leading zeros, too many digits). */
 export function parseMemoryId(id: string): number | null {
-  const m = /^mem-id-(\d{1,15})$/.exec(id);
-  return m ? Number(m[1]) : null;
+  return MEMORY_ID.test(id) ? Number(id.slice('mem-id-'.length)) : null;
 }
 
 const now = () => new Date().toISOString();
 
 export interface NewJob {
+  model: ModelIdentity;
   text: string;
   textSha256: string;
   tokens: number;
@@ -117,17 +167,84 @@ export class ServeDb {
   readonly store: MemoryStore;
   readonly db: Database.Database;
 
-  constructor(path?: string) {
+  /**
+   * `primary`: the server's own connection (not the compression thread's): a new store file is created 0600 (owner
+   * only: it holds the texts), a leftover `-shm` this process cannot write is removed (no other process has the store
+   * open: the caller holds the serve lock), and the database must pass `PRAGMA quick_check`.
+   */
+  constructor(path?: string, opts: { primary?: boolean } = {}) {
+    if (opts.primary && path) prepareStoreFile(path);
     this.store = new MemoryStore({ path });
     this.db = this.store.db;
-    this.db.transaction(() => this.db.exec(SCHEMA)).immediate();
+    if (opts.primary) {
+      let check: string;
+      try {
+        const rows = this.db.pragma('quick_check', { simple: false }) as Record<string, string>[];
+        check = rows.map((r) => Object.values(r)[0]).join('; ');
+      } catch (e) {
+        check = (e as Error).message;
+      }
+      if (check !== 'ok') {
+        this.store.close();
+        throw new StoreUnusableError(`the store ${this.store.path} failed its integrity check ` +
+          `(PRAGMA quick_check: ${check.slice(0, 300)}); ` +
+          'restore it from a backup, or recover what is readable with `sqlite3 <store> .recover`, then start again');
+      }
+    }
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      const info = this.db.prepare('PRAGMA table_info(serve_memories)').all() as { name: string }[];
+      const cols = new Set(info.map((c) => c.name));
+      const added = [['model_name', 'TEXT'], ['model_sha256', 'TEXT'], ['tokenizer_sha256', 'TEXT'], ['checkpoint', 'BLOB']];
+      for (const [c, type] of added) {
+        if (!cols.has(c)) this.db.exec(`ALTER TABLE serve_memories ADD COLUMN ${c} ${type}`);
+      }
+    }).immediate();
   }
 
   get path(): string { return this.store.path; }
 
   close(): void { this.store.close(); }
 
-  /** Jobs left `running` by a process that died: queued again (they re-run from their start). Returns their ids. */
+  /** The models of the service's memories and jobs (rows from before models were recorded not included). */
+  models(): ModelIdentity[] {
+    const rows = this.db.prepare(`SELECT model_name, model_sha256, tokenizer_sha256, COUNT(*) AS c FROM serve_memories
+      WHERE model_sha256 IS NOT NULL GROUP BY model_sha256, tokenizer_sha256 ORDER BY MIN(n)`)
+      .all() as (MemoryRow & { c: number })[];
+    return rows.map((r) => rowModel(r)!);
+  }
+
+  /**
+   * Rows from before models were recorded get one: a done memory its .mem file's (as the store lists it), any other
+   * row `assumed` (the model of the server now opening the store: the only one that can have queued them).
+   */
+  adoptLegacyRows(assumed: ModelIdentity): number {
+    return this.db.transaction(() => {
+      const a = this.db.prepare(`UPDATE serve_memories SET (model_name, model_sha256, tokenizer_sha256) =
+        (SELECT model, model_sha256, tokenizer_sha256 FROM memories WHERE memories.n = serve_memories.store_n)
+        WHERE model_sha256 IS NULL AND store_n IS NOT NULL
+        AND EXISTS (SELECT 1 FROM memories WHERE memories.n = serve_memories.store_n)`).run().changes;
+      const b = this.db.prepare(`UPDATE serve_memories SET model_name = ?, model_sha256 = ?, tokenizer_sha256 = ?
+        WHERE model_sha256 IS NULL`)
+        .run(assumed.name, assumed.weights_sha256, assumed.tokenizer_sha256).changes;
+      return a + b;
+    }).immediate();
+  }
+
+  /** Writes one small row: a cheap check that the store takes writes now (health). Throws the SQLite error. */
+  probeWritable(): void {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO serve_meta (key, value) VALUES ('probe', ?)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(now());
+    }).immediate();
+  }
+
+  /** Saves a running job's checkpoint (its finished segments), so that a crash resumes it from there. */
+  saveCheckpoint(n: number, data: Buffer): void {
+    this.db.prepare("UPDATE serve_memories SET checkpoint = ? WHERE n = ? AND status = 'running'").run(data, n);
+  }
+
+  /** Jobs left `running` by a process that died: queued again (they resume from their checkpoints). Their ids. */
   requeueInterrupted(): number[] {
     return this.db.transaction(() => {
       const rows = this.db.prepare("SELECT n FROM serve_memories WHERE status = 'running' ORDER BY n").all() as { n: number }[];
@@ -148,8 +265,10 @@ export class ServeDb {
   }
 
   private insertJob(j: NewJob, sessionId: string | null): number {
-    const info = this.db.prepare(`INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id, created)
-      VALUES ('queued', ?, ?, ?, ?, ?, ?, ?)`).run(j.text, j.textSha256, j.text.length, j.tokens, JSON.stringify(j.tags), sessionId, now());
+    const info = this.db.prepare(`INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id,
+      created, model_name, model_sha256, tokenizer_sha256) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(j.text, j.textSha256, j.text.length, j.tokens, JSON.stringify(j.tags), sessionId, now(), j.model.name,
+        j.model.weights_sha256, j.model.tokenizer_sha256);
     return Number(info.lastInsertRowid);
   }
 
@@ -162,9 +281,10 @@ export class ServeDb {
    * Claims up to `maxTexts` queued jobs, oldest first, with at most `maxTokens` tokens in all (unless `oversizedFirst`
    * and the first alone has more: then it runs alone).
    */
-  claim(maxTexts: number, maxTokens: number, oversizedFirst = true): MemoryRow[] {
+  claim(model: ModelIdentity, maxTexts: number, maxTokens: number, oversizedFirst = true): MemoryRow[] {
     return this.db.transaction(() => {
-      const rows = this.db.prepare("SELECT * FROM serve_memories WHERE status = 'queued' ORDER BY n LIMIT ?").all(maxTexts) as MemoryRow[];
+      const rows = this.db.prepare(`SELECT * FROM serve_memories
+        WHERE status = 'queued' AND model_sha256 = ? AND tokenizer_sha256 = ? ORDER BY n LIMIT ?`).all(model.weights_sha256, model.tokenizer_sha256, maxTexts) as MemoryRow[];
       const picked: MemoryRow[] = [];
       let tokens = 0;
       for (const r of rows) {
@@ -189,7 +309,7 @@ export class ServeDb {
       if (!row || row.status !== 'running') return false;
       const tags = [...(JSON.parse(row.tags) as string[]), memoryId(n), ...(row.session_id !== null ? [`session:${row.session_id}`] : [])];
       const storeN = insertMemoryRow(this.db, mf, bytes, tags);
-      this.db.prepare(`UPDATE serve_memories SET status = 'done', text = NULL, store_n = ?, stats = ?, error = NULL, finished = ?,
+      this.db.prepare(`UPDATE serve_memories SET status = 'done', text = NULL, checkpoint = NULL, store_n = ?, stats = ?, error = NULL, finished = ?,
         completions = completions + 1 WHERE n = ?`).run(storeN, JSON.stringify(stats), now(), n);
       if (row.session_id !== null) {
         const parts = this.db.prepare("SELECT seq, tokens FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ? ORDER BY seq").all(row.session_id, n) as { seq: number; tokens: number }[];
@@ -209,7 +329,7 @@ export class ServeDb {
     return this.db.transaction(() => {
       const row = this.db.prepare('SELECT status, session_id FROM serve_memories WHERE n = ?').get(n) as Pick<MemoryRow, 'status' | 'session_id'> | undefined;
       if (!row || row.status !== 'running') return false;
-      this.db.prepare("UPDATE serve_memories SET status = 'failed', error = ?, finished = ?, completions = completions + 1 WHERE n = ?").run(message, now(), n);
+      this.db.prepare("UPDATE serve_memories SET status = 'failed', checkpoint = NULL, error = ?, finished = ?, completions = completions + 1 WHERE n = ?").run(message, now(), n);
       if (row.session_id !== null) {
         this.db.prepare("UPDATE serve_session_parts SET memory_n = NULL, failed_n = ? WHERE sid = ? AND kind = 'text' AND memory_n = ?").run(n, row.session_id, n);
       }
@@ -233,14 +353,20 @@ export class ServeDb {
     return this.db.prepare('SELECT 1 FROM serve_memories WHERE n = ?').get(n) !== undefined;
   }
 
-  list(filter: { status?: JobStatus; tag?: string; limit: number; offset: number }): MemoryRow[] {
+  /** A page of the memories matching the filter, and how many match in all. */
+  list(filter: { status?: JobStatus; tag?: string; limit: number; offset: number }):
+    { rows: MemoryRow[]; total: number } {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (filter.status) { where.push('status = ?'); args.push(filter.status); }
     if (filter.tag) { where.push('EXISTS (SELECT 1 FROM json_each(serve_memories.tags) WHERE value = ?)'); args.push(filter.tag); }
-    const sql = `SELECT n, status, NULL AS text, text_sha256, text_chars, tokens, tags, session_id, store_n, runs, completions, error, stats, created, started, finished
-      FROM serve_memories ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY n LIMIT ? OFFSET ?`;
-    return this.db.prepare(sql).all(...args, filter.limit, filter.offset) as MemoryRow[];
+    const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const sql = `SELECT n, status, NULL AS text, text_sha256, text_chars, tokens, tags, session_id, store_n, runs,
+      completions, error, stats, created, started, finished, model_name, model_sha256, tokenizer_sha256
+      FROM serve_memories ${cond} ORDER BY n LIMIT ? OFFSET ?`;
+    const rows = this.db.prepare(sql).all(...args, filter.limit, filter.offset) as MemoryRow[];
+    const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM serve_memories ${cond}`).get(...args) as { c: number };
+    return { rows, total: c };
   }
 
   /** Deletes a memory (and its store entry). 'session' when it belongs to a session (delete the session instead). */
@@ -253,6 +379,11 @@ export class ServeDb {
       this.db.prepare('DELETE FROM serve_memories WHERE n = ?').run(n);
       return 'deleted';
     }).immediate();
+  }
+
+  /** Whether the store still holds entry mem-<storeN> (`cram store rm` may have removed it). */
+  hasEntry(storeN: number): boolean {
+    return this.db.prepare('SELECT 1 FROM memories WHERE n = ?').get(storeN) !== undefined;
   }
 
   /** The stored .mem bytes of a done memory. */
@@ -316,4 +447,38 @@ export class ServeDb {
       return true;
     }).immediate();
   }
+}
+
+/**
+ * Before the server's first connection: creates a new store file with mode 0600 (SQLite gives its -wal and -shm the
+ * database file's mode), and clears a leftover `-shm` this process cannot write (left by a process run as another
+ * user, or by a read-only mount since fixed): it only caches the WAL's index and is rebuilt when missing.
+ */
+function prepareStoreFile(path: string): void {
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true });
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  const shm = `${path}-shm`;
+  if (!existsSync(shm)) return;
+  let writable = true;
+  try { closeSync(openSync(shm, 'r+')); } catch { writable = false; }
+  // Root can write any file: its mode still tells what SQLite will make of it.
+  if (writable && (statSync(shm).mode & 0o200) !== 0) return;
+  try {
+    try { chmodSync(shm, 0o600); } catch { /* not ours: remove it below */ }
+    if ((statSync(shm).mode & 0o200) === 0 || !canOpenForWrite(shm)) rmSync(shm);
+  } catch (e) {
+    throw new StoreUnusableError(`the store's shared-memory file ${shm} cannot be written and cannot be removed ` +
+      `(${(e as Error).message}); ` +
+      'stop every process using the store, then delete that file (SQLite rebuilds it)');
+  }
+}
+
+function canOpenForWrite(file: string): boolean {
+  try { closeSync(openSync(file, 'r+')); return true; } catch { return false; }
 }

@@ -9,4 +9,9 @@ export const SERVE_DEFAULTS = {
   batchTexts: 16,
   batchTokens: 4096,
   batchWaitMs: 100,
+  /**
+   * Tokens per segment: a memory is crammed as one sequence (up to maxTextTokens), because only a memory whose vectors
+   * all stand in front of its whole text can open a prompt and regenerate it (docs/serve.md, "Placement").
+   */
+  segmentTokens: 4096,
 };

@@ -4,26 +4,74 @@
  * by default (BOS first where it adds one): after a memory that is the BOS each segment's vectors were trained to
  * precede, so `[mem-id-1]Then he said` gives exactly embedWithMemory(memory, 'Then he said'). A prompt that ends
  * with a placeholder gets the empty text's encoding (BOS) after it, like embedWithMemory(memory, '').
+ *
+ * Layouts (checkLayout): a memory's vectors were trained at the very start of the input, as one sequence in front of
+ * its text, so only that layout reproduces the text: one placeholder opening the prompt, for a memory crammed as one
+ * segment. A placeholder after other text, two memories side by side, or a memory crammed in several segments put the
+ * vectors where they were never trained and give unrelated text: they are refused (422 unsupported_layout).
  */
 import type { InputPart } from '../cram/generate.ts';
 import type { MemoryFile } from '../compress/memory-file.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
+import { MAX_ID_DIGITS, parseMemoryId } from './db.ts';
 
 export type PromptPiece = { text: string } | { memory: number; id: string };
 
-const PLACEHOLDER = /\[(mem-id-(\d{1,15}))\]/g;
+/** Anything in square brackets that starts like a placeholder, in any case: each must then be a valid one. */
+const PLACEHOLDER_LIKE = /\[\s*(mem[-_ ]?id[^\]]*)\]/gi;
+
+/** A malformed placeholder or a layout that cannot work; `status`/`code` are the HTTP answer. */
+export class PromptError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
 
 export function parsePrompt(prompt: string): PromptPiece[] {
   const pieces: PromptPiece[] = [];
   let last = 0;
-  for (const m of prompt.matchAll(PLACEHOLDER)) {
+  for (const m of prompt.matchAll(PLACEHOLDER_LIKE)) {
+    const n = parseMemoryId(m[1]);
+    if (n === null || m[0] !== `[${m[1]}]`) {
+      throw new PromptError(400, 'bad_id', `${JSON.stringify(m[0].slice(0, 40))} is not a valid placeholder: ` +
+        `write [mem-id-<n>] in lower case, n as POST /v1/memories returned it (no leading zeros, at most ${MAX_ID_DIGITS} digits)`);
+    }
     if (m.index! > last) pieces.push({ text: prompt.slice(last, m.index) });
-    pieces.push({ memory: Number(m[2]), id: m[1] });
+    pieces.push({ memory: n, id: m[1] });
     last = m.index! + m[0].length;
   }
   if (last < prompt.length) pieces.push({ text: prompt.slice(last) });
   if (pieces.length > 0 && 'memory' in pieces[pieces.length - 1]) pieces.push({ text: '' });
   return pieces;
+}
+
+export const LAYOUT_HELP = 'the layout that works: one [mem-id-N] at the very start of the prompt, then your text ' +
+  '(the memory\'s opening words regenerate the rest of it); for a memory after other text, ' +
+  'put its text itself in the prompt';
+
+/** Refuses layouts whose vectors sit where they were not trained (see the header). */
+export function checkLayout(pieces: PromptPiece[], memories: Map<number, MemoryFile>, where = 'the prompt'): void {
+  type Placed = { p: { memory: number; id: string }; i: number };
+  const mems = pieces.map((p, i) => ({ p, i })).filter((x): x is Placed => 'memory' in x.p);
+  if (mems.length === 0) return;
+  if (mems.length > 1) {
+    const ids = mems.map((m) => m.p.id).join(', ');
+    throw new PromptError(422, 'unsupported_layout', `${where} holds ${mems.length} memory placeholders (${ids}); ` +
+      'a memory\'s vectors reproduce its text only when nothing comes before them, so only one memory per prompt works: ' +
+      LAYOUT_HELP);
+  }
+  const [{ p, i }] = mems;
+  if (pieces.slice(0, i).some((x) => 'text' in x && x.text !== '')) {
+    throw new PromptError(422, 'unsupported_layout', `[${p.id}] comes after other text in ${where}; ` +
+      `its vectors were trained with nothing before them and would give unrelated text there: ${LAYOUT_HELP}`);
+  }
+  const mf = memories.get(p.memory)!;
+  if (mf.segments.length > 1) {
+    throw new PromptError(422, 'unsupported_layout', `${p.id} was compressed in ${mf.segments.length} separate segments ` +
+      '(--segment-tokens), whose vectors side by side reproduce nothing; only a memory compressed as one sequence ' +
+      '(the server\'s default) can open a prompt. ' +
+      'Compress the text again on a server with the default --segment-tokens, or put the text itself in the prompt');
+  }
 }
 
 /** Input runs for the pieces; `memories` holds every referenced memory's file. */
@@ -51,14 +99,25 @@ export function partSizes(parts: InputPart[], d: number): { vectors: number; tok
   return { vectors, tokens };
 }
 
-/** Runs at most `concurrency` tasks at once with at most `maxWaiting` waiting; beyond that, null (the caller's 429). */
+/**
+ * Runs at most `concurrency` tasks at once with at most `maxWaiting` waiting; beyond that, null (the caller's 429).
+ * It times its own tasks, so that a refusal can say how long the wait would be (retryAfterSeconds).
+ */
 export class Limiter {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  /** Mean seconds per task, smoothed (null until one finished). */
+  secondsPerTask: number | null = null;
 
   constructor(readonly concurrency: number, readonly maxWaiting: number) {}
 
   get queued(): number { return this.waiting.length; }
+
+  /** Seconds until a new task could start: the tasks running and waiting, at the measured time per task. */
+  retryAfterSeconds(): number {
+    const per = this.secondsPerTask ?? 1;
+    return Math.max(1, Math.ceil(((this.waiting.length + this.running) / this.concurrency) * per));
+  }
 
   async run<T>(task: () => Promise<T>): Promise<{ value: T } | null> {
     if (this.running >= this.concurrency) {
@@ -68,9 +127,12 @@ export class Limiter {
     } else {
       this.running++;
     }
+    const t0 = performance.now();
     try {
       return { value: await task() };
     } finally {
+      const secs = (performance.now() - t0) / 1000;
+      this.secondsPerTask = this.secondsPerTask === null ? secs : 0.7 * this.secondsPerTask + 0.3 * secs;
       const next = this.waiting.shift();
       if (next) next();
       else this.running--;

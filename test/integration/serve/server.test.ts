@@ -19,7 +19,8 @@ import { api, snippets, waitFor } from './client.ts';
 const model = await open(bundled('gutenberg-llama-s'));
 const tok = model.tokenizer!;
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-'));
-const FAST = { segmentTokens: 8, tokensPerVector: 2, maxSteps: 300, patience: 100, seed: 0 };
+// One sequence per text (the server's default layout), small step limits.
+const FAST = { segmentTokens: SERVE_DEFAULTS.segmentTokens, tokensPerVector: 2, maxSteps: 300, patience: 100, seed: 0 };
 
 function options(over: Partial<ServeOptions> & { store: string }): ServeOptions {
   return {
@@ -200,7 +201,8 @@ test('bad input: each a clear 4xx JSON error naming the problem; the server keep
   await expect(api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 'ten' }), 400, 'invalid_request', /body\.max_tokens must be integer/);
   await expect(api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 10_000 }), 400, 'invalid_request', /body\.max_tokens must be <= 64/);
   await expect(api(base, 'POST', '/v1/generate', { prompt: '' }), 400, 'empty_prompt', /prompt is empty/);
-  await expect(api(base, 'POST', '/v1/generate', { prompt: `[${first}]`.repeat(400) }), 400, 'prompt_too_long', /positions; gutenberg-llama-s takes at most/);
+  await expect(api(base, 'POST', '/v1/generate', { prompt: `[${first}]${' the'.repeat(2100)}` }), 400, 'prompt_too_long', /positions; gutenberg-llama-s takes at most/);
+  await expect(api(base, 'POST', '/v1/generate', { prompt: `[${first}]`.repeat(3) }), 422, 'unsupported_layout', /3 memory placeholders/);
   await expect(api(base, 'GET', '/v1/memories/42'), 400, 'bad_id', /not a memory id \(expected mem-id-<n>/);
   await expect(api(base, 'GET', '/v1/memories/mem-id-123456'), 404, 'unknown_memory', /no memory mem-id-123456/);
   await expect(api(base, 'GET', '/v1/memories?limit=lots'), 400, 'invalid_request', /querystring\.limit must match/);
@@ -245,6 +247,8 @@ test('a full queue answers 429 with Retry-After; a job that cannot be made exact
       const r = await waitFor(b, p.json.id, { headers: auth });
       assert.equal(r.json.status, 'failed');
       assert.match(r.json.error, /segment \d+ .* was not reproduced exactly with K=1 vector\(s\), the limit/);
+      // Longer than one default segment: after failing as one sequence it was tried in segments, and says both.
+      if (r.json.tokens > 12) assert.match(r.json.error, /\(as one sequence: segment 0 .* was not reproduced exactly/);
       assert.equal((await api(b, 'GET', `/v1/memories/${p.json.id}/text`, undefined, auth)).status, 409);
       const g = await api(b, 'POST', '/v1/generate', { prompt: `[${p.json.id}]` }, auth);
       assert.equal(g.status, 409);

@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openModel } from '../cram/compiled-model.ts';
 import type { BackendChoice } from '../engine/backend.ts';
 import { ServeDb } from './db.ts';
-import { CompressWorker, type WorkerOptions } from './worker.ts';
+import { CompressWorker, type WorkerOptions } from './queue.ts';
 
 export interface ThreadData {
   modelDir: string;
@@ -21,7 +21,7 @@ export interface ThreadData {
 export type ToThread = { type: 'wake' } | { type: 'stop' };
 export type FromThread =
   | { type: 'ready' }
-  | { type: 'progress'; progress: [number, unknown][]; totals: CompressWorker['totals']; secondsPerBatch: number; heapUsed: number }
+  | { type: 'progress'; progress: [number, unknown][]; totals: CompressWorker['totals']; secondsPerBatch: number; heapUsed: number; storeError: string | null }
   | { type: 'job'; n: number; status: 'done' | 'failed'; detail: string }
   | { type: 'stopped' }
   | { type: 'fatal'; message: string };
@@ -36,10 +36,10 @@ try {
   let last = '';
   const snapshot = (force = false) => {
     const progress = [...worker.progress];
-    const key = JSON.stringify([progress, worker.totals]);
+    const key = JSON.stringify([progress, worker.totals, worker.storeError]);
     if (!force && key === last) return;
     last = key;
-    post({ type: 'progress', progress, totals: worker.totals, secondsPerBatch: worker.secondsPerBatch, heapUsed: getHeapStatistics().used_heap_size });
+    post({ type: 'progress', progress, totals: worker.totals, secondsPerBatch: worker.secondsPerBatch, heapUsed: getHeapStatistics().used_heap_size, storeError: worker.storeError });
   };
   const worker: CompressWorker = new CompressWorker(db, model, {
     ...data.options,

@@ -2,4 +2,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./worker-thread.ts');
+await import('./compression-thread.main.ts');

@@ -1,12 +1,12 @@
 /**
- * The server's side of the compression thread (worker-thread.ts): wakes it when a job is queued, mirrors its
+ * The server's side of the compression thread (compression-thread.main.ts): wakes it when a job is queued, mirrors its
  * progress, and stops it cleanly. If the thread dies (a native crash in a step, say), its running jobs are queued
  * again and a new thread is started, a few times at most; the HTTP side keeps serving either way.
  */
 import { Worker } from 'node:worker_threads';
 import type { ServeDb } from './db.ts';
-import type { FromThread, ThreadData, ToThread } from './worker-thread.ts';
-import { estimateWait, type JobProgress, type QueueWorker, type WorkerOptions } from './worker.ts';
+import type { FromThread, ThreadData, ToThread } from './compression-thread.main.ts';
+import { estimateWait, type JobProgress, type QueueWorker, type WorkerOptions } from './queue.ts';
 
 export class ThreadWorker implements QueueWorker {
   readonly progress = new Map<number, JobProgress>();
@@ -14,6 +14,7 @@ export class ThreadWorker implements QueueWorker {
   private secondsPerBatch = 30;
   /** The thread's V8 heap in use, as last reported. */
   heapUsed: number | null = null;
+  storeError: string | null = null;
   private thread: Worker | null = null;
   private stopping = false;
   private restarts = 0;
@@ -25,7 +26,7 @@ export class ThreadWorker implements QueueWorker {
   start(): void {
     if (this.thread || this.stopping) return;
     const { onJob, ...options } = this.opts;
-    const thread = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { ...this.data, options } satisfies ThreadData });
+    const thread = new Worker(new URL('./compression-thread.boot.mjs', import.meta.url), { workerData: { ...this.data, options } satisfies ThreadData });
     this.thread = thread;
     let markReady: () => void;
     this.ready = new Promise((r) => { markReady = r; });
@@ -37,6 +38,7 @@ export class ThreadWorker implements QueueWorker {
         this.totals = m.totals;
         this.secondsPerBatch = m.secondsPerBatch;
         this.heapUsed = m.heapUsed;
+        this.storeError = m.storeError;
       } else if (m.type === 'job') {
         this.progress.delete(m.n);
         onJob?.(m.n, m.status, m.detail);
