@@ -26,7 +26,7 @@ import { interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, type Fi
 import type { CosinePoint } from '../../report/figures/solution-cosine.ts';
 import type { InterpolationPoint } from '../../report/figures/interpolation.ts';
 import type { TrajectoryPoint } from '../../report/figures/trajectory-pca.ts';
-import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
+import { mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
@@ -649,7 +649,7 @@ function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
   const HEAD3 = ['Model, source, L, K', 'PC1', 'PC2', 'PC1 + PC2 (per restart)', 'PC1 + PC2 (restarts of a text together)'];
   const rows3 = summary.map((s) => [label(s), pct(s.pc1_share_mean), pct(s.pc2_share_mean), `${pct(s.pc12_share_mean)}${Number.isFinite(s.pc12_share_std) ? ` ± ${(100 * s.pc12_share_std).toFixed(1)}` : ''}`, pct(s.joint_pc12_share_mean)]);
   const section = (title: string, text: string, head: string[], rows: string[][]) => ({
-    title, markdown: `${text}\n\n${mdTable(head, rows)}`, html: `<p>${text}</p>\n${htmlTable(head, rows)}`,
+    title, markdown: `${text}\n\n${mdTable(head, rows)}`,
   });
   const waiting = new Set(restarts.map((r) => textKey(groupKey(r.model, r.source, r.length, r.n_mem), r.sample_index)));
   for (const t of texts) waiting.delete(textKey(groupKey(t.model, t.source, t.length, t.n_mem), t.sample_index));
