@@ -17,7 +17,8 @@ test('report.html is rendered from the sections\' Markdown; raw HTML in it is pr
       figures: [{ name: 'none', title: 'Empty', caption: 'x', skipped: 'no data' }],
     }, { title: 'R <1>', config: { a: '<x>' }, wallSeconds: 2 });
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
-    assert.match(md, /## Tokens & counts\n\nSome \*emphasis\*\.\n\n\| Token \| Count \|\n\|---\|---\|\n\| <unk> \| 3 \|\n\| a \\\| b \| 4 \|/);
+    assert.ok(md.includes('## Tokens & counts\n\nSome *emphasis*.\n\n| Token | Count |\n|---|---|\n| <unk> | 3 |\n'));
+    assert.ok(md.includes('| a \\| b | 4 |'));
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     assert.match(html, /<title>R &lt;1&gt;<\/title>/);
     assert.match(html, /<h2>Tokens &amp; counts<\/h2>/);
