@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { experimentKind } from '../src/experiments/kinds/index.ts';
-import { readMergedJsonl } from '../src/experiments/shards.ts';
+import { readMergedJsonl } from '../src/run/shards.ts';
 
 export interface FieldDiff { key: string; field: string; a: unknown; b: unknown }
 
