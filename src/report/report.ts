@@ -11,14 +11,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { Marked } from 'marked';
 import { writeFileAtomic } from '../files.ts';
 import type { FigureEntry } from './figures/common.ts';
 import { renderSpec } from './render.ts';
 
+/** A section of report.md; report.html is rendered from the same Markdown. */
 export interface ReportSection {
   title: string;
   markdown: string;
-  html: string;
 }
 
 export interface ReportTable {
@@ -69,7 +70,13 @@ export interface ReportResult {
   html: string;
 }
 
-export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/**
+ * Markdown -> HTML for report.html (GitHub-flavoured: tables, code blocks). Raw HTML in the Markdown is not passed
+ * through: with the html/tag tokenizers off, a cell such as "<unk>" is printed as text, escaped by marked.
+ */
+const markdownToHtml = new Marked({ gfm: true, tokenizer: { html: () => undefined, tag: () => undefined } });
+const renderMarkdown = (md: string) => markdownToHtml.parse(md, { async: false });
+const renderInline = (md: string) => markdownToHtml.parseInline(md, { async: false });
 
 function fmtDuration(s: number): string {
   const h = Math.floor(s / 3600);
@@ -90,11 +97,6 @@ function prefixSvgIds(svg: string, prefix: string): string {
 export function mdTable(head: string[], rows: string[][]): string {
   const e = (s: string) => s.replace(/\|/g, '\\|');
   return [`| ${head.map(e).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(e).join(' | ')} |`)].join('\n');
-}
-
-export function htmlTable(head: string[], rows: string[][]): string {
-  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${
-    rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}</tbody></table>`;
 }
 
 /** Write the report into runDir; returns every path written and the figure list (drawn or skipped). */
@@ -125,53 +127,45 @@ export async function writeReport(runDir: string, content: ReportContent, meta: 
   const wall = wallSeconds === undefined ? 'Not recorded.' : `${wallSeconds.toFixed(1)} s (${fmtDuration(wallSeconds)})${meta.sessions ? `; ${meta.sessions}` : ''}`;
   const notes = content.notes ?? [];
 
-  const md: string[] = [`# ${title}`, '', `Generated ${new Date().toISOString()}.`, '', '## What was run', '', ...content.summary.map((l) => `- ${l}`)];
-  for (const n of notes) md.push('', n);
-  for (const s of content.sections) md.push('', `## ${s.title}`, '', s.markdown.trimEnd());
-  md.push('', '## Figures', '');
-  for (const f of figures) {
-    md.push(`### ${f.title}`, '');
-    if (f.skipped) {
-      md.push(`*Not drawn (\`${f.name}\`): ${f.skipped}.*`, '');
-    } else {
-      const rel = relative(runDir, f.png!).split('\\').join('/');
-      const relSvg = relative(runDir, f.svg!).split('\\').join('/');
-      md.push(`![${f.title}](${rel})`, '', `${f.caption} ([SVG](${relSvg}))`, '');
-    }
-  }
-  md.push('## Configuration', '', '```json', JSON.stringify(config, null, 2), '```', '',
-    '## Environment', '', '```json', JSON.stringify(environment, null, 2), '```', '',
-    '## Wall time', '', wall, '');
-  const markdown = write('report.md', md.join('\n'));
+  const generated = new Date().toISOString();
+  /** The report as Markdown; `image` writes a drawn figure's picture (a PNG link in report.md, the SVG in HTML). */
+  const document = (image: (f: (typeof figures)[number], i: number) => string) => {
+    const md: string[] = [`# ${title}`, '', `Generated ${generated}.`, '', '## What was run', '',
+      ...content.summary.map((l) => `- ${l}`)];
+    for (const n of notes) md.push('', n);
+    for (const s of content.sections) md.push('', `## ${s.title}`, '', s.markdown.trimEnd());
+    md.push('', '## Figures', '');
+    figures.forEach((f, i) => {
+      md.push(`### ${f.title}`, '');
+      if (f.skipped) {
+        md.push(`*Not drawn (\`${f.name}\`): ${f.skipped}.*`, '');
+      } else {
+        const relSvg = relative(runDir, f.svg!).split('\\').join('/');
+        md.push(image(f, i), '', `${f.caption} ([SVG](${relSvg}))`, '');
+      }
+    });
+    md.push('## Configuration', '', '```json', JSON.stringify(config, null, 2), '```', '',
+      '## Environment', '', '```json', JSON.stringify(environment, null, 2), '```', '',
+      '## Wall time', '', wall, '');
+    return md.join('\n');
+  };
+  const markdown = write('report.md', document((f) => `![${f.title}](${relative(runDir, f.png!).split('\\').join('/')})`));
 
-  const figHtml = figures.map((f, i) => f.skipped
-    ? `<section><h3>${esc(f.title)}</h3><p class="skip">Not drawn (<code>${esc(f.name)}</code>): ${esc(f.skipped)}.</p></section>`
-    : `<section><h3>${esc(f.title)}</h3><div class="fig">${prefixSvgIds(f.svgText!, `f${i}-`)}</div><p>${esc(f.caption)}</p></section>`).join('\n');
+  // report.html: the same Markdown rendered, each figure's paragraph replaced by its inlined SVG.
+  const slot = (i: number) => `%%figure-${i}%%`;
+  const body = renderMarkdown(document((_, i) => slot(i))).replace(/<p>%%figure-(\d+)%%<\/p>/g,
+    (_, i: string) => `<div class="fig">${prefixSvgIds(figures[Number(i)]!.svgText!, `f${i}-`)}</div>`);
   const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${renderInline(title)}</title>
 <style>
 body { font-family: "DejaVu Sans", Verdana, Arial, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
-th { background: #f3f3f3; } td.num { text-align: right; }
+th { background: #f3f3f3; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
-.fig svg { max-width: 100%; height: auto; } .skip { color: #885; font-style: italic; }
+.fig svg { max-width: 100%; height: auto; } p > em:only-child { color: #885; }
 </style></head><body>
-<h1>${esc(title)}</h1>
-<p>Generated ${esc(new Date().toISOString())}.</p>
-<h2>What was run</h2>
-<ul>${content.summary.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
-${notes.map((n) => `<p>${esc(n)}</p>`).join('\n')}
-${content.sections.map((s) => `<h2>${esc(s.title)}</h2>\n${s.html}`).join('\n')}
-<h2>Figures</h2>
-${figHtml}
-<h2>Configuration</h2>
-<pre>${esc(JSON.stringify(config, null, 2))}</pre>
-<h2>Environment</h2>
-<pre>${esc(JSON.stringify(environment, null, 2))}</pre>
-<h2>Wall time</h2>
-<p>${esc(wall)}</p>
-</body></html>
+${body}</body></html>
 `;
   const htmlPath = write('report.html', html);
 

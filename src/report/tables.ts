@@ -67,13 +67,6 @@ export function table1CsvRows(t: Table1): string[][] {
   return [['source', 'n_mem', 'metric', ...t.models], ...t.rows.map((r) => [r.source, String(r.n_mem), r.metric, ...r.cells])];
 }
 
-export function table1Html(t: Table1): string {
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const head = ['Source', 'Metric', ...t.models].map((h) => `<th>${esc(h)}</th>`).join('');
-  const body = t.rows.map((r) => `<tr><td>${esc(sourceLabel(t, r))}</td><td>${esc(r.metric)}</td>${r.cells.map((c) => `<td class="num">${esc(c)}</td>`).join('')}</tr>`).join('\n');
-  return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
-}
-
 export { toCsv };
 
 export function csvFromRows(rows: readonly (readonly string[])[]): string {

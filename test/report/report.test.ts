@@ -49,6 +49,7 @@ test('writeReport renders every figure, the tables and report.md/html', async ()
     assert.match(md, /\| gutenberg-heldout \(K = 1\) \| Max, tokens \|/);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     assert.equal(html.match(/<svg/g)?.length, 5);
+    assert.match(html, /<h2>Table 1<\/h2>[\s\S]*<td>gutenberg-heldout \(K = 1\)<\/td>\s*<td>Max, tokens<\/td>/);
     assert.ok(!html.includes('src="figures/'), 'HTML must not depend on figure files');
     const capCsv = readFileSync(join(dir, 'capacity.csv'), 'utf8').trim().split('\n');
     assert.match(capCsv[0]!, /^model,source,n_mem,/);

@@ -17,9 +17,9 @@ import {
   accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
   modelOrder, sourceOrder, type Figure,
 } from '../../report/figures/index.ts';
-import { htmlTable, mdTable, writeReport, type ReportContent, type ReportMeta, type ReportResult } from '../../report/report.ts';
+import { mdTable, writeReport, type ReportContent, type ReportMeta, type ReportResult } from '../../report/report.ts';
 import {
-  accuracyCsv, capacityCsv, ceFitCsv, csvFromRows, formatMeanStd, table1, table1CsvRows, table1Html, table1Markdown,
+  accuracyCsv, capacityCsv, ceFitCsv, csvFromRows, formatMeanStd, table1, table1CsvRows, table1Markdown,
 } from '../../report/tables.ts';
 import { describeBadLines, type BadLine } from '../../results/run-folder.ts';
 import { SAMPLE_COLUMNS, type CurveRecord, type SampleRecord } from '../../results/sample-record.ts';
@@ -231,14 +231,12 @@ export function capacityReport(input: CapacityReportInput): ReportContent {
       {
         title: 'Table 1',
         markdown: 'Max: largest tested length whose mean best accuracy is ≥ 0.99. Gains: mean ± sample std over texts with best accuracy ≤ 0.99, pooled over all lengths (information gain in nats).\n\n' + table1Markdown(t1),
-        html: '<p>Max: largest tested length whose mean best accuracy is ≥ 0.99. Gains: mean ± sample std over texts with best accuracy ≤ 0.99, pooled over all lengths (information gain in nats).</p>\n' + table1Html(t1),
       },
       {
         title: 'Capacity per model, source and K',
         markdown: 'Theoretical capacity: K·d·16/log2(V) tokens (Eq. 1). Utilization: mean token gain / theoretical capacity.\n\n' + mdTable(CAP_HEAD, cap.map(capRow)),
-        html: htmlTable(CAP_HEAD, cap.map(capRow)),
       },
-      { title: 'Cross-entropy threshold (Fig. 3 fit)', markdown: mdTable(FIT_HEAD, fits.map(fitRow)), html: htmlTable(FIT_HEAD, fits.map(fitRow)) },
+      { title: 'Cross-entropy threshold (Fig. 3 fit)', markdown: mdTable(FIT_HEAD, fits.map(fitRow)) },
     ],
     tables: [
       { file: 'capacity.csv', content: capacityCsv(cap) },

@@ -24,7 +24,7 @@ import { sentenceSpans, splitSentences } from '../../data/sentences.ts';
 import { BUNDLED_CHUNKS, type SourceSpec } from '../../data/sources.ts';
 import { contextAblationFigure, type Figure } from '../../report/figures/index.ts';
 import type { ContextAblationPoint } from '../../report/figures/context-ablation.ts';
-import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
+import { mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { TextTokenizer } from '../../tokenizer/text-tokenizer.ts';
@@ -310,7 +310,7 @@ function report(input: ReportInput<ContextAblationRecord>): ReportContent {
       ...describeBadLines(input.badLines),
     ],
     sections: [
-      { title: 'Real preceding text vs crammed vectors (paper §4.7)', markdown: `${text}\n\n${mdTable(WIDE_HEAD, wide)}\n\nLoss / accuracy per condition.\n\n${mdTable(HEAD, rows)}`, html: `<p>${text}</p>\n${htmlTable(WIDE_HEAD, wide)}\n<p>Loss / accuracy per condition.</p>\n${htmlTable(HEAD, rows)}` },
+      { title: 'Real preceding text vs crammed vectors (paper §4.7)', markdown: `${text}\n\n${mdTable(WIDE_HEAD, wide)}\n\nLoss / accuracy per condition.\n\n${mdTable(HEAD, rows)}` },
     ],
     tables: [{ file: 'context_ablation.csv', content: toCsv(table) }],
     figures: CONTEXT_ABLATION_FIGURES.map((f) => f.draw({ rows: table })),

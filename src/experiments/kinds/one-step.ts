@@ -25,7 +25,7 @@ import { initMemory } from '../../cram/init.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { capacityTable, countedRecords, LOSSLESS_THRESHOLD, meanStd } from '../../metrics/aggregate.ts';
 import { decodeTimeFigure, oneStepAccuracyFigure, oneStepCurvesFigure, type Figure } from '../../report/figures/index.ts';
-import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
+import { mdTable, type ReportContent } from '../../report/report.ts';
 import { capacityCsv, toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import { SAMPLE_COLUMNS, type SampleRecord } from '../../results/sample-record.ts';
@@ -438,9 +438,9 @@ export function oneStepReport(input: ReportInput<OneStepRecord>): ReportContent 
     summary,
     notes,
     sections: [
-      { title: 'One-pass vs autoregressive capacity', markdown: `${capNote}\n\n${mdTable(CAP_HEAD, capRows)}`, html: `<p>${capNote}</p>\n${htmlTable(CAP_HEAD, capRows)}` },
-      { title: 'Accuracy by length', markdown: mdTable(ACC_HEAD, accRows), html: htmlTable(ACC_HEAD, accRows) },
-      { title: 'Decoding time: one pass vs greedy regeneration', markdown: `${timeNote}\n\n${times.length ? mdTable(T_HEAD, tRows) : '*No text was timed (timing_samples: 0).*'}`, html: `<p>${timeNote}</p>\n${htmlTable(T_HEAD, tRows)}` },
+      { title: 'One-pass vs autoregressive capacity', markdown: `${capNote}\n\n${mdTable(CAP_HEAD, capRows)}` },
+      { title: 'Accuracy by length', markdown: mdTable(ACC_HEAD, accRows) },
+      { title: 'Decoding time: one pass vs greedy regeneration', markdown: `${timeNote}\n\n${times.length ? mdTable(T_HEAD, tRows) : '*No text was timed (timing_samples: 0).*'}` },
     ],
     tables: [
       { file: 'one_step_capacity.csv', content: toCsv(cap) },

@@ -29,7 +29,7 @@ import { capacityTable, meanStd, type CapacityRow } from '../../metrics/aggregat
 import {
   horizonDistributionFigure, horizonVsGridFigure, progressiveCurvesFigure, progressiveStepsFigure, type Figure,
 } from '../../report/figures/index.ts';
-import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
+import { mdTable, type ReportContent } from '../../report/report.ts';
 import { capacityCsv, formatMeanStd, toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import { SAMPLE_COLUMNS, type SampleRecord } from '../../results/sample-record.ts';
@@ -371,7 +371,7 @@ export function progressiveReport(input: ReportInput<ProgressiveRecord>): Report
     summary,
     notes,
     sections: [
-      { title: 'Compression horizons', markdown: `${explain}\n\n${mdTable(HEAD, table.map(row))}`, html: `<p>${explain}</p>\n${htmlTable(HEAD, table.map(row))}` },
+      { title: 'Compression horizons', markdown: `${explain}\n\n${mdTable(HEAD, table.map(row))}` },
     ],
     tables: [
       { file: 'horizons.csv', content: toCsv(table) },

@@ -21,7 +21,7 @@ import { seededNormal } from '../../cram/init.ts';
 import { loadSourceTexts, sourceName } from '../../data/sources.ts';
 import { sideEffectsFigure, type Figure } from '../../report/figures/index.ts';
 import type { SideEffectsPoint } from '../../report/figures/side-effects.ts';
-import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
+import { mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
@@ -347,7 +347,7 @@ function report(input: ReportInput<SideEffectsRecord>): ReportContent {
       first ? `Evaluation texts: ${first.eval_indices.length} of ${first.eval_source} (indices ${first.eval_indices[0]}…${first.eval_indices[first.eval_indices.length - 1]}), ${first.eval_length} tokens each` : 'Evaluation texts: –',
     ],
     notes: describeBadLines(input.badLines),
-    sections: [{ title: 'What a prefix does to other texts', markdown: `${text}\n\n${mdTable(HEAD, rows)}`, html: `<p>${text}</p>\n${htmlTable(HEAD, rows)}` }],
+    sections: [{ title: 'What a prefix does to other texts', markdown: `${text}\n\n${mdTable(HEAD, rows)}` }],
     tables: [
       { file: 'side_effects_summary.csv', content: toCsv(table) },
       { file: 'side_effects_samples.csv', content: toCsv(sideEffectsSamples(records)) },

@@ -26,7 +26,7 @@ import { interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, type Fi
 import type { CosinePoint } from '../../report/figures/solution-cosine.ts';
 import type { InterpolationPoint } from '../../report/figures/interpolation.ts';
 import type { TrajectoryPoint } from '../../report/figures/trajectory-pca.ts';
-import { htmlTable, mdTable, type ReportContent } from '../../report/report.ts';
+import { mdTable, type ReportContent } from '../../report/report.ts';
 import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
@@ -679,7 +679,7 @@ function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
   const leftOut = summary.reduce((a, s) => a + s.pca_left_out, 0);
   const jointLeftOut = summary.reduce((a, s) => a + s.joint_pca_left_out, 0);
   const section = (title: string, text: string, head: string[], rows: string[][]) => ({
-    title, markdown: `${text}\n\n${mdTable(head, rows)}`, html: `<p>${text}</p>\n${htmlTable(head, rows)}`,
+    title, markdown: `${text}\n\n${mdTable(head, rows)}`,
   });
   const waiting = new Set(restarts.map((r) => textKey(groupKey(r.model, r.source, r.length, r.n_mem), r.sample_index)));
   for (const t of texts) waiting.delete(textKey(groupKey(t.model, t.source, t.length, t.n_mem), t.sample_index));

@@ -1,8 +1,7 @@
 /** Paper Fig. 1: mean best accuracy against text length, with the capacity marked. */
-import type { TopLevelSpec } from 'vega-lite';
 import type { SampleRecord } from '../../results/sample-record.ts';
 import { LOSSLESS_THRESHOLD, accuracyByLength, capacityTable } from '../../metrics/aggregate.ts';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, clamp, log2Ticks, modelOrder, panelLabeler, round, sourceOrder } from './common.ts';
+import { clamp, facetSpec, type FigureEntry, log2Ticks, modelOrder, PANEL_H, PANEL_W, panelLabeler, round, sourceOrder } from './common.ts';
 
 export function accuracyVsLengthFigure(records: readonly SampleRecord[]): FigureEntry {
   const base = {
@@ -38,40 +37,36 @@ export function accuracyVsLengthFigure(records: readonly SampleRecord[]): Figure
   } as const;
   const color = { field: 'source', type: 'nominal', title: 'Text source', sort: sourceOrder(records) } as const;
   const yAcc = { type: 'quantitative', scale: { zero: false, domainMax: 1 }, title: 'Best accuracy (mean ± std)' } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(3, panels.length),
-    spec: {
-      width: PANEL_W, height: PANEL_H,
-      layer: [
-        {
-          transform: [{ filter: "datum.kind === 'point' && datum.lo !== null" }],
-          mark: { type: 'rule', strokeWidth: 1.5 },
-          encoding: { x, y: { field: 'lo', ...yAcc }, y2: { field: 'hi' }, color },
+    width: PANEL_W, height: PANEL_H,
+    layer: [
+      {
+        transform: [{ filter: "datum.kind === 'point' && datum.lo !== null" }],
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: { x, y: { field: 'lo', ...yAcc }, y2: { field: 'hi' }, color },
+      },
+      {
+        transform: [{ filter: "datum.kind === 'point'" }],
+        mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 1.2, opacity: 0.9 },
+        encoding: {
+          x, y: { field: 'accuracy', ...yAcc }, color,
+          tooltip: [{ field: 'source' }, { field: 'length' }, { field: 'accuracy' }, { field: 'n' }],
         },
-        {
-          transform: [{ filter: "datum.kind === 'point'" }],
-          mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 1.2, opacity: 0.9 },
-          encoding: {
-            x, y: { field: 'accuracy', ...yAcc }, color,
-            tooltip: [{ field: 'source' }, { field: 'length' }, { field: 'accuracy' }, { field: 'n' }],
-          },
-        },
-        {
-          mark: { type: 'rule', color: '#777', strokeDash: [5, 4] },
-          encoding: { y: { datum: LOSSLESS_THRESHOLD, type: 'quantitative' } },
-        },
-        {
-          transform: [{ filter: "datum.kind === 'capacity'" }],
-          mark: { type: 'rule', strokeDash: [2, 2], strokeWidth: 1.5 },
-          encoding: { x, color },
-        },
-      ],
-    },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+      },
+      {
+        mark: { type: 'rule', color: '#777', strokeDash: [5, 4] },
+        encoding: { y: { datum: LOSSLESS_THRESHOLD, type: 'quantitative' } },
+      },
+      {
+        transform: [{ filter: "datum.kind === 'capacity'" }],
+        mark: { type: 'rule', strokeDash: [2, 2], strokeWidth: 1.5 },
+        encoding: { x, color },
+      },
+    ],
+  });
   return { ...base, spec };
 }

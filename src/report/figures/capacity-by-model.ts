@@ -1,9 +1,8 @@
 /** Decoding capacity per model (the comparison of several runs). */
-import type { TopLevelSpec } from 'vega-lite';
 import type { SampleRecord } from '../../results/sample-record.ts';
 import { capacityTable } from '../../metrics/aggregate.ts';
 import { theoreticalCapacity } from '../../metrics/text-metrics.ts';
-import { CONFIG, type FigureEntry, MODEL_LABEL_EXPR, PANEL_H, SCHEMA, THEORETICAL, log2Ticks, modelOrder, palette, round, smallestK, sourceOrder } from './common.ts';
+import { type FigureEntry, MODEL_LABEL_EXPR, PANEL_H, THEORETICAL, log2Ticks, modelOrder, palette, round, smallestK, sourceOrder, layeredSpec } from './common.ts';
 
 export function capacityByModelFigure(records: readonly SampleRecord[]): FigureEntry {
   const base = {
@@ -34,10 +33,9 @@ export function capacityByModelFigure(records: readonly SampleRecord[]): FigureE
     field: 'series', type: 'nominal', title: null,
     scale: { domain: [...sources, THEORETICAL], range: [...sources.map((_, i) => palette[i % palette.length]), '#999999'] },
   } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = layeredSpec({
     title: base.title,
-    data: { values },
+    values,
     width: { step: 120 }, height: PANEL_H + 60,
     layer: [
       {
@@ -57,7 +55,6 @@ export function capacityByModelFigure(records: readonly SampleRecord[]): FigureE
         encoding: { x, y: { field: 'value', type: 'quantitative' }, color },
       },
     ],
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+  });
   return { ...base, spec };
 }

@@ -1,8 +1,7 @@
 /** Paper Fig. 4: decoding capacity and token gain against the number of vectors K. */
-import type { TopLevelSpec } from 'vega-lite';
 import type { SampleRecord } from '../../results/sample-record.ts';
 import { capacityTable, type CapacityRow } from '../../metrics/aggregate.ts';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, log2Ticks, modelOrder, round, sourceOrder } from './common.ts';
+import { facetSpec, type FigureEntry, log2Ticks, modelOrder, PANEL_H, PANEL_W, round, sourceOrder } from './common.ts';
 
 export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEntry {
   const CAP = 'Decoding capacity';
@@ -70,38 +69,34 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
     field: 'metric', type: 'nominal', title: 'Quantity', scale: { domain: [CAP, GAIN, REF], range: [[1, 0], [5, 3], [2, 3]] },
     legend: { symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2, encode: { symbols: { update: { stroke: { value: '#333' } } } } },
   } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'source', type: 'nominal', title: null, sort: sources },
     columns: Math.min(3, sources.length),
-    spec: {
-      width: PANEL_W + 40, height: PANEL_H + 40,
-      layer: [
-        {
-          transform: [{ filter: `datum.metric === '${GAIN}'` }],
-          mark: { type: 'rule', strokeWidth: 1.2 },
-          encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
-        },
-        {
-          transform: [{ filter: `datum.metric === '${CAP}'` }],
-          mark: { type: 'line', point: { filled: true, size: 40, shape: 'circle' }, strokeWidth: 1.8 },
-          encoding: { x, y, color, strokeDash: dash },
-        },
-        {
-          transform: [{ filter: `datum.metric === '${GAIN}'` }],
-          mark: { type: 'line', point: { filled: true, size: 40, shape: 'square' }, strokeWidth: 1.8 },
-          encoding: { x, y, color, strokeDash: dash },
-        },
-        {
-          transform: [{ filter: `datum.metric === '${REF}'` }],
-          mark: { type: 'line', strokeWidth: 1, opacity: 0.6 },
-          encoding: { x, y, color, strokeDash: dash },
-        },
-      ],
-    },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+    width: PANEL_W + 40, height: PANEL_H + 40,
+    layer: [
+      {
+        transform: [{ filter: `datum.metric === '${GAIN}'` }],
+        mark: { type: 'rule', strokeWidth: 1.2 },
+        encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+      },
+      {
+        transform: [{ filter: `datum.metric === '${CAP}'` }],
+        mark: { type: 'line', point: { filled: true, size: 40, shape: 'circle' }, strokeWidth: 1.8 },
+        encoding: { x, y, color, strokeDash: dash },
+      },
+      {
+        transform: [{ filter: `datum.metric === '${GAIN}'` }],
+        mark: { type: 'line', point: { filled: true, size: 40, shape: 'square' }, strokeWidth: 1.8 },
+        encoding: { x, y, color, strokeDash: dash },
+      },
+      {
+        transform: [{ filter: `datum.metric === '${REF}'` }],
+        mark: { type: 'line', strokeWidth: 1, opacity: 0.6 },
+        encoding: { x, y, color, strokeDash: dash },
+      },
+    ],
+  });
   return { ...base, spec };
 }

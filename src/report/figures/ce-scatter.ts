@@ -1,8 +1,7 @@
 /** Paper Fig. 3: compressed vs original cross-entropy per text, with the slope-1 fit and the lossless red line. */
-import type { TopLevelSpec } from 'vega-lite';
 import type { SampleRecord } from '../../results/sample-record.ts';
 import { LOSSLESS_THRESHOLD, ceThresholdFits } from '../../metrics/aggregate.ts';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder, panelLabeler, round, smallestK, sourceOrder } from './common.ts';
+import { facetSpec, type FigureEntry, modelOrder, PANEL_H, PANEL_W, panelLabeler, round, smallestK, sourceOrder } from './common.ts';
 
 export function ceScatterFigure(records: readonly SampleRecord[]): FigureEntry {
   const FIT = 'Slope-1 fit (acc < 0.99)';
@@ -44,38 +43,34 @@ export function ceScatterFigure(records: readonly SampleRecord[]): FigureEntry {
   } as const;
   const xEnc = { field: 'x', type: 'quantitative', title: 'Original CE H_LM, nats', scale: { zero: false } } as const;
   const yEnc = { field: 'y', type: 'quantitative', title: 'Compressed CE H_LM+mem, nats' } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(3, panels.length),
     resolve: { scale: { x: 'independent', y: 'independent' } },
-    spec: {
-      width: PANEL_W, height: PANEL_H,
-      layer: [
-        {
-          transform: [{ filter: "datum.kind === 'point'" }],
-          mark: { type: 'point', size: 36, opacity: 0.75, filled: true },
-          encoding: {
-            x: xEnc, y: yEnc, color,
-            shape: { field: 'lossless', type: 'nominal', title: 'Lossless', scale: { domain: ['yes (acc ≥ 0.99)', 'no'], range: ['circle', 'triangle-up'] } },
-            tooltip: [{ field: 'source' }, { field: 'length' }, { field: 'accuracy' }, { field: 'x' }, { field: 'y' }],
-          },
+    width: PANEL_W, height: PANEL_H,
+    layer: [
+      {
+        transform: [{ filter: "datum.kind === 'point'" }],
+        mark: { type: 'point', size: 36, opacity: 0.75, filled: true },
+        encoding: {
+          x: xEnc, y: yEnc, color,
+          shape: { field: 'lossless', type: 'nominal', title: 'Lossless', scale: { domain: ['yes (acc ≥ 0.99)', 'no'], range: ['circle', 'triangle-up'] } },
+          tooltip: [{ field: 'source' }, { field: 'length' }, { field: 'accuracy' }, { field: 'x' }, { field: 'y' }],
         },
-        {
-          transform: [{ filter: "datum.kind === 'fit'" }],
-          mark: { type: 'line', strokeWidth: 1.8 },
-          encoding: { x: xEnc, y: yEnc, color, strokeDash: dash, detail: { field: 'source' } },
-        },
-        {
-          transform: [{ filter: "datum.kind === 'red'" }],
-          mark: { type: 'rule', color: '#d62728', strokeWidth: 1.8 },
-          encoding: { y: yEnc, strokeDash: dash },
-        },
-      ],
-    },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+      },
+      {
+        transform: [{ filter: "datum.kind === 'fit'" }],
+        mark: { type: 'line', strokeWidth: 1.8 },
+        encoding: { x: xEnc, y: yEnc, color, strokeDash: dash, detail: { field: 'source' } },
+      },
+      {
+        transform: [{ filter: "datum.kind === 'red'" }],
+        mark: { type: 'rule', color: '#d62728', strokeWidth: 1.8 },
+        encoding: { y: yEnc, strokeDash: dash },
+      },
+    ],
+  });
   return { ...base, spec };
 }

@@ -2,7 +2,7 @@
  * What every figure module shares: the FigureEntry a figure returns, the Vega-Lite theme, orderings and axis helpers.
  * One figure per file in this folder; index.ts lists them.
  */
-import type { TopLevelSpec } from 'vega-lite';
+import type { Config, TopLevelSpec } from 'vega-lite';
 import { FONT_FAMILY } from '../render.ts';
 
 export interface FigureEntry {
@@ -74,3 +74,70 @@ export function log2Ticks(min: number, max: number): number[] {
 /** Multi-line axis label "model (d=768)" → ["model", "d=768"]. */
 export const MODEL_LABEL_EXPR = "split(replace(datum.label, ' (', '|('), '|')";
 export const round = (v: number, digits = 4) => Number(v.toFixed(digits));
+
+/** Vega-Lite's own types for the parts the helpers below assemble (the package exports only TopLevelSpec). */
+type TopLevelFacet = Extract<TopLevelSpec, { facet: unknown }>;
+type TopLevelLayer = Extract<TopLevelSpec, { layer: unknown }>;
+/** The layers of a layered chart or of each facet panel. */
+export type Layers = TopLevelLayer['layer'];
+type Unit = Extract<Layers[number], { mark: unknown }>;
+export type Mark = Unit['mark'];
+export type Encoding = NonNullable<Unit['encoding']>;
+/** An x or y channel, for axes shared by several layers. */
+export type PositionDef = NonNullable<Encoding['x']>;
+export type FacetField = TopLevelFacet['facet'];
+/** One chart of an hconcat / vconcat. */
+export type ConcatPart = Extract<TopLevelSpec, { hconcat: unknown }>['hconcat'][number];
+export type Resolve = NonNullable<TopLevelFacet['resolve']>;
+
+interface FacetEnvelope {
+  title: string;
+  values: Record<string, unknown>[];
+  /** What splits the panels, e.g. { field: 'panel', type: 'nominal', title: null, sort: panels }. */
+  facet: FacetField;
+  /** Panels per row; omitted: one row. */
+  columns?: number;
+  resolve?: Resolve;
+  /** Size of one panel. */
+  width: number;
+  height: number;
+  /** The theme; default CONFIG. */
+  config?: Config;
+}
+
+/** Each panel is `layer`, or one `mark` with its `encoding`. */
+export type FacetOptions = FacetEnvelope & ({ layer: Layers } | { mark: Mark; encoding: Encoding });
+
+/** A faceted chart of layered panels with the house theme: the envelope most figures share. */
+export function facetSpec(o: FacetOptions): TopLevelSpec {
+  return {
+    $schema: SCHEMA,
+    title: o.title,
+    data: { values: o.values },
+    facet: o.facet,
+    ...(o.columns === undefined ? {} : { columns: o.columns }),
+    ...(o.resolve === undefined ? {} : { resolve: o.resolve }),
+    spec: 'layer' in o ? { width: o.width, height: o.height, layer: o.layer }
+      : { width: o.width, height: o.height, mark: o.mark, encoding: o.encoding },
+    config: o.config ?? CONFIG,
+  };
+}
+
+export interface LayeredOptions {
+  title: string;
+  values: Record<string, unknown>[];
+  /** A number, or { step } for a discrete axis. */
+  width: number | { step: number };
+  height: number | { step: number };
+  layer: Layers;
+  /** The theme; default CONFIG. */
+  config?: Config;
+}
+
+/** One layered chart with the house theme. */
+export function layeredSpec(o: LayeredOptions): TopLevelSpec {
+  return {
+    $schema: SCHEMA, title: o.title, data: { values: o.values }, width: o.width, height: o.height, layer: o.layer,
+    config: o.config ?? CONFIG,
+  };
+}

@@ -2,8 +2,7 @@
  * Context ablation (paper §4.7): loss and accuracy of a text with P tokens of its real preceding text in front of it,
  * against the same text crammed into K vectors.
  */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, palette, round } from './common.ts';
+import { CONFIG, facetSpec, type FigureEntry, palette, PANEL_H, PANEL_W, round, type Layers } from './common.ts';
 
 export interface ContextAblationPoint {
   model: string;
@@ -43,27 +42,31 @@ export function contextAblationFigure(rows: readonly ContextAblationPoint[]): Fi
   const y = { field: 'value', type: 'quantitative', title: null, scale: { zero: true } } as const;
   const color = { field: 'series', type: 'nominal', title: 'Text source', scale: { range: palette } } as const;
   const firstVec = vecAmounts.length ? `K = ${vecAmounts[0]}` : null;
-  const spec = {
-    $schema: SCHEMA,
+  // A grey rule before the first vectors condition.
+  const vectorsStart: Layers = firstVec
+    ? [{
+      mark: { type: 'rule', color: '#999', strokeDash: [4, 3], xOffset: -25 },
+      encoding: { x: { datum: firstVec, type: 'ordinal', sort: order } },
+    }]
+    : [];
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: {
       row: { field: 'measure', type: 'nominal', title: null, sort: ['Loss, nats/token', 'Accuracy'] },
       column: { field: 'panel', type: 'nominal', title: null, sort: panels },
     },
     resolve: { scale: { y: 'independent' } },
-    spec: {
-      width: Math.max(PANEL_W, 46 * order.length), height: PANEL_H - 30,
-      layer: [
-        { mark: { type: 'rule', strokeWidth: 1.4 }, encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } },
-        {
-          mark: { type: 'point', filled: true, size: 55 },
-          encoding: { x, xOffset, y, color, shape: { field: 'condition', type: 'nominal', title: 'Condition', scale: { domain: ['context', 'vectors'], range: ['circle', 'diamond'] } }, tooltip: [{ field: 'series' }, { field: 'x' }, { field: 'value' }] },
-        },
-        ...(firstVec ? [{ mark: { type: 'rule', color: '#999', strokeDash: [4, 3], xOffset: -25 }, encoding: { x: { datum: firstVec, type: 'ordinal', sort: order } } }] : []),
-      ],
-    },
+    width: Math.max(PANEL_W, 46 * order.length), height: PANEL_H - 30,
+    layer: [
+      { mark: { type: 'rule', strokeWidth: 1.4 }, encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } },
+      {
+        mark: { type: 'point', filled: true, size: 55 },
+        encoding: { x, xOffset, y, color, shape: { field: 'condition', type: 'nominal', title: 'Condition', scale: { domain: ['context', 'vectors'], range: ['circle', 'diamond'] } }, tooltip: [{ field: 'series' }, { field: 'x' }, { field: 'value' }] },
+      },
+      ...vectorsStart,
+    ],
     config: { ...CONFIG, legend: { ...CONFIG.legend, orient: 'bottom' } },
-  } as unknown as TopLevelSpec;
+  });
   return { ...base, spec };
 }

@@ -1,6 +1,5 @@
 /** One-step generation: time to decode a text in one forward pass vs greedily with the key/value cache. */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, log2Ticks, round } from './common.ts';
+import { facetSpec, type FigureEntry, log2Ticks, PANEL_H, PANEL_W, round } from './common.ts';
 
 /** Decoding times of one model at one length (milliseconds; median and fastest over the timed texts). */
 export interface DecodeTimeRow {
@@ -34,20 +33,16 @@ export function decodeTimeFigure(rows: readonly DecodeTimeRow[]): FigureEntry {
   const x = { field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Text length, tokens (log scale)', axis: { format: '~g', values: log2Ticks(Math.min(...lens), Math.max(...lens)) } } as const;
   const y = { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'Milliseconds (log scale)', axis: { format: '~g' } } as const;
   const color = { field: 'method', type: 'nominal', title: 'Decoding', sort: [ONE, GREEDY] } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'model', type: 'nominal', title: null },
-    spec: {
-      width: PANEL_W + 60, height: PANEL_H + 20,
-      layer: [
-        { mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 1.8 }, encoding: { x, y: { ...y, scale: { type: 'log', domain: [Math.min(...ms) / 1.5, Math.max(...ms) * 2.5] } }, color } },
-        { mark: { type: 'tick', thickness: 2, size: 12, orient: 'horizontal', opacity: 0.6 }, encoding: { x, y: { ...y, field: 'median' }, color } },
-        { transform: [{ filter: 'isValid(datum.label)' }], mark: { type: 'text', dy: -12, fontSize: 11 }, encoding: { x, y, text: { field: 'label' } } },
-      ],
-    },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+    width: PANEL_W + 60, height: PANEL_H + 20,
+    layer: [
+      { mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 1.8 }, encoding: { x, y: { ...y, scale: { type: 'log', domain: [Math.min(...ms) / 1.5, Math.max(...ms) * 2.5] } }, color } },
+      { mark: { type: 'tick', thickness: 2, size: 12, orient: 'horizontal', opacity: 0.6 }, encoding: { x, y: { ...y, field: 'median' }, color } },
+      { transform: [{ filter: 'isValid(datum.label)' }], mark: { type: 'text', dy: -12, fontSize: 11 }, encoding: { x, y, text: { field: 'label' } } },
+    ],
+  });
   return { ...base, spec };
 }

@@ -1,8 +1,7 @@
 /** Progressive cramming: each text's compression horizon per model and K, with the fixed-grid capacity of the same texts. */
-import type { TopLevelSpec } from 'vega-lite';
 import { capacityTable } from '../../metrics/aggregate.ts';
 import type { SampleRecord } from '../../results/sample-record.ts';
-import { CONFIG, type FigureEntry, PANEL_W, SCHEMA, modelOrder } from './common.ts';
+import { type FigureEntry, PANEL_W, modelOrder, layeredSpec } from './common.ts';
 
 /** One text's progressive result, as this figure reads it. */
 export interface HorizonPoint {
@@ -56,10 +55,9 @@ export function horizonDistributionFigure(records: readonly HorizonPoint[], grid
   const domain = [HORIZON, MEDIAN, CAP, EXACT];
   const legend = { field: 'what', type: 'nominal', title: null, scale: { domain, range: ['#4c78a8', '#222', '#d62728', '#f58518'] } } as const;
   const shape = { field: 'what', type: 'nominal', title: null, scale: { domain, range: ['circle', 'stroke', 'diamond', 'diamond'] } } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = layeredSpec({
     title: base.title,
-    data: { values },
+    values,
     width: PANEL_W + 200,
     height: { step: 46 },
     layer: [
@@ -72,7 +70,6 @@ export function horizonDistributionFigure(records: readonly HorizonPoint[], grid
       { transform: [{ filter: `datum.what === '${CAP}'` }], mark: { type: 'point', size: 150, filled: true, opacity: 0.85 }, encoding: { x, y, color: legend, shape } },
       { transform: [{ filter: `datum.what === '${EXACT}'` }], mark: { type: 'point', size: 150, filled: false, strokeWidth: 2 }, encoding: { x, y, color: legend, shape } },
     ],
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+  });
   return { ...base, spec };
 }

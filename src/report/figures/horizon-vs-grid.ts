@@ -1,6 +1,5 @@
 /** Progressive cramming: per text, the horizon against the largest grid length crammed from scratch with exact regeneration. */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder } from './common.ts';
+import { facetSpec, type FigureEntry, modelOrder, PANEL_H, PANEL_W, type PositionDef } from './common.ts';
 
 /** One text's progressive result, as this figure reads it. */
 export interface HorizonGridPoint {
@@ -38,32 +37,28 @@ export function horizonVsGridFigure(records: readonly HorizonGridPoint[]): Figur
   const top = Math.max(...rs.map((r) => Math.max(r.horizon, r.grid_exact_max!)));
   const panels = [...new Set(modelOrder(rs).flatMap((m) => rs.filter((r) => r.model === m).sort((a, b) => a.n_mem - b.n_mem).map(panel)))];
   for (const p of panels) for (const v of [0, top]) values.push({ panel: p, diag: v });
-  const x = { field: 'x', type: 'quantitative', title: ['Largest grid length regenerated', 'exactly from scratch'], scale: { domain: [0, top] }, axis: { tickMinStep: 1, format: 'd' } } as const;
-  const y = { field: 'y', type: 'quantitative', title: 'Progressive horizon, tokens', scale: { domain: [0, top] }, axis: { tickMinStep: 1, format: 'd' } } as const;
+  const x: PositionDef = { field: 'x', type: 'quantitative', title: ['Largest grid length regenerated', 'exactly from scratch'], scale: { domain: [0, top] }, axis: { tickMinStep: 1, format: 'd' } };
+  const y: PositionDef = { field: 'y', type: 'quantitative', title: 'Progressive horizon, tokens', scale: { domain: [0, top] }, axis: { tickMinStep: 1, format: 'd' } };
   const sizes = [...new Set([...counts.values()].map((v) => v.texts as number))].sort((a, b) => a - b);
   const ks = [...new Set(rs.map((r) => r.n_mem))].sort((a, b) => a - b).map((k) => `K = ${k}`);
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(3, panels.length),
-    spec: {
-      width: PANEL_W, height: PANEL_H + 40,
-      layer: [
-        { transform: [{ filter: 'isValid(datum.diag)' }], mark: { type: 'line', color: '#888', strokeDash: [5, 4] }, encoding: { x: { ...x, field: 'diag' }, y: { ...y, field: 'diag' } } },
-        {
-          transform: [{ filter: 'isValid(datum.texts)' }],
-          mark: { type: 'circle', opacity: 0.7 },
-          encoding: {
-            x, y, color: { field: 'K', type: 'nominal', title: 'Vectors', sort: ks },
-            size: { field: 'texts', type: 'quantitative', title: 'Texts', scale: { domain: [0, Math.max(...sizes)], range: [0, 400] }, legend: { values: sizes, format: 'd' } },
-            tooltip: [{ field: 'K' }, { field: 'x' }, { field: 'y' }, { field: 'texts' }],
-          },
+    width: PANEL_W, height: PANEL_H + 40,
+    layer: [
+      { transform: [{ filter: 'isValid(datum.diag)' }], mark: { type: 'line', color: '#888', strokeDash: [5, 4] }, encoding: { x: { ...x, field: 'diag' }, y: { ...y, field: 'diag' } } },
+      {
+        transform: [{ filter: 'isValid(datum.texts)' }],
+        mark: { type: 'circle', opacity: 0.7 },
+        encoding: {
+          x, y, color: { field: 'K', type: 'nominal', title: 'Vectors', sort: ks },
+          size: { field: 'texts', type: 'quantitative', title: 'Texts', scale: { domain: [0, Math.max(...sizes)], range: [0, 400] }, legend: { values: sizes, format: 'd' } },
+          tooltip: [{ field: 'K' }, { field: 'x' }, { field: 'y' }, { field: 'texts' }],
         },
-      ],
-    },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+      },
+    ],
+  });
   return { ...base, spec };
 }

@@ -2,8 +2,7 @@
  * Paper Fig. 8 (solution-space): teacher-forced accuracy along the straight line between two restarts of the same text,
  * every pair (thin lines) and the mean (thick), with the share of points that regenerate the text exactly.
  */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, round } from './common.ts';
+import { CONFIG, facetSpec, type FigureEntry, PANEL_H, PANEL_W, round, type PositionDef } from './common.ts';
 
 export interface InterpolationPoint {
   panel: string;
@@ -37,35 +36,32 @@ export function interpolationFigure(points: readonly InterpolationPoint[], maxLi
       if (checked.length) values.push({ kind: 'mean', panel, alpha: a, value: round(checked.filter((p) => p.exact).length / checked.length), what: 'Exact regeneration (share)' });
     }
   }
-  const x = { field: 'alpha', type: 'quantitative', title: 'α (0: restart a, 1: restart b)', scale: { domain: [0, 1] } } as const;
-  const y = { field: 'value', type: 'quantitative', title: 'Accuracy / share', scale: { domain: [0, 1] } } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const x: PositionDef = { field: 'alpha', type: 'quantitative', title: 'α (0: restart a, 1: restart b)', scale: { domain: [0, 1] } };
+  const y: PositionDef = { field: 'value', type: 'quantitative', title: 'Accuracy / share', scale: { domain: [0, 1] } };
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(2, panels.length),
-    spec: {
-      width: PANEL_W + 60, height: PANEL_H + 20,
-      layer: [
-        {
-          transform: [{ filter: "datum.kind === 'pair'" }],
-          mark: { type: 'line', strokeWidth: 0.7, opacity: 0.18, color: '#777' },
-          encoding: { x, y, detail: { field: 'line' } },
+    width: PANEL_W + 60, height: PANEL_H + 20,
+    layer: [
+      {
+        transform: [{ filter: "datum.kind === 'pair'" }],
+        mark: { type: 'line', strokeWidth: 0.7, opacity: 0.18, color: '#777' },
+        encoding: { x, y, detail: { field: 'line' } },
+      },
+      {
+        transform: [{ filter: "datum.kind === 'mean'" }],
+        mark: { type: 'line', strokeWidth: 2.6, point: { filled: true, size: 36 } },
+        encoding: {
+          x, y,
+          color: { field: 'what', type: 'nominal', title: null, scale: { domain: ['Mean accuracy', 'Exact regeneration (share)'], range: ['#e45756', '#4c78a8'] } },
+          strokeDash: { field: 'what', type: 'nominal', title: null, scale: { domain: ['Mean accuracy', 'Exact regeneration (share)'], range: [[1, 0], [6, 3]] } },
+          tooltip: [{ field: 'what' }, { field: 'alpha' }, { field: 'value' }],
         },
-        {
-          transform: [{ filter: "datum.kind === 'mean'" }],
-          mark: { type: 'line', strokeWidth: 2.6, point: { filled: true, size: 36 } },
-          encoding: {
-            x, y,
-            color: { field: 'what', type: 'nominal', title: null, scale: { domain: ['Mean accuracy', 'Exact regeneration (share)'], range: ['#e45756', '#4c78a8'] } },
-            strokeDash: { field: 'what', type: 'nominal', title: null, scale: { domain: ['Mean accuracy', 'Exact regeneration (share)'], range: [[1, 0], [6, 3]] } },
-            tooltip: [{ field: 'what' }, { field: 'alpha' }, { field: 'value' }],
-          },
-        },
-      ],
-    },
+      },
+    ],
     config: { ...CONFIG, header: { ...CONFIG.header, labelLimit: 640 }, legend: { ...CONFIG.legend, orient: 'bottom' } },
-  } as unknown as TopLevelSpec;
+  });
   return { ...base, spec };
 }

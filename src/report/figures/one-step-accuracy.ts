@@ -1,7 +1,6 @@
 /** One-step generation: mean accuracy against length, one pass next to autoregressive cramming of the same texts. */
-import type { TopLevelSpec } from 'vega-lite';
 import { LOSSLESS_THRESHOLD } from '../../metrics/aggregate.ts';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, clamp, log2Ticks, round } from './common.ts';
+import { clamp, facetSpec, type FigureEntry, log2Ticks, PANEL_H, PANEL_W, round } from './common.ts';
 
 /** Mean best accuracy over texts of one method at one length. */
 export interface OneStepAccuracyRow {
@@ -42,26 +41,23 @@ export function oneStepAccuracyFigure(acc: readonly OneStepAccuracyRow[], cap: r
   for (const c of cap) if (c.capacity !== null) values.push({ kind: 'capacity', panel: panel(c), method: c.method, style: c.method.startsWith('one') ? 'one pass' : 'autoregressive', length: c.capacity });
   const lens = acc.map((r) => r.length);
   const x = { field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Text length, tokens (BOS counted; log scale)', axis: { format: '~g', values: log2Ticks(Math.min(...lens), Math.max(...lens)), grid: true } } as const;
-  const y = { type: 'quantitative', scale: { domain: [0, 1] }, title: 'Best accuracy (mean ± std)' } as const;
+  const unitDomain: number[] = [0, 1];
+  const y = { type: 'quantitative', scale: { domain: unitDomain }, title: 'Best accuracy (mean ± std)' } as const;
   const color = { field: 'method', type: 'nominal', title: 'Method', sort: methods } as const;
   const dash = { field: 'style', type: 'nominal', title: 'Decoding', scale: { domain: ['one pass', 'autoregressive'], range: [[1, 0], [5, 3]] }, legend: { symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2, encode: { symbols: { update: { stroke: { value: '#333' } } } } } } as const;
   const panels = [...new Set(acc.map(panel))];
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(2, panels.length),
-    spec: {
-      width: PANEL_W + 80, height: PANEL_H + 20,
-      layer: [
-        { transform: [{ filter: "datum.kind === 'point' && datum.lo !== null" }], mark: { type: 'rule', strokeWidth: 1.2, opacity: 0.6 }, encoding: { x, y: { field: 'lo', ...y }, y2: { field: 'hi' }, color } },
-        { transform: [{ filter: "datum.kind === 'point'" }], mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 1.6 }, encoding: { x, y: { field: 'accuracy', ...y }, color, strokeDash: dash, tooltip: [{ field: 'method' }, { field: 'length' }, { field: 'accuracy' }, { field: 'texts' }] } },
-        { mark: { type: 'rule', color: '#777', strokeDash: [5, 4] }, encoding: { y: { datum: LOSSLESS_THRESHOLD, type: 'quantitative' } } },
-        { transform: [{ filter: "datum.kind === 'capacity'" }], mark: { type: 'rule', strokeDash: [2, 2], strokeWidth: 1.5 }, encoding: { x, color } },
-      ],
-    },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+    width: PANEL_W + 80, height: PANEL_H + 20,
+    layer: [
+      { transform: [{ filter: "datum.kind === 'point' && datum.lo !== null" }], mark: { type: 'rule', strokeWidth: 1.2, opacity: 0.6 }, encoding: { x, y: { field: 'lo', ...y }, y2: { field: 'hi' }, color } },
+      { transform: [{ filter: "datum.kind === 'point'" }], mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 1.6 }, encoding: { x, y: { field: 'accuracy', ...y }, color, strokeDash: dash, tooltip: [{ field: 'method' }, { field: 'length' }, { field: 'accuracy' }, { field: 'texts' }] } },
+      { mark: { type: 'rule', color: '#777', strokeDash: [5, 4] }, encoding: { y: { datum: LOSSLESS_THRESHOLD, type: 'quantitative' } } },
+      { transform: [{ filter: "datum.kind === 'capacity'" }], mark: { type: 'rule', strokeDash: [2, 2], strokeWidth: 1.5 }, encoding: { x, color } },
+    ],
+  });
   return { ...base, spec };
 }

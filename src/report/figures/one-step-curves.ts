@@ -1,6 +1,6 @@
 /** One-step generation: per-step accuracy of the one-pass predictions and their loss, for the recorded texts. */
 import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, round } from './common.ts';
+import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, round, type ConcatPart } from './common.ts';
 
 /** Per-step loss and accuracy of one recorded text's one-pass predictions. */
 export interface OneStepCurve {
@@ -35,18 +35,18 @@ export function oneStepCurvesFigure(curves: readonly OneStepCurve[], maxPointsPe
   const x = { field: 'step', type: 'quantitative', title: 'Step' } as const;
   const color = { field: 'length', type: 'nominal', title: 'Length', sort: lengths } as const;
   const dash = { field: 'm', type: 'nominal', title: 'm', legend: { symbolType: 'stroke' } } as const;
-  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean) => ({
+  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean): ConcatPart => ({
     width: PANEL_W + 40, height: PANEL_H + 20,
     transform: [{ filter: `datum.${field} !== null` }],
     mark: { type: 'line', strokeWidth: 1.3, opacity: 0.85 },
     encoding: { x, y: { field, type: 'quantitative', title, scale: log ? { type: 'log' } : { domain: [0, 1] } }, color, strokeDash: dash, detail: { field: 'id' } },
   });
-  const spec = {
+  const spec: TopLevelSpec = {
     $schema: SCHEMA,
     title: base.title,
     data: { values },
     hconcat: [panel('accuracy', 'One-pass accuracy', false), panel('loss', 'Loss, nats/token (log scale)', true)],
     config: CONFIG,
-  } as unknown as TopLevelSpec;
+  };
   return { ...base, spec };
 }

@@ -1,7 +1,7 @@
 /** Per-step accuracy and loss of the texts whose curves were recorded. */
 import type { TopLevelSpec } from 'vega-lite';
 import type { CurveRecord, SampleRecord } from '../../results/sample-record.ts';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder, round, sourceOrder } from './common.ts';
+import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder, round, sourceOrder, type ConcatPart } from './common.ts';
 
 export function curvesFigure(
   curves: readonly CurveRecord[], records: readonly SampleRecord[] = [], maxPointsPerCurve = 400,
@@ -36,7 +36,7 @@ export function curvesFigure(
   const color = { field: 'model', type: 'nominal', title: 'Model', sort: models } as const;
   const dash = { field: 'source', type: 'nominal', title: 'Text source', sort: sourceOrder(usable) } as const;
   const x = { field: 'step', type: 'quantitative', title: 'Optimization step' } as const;
-  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean) => ({
+  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean): ConcatPart => ({
     width: PANEL_W + 40, height: PANEL_H + 20,
     transform: [{ filter: `datum.${field} !== null` }],
     mark: { type: 'line', strokeWidth: 1.4, opacity: 0.85 },
@@ -46,7 +46,7 @@ export function curvesFigure(
       color, strokeDash: dash, detail: { field: 'id' },
     },
   });
-  const spec = {
+  const spec: TopLevelSpec = {
     $schema: SCHEMA,
     title: base.title,
     data: { values },
@@ -55,6 +55,6 @@ export function curvesFigure(
       panel('loss', 'Loss, nats/token (log scale)', true),
     ],
     config: CONFIG,
-  } as unknown as TopLevelSpec;
+  };
   return { ...base, spec };
 }

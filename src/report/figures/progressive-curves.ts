@@ -35,7 +35,7 @@ export function progressiveCurvesFigure(curves: readonly ProgressiveCurve[], max
   }
   const x = { field: 'step', type: 'quantitative', title: 'Step' } as const;
   const color = { field: 'id', type: 'nominal', title: 'Text' } as const;
-  const spec = {
+  const spec: TopLevelSpec = {
     $schema: SCHEMA,
     title: base.title,
     data: { values },
@@ -44,6 +44,6 @@ export function progressiveCurvesFigure(curves: readonly ProgressiveCurve[], max
       { width: PANEL_W + 40, height: PANEL_H + 20, transform: [{ filter: 'datum.loss !== null' }], mark: { type: 'line', strokeWidth: 1.1, opacity: 0.85 }, encoding: { x, y: { field: 'loss', type: 'quantitative', title: 'Loss, nats/token (log scale)', scale: { type: 'log' } }, color } },
     ],
     config: CONFIG,
-  } as unknown as TopLevelSpec;
+  };
   return { ...base, spec };
 }

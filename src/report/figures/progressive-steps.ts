@@ -1,6 +1,5 @@
 /** Progressive cramming: optimisation steps each text took, against its horizon. */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder } from './common.ts';
+import { facetSpec, type FigureEntry, modelOrder, PANEL_H, PANEL_W } from './common.ts';
 
 /** One text's progressive result, as this figure reads it. */
 export interface StepsPoint {
@@ -29,24 +28,20 @@ export function progressiveStepsFigure(records: readonly StepsPoint[]): FigureEn
   const panels = [...new Set(modelOrder(records).flatMap((m) => records.filter((r) => r.model === m).map(panel)))];
   const ks = [...new Set(records.map((r) => r.n_mem))].sort((a, b) => a - b).map((k) => `K = ${k}`);
   const values = records.map((r) => ({ panel: panel(r), K: `K = ${r.n_mem}`, horizon: r.horizon, steps: Math.max(1, r.steps), stop: r.stop_reason, index: r.sample_index }));
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(3, panels.length),
-    spec: {
-      width: PANEL_W, height: PANEL_H,
-      mark: { type: 'point', filled: true, size: 50, opacity: 0.75 },
-      encoding: {
-        x: { field: 'horizon', type: 'quantitative', title: 'Horizon, tokens' },
-        y: { field: 'steps', type: 'quantitative', title: 'Steps (log scale)', scale: { type: 'log' } },
-        color: { field: 'K', type: 'nominal', title: 'Vectors', sort: ks },
-        shape: { field: 'stop', type: 'nominal', title: 'Stopped by' },
-        tooltip: [{ field: 'index' }, { field: 'horizon' }, { field: 'steps' }, { field: 'stop' }],
-      },
+    width: PANEL_W, height: PANEL_H,
+    mark: { type: 'point', filled: true, size: 50, opacity: 0.75 },
+    encoding: {
+      x: { field: 'horizon', type: 'quantitative', title: 'Horizon, tokens' },
+      y: { field: 'steps', type: 'quantitative', title: 'Steps (log scale)', scale: { type: 'log' } },
+      color: { field: 'K', type: 'nominal', title: 'Vectors', sort: ks },
+      shape: { field: 'stop', type: 'nominal', title: 'Stopped by' },
+      tooltip: [{ field: 'index' }, { field: 'horizon' }, { field: 'steps' }, { field: 'stop' }],
     },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+  });
   return { ...base, spec };
 }

@@ -3,8 +3,7 @@
  * with nothing in front, with (b) a vector crammed for another text, (c) a random vector of the same norm, (d) the
  * mean token embedding in front; one box per condition over every (prefix, text) pair, the mean as a diamond.
  */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, SCHEMA, round } from './common.ts';
+import { facetSpec, type FigureEntry, PANEL_H, round } from './common.ts';
 
 export interface SideEffectsPoint {
   model: string;
@@ -40,24 +39,20 @@ export function sideEffectsFigure(samples: readonly SideEffectsPoint[]): FigureE
   const x = { field: 'condition', type: 'nominal', sort: order, title: null, axis: { labelAngle: 0, labelLimit: 200 } } as const;
   const color = { field: 'condition', type: 'nominal', sort: order, scale: { domain: order, range: COLORS }, legend: null } as const;
   const panels = [...new Set(values.map((v) => v.panel as string))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: {
       row: { field: 'measure', type: 'nominal', title: null, sort: MEASURES },
       column: { field: 'panel', type: 'nominal', title: null, sort: panels },
     },
     resolve: { scale: { y: 'independent' } },
-    spec: {
-      width: 420, height: PANEL_H - 20,
-      layer: [
-        { mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { y: { datum: 0, type: 'quantitative' } } },
-        { mark: { type: 'boxplot', extent: 'min-max', size: 40, opacity: 0.75, median: { color: 'black' } }, encoding: { x, y: { field: 'value', type: 'quantitative', title: null }, color } },
-        { mark: { type: 'point', shape: 'diamond', filled: true, size: 60, color: 'black' }, encoding: { x, y: { aggregate: 'mean', field: 'value', type: 'quantitative' } } },
-      ],
-    },
-    config: CONFIG,
-  } as unknown as TopLevelSpec;
+    width: 420, height: PANEL_H - 20,
+    layer: [
+      { mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { y: { datum: 0, type: 'quantitative' } } },
+      { mark: { type: 'boxplot', extent: 'min-max', size: 40, opacity: 0.75, median: { color: 'black' } }, encoding: { x, y: { field: 'value', type: 'quantitative', title: null }, color } },
+      { mark: { type: 'point', shape: 'diamond', filled: true, size: 60, color: 'black' }, encoding: { x, y: { aggregate: 'mean', field: 'value', type: 'quantitative' } } },
+    ],
+  });
   return { ...base, spec };
 }

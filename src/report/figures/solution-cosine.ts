@@ -2,8 +2,7 @@
  * Paper Fig. 7 (solution-space): distributions of the cosine similarity between solutions — restarts of the same text
  * against solutions of different texts — as histograms normalised to the share of pairs per bin.
  */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, round } from './common.ts';
+import { CONFIG, facetSpec, type FigureEntry, PANEL_H, PANEL_W, round } from './common.ts';
 
 export interface CosinePoint {
   /** Facet: e.g. "model, source, L = 16, K = 1". */
@@ -48,33 +47,30 @@ export function solutionCosineFigure(points: readonly CosinePoint[], bins = 30):
   }
   const panels = [...new Set(usable.map((p) => p.panel))].sort();
   const color = { field: 'pair', type: 'nominal', title: 'Pairs of solutions', scale: { domain: Object.keys(PAIR_COLORS), range: Object.values(PAIR_COLORS) } } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(2, panels.length),
     resolve: { scale: { x: 'independent' } },
-    spec: {
-      width: PANEL_W + 60, height: PANEL_H,
-      layer: [
-        {
-          transform: [{ filter: "datum.kind === 'bin'" }],
-          mark: { type: 'rect', opacity: 0.55, stroke: 'white', strokeWidth: 0.5 },
-          encoding: {
-            x: { field: 'x0', type: 'quantitative', title: 'Cosine similarity' }, x2: { field: 'x1' },
-            y: { field: 'share', type: 'quantitative', title: 'Share of pairs', stack: null }, y2: { datum: 0 },
-            color, tooltip: [{ field: 'pair' }, { field: 'x0', title: 'from' }, { field: 'x1', title: 'to' }, { field: 'n', title: 'pairs' }],
-          },
+    width: PANEL_W + 60, height: PANEL_H,
+    layer: [
+      {
+        transform: [{ filter: "datum.kind === 'bin'" }],
+        mark: { type: 'rect', opacity: 0.55, stroke: 'white', strokeWidth: 0.5 },
+        encoding: {
+          x: { field: 'x0', type: 'quantitative', title: 'Cosine similarity' }, x2: { field: 'x1' },
+          y: { field: 'share', type: 'quantitative', title: 'Share of pairs', stack: null }, y2: { datum: 0 },
+          color, tooltip: [{ field: 'pair' }, { field: 'x0', title: 'from' }, { field: 'x1', title: 'to' }, { field: 'n', title: 'pairs' }],
         },
-        {
-          transform: [{ filter: "datum.kind === 'mean'" }],
-          mark: { type: 'rule', strokeDash: [5, 3], strokeWidth: 1.6 },
-          encoding: { x: { field: 'mean', type: 'quantitative' }, color },
-        },
-      ],
-    },
+      },
+      {
+        transform: [{ filter: "datum.kind === 'mean'" }],
+        mark: { type: 'rule', strokeDash: [5, 3], strokeWidth: 1.6 },
+        encoding: { x: { field: 'mean', type: 'quantitative' }, color },
+      },
+    ],
     config: { ...CONFIG, header: { ...CONFIG.header, labelLimit: 640 } },
-  } as unknown as TopLevelSpec;
+  });
   return { ...base, spec };
 }

@@ -3,8 +3,7 @@
  * components (one PCA per text over all its restarts' trajectories), from the random start (circle) to the last step
  * (cross).
  */
-import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, type FigureEntry, PANEL_H, SCHEMA, palette, round } from './common.ts';
+import { CONFIG, facetSpec, type FigureEntry, palette, PANEL_H, round } from './common.ts';
 
 export interface TrajectoryPoint {
   /** Facet: one text. */
@@ -41,22 +40,19 @@ export function trajectoryPcaFigure(points: readonly TrajectoryPoint[], shares: 
   const color = { field: 'restart', type: 'nominal', title: 'Restart', sort: restarts, scale: { range: palette } } as const;
   const x = { field: 'pc1', type: 'quantitative', title: 'PC1', axis: { tickCount: 4 } } as const;
   const y = { field: 'pc2', type: 'quantitative', title: 'PC2', axis: { tickCount: 4 } } as const;
-  const spec = {
-    $schema: SCHEMA,
+  const spec = facetSpec({
     title: base.title,
-    data: { values },
+    values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels.map(title) },
     columns: Math.min(2, panels.length),
     resolve: { scale: { x: 'independent', y: 'independent' } },
-    spec: {
-      width: PANEL_H + 40, height: PANEL_H,
-      layer: [
-        { mark: { type: 'line', strokeWidth: 1.2, opacity: 0.85 }, encoding: { x, y, color, order: { field: 'step', type: 'quantitative' } } },
-        { transform: [{ filter: "datum.end === 'start'" }], mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y, color } },
-        { transform: [{ filter: "datum.end === 'solution'" }], mark: { type: 'point', shape: 'cross', filled: true, size: 70 }, encoding: { x, y, color } },
-      ],
-    },
+    width: PANEL_H + 40, height: PANEL_H,
+    layer: [
+      { mark: { type: 'line', strokeWidth: 1.2, opacity: 0.85 }, encoding: { x, y, color, order: { field: 'step', type: 'quantitative' } } },
+      { transform: [{ filter: "datum.end === 'start'" }], mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y, color } },
+      { transform: [{ filter: "datum.end === 'solution'" }], mark: { type: 'point', shape: 'cross', filled: true, size: 70 }, encoding: { x, y, color } },
+    ],
     config: { ...CONFIG, header: { ...CONFIG.header, labelFontSize: 11, labelLimit: 640 } },
-  } as unknown as TopLevelSpec;
+  });
   return { ...base, spec };
 }

@@ -38,7 +38,7 @@ export function utilizationFigure(records: readonly SampleRecord[]): FigureEntry
     scale: { domain: [THEORETICAL, ...sources], range: ['#b0b0b0', ...sources.map((_, i) => palette[i % palette.length])] },
   } as const;
   const xModel = { field: 'model', type: 'nominal', sort: models, title: 'Model', axis: { labelAngle: -30, labelLimit: 200, labelOverlap: false } } as const;
-  const spec = {
+  const spec: TopLevelSpec = {
     $schema: SCHEMA,
     title: base.title,
     data: { values },
@@ -77,6 +77,6 @@ export function utilizationFigure(records: readonly SampleRecord[]): FigureEntry
       },
     ],
     config: CONFIG,
-  } as unknown as TopLevelSpec;
+  };
   return { ...base, spec };
 }
