@@ -78,6 +78,11 @@ const markdownToHtml = new Marked({ gfm: true, tokenizer: { html: () => undefine
 const renderMarkdown = (md: string) => markdownToHtml.parse(md, { async: false });
 const renderInline = (md: string) => markdownToHtml.parseInline(md, { async: false });
 
+/** A section's Markdown as HTML, rendered as report.html renders it (the results explorer shows sections with it). */
+export function sectionHtml(markdown: string): string {
+  return renderMarkdown(markdown);
+}
+
 function fmtDuration(s: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);

@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import {
   capacityReport,
   capacityTable,
+  sectionHtml,
   COMPARISON_FIGURES,
   describeModel,
   experimentKind,
@@ -317,7 +318,7 @@ export class ResultsFolder {
       config: this.config(dir),
       summary: content.summary,
       notes: content.notes ?? [],
-      sections: content.sections.map((s) => ({ title: s.title, html: s.html })),
+      sections: content.sections.map((s) => ({ title: s.title, html: sectionHtml(s.markdown) })),
       figures: content.figures.map(figureView),
       filters: {
         model: distinct<string>('model').sort(),
@@ -505,7 +506,7 @@ export class ResultsFolder {
       side_by_side: side,
       summary: content.summary,
       notes: content.notes ?? [],
-      sections: content.sections.map((s) => ({ title: s.title, html: s.html })),
+      sections: content.sections.map((s) => ({ title: s.title, html: sectionHtml(s.markdown) })),
       figures: content.figures.map(figureView),
     };
   }

@@ -13,7 +13,7 @@ export { describeModel, loadTokenizer } from '../run/model-info.ts';
 export { capacityReport, COMPARISON_FIGURES } from '../experiments/kinds/capacity.ts';
 export { compareRuns } from '../run/compare.ts';
 export type { FigureEntry } from '../report/figures/common.ts';
-export type { ReportContent } from '../report/report.ts';
+export { sectionHtml, type ReportContent } from '../report/report.ts';
 export { readJsonl, type BadLine } from '../results/run-folder.ts';
 export type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
 export { loadExperimentConfig as loadConfig } from '../experiments/kinds/index.ts';
