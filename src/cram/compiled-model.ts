@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import { cacheDir, writeCacheFile } from '../engine/cache.ts';
 import { serialize } from '../engine/graph/onnx.ts';
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import { createSession, initRuntime, type Runtime } from '../engine/runtime.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { loadModel, type LoadedModel } from '../models/load.ts';

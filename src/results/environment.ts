@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { BackendInfo } from '../engine/backend.ts';
+import type { BackendInfo } from '../engine/backends.ts';
 import { PROJECT_ROOT } from '../paths.ts';
 
 function version(pkg: string): string | null {
