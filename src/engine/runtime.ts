@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
-import { BACKENDS, type BackendChoice } from './backend.ts';
+import { BACKENDS, type BackendChoice } from './backends.ts';
 import { Graph } from './graph/graph.ts';
 import { add } from './graph/ops.ts';
 import { serialize } from './graph/onnx.ts';
@@ -138,7 +138,8 @@ export async function createSession(rt: Runtime, bytes: Uint8Array, weightsFolde
     graphOptimizationLevel: 'all',
     intraOpNumThreads: rt.threads,
     interOpNumThreads: 1,
-    logSeverityLevel: 3,
+    // CRAM_ORT_VERBOSE=1: ONNX Runtime's verbose session log (node placements) on stderr; `cram doctor` reads it.
+    logSeverityLevel: process.env.CRAM_ORT_VERBOSE === '1' ? 0 : 3,
   };
   const session: Record<string, string> = {
     // Pre-packing copies every weight once per way it is multiplied (forward and backward): twice the memory and a
