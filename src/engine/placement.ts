@@ -33,15 +33,17 @@ export interface RunPlacement {
 const FLOAT_TYPES = new Set(['float', 'float16', 'bfloat16', 'double']);
 
 /**
- * A node is compute (not shape arithmetic) when it makes floating-point values beyond a single scalar: the index,
- * mask and shape tensors (int64, bool) that ONNX Runtime keeps on the CPU provider by design are not.
+ * A node is compute (not shape arithmetic) when it makes floating-point values beyond a single scalar. Not compute:
+ * the index, mask and shape tensors (int64, bool) that ONNX Runtime keeps on the CPU provider by design, and a Cast
+ * of such an index vector to float (the positions [T] fed to rotary angles), whose values come from shapes alone.
  */
 export function isCompute(n: NodeRun): boolean {
   return n.outputs.some((o) => {
     const m = /^(\w+)\[(.*)\]$/.exec(o);
     if (!m || !FLOAT_TYPES.has(m[1])) return false;
-    const count = m[2] === '' ? 1 : m[2].split(',').reduce((p, d) => p * Number(d), 1);
-    return count > 1;
+    const dims = m[2] === '' ? [] : m[2].split(',').map(Number);
+    if (n.op === 'Cast' && dims.length <= 1) return false;
+    return dims.reduce((p, d) => p * d, 1) > 1;
   });
 }
 
