@@ -7,7 +7,7 @@
 # Nothing is committed either way. `status` prints what would travel.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-BIG=(test/fixtures/tiny-hf test/fixtures/tiny-hf2 models/gutenberg-llama-m)
+BIG=(test/fixtures/tiny-hf test/fixtures/tiny-hf2 test/fixtures/tiny-hf3 test/fixtures/hf models/gutenberg-llama-m)
 exclude=.git/info/exclude
 case ${1:-status} in
   light)

@@ -21,7 +21,7 @@ for (const dir of cmd.args) {
     const loaded = await openModel(dir, { backend, tokenizer: false });
     const r = await verify(loaded, loaded.engine, ref);
     // Fixtures under tiny-hf* are exact float32 CPU references; the bundled ones were made with TF32 matmuls.
-    const check = checkAgainstReference(r, ref, /tiny-hf/.test(dir));
+    const check = checkAgainstReference(r, ref, /tiny-hf|fixtures\/hf\//.test(dir));
     const { grad_mem: _g, model: _m, ...numbers } = r;
     process.stdout.write(JSON.stringify({ model: dir, backend: loaded.engine.runtime.name, ok: check.ok, failures: check.failures, ...numbers,
       loss_no_mem_rel: check.loss_no_mem_rel, loss_with_mem_rel: check.loss_with_mem_rel, grad_rel_l2: check.grad_rel_l2, grad_cosine: check.grad_cosine }) + '\n');
