@@ -544,12 +544,15 @@ export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | n
   const parts = blocks.map((b, i) => emit('Gemm', bias && blocks.length === 1 ? [h, b.value, bias] : [h, b.value], { transB: { i: 1 } }, { dtype: 'float32', shape: [M, b.rows] }));
   let logits = parts.length === 1 ? parts[0] : emit('Concat', parts, { axis: { i: 1 } }, { dtype: 'float32', shape: [M, blocks.reduce((a, b) => a + b.rows, 0)] });
   if (bias && blocks.length > 1) logits = emit('Add', [logits, bias], {}, { dtype: 'float32', shape: logits.shape });
-  // −log softmax at the target as ReduceLogSumExp(logits) − logit[target]: the WebGPU provider has no LogSoftmax (it
-  // would put the whole [M, V] tensor on the CPU and copy it both ways every step). ReduceLogSumExp makes no [M, V]
-  // intermediate (max, Sub, Exp, ReduceSum made two: +2 × M·V floats at the peak); on the CPU it costs ~15 % more than
-  // LogSoftmax on this loss alone. The backward remakes the softmax from the logits.
+  // −log softmax at the target as max + log Σ exp(logits − max) − logit[target], from ops every provider runs (the
+  // WebGPU provider has no LogSoftmax: it would put the whole [M, V] tensor on the CPU and copy it both ways every
+  // step). On the CPU this costs the same time as LogSoftmax (ReduceLogSumExp, which makes no [M, V] intermediate,
+  // costs ~15 % more on this loss); its price is one more [M, V] tensor alive at the forward peak. The backward remakes
+  // the softmax from the logits.
   const f32 = (shape: Dim[]) => ({ dtype: 'float32' as DType, shape });
-  const lse = emit('ReduceLogSumExp', [logits, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]));
+  const mx = emit('ReduceMax', [logits, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]));
+  const e = emit('Exp', [emit('Sub', [logits, mx], {}, f32(logits.shape))], {}, f32(logits.shape));
+  const lse = emit('Add', [emit('Log', [emit('ReduceSum', [e, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]))], {}, f32([M, 1])), mx], {}, f32([M, 1]));
   const t2 = emit('Unsqueeze', [targets, g.ints([1])], {}, { dtype: 'int64', shape: [targets.shape[0], 1] });
   const picked = emit('GatherElements', [logits, t2], { axis: { i: 1 } }, f32([M, 1]));
   const ce = emit('Squeeze', [emit('Sub', [lse, picked], {}, f32([M, 1])), g.ints([1])], {}, { dtype: 'float32', shape: [M], requiresGrad: h.requiresGrad });
