@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import type { BackendChoice } from '../src/engine/backend.ts';
+import type { BackendChoice } from '../src/engine/backends.ts';
 import { openModel } from '../src/cram/compiled-model.ts';
 import { greedyGenerate } from '../src/cram/generate.ts';
 import { PROJECT_ROOT } from '../src/paths/index.ts';

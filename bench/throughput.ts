@@ -18,7 +18,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import seedrandom from 'seedrandom';
-import type { BackendChoice } from '../src/engine/backend.ts';
+import type { BackendChoice } from '../src/engine/backends.ts';
 import { openModel } from '../src/cram/compiled-model.ts';
 import { cramAll, PAPER_SETTINGS, type CramJob } from '../src/cram/cram.ts';
 import { PROJECT_ROOT } from '../src/paths/index.ts';

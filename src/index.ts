@@ -1,5 +1,6 @@
 /** The harness as a library: models, the cramming engine, metrics, and the context compressor. */
-export { initBackend, type BackendChoice } from './engine/backend.ts';
+export { initRuntime as initBackend } from './engine/runtime.ts';
+export type { BackendChoice } from './engine/backends.ts';
 export { loadModel, type LoadedModel } from './models/load.ts';
 export { CompiledModel, openModel } from './cram/compiled-model.ts';
 export { greedyGenerate, greedyGenerateMany, type InputPart } from './cram/generate.ts';

@@ -1,7 +1,7 @@
 /** Shared test setup: one ONNX Runtime backend for the whole test process (the CPU provider, as CI has). */
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { BackendChoice } from '../src/engine/backend.ts';
+import type { BackendChoice } from '../src/engine/backends.ts';
 import { initRuntime } from '../src/engine/runtime.ts';
 import { CompiledModel, openModel } from '../src/cram/compiled-model.ts';
 import { loadModel } from '../src/models/load.ts';

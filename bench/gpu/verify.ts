@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import type { BackendChoice } from '../../src/engine/backend.ts';
+import type { BackendChoice } from '../../src/engine/backends.ts';
 import { openModel } from '../../src/cram/compiled-model.ts';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 

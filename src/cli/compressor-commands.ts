@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import { readMemoryFile, totalVectors, writeMemoryFile } from '../compress/memory-file.ts';
 import { DEFAULTS } from '../compress/defaults.ts';
 import { MemoryStore, defaultStorePath } from '../compress/store.ts';

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import { LIMITS, PAPER_OPTIMIZER } from '../config/schema.ts';
 import { cramFields, cramPrecision, cramSettings } from '../config/settings.ts';
 import { idsSha256, readVectorFile } from '../cram/vector-file.ts';

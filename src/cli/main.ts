@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { registerCompressorCommands } from './compressor-commands.ts';
 import { registerCramCommands } from './cram-commands.ts';
+import { registerDoctor } from './doctor-command.ts';
 import { registerExperimentCommands } from './experiment-commands.ts';
 import { registerScaleOutCommands } from './scale-out-commands.ts';
 import { registerVerify } from './verify-command.ts';
@@ -19,6 +20,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerVerify(program);
+registerDoctor(program);
 registerCramCommands(program);
 registerCompressorCommands(program);
 registerExperimentCommands(program);

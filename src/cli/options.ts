@@ -1,11 +1,11 @@
 import { Option } from 'commander';
-import { BACKEND_CHOICES } from '../config/backends.ts';
+import { BACKENDS } from '../engine/backends.ts';
 import { TEXT_ENCODINGS } from '../files.ts';
 import { PRECISIONS } from '../engine/precision.ts';
 
 export const backendOption = () =>
   new Option('--backend <name>', 'ONNX Runtime execution provider: auto picks cuda (if its provider is installed), then webgpu (hardware adapter), then cpu')
-    .choices([...BACKEND_CHOICES])
+    .choices([...BACKENDS])
     .default('auto');
 
 export const precisionOption = (fallback = 'float32') =>

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { DEFAULTS } from '../compress/defaults.ts';
 import { defaultStorePath } from '../compress/store.ts';
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import { backendOption, positiveInt, positiveNumber } from './options.ts';
 import { SERVE_DEFAULTS } from '../serve/defaults.ts';
 

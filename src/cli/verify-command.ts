@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import { resolveModelDir } from '../paths/index.ts';
 import { backendOption } from './options.ts';
 

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { sourceName, type SourceSpec } from '../data/sources.ts';
 import { TEXT_ENCODINGS } from '../files.ts';
-import { BACKEND_CHOICES } from './backends.ts';
+import { BACKENDS } from '../engine/backends.ts';
 import { PRECISIONS } from '../engine/precision.ts';
 
 /** A name that becomes one folder: no separator, not "." or "..", not hidden. */
@@ -94,7 +94,7 @@ export const CommonConfigShape = {
   name: pathSegment('the run name'),
   description: z.string().optional(),
   output_dir: z.string().trim().min(1, 'the results folder must be named (default "results")').default('results'),
-  backend: z.enum(BACKEND_CHOICES).default('auto'),
+  backend: z.enum(BACKENDS).default('auto'),
   seed: z.number().int().default(0),
   /** Bundled model names or local Hugging Face / llama2.c folders. */
   models: unique(z.string().min(1), 'model'),

@@ -13,7 +13,7 @@ import { serialize } from '../engine/graph/onnx.ts';
 import { withMatmulPrecision } from '../engine/graph/ops.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FLOAT32_MODE, precisionSupport, probeFailure, type MatmulMode, type Precision } from '../engine/precision.ts';
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import { createSession, initRuntime, type Runtime } from '../engine/runtime.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { loadModel, type LoadedModel } from '../models/load.ts';

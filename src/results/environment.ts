@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { BackendInfo } from '../engine/backend.ts';
+import type { BackendInfo } from '../engine/backends.ts';
 
 /** The backend, with the precision startBackend resolved (src/run/model-session.ts). */
 type EngineInfo = BackendInfo & { precision?: string; precisionCompute?: string };

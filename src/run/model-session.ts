@@ -4,7 +4,7 @@
  * baseline, evaluate saved vectors. Callers import this module lazily (`await import`), so validating a config,
  * planning and reporting never load the engine.
  */
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import type { MatmulMode, Precision } from '../engine/precision.ts';
 import type { CramHooks, CramJob, CramSettings } from '../cram/cram.ts';

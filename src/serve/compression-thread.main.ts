@@ -7,7 +7,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openModel } from '../cram/compiled-model.ts';
-import type { BackendChoice } from '../engine/backend.ts';
+import type { BackendChoice } from '../engine/backends.ts';
 import { ServeDb } from './db.ts';
 import { CompressWorker, type WorkerOptions } from './queue.ts';
 

@@ -37,10 +37,12 @@ export function dimOf(x: Value, axis: number): Value {
   return x.graph.memoize(`dim:${x.name}:${a}`, () => emit('Shape', [x], { start: { i: a }, end: { i: a + 1 } }, { dtype: 'int64', shape: [1] }));
 }
 
-/** zeros with the shape of x (float32). */
+/**
+ * zeros with the shape of x (float32): a scalar 0 expanded (the WebGPU provider has no ConstantOfShape, which would
+ * make the zeros on the CPU and copy them to the device).
+ */
 export function zerosLike(x: Value): Value {
-  const zero = { t: { dtype: 'float32' as const, dims: [1], data: new Float32Array([0]) } };
-  return emit('ConstantOfShape', [shapeOf(x)], { value: zero }, { dtype: 'float32', shape: x.shape });
+  return emit('Expand', [x.graph.scalar(0), shapeOf(x)], {}, { dtype: 'float32', shape: x.shape });
 }
 
 /**
@@ -381,11 +383,7 @@ function addInts(a: number | Value, b: number | Value, ref: Value): Value {
 export function split(x: Value, axis: number, sizes: number[]): Value[] {
   const a = norm(axis, x.rank);
   const g = x.graph;
-  const outs = g.node('Split', [x, g.ints(sizes)], { axis: { i: a } }, sizes.map((s) => {
-    const shape = [...x.shape];
-    shape[a] = s;
-    return { dtype: x.dtype, shape, requiresGrad: x.requiresGrad };
-  }));
+  const outs = splitNodes(x, a, sizes, x.requiresGrad);
   if (x.requiresGrad) {
     g.record([x], outs, (grads) => {
       if (grads.every((q) => q === null)) return [null];
@@ -393,6 +391,31 @@ export function split(x: Value, axis: number, sizes: number[]): Value[] {
     });
   }
   return outs;
+}
+
+/**
+ * Outputs per Split node at most. A GPU shader binds each input and output as a storage buffer, and adapters allow as
+ * few as 8 per stage (WebGPU's default; SwiftShader 12): a Split with more pieces is done as a Split into groups of
+ * pieces, each split again (a tree), so no node binds more than MAX_SPLIT_OUTPUTS + 1 buffers.
+ */
+export const MAX_SPLIT_OUTPUTS = 7;
+
+/** The nodes of a Split of x along `axis` into pieces of static `sizes`, at most MAX_SPLIT_OUTPUTS per node. */
+export function splitNodes(x: Value, axis: number, sizes: number[], requiresGrad = false): Value[] {
+  const g = x.graph;
+  const a = norm(axis, x.rank);
+  const shaped = (n: number) => {
+    const shape = [...x.shape];
+    shape[a] = n;
+    return { dtype: x.dtype, shape, requiresGrad };
+  };
+  if (sizes.length <= MAX_SPLIT_OUTPUTS) return g.node('Split', [x, g.ints(sizes)], { axis: { i: a } }, sizes.map(shaped));
+  const per = Math.ceil(sizes.length / MAX_SPLIT_OUTPUTS);
+  const groups: number[][] = [];
+  for (let i = 0; i < sizes.length; i += per) groups.push(sizes.slice(i, i + per));
+  const totals = groups.map((grp) => grp.reduce((t, n) => t + n, 0));
+  const parts = splitNodes(x, a, totals, requiresGrad);
+  return groups.flatMap((grp, i) => (grp.length === 1 ? [parts[i]] : splitNodes(parts[i], a, grp, requiresGrad)));
 }
 
 /**
@@ -545,7 +568,11 @@ export function crossEntropy(logits: Value, targets: Value): { ce: Value; hit: V
       if (!dce) return [null];
       const p = emit('Div', [e, s], {}, { dtype: 'float32', shape: logits.shape });
       const iota = emit('Range', [g.scalar(0, 'int64'), emit('Squeeze', [dimOf(logits, 1), g.ints([0])], {}, { dtype: 'int64', shape: [] }), g.scalar(1, 'int64')], {}, { dtype: 'int64', shape: [logits.shape[1]] });
-      const onehot = emit('Equal', [emit('Unsqueeze', [iota, g.ints([0])], {}, { dtype: 'int64', shape: [1, logits.shape[1]] }), t2], {}, { dtype: 'bool', shape: logits.shape });
+      // The one-hot compares float32 copies of the ids (exact below 2^24): int64 Equal has no WebGPU kernel and would
+      // make the [M, V] mask on the CPU and copy it to the device every step; only the [V] and [M] casts stay there.
+      const iotaF = emit('Cast', [iota], { to: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[1]] });
+      const tF = emit('Cast', [t2], { to: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0], 1] });
+      const onehot = emit('Equal', [emit('Unsqueeze', [iotaF, g.ints([0])], {}, { dtype: 'float32', shape: [1, logits.shape[1]] }), tF], {}, { dtype: 'bool', shape: logits.shape });
       const pm = emit('Where', [onehot, emit('Sub', [p, g.scalar(1)], {}, { dtype: 'float32', shape: logits.shape }), p], {}, { dtype: 'float32', shape: logits.shape });
       const d2 = emit('Unsqueeze', [dce, g.ints([1])], {}, { dtype: 'float32', shape: [logits.shape[0], 1] });
       return [emit('Mul', [pm, d2], {}, { dtype: 'float32', shape: logits.shape, requiresGrad: true })];
@@ -587,17 +614,24 @@ export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | n
   const parts = blocks.map((b, i) => emit('Gemm', bias && blocks.length === 1 ? [h, b.value, bias] : [h, b.value], { transB: { i: 1 } }, { dtype: 'float32', shape: [M, b.rows] }));
   let logits = parts.length === 1 ? parts[0] : emit('Concat', parts, { axis: { i: 1 } }, { dtype: 'float32', shape: [M, blocks.reduce((a, b) => a + b.rows, 0)] });
   if (bias && blocks.length > 1) logits = emit('Add', [logits, bias], {}, { dtype: 'float32', shape: logits.shape });
-  // −log softmax at the target: one fused LogSoftmax pass over [M, V] (ReduceLogSumExp is several times slower on CPU).
-  const logp = emit('LogSoftmax', [logits], { axis: { i: 1 } }, { dtype: 'float32', shape: logits.shape });
+  // −log softmax at the target as max + log Σ exp(logits − max) − logit[target], from ops every provider runs (the
+  // WebGPU provider has no LogSoftmax: it would put the whole [M, V] tensor on the CPU and copy it both ways every
+  // step). On the CPU this costs the same time as LogSoftmax (ReduceLogSumExp, which makes no [M, V] intermediate,
+  // costs ~15 % more on this loss); its price is one more [M, V] tensor alive at the forward peak. The backward remakes
+  // the softmax from the logits.
+  const f32 = (shape: Dim[]) => ({ dtype: 'float32' as DType, shape });
+  const mx = emit('ReduceMax', [logits, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]));
+  const e = emit('Exp', [emit('Sub', [logits, mx], {}, f32(logits.shape))], {}, f32(logits.shape));
+  const lse = emit('Add', [emit('Log', [emit('ReduceSum', [e, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]))], {}, f32([M, 1])), mx], {}, f32([M, 1]));
   const t2 = emit('Unsqueeze', [targets, g.ints([1])], {}, { dtype: 'int64', shape: [targets.shape[0], 1] });
-  const picked = emit('GatherElements', [logp, t2], { axis: { i: 1 } }, { dtype: 'float32', shape: [M, 1] });
-  const ce = emit('Neg', [emit('Squeeze', [picked, g.ints([1])], {}, { dtype: 'float32', shape: [M] })], {}, { dtype: 'float32', shape: [M], requiresGrad: h.requiresGrad });
+  const picked = emit('GatherElements', [logits, t2], { axis: { i: 1 } }, f32([M, 1]));
+  const ce = emit('Squeeze', [emit('Sub', [lse, picked], {}, f32([M, 1])), g.ints([1])], {}, { dtype: 'float32', shape: [M], requiresGrad: h.requiresGrad });
   const hit = cast(equal(argMax(logits, 1, false), targets), 'float32');
   if (ce.requiresGrad) {
     g.record([h], [ce], ([dce]) => {
       if (!dce) return [null];
-      const p = emit('Softmax', [logits], { axis: { i: 1 } }, { dtype: 'float32', shape: logits.shape });
-      const pieces = blocks.length === 1 ? [p] : g.node('Split', [p, g.ints(blocks.map((b) => b.rows))], { axis: { i: 1 } }, blocks.map((b) => ({ dtype: 'float32' as DType, shape: [M, b.rows] })));
+      const p = emit('Softmax', [logits], { axis: { i: 1 } }, f32(logits.shape));
+      const pieces = blocks.length === 1 ? [p] : splitNodes(p, 1, blocks.map((b) => b.rows));
       let pw: Value | null = null;
       pieces.forEach((piece, i) => {
         const term = emit('Gemm', [piece, blocks[i].value], { transB: { i: 0 } }, { dtype: 'float32', shape: h.shape });
@@ -632,11 +666,10 @@ export function cumsum(x: Value, axis: number, opts: { exclusive?: boolean; reve
  * and one Add per step, one Concat: 2L + 1 nodes for L steps, each over all the other axes at once. No tape entry.
  */
 function scanNodes(a: Value, b: Value, axis: number, reverse: boolean, requiresGrad: boolean): Value {
-  const g = a.graph;
   const L = a.dim(axis);
   const piece = [...b.shape];
   piece[axis] = 1;
-  const pieces = (x: Value) => g.node('Split', [x, g.ints(new Array(L).fill(1))], { axis: { i: axis } }, new Array(L).fill(0).map(() => ({ dtype: x.dtype, shape: piece })));
+  const pieces = (x: Value) => splitNodes(x, axis, new Array(L).fill(1));
   if (L === 1) return emit('Identity', [b], {}, { dtype: b.dtype, shape: b.shape, requiresGrad });
   const as = pieces(a);
   const bs = pieces(b);
@@ -750,7 +783,7 @@ export function selectiveChunkScan(dt: Value, u: Value, B: Value, A: Value, axis
   const shape = [...lead, L, D, N];
   const f32 = (sh: (number | string)[]) => ({ dtype: 'float32' as DType, shape: sh });
   const piece = [...lead, 1, D, N];
-  const split = (x: Value) => (L === 1 ? [x] : g.node('Split', [x, g.ints(new Array(L).fill(1))], { axis: { i: ax } }, new Array(L).fill(0).map(() => f32(piece))));
+  const split = (x: Value) => (L === 1 ? [x] : splitNodes(x, ax, new Array(L).fill(1)));
   const decays = (d: Value) => emit('Exp', [emit('Mul', [d, A], {}, f32(shape))], {}, f32(shape));
   const as = split(decays(dt));
   const bs = split(emit('Mul', [u, B], {}, f32(shape)));
