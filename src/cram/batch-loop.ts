@@ -73,14 +73,15 @@ export interface LoopHooks<Row, Outcome> {
   shouldStop?: () => boolean;
 }
 
-/** Rows grouped so that (longest row) × rows stays within the token budget (at least one row each). */
-export function chunkRows<Row>(rows: Row[], positions: (r: Row) => number, maxTokens: number): Row[][] {
+/** Rows grouped so that (longest row) × rows stays within the token budget, and at most `maxTexts` rows (at least one
+ * row each). */
+export function chunkRows<Row>(rows: readonly Row[], positions: (r: Row) => number, maxTokens: number, maxTexts = Infinity): Row[][] {
   const out: Row[][] = [];
   let cur: Row[] = [];
   let longest = 0;
   for (const r of rows) {
     const p = positions(r);
-    if (cur.length > 0 && Math.max(longest, p) * (cur.length + 1) > maxTokens) {
+    if (cur.length > 0 && (cur.length + 1 > maxTexts || Math.max(longest, p) * (cur.length + 1) > maxTokens)) {
       out.push(cur);
       cur = [];
       longest = 0;

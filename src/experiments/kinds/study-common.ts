@@ -8,6 +8,7 @@ import { sourceSpec, type ExperimentConfig } from '../../config/schema.ts';
 import { loadSourceTexts, sourceName, type SourceSpec } from '../../data/sources.ts';
 import type { PlanContext, SkippedText } from '../kind.ts';
 import type { ModelSession, Regeneration } from '../../run/model-session.ts';
+import { chunkRows as chunkRowsByTokens } from '../../cram/batch-loop.ts';
 
 export interface StudyText {
   source: string;
@@ -71,22 +72,7 @@ export const batchLimits = (c: ExperimentConfig): BatchLimits => ({ maxTexts: c.
 
 /** Consecutive chunks of rows whose (K + longest) × rows stays within the limits (one row always fits). */
 export function chunkRows<T>(rows: readonly T[], positions: (r: T) => number, limits: BatchLimits): T[][] {
-  const out: T[][] = [];
-  let cur: T[] = [];
-  let longest = 0;
-  for (const r of rows) {
-    const p = positions(r);
-    const l = Math.max(longest, p);
-    if (cur.length > 0 && (cur.length + 1 > limits.maxTexts || l * (cur.length + 1) > limits.maxTokens)) {
-      out.push(cur);
-      cur = [];
-      longest = 0;
-    }
-    cur.push(r);
-    longest = Math.max(longest, p);
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
+  return chunkRowsByTokens(rows, positions, limits.maxTokens, limits.maxTexts);
 }
 
 export interface EvalRow { memory: Float32Array | null; ids: number[] }
