@@ -28,7 +28,10 @@ const opts = new Command()
   .parse()
   .opts();
 
-const { engine, name } = await openModel(String(opts.model), { backend: opts.backend as BackendChoice, tokenizer: false });
+const { engine, name } = await openModel(String(opts.model), {
+  backend: opts.backend as BackendChoice,
+  tokenizer: false,
+});
 const d = engine.embedDim;
 const K = Number(opts.mem);
 const repeats = Number(opts.repeats);
@@ -46,7 +49,10 @@ async function time(fn: () => Promise<unknown>, runs: number): Promise<{ min: nu
     ms.push(performance.now() - t);
   }
   ms.sort((a, b) => a - b);
-  return { min: ms[0], median: ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2 };
+  return {
+    min: ms[0],
+    median: ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2,
+  };
 }
 
 const machine = `${cpus().length}x ${cpus()[0]?.model?.trim() ?? 'cpu'}`;
@@ -54,20 +60,49 @@ const rows: Record<string, number | string>[] = [];
 for (const n of String(opts.lengths).split(',').map(Number)) {
   if (K + 1 + n > engine.model.maxPositions) break;
   const one = await time(() => engine.oneStepDecode(e, m, n), repeats);
-  const greedy = await time(() => greedyGenerate(engine, { parts: [{ vectors }, { ids: [0] }], maxNew: n }), Math.max(3, Math.min(repeats, Math.ceil(2000 / n))));
+  const greedy = await time(
+    () => greedyGenerate(engine, { parts: [{ vectors }, { ids: [0] }], maxNew: n }),
+    Math.max(3, Math.min(repeats, Math.ceil(2000 / n))),
+  );
   const row = {
-    model: name, backend: engine.runtime.name, tokens: n, onepass_min_ms: +one.min.toFixed(3), onepass_median_ms: +one.median.toFixed(3),
-    greedy_min_ms: +greedy.min.toFixed(2), greedy_median_ms: +greedy.median.toFixed(2), speedup: +(greedy.min / one.min).toFixed(1),
+    model: name,
+    backend: engine.runtime.name,
+    tokens: n,
+    onepass_min_ms: +one.min.toFixed(3),
+    onepass_median_ms: +one.median.toFixed(3),
+    greedy_min_ms: +greedy.min.toFixed(2),
+    greedy_median_ms: +greedy.median.toFixed(2),
+    speedup: +(greedy.min / one.min).toFixed(1),
   };
   rows.push(row);
   if (opts.json) console.log(JSON.stringify(row));
-  else console.log(`${String(n).padStart(5)} tokens  one pass ${row.onepass_min_ms.toFixed(2).padStart(8)} ms (median ${row.onepass_median_ms.toFixed(2)})  greedy ${row.greedy_min_ms.toFixed(1).padStart(8)} ms (median ${row.greedy_median_ms.toFixed(1)})  speed-up ${row.speedup}×`);
+  else
+    console.log(
+      `${String(n).padStart(5)} tokens  one pass ${row.onepass_min_ms.toFixed(2).padStart(8)} ms (median ${row.onepass_median_ms.toFixed(2)})  greedy ${row.greedy_min_ms.toFixed(1).padStart(8)} ms (median ${row.greedy_median_ms.toFixed(1)})  speed-up ${row.speedup}×`,
+    );
 }
 if (opts.save) {
   const out = join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(out, { recursive: true });
-  const file = join(out, `${new Date().toISOString().slice(0, 10)}-one-step-decode-${name}-${engine.runtime.name}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, rows }, null, 1) + '\n');
+  const file = join(
+    out,
+    `${new Date().toISOString().slice(0, 10)}-one-step-decode-${name}-${engine.runtime.name}.json`,
+  );
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine,
+        cpus: cpus().length,
+        memory_gb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        rows,
+      },
+      null,
+      1,
+    ) + '\n',
+  );
   if (!opts.json) console.log(`written: ${file}`);
 }
 await engine.release();

@@ -20,11 +20,19 @@ export interface ResultRow {
 
 /** results.csv → typed rows (numbers as numbers, booleans as booleans). */
 export function loadResults(csvPath: string): ResultRow[] {
-  const rows = parse(readFileSync(csvPath, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+  const rows = parse(readFileSync(csvPath, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<
+    string,
+    string
+  >[];
   return rows.map((r) => ({
-    model: r.model, source: r.source, length: Number(r.length), n_mem: Number(r.n_mem),
-    best_accuracy: Number(r.best_accuracy), original_accuracy: Number(r.original_accuracy),
-    info_gain_nats: Number(r.info_gain_nats), regenerated_exact: r.regenerated_exact === 'true',
+    model: r.model,
+    source: r.source,
+    length: Number(r.length),
+    n_mem: Number(r.n_mem),
+    best_accuracy: Number(r.best_accuracy),
+    original_accuracy: Number(r.original_accuracy),
+    info_gain_nats: Number(r.info_gain_nats),
+    regenerated_exact: r.regenerated_exact === 'true',
   }));
 }
 
@@ -33,12 +41,19 @@ export function exactVsAccuracySpec(rows: ResultRow[]): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Exact greedy regeneration vs teacher-forced accuracy',
-    width: 420, height: 260,
+    width: 420,
+    height: 260,
     data: { values: rows.map((r) => ({ ...r, exact: r.regenerated_exact ? 1 : 0, K: `K = ${r.n_mem}` })) },
     mark: { type: 'line', point: true },
     encoding: {
       x: { field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Text length, tokens' },
-      y: { aggregate: 'mean', field: 'exact', type: 'quantitative', title: 'Share of texts regenerated exactly', scale: { domain: [0, 1] } },
+      y: {
+        aggregate: 'mean',
+        field: 'exact',
+        type: 'quantitative',
+        title: 'Share of texts regenerated exactly',
+        scale: { domain: [0, 1] },
+      },
       color: { field: 'K', type: 'nominal', title: 'Vectors' },
       strokeDash: { field: 'source', type: 'nominal', title: 'Source' },
     },

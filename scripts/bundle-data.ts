@@ -57,7 +57,8 @@ function normalizeWithOrigin(text: string): { normalized: string; origin: number
     }
   }
   const normalized = chars.join('');
-  if (normalized !== normalizeWhitespace(text)) throw new Error('normalizeWithOrigin disagrees with normalizeWhitespace');
+  if (normalized !== normalizeWhitespace(text))
+    throw new Error('normalizeWithOrigin disagrees with normalizeWhitespace');
   return { normalized, origin };
 }
 
@@ -97,7 +98,8 @@ export function pickChunk(text: string, rng: () => number): string {
     if (len >= MIN_CHARS && len <= MAX_CHARS) return normalized.slice(starts[a], starts[a] + len);
     // remember the closest miss in case no try lands in range (very short books, giant sentences)
     const miss = len < MIN_CHARS ? MIN_CHARS - len : len - MAX_CHARS;
-    if (best === null || miss < (best.len < MIN_CHARS ? MIN_CHARS - best.len : best.len - MAX_CHARS)) best = { a, b, len };
+    if (best === null || miss < (best.len < MIN_CHARS ? MIN_CHARS - best.len : best.len - MAX_CHARS))
+      best = { a, b, len };
   }
   if (best === null) throw new Error('no chunk');
   return normalized.slice(starts[best.a], starts[best.a] + best.len);
@@ -124,7 +126,9 @@ function main(): void {
     const lines = books.map((book, i) => {
       const { text, lines: textLines } = pickChunkWithLines(book.text, seedrandom(`${SEED}:${source}:${i}`));
       if (text.length < MIN_CHARS || text.length > MAX_CHARS) {
-        console.warn(`${source}-${i} (${book.title}): chunk has ${text.length} characters, outside ${MIN_CHARS}..${MAX_CHARS}`);
+        console.warn(
+          `${source}-${i} (${book.title}): chunk has ${text.length} characters, outside ${MIN_CHARS}..${MAX_CHARS}`,
+        );
       }
       return JSON.stringify({
         id: `${source}-${i}`,

@@ -14,7 +14,12 @@ import YAML from 'yaml';
 import { experimentKind } from '../src/experiments/kinds/index.ts';
 import { readMergedJsonl } from '../src/run/shards.ts';
 
-export interface FieldDiff { key: string; field: string; a: unknown; b: unknown }
+export interface FieldDiff {
+  key: string;
+  field: string;
+  a: unknown;
+  b: unknown;
+}
 
 export interface RecordDiff {
   /** Distinct keys in a and in b. */
@@ -40,7 +45,12 @@ const duplicatesOf = (keys: string[]) => {
   return [...dup];
 };
 
-export function diffRecords<R extends object>(a: R[], b: R[], key: (r: R) => string, opts: { ignore?: string[]; floatTol?: number } = {}): RecordDiff {
+export function diffRecords<R extends object>(
+  a: R[],
+  b: R[],
+  key: (r: R) => string,
+  opts: { ignore?: string[]; floatTol?: number } = {},
+): RecordDiff {
   const ignore = new Set(opts.ignore ?? ['seconds']);
   const tol = opts.floatTol ?? 1e-3;
   const byKey = (rs: R[]) => new Map(rs.map((r) => [key(r), r] as const));
@@ -60,17 +70,25 @@ export function diffRecords<R extends object>(a: R[], b: R[], key: (r: R) => str
       const vb = xb[f];
       if (typeof va === 'number' && typeof vb === 'number' && !(Number.isInteger(va) && Number.isInteger(vb))) {
         const rel = Math.abs(va - vb) / Math.max(1, Math.abs(va), Math.abs(vb));
-        if (rel <= tol) { maxFloatRel = Math.max(maxFloatRel, rel); continue; }
+        if (rel <= tol) {
+          maxFloatRel = Math.max(maxFloatRel, rel);
+          continue;
+        }
       } else if (JSON.stringify(va) === JSON.stringify(vb)) continue;
       differing.push({ key: k, field: f, a: va, b: vb });
       recs.add(k);
     }
   }
   return {
-    keysA: ma.size, keysB: mb.size,
-    onlyA: [...ma.keys()].filter((k) => !mb.has(k)), onlyB: [...mb.keys()].filter((k) => !ma.has(k)),
-    duplicatesA: duplicatesOf(a.map(key)), duplicatesB: duplicatesOf(b.map(key)),
-    differing, recordsDiffering: recs.size, maxFloatRel,
+    keysA: ma.size,
+    keysB: mb.size,
+    onlyA: [...ma.keys()].filter((k) => !mb.has(k)),
+    onlyB: [...mb.keys()].filter((k) => !ma.has(k)),
+    duplicatesA: duplicatesOf(a.map(key)),
+    duplicatesB: duplicatesOf(b.map(key)),
+    differing,
+    recordsDiffering: recs.size,
+    maxFloatRel,
   };
 }
 
@@ -80,7 +98,9 @@ export function runRecords(dir: string): { records: object[]; key: (r: object) =
   try {
     const c = YAML.parse(readFileSync(join(dir, 'config.yaml'), 'utf8')) as { experiment?: unknown };
     if (typeof c?.experiment === 'string') name = c.experiment;
-  } catch { /* the default kind */ }
+  } catch {
+    /* the default kind */
+  }
   const kind = experimentKind(name);
   return { records: readMergedJsonl<object>(dir, kind.recordFile), key: (r) => kind.recordKey(r) };
 }
@@ -88,7 +108,7 @@ export function runRecords(dir: string): { records: object[]; key: (r: object) =
 export function formatDiff(d: RecordDiff, a = 'a', b = 'b'): string {
   const lines = [
     `${a}: ${d.keysA} keys${d.duplicatesA.length ? `, ${d.duplicatesA.length} recorded twice or more` : ', each once'}; ` +
-    `${b}: ${d.keysB} keys${d.duplicatesB.length ? `, ${d.duplicatesB.length} recorded twice or more` : ', each once'}`,
+      `${b}: ${d.keysB} keys${d.duplicatesB.length ? `, ${d.duplicatesB.length} recorded twice or more` : ', each once'}`,
     `only in ${a}: ${d.onlyA.length}, only in ${b}: ${d.onlyB.length}`,
     `records with a differing outcome: ${d.recordsDiffering} (${d.differing.length} fields); other floats within ${d.maxFloatRel.toExponential(1)} relative`,
     ...d.differing.map((x) => `  ${x.key} ${x.field}: ${JSON.stringify(x.a)} vs ${JSON.stringify(x.b)}`),
@@ -99,7 +119,9 @@ export function formatDiff(d: RecordDiff, a = 'a', b = 'b'): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [dirA, dirB] = process.argv.slice(2).filter((x) => !x.startsWith('--'));
   if (!dirA || !dirB) {
-    process.stderr.write('usage: node --import tsx scripts/compare-records.ts <run folder a> <run folder b> [--json]\n');
+    process.stderr.write(
+      'usage: node --import tsx scripts/compare-records.ts <run folder a> <run folder b> [--json]\n',
+    );
     process.exit(2);
   }
   const ra = runRecords(dirA);

@@ -30,9 +30,16 @@ export function readJsonFile(path: string, what: string): unknown {
     if (python !== null) {
       try {
         return JSON.parse(python);
-      } catch { /* report the original error */ }
+      } catch {
+        /* report the original error */
+      }
     }
-    const hint = text.trim() === '' ? 'the file is empty' : looksBinary(text) ? 'the file is not text' : (e as Error).message.split('\n')[0];
+    const hint =
+      text.trim() === ''
+        ? 'the file is empty'
+        : looksBinary(text)
+          ? 'the file is not text'
+          : (e as Error).message.split('\n')[0];
     throw new Error(`${what} ${path} is not valid JSON (${hint}); restore the original file`);
   }
 }
@@ -72,7 +79,9 @@ function withoutPythonConstants(text: string): string | null {
 export function readJsonObject(path: string, what: string): Record<string, unknown> {
   const v = readJsonFile(path, what);
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw new Error(`${what} ${path} should hold a JSON object, not ${Array.isArray(v) ? 'an array' : excerpt(JSON.stringify(v) ?? String(v))}`);
+    throw new Error(
+      `${what} ${path} should hold a JSON object, not ${Array.isArray(v) ? 'an array' : excerpt(JSON.stringify(v) ?? String(v))}`,
+    );
   }
   return v as Record<string, unknown>;
 }
@@ -99,8 +108,10 @@ export function readTextFile(path: string, encoding: TextEncodingName = 'utf8', 
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
     const at = firstInvalidUtf8(buf);
-    throw new Error(`${what} ${path} is not valid UTF-8 (first bad byte 0x${buf[at]?.toString(16).padStart(2, '0')} at offset ${at}); ` +
-      'convert it to UTF-8, or if it is Latin-1 (ISO-8859-1) say so with --encoding latin1 (or encoding: latin1 on a file source)');
+    throw new Error(
+      `${what} ${path} is not valid UTF-8 (first bad byte 0x${buf[at]?.toString(16).padStart(2, '0')} at offset ${at}); ` +
+        'convert it to UTF-8, or if it is Latin-1 (ISO-8859-1) say so with --encoding latin1 (or encoding: latin1 on a file source)',
+    );
   }
 }
 
@@ -149,7 +160,8 @@ export function checkWritableTarget(path: string, flag: string): void {
   const dir = dirname(target);
   if (!existsSync(dir)) throw new Error(`${flag} ${path}: folder ${dir} does not exist; create it first`);
   if (!statSync(dir).isDirectory()) throw new Error(`${flag} ${path}: ${dir} is not a folder`);
-  if (existsSync(target) && statSync(target).isDirectory()) throw new Error(`${flag} ${path} is a folder; give a file name`);
+  if (existsSync(target) && statSync(target).isDirectory())
+    throw new Error(`${flag} ${path} is a folder; give a file name`);
   try {
     accessSync(dir, constants.W_OK);
   } catch {

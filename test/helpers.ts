@@ -14,7 +14,9 @@ export const bundled = (name: string) => fileURLToPath(new URL(`../models/${name
 export const hfFixture = (name: string) => fixture(`hf/${name}`);
 /** The names of every Hugging Face reference fixture (folders of test/fixtures/hf/ with a config.json), sorted. */
 export const hfFixtures = (): string[] =>
-  readdirSync(fixture('hf')).filter((n) => existsSync(hfFixture(`${n}/config.json`))).sort();
+  readdirSync(fixture('hf'))
+    .filter((n) => existsSync(hfFixture(`${n}/config.json`)))
+    .sort();
 
 /** A model opened on the test backend. */
 export async function open(dir: string, opts: { tokenizer?: boolean } = {}) {

@@ -10,8 +10,12 @@ import { initRuntime } from '../../src/engine/runtime.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { placementReport } from '../../src/cli/doctor-command.ts';
 
-const cmd = new Command().option('--backend <name>', 'cpu | webgpu | cuda | auto', 'webgpu')
-  .option('--tokens <n>', 'tokens per text', '64').option('--batch <n>', 'texts per call', '4').argument('<dirs...>').parse();
+const cmd = new Command()
+  .option('--backend <name>', 'cpu | webgpu | cuda | auto', 'webgpu')
+  .option('--tokens <n>', 'tokens per text', '64')
+  .option('--batch <n>', 'texts per call', '4')
+  .argument('<dirs...>')
+  .parse();
 const o = cmd.opts();
 const rt = await initRuntime(o.backend as BackendChoice);
 for (const dir of cmd.args) {
@@ -20,6 +24,8 @@ for (const dir of cmd.args) {
     const r = await placementReport(rt, loaded, { batch: Number(o.batch), tokens: Number(o.tokens), mem: 1 });
     process.stdout.write(JSON.stringify({ kind: 'doctor', ...r }) + '\n');
   } catch (e) {
-    process.stdout.write(JSON.stringify({ kind: 'doctor', model: dir, error: (e as Error).message.slice(0, 400) }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ kind: 'doctor', model: dir, error: (e as Error).message.slice(0, 400) }) + '\n',
+    );
   }
 }

@@ -11,11 +11,17 @@ import type { BackendChoice } from '../../src/engine/backends.ts';
 import { openModel } from '../../src/cram/compiled-model.ts';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 
-const cmd = new Command().option('--backend <name>', 'cpu | webgpu | cuda | auto', 'auto').argument('<dirs...>').parse();
+const cmd = new Command()
+  .option('--backend <name>', 'cpu | webgpu | cuda | auto', 'auto')
+  .argument('<dirs...>')
+  .parse();
 const backend = cmd.opts().backend as BackendChoice;
 for (const dir of cmd.args) {
   const file = join(dir, 'reference.json');
-  if (!existsSync(file)) { process.stdout.write(JSON.stringify({ model: dir, skipped: 'no reference.json' }) + '\n'); continue; }
+  if (!existsSync(file)) {
+    process.stdout.write(JSON.stringify({ model: dir, skipped: 'no reference.json' }) + '\n');
+    continue;
+  }
   try {
     const ref = readReference(file);
     const loaded = await openModel(dir, { backend, tokenizer: false });
@@ -23,8 +29,19 @@ for (const dir of cmd.args) {
     // Fixtures under test/fixtures/hf/ are exact float32 CPU references; the bundled ones were made with TF32 matmuls.
     const check = checkAgainstReference(r, ref, /fixtures\/hf\//.test(dir));
     const { grad_mem: _g, model: _m, ...numbers } = r;
-    process.stdout.write(JSON.stringify({ model: dir, backend: loaded.engine.runtime.name, ok: check.ok, failures: check.failures, ...numbers,
-      loss_no_mem_rel: check.loss_no_mem_rel, loss_with_mem_rel: check.loss_with_mem_rel, grad_rel_l2: check.grad_rel_l2, grad_cosine: check.grad_cosine }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        model: dir,
+        backend: loaded.engine.runtime.name,
+        ok: check.ok,
+        failures: check.failures,
+        ...numbers,
+        loss_no_mem_rel: check.loss_no_mem_rel,
+        loss_with_mem_rel: check.loss_with_mem_rel,
+        grad_rel_l2: check.grad_rel_l2,
+        grad_cosine: check.grad_cosine,
+      }) + '\n',
+    );
     await loaded.engine.release();
   } catch (e) {
     process.stdout.write(JSON.stringify({ model: dir, ok: false, error: (e as Error).message.slice(0, 400) }) + '\n');

@@ -4,13 +4,18 @@ import { TEXT_ENCODINGS } from '../files.ts';
 import { PRECISIONS } from '../engine/precision.ts';
 
 export const backendOption = () =>
-  new Option('--backend <name>', 'ONNX Runtime execution provider: auto picks cuda (if its provider is installed), then webgpu (hardware adapter), then cpu')
+  new Option(
+    '--backend <name>',
+    'ONNX Runtime execution provider: auto picks cuda (if its provider is installed), then webgpu (hardware adapter), then cpu',
+  )
     .choices([...BACKENDS])
     .default('auto');
 
 export const precisionOption = (fallback = 'float32') =>
-  new Option('--precision <type>',
-    'precision of the matrix products, as torch.autocast (norms, softmax, loss, vectors and AdamW stay float32)')
+  new Option(
+    '--precision <type>',
+    'precision of the matrix products, as torch.autocast (norms, softmax, loss, vectors and AdamW stay float32)',
+  )
     .choices([...PRECISIONS])
     .default(fallback);
 
@@ -21,7 +26,10 @@ export const encodingOption = () =>
 
 export function positiveInt(v: string, name: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(
+      `${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got "${v}"`,
+    );
   return n;
 }
 

@@ -49,19 +49,32 @@ export interface AcFile {
 class Stepper {
   private caches = new Map<string, OrtTypes.Tensor>();
   private past = 0;
-  private constructor(private readonly engine: CompiledModel, private readonly dec: Awaited<ReturnType<CompiledModel['decoder']>>) {}
+  private constructor(
+    private readonly engine: CompiledModel,
+    private readonly dec: Awaited<ReturnType<CompiledModel['decoder']>>,
+  ) {}
 
   static async open(engine: CompiledModel): Promise<Stepper> {
     const s = new Stepper(engine, await engine.decoder());
     const ort = engine.runtime.ort;
     for (const c of s.dec.carried) {
-      s.caches.set(c.name, new ort.Tensor('float32', new Float32Array(0), c.dims.map((x, i) => (i === 0 ? 1 : typeof x === 'number' ? x : 0))));
+      s.caches.set(
+        c.name,
+        new ort.Tensor(
+          'float32',
+          new Float32Array(0),
+          c.dims.map((x, i) => (i === 0 ? 1 : typeof x === 'number' ? x : 0)),
+        ),
+      );
     }
     return s;
   }
 
   async feed(id: number): Promise<Float32Array> {
-    if (this.past + 1 > this.engine.model.maxPositions) throw new CompressError(`the text is longer than the model's ${this.engine.model.maxPositions} positions; arithmetic coding here needs it to fit`);
+    if (this.past + 1 > this.engine.model.maxPositions)
+      throw new CompressError(
+        `the text is longer than the model's ${this.engine.model.maxPositions} positions; arithmetic coding here needs it to fit`,
+      );
     const ort = this.engine.runtime.ort;
     const feeds: Record<string, OrtTypes.Tensor> = {
       prefix: new ort.Tensor('float32', new Float32Array(0), [1, 0, this.engine.embedDim]),
@@ -85,7 +98,10 @@ function cumulative(logits: Float32Array): Float64Array {
   for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
   const e = new Float64Array(V);
   let z = 0;
-  for (let i = 0; i < V; i++) { e[i] = Math.exp(logits[i] - max); z += e[i]; }
+  for (let i = 0; i < V; i++) {
+    e[i] = Math.exp(logits[i] - max);
+    z += e[i];
+  }
   const cum = new Float64Array(V + 1);
   const spread = TOTAL - V;
   for (let i = 0; i < V; i++) cum[i + 1] = cum[i] + 1 + Math.floor((e[i] / z) * spread);
@@ -100,7 +116,11 @@ class BitWriter {
   put(b: number): void {
     this.cur = (this.cur << 1) | b;
     this.bits++;
-    if (++this.n === 8) { this.bytes.push(this.cur); this.cur = 0; this.n = 0; }
+    if (++this.n === 8) {
+      this.bytes.push(this.cur);
+      this.cur = 0;
+      this.n = 0;
+    }
   }
   done(): Buffer {
     if (this.n > 0) this.bytes.push(this.cur << (8 - this.n));
@@ -114,7 +134,10 @@ export async function acEncode(text: string, options: ModelOption): Promise<AcFi
   const tok = loaded.tokenizer;
   if (!tok) throw new CompressError(`model ${loaded.name} was loaded without its tokenizer`);
   const ids = tok.encode(text);
-  if (tok.decode(ids) !== text) throw new CompressError(`the ${loaded.name} tokenizer does not reproduce this text exactly; only texts it round-trips can be coded losslessly`);
+  if (tok.decode(ids) !== text)
+    throw new CompressError(
+      `the ${loaded.name} tokenizer does not reproduce this text exactly; only texts it round-trips can be coded losslessly`,
+    );
   const bos = tok.bosId !== null && ids[0] === tok.bosId;
   if (!bos && ids.length === 0) throw new CompressError('nothing to code: the text has no tokens');
   const stepper = await Stepper.open(loaded.engine);
@@ -135,7 +158,15 @@ export async function acEncode(text: string, options: ModelOption): Promise<AcFi
     low = low + Math.floor((range * cum[s]) / total);
     for (;;) {
       if (high < HALF) emit(0);
-      else if (low >= HALF) { emit(1); low -= HALF; high -= HALF; } else if (low >= QUARTER && high < 3 * QUARTER) { pending++; low -= QUARTER; high -= QUARTER; } else break;
+      else if (low >= HALF) {
+        emit(1);
+        low -= HALF;
+        high -= HALF;
+      } else if (low >= QUARTER && high < 3 * QUARTER) {
+        pending++;
+        low -= QUARTER;
+        high -= QUARTER;
+      } else break;
       low *= 2;
       high = high * 2 + 1;
     }
@@ -143,9 +174,17 @@ export async function acEncode(text: string, options: ModelOption): Promise<AcFi
   pending++;
   emit(low < QUARTER ? 0 : 1);
   const header: AcHeader = {
-    format: 'cramming-ac', version: 1, model: loaded.name, model_sha256: loaded.weightsSha256, tokenizer_sha256: tok.fingerprint,
-    n_tokens: bos ? ids.length - 1 : ids.length, first_token: bos ? null : ids[0], text_chars: text.length, text_sha256: sha256(text),
-    bits: out.bits, backend: loaded.engine.runtime.name,
+    format: 'cramming-ac',
+    version: 1,
+    model: loaded.name,
+    model_sha256: loaded.weightsSha256,
+    tokenizer_sha256: tok.fingerprint,
+    n_tokens: bos ? ids.length - 1 : ids.length,
+    first_token: bos ? null : ids[0],
+    text_chars: text.length,
+    text_sha256: sha256(text),
+    bits: out.bits,
+    backend: loaded.engine.runtime.name,
   };
   return { header, payload: out.done() };
 }
@@ -157,18 +196,28 @@ export async function acDecode(file: AcFile, options: ModelOption): Promise<stri
   const tok = loaded.tokenizer;
   if (!tok) throw new CompressError(`model ${loaded.name} was loaded without its tokenizer`);
   validateAcHeader(h, file.payload.length, '.ac file');
-  const differs = identityMismatch('.ac file', { model: h.model, modelSha256: h.model_sha256, tokenizerSha256: h.tokenizer_sha256 },
-    { model: loaded.name, modelSha256: loaded.weightsSha256, tokenizerSha256: tok.fingerprint }, 'coded with');
+  const differs = identityMismatch(
+    '.ac file',
+    { model: h.model, modelSha256: h.model_sha256, tokenizerSha256: h.tokenizer_sha256 },
+    { model: loaded.name, modelSha256: loaded.weightsSha256, tokenizerSha256: tok.fingerprint },
+    'coded with',
+  );
   if (differs) throw new CompressError(differs);
   const vocab = loaded.model.numEmbeddings;
   if (h.first_token !== null && h.first_token >= vocab) {
-    throw new CompressError(`.ac file: first_token ${h.first_token} is outside the vocabulary of "${loaded.name}" (${vocab} tokens): the file is damaged`);
+    throw new CompressError(
+      `.ac file: first_token ${h.first_token} is outside the vocabulary of "${loaded.name}" (${vocab} tokens): the file is damaged`,
+    );
   }
   if (h.first_token === null && tok.bosId === null) {
-    throw new CompressError(`.ac file: first_token is null but "${loaded.name}" has no BOS token to start from: the file is damaged`);
+    throw new CompressError(
+      `.ac file: first_token is null but "${loaded.name}" has no BOS token to start from: the file is damaged`,
+    );
   }
   if (h.n_tokens + 1 > loaded.model.maxPositions) {
-    throw new CompressError(`.ac file: ${h.n_tokens} tokens are more than "${loaded.name}" takes (${loaded.model.maxPositions} positions): the file is damaged`);
+    throw new CompressError(
+      `.ac file: ${h.n_tokens} tokens are more than "${loaded.name}" takes (${loaded.model.maxPositions} positions): the file is damaged`,
+    );
   }
   const stepper = await Stepper.open(loaded.engine);
   const payload = file.payload;
@@ -201,7 +250,17 @@ export async function acDecode(file: AcFile, options: ModelOption): Promise<stri
     high = low + Math.floor((range * cum[s + 1]) / total) - 1;
     low = low + Math.floor((range * cum[s]) / total);
     for (;;) {
-      if (high < HALF) { /* nothing */ } else if (low >= HALF) { low -= HALF; high -= HALF; value -= HALF; } else if (low >= QUARTER && high < 3 * QUARTER) { low -= QUARTER; high -= QUARTER; value -= QUARTER; } else break;
+      if (high < HALF) {
+        /* nothing */
+      } else if (low >= HALF) {
+        low -= HALF;
+        high -= HALF;
+        value -= HALF;
+      } else if (low >= QUARTER && high < 3 * QUARTER) {
+        low -= QUARTER;
+        high -= QUARTER;
+        value -= QUARTER;
+      } else break;
       low *= 2;
       high = high * 2 + 1;
       value = value * 2 + bit();
@@ -209,10 +268,14 @@ export async function acDecode(file: AcFile, options: ModelOption): Promise<stri
   }
   const text = tok.decode(h.first_token === null ? ids.slice(1) : ids);
   if (sha256(text) !== h.text_sha256) {
-    throw new CompressError(`arithmetic decoding did not give back the text (SHA-256 mismatch): the file is damaged, or this backend (${loaded.engine.runtime.name}) computes differently from the one that coded it (${h.backend})`);
+    throw new CompressError(
+      `arithmetic decoding did not give back the text (SHA-256 mismatch): the file is damaged, or this backend (${loaded.engine.runtime.name}) computes differently from the one that coded it (${h.backend})`,
+    );
   }
   if (text.length !== h.text_chars) {
-    throw new CompressError(`decoded text matches the stored SHA-256 but has ${text.length} chars where the header's text_chars says ${h.text_chars}: the header was altered (the text itself is intact)`);
+    throw new CompressError(
+      `decoded text matches the stored SHA-256 but has ${text.length} chars where the header's text_chars says ${h.text_chars}: the header was altered (the text itself is intact)`,
+    );
   }
   return text;
 }
@@ -221,23 +284,32 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Checks every header field's type and range (a damaged or forged header gets one line naming the field). */
 export function validateAcHeader(header: unknown, payloadBytes: number, where: string): asserts header is AcHeader {
-  const fail = (msg: string): never => { throw new CompressError(`${where}: ${msg}`); };
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) return fail('header is not a JSON object');
+  const fail = (msg: string): never => {
+    throw new CompressError(`${where}: ${msg}`);
+  };
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    return fail('header is not a JSON object');
   const h = header as Record<string, unknown>;
-  if (h.format !== 'cramming-ac' || h.version !== 1) fail(`unsupported format ${JSON.stringify(h.format)} version ${JSON.stringify(h.version)}`);
+  if (h.format !== 'cramming-ac' || h.version !== 1)
+    fail(`unsupported format ${JSON.stringify(h.format)} version ${JSON.stringify(h.version)}`);
   if (typeof h.model !== 'string' || h.model === '') fail('header field "model" should be a model name');
   for (const k of ['model_sha256', 'tokenizer_sha256', 'text_sha256']) {
-    if (typeof h[k] !== 'string' || !HEX64.test(h[k] as string)) fail(`header field "${k}" is not a SHA-256 hex digest`);
+    if (typeof h[k] !== 'string' || !HEX64.test(h[k] as string))
+      fail(`header field "${k}" is not a SHA-256 hex digest`);
   }
   const count = (k: string, max: number) => {
     const v = h[k];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) fail(`header field "${k}" ${JSON.stringify(v)} is not an integer in 0…${max}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max)
+      fail(`header field "${k}" ${JSON.stringify(v)} is not an integer in 0…${max}`);
     return v as number;
   };
   const tokens = count('n_tokens', 1 << 30);
   count('text_chars', (tokens + 1) * 1024);
   count('bits', payloadBytes * 8);
-  if (h.first_token !== null && (typeof h.first_token !== 'number' || !Number.isSafeInteger(h.first_token) || h.first_token < 0)) {
+  if (
+    h.first_token !== null &&
+    (typeof h.first_token !== 'number' || !Number.isSafeInteger(h.first_token) || h.first_token < 0)
+  ) {
     fail(`header field "first_token" ${JSON.stringify(h.first_token)} should be a token id or null`);
   }
   if (typeof h.backend !== 'string') fail('header field "backend" should be a string');

@@ -26,7 +26,11 @@ const LN2 = Math.log(2);
  * (default: the model's positions, at most 1024) is scored in overlapping windows: each later window sees the half
  * window of tokens before the ones it codes, so every token is coded exactly once, with at least that much context.
  */
-export async function modelCodeLength(engine: CompiledModel, ids: number[], opts: { window?: number } = {}): Promise<ModelCodeLength> {
+export async function modelCodeLength(
+  engine: CompiledModel,
+  ids: number[],
+  opts: { window?: number } = {},
+): Promise<ModelCodeLength> {
   if (ids.length < 2) return { bits: 0, codedTokens: 0, givenTokens: ids.length, windows: 0 };
   const W = Math.max(2, Math.min(opts.window ?? 1024, engine.model.maxPositions));
   const context = Math.floor(W / 2);
@@ -78,7 +82,13 @@ export function brotliBytes(text: string): number {
 }
 
 /** Every figure for a text whose .mem file has `memBytes` bytes; `ids` as the tokenizer makes them (BOS included). */
-export async function compressionBaselines(engine: CompiledModel, text: string, ids: number[], bos: number | null, memBytes: number): Promise<CompressionBaselines> {
+export async function compressionBaselines(
+  engine: CompiledModel,
+  text: string,
+  ids: number[],
+  bos: number | null,
+  memBytes: number,
+): Promise<CompressionBaselines> {
   const code = await modelCodeLength(engine, ids);
   return {
     text_bytes: Buffer.byteLength(text, 'utf8'),

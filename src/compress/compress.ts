@@ -17,7 +17,15 @@ import { greedyGenerate } from '../cram/generate.ts';
 import { regenerate } from '../cram/regenerate.ts';
 import { idsSha256, sha256 } from '../cram/vector-file.ts';
 import { identityMismatch } from './file-model.ts';
-import { MEMORY_FORMAT, MEMORY_FORMAT_VERSION, totalVectors, validateForModel, validateMemoryFile, type MemoryFile, type MemorySegment } from './memory-file.ts';
+import {
+  MEMORY_FORMAT,
+  MEMORY_FORMAT_VERSION,
+  totalVectors,
+  validateForModel,
+  validateMemoryFile,
+  type MemoryFile,
+  type MemorySegment,
+} from './memory-file.ts';
 
 /** Measured on gutenberg-llama-s (natural text, accuracy 1.0 + exact greedy regeneration): see docs/compressor.md. */
 
@@ -193,8 +201,15 @@ interface TextState {
  * same start whichever texts share its batch (the engine keeps batched trajectories equal to solo ones).
  */
 export async function compressMany(texts: CompressInput[], options: CompressManyOptions): Promise<CompressResult[]> {
-  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<Omit<CompressOptions, 'maxMem' | 'onProgress'>> & CompressManyOptions;
-  for (const [k, v] of [['segmentTokens', o.segmentTokens], ['maxSteps', o.maxSteps], ['patience', o.patience]] as const) {
+  const o = {
+    ...DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as Required<Omit<CompressOptions, 'maxMem' | 'onProgress'>> & CompressManyOptions;
+  for (const [k, v] of [
+    ['segmentTokens', o.segmentTokens],
+    ['maxSteps', o.maxSteps],
+    ['patience', o.patience],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new CompressError(`${k} must be a positive integer, got ${v}`);
   }
   if (!(o.tokensPerVector > 0)) throw new CompressError(`tokensPerVector must be positive, got ${o.tokensPerVector}`);
@@ -208,12 +223,35 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
   if (!Number.isInteger(stepsCeiling) || stepsCeiling < o.maxSteps) {
     throw new CompressError(`maxStepsCeiling must be an integer ≥ maxSteps (${o.maxSteps}), got ${stepsCeiling}`);
   }
-  const settingsFor = (maxSteps: number) => cramSettings(cramFields({ max_steps: maxSteps, patience: o.patience, optimizer: { lr: o.lr } }, 'compress',
-    { max_steps: 'maxSteps (--max-steps)', patience: 'patience (--patience)', 'optimizer.lr': 'lr' }));
+  const settingsFor = (maxSteps: number) =>
+    cramSettings(
+      cramFields({ max_steps: maxSteps, patience: o.patience, optimizer: { lr: o.lr } }, 'compress', {
+        max_steps: 'maxSteps (--max-steps)',
+        patience: 'patience (--patience)',
+        'optimizer.lr': 'lr',
+      }),
+    );
   const settings = settingsFor(o.maxSteps);
   const newState = (t: CompressInput, start: number): TextState => {
-    const { text, seed, resume } = typeof t === 'string' ? { text: t, seed: o.seed, resume: null } : { text: t.text, seed: t.seed ?? o.seed, resume: t.resume ?? null };
-    return { text, seed, plan: null, kOf: [], stepsOf: [], done: [], pending: [], rounds: 0, steps: 0, exact: 0, result: null, start, resume };
+    const { text, seed, resume } =
+      typeof t === 'string'
+        ? { text: t, seed: o.seed, resume: null }
+        : { text: t.text, seed: t.seed ?? o.seed, resume: t.resume ?? null };
+    return {
+      text,
+      seed,
+      plan: null,
+      kOf: [],
+      stepsOf: [],
+      done: [],
+      pending: [],
+      rounds: 0,
+      steps: 0,
+      exact: 0,
+      result: null,
+      start,
+      resume,
+    };
   };
   const planSha = (st: TextState) => idsSha256([o.segmentTokens, ...st.plan!.segments.flatMap((s) => [-1, ...s.ids])]);
   const states: TextState[] = texts.map((t) => newState(t, t0));
@@ -224,18 +262,43 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
   const fileOf = (st: TextState): MemoryFile => {
     const p = st.plan!;
     const segments: MemorySegment[] = p.segments.map((s, i) => ({
-      nMem: st.kOf[i], nTokens: s.ids.length - 1, idsSha256: idsSha256(s.ids), startsWithBos: p.bos !== null, firstToken: s.ids[0], vectors: st.done[i]!,
+      nMem: st.kOf[i],
+      nTokens: s.ids.length - 1,
+      idsSha256: idsSha256(s.ids),
+      startsWithBos: p.bos !== null,
+      firstToken: s.ids[0],
+      vectors: st.done[i]!,
     }));
     const mf: MemoryFile = {
-      format: MEMORY_FORMAT, version: MEMORY_FORMAT_VERSION, model: loaded.name, modelSha256: loaded.weightsSha256,
-      tokenizerSha256: tok.fingerprint, embedDim: model.embedDim, nTokens: p.textIds.length, textChars: st.text.length,
-      textSha256: sha256(st.text), segments,
+      format: MEMORY_FORMAT,
+      version: MEMORY_FORMAT_VERSION,
+      model: loaded.name,
+      modelSha256: loaded.weightsSha256,
+      tokenizerSha256: tok.fingerprint,
+      embedDim: model.embedDim,
+      nTokens: p.textIds.length,
+      textChars: st.text.length,
+      textSha256: sha256(st.text),
+      segments,
       settings: {
-        segment_tokens: o.segmentTokens, tokens_per_vector: o.tokensPerVector, max_steps: o.maxSteps, patience: o.patience,
-        growth: o.growth, max_mem: o.maxMem ?? 'segment tokens', max_steps_ceiling: stepsCeiling, lr: o.lr, betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`, seed: st.seed,
+        segment_tokens: o.segmentTokens,
+        tokens_per_vector: o.tokensPerVector,
+        max_steps: o.maxSteps,
+        patience: o.patience,
+        growth: o.growth,
+        max_mem: o.maxMem ?? 'segment tokens',
+        max_steps_ceiling: stepsCeiling,
+        lr: o.lr,
+        betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`,
+        seed: st.seed,
         backend: loaded.engine.runtime.name,
       },
-      stats: { rounds: st.rounds, batched_steps: st.steps, seconds: Number(((performance.now() - st.start) / 1000).toFixed(2)), vectors: 0 },
+      stats: {
+        rounds: st.rounds,
+        batched_steps: st.steps,
+        seconds: Number(((performance.now() - st.start) / 1000).toFixed(2)),
+        vectors: 0,
+      },
       created: new Date().toISOString(),
     };
     mf.stats.vectors = totalVectors(mf);
@@ -251,21 +314,43 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     if (back !== st.text) {
       let i = 0;
       while (i < back.length && i < st.text.length && back[i] === st.text[i]) i++;
-      await finish(j, { ok: false, error: new CompressError(`the ${loaded.name} tokenizer does not reproduce this text exactly (decode(encode(text)) differs from char ${i}: ` +
-        `${snippet(st.text.slice(i, i + 20))} became ${snippet(back.slice(i, i + 20))}); only texts the tokenizer round-trips can be compressed losslessly`) });
+      await finish(j, {
+        ok: false,
+        error: new CompressError(
+          `the ${loaded.name} tokenizer does not reproduce this text exactly (decode(encode(text)) differs from char ${i}: ` +
+            `${snippet(st.text.slice(i, i + 20))} became ${snippet(back.slice(i, i + 20))}); only texts the tokenizer round-trips can be compressed losslessly`,
+        ),
+      });
       return;
     }
     st.plan = plan(ids, tok.bosId, o.segmentTokens);
-    st.kOf = st.plan.segments.map((s) => Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))));
+    st.kOf = st.plan.segments.map((s) =>
+      Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))),
+    );
     st.done = new Array(st.plan.segments.length).fill(null);
     st.stepsOf = st.plan.segments.map(() => o.maxSteps);
     const r = st.resume;
     const d = model.embedDim;
-    if (r && r.planSha256 === planSha(st) && r.kOf.length === st.kOf.length && r.done.length === st.kOf.length &&
-      r.kOf.every((k, i) => Number.isInteger(k) && k >= 1 && k <= maxMemCap(st.plan!.segments[i].ids.length) && (r.done[i] === null || r.done[i]!.length === k * d))) {
+    if (
+      r &&
+      r.planSha256 === planSha(st) &&
+      r.kOf.length === st.kOf.length &&
+      r.done.length === st.kOf.length &&
+      r.kOf.every(
+        (k, i) =>
+          Number.isInteger(k) &&
+          k >= 1 &&
+          k <= maxMemCap(st.plan!.segments[i].ids.length) &&
+          (r.done[i] === null || r.done[i]!.length === k * d),
+      )
+    ) {
       st.kOf = [...r.kOf];
       st.done = [...r.done];
-      if (r.stepsOf?.length === st.kOf.length && r.stepsOf.every((n) => Number.isInteger(n) && n >= o.maxSteps && n <= stepsCeiling)) st.stepsOf = [...r.stepsOf];
+      if (
+        r.stepsOf?.length === st.kOf.length &&
+        r.stepsOf.every((n) => Number.isInteger(n) && n >= o.maxSteps && n <= stepsCeiling)
+      )
+        st.stepsOf = [...r.stepsOf];
       st.rounds = r.rounds;
       st.steps = r.steps;
       st.exact = st.done.filter((v) => v !== null).length;
@@ -288,45 +373,76 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     }
     const active = live();
     if (active.length === 0) break;
-    const kValues = new Map(active.map(({ st, j }) => [j, [...new Set(st.pending.map((i) => st.kOf[i]))].sort((a, b) => a - b)]));
+    const kValues = new Map(
+      active.map(({ st, j }) => [j, [...new Set(st.pending.map((i) => st.kOf[i]))].sort((a, b) => a - b)]),
+    );
     const where = new Map<string, { j: number; i: number }>();
-    const jobs = active.flatMap(({ st, j }) => st.pending.map((i) => {
-      const key = `t${j}/seg${i}`;
-      where.set(key, { j, i });
-      return { key, ids: st.plan!.segments[i].ids, nMem: st.kOf[i], seed: `compress/${st.seed}/seg${i}/K${st.kOf[i]}`, maxSteps: st.stepsOf[i] };
-    }));
+    const jobs = active.flatMap(({ st, j }) =>
+      st.pending.map((i) => {
+        const key = `t${j}/seg${i}`;
+        where.set(key, { j, i });
+        return {
+          key,
+          ids: st.plan!.segments[i].ids,
+          nMem: st.kOf[i],
+          seed: `compress/${st.seed}/seg${i}/K${st.kOf[i]}`,
+          maxSteps: st.stepsOf[i],
+        };
+      }),
+    );
     const outcomes = new Map<string, CramOutcome>();
     const finishedIn = new Map<number, number>();
     let roundSteps = 0;
     const single = states.length === 1;
     // One cramAll run per step limit (escalated segments run longer); usually there is one.
     for (const limit of [...new Set(jobs.map((x) => x.maxSteps))].sort((a, b) => a - b)) {
-    await cramAll(loaded.engine, jobs.filter((x) => x.maxSteps === limit).map(({ maxSteps: _, ...job }) => job), limit === o.maxSteps ? settings : settingsFor(limit), {
-      onFinish: (out) => {
-        outcomes.set(out.key, out);
-        const { j } = where.get(out.key)!;
-        finishedIn.set(j, (finishedIn.get(j) ?? 0) + 1);
-      },
-      onStep: (pr) => {
-        roundSteps++;
-        if (!o.onProgress) return;
-        for (const { st, j } of active) {
-          const fin = finishedIn.get(j) ?? 0;
-          o.onProgress(j, {
-            phase: 'cram', round: st.rounds, segments: st.plan!.segments.length, exact: st.exact,
-            active: single ? pr.active : st.pending.length - fin, finished: single ? pr.finished : fin,
-            kValues: kValues.get(j)!, stepsDone: roundSteps, meanAccuracy: pr.meanAccuracy,
-          });
-        }
-      },
-      shouldStop: o.shouldStop,
-    });
-    if (o.shouldStop?.()) break;
+      await cramAll(
+        loaded.engine,
+        jobs.filter((x) => x.maxSteps === limit).map(({ maxSteps: _, ...job }) => job),
+        limit === o.maxSteps ? settings : settingsFor(limit),
+        {
+          onFinish: (out) => {
+            outcomes.set(out.key, out);
+            const { j } = where.get(out.key)!;
+            finishedIn.set(j, (finishedIn.get(j) ?? 0) + 1);
+          },
+          onStep: (pr) => {
+            roundSteps++;
+            if (!o.onProgress) return;
+            for (const { st, j } of active) {
+              const fin = finishedIn.get(j) ?? 0;
+              o.onProgress(j, {
+                phase: 'cram',
+                round: st.rounds,
+                segments: st.plan!.segments.length,
+                exact: st.exact,
+                active: single ? pr.active : st.pending.length - fin,
+                finished: single ? pr.finished : fin,
+                kValues: kValues.get(j)!,
+                stepsDone: roundSteps,
+                meanAccuracy: pr.meanAccuracy,
+              });
+            }
+          },
+          shouldStop: o.shouldStop,
+        },
+      );
+      if (o.shouldStop?.()) break;
     }
     if (o.shouldStop?.()) throw new CompressAborted('compression stopped before it finished');
     for (const { st, j } of active) {
       st.steps += roundSteps;
-      o.onProgress?.(j, { phase: 'verify', round: st.rounds, segments: st.plan!.segments.length, exact: st.exact, active: st.pending.length, finished: st.pending.length, kValues: kValues.get(j)!, stepsDone: roundSteps, meanAccuracy: 1 });
+      o.onProgress?.(j, {
+        phase: 'verify',
+        round: st.rounds,
+        segments: st.plan!.segments.length,
+        exact: st.exact,
+        active: st.pending.length,
+        finished: st.pending.length,
+        kValues: kValues.get(j)!,
+        stepsDone: roundSteps,
+        meanAccuracy: 1,
+      });
       const next: number[] = [];
       let failure: CompressError | null = null;
       for (const i of st.pending) {
@@ -350,14 +466,17 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
           // More steps help only a run that was still improving at its limit (handled above); this one stalled.
           const seg = st.plan!.segments[i];
           const segText = tok.decode(ids.slice(1));
-          const stopped = out.stopReason === 'max_steps'
-            ? `at the step ceiling (${stepsCeiling}; raise maxStepsCeiling, serve --max-steps-ceiling)`
-            : `by ${out.stopReason} (no better accuracy for ${o.patience} steps; raise --patience)`;
-          failure = new CompressError(`segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) ` +
-            `was not reproduced exactly with K=${st.kOf[i]} vector(s), the limit: best teacher-forced accuracy ` +
-            `${out.bestAccuracy.toFixed(3)} after ${out.steps} steps, stopped ${stopped}` +
-            `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
-            `raise maxMem (--max-mem, now ${st.kOf[i]}), or use shorter segments (--segment-tokens)`);
+          const stopped =
+            out.stopReason === 'max_steps'
+              ? `at the step ceiling (${stepsCeiling}; raise maxStepsCeiling, serve --max-steps-ceiling)`
+              : `by ${out.stopReason} (no better accuracy for ${o.patience} steps; raise --patience)`;
+          failure = new CompressError(
+            `segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) ` +
+              `was not reproduced exactly with K=${st.kOf[i]} vector(s), the limit: best teacher-forced accuracy ` +
+              `${out.bestAccuracy.toFixed(3)} after ${out.steps} steps, stopped ${stopped}` +
+              `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
+              `raise maxMem (--max-mem, now ${st.kOf[i]}), or use shorter segments (--segment-tokens)`,
+          );
           break;
         }
         st.kOf[i] = Math.min(cap, Math.max(st.kOf[i] + 1, Math.ceil(st.kOf[i] * o.growth)));
@@ -367,7 +486,15 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
       st.pending = next;
       if (failure) await finish(j, { ok: false, error: failure });
       else if (next.length === 0) await finish(j, { ok: true, file: fileOf(st) });
-      else o.onCheckpoint?.(j, { planSha256: planSha(st), rounds: st.rounds, steps: st.steps, kOf: [...st.kOf], done: [...st.done], stepsOf: [...st.stepsOf] });
+      else
+        o.onCheckpoint?.(j, {
+          planSha256: planSha(st),
+          rounds: st.rounds,
+          steps: st.steps,
+          kOf: [...st.kOf],
+          done: [...st.done],
+          stepsOf: [...st.stepsOf],
+        });
     }
   }
   return states.map((st) => st.result!);
@@ -376,10 +503,19 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
 /** Refuses a file made for another model or tokenizer, naming both. */
 export function checkModel(mf: MemoryFile, loaded: LoadedModel): void {
   const tok = tokenizerOf(loaded);
-  const differs = identityMismatch('.mem file', mf, { model: loaded.name, modelSha256: loaded.weightsSha256, tokenizerSha256: tok.fingerprint });
+  const differs = identityMismatch('.mem file', mf, {
+    model: loaded.name,
+    modelSha256: loaded.weightsSha256,
+    tokenizerSha256: tok.fingerprint,
+  });
   if (differs) throw new CompressError(differs);
   try {
-    validateForModel(mf, { name: loaded.name, embedDim: loaded.model.embedDim, maxPositions: loaded.model.maxPositions, vocabSize: loaded.model.numEmbeddings });
+    validateForModel(mf, {
+      name: loaded.name,
+      embedDim: loaded.model.embedDim,
+      maxPositions: loaded.model.maxPositions,
+      vocabSize: loaded.model.numEmbeddings,
+    });
   } catch (e) {
     throw new CompressError((e as Error).message);
   }
@@ -399,12 +535,19 @@ export async function decompress(mf: MemoryFile, options: DecompressOptions): Pr
   for (const [i, s] of mf.segments.entries()) {
     const given = s.startsWithBos || i === 0 ? s.firstToken : predicted[predicted.length - 1];
     if (s.startsWithBos && s.firstToken !== tok.bosId) {
-      throw new CompressError(`segment ${i} starts with BOS id ${s.firstToken} but the ${loaded.name} tokenizer's BOS is ${tok.bosId}`);
+      throw new CompressError(
+        `segment ${i} starts with BOS id ${s.firstToken} but the ${loaded.name} tokenizer's BOS is ${tok.bosId}`,
+      );
     }
-    const gen = await greedyGenerate(loaded.engine, { parts: [{ vectors: s.vectors }, { ids: [given] }], maxNew: s.nTokens });
+    const gen = await greedyGenerate(loaded.engine, {
+      parts: [{ vectors: s.vectors }, { ids: [given] }],
+      maxNew: s.nTokens,
+    });
     if (gen.length !== s.nTokens || idsSha256([given, ...gen]) !== s.idsSha256) {
-      throw new CompressError(`segment ${i} did not regenerate the tokens it was made from (token hash mismatch; ` +
-        `${gen.length}/${s.nTokens} tokens generated): the vectors are damaged, or this model/backend computes differently`);
+      throw new CompressError(
+        `segment ${i} did not regenerate the tokens it was made from (token hash mismatch; ` +
+          `${gen.length}/${s.nTokens} tokens generated): the vectors are damaged, or this model/backend computes differently`,
+      );
     }
     predicted.push(...gen);
     options.onProgress?.(i + 1, mf.segments.length);
@@ -414,12 +557,16 @@ export async function decompress(mf: MemoryFile, options: DecompressOptions): Pr
   const text = tok.decode(textIds);
   const hash = sha256(text);
   if (hash !== mf.textSha256) {
-    throw new CompressError(`decompressed text does not match the stored SHA-256 (stored ${mf.textSha256.slice(0, 12)}…, got ${hash.slice(0, 12)}…; ` +
-      `${text.length} chars, stored ${mf.textChars}): the file's metadata or vectors were altered`);
+    throw new CompressError(
+      `decompressed text does not match the stored SHA-256 (stored ${mf.textSha256.slice(0, 12)}…, got ${hash.slice(0, 12)}…; ` +
+        `${text.length} chars, stored ${mf.textChars}): the file's metadata or vectors were altered`,
+    );
   }
   if (text.length !== mf.textChars) {
-    throw new CompressError(`decompressed text matches the stored SHA-256 but has ${text.length} chars where the file's text_chars says ` +
-      `${mf.textChars}: the file's metadata was altered (the text itself is intact)`);
+    throw new CompressError(
+      `decompressed text matches the stored SHA-256 but has ${text.length} chars where the file's text_chars says ` +
+        `${mf.textChars}: the file's metadata was altered (the text itself is intact)`,
+    );
   }
   return text;
 }
@@ -429,7 +576,11 @@ export async function decompress(mf: MemoryFile, options: DecompressOptions): Pr
  * by the model's tokenizer, BOS included where it adds one, unless `bos: false`). Feed it to greedyGenerate (or the
  * objective) in place of the text the memory holds.
  */
-export async function embedWithMemory(mf: MemoryFile, prompt: string | number[], options: ModelOption & { bos?: boolean }): Promise<InputPart[]> {
+export async function embedWithMemory(
+  mf: MemoryFile,
+  prompt: string | number[],
+  options: ModelOption & { bos?: boolean },
+): Promise<InputPart[]> {
   validateMemoryFile(mf);
   const loaded = await resolveModel(options.model);
   checkModel(mf, loaded);

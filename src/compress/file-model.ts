@@ -34,7 +34,9 @@ export function modelForFile(id: ModelIdentity, given: string | undefined, file:
   const name = id.model;
   const what = `the model whose weights hash to ${short(id.modelSha256)}`;
   if (typeof name !== 'string' || name === '' || name.length > 200) {
-    throw new FileModelError(`${file} does not name its model (made by an older or another program); pass --model <folder or bundled name> (${what})`);
+    throw new FileModelError(
+      `${file} does not name its model (made by an older or another program); pass --model <folder or bundled name> (${what})`,
+    );
   }
   if (PLAIN_NAME.test(name) && name !== '.' && name !== '..') {
     const dir = join(BUNDLED_MODELS_DIR, name);
@@ -43,30 +45,40 @@ export function modelForFile(id: ModelIdentity, given: string | undefined, file:
   if (isHubId(name)) {
     try {
       return resolveHubModel(name);
-    } catch { /* not in the hub cache: fall through to the message */ }
+    } catch {
+      /* not in the hub cache: fall through to the message */
+    }
   }
   const bundled = bundledModelNames().join(', ') || '(none)';
-  const how = PLAIN_NAME.test(name) ? `"${name}", which is not a bundled model (${bundled}) nor in the hub cache`
+  const how = PLAIN_NAME.test(name)
+    ? `"${name}", which is not a bundled model (${bundled}) nor in the hub cache`
     : `by the path ${JSON.stringify(name)}; a file never chooses which folder is loaded`;
   throw new FileModelError(`${file} names its model ${how}: pass --model <folder or bundled name> (${what})`);
 }
 
 /** Null when the loaded model is the one the file names; else one line saying what differs and what to pass. */
-export function identityMismatch(kind: string, id: ModelIdentity, loaded: ModelIdentity, verb = 'made for'): string | null {
+export function identityMismatch(
+  kind: string,
+  id: ModelIdentity,
+  loaded: ModelIdentity,
+  verb = 'made for',
+): string | null {
   const weights = id.modelSha256 === loaded.modelSha256;
   const tokenizer = id.tokenizerSha256 === loaded.tokenizerSha256;
   if (weights && tokenizer) return null;
   const sameName = id.model === loaded.model;
   if (!weights) {
     const which = sameName
-      ? `model "${id.model}" with weights ${short(id.modelSha256)}, but the "${loaded.model}" given has weights `
-        + `${short(loaded.modelSha256)} (same name, different weights fingerprint: retrained, edited or another copy)`
-      : `model "${id.model}" (weights ${short(id.modelSha256)}), not${verb === 'made for' ? ' for' : ''} "${loaded.model}" `
-        + `(weights ${short(loaded.modelSha256)})`;
+      ? `model "${id.model}" with weights ${short(id.modelSha256)}, but the "${loaded.model}" given has weights ` +
+        `${short(loaded.modelSha256)} (same name, different weights fingerprint: retrained, edited or another copy)`
+      : `model "${id.model}" (weights ${short(id.modelSha256)}), not${verb === 'made for' ? ' for' : ''} "${loaded.model}" ` +
+        `(weights ${short(loaded.modelSha256)})`;
     return `this ${kind} was ${verb} ${which}; pass --model <the folder of ${id.model} whose weights hash to ${short(id.modelSha256)}>`;
   }
-  return `this ${kind} was made with the tokenizer ${short(id.tokenizerSha256)} of "${id.model}", but "${loaded.model}" `
-    + `(same weights) has tokenizer ${short(loaded.tokenizerSha256)}: its tokenizer files differ; use the original tokenizer`;
+  return (
+    `this ${kind} was made with the tokenizer ${short(id.tokenizerSha256)} of "${id.model}", but "${loaded.model}" ` +
+    `(same weights) has tokenizer ${short(loaded.tokenizerSha256)}: its tokenizer files differ; use the original tokenizer`
+  );
 }
 
 /**
@@ -74,7 +86,12 @@ export function identityMismatch(kind: string, id: ModelIdentity, loaded: ModelI
  * first tokens): what decompress checks before loading. `given` as for modelForFile; when the file's model cannot be
  * found by name (and none is given), `onUnknown` hears why and nothing more is checked.
  */
-export function checkMemoryAgainstModel(mf: MemoryFile, given: string | undefined, file: string, onUnknown?: (why: string) => void): string | null {
+export function checkMemoryAgainstModel(
+  mf: MemoryFile,
+  given: string | undefined,
+  file: string,
+  onUnknown?: (why: string) => void,
+): string | null {
   let model: string;
   try {
     model = modelForFile(mf, given, file);
@@ -84,6 +101,10 @@ export function checkMemoryAgainstModel(mf: MemoryFile, given: string | undefine
     return null;
   }
   const info = describeModel(model);
-  validateForModel(mf, { name: info.name, embedDim: info.hiddenSize, maxPositions: info.maxPositions, vocabSize: info.vocabSize }, file);
+  validateForModel(
+    mf,
+    { name: info.name, embedDim: info.hiddenSize, maxPositions: info.maxPositions, vocabSize: info.vocabSize },
+    file,
+  );
   return model;
 }

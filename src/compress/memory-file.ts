@@ -93,40 +93,63 @@ const MAX_CHARS_PER_TOKEN = 1024;
  * its tokens can decode to.
  */
 export function validateMemoryFile(mf: MemoryFile, where = '<memory file>'): void {
-  const fail = (msg: string): never => { throw new MemoryFileError(`${where}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new MemoryFileError(`${where}: ${msg}`);
+  };
   if (mf.format !== MEMORY_FORMAT) fail(`format is "${mf.format}", expected "${MEMORY_FORMAT}"`);
-  if (mf.version !== MEMORY_FORMAT_VERSION) fail(`format version ${mf.version} is not supported (this build reads version ${MEMORY_FORMAT_VERSION})`);
+  if (mf.version !== MEMORY_FORMAT_VERSION)
+    fail(`format version ${mf.version} is not supported (this build reads version ${MEMORY_FORMAT_VERSION})`);
   if (typeof mf.model !== 'string' || mf.model === '' || mf.model.length > 200 || /[\u0000-\u001f]/.test(mf.model)) {
     fail(`model ${JSON.stringify(mf.model)?.slice(0, 60)} is not a model name`);
   }
-  if (/[\\/]/.test(mf.model) && !/^[\w.-]+\/[\w.-]+$/.test(mf.model) || mf.model === '.' || mf.model === '..' || mf.model.includes('..')) {
-    fail(`names its model by the path ${JSON.stringify(mf.model)}, not by name: a file never chooses which folder is loaded (edited or forged file)`);
+  if (
+    (/[\\/]/.test(mf.model) && !/^[\w.-]+\/[\w.-]+$/.test(mf.model)) ||
+    mf.model === '.' ||
+    mf.model === '..' ||
+    mf.model.includes('..')
+  ) {
+    fail(
+      `names its model by the path ${JSON.stringify(mf.model)}, not by name: a file never chooses which folder is loaded (edited or forged file)`,
+    );
   }
   if (!Number.isInteger(mf.embedDim) || mf.embedDim < 1) fail(`bad embed_dim ${mf.embedDim}`);
   if (!Number.isInteger(mf.nTokens) || mf.nTokens < 0) fail(`bad n_tokens ${mf.nTokens}`);
   if (!Number.isInteger(mf.textChars) || mf.textChars < 0) fail(`bad text_chars ${mf.textChars}`);
-  for (const [k, v] of [['model_sha256', mf.modelSha256], ['tokenizer_sha256', mf.tokenizerSha256], ['text_sha256', mf.textSha256]] as const) {
+  for (const [k, v] of [
+    ['model_sha256', mf.modelSha256],
+    ['tokenizer_sha256', mf.tokenizerSha256],
+    ['text_sha256', mf.textSha256],
+  ] as const) {
     if (!/^[0-9a-f]{64}$/.test(v)) fail(`${k} is not a SHA-256 hex digest: "${v}"`);
   }
   mf.segments.forEach((s, i) => {
     if (!Number.isInteger(s.nMem) || s.nMem < 1) fail(`segment ${i}: bad K ${s.nMem}`);
     if (!Number.isInteger(s.nTokens) || s.nTokens < 1) fail(`segment ${i}: bad token count ${s.nTokens}`);
     if (Number.isInteger(s.nMem) && s.nTokens > maxTokensFor(s.nMem, mf.embedDim)) {
-      fail(`segment ${i} claims ${s.nTokens} tokens from ${s.nMem} vector(s) of ${mf.embedDim} numbers, more than they can hold (at most ${maxTokensFor(s.nMem, mf.embedDim)}): the file is corrupt or forged`);
+      fail(
+        `segment ${i} claims ${s.nTokens} tokens from ${s.nMem} vector(s) of ${mf.embedDim} numbers, more than they can hold (at most ${maxTokensFor(s.nMem, mf.embedDim)}): the file is corrupt or forged`,
+      );
     }
     if (!Number.isInteger(s.firstToken) || s.firstToken < 0) fail(`segment ${i}: bad first token id ${s.firstToken}`);
     if (!/^[0-9a-f]{64}$/.test(s.idsSha256)) fail(`segment ${i}: ids_sha256 is not a SHA-256 hex digest`);
-    if (s.vectors.length !== s.nMem * mf.embedDim) fail(`segment ${i}: ${s.vectors.length} numbers, expected K × d = ${s.nMem} × ${mf.embedDim}`);
-    for (let j = 0; j < s.vectors.length; j++) if (!Number.isFinite(s.vectors[j])) fail(`segment ${i}: vector value ${j} is ${s.vectors[j]} (corrupted?)`);
+    if (s.vectors.length !== s.nMem * mf.embedDim)
+      fail(`segment ${i}: ${s.vectors.length} numbers, expected K × d = ${s.nMem} × ${mf.embedDim}`);
+    for (let j = 0; j < s.vectors.length; j++)
+      if (!Number.isFinite(s.vectors[j])) fail(`segment ${i}: vector value ${j} is ${s.vectors[j]} (corrupted?)`);
   });
   if (mf.textChars > (mf.nTokens + 1) * MAX_CHARS_PER_TOKEN) {
-    fail(`text_chars ${mf.textChars} is impossible for ${mf.nTokens} tokens (at most ${MAX_CHARS_PER_TOKEN} characters per token): the file is corrupt or forged`);
+    fail(
+      `text_chars ${mf.textChars} is impossible for ${mf.nTokens} tokens (at most ${MAX_CHARS_PER_TOKEN} characters per token): the file is corrupt or forged`,
+    );
   }
   const predicted = mf.segments.reduce((a, s) => a + s.nTokens, 0);
   const bos = mf.segments[0]?.startsWithBos ?? true;
   // With BOS every text token is predicted; without, the first text token is given and the rest predicted.
   const expected = mf.nTokens === 0 ? 0 : bos ? mf.nTokens : mf.nTokens - 1;
-  if (predicted !== expected) fail(`segments predict ${predicted} tokens in all but the text has ${mf.nTokens}${bos ? '' : ' (first one given)'}`);
+  if (predicted !== expected)
+    fail(
+      `segments predict ${predicted} tokens in all but the text has ${mf.nTokens}${bos ? '' : ' (first one given)'}`,
+    );
 }
 
 /** What a .mem file needs from the model it is opened with (from config.json alone, or the loaded model). */
@@ -143,21 +166,29 @@ export interface MemoryModelFacts {
  * refuses what decompress would refuse.
  */
 export function validateForModel(mf: MemoryFile, m: MemoryModelFacts, where = 'this .mem file'): void {
-  const fail = (msg: string): never => { throw new MemoryFileError(`${where}: ${msg}`); };
-  if (m.embedDim > 0 && mf.embedDim !== m.embedDim) fail(`holds ${mf.embedDim}-dim vectors but "${m.name}" embeds in ${m.embedDim} dims`);
+  const fail = (msg: string): never => {
+    throw new MemoryFileError(`${where}: ${msg}`);
+  };
+  if (m.embedDim > 0 && mf.embedDim !== m.embedDim)
+    fail(`holds ${mf.embedDim}-dim vectors but "${m.name}" embeds in ${m.embedDim} dims`);
   for (const [i, s] of mf.segments.entries()) {
     if (s.nMem + 1 + s.nTokens > m.maxPositions) {
-      fail(`segment ${i} needs ${s.nMem} vectors + ${s.nTokens + 1} tokens = ${s.nMem + 1 + s.nTokens} positions, ` +
-        `but "${m.name}" takes ${m.maxPositions}: the file is corrupt or was not made by compress`);
+      fail(
+        `segment ${i} needs ${s.nMem} vectors + ${s.nTokens + 1} tokens = ${s.nMem + 1 + s.nTokens} positions, ` +
+          `but "${m.name}" takes ${m.maxPositions}: the file is corrupt or was not made by compress`,
+      );
     }
-    if (s.firstToken >= m.vocabSize) fail(`segment ${i}: first token ${s.firstToken} is outside the vocabulary of "${m.name}" (${m.vocabSize})`);
+    if (s.firstToken >= m.vocabSize)
+      fail(`segment ${i}: first token ${s.firstToken} is outside the vocabulary of "${m.name}" (${m.vocabSize})`);
   }
 }
 
 export function serializeMemoryFile(mf: MemoryFile): Buffer {
   validateMemoryFile(mf);
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-  mf.segments.forEach((s, i) => { tensors[`seg${i}`] = { shape: [s.nMem, mf.embedDim], data: s.vectors }; });
+  mf.segments.forEach((s, i) => {
+    tensors[`seg${i}`] = { shape: [s.nMem, mf.embedDim], data: s.vectors };
+  });
   const metadata: Record<string, string> = {
     format: MEMORY_FORMAT,
     format_version: String(mf.version),
@@ -170,7 +201,15 @@ export function serializeMemoryFile(mf: MemoryFile): Buffer {
     text_chars: String(mf.textChars),
     text_sha256: mf.textSha256,
     vectors_sha256: sha256(dataBytes(mf.segments)),
-    segments: JSON.stringify(mf.segments.map((s) => ({ k: s.nMem, tokens: s.nTokens, ids_sha256: s.idsSha256, bos: s.startsWithBos, first_token: s.firstToken }))),
+    segments: JSON.stringify(
+      mf.segments.map((s) => ({
+        k: s.nMem,
+        tokens: s.nTokens,
+        ids_sha256: s.idsSha256,
+        bos: s.startsWithBos,
+        first_token: s.firstToken,
+      })),
+    ),
     settings: JSON.stringify(mf.settings),
     stats: JSON.stringify(mf.stats),
     created: mf.created,
@@ -192,13 +231,16 @@ function intField(metadata: Record<string, string>, key: string, fail: (m: strin
   const raw = metadata[key];
   if (raw === undefined) fail(`metadata field "${key}" is missing`);
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) fail(`metadata field "${key}" is not a non-negative integer: "${raw}"`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
+    fail(`metadata field "${key}" is not a non-negative integer: "${raw}"`);
   return n;
 }
 
 /** Parses and validates a .mem buffer. Every failure is a MemoryFileError naming the file and what is wrong. */
 export function parseMemoryFile(buf: Uint8Array, where = '<buffer>'): MemoryFile {
-  const fail = (msg: string): never => { throw new MemoryFileError(`${where}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new MemoryFileError(`${where}: ${msg}`);
+  };
   let parsed: ReturnType<typeof parseSafetensors>;
   try {
     parsed = parseSafetensors(buf, where);
@@ -206,16 +248,21 @@ export function parseMemoryFile(buf: Uint8Array, where = '<buffer>'): MemoryFile
     return fail(`not a readable .mem file: ${(e as Error).message.replace(`${where}: `, '')}`);
   }
   const { tensors, metadata } = parsed;
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) fail('safetensors metadata is not an object');
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    fail('safetensors metadata is not an object');
   if (metadata.format !== MEMORY_FORMAT) {
-    fail(`not a .mem file: metadata format is ${metadata.format === undefined ? 'missing' : `"${metadata.format}"`}, expected "${MEMORY_FORMAT}"`);
+    fail(
+      `not a .mem file: metadata format is ${metadata.format === undefined ? 'missing' : `"${metadata.format}"`}, expected "${MEMORY_FORMAT}"`,
+    );
   }
   const version = intField(metadata, 'format_version', fail);
-  if (version !== MEMORY_FORMAT_VERSION) fail(`.mem format version ${version} is not supported (this build reads version ${MEMORY_FORMAT_VERSION})`);
+  if (version !== MEMORY_FORMAT_VERSION)
+    fail(`.mem format version ${version} is not supported (this build reads version ${MEMORY_FORMAT_VERSION})`);
   const embedDim = intField(metadata, 'embed_dim', fail);
   const nSegments = intField(metadata, 'n_segments', fail);
   const segMeta = jsonField<unknown>(metadata, 'segments', fail);
-  if (!Array.isArray(segMeta) || segMeta.length !== nSegments) fail(`metadata "segments" should be an array of ${nSegments} entries`);
+  if (!Array.isArray(segMeta) || segMeta.length !== nSegments)
+    fail(`metadata "segments" should be an array of ${nSegments} entries`);
   // The data section must be exactly the tensors: nothing missing (truncation), nothing appended.
   const headerLen = Number(new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(0, true));
   let expectedData = 0;
@@ -228,7 +275,9 @@ export function parseMemoryFile(buf: Uint8Array, where = '<buffer>'): MemoryFile
   }
   const actualData = buf.byteLength - 8 - headerLen;
   if (actualData !== expectedData) {
-    fail(`data section is ${actualData} bytes but the segments need ${expectedData} (${actualData < expectedData ? 'truncated' : 'trailing bytes'}; corrupted file?)`);
+    fail(
+      `data section is ${actualData} bytes but the segments need ${expectedData} (${actualData < expectedData ? 'truncated' : 'trailing bytes'}; corrupted file?)`,
+    );
   }
   const extra = [...tensors.keys()].filter((n) => !/^seg\d+$/.test(n) || Number(n.slice(3)) >= nSegments);
   if (extra.length) fail(`unexpected tensor(s) ${extra.join(', ')}`);
@@ -242,24 +291,41 @@ export function parseMemoryFile(buf: Uint8Array, where = '<buffer>'): MemoryFile
     }
     if (typeof e.bos !== 'boolean') fail(`metadata segment ${i}: "bos" should be true or false`);
     segments.push({
-      nMem: Number(e.k), nTokens: Number(e.tokens), idsSha256: String(e.ids_sha256), startsWithBos: e.bos as boolean,
-      firstToken: Number(e.first_token), vectors: t!.data,
+      nMem: Number(e.k),
+      nTokens: Number(e.tokens),
+      idsSha256: String(e.ids_sha256),
+      startsWithBos: e.bos as boolean,
+      firstToken: Number(e.first_token),
+      vectors: t!.data,
     });
   }
   const stored = metadata.vectors_sha256;
   if (stored === undefined) fail('metadata field "vectors_sha256" is missing');
   const actual = sha256(dataBytes(segments));
-  if (actual !== stored) fail(`vector data checksum mismatch (stored ${stored.slice(0, 12)}…, computed ${actual.slice(0, 12)}…): the file is corrupted`);
+  if (actual !== stored)
+    fail(
+      `vector data checksum mismatch (stored ${stored.slice(0, 12)}…, computed ${actual.slice(0, 12)}…): the file is corrupted`,
+    );
   const obj = (key: string) => {
     const v = jsonField<unknown>(metadata, key, fail);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`metadata field "${key}" should be a JSON object`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      fail(`metadata field "${key}" should be a JSON object`);
     return v as Record<string, string | number | boolean>;
   };
   const mf: MemoryFile = {
-    format: MEMORY_FORMAT, version, model: metadata.model ?? '', modelSha256: metadata.model_sha256 ?? '',
-    tokenizerSha256: metadata.tokenizer_sha256 ?? '', embedDim, nTokens: intField(metadata, 'n_tokens', fail),
-    textChars: intField(metadata, 'text_chars', fail), textSha256: metadata.text_sha256 ?? '', segments,
-    settings: obj('settings'), stats: obj('stats'), created: metadata.created ?? '',
+    format: MEMORY_FORMAT,
+    version,
+    model: metadata.model ?? '',
+    modelSha256: metadata.model_sha256 ?? '',
+    tokenizerSha256: metadata.tokenizer_sha256 ?? '',
+    embedDim,
+    nTokens: intField(metadata, 'n_tokens', fail),
+    textChars: intField(metadata, 'text_chars', fail),
+    textSha256: metadata.text_sha256 ?? '',
+    segments,
+    settings: obj('settings'),
+    stats: obj('stats'),
+    created: metadata.created ?? '',
   };
   if (!mf.model) fail('metadata field "model" is missing');
   validateMemoryFile(mf, where);

@@ -37,8 +37,19 @@ export interface StoreEntry {
 }
 
 interface Row {
-  n: number; model: string; model_sha256: string; n_tokens: number; n_segments: number; k_total: number; text_sha256: string;
-  text_chars: number; bytes: number; added: string; created: string; tags: string; data_len?: number;
+  n: number;
+  model: string;
+  model_sha256: string;
+  n_tokens: number;
+  n_segments: number;
+  k_total: number;
+  text_sha256: string;
+  text_chars: number;
+  bytes: number;
+  added: string;
+  created: string;
+  tags: string;
+  data_len?: number;
 }
 
 const SCHEMA = `
@@ -61,7 +72,8 @@ CREATE TABLE IF NOT EXISTS memories (
 CREATE INDEX IF NOT EXISTS memories_text ON memories (text_sha256);
 `;
 
-const COLUMNS = 'n, model, model_sha256, n_tokens, n_segments, k_total, text_sha256, text_chars, bytes, added, created, tags';
+const COLUMNS =
+  'n, model, model_sha256, n_tokens, n_segments, k_total, text_sha256, text_chars, bytes, added, created, tags';
 
 export class StoreError extends Error {}
 
@@ -79,28 +91,47 @@ function rowProblem(r: Row): string | null {
   const bad = (field: string, v: unknown) => `${id}: ${field} is ${JSON.stringify(v)?.slice(0, 60)}`;
   if (!Number.isSafeInteger(r.n) || r.n < 1) return bad('the id', r.n);
   if (typeof r.model !== 'string' || r.model === '' || /[\u0000-\u001f]/.test(r.model)) return bad('model', r.model);
-  for (const k of ['model_sha256', 'text_sha256'] as const) if (typeof r[k] !== 'string' || !HEX64.test(r[k])) return bad(k, r[k]);
+  for (const k of ['model_sha256', 'text_sha256'] as const)
+    if (typeof r[k] !== 'string' || !HEX64.test(r[k])) return bad(k, r[k]);
   for (const k of ['n_tokens', 'n_segments', 'k_total', 'text_chars', 'bytes'] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] < 0) return bad(k, r[k]);
   }
-  if (r.data_len !== undefined && r.data_len !== r.bytes) return `${id}: the stored file has ${r.data_len} bytes but the row says ${r.bytes}`;
-  for (const k of ['added', 'created'] as const) if (typeof r[k] !== 'string' || !Number.isFinite(Date.parse(r[k]))) return bad(k, r[k]);
+  if (r.data_len !== undefined && r.data_len !== r.bytes)
+    return `${id}: the stored file has ${r.data_len} bytes but the row says ${r.bytes}`;
+  for (const k of ['added', 'created'] as const)
+    if (typeof r[k] !== 'string' || !Number.isFinite(Date.parse(r[k]))) return bad(k, r[k]);
   let tags: unknown;
-  try { tags = JSON.parse(r.tags); } catch { return bad('tags', r.tags); }
+  try {
+    tags = JSON.parse(r.tags);
+  } catch {
+    return bad('tags', r.tags);
+  }
   if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) return bad('tags', r.tags);
   return null;
 }
 
 function toEntry(r: Row): StoreEntry {
   return {
-    id: `mem-${r.n}`, model: r.model, modelSha256: r.model_sha256, nTokens: r.n_tokens, nSegments: r.n_segments, kTotal: r.k_total,
-    textSha256: r.text_sha256, textChars: r.text_chars, bytes: r.bytes, added: r.added, created: r.created, tags: JSON.parse(r.tags) as string[],
+    id: `mem-${r.n}`,
+    model: r.model,
+    modelSha256: r.model_sha256,
+    nTokens: r.n_tokens,
+    nSegments: r.n_segments,
+    kTotal: r.k_total,
+    textSha256: r.text_sha256,
+    textChars: r.text_chars,
+    bytes: r.bytes,
+    added: r.added,
+    created: r.created,
+    tags: JSON.parse(r.tags) as string[],
   };
 }
 
 function isBusy(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY_'));
+  return (
+    code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY_'))
+  );
 }
 
 function sleepSync(ms: number): void {
@@ -130,11 +161,26 @@ function retryBusy<T>(f: () => T, timeoutMs: number): T {
  */
 export function insertMemoryRow(db: Database.Database, mf: MemoryFile, bytes: Buffer, tags: string[]): number {
   for (const t of tags) if (typeof t !== 'string' || t === '') throw new StoreError('tags must be non-empty strings');
-  const info = db.prepare(`INSERT INTO memories (model, model_sha256, tokenizer_sha256, n_tokens, n_segments, k_total, text_sha256, text_chars, bytes, added, created, tags, data)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-    mf.model, mf.modelSha256, mf.tokenizerSha256, mf.nTokens, mf.segments.length, totalVectors(mf), mf.textSha256, mf.textChars,
-    bytes.byteLength, new Date().toISOString(), mf.created, JSON.stringify([...new Set(tags)]), bytes,
-  );
+  const info = db
+    .prepare(
+      `INSERT INTO memories (model, model_sha256, tokenizer_sha256, n_tokens, n_segments, k_total, text_sha256, text_chars, bytes, added, created, tags, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(
+      mf.model,
+      mf.modelSha256,
+      mf.tokenizerSha256,
+      mf.nTokens,
+      mf.segments.length,
+      totalVectors(mf),
+      mf.textSha256,
+      mf.textChars,
+      bytes.byteLength,
+      new Date().toISOString(),
+      mf.created,
+      JSON.stringify([...new Set(tags)]),
+      bytes,
+    );
   return Number(info.lastInsertRowid);
 }
 
@@ -149,7 +195,9 @@ export class MemoryStore {
     this.timeoutMs = options.busyTimeoutMs ?? 30_000;
     const create = options.create ?? true;
     if (!create && !existsSync(this.path)) {
-      throw new StoreError(`no store at ${this.path} (nothing was ever added there); check --store / $CRAM_STORE, or add a file with \`store add\` first`);
+      throw new StoreError(
+        `no store at ${this.path} (nothing was ever added there); check --store / $CRAM_STORE, or add a file with \`store add\` first`,
+      );
     }
     if (create) mkdirSync(dirname(this.path), { recursive: true });
     let db: Database.Database | null = null;
@@ -158,7 +206,8 @@ export class MemoryStore {
       db = new Database(this.path, { timeout: this.timeoutMs, fileMustExist: !create });
       const conn = db;
       retryBusy(() => {
-        if (String(conn.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') conn.pragma('journal_mode = WAL');
+        if (String(conn.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal')
+          conn.pragma('journal_mode = WAL');
         conn.pragma('synchronous = NORMAL');
         conn.transaction(() => conn.exec(SCHEMA)).immediate();
       }, this.timeoutMs);
@@ -204,8 +253,10 @@ export class MemoryStore {
       if (msgs.length) problems.push(`the database fails SQLite's quick_check: ${msgs.slice(0, 3).join('; ')}`);
       rows = this.db.prepare(`SELECT ${COLUMNS}, length(data) AS data_len FROM memories ORDER BY n`).all() as Row[];
     } catch (e) {
-      throw new StoreError(`the store at ${this.path} is damaged (${(e as Error).message}); restore it from a backup or `
-        + 'export what is readable with `sqlite3 <db> .recover`');
+      throw new StoreError(
+        `the store at ${this.path} is damaged (${(e as Error).message}); restore it from a backup or ` +
+          'export what is readable with `sqlite3 <db> .recover`',
+      );
     }
     const entries: StoreEntry[] = [];
     for (const r of rows) {
@@ -213,7 +264,11 @@ export class MemoryStore {
       if (problem) problems.push(problem);
       else entries.push(toEntry(r));
     }
-    const wanted = entries.filter((e) => (filter.tag === undefined || e.tags.includes(filter.tag)) && (filter.model === undefined || e.model === filter.model));
+    const wanted = entries.filter(
+      (e) =>
+        (filter.tag === undefined || e.tags.includes(filter.tag)) &&
+        (filter.model === undefined || e.model === filter.model),
+    );
     return { entries: wanted, problems };
   }
 
@@ -225,7 +280,8 @@ export class MemoryStore {
 
   /** The stored .mem bytes. */
   getBytes(id: string): Buffer {
-    const row = this.db.prepare('SELECT data FROM memories WHERE n = ?').get(parseId(id)) as { data: Buffer } | undefined;
+    const row = this.db.prepare('SELECT data FROM memories WHERE n = ?').get(parseId(id)) as
+      { data: Buffer } | undefined;
     if (!row) throw new StoreError(`no entry ${id} in the store at ${this.path}`);
     return row.data;
   }
@@ -233,19 +289,27 @@ export class MemoryStore {
   /** The stored file, parsed and validated, and checked against its row (a damaged entry is refused). */
   get(id: string): MemoryFile {
     const where = `${this.path}#${id}`;
-    const row = this.db.prepare(`SELECT ${COLUMNS}, length(data) AS data_len FROM memories WHERE n = ?`).get(parseId(id)) as Row | undefined;
+    const row = this.db
+      .prepare(`SELECT ${COLUMNS}, length(data) AS data_len FROM memories WHERE n = ?`)
+      .get(parseId(id)) as Row | undefined;
     if (!row) throw new StoreError(`no entry ${id} in the store at ${this.path}`);
     const problem = rowProblem(row);
     if (problem) throw new StoreError(`${this.path}: entry ${problem}: the entry is damaged`);
     const mf = parseMemoryFile(this.getBytes(id), where);
     const pairs: [string, unknown, unknown][] = [
-      ['model', row.model, mf.model], ['model_sha256', row.model_sha256, mf.modelSha256], ['text_sha256', row.text_sha256, mf.textSha256],
-      ['n_tokens', row.n_tokens, mf.nTokens], ['text_chars', row.text_chars, mf.textChars], ['k_total', row.k_total, totalVectors(mf)],
+      ['model', row.model, mf.model],
+      ['model_sha256', row.model_sha256, mf.modelSha256],
+      ['text_sha256', row.text_sha256, mf.textSha256],
+      ['n_tokens', row.n_tokens, mf.nTokens],
+      ['text_chars', row.text_chars, mf.textChars],
+      ['k_total', row.k_total, totalVectors(mf)],
       ['n_segments', row.n_segments, mf.segments.length],
     ];
     for (const [field, inRow, inFile] of pairs) {
       if (inRow !== inFile) {
-        throw new StoreError(`${where}: the row says ${field} ${JSON.stringify(inRow)} but the stored .mem says ${JSON.stringify(inFile)}: the entry is damaged`);
+        throw new StoreError(
+          `${where}: the row says ${field} ${JSON.stringify(inRow)} but the stored .mem says ${JSON.stringify(inFile)}: the entry is damaged`,
+        );
       }
     }
     return mf;

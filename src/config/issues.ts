@@ -29,16 +29,24 @@ export function describeIssue(raw: unknown, issue: z.core.$ZodIssue, names: Reco
   if (issue.code === 'invalid_union') {
     // An object that fails the object branch: say what is wrong with the object, not "none of the forms matched".
     const value = valueAt(raw, issue.path);
-    const wrongForm = (i: z.core.$ZodIssue) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value');
-    const branch = value !== null && typeof value === 'object' ? issue.errors.find((e) => e.length > 0 && !wrongForm(e[0])) : undefined;
-    if (branch) return describeIssue(raw, { ...branch[0], path: [...issue.path, ...branch[0].path] } as z.core.$ZodIssue, names);
+    const wrongForm = (i: z.core.$ZodIssue) =>
+      i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value');
+    const branch =
+      value !== null && typeof value === 'object'
+        ? issue.errors.find((e) => e.length > 0 && !wrongForm(e[0]))
+        : undefined;
+    if (branch)
+      return describeIssue(raw, { ...branch[0], path: [...issue.path, ...branch[0].path] } as z.core.$ZodIssue, names);
   }
   const parts = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)));
   if (parts.length && names[parts.join('.')]) parts.splice(0, parts.length, names[parts.join('.')]);
   else if (parts.length && names[parts[0]]) parts[0] = names[parts[0]];
   const path = parts.length ? parts.join('.').replace(/\.\[/g, '[') : '(top level)';
-  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')} at ${path}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')} at ${path}`;
   let allowed = issue.message;
-  if (issue.code === 'invalid_union') allowed = 'one of "gutenberg-heldout", "gutenberg-seen", "random-words", or {kind, path, column, name, keep_newlines, encoding}';
+  if (issue.code === 'invalid_union')
+    allowed =
+      'one of "gutenberg-heldout", "gutenberg-seen", "random-words", or {kind, path, column, name, keep_newlines, encoding}';
   return `${path} = ${showValue(valueAt(raw, issue.path))}: ${allowed}`;
 }

@@ -22,12 +22,18 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
  */
 export function configKind(raw: unknown, where: string, kindNames: readonly string[]): string {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    const what = Array.isArray(raw) ? 'a list' : raw === null || raw === undefined ? 'empty' : `the ${typeof raw} ${showValue(raw)}`;
+    const what = Array.isArray(raw)
+      ? 'a list'
+      : raw === null || raw === undefined
+        ? 'empty'
+        : `the ${typeof raw} ${showValue(raw)}`;
     throw new ConfigError(`${where}: a config is a mapping of fields (name, models, sources, lengths, …), not ${what}`);
   }
   const name = (raw as { experiment?: unknown }).experiment ?? 'capacity';
   if (typeof name !== 'string' || !kindNames.includes(name)) {
-    throw new ConfigError(`${where}: experiment = ${JSON.stringify(name)}: one of ${kindNames.map((k) => `"${k}"`).join(', ')}`);
+    throw new ConfigError(
+      `${where}: experiment = ${JSON.stringify(name)}: one of ${kindNames.map((k) => `"${k}"`).join(', ')}`,
+    );
   }
   return name;
 }
@@ -39,7 +45,10 @@ export function configKind(raw: unknown, where: string, kindNames: readonly stri
 export function parseConfig(raw: unknown, where: string, kindOptions: z.ZodRawShape): ExperimentConfig {
   const schema = z.strictObject({ ...CommonConfigShape, ...kindOptions });
   const r = schema.safeParse(raw);
-  if (!r.success) throw new ConfigError(`${where}: ${describeIssue(raw, r.error.issues[0])}${r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more)` : ''}`);
+  if (!r.success)
+    throw new ConfigError(
+      `${where}: ${describeIssue(raw, r.error.issues[0])}${r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more)` : ''}`,
+    );
   return r.data as ExperimentConfig;
 }
 
@@ -47,9 +56,11 @@ export function parseConfig(raw: unknown, where: string, kindOptions: z.ZodRawSh
 export function readConfigFile(path: string): unknown {
   if (!existsSync(path)) throw new ConfigError(`config ${path} does not exist`);
   if (!statSync(path).isFile()) throw new ConfigError(`config ${path} is not a file`);
-  if (statSync(path).size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path} is ${statSync(path).size} bytes; a config is a short YAML or JSON file`);
+  if (statSync(path).size > MAX_CONFIG_BYTES)
+    throw new ConfigError(`config ${path} is ${statSync(path).size} bytes; a config is a short YAML or JSON file`);
   const text = readFileSync(path, 'utf8');
-  if (looksBinary(text)) throw new ConfigError(`config ${path} is not a text file (binary data); give a YAML or JSON config`);
+  if (looksBinary(text))
+    throw new ConfigError(`config ${path} is not a text file (binary data); give a YAML or JSON config`);
   let raw: unknown;
   const kind = extname(path) === '.json' ? 'JSON' : 'YAML';
   try {

@@ -16,7 +16,12 @@ import { PRECISIONS } from '../engine/precision.ts';
 /** A name that becomes one folder: no separator, not "." or "..", not hidden. */
 export const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 export const pathSegment = (what: string) =>
-  z.string().regex(PATH_SEGMENT, `${what} becomes a folder name: letters, digits, "_", "." and "-", not starting with "." (so not "." or "..")`);
+  z
+    .string()
+    .regex(
+      PATH_SEGMENT,
+      `${what} becomes a folder name: letters, digits, "_", "." and "-", not starting with "." (so not "." or "..")`,
+    );
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const positiveInt = (max: number) => int(1, max);
@@ -36,20 +41,24 @@ const SourceKind = z.enum(['gutenberg-heldout', 'gutenberg-seen', 'random-words'
 /** A source is a bundled name ("gutenberg-heldout") or an object (for files: a path and the text column). */
 export const SourceSchema = z.union([
   SourceKind.exclude(['file']),
-  z.strictObject({
-    kind: SourceKind,
-    path: z.string().min(1).optional(),
-    column: z.string().min(1).optional(),
-    name: pathSegment('a source name').optional(),
-    /** Keep the chunks' original line breaks instead of the paper's whitespace normalisation (Gutenberg sources). */
-    keep_newlines: z.boolean().optional(),
-    /** Encoding of the file at `path` (default utf8; anything that is not valid UTF-8 is refused unless latin1 is given). */
-    encoding: z.enum(TEXT_ENCODINGS).optional(),
-  })
+  z
+    .strictObject({
+      kind: SourceKind,
+      path: z.string().min(1).optional(),
+      column: z.string().min(1).optional(),
+      name: pathSegment('a source name').optional(),
+      /** Keep the chunks' original line breaks instead of the paper's whitespace normalisation (Gutenberg sources). */
+      keep_newlines: z.boolean().optional(),
+      /** Encoding of the file at `path` (default utf8; anything that is not valid UTF-8 is refused unless latin1 is given). */
+      encoding: z.enum(TEXT_ENCODINGS).optional(),
+    })
     .refine((s) => s.kind !== 'file' || s.path !== undefined, { message: 'a source of kind "file" needs a path' })
-    .refine((s) => !s.keep_newlines || s.kind === 'gutenberg-heldout' || s.kind === 'gutenberg-seen',
-      { message: 'keep_newlines applies to the Gutenberg sources only (file texts are always taken as they are)' })
-    .refine((s) => s.column === undefined || s.kind === 'file', { message: 'column applies to sources of kind "file" only' }),
+    .refine((s) => !s.keep_newlines || s.kind === 'gutenberg-heldout' || s.kind === 'gutenberg-seen', {
+      message: 'keep_newlines applies to the Gutenberg sources only (file texts are always taken as they are)',
+    })
+    .refine((s) => s.column === undefined || s.kind === 'file', {
+      message: 'column applies to sources of kind "file" only',
+    }),
 ]);
 
 export const OptimizerSchema = z.strictObject({
@@ -82,10 +91,18 @@ const duplicates = <T>(xs: readonly T[], key: (x: T) => string = String): string
   for (const x of xs) (seen.has(key(x)) ? dup : seen).add(key(x));
   return [...dup];
 };
-const unique = <T extends z.ZodType>(item: T, what: string) => z.array(item).min(1).superRefine((xs, ctx) => {
-  const d = duplicates(xs as unknown[], (x) => JSON.stringify(x));
-  if (d.length) ctx.addIssue({ code: 'custom', message: `${what} ${d.join(', ')} listed twice: every record would be made twice under one key` });
-});
+const unique = <T extends z.ZodType>(item: T, what: string) =>
+  z
+    .array(item)
+    .min(1)
+    .superRefine((xs, ctx) => {
+      const d = duplicates(xs as unknown[], (x) => JSON.stringify(x));
+      if (d.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${what} ${d.join(', ')} listed twice: every record would be made twice under one key`,
+        });
+    });
 
 export const CommonConfigShape = {
   /** Which kind of experiment (src/experiments/kinds/); default the paper's capacity sweep. */
@@ -101,7 +118,11 @@ export const CommonConfigShape = {
   sources: unique(SourceSchema, 'source').superRefine((xs, ctx) => {
     const names = xs.map((s) => sourceName(typeof s === 'string' ? { kind: s } : (s as SourceSpec)));
     const d = duplicates(names);
-    if (d.length) ctx.addIssue({ code: 'custom', message: `two sources are both named ${d.map((n) => `"${n}"`).join(', ')}: their records and vectors would overwrite each other; give each a distinct name` });
+    if (d.length)
+      ctx.addIssue({
+        code: 'custom',
+        message: `two sources are both named ${d.map((n) => `"${n}"`).join(', ')}: their records and vectors would overwrite each other; give each a distinct name`,
+      });
   }),
   /** Text lengths in tokens, BOS counted (the paper's grid). Random-word texts draw their own lengths. */
   lengths: unique(int(2, LIMITS.length), 'length'),

@@ -11,7 +11,11 @@ import { CramFieldsSchema, type CramFields } from './schema.ts';
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 /** Validated optimisation fields with the paper's defaults filled in; `where` names the input in an error. */
-export function cramFields(partial: DeepPartial<CramFields>, where: string, names: Record<string, string> = {}): CramFields {
+export function cramFields(
+  partial: DeepPartial<CramFields>,
+  where: string,
+  names: Record<string, string> = {},
+): CramFields {
   const r = CramFieldsSchema.safeParse(stripUndefined(partial));
   if (!r.success) throw new Error(`${where}: ${describeIssue(partial, r.error.issues[0], names)}`);
   return r.data;
@@ -20,7 +24,13 @@ export function cramFields(partial: DeepPartial<CramFields>, where: string, name
 /** The engine's settings from validated fields (a config, or `cramFields`). */
 export function cramSettings(c: CramFields, opts: { recordTrajectory?: boolean } = {}): CramSettings {
   return {
-    optimizer: { lr: c.optimizer.lr, beta1: c.optimizer.beta1, beta2: c.optimizer.beta2, eps: c.optimizer.eps, weightDecay: c.optimizer.weight_decay },
+    optimizer: {
+      lr: c.optimizer.lr,
+      beta1: c.optimizer.beta1,
+      beta2: c.optimizer.beta2,
+      eps: c.optimizer.eps,
+      weightDecay: c.optimizer.weight_decay,
+    },
     maxSteps: c.max_steps,
     patience: c.patience,
     maxBatch: c.batch.max_texts,
@@ -36,5 +46,9 @@ export function cramPrecision(c: CramFields): Precision {
 
 function stripUndefined(o: unknown): unknown {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return o;
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => [k, stripUndefined(v)]));
+  return Object.fromEntries(
+    Object.entries(o)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, stripUndefined(v)]),
+  );
 }

@@ -35,7 +35,13 @@ const f = Math.fround;
  * denom = √v / (1 − β2^t)^½ + eps; p + (−lr / (1 − β1^t))·m / denom — bit for bit against torch 2.13
  * (test/fixtures/adamw-torch.json, written by scripts/adamw_reference.py).
  */
-export function adamwUpdate(s: AdamWSettings, params: Float32Array, grad: Float32Array, state: AdamWState, offset = 0): void {
+export function adamwUpdate(
+  s: AdamWSettings,
+  params: Float32Array,
+  grad: Float32Array,
+  state: AdamWState,
+  offset = 0,
+): void {
   state.step += 1;
   const t = state.step;
   const decay = f(1 - s.lr * s.weightDecay);

@@ -75,7 +75,12 @@ export interface LoopHooks<Row, Outcome> {
 
 /** Rows grouped so that (longest row) × rows stays within the token budget, and at most `maxTexts` rows (at least one
  * row each). */
-export function chunkRows<Row>(rows: readonly Row[], positions: (r: Row) => number, maxTokens: number, maxTexts = Infinity): Row[][] {
+export function chunkRows<Row>(
+  rows: readonly Row[],
+  positions: (r: Row) => number,
+  maxTokens: number,
+  maxTexts = Infinity,
+): Row[][] {
   const out: Row[][] = [];
   let cur: Row[] = [];
   let longest = 0;
@@ -101,7 +106,10 @@ interface Lane<Job, Row> {
 
 /** Runs every job to its end with `method`; outcomes arrive through hooks.onFinish as jobs finish. */
 export async function runBatched<Job, Row extends { job: Job }, Outcome>(
-  model: CompiledModel, jobs: Job[], method: Method<Job, Row, Outcome>, limits: BatchLimits,
+  model: CompiledModel,
+  jobs: Job[],
+  method: Method<Job, Row, Outcome>,
+  limits: BatchLimits,
   hooks: LoopHooks<Row, Outcome> = {},
 ): Promise<void> {
   const width = (j: Job) => method.texts?.(j) ?? 1;
@@ -159,7 +167,8 @@ export async function runBatched<Job, Row extends { job: Job }, Outcome>(
     if (hooks.shouldStop?.()) return;
     // Open the next lane when there is none, or when the open ones have run low on texts.
     const open = lanes.reduce((a, l) => a + live(l), 0);
-    if (pending.length > 0 && (lanes.length === 0 || (lanes.length < 2 && open <= lowWater))) lanes.push(pending.shift()!);
+    if (pending.length > 0 && (lanes.length === 0 || (lanes.length < 2 && open <= lowWater)))
+      lanes.push(pending.shift()!);
     for (const lane of lanes) {
       if (hooks.shouldStop?.()) return;
       await admit(lane);
@@ -167,10 +176,16 @@ export async function runBatched<Job, Row extends { job: Job }, Outcome>(
     }
     for (let i = lanes.length - 1; i >= 0; i--) if (live(lanes[i]) === 0) lanes.splice(i, 1);
     const active = lanes.flatMap((l) => l.rows);
-    hooks.onStep?.({
-      active: rowTexts(active), queued: [...lanes, ...pending].reduce((a, l) => a + textsOf(l.queue), 0),
-      finished, total, stepsDone,
-    }, active);
+    hooks.onStep?.(
+      {
+        active: rowTexts(active),
+        queued: [...lanes, ...pending].reduce((a, l) => a + textsOf(l.queue), 0),
+        finished,
+        total,
+        stepsDone,
+      },
+      active,
+    );
     // Yield to the event loop so progress output and signals get through.
     if (stepsDone % 8 === 0) await new Promise((r) => setImmediate(r));
   }

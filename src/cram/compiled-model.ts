@@ -63,7 +63,11 @@ export interface OneStepOutputs {
 export function padIds(texts: number[][], pad = 0): { data: BigInt64Array; maxN: number } {
   const maxN = Math.max(...texts.map((t) => t.length));
   const data = new BigInt64Array(texts.length * maxN).fill(BigInt(pad));
-  texts.forEach((t, b) => t.forEach((id, i) => { data[b * maxN + i] = BigInt(id); }));
+  texts.forEach((t, b) =>
+    t.forEach((id, i) => {
+      data[b * maxN + i] = BigInt(id);
+    }),
+  );
   return { data, maxN };
 }
 
@@ -79,16 +83,24 @@ export class CompiledModel {
   /** How the matrix products run (src/engine/precision.ts); float32 unless the model was opened with a precision. */
   readonly matmul: MatmulMode;
 
-  constructor(readonly runtime: Runtime, readonly model: CausalLM, readonly weightsSha256: string,
-    opts: { matmul?: MatmulMode } = {}) {
+  constructor(
+    readonly runtime: Runtime,
+    readonly model: CausalLM,
+    readonly weightsSha256: string,
+    opts: { matmul?: MatmulMode } = {},
+  ) {
     // WebGPU binds each weight as one storage buffer (at most 2 GiB on an H100, less elsewhere): split larger ones.
     if (runtime.name === 'webgpu') model.weights.maxBlockBytes = 1 << 30;
     this.matmul = opts.matmul ?? FLOAT32_MODE;
   }
 
-  get precision(): Precision { return this.matmul.dtype; }
+  get precision(): Precision {
+    return this.matmul.dtype;
+  }
 
-  get embedDim(): number { return this.model.embedDim; }
+  get embedDim(): number {
+    return this.model.embedDim;
+  }
 
   /**
    * The known limits (limits.ts) for this model on this backend: inputs of up to `maxTokens` positions, batches of
@@ -131,7 +143,9 @@ export class CompiledModel {
     try {
       const file = join(cacheDir('graphs', this.weightsSha256.slice(0, 16)), `${key}-${hash}.onnx`);
       if (!existsSync(file) || readFileSync(file).length !== bytes.length) writeCacheFile(file, bytes);
-    } catch { /* a read-only cache only costs the write */ }
+    } catch {
+      /* a read-only cache only costs the write */
+    }
     return bytes;
   }
 
@@ -156,7 +170,10 @@ export class CompiledModel {
     };
     const out = await session.run(feeds);
     const result: ObjectiveOutputs = {
-      loss: out.loss.data as Float32Array, correct: out.correct.data as Float32Array, tokenCe: out.token_ce.data as Float32Array, width: maxN - 1,
+      loss: out.loss.data as Float32Array,
+      correct: out.correct.data as Float32Array,
+      tokenCe: out.token_ce.data as Float32Array,
+      width: maxN - 1,
     };
     if (grad) result.grad = out.grad.data as Float32Array;
     for (const t of Object.values(out)) t.dispose?.();
@@ -170,7 +187,9 @@ export class CompiledModel {
   async evaluate(nMem: number, mem: Float32Array | null, texts: number[][]): Promise<Evaluation[]> {
     const r = await this.objective(nMem, mem, texts, false);
     return texts.map((t, i) => ({
-      loss: r.loss[i], correct: r.correct[i], accuracy: r.correct[i] / (t.length - 1),
+      loss: r.loss[i],
+      correct: r.correct[i],
+      accuracy: r.correct[i] / (t.length - 1),
       tokenCe: Array.from(r.tokenCe.subarray(i * r.width, i * r.width + t.length - 1)),
     }));
   }
@@ -181,10 +200,16 @@ export class CompiledModel {
       this.decodeSession = (async () => {
         this.prepareWeights();
         const { graph, carried } = withMatmulPrecision(this.matmul, () => buildDecodeGraph(this.model));
-        const session = await createSession(this.runtime, this.cachedGraph('decode', () => serialize(graph)), this.model.weights.folder || null);
+        const session = await createSession(
+          this.runtime,
+          this.cachedGraph('decode', () => serialize(graph)),
+          this.model.weights.folder || null,
+        );
         return { session, carried };
       })();
-      this.decodeSession.catch(() => { this.decodeSession = null; });
+      this.decodeSession.catch(() => {
+        this.decodeSession = null;
+      });
     }
     return this.decodeSession;
   }
@@ -204,7 +229,9 @@ export class CompiledModel {
    */
   async oneStep(e: Float32Array, m: Float32Array, targets: number[][], grad: boolean): Promise<OneStepOutputs> {
     const ort = this.runtime.ort;
-    const session = await this.sessionFor(`one-step${grad ? '-grad' : ''}`, () => serialize(buildOneStepGraph(this.model, { grad })));
+    const session = await this.sessionFor(`one-step${grad ? '-grad' : ''}`, () =>
+      serialize(buildOneStepGraph(this.model, { grad })),
+    );
     const B = targets.length;
     const d = this.embedDim;
     if (e.length !== B * d || m.length !== B * d) throw new Error(`e and m must each hold ${B}×${d} values`);
@@ -217,7 +244,10 @@ export class CompiledModel {
       n_tokens: new ort.Tensor('int64', BigInt64Array.from(targets.map((t) => BigInt(t.length))), [B]),
     });
     const result: OneStepOutputs = {
-      loss: out.loss.data as Float32Array, correct: out.correct.data as Float32Array, tokenCe: out.token_ce.data as Float32Array, width: maxN,
+      loss: out.loss.data as Float32Array,
+      correct: out.correct.data as Float32Array,
+      tokenCe: out.token_ce.data as Float32Array,
+      width: maxN,
     };
     if (grad) {
       result.gradE = out.grad_e.data as Float32Array;
@@ -233,7 +263,8 @@ export class CompiledModel {
     const session = await this.sessionFor('one-step-decode', () => serialize(buildOneStepDecodeGraph(this.model)));
     const d = this.embedDim;
     const B = e.length / d;
-    if (!Number.isInteger(B) || m.length !== e.length || n < 1) throw new Error(`oneStepDecode: e and m must hold B×${d} values, n ≥ 1`);
+    if (!Number.isInteger(B) || m.length !== e.length || n < 1)
+      throw new Error(`oneStepDecode: e and m must hold B×${d} values, n ≥ 1`);
     const out = await session.run({
       e: new ort.Tensor('float32', e, [B, 1, d]),
       m: new ort.Tensor('float32', m, [B, 1, d]),
@@ -258,8 +289,10 @@ function probeHalf(runtime: Runtime, mode: MatmulMode): Promise<string | null> {
       withMatmulPrecision(mode, () => g.output(op.linear2d(op.matmul(a, a), a), 'y'));
       try {
         // Quiet: a refused probe is reported as one line by the caller, not by ONNX Runtime's own log.
-        const s = await runtime.ort.InferenceSession.create(serialize(g),
-          { executionProviders: runtime.providers, logSeverityLevel: 4 });
+        const s = await runtime.ort.InferenceSession.create(serialize(g), {
+          executionProviders: runtime.providers,
+          logSeverityLevel: 4,
+        });
         try {
           const r = await s.run({ a: new runtime.ort.Tensor('float32', Float32Array.from([1, 2, 3, 4]), [2, 2]) });
           const y = r.y.data as Float32Array;
@@ -283,8 +316,10 @@ function probeHalf(runtime: Runtime, mode: MatmulMode): Promise<string | null> {
  * How `precision` runs on the started `runtime` (src/engine/precision.ts), or a one-line error naming the provider and
  * what to use instead. Call it before any work: it costs one tiny session where the provider must be probed.
  */
-export async function resolvePrecision(runtime: Runtime, precision: Precision):
-  Promise<{ mode: MatmulMode; note: string | null }> {
+export async function resolvePrecision(
+  runtime: Runtime,
+  precision: Precision,
+): Promise<{ mode: MatmulMode; note: string | null }> {
   const support = precisionSupport(runtime.name, precision);
   if (!support.ok) throw new Error(support.reason);
   if (support.probe) {
@@ -295,8 +330,10 @@ export async function resolvePrecision(runtime: Runtime, precision: Precision):
 }
 
 /** Loads a model and makes it runnable on the requested backend (the usual entry point). */
-export async function openModel(nameOrPath: string, opts: { backend?: BackendChoice; tokenizer?: boolean; precision?: Precision } = {}):
-  Promise<LoadedModel & { engine: CompiledModel }> {
+export async function openModel(
+  nameOrPath: string,
+  opts: { backend?: BackendChoice; tokenizer?: boolean; precision?: Precision } = {},
+): Promise<LoadedModel & { engine: CompiledModel }> {
   const runtime = await initRuntime(opts.backend ?? 'auto');
   const { mode } = await resolvePrecision(runtime, opts.precision ?? 'float32');
   const loaded = await loadModel(nameOrPath, { tokenizer: opts.tokenizer });

@@ -41,7 +41,12 @@ export interface CramSettings {
 }
 
 export const PAPER_SETTINGS: CramSettings = {
-  optimizer: PAPER_ADAMW, maxSteps: 5000, patience: 2000, maxBatch: 32, maxBatchTokens: 8192, recordTrajectory: false,
+  optimizer: PAPER_ADAMW,
+  maxSteps: 5000,
+  patience: 2000,
+  maxBatch: 32,
+  maxBatchTokens: 8192,
+  recordTrajectory: false,
 };
 
 export interface CramOutcome {
@@ -104,14 +109,30 @@ function autoregressive(d: number, std: number, settings: CramSettings): Method<
       const slots = jobs.map((job): Slot => {
         const mem = job.init ? Float32Array.from(job.init) : initMemory(K, d, std, job.seed ?? job.key);
         return {
-          job, n: job.ids.length, mem, adam: adamwState(K * d), best: new BestSoFar(), minLoss: Infinity,
-          originalLoss: NaN, originalAccuracy: NaN, start: performance.now(), lastAccuracy: 0, stop: null,
+          job,
+          n: job.ids.length,
+          mem,
+          adam: adamwState(K * d),
+          best: new BestSoFar(),
+          minLoss: Infinity,
+          originalLoss: NaN,
+          originalAccuracy: NaN,
+          start: performance.now(),
+          lastAccuracy: 0,
+          stop: null,
           trajectory: settings.recordTrajectory ? { loss: [], accuracy: [] } : undefined,
           vectorTrajectory: job.vectorsEvery ? { steps: [0], vectors: [Float32Array.from(mem)] } : undefined,
         };
       });
-      const base = await model.evaluate(0, null, jobs.map((j) => j.ids));
-      slots.forEach((s, i) => { s.originalLoss = base[i].loss; s.originalAccuracy = base[i].accuracy; });
+      const base = await model.evaluate(
+        0,
+        null,
+        jobs.map((j) => j.ids),
+      );
+      slots.forEach((s, i) => {
+        s.originalLoss = base[i].loss;
+        s.originalAccuracy = base[i].accuracy;
+      });
       return slots;
     },
     async step(model, K, slots) {
@@ -119,7 +140,12 @@ function autoregressive(d: number, std: number, settings: CramSettings): Method<
       const mem = new Float32Array(slots.length * size);
       slots.forEach((s, b) => mem.set(s.mem, b * size));
       // One forward/backward for the whole batch: the single host round trip per step.
-      const r = await model.objective(K, mem, slots.map((s) => s.job.ids), true);
+      const r = await model.objective(
+        K,
+        mem,
+        slots.map((s) => s.job.ids),
+        true,
+      );
       slots.forEach((s, b) => {
         const loss = r.loss[b];
         const acc = r.correct[b] / (s.n - 1);
@@ -145,19 +171,36 @@ function autoregressive(d: number, std: number, settings: CramSettings): Method<
       });
     },
     finished: (s) => s.stop !== null,
-    outcomes: (_model, K, s) => [{
-      key: s.job.key, nTokens: s.n, nMem: K, originalLoss: s.originalLoss, originalAccuracy: s.originalAccuracy,
-      bestAccuracy: Math.max(s.best.accuracy, 0), bestLoss: s.minLoss,
-      lossAtBestAccuracy: s.best.kept?.loss ?? Infinity, bestStep: s.best.step, steps: s.adam.step,
-      stopReason: s.stop!, memory: s.best.kept?.mem ?? Float32Array.from(s.mem), embedDim: d,
-      seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory, vectorTrajectory: s.vectorTrajectory,
-    }],
+    outcomes: (_model, K, s) => [
+      {
+        key: s.job.key,
+        nTokens: s.n,
+        nMem: K,
+        originalLoss: s.originalLoss,
+        originalAccuracy: s.originalAccuracy,
+        bestAccuracy: Math.max(s.best.accuracy, 0),
+        bestLoss: s.minLoss,
+        lossAtBestAccuracy: s.best.kept?.loss ?? Infinity,
+        bestStep: s.best.step,
+        steps: s.adam.step,
+        stopReason: s.stop!,
+        memory: s.best.kept?.mem ?? Float32Array.from(s.mem),
+        embedDim: d,
+        seconds: (performance.now() - s.start) / 1000,
+        trajectory: s.trajectory,
+        vectorTrajectory: s.vectorTrajectory,
+      },
+    ],
   };
 }
 
 /** Optimises every job; outcomes are emitted through hooks.onFinish as texts finish. */
-export async function cramAll(model: CompiledModel, jobs: CramJob[], settings: CramSettings = PAPER_SETTINGS,
-  hooks: CramHooks = {}): Promise<void> {
+export async function cramAll(
+  model: CompiledModel,
+  jobs: CramJob[],
+  settings: CramSettings = PAPER_SETTINGS,
+  hooks: CramHooks = {},
+): Promise<void> {
   const d = model.embedDim;
   for (const j of jobs) {
     if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
@@ -170,23 +213,38 @@ export async function cramAll(model: CompiledModel, jobs: CramJob[], settings: C
     const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
     const maxTokens = longest.nMem + longest.ids.length;
     model.checkFits({
-      maxTokens, tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
+      maxTokens,
+      tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
       batchTokens: Math.max(maxTokens, Math.min(settings.maxBatchTokens, settings.maxBatch * maxTokens)),
     });
   }
   const std = jobs.some((j) => !j.init) ? model.model.embeddingStd() : 0;
   await runBatched(model, jobs, autoregressive(d, std, settings), settings, {
-    onFinish: hooks.onFinish, shouldStop: hooks.shouldStop,
-    onStep: hooks.onStep && ((p, active) => hooks.onStep!({
-      ...p, meanAccuracy: active.length ? active.reduce((a, s) => a + s.lastAccuracy, 0) / active.length : 1,
-    })),
+    onFinish: hooks.onFinish,
+    shouldStop: hooks.shouldStop,
+    onStep:
+      hooks.onStep &&
+      ((p, active) =>
+        hooks.onStep!({
+          ...p,
+          meanAccuracy: active.length ? active.reduce((a, s) => a + s.lastAccuracy, 0) / active.length : 1,
+        })),
   });
 }
 
 /** Convenience: one text, one outcome. */
-export async function cramOne(model: CompiledModel, job: CramJob, settings: CramSettings = PAPER_SETTINGS,
-  onStep?: (p: CramProgress) => void): Promise<CramOutcome> {
+export async function cramOne(
+  model: CompiledModel,
+  job: CramJob,
+  settings: CramSettings = PAPER_SETTINGS,
+  onStep?: (p: CramProgress) => void,
+): Promise<CramOutcome> {
   let out: CramOutcome | null = null;
-  await cramAll(model, [job], settings, { onFinish: (o) => { out = o; }, onStep });
+  await cramAll(model, [job], settings, {
+    onFinish: (o) => {
+      out = o;
+    },
+    onStep,
+  });
   return out!;
 }

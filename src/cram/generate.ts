@@ -41,7 +41,8 @@ function prefillCalls(parts: InputPart[], d: number): { vectors: Float32Array; i
   const calls: { vectors: Float32Array; ids: number[] }[] = [];
   for (const p of parts) {
     if ('vectors' in p) {
-      if (p.vectors.length % d !== 0) throw new Error(`a vector run holds ${p.vectors.length} values, not a multiple of ${d}`);
+      if (p.vectors.length % d !== 0)
+        throw new Error(`a vector run holds ${p.vectors.length} values, not a multiple of ${d}`);
       calls.push({ vectors: p.vectors, ids: [] });
     } else if (calls.length > 0 && calls[calls.length - 1].ids.length === 0) {
       calls[calls.length - 1].ids = p.ids;
@@ -56,7 +57,11 @@ function prefillCalls(parts: InputPart[], d: number): { vectors: Float32Array; i
  * The state before the first call: a growing cache (axis set) starts empty along its sequence axis; a fixed-size state
  * (axis null: Mamba's convolution inputs and SSM state) starts as zeros of its full size, which must be static.
  */
-export function initialState(c: { name: string; dims: (number | string)[]; axis: number | null }, batch: number, ort: CompiledModel['runtime']['ort']): OrtTypes.Tensor {
+export function initialState(
+  c: { name: string; dims: (number | string)[]; axis: number | null },
+  batch: number,
+  ort: CompiledModel['runtime']['ort'],
+): OrtTypes.Tensor {
   const dims = c.dims.map((x, i) => {
     if (i === 0) return batch;
     if (typeof x === 'number') return x;
@@ -67,12 +72,18 @@ export function initialState(c: { name: string; dims: (number | string)[]; axis:
 }
 
 /** Generates for every row; returns the generated ids per row. */
-export async function greedyGenerateMany(model: CompiledModel, rows: GreedyRow[], opts: GreedyOptions = {}): Promise<number[][]> {
+export async function greedyGenerateMany(
+  model: CompiledModel,
+  rows: GreedyRow[],
+  opts: GreedyOptions = {},
+): Promise<number[][]> {
   if (rows.length === 0) return [];
   const d = model.embedDim;
   const plans = rows.map((r) => prefillCalls(r.parts, d));
-  const shape = (pl: { vectors: Float32Array; ids: number[] }[]) => pl.map((c) => `${c.vectors.length}/${c.ids.length}`).join(',');
-  if (plans.some((pl) => shape(pl) !== shape(plans[0]))) throw new Error('greedyGenerateMany: rows need the same structure of vector and token runs');
+  const shape = (pl: { vectors: Float32Array; ids: number[] }[]) =>
+    pl.map((c) => `${c.vectors.length}/${c.ids.length}`).join(',');
+  if (plans.some((pl) => shape(pl) !== shape(plans[0])))
+    throw new Error('greedyGenerateMany: rows need the same structure of vector and token runs');
   if (plans[0].length === 0) throw new Error('greedy generation needs at least one input position');
   const maxPositions = model.model.maxPositions;
   const { session, carried } = await model.decoder();
@@ -100,10 +111,18 @@ export async function greedyGenerateMany(model: CompiledModel, rows: GreedyRow[]
   let result: Awaited<ReturnType<typeof run>> | null = null;
   for (const [ci, call] of plans[0].entries()) {
     const prefixLen = call.vectors.length / d;
-    if (pastLength + prefixLen + call.ids.length > maxPositions) throw new Error(`the input (${pastLength + prefixLen + call.ids.length} positions so far) exceeds the model's ${maxPositions} positions`);
+    if (pastLength + prefixLen + call.ids.length > maxPositions)
+      throw new Error(
+        `the input (${pastLength + prefixLen + call.ids.length} positions so far) exceeds the model's ${maxPositions} positions`,
+      );
     const vectors = new Float32Array(rows.length * call.vectors.length);
     plans.forEach((pl, b) => vectors.set(pl[ci].vectors, b * call.vectors.length));
-    result = await run(vectors, prefixLen, plans.flatMap((pl) => pl[ci].ids), call.ids.length);
+    result = await run(
+      vectors,
+      prefixLen,
+      plans.flatMap((pl) => pl[ci].ids),
+      call.ids.length,
+    );
     if (ci < plans[0].length - 1) for (const c of carried) caches.set(c.name, result.r[`present.${c.name}`]);
   }
   for (let step = 0; active.length > 0; step++) {
@@ -115,9 +134,12 @@ export async function greedyGenerateMany(model: CompiledModel, rows: GreedyRow[]
       const gen = out[active[i]];
       gen.push(tok);
       const k = gen.length - 1;
-      const stop = gen.length >= row.maxNew
-        || (row.eosId != null && tok === row.eosId)
-        || (row.stopAtMismatch === true && row.expected !== undefined && (tok !== row.expected[k] || gen.length >= row.expected.length));
+      const stop =
+        gen.length >= row.maxNew ||
+        (row.eosId != null && tok === row.eosId) ||
+        (row.stopAtMismatch === true &&
+          row.expected !== undefined &&
+          (tok !== row.expected[k] || gen.length >= row.expected.length));
       if (!stop) keep.push(i);
     });
     opts.onToken?.(step + 1);
@@ -127,13 +149,22 @@ export async function greedyGenerateMany(model: CompiledModel, rows: GreedyRow[]
       caches.set(c.name, keep.length === B ? t : sliceRows(t, keep, ort));
     }
     active = keep.map((i) => active[i]);
-    result = await run(new Float32Array(0), 0, keep.map((i) => next[i]), 1);
+    result = await run(
+      new Float32Array(0),
+      0,
+      keep.map((i) => next[i]),
+      1,
+    );
   }
   return out;
 }
 
 /** One row. */
-export async function greedyGenerate(model: CompiledModel, row: GreedyRow, opts: GreedyOptions = {}): Promise<number[]> {
+export async function greedyGenerate(
+  model: CompiledModel,
+  row: GreedyRow,
+  opts: GreedyOptions = {},
+): Promise<number[]> {
   return (await greedyGenerateMany(model, [row], opts))[0];
 }
 

@@ -56,7 +56,12 @@ export function heldWeightBytes(float32Bytes: number, backend: string, precision
 export const EMULATED_SESSION_COPIES = 2;
 
 /** Bytes the backend needs for the model's sessions and, when given, batches of `batchTokens` positions. */
-export function estimateMemoryBytes(model: CausalLM, batchTokens = 0, backend = 'cpu', precision: Precision = 'float32'): number {
+export function estimateMemoryBytes(
+  model: CausalLM,
+  batchTokens = 0,
+  backend = 'cpu',
+  precision: Precision = 'float32',
+): number {
   const weights = heldWeightBytes(float32WeightBytes(model), backend, precision);
   return weights * WEIGHT_COPIES + batchTokens * model.config.vocabSize * 4 * 3 + 512 * MiB;
 }
@@ -86,7 +91,10 @@ function cudaDeviceMemory(): number | null {
   }
 }
 
-export interface MemoryLimit { bytes: number; what: string }
+export interface MemoryLimit {
+  bytes: number;
+  what: string;
+}
 
 /** The memory the backend can use, or null when it cannot be told (the check is then skipped). */
 export function backendMemoryLimit(backend: string): MemoryLimit | null {
@@ -96,11 +104,13 @@ export function backendMemoryLimit(backend: string): MemoryLimit | null {
   if (backend === 'cpu') {
     const total = totalmem();
     const free = freemem();
-    return free < total ? { bytes: free, what: `the memory available now (${formatBytes(free)} of ${formatBytes(total)} total)` } : { bytes: total, what: 'the machine\'s memory' };
+    return free < total
+      ? { bytes: free, what: `the memory available now (${formatBytes(free)} of ${formatBytes(total)} total)` }
+      : { bytes: total, what: "the machine's memory" };
   }
   if (backend === 'cuda') {
     const device = cudaDeviceMemory();
-    return device ? { bytes: device, what: 'the CUDA device\'s memory' } : null;
+    return device ? { bytes: device, what: "the CUDA device's memory" } : null;
   }
   return null;
 }
@@ -124,19 +134,28 @@ export interface LimitOptions {
 export function checkLimits(model: CausalLM, backend: string, opts: LimitOptions = {}): void {
   const name = opts.name ?? model.config.modelType;
   if (opts.maxTokens !== undefined && opts.maxTokens > model.maxPositions) {
-    throw new LimitError(`${name} accepts at most ${model.maxPositions} positions ([mem] vectors + text tokens) but ${opts.tokensFrom ?? 'the input'} needs ${opts.maxTokens}: ` +
-      `use texts of at most ${model.maxPositions} positions in all (shorter lengths or fewer vectors), or a model with more positions`);
+    throw new LimitError(
+      `${name} accepts at most ${model.maxPositions} positions ([mem] vectors + text tokens) but ${opts.tokensFrom ?? 'the input'} needs ${opts.maxTokens}: ` +
+        `use texts of at most ${model.maxPositions} positions in all (shorter lengths or fewer vectors), or a model with more positions`,
+    );
   }
   const limit = opts.memoryLimit !== undefined ? opts.memoryLimit : backendMemoryLimit(backend);
   if (!limit) return;
   const precision = opts.precision ?? 'float32';
   const need = estimateMemoryBytes(model, opts.batchTokens ?? 0, backend, precision);
   if (need > limit.bytes) {
-    const logits = opts.batchTokens ? ` + logits of ${opts.batchTokens} batch positions × ${model.config.vocabSize} tokens` : '';
+    const logits = opts.batchTokens
+      ? ` + logits of ${opts.batchTokens} batch positions × ${model.config.vocabSize} tokens`
+      : '';
     const smaller = opts.batchTokens ? ', smaller batches (batch.max_tokens)' : '';
-    const other = backend === 'cpu' ? 'a GPU backend with enough memory (--backend cuda)' : 'the CPU backend on a machine with enough memory (--backend cpu)';
-    throw new LimitError(`${name} needs about ${formatBytes(need)} on the ${backend} backend (${formatBytes(heldWeightBytes(float32WeightBytes(model), backend, precision))} of ${precision} weights × ${WEIGHT_COPIES} for the shared copy and activations${logits} + 512 MiB) ` +
-      `but ${limit.what} is ${formatBytes(limit.bytes)}: free memory, use a smaller model${smaller}, or ${other}; CRAM_MEMORY_LIMIT=off skips this check`);
+    const other =
+      backend === 'cpu'
+        ? 'a GPU backend with enough memory (--backend cuda)'
+        : 'the CPU backend on a machine with enough memory (--backend cpu)';
+    throw new LimitError(
+      `${name} needs about ${formatBytes(need)} on the ${backend} backend (${formatBytes(heldWeightBytes(float32WeightBytes(model), backend, precision))} of ${precision} weights × ${WEIGHT_COPIES} for the shared copy and activations${logits} + 512 MiB) ` +
+        `but ${limit.what} is ${formatBytes(limit.bytes)}: free memory, use a smaller model${smaller}, or ${other}; CRAM_MEMORY_LIMIT=off skips this check`,
+    );
   }
 }
 
@@ -204,8 +223,13 @@ export const PLAN_BUDGETS: Record<string, number> = { '24GB': 24e9, '80GB': 80e9
  * the weights are one session's copy (each ONNX Runtime session holds its own initializers on the device, so the
  * evaluation and decoding sessions add one copy each when they are open); on cpu the sessions share one mapped copy.
  */
-export function memoryPlan(s: ModelShape, tokens: number, backends = ['cpu', 'cuda', 'webgpu'],
-  precisions: Precision[] = ['float32', 'bfloat16', 'float16'], budgets = PLAN_BUDGETS): MemoryPlanRow[] {
+export function memoryPlan(
+  s: ModelShape,
+  tokens: number,
+  backends = ['cpu', 'cuda', 'webgpu'],
+  precisions: Precision[] = ['float32', 'bfloat16', 'float16'],
+  budgets = PLAN_BUDGETS,
+): MemoryPlanRow[] {
   const rows: MemoryPlanRow[] = [];
   for (const backend of backends) {
     for (const precision of precisions) {
@@ -214,9 +238,16 @@ export function memoryPlan(s: ModelShape, tokens: number, backends = ['cpu', 'cu
       const fixed = weights * (backend === 'cpu' ? WEIGHT_COPIES : 1) + 512 * MiB;
       const act = activationBytesPerText(s, tokens, precision);
       const max_batch: Record<string, number> = {};
-      for (const [name, bytes] of Object.entries(budgets)) max_batch[name] = Math.max(0, Math.floor((bytes - fixed) / act));
-      rows.push({ backend, precision, weights_bytes: weights, activations_bytes: act, total_batch1_bytes: fixed + act,
-        max_batch });
+      for (const [name, bytes] of Object.entries(budgets))
+        max_batch[name] = Math.max(0, Math.floor((bytes - fixed) / act));
+      rows.push({
+        backend,
+        precision,
+        weights_bytes: weights,
+        activations_bytes: act,
+        total_batch1_bytes: fixed + act,
+        max_batch,
+      });
     }
   }
   return rows;
@@ -248,7 +279,8 @@ export function shapeFromConfig(raw: Record<string, unknown>, weightElements: nu
   if (!heads) return null;
   const kvHeads = n('num_key_value_heads') ?? heads;
   const headDim = n('head_dim') ?? Math.floor(hidden / heads);
-  const intermediate = n('intermediate_size', 'n_inner', 'ffn_dim') ?? (mamba ? 2 * hidden * (n('expand') ?? 2) : 4 * hidden);
+  const intermediate =
+    n('intermediate_size', 'n_inner', 'ffn_dim') ?? (mamba ? 2 * hidden * (n('expand') ?? 2) : 4 * hidden);
   // Tied unless config.json says otherwise (GPT-NeoX's head is untied).
   const tied = raw.tie_word_embeddings === undefined ? raw.model_type !== 'gpt_neox' : raw.tie_word_embeddings === true;
   const base = { hidden, layers, heads, kvHeads, headDim, intermediate, vocab, tied };
@@ -259,15 +291,19 @@ export function shapeFromConfig(raw: Record<string, unknown>, weightElements: nu
  * The plan for a model folder (config.json; the weights' element count from the safetensors headers when present,
  * nothing loaded), for texts of `tokens` positions; null when the folder has no config.json this plan can read.
  */
-export function planForModelDir(dir: string, tokens: number):
-  { shape: ModelShape; rows: MemoryPlanRow[]; weightsFrom: string } | null {
+export function planForModelDir(
+  dir: string,
+  tokens: number,
+): { shape: ModelShape; rows: MemoryPlanRow[]; weightsFrom: string } | null {
   const file = join(dir, 'config.json');
   if (!existsSync(file)) return null;
   const raw = readJsonObject(file, 'model config') as Record<string, unknown>;
   let elements: number | null = null;
   try {
     elements = readModelWeightEntries(dir).reduce((a, e) => a + e.shape.reduce((p, q) => p * q, 1), 0);
-  } catch { /* no weights here: count them from the config */ }
+  } catch {
+    /* no weights here: count them from the config */
+  }
   const shape = shapeFromConfig(raw, elements);
   if (!shape) return null;
   const weightsFrom = elements === null ? 'config.json sizes (no weights here)' : 'safetensors headers';

@@ -77,7 +77,10 @@ function textOutputs(g: Graph, ce: Value, hit: Value, counts: Value, batch: Valu
  * `past.<name>` (empty on the first call). Outputs: `next` int64 [B] (argmax at the last position), `logits` [B, V]
  * there, and `present.<name>` for the next call.
  */
-export function buildDecodeGraph(model: CausalLM): { graph: Graph; carried: { name: string; dims: (number | string)[]; axis: number | null }[] } {
+export function buildDecodeGraph(model: CausalLM): {
+  graph: Graph;
+  carried: { name: string; dims: (number | string)[]; axis: number | null }[];
+} {
   const g = new Graph('decode');
   const d = model.embedDim;
   const prefix = g.input('prefix', 'float32', ['B', 'P', d]);
@@ -152,7 +155,10 @@ export function buildOneStepDecodeGraph(model: CausalLM): Graph {
   const hidden = model.hiddenStates(x, seq);
   const H = hidden.dim(-1);
   const logits = headLogits(model.head(g), op.reshape(hidden, [-1, H]));
-  const tokens = op.reshape(op.argMax(logits, 1, false), { value: op.concat([B, op.dimOf(x, 1)], 0), shape: ['B', 'n'] });
+  const tokens = op.reshape(op.argMax(logits, 1, false), {
+    value: op.concat([B, op.dimOf(x, 1)], 0),
+    shape: ['B', 'n'],
+  });
   g.output(tokens, 'tokens');
   return g;
 }

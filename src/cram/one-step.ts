@@ -80,10 +80,18 @@ interface Member {
 }
 
 /** A group's texts in order of first appearance; a text without a group is its own (name null). */
-interface GroupJob { name: string | null; jobs: OneStepJob[] }
+interface GroupJob {
+  name: string | null;
+  jobs: OneStepJob[];
+}
 
 /** What the best mean accuracy was measured with (before that step's update): m, and per member e, accuracy, loss. */
-interface Kept { m: Float32Array; e: Float32Array[]; accuracy: number[]; loss: number[] }
+interface Kept {
+  m: Float32Array;
+  e: Float32Array[];
+  accuracy: number[];
+  loss: number[];
+}
 
 interface Group {
   job: GroupJob;
@@ -109,12 +117,21 @@ function oneStep(d: number, std: number, settings: OneStepSettings): Method<Grou
         return {
           job: next,
           members: next.jobs.map((job) => ({
-            job, e: initMemory(1, d, std, `${job.seed ?? job.key}|e`), adam: adamwState(d), lastLoss: NaN,
-            lastAccuracy: 0, minLoss: Infinity,
+            job,
+            e: initMemory(1, d, std, `${job.seed ?? job.key}|e`),
+            adam: adamwState(d),
+            lastLoss: NaN,
+            lastAccuracy: 0,
+            minLoss: Infinity,
             trajectory: settings.recordTrajectory ? { loss: [], accuracy: [] } : undefined,
           })),
           m: initMemory(1, d, std, next.name !== null ? `${next.name}|m` : `${first.seed ?? first.key}|m`),
-          adam: adamwState(d), best: new BestSoFar(), steps: 0, start: performance.now(), diverged: false, stop: null,
+          adam: adamwState(d),
+          best: new BestSoFar(),
+          steps: 0,
+          start: performance.now(),
+          diverged: false,
+          stop: null,
         };
       });
     },
@@ -123,8 +140,16 @@ function oneStep(d: number, std: number, settings: OneStepSettings): Method<Grou
       const B = members.length;
       const e = new Float32Array(B * d);
       const m = new Float32Array(B * d);
-      members.forEach(({ g, x }, b) => { e.set(x.e, b * d); m.set(g.m, b * d); });
-      const r = await model.oneStep(e, m, members.map(({ x }) => x.job.targets), true);
+      members.forEach(({ g, x }, b) => {
+        e.set(x.e, b * d);
+        m.set(g.m, b * d);
+      });
+      const r = await model.oneStep(
+        e,
+        m,
+        members.map(({ x }) => x.job.targets),
+        true,
+      );
       // A shared m is updated with the sum of its texts' gradients.
       const sumM = new Map<Group, Float32Array>();
       members.forEach(({ g, x }, b) => {
@@ -148,8 +173,10 @@ function oneStep(d: number, std: number, settings: OneStepSettings): Method<Grou
         }
         const mean = g.members.reduce((a, x) => a + x.lastAccuracy, 0) / g.members.length;
         g.best.observe(mean, g.steps, () => ({
-          m: Float32Array.from(g.m), e: g.members.map((x) => Float32Array.from(x.e)),
-          accuracy: g.members.map((x) => x.lastAccuracy), loss: g.members.map((x) => x.lastLoss),
+          m: Float32Array.from(g.m),
+          e: g.members.map((x) => Float32Array.from(x.e)),
+          accuracy: g.members.map((x) => x.lastAccuracy),
+          loss: g.members.map((x) => x.lastLoss),
         }));
         const solved = g.members.every((x) => x.lastAccuracy === 1);
         for (const x of g.members) adamwUpdate(settings.optimizer, x.e, r.gradE!, x.adam, b++ * d);
@@ -162,10 +189,20 @@ function oneStep(d: number, std: number, settings: OneStepSettings): Method<Grou
       const seconds = (performance.now() - g.start) / 1000;
       const kept = g.best.kept;
       return g.members.map((x, i) => ({
-        key: x.job.key, group: g.job.name, groupSize: g.members.length, nTargets: x.job.targets.length,
-        bestAccuracy: kept ? kept.accuracy[i] : 0, lossAtBestAccuracy: kept ? kept.loss[i] : Infinity,
-        bestLoss: x.minLoss, bestStep: g.best.step, steps: g.steps, stopReason: g.stop!,
-        e: kept ? kept.e[i] : Float32Array.from(x.e), m: kept ? kept.m : Float32Array.from(g.m), embedDim: d, seconds,
+        key: x.job.key,
+        group: g.job.name,
+        groupSize: g.members.length,
+        nTargets: x.job.targets.length,
+        bestAccuracy: kept ? kept.accuracy[i] : 0,
+        lossAtBestAccuracy: kept ? kept.loss[i] : Infinity,
+        bestLoss: x.minLoss,
+        bestStep: g.best.step,
+        steps: g.steps,
+        stopReason: g.stop!,
+        e: kept ? kept.e[i] : Float32Array.from(x.e),
+        m: kept ? kept.m : Float32Array.from(g.m),
+        embedDim: d,
+        seconds,
         trajectory: x.trajectory,
       }));
     },
@@ -173,41 +210,65 @@ function oneStep(d: number, std: number, settings: OneStepSettings): Method<Grou
 }
 
 /** Optimises every job; outcomes are emitted through hooks.onFinish, a group's texts together when it finishes. */
-export async function oneStepAll(model: CompiledModel, jobs: OneStepJob[],
-  settings: OneStepSettings = ONE_STEP_DEFAULTS, hooks: OneStepHooks = {}): Promise<void> {
+export async function oneStepAll(
+  model: CompiledModel,
+  jobs: OneStepJob[],
+  settings: OneStepSettings = ONE_STEP_DEFAULTS,
+  hooks: OneStepHooks = {},
+): Promise<void> {
   const d = model.embedDim;
-  for (const j of jobs) if (j.targets.length < 1) throw new Error(`text ${j.key}: one-step needs at least one target token`);
+  for (const j of jobs)
+    if (j.targets.length < 1) throw new Error(`text ${j.key}: one-step needs at least one target token`);
   // Groups in order of first appearance; a text without a group is its own.
   const order: GroupJob[] = [];
   const named = new Map<string, OneStepJob[]>();
   for (const j of jobs) {
     if (j.group === undefined) order.push({ name: null, jobs: [j] });
     else if (named.has(j.group)) named.get(j.group)!.push(j);
-    else { const list = [j]; named.set(j.group, list); order.push({ name: j.group, jobs: list }); }
+    else {
+      const list = [j];
+      named.set(j.group, list);
+      order.push({ name: j.group, jobs: list });
+    }
   }
   if (jobs.length > 0) {
     const longest = Math.max(...jobs.map((j) => j.targets.length));
     model.checkFits({
-      maxTokens: longest, tokensFrom: `the longest target (${longest} positions)`,
+      maxTokens: longest,
+      tokensFrom: `the longest target (${longest} positions)`,
       batchTokens: Math.max(longest, Math.min(settings.maxBatchTokens, settings.maxBatch * longest)),
     });
   }
   const std = jobs.length > 0 ? model.model.embeddingStd() : 0;
   await runBatched(model, order, oneStep(d, std, settings), settings, {
-    onFinish: hooks.onFinish, shouldStop: hooks.shouldStop,
-    onStep: hooks.onStep && ((p, active) => {
-      const sum = active.reduce((a, g) => a + g.members.reduce((s, x) => s + x.lastAccuracy, 0), 0);
-      hooks.onStep!({ ...p, meanAccuracy: p.active ? sum / p.active : 1 });
-    }),
+    onFinish: hooks.onFinish,
+    shouldStop: hooks.shouldStop,
+    onStep:
+      hooks.onStep &&
+      ((p, active) => {
+        const sum = active.reduce((a, g) => a + g.members.reduce((s, x) => s + x.lastAccuracy, 0), 0);
+        hooks.onStep!({ ...p, meanAccuracy: p.active ? sum / p.active : 1 });
+      }),
   });
 }
 
 /** Accuracy and loss of kept (e, m) pairs on their targets, batched (re-evaluation). */
-export async function evaluateOneStep(model: CompiledModel, items: { e: Float32Array; m: Float32Array; targets: number[] }[]): Promise<{ loss: number; accuracy: number }[]> {
+export async function evaluateOneStep(
+  model: CompiledModel,
+  items: { e: Float32Array; m: Float32Array; targets: number[] }[],
+): Promise<{ loss: number; accuracy: number }[]> {
   const d = model.embedDim;
   const e = new Float32Array(items.length * d);
   const m = new Float32Array(items.length * d);
-  items.forEach((it, b) => { e.set(it.e, b * d); m.set(it.m, b * d); });
-  const r = await model.oneStep(e, m, items.map((it) => it.targets), false);
+  items.forEach((it, b) => {
+    e.set(it.e, b * d);
+    m.set(it.m, b * d);
+  });
+  const r = await model.oneStep(
+    e,
+    m,
+    items.map((it) => it.targets),
+    false,
+  );
   return items.map((it, b) => ({ loss: r.loss[b], accuracy: r.correct[b] / it.targets.length }));
 }

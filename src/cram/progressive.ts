@@ -53,8 +53,15 @@ export interface ProgressiveSettings {
 }
 
 export const PROGRESSIVE_DEFAULTS: ProgressiveSettings = {
-  optimizer: PAPER_ADAMW, schedule: 'linear', startLength: 2, step: 1, stageSteps: 500, maxSteps: 10_000, lrReset: true,
-  maxBatch: 32, maxBatchTokens: 8192,
+  optimizer: PAPER_ADAMW,
+  schedule: 'linear',
+  startLength: 2,
+  step: 1,
+  stageSteps: 500,
+  maxSteps: 10_000,
+  lrReset: true,
+  maxBatch: 32,
+  maxBatchTokens: 8192,
 };
 
 export type ProgressiveStop = 'full_length' | 'stage_failed' | 'text_budget' | 'diverged';
@@ -110,7 +117,10 @@ export interface ProgressiveProgress extends LoopProgress {
 
 export type ProgressiveHooks = Hooks<ProgressiveOutcome, ProgressiveProgress>;
 
-interface Snapshot { mem: Float32Array; adam: AdamWState }
+interface Snapshot {
+  mem: Float32Array;
+  adam: AdamWState;
+}
 
 interface Slot {
   job: ProgressiveJob;
@@ -140,10 +150,18 @@ interface Slot {
   stop: ProgressiveStop | null;
 }
 
-const copyState = (s: AdamWState): AdamWState => ({ m: Float32Array.from(s.m), v: Float32Array.from(s.v), step: s.step });
+const copyState = (s: AdamWState): AdamWState => ({
+  m: Float32Array.from(s.m),
+  v: Float32Array.from(s.v),
+  step: s.step,
+});
 
 const stageRow = (s: Slot, outcome: StageOutcome['outcome']): StageOutcome => ({
-  length: s.L, steps: s.stageSteps, outcome, reset: s.stageReset, bestAccuracy: s.stageBest,
+  length: s.L,
+  steps: s.stageSteps,
+  outcome,
+  reset: s.stageReset,
+  bestAccuracy: s.stageBest,
   greedyRejections: s.stageRejections,
 });
 
@@ -195,22 +213,51 @@ function progressive(d: number, std: number, settings: ProgressiveSettings): Pro
         const mem = initMemory(K, d, std, job.seed ?? job.key);
         const adam = adamwState(K * d);
         return {
-          job, mem, adam, L: Math.min(settings.startLength, job.ids.length), stageSteps: 0, attemptSteps: 0,
-          stageReset: false, stageBest: 0, stageRejections: 0, lastAccuracy: 0,
-          lo: 1, kept: { mem: Float32Array.from(mem), adam: copyState(adam) }, hi: null, bisecting: false,
-          steps: 0, lrResets: 0, stages: [], originalTokenCe: [], originalAccuracy: NaN, start: performance.now(),
-          trajectory: job.recordTrajectory ? { loss: [], accuracy: [], length: [] } : undefined, stop: null,
+          job,
+          mem,
+          adam,
+          L: Math.min(settings.startLength, job.ids.length),
+          stageSteps: 0,
+          attemptSteps: 0,
+          stageReset: false,
+          stageBest: 0,
+          stageRejections: 0,
+          lastAccuracy: 0,
+          lo: 1,
+          kept: { mem: Float32Array.from(mem), adam: copyState(adam) },
+          hi: null,
+          bisecting: false,
+          steps: 0,
+          lrResets: 0,
+          stages: [],
+          originalTokenCe: [],
+          originalAccuracy: NaN,
+          start: performance.now(),
+          trajectory: job.recordTrajectory ? { loss: [], accuracy: [], length: [] } : undefined,
+          stop: null,
         };
       });
-      const base = await model.evaluate(0, null, jobs.map((j) => j.ids));
-      slots.forEach((s, i) => { s.originalTokenCe = base[i].tokenCe; s.originalAccuracy = base[i].accuracy; });
+      const base = await model.evaluate(
+        0,
+        null,
+        jobs.map((j) => j.ids),
+      );
+      slots.forEach((s, i) => {
+        s.originalTokenCe = base[i].tokenCe;
+        s.originalAccuracy = base[i].accuracy;
+      });
       return slots;
     },
     async step(model, K, chunk) {
       const size = K * d;
       const mem = new Float32Array(chunk.length * size);
       chunk.forEach((s, b) => mem.set(s.mem, b * size));
-      const r = await model.objective(K, mem, chunk.map((s) => s.job.ids.slice(0, s.L)), true);
+      const r = await model.objective(
+        K,
+        mem,
+        chunk.map((s) => s.job.ids.slice(0, s.L)),
+        true,
+      );
       const candidates: number[] = [];
       chunk.forEach((s, b) => {
         const loss = r.loss[b];
@@ -235,7 +282,10 @@ function progressive(d: number, std: number, settings: ProgressiveSettings): Pro
       if (candidates.length > 0) {
         const items = candidates.map((b) => ({ memory: chunk[b].mem, ids: chunk[b].job.ids.slice(0, chunk[b].L) }));
         const regen = await regenerateMany(model, K, items);
-        candidates.forEach((b, i) => { if (regen[i].regenerated_exact) passed.add(b); else chunk[b].stageRejections++; });
+        candidates.forEach((b, i) => {
+          if (regen[i].regenerated_exact) passed.add(b);
+          else chunk[b].stageRejections++;
+        });
       }
       chunk.forEach((s, b) => {
         if (s.stop !== null) return;
@@ -266,20 +316,37 @@ function progressive(d: number, std: number, settings: ProgressiveSettings): Pro
       // The horizon: how far greedy regeneration from the kept vectors follows the whole target.
       const regen = await regenerate(model, s.kept.mem, K, s.job.ids);
       const failed = s.stages.filter((x) => x.outcome === 'failed').map((x) => x.length);
-      return [{
-        key: s.job.key, nMem: K, nTokens: s.job.ids.length, embedDim: d, passedLength: s.lo,
-        failedLength: failed.length > 0 ? Math.min(...failed) : null,
-        horizon: 1 + regen.regenerated_prefix_tokens, memory: s.kept.mem, stages: s.stages, steps: s.steps,
-        lrResets: s.lrResets, stopReason: s.stop!, originalTokenCe: s.originalTokenCe,
-        originalAccuracy: s.originalAccuracy, seconds: (performance.now() - s.start) / 1000, trajectory: s.trajectory,
-      }];
+      return [
+        {
+          key: s.job.key,
+          nMem: K,
+          nTokens: s.job.ids.length,
+          embedDim: d,
+          passedLength: s.lo,
+          failedLength: failed.length > 0 ? Math.min(...failed) : null,
+          horizon: 1 + regen.regenerated_prefix_tokens,
+          memory: s.kept.mem,
+          stages: s.stages,
+          steps: s.steps,
+          lrResets: s.lrResets,
+          stopReason: s.stop!,
+          originalTokenCe: s.originalTokenCe,
+          originalAccuracy: s.originalAccuracy,
+          seconds: (performance.now() - s.start) / 1000,
+          trajectory: s.trajectory,
+        },
+      ];
     },
   };
 }
 
 /** Runs progressive cramming for every job; outcomes arrive through hooks.onFinish as texts finish. */
-export async function progressiveAll(model: CompiledModel, jobs: ProgressiveJob[],
-  settings: ProgressiveSettings = PROGRESSIVE_DEFAULTS, hooks: ProgressiveHooks = {}): Promise<void> {
+export async function progressiveAll(
+  model: CompiledModel,
+  jobs: ProgressiveJob[],
+  settings: ProgressiveSettings = PROGRESSIVE_DEFAULTS,
+  hooks: ProgressiveHooks = {},
+): Promise<void> {
   const d = model.embedDim;
   if (settings.startLength < 2) throw new Error('progressive: the first stage needs at least 2 tokens');
   if (settings.step < 1 || settings.stageSteps < 1 || settings.maxSteps < 1) {
@@ -292,7 +359,8 @@ export async function progressiveAll(model: CompiledModel, jobs: ProgressiveJob[
     const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
     const maxTokens = longest.nMem + longest.ids.length;
     model.checkFits({
-      maxTokens, tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
+      maxTokens,
+      tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
       batchTokens: Math.max(maxTokens, settings.maxBatchTokens),
     });
   }
@@ -300,9 +368,15 @@ export async function progressiveAll(model: CompiledModel, jobs: ProgressiveJob[
   const mean = (xs: Slot[], f: (s: Slot) => number, empty: number) =>
     xs.length ? xs.reduce((a, s) => a + f(s), 0) / xs.length : empty;
   await runBatched(model, jobs, progressive(d, std, settings), settings, {
-    onFinish: hooks.onFinish, shouldStop: hooks.shouldStop,
-    onStep: hooks.onStep && ((p, active) => hooks.onStep!({
-      ...p, meanStage: mean(active, (s) => s.L, 0), meanAccuracy: mean(active, (s) => s.lastAccuracy, 1),
-    })),
+    onFinish: hooks.onFinish,
+    shouldStop: hooks.shouldStop,
+    onStep:
+      hooks.onStep &&
+      ((p, active) =>
+        hooks.onStep!({
+          ...p,
+          meanStage: mean(active, (s) => s.L, 0),
+          meanAccuracy: mean(active, (s) => s.lastAccuracy, 1),
+        })),
   });
 }

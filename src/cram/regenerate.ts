@@ -20,18 +20,38 @@ export interface RegenerationItem {
 }
 
 /** Regenerates texts that share K in one decoding batch. */
-export async function regenerateMany(model: CompiledModel, nMem: number, items: RegenerationItem[], full = false): Promise<Regeneration[]> {
-  const generated = await greedyGenerateMany(model, items.map((it) => {
-    if (it.memory.length !== nMem * model.embedDim) throw new Error(`vectors hold ${it.memory.length} values, expected ${nMem}×${model.embedDim}`);
-    const target = it.ids.slice(1);
-    return { parts: [{ vectors: it.memory }, { ids: [it.ids[0]] }], maxNew: target.length, expected: target, stopAtMismatch: !full };
-  }));
+export async function regenerateMany(
+  model: CompiledModel,
+  nMem: number,
+  items: RegenerationItem[],
+  full = false,
+): Promise<Regeneration[]> {
+  const generated = await greedyGenerateMany(
+    model,
+    items.map((it) => {
+      if (it.memory.length !== nMem * model.embedDim)
+        throw new Error(`vectors hold ${it.memory.length} values, expected ${nMem}×${model.embedDim}`);
+      const target = it.ids.slice(1);
+      return {
+        parts: [{ vectors: it.memory }, { ids: [it.ids[0]] }],
+        maxNew: target.length,
+        expected: target,
+        stopAtMismatch: !full,
+      };
+    }),
+  );
   return items.map((it, i) => {
     const n = commonPrefixLength(generated[i], it.ids.slice(1));
     return { regenerated_exact: n === it.ids.length - 1, regenerated_prefix_tokens: n, generated: generated[i] };
   });
 }
 
-export async function regenerate(model: CompiledModel, memory: Float32Array, nMem: number, ids: number[], full = false): Promise<Regeneration> {
+export async function regenerate(
+  model: CompiledModel,
+  memory: Float32Array,
+  nMem: number,
+  ids: number[],
+  full = false,
+): Promise<Regeneration> {
   return (await regenerateMany(model, nMem, [{ memory, ids }], full))[0];
 }

@@ -53,16 +53,26 @@ export function readVectorFile(path: string): { memory: Float32Array; meta: Vect
     throw new Error(`cannot read vector file ${path}: ${(e as Error).message}`);
   }
   const { tensors, metadata } = parseSafetensors(buf, path);
-  const fail = (msg: string): never => { throw new Error(`${path}: ${msg}`); };
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) fail('the safetensors metadata is not an object');
-  if (metadata.format !== VECTOR_FORMAT) fail(`not a cramming vector file: metadata "format" is ${metadata.format === undefined ? 'missing' : JSON.stringify(metadata.format)}, expected "${VECTOR_FORMAT}"`);
+  const fail = (msg: string): never => {
+    throw new Error(`${path}: ${msg}`);
+  };
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    fail('the safetensors metadata is not an object');
+  if (metadata.format !== VECTOR_FORMAT)
+    fail(
+      `not a cramming vector file: metadata "format" is ${metadata.format === undefined ? 'missing' : JSON.stringify(metadata.format)}, expected "${VECTOR_FORMAT}"`,
+    );
   const mem = tensors.get('mem');
   if (!mem) fail(`no "mem" tensor (tensors: ${[...tensors.keys()].join(', ') || 'none'})`);
   const text = (key: string, pattern?: RegExp, what?: string): string => {
     const v = (metadata as Record<string, unknown>)[key];
     if (v === undefined) return fail(`metadata "${key}" is missing`);
-    if (typeof v !== 'string') return fail(`metadata "${key}" is ${Array.isArray(v) ? 'a list' : `the ${typeof v} ${JSON.stringify(v)}`}; safetensors metadata values are strings`);
-    if (pattern && !pattern.test(v)) fail(`metadata "${key}" is ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}, not ${what}`);
+    if (typeof v !== 'string')
+      return fail(
+        `metadata "${key}" is ${Array.isArray(v) ? 'a list' : `the ${typeof v} ${JSON.stringify(v)}`}; safetensors metadata values are strings`,
+      );
+    if (pattern && !pattern.test(v))
+      fail(`metadata "${key}" is ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}, not ${what}`);
     return v;
   };
   const count = (key: string, min: number) => {
@@ -72,10 +82,16 @@ export function readVectorFile(path: string): { memory: Float32Array; meta: Vect
   };
   const hash = /^[0-9a-f]{64}$/;
   const meta: VectorFileMeta = {
-    format: VECTOR_FORMAT, model: text('model'), model_sha256: text('model_sha256', hash, 'a SHA-256 hex digest'),
+    format: VECTOR_FORMAT,
+    model: text('model'),
+    model_sha256: text('model_sha256', hash, 'a SHA-256 hex digest'),
     tokenizer_sha256: text('tokenizer_sha256', /^([0-9a-f]{64})?$/, 'a SHA-256 hex digest'),
-    n_mem: count('n_mem', 1), embed_dim: count('embed_dim', 1), n_tokens: count('n_tokens', 2),
-    text_sha256: text('text_sha256', /^([0-9a-f]{64})?$/, 'a SHA-256 hex digest'), ids_sha256: text('ids_sha256', hash, 'a SHA-256 hex digest'), extra: metadata,
+    n_mem: count('n_mem', 1),
+    embed_dim: count('embed_dim', 1),
+    n_tokens: count('n_tokens', 2),
+    text_sha256: text('text_sha256', /^([0-9a-f]{64})?$/, 'a SHA-256 hex digest'),
+    ids_sha256: text('ids_sha256', hash, 'a SHA-256 hex digest'),
+    extra: metadata,
   };
   if (mem!.shape.length !== 2 || mem!.shape[0] !== meta.n_mem || mem!.shape[1] !== meta.embed_dim) {
     fail(`"mem" has shape [${mem!.shape}] but the metadata says [${meta.n_mem}, ${meta.embed_dim}] (n_mem, embed_dim)`);

@@ -33,7 +33,8 @@ export function readReference(path: string): Reference {
   } catch (e) {
     throw new Error(`cannot read reference ${path}: ${(e as Error).message}`);
   }
-  if (!Array.isArray(ref.input_ids) || !Array.isArray(ref.mem)) throw new Error(`${path} needs "input_ids" and "mem" arrays`);
+  if (!Array.isArray(ref.input_ids) || !Array.isArray(ref.mem))
+    throw new Error(`${path} needs "input_ids" and "mem" arrays`);
   return ref;
 }
 
@@ -45,7 +46,10 @@ export async function verify(loaded: LoadedModel, model: CompiledModel, ref: Ref
 }
 
 /** The numbers alone, for any compiled model (also one built in memory). */
-export async function verifyModel(model: CompiledModel, ref: Reference): Promise<Omit<VerifyResult, 'model' | 'token_ids'>> {
+export async function verifyModel(
+  model: CompiledModel,
+  ref: Reference,
+): Promise<Omit<VerifyResult, 'model' | 'token_ids'>> {
   const lm = model.model;
   if (ref.mem.length !== lm.embedDim) {
     throw new Error(`reference mem has ${ref.mem.length} entries but the model takes vectors of ${lm.embedDim}`);
@@ -55,8 +59,13 @@ export async function verifyModel(model: CompiledModel, ref: Reference): Promise
   const base = await model.objective(0, null, [ref.input_ids], false);
   const step = await model.objective(1, Float32Array.from(ref.mem), [ref.input_ids], true);
   return {
-    loss_no_mem: base.loss[0], accuracy_no_mem: base.correct[0] / (n - 1), loss_with_mem: step.loss[0], accuracy_with_mem: step.correct[0] / (n - 1),
-    grad_mem: Array.from(step.grad!), embedding_std: lm.embeddingStd(), seconds: (performance.now() - t0) / 1000,
+    loss_no_mem: base.loss[0],
+    accuracy_no_mem: base.correct[0] / (n - 1),
+    loss_with_mem: step.loss[0],
+    accuracy_with_mem: step.correct[0] / (n - 1),
+    grad_mem: Array.from(step.grad!),
+    embedding_std: lm.embeddingStd(),
+    seconds: (performance.now() - t0) / 1000,
   };
 }
 
@@ -78,7 +87,8 @@ export interface ReferenceCheck {
 export function checkAgainstReference(r: Omit<VerifyResult, 'model'>, ref: Reference, exact: boolean): ReferenceCheck {
   const g = ref.grad_mem as number[];
   const c: ReferenceCheck = {
-    ok: true, failures: [],
+    ok: true,
+    failures: [],
     loss_no_mem_rel: relErr(r.loss_no_mem, ref.loss_no_mem as number),
     loss_with_mem_rel: relErr(r.loss_with_mem, ref.loss_with_mem as number),
     grad_rel_l2: relL2(r.grad_mem, g),
@@ -86,13 +96,20 @@ export function checkAgainstReference(r: Omit<VerifyResult, 'model'>, ref: Refer
     embedding_std_rel: typeof ref.embedding_std === 'number' ? relErr(r.embedding_std, ref.embedding_std) : null,
   };
   const lossTol = exact ? 1e-5 : 1e-4;
-  if (!(c.loss_no_mem_rel < lossTol)) c.failures.push(`loss_no_mem ${r.loss_no_mem} vs ${ref.loss_no_mem} (relative ${c.loss_no_mem_rel} ≥ ${lossTol})`);
-  if (!(c.loss_with_mem_rel < lossTol)) c.failures.push(`loss_with_mem ${r.loss_with_mem} vs ${ref.loss_with_mem} (relative ${c.loss_with_mem_rel} ≥ ${lossTol})`);
-  if (!(Math.abs(r.accuracy_no_mem - (ref.accuracy_no_mem as number)) < 1e-6)) c.failures.push(`accuracy_no_mem ${r.accuracy_no_mem} vs ${ref.accuracy_no_mem}`);
-  if (!(Math.abs(r.accuracy_with_mem - (ref.accuracy_with_mem as number)) < 1e-6)) c.failures.push(`accuracy_with_mem ${r.accuracy_with_mem} vs ${ref.accuracy_with_mem}`);
+  if (!(c.loss_no_mem_rel < lossTol))
+    c.failures.push(`loss_no_mem ${r.loss_no_mem} vs ${ref.loss_no_mem} (relative ${c.loss_no_mem_rel} ≥ ${lossTol})`);
+  if (!(c.loss_with_mem_rel < lossTol))
+    c.failures.push(
+      `loss_with_mem ${r.loss_with_mem} vs ${ref.loss_with_mem} (relative ${c.loss_with_mem_rel} ≥ ${lossTol})`,
+    );
+  if (!(Math.abs(r.accuracy_no_mem - (ref.accuracy_no_mem as number)) < 1e-6))
+    c.failures.push(`accuracy_no_mem ${r.accuracy_no_mem} vs ${ref.accuracy_no_mem}`);
+  if (!(Math.abs(r.accuracy_with_mem - (ref.accuracy_with_mem as number)) < 1e-6))
+    c.failures.push(`accuracy_with_mem ${r.accuracy_with_mem} vs ${ref.accuracy_with_mem}`);
   if (!(c.grad_rel_l2 < (exact ? 1e-4 : 5e-3))) c.failures.push(`gradient relative L2 error ${c.grad_rel_l2}`);
   if (!exact && !(c.grad_cosine > 0.9999)) c.failures.push(`gradient cosine ${c.grad_cosine}`);
-  if (c.embedding_std_rel !== null && !(c.embedding_std_rel < 1e-5)) c.failures.push(`embedding_std relative error ${c.embedding_std_rel}`);
+  if (c.embedding_std_rel !== null && !(c.embedding_std_rel < 1e-5))
+    c.failures.push(`embedding_std relative error ${c.embedding_std_rel}`);
   c.ok = c.failures.length === 0;
   return c;
 }

@@ -5,4 +5,7 @@
 export const BACKENDS = ['auto', 'cpu', 'webgpu', 'cuda'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
-export interface BackendInfo { name: string; detail: string }
+export interface BackendInfo {
+  name: string;
+  detail: string;
+}

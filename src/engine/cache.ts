@@ -7,7 +7,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export function cacheDir(...sub: string[]): string {
-  const base = process.env.CRAM_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cramming-harness');
+  const base =
+    process.env.CRAM_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cramming-harness');
   const dir = join(base, ...sub);
   mkdirSync(dir, { recursive: true });
   return dir;

@@ -68,8 +68,12 @@ interface ProfileEvent {
  * bytes that crossed. `next(i, previous outputs)` gives the feeds of run i (null: stop), so a decoder's caches can be
  * carried. Outputs are disposed.
  */
-export async function profileRuns(rt: Runtime, bytes: Uint8Array, weightsFolder: string | null,
-  next: (i: number, prev: OrtTypes.InferenceSession.OnnxValueMapType | null) => Record<string, OrtTypes.Tensor> | null): Promise<RunPlacement[]> {
+export async function profileRuns(
+  rt: Runtime,
+  bytes: Uint8Array,
+  weightsFolder: string | null,
+  next: (i: number, prev: OrtTypes.InferenceSession.OnnxValueMapType | null) => Record<string, OrtTypes.Tensor> | null,
+): Promise<RunPlacement[]> {
   const dir = mkdtempSync(join(tmpdir(), 'cram-profile-'));
   try {
     const session = await createSession(rt, bytes, weightsFolder, { profilePrefix: join(dir, 'profile') });
@@ -99,16 +103,25 @@ export async function profileRuns(rt: Runtime, bytes: Uint8Array, weightsFolder:
     return io.map((x, i) => {
       const r = runs[i];
       const nodes = events
-        .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && (!r || (e.ts >= r.ts && e.ts <= r.ts + r.dur)))
+        .filter(
+          (e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && (!r || (e.ts >= r.ts && e.ts <= r.ts + r.dur)),
+        )
         .map((e): NodeRun => ({
           name: e.name.slice(0, -'_kernel_time'.length),
           op: e.args?.op_name ?? '?',
           provider: e.args?.provider ?? '?',
-          outputs: (e.args?.output_type_shape ?? []).flatMap((o) => Object.entries(o).map(([t, s]) => `${t}[${s.join(',')}]`)),
+          outputs: (e.args?.output_type_shape ?? []).flatMap((o) =>
+            Object.entries(o).map(([t, s]) => `${t}[${s.join(',')}]`),
+          ),
           outputBytes: Number(e.args?.output_size ?? 0),
         }));
       const sum = (op: string) => nodes.filter((n) => n.op === op).reduce((s, n) => s + n.outputBytes, 0);
-      return { nodes: nodes.filter((n) => !isCopy(n)), ...x, toDeviceBytes: sum('MemcpyFromHost'), toHostBytes: sum('MemcpyToHost') };
+      return {
+        nodes: nodes.filter((n) => !isCopy(n)),
+        ...x,
+        toDeviceBytes: sum('MemcpyFromHost'),
+        toHostBytes: sum('MemcpyToHost'),
+      };
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -30,8 +30,7 @@ export const FLOAT32_MODE: MatmulMode = { dtype: 'float32', emulate: false };
 export const PRECISION_BYTES: Record<Precision, number> = { float32: 4, bfloat16: 2, float16: 2 };
 
 export type PrecisionSupport =
-  | { ok: true; mode: MatmulMode; note: string | null; probe: boolean }
-  | { ok: false; reason: string };
+  { ok: true; mode: MatmulMode; note: string | null; probe: boolean } | { ok: false; reason: string };
 
 /**
  * Whether `provider` (cpu | webgpu | cuda) runs `precision`, and how. `probe` asks the caller to confirm on the
@@ -41,8 +40,11 @@ export function precisionSupport(provider: string, precision: Precision): Precis
   if (precision === 'float32') return { ok: true, mode: FLOAT32_MODE, note: null, probe: false };
   if (provider === 'cpu') {
     return {
-      ok: true, mode: { dtype: precision, emulate: true }, probe: false,
-      note: `ONNX Runtime's cpu provider has no ${precision} matrix-product kernels on this processor: ` +
+      ok: true,
+      mode: { dtype: precision, emulate: true },
+      probe: false,
+      note:
+        `ONNX Runtime's cpu provider has no ${precision} matrix-product kernels on this processor: ` +
         `${precision} is emulated (operands and results rounded, products in float32), ` +
         'with half numerics but no speed or memory gain',
     };
@@ -51,7 +53,8 @@ export function precisionSupport(provider: string, precision: Precision): Precis
     if (precision === 'bfloat16') {
       return {
         ok: false,
-        reason: 'the webgpu provider cannot run bfloat16 (WGSL has no bfloat16 type and ONNX Runtime has no bfloat16 ' +
+        reason:
+          'the webgpu provider cannot run bfloat16 (WGSL has no bfloat16 type and ONNX Runtime has no bfloat16 ' +
           'webgpu kernels): use --precision float16 (on an adapter with shader-f16) or float32, --backend cuda for ' +
           'bfloat16, or --backend cpu (emulated)',
       };
@@ -65,7 +68,9 @@ export function precisionSupport(provider: string, precision: Precision): Precis
 /** The message when the probe of a native half product fails on a started provider. */
 export function probeFailure(provider: string, precision: Precision, detail: string, adapter: string): string {
   const why = /f16|shader-f16|does not support/i.test(detail) ? ' (the adapter lacks the shader-f16 feature)' : '';
-  return `the ${provider} provider cannot run ${precision} on ${adapter}${why}: use --precision float32, ` +
+  return (
+    `the ${provider} provider cannot run ${precision} on ${adapter}${why}: use --precision float32, ` +
     'or --backend cpu ' +
-    `(${precision} emulated there); probe said: ${detail.split('\n')[0].slice(0, 160)}`;
+    `(${precision} emulated there); probe said: ${detail.split('\n')[0].slice(0, 160)}`
+  );
 }

@@ -62,7 +62,10 @@ function probeGraph(): Uint8Array {
 }
 
 async function probe(ort: Ort, providers: string[]): Promise<void> {
-  const session = await ort.InferenceSession.create(probeGraph(), { executionProviders: providers, logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(probeGraph(), {
+    executionProviders: providers,
+    logSeverityLevel: 3,
+  });
   const t = new ort.Tensor('float32', new Float32Array([1, 2]), [2]);
   const r = await session.run({ a: t, b: t });
   const y = r.y.data as Float32Array;
@@ -89,7 +92,11 @@ function ortBinaryDir(): string | null {
 /** Software Vulkan drivers, by manifest or library name: SwiftShader, Mesa's lavapipe (llvmpipe), the loader's mock. */
 const SOFTWARE_VULKAN = /swiftshader|lvp|lavapipe|llvmpipe|softpipe|mock_icd/i;
 
-export interface VulkanDriver { manifest: string; library: string; software: boolean }
+export interface VulkanDriver {
+  manifest: string;
+  library: string;
+  software: boolean;
+}
 
 /**
  * The Vulkan drivers (ICD manifests) the loader would offer Dawn, as the loader finds them: VK_DRIVER_FILES or
@@ -101,7 +108,10 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): VulkanDrive
   const list = (v: string | undefined) => (v ?? '').split(':').filter(Boolean);
   const jsonIn = (dir: string) => {
     try {
-      return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => join(dir, f));
+      return readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => join(dir, f));
     } catch {
       return [];
     }
@@ -110,18 +120,30 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): VulkanDrive
   let files = explicit.flatMap((f) => (f.endsWith('.json') ? [f] : jsonIn(f)));
   if (explicit.length === 0) {
     const home = env.HOME ?? '';
-    const dirs = [...list(env.XDG_CONFIG_DIRS || '/etc/xdg'), '/etc', env.XDG_DATA_HOME || join(home, '.local/share'),
-      ...list(env.XDG_DATA_DIRS || '/usr/local/share:/usr/share')];
+    const dirs = [
+      ...list(env.XDG_CONFIG_DIRS || '/etc/xdg'),
+      '/etc',
+      env.XDG_DATA_HOME || join(home, '.local/share'),
+      ...list(env.XDG_DATA_DIRS || '/usr/local/share:/usr/share'),
+    ];
     files = dirs.flatMap((d) => jsonIn(join(d, 'vulkan', 'icd.d')));
   }
   files.push(...list(env.VK_ADD_DRIVER_FILES).flatMap((f) => (f.endsWith('.json') ? [f] : jsonIn(f))));
-  return [...new Set(files)].filter((f) => existsSync(f)).map((manifest) => {
-    let library = '';
-    try {
-      library = String(JSON.parse(readFileSync(manifest, 'utf8'))?.ICD?.library_path ?? '');
-    } catch { /* an unreadable manifest is judged by its file name */ }
-    return { manifest, library, software: SOFTWARE_VULKAN.test(basename(manifest)) || SOFTWARE_VULKAN.test(basename(library)) };
-  });
+  return [...new Set(files)]
+    .filter((f) => existsSync(f))
+    .map((manifest) => {
+      let library = '';
+      try {
+        library = String(JSON.parse(readFileSync(manifest, 'utf8'))?.ICD?.library_path ?? '');
+      } catch {
+        /* an unreadable manifest is judged by its file name */
+      }
+      return {
+        manifest,
+        library,
+        software: SOFTWARE_VULKAN.test(basename(manifest)) || SOFTWARE_VULKAN.test(basename(library)),
+      };
+    });
 }
 
 /**
@@ -136,8 +158,14 @@ function missingPrerequisite(name: 'cuda' | 'webgpu'): string | null {
     return dir && existsSync(join(dir, lib)) ? null : 'the CUDA provider is not installed';
   }
   if (process.platform !== 'linux') return null;
-  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
-    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
+  const dirs = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+  ];
   if (!dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')))) return 'no Vulkan loader (libvulkan.so.1)';
   const drivers = vulkanDrivers();
   if (drivers.length === 0) return 'no Vulkan driver';
@@ -162,7 +190,9 @@ function quietXdgRuntimeDir(): void {
   const dir = process.env.XDG_RUNTIME_DIR;
   try {
     if (dir && statSync(dir).isDirectory()) return;
-  } catch { /* missing: made below */ }
+  } catch {
+    /* missing: made below */
+  }
   process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'cram-xdg-'));
 }
 
@@ -190,12 +220,20 @@ export async function initRuntime(choice: BackendChoice = 'auto'): Promise<Runti
     try {
       await probe(ort, name === 'cpu' ? ['cpu'] : [name, 'cpu']);
       ort.env.logLevel = 'error';
-      active = { name, detail: `${DESCRIBE[name]}, onnxruntime-node ${ort.env.versions?.node ?? ''}`.trim(), ort, threads: threadCount(), providers: name === 'cpu' ? ['cpu'] : [name, 'cpu'] };
+      active = {
+        name,
+        detail: `${DESCRIBE[name]}, onnxruntime-node ${ort.env.versions?.node ?? ''}`.trim(),
+        ort,
+        threads: threadCount(),
+        providers: name === 'cpu' ? ['cpu'] : [name, 'cpu'],
+      };
       if (name === 'cpu') active.detail += `, ${active.threads} threads`;
       if (name === 'webgpu' && webgpuIsSoftware()) {
         active.software = true;
         active.detail += ', software Vulkan adapter';
-        process.stderr.write('note: webgpu runs on a software Vulkan adapter (no GPU driver found): slower than --backend cpu\n');
+        process.stderr.write(
+          'note: webgpu runs on a software Vulkan adapter (no GPU driver found): slower than --backend cpu\n',
+        );
       }
       if (errors.length > 0) active.detail += ` (auto passed over ${errors.join('; ')})`;
       return active;
@@ -204,8 +242,12 @@ export async function initRuntime(choice: BackendChoice = 'auto'): Promise<Runti
       if (verbose()) process.stderr.write(`backend ${choice}: ${name} failed: ${errors.at(-1)}\n`);
     }
   }
-  const hint = choice === 'cuda' ? ' (the CUDA provider is downloaded at install time: ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, with CUDA 12 and internet)'
-    : choice === 'webgpu' ? ' (needs a GPU adapter: a Vulkan loader and driver on Linux)' : '';
+  const hint =
+    choice === 'cuda'
+      ? ' (the CUDA provider is downloaded at install time: ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, with CUDA 12 and internet)'
+      : choice === 'webgpu'
+        ? ' (needs a GPU adapter: a Vulkan loader and driver on Linux)'
+        : '';
   throw new Error(`backend ${choice} is not available here${hint}: ${errors.join('; ')}`);
 }
 
@@ -213,8 +255,12 @@ export async function initRuntime(choice: BackendChoice = 'auto'): Promise<Runti
  * A session over serialized graph bytes whose external data lives in `weightsFolder` (the real folder of the weight
  * files: ONNX Runtime refuses external data reached through symlinks or "..").
  */
-export async function createSession(rt: Runtime, bytes: Uint8Array, weightsFolder: string | null,
-  opts: { profilePrefix?: string } = {}): Promise<OrtTypes.InferenceSession> {
+export async function createSession(
+  rt: Runtime,
+  bytes: Uint8Array,
+  weightsFolder: string | null,
+  opts: { profilePrefix?: string } = {},
+): Promise<OrtTypes.InferenceSession> {
   const options: OrtTypes.InferenceSession.SessionOptions = {
     // ONNX Runtime's profiler (placement.ts reads it): every node's provider, output shapes and sizes.
     ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),

@@ -60,8 +60,13 @@ function compareKeys(
   a: { model: string; source: string; n_mem: number; embed_dim: number; length?: number },
   b: { model: string; source: string; n_mem: number; embed_dim: number; length?: number },
 ): number {
-  return a.embed_dim - b.embed_dim || a.model.localeCompare(b.model) || a.source.localeCompare(b.source)
-    || a.n_mem - b.n_mem || (a.length ?? 0) - (b.length ?? 0);
+  return (
+    a.embed_dim - b.embed_dim ||
+    a.model.localeCompare(b.model) ||
+    a.source.localeCompare(b.source) ||
+    a.n_mem - b.n_mem ||
+    (a.length ?? 0) - (b.length ?? 0)
+  );
 }
 
 // ---------------------------------------------------------------- accuracy by length
@@ -93,7 +98,11 @@ export function accuracyByLength(all: readonly SampleRecord[]): AccuracyByLength
     const r0 = rs[0]!;
     const acc = meanStd(rs.map((r) => r.best_accuracy));
     rows.push({
-      model: r0.model, source: r0.source, n_mem: r0.n_mem, length: r0.length, embed_dim: r0.embed_dim,
+      model: r0.model,
+      source: r0.source,
+      n_mem: r0.n_mem,
+      length: r0.length,
+      embed_dim: r0.embed_dim,
       n_samples: rs.length,
       best_accuracy_mean: acc.mean ?? NaN,
       best_accuracy_std: acc.std,
@@ -157,14 +166,19 @@ export function capacityTable(all: readonly SampleRecord[]): CapacityRow[] {
     const ig = meanStd(saturated.map((r) => r.info_gain_nats));
     const theo = r0.n_mem * theoreticalCapacity(r0.embed_dim, r0.embedding_rows);
     rows.push({
-      model: r0.model, source: r0.source, n_mem: r0.n_mem,
-      embed_dim: r0.embed_dim, embedding_rows: r0.embedding_rows,
+      model: r0.model,
+      source: r0.source,
+      n_mem: r0.n_mem,
+      embed_dim: r0.embed_dim,
+      embedding_rows: r0.embedding_rows,
       capacity,
       n_lengths: byLength.size,
       n_samples: rs.length,
       n_saturated: saturated.length,
-      token_gain_mean: tg.mean, token_gain_std: tg.std,
-      info_gain_nats_mean: ig.mean, info_gain_nats_std: ig.std,
+      token_gain_mean: tg.mean,
+      token_gain_std: tg.std,
+      info_gain_nats_mean: ig.mean,
+      info_gain_nats_std: ig.std,
       theoretical_capacity: theo,
       utilization: tg.mean === null ? null : tg.mean / theo,
       exact_rate: rate(rs, (r) => r.regenerated_exact),
@@ -227,12 +241,21 @@ export function ceThresholdFits(all: readonly SampleRecord[]): CeThresholdRow[] 
     const r0 = rs[0]!;
     const fitSet = rs.filter((r) => r.best_accuracy < LOSSLESS_THRESHOLD);
     const lossless = rs.filter((r) => r.best_accuracy >= LOSSLESS_THRESHOLD);
-    const fit = slopeOneFit(fitSet.map((r) => r.original_ce), fitSet.map((r) => r.compressed_ce));
+    const fit = slopeOneFit(
+      fitSet.map((r) => r.original_ce),
+      fitSet.map((r) => r.compressed_ce),
+    );
     const xs = fitSet.map((r) => r.original_ce).filter(Number.isFinite);
     const ys = lossless.map((r) => r.compressed_ce).filter(Number.isFinite);
     rows.push({
-      model: r0.model, source: r0.source, n_mem: r0.n_mem, embed_dim: r0.embed_dim,
-      n_fit: fit.n, b: fit.b, c_h: fit.b === null ? null : -fit.b, rmse: fit.rmse,
+      model: r0.model,
+      source: r0.source,
+      n_mem: r0.n_mem,
+      embed_dim: r0.embed_dim,
+      n_fit: fit.n,
+      b: fit.b,
+      c_h: fit.b === null ? null : -fit.b,
+      rmse: fit.rmse,
       n_lossless: lossless.length,
       red_line: ys.length ? Math.max(...ys) : null,
       fit_x_min: xs.length ? Math.min(...xs) : null,

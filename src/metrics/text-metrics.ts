@@ -37,7 +37,10 @@ export function textMetrics(x: TextMetricsInput): TextMetrics {
   const compressed_ce_sum = x.bestLoss * (N - 1);
   const info_gain_nats = original_ce_paper - compressed_ce_paper;
   return {
-    original_ce_paper, compressed_ce_paper, original_ce_sum, compressed_ce_sum,
+    original_ce_paper,
+    compressed_ce_paper,
+    original_ce_sum,
+    compressed_ce_sum,
     info_gain_nats,
     info_gain_bits: info_gain_nats / Math.LN2,
     info_gain_nats_exact: original_ce_sum - compressed_ce_sum,

@@ -43,8 +43,10 @@ function isDir(p: string): boolean {
 }
 
 function downloadHint(id: string): string {
-  return `download it on a machine with internet access with \`hf download ${id}\` (older clients: \`huggingface-cli download ${id}\`), ` +
-    'or point HF_HUB_CACHE (or HF_HOME) at the cache that holds it';
+  return (
+    `download it on a machine with internet access with \`hf download ${id}\` (older clients: \`huggingface-cli download ${id}\`), ` +
+    'or point HF_HUB_CACHE (or HF_HOME) at the cache that holds it'
+  );
 }
 
 /**
@@ -58,9 +60,11 @@ export function resolveHubModel(idWithRevision: string, env: NodeJS.ProcessEnv =
   const repo = join(cache, `models--${org}--${name}`);
   const snapshots = join(repo, 'snapshots');
   if (!isDir(snapshots)) {
-    throw new HubCacheError(`model "${idWithRevision}" is not a folder (no ${resolve(idWithRevision)}), not a ` +
-      `bundled model, and, as a Hugging Face hub id, not in the local cache (searched ${repo}); ` +
-      `if it is a hub id, ${downloadHint(id)}`);
+    throw new HubCacheError(
+      `model "${idWithRevision}" is not a folder (no ${resolve(idWithRevision)}), not a ` +
+        `bundled model, and, as a Hugging Face hub id, not in the local cache (searched ${repo}); ` +
+        `if it is a hub id, ${downloadHint(id)}`,
+    );
   }
   let revision: string;
   if (pinned !== undefined) {
@@ -68,23 +72,31 @@ export function resolveHubModel(idWithRevision: string, env: NodeJS.ProcessEnv =
   } else if (existsSync(join(repo, 'refs', 'main'))) {
     revision = refRevision(repo, 'main', id);
   } else {
-    const revs = readdirSync(snapshots).filter((r) => isDir(join(snapshots, r))).sort();
+    const revs = readdirSync(snapshots)
+      .filter((r) => isDir(join(snapshots, r)))
+      .sort();
     if (revs.length === 0) throw new HubCacheError(`${snapshots} holds no snapshot of "${id}"; ${downloadHint(id)}`);
     if (revs.length > 1) {
-      throw new HubCacheError(`${repo} has no refs/main and ${revs.length} snapshots (${revs.join(', ')}): ` +
-        `give the snapshot folder you mean as --model ${join(snapshots, '<revision>')} ` +
-        `or pin one as --model ${id}@<revision>`);
+      throw new HubCacheError(
+        `${repo} has no refs/main and ${revs.length} snapshots (${revs.join(', ')}): ` +
+          `give the snapshot folder you mean as --model ${join(snapshots, '<revision>')} ` +
+          `or pin one as --model ${id}@<revision>`,
+      );
     }
     revision = revs[0];
   }
   const dir = join(snapshots, revision);
   if (!existsSync(join(dir, 'config.json'))) {
     if (hubNoExist(dir, 'config.json')) {
-      throw new HubCacheError(`"${id}" has no config.json at revision ${revision} (the hub said so when it was ` +
-        `downloaded: ${hubNoExist(dir, 'config.json')}); it is not a transformers model at that revision: ` +
-        'pin another one (--model org/name@<revision>)');
+      throw new HubCacheError(
+        `"${id}" has no config.json at revision ${revision} (the hub said so when it was ` +
+          `downloaded: ${hubNoExist(dir, 'config.json')}); it is not a transformers model at that revision: ` +
+          'pin another one (--model org/name@<revision>)',
+      );
     }
-    throw new HubCacheError(`${dir} (the cached snapshot of "${id}") has no config.json: the download is incomplete or holds other files only; ${downloadHint(id)}`);
+    throw new HubCacheError(
+      `${dir} (the cached snapshot of "${id}") has no config.json: the download is incomplete or holds other files only; ${downloadHint(id)}`,
+    );
   }
   return dir;
 }
@@ -97,8 +109,10 @@ function refRevision(repo: string, ref: string, id: string): string {
     throw new HubCacheError(`${refFile} does not hold a revision (read ${JSON.stringify(revision)})`);
   }
   if (!isDir(join(repo, 'snapshots', revision))) {
-    throw new HubCacheError(`${refFile} points at revision ${revision} but ${join(repo, 'snapshots', revision)} ` +
-      `does not exist (interrupted download?); ${downloadHint(id)}`);
+    throw new HubCacheError(
+      `${refFile} points at revision ${revision} but ${join(repo, 'snapshots', revision)} ` +
+        `does not exist (interrupted download?); ${downloadHint(id)}`,
+    );
   }
   return revision;
 }
@@ -108,10 +122,14 @@ function pinnedRevision(repo: string, id: string, pinned: string): string {
   if (isDir(join(repo, 'snapshots', pinned))) return pinned;
   if (existsSync(join(repo, 'refs', pinned))) return refRevision(repo, pinned, id);
   const refs = isDir(join(repo, 'refs')) ? readdirSync(join(repo, 'refs')).sort() : [];
-  const snaps = readdirSync(join(repo, 'snapshots')).filter((r) => isDir(join(repo, 'snapshots', r))).sort();
-  throw new HubCacheError(`revision "${pinned}" of "${id}" is not in the local cache ` +
-    `(refs: ${refs.join(', ') || 'none'}; snapshots: ${snaps.join(', ') || 'none'}); ` +
-    `download it with \`hf download ${id} --revision ${pinned}\``);
+  const snaps = readdirSync(join(repo, 'snapshots'))
+    .filter((r) => isDir(join(repo, 'snapshots', r)))
+    .sort();
+  throw new HubCacheError(
+    `revision "${pinned}" of "${id}" is not in the local cache ` +
+      `(refs: ${refs.join(', ') || 'none'}; snapshots: ${snaps.join(', ') || 'none'}); ` +
+      `download it with \`hf download ${id} --revision ${pinned}\``,
+  );
 }
 
 /**

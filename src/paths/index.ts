@@ -8,12 +8,15 @@ import { fileURLToPath } from 'node:url';
 import { hubRepoName, isHubId, resolveHubModel } from './hub-cache.ts';
 
 /** The project folder (CRAM_PROJECT_ROOT overrides it for bundled builds, e.g. the device benchmark). */
-export const PROJECT_ROOT = process.env.CRAM_PROJECT_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PROJECT_ROOT =
+  process.env.CRAM_PROJECT_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUNDLED_MODELS_DIR = join(PROJECT_ROOT, 'models');
 
 export function bundledModelNames(): string[] {
   if (!existsSync(BUNDLED_MODELS_DIR)) return [];
-  return readdirSync(BUNDLED_MODELS_DIR).filter((n) => statSync(join(BUNDLED_MODELS_DIR, n)).isDirectory()).sort();
+  return readdirSync(BUNDLED_MODELS_DIR)
+    .filter((n) => statSync(join(BUNDLED_MODELS_DIR, n)).isDirectory())
+    .sort();
 }
 
 /**
@@ -26,7 +29,9 @@ export function resolveModelDir(nameOrPath: string): string {
   const bundled = join(BUNDLED_MODELS_DIR, nameOrPath);
   if (existsSync(bundled) && statSync(bundled).isDirectory()) return bundled;
   if (isHubId(nameOrPath)) return resolveHubModel(nameOrPath);
-  throw new Error(`model "${nameOrPath}" is neither a folder nor a bundled model; bundled: ${bundledModelNames().join(', ') || '(none)'}`);
+  throw new Error(
+    `model "${nameOrPath}" is neither a folder nor a bundled model; bundled: ${bundledModelNames().join(', ') || '(none)'}`,
+  );
 }
 
 /** The name a model folder goes by in results: the repo name for a hub cache snapshot, else the folder's name. */

@@ -43,8 +43,12 @@ export function ttfAdvanceWidths(file: string): Map<number, number> {
     const rec = 12 + 16 * i;
     tables.set(buf.toString('latin1', rec, rec + 4), buf.readUInt32BE(rec + 8));
   }
-  const head = tables.get('head'); const hhea = tables.get('hhea'); const hmtx = tables.get('hmtx'); const cmap = tables.get('cmap');
-  if (head === undefined || hhea === undefined || hmtx === undefined || cmap === undefined) throw new Error(`${file}: missing tables`);
+  const head = tables.get('head');
+  const hhea = tables.get('hhea');
+  const hmtx = tables.get('hmtx');
+  const cmap = tables.get('cmap');
+  if (head === undefined || hhea === undefined || hmtx === undefined || cmap === undefined)
+    throw new Error(`${file}: missing tables`);
   const unitsPerEm = buf.readUInt16BE(head + 18);
   const nHMetrics = buf.readUInt16BE(hhea + 34);
   const advance = (gid: number) => buf.readUInt16BE(hmtx + 4 * Math.min(gid, nHMetrics - 1)) / unitsPerEm;
@@ -54,15 +58,23 @@ export function ttfAdvanceWidths(file: string): Map<number, number> {
     const platform = buf.readUInt16BE(cmap + 4 + 8 * i);
     const encoding = buf.readUInt16BE(cmap + 6 + 8 * i);
     const off = cmap + buf.readUInt32BE(cmap + 8 + 8 * i);
-    if (buf.readUInt16BE(off) === 4 && ((platform === 3 && encoding === 1) || platform === 0)) { sub = off; break; }
+    if (buf.readUInt16BE(off) === 4 && ((platform === 3 && encoding === 1) || platform === 0)) {
+      sub = off;
+      break;
+    }
   }
   const widths = new Map<number, number>();
   if (sub < 0) return widths;
   const segX2 = buf.readUInt16BE(sub + 6);
-  const ends = sub + 14; const starts = ends + segX2 + 2; const deltas = starts + segX2; const ranges = deltas + segX2;
+  const ends = sub + 14;
+  const starts = ends + segX2 + 2;
+  const deltas = starts + segX2;
+  const ranges = deltas + segX2;
   for (let s = 0; s < segX2 / 2; s++) {
-    const end = buf.readUInt16BE(ends + 2 * s); const start = buf.readUInt16BE(starts + 2 * s);
-    const delta = buf.readInt16BE(deltas + 2 * s); const range = buf.readUInt16BE(ranges + 2 * s);
+    const end = buf.readUInt16BE(ends + 2 * s);
+    const start = buf.readUInt16BE(starts + 2 * s);
+    const delta = buf.readInt16BE(deltas + 2 * s);
+    const range = buf.readUInt16BE(ranges + 2 * s);
     for (let c = start; c <= end && c !== 0xffff; c++) {
       let gid: number;
       if (range === 0) gid = (c + delta) & 0xffff;
@@ -91,7 +103,8 @@ export function installTextMetrics(): void {
   if (!regular) return;
   const reg = ttfAdvanceWidths(regular);
   const bld = bold ? ttfAdvanceWidths(bold) : reg;
-  const tm = (vega as unknown as { textMetrics: { width: (item: Record<string, unknown>, text: unknown) => number } }).textMetrics;
+  const tm = (vega as unknown as { textMetrics: { width: (item: Record<string, unknown>, text: unknown) => number } })
+    .textMetrics;
   tm.width = (item, text) => {
     const size = item.fontSize != null ? Number(item.fontSize) || 0 : 11;
     const str = text == null ? '' : String(text).trim();

@@ -101,11 +101,19 @@ function prefixSvgIds(svg: string, prefix: string): string {
 
 export function mdTable(head: string[], rows: string[][]): string {
   const e = (s: string) => s.replace(/\|/g, '\\|');
-  return [`| ${head.map(e).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(e).join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.map(e).join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.map(e).join(' | ')} |`),
+  ].join('\n');
 }
 
 /** Write the report into runDir; returns every path written and the figure list (drawn or skipped). */
-export async function writeReport(runDir: string, content: ReportContent, meta: ReportMeta = {}): Promise<ReportResult> {
+export async function writeReport(
+  runDir: string,
+  content: ReportContent,
+  meta: ReportMeta = {},
+): Promise<ReportResult> {
   const { config = {}, environment = {}, wallSeconds } = meta;
   const title = meta.title ?? 'Cramming report';
   const figDir = join(runDir, 'figures');
@@ -127,16 +135,33 @@ export async function writeReport(runDir: string, content: ReportContent, meta: 
     }
     const out = await renderSpec(e.spec, join(figDir, e.name));
     files.push(out.svg, out.png);
-    figures.push({ name: e.name, title: e.title, caption: e.caption, svg: out.svg, png: out.png, svgText: out.svgText });
+    figures.push({
+      name: e.name,
+      title: e.title,
+      caption: e.caption,
+      svg: out.svg,
+      png: out.png,
+      svgText: out.svgText,
+    });
   }
-  const wall = wallSeconds === undefined ? 'Not recorded.' : `${wallSeconds.toFixed(1)} s (${fmtDuration(wallSeconds)})${meta.sessions ? `; ${meta.sessions}` : ''}`;
+  const wall =
+    wallSeconds === undefined
+      ? 'Not recorded.'
+      : `${wallSeconds.toFixed(1)} s (${fmtDuration(wallSeconds)})${meta.sessions ? `; ${meta.sessions}` : ''}`;
   const notes = content.notes ?? [];
 
   const generated = new Date().toISOString();
   /** The report as Markdown; `image` writes a drawn figure's picture (a PNG link in report.md, the SVG in HTML). */
   const document = (image: (f: (typeof figures)[number], i: number) => string) => {
-    const md: string[] = [`# ${title}`, '', `Generated ${generated}.`, '', '## What was run', '',
-      ...content.summary.map((l) => `- ${l}`)];
+    const md: string[] = [
+      `# ${title}`,
+      '',
+      `Generated ${generated}.`,
+      '',
+      '## What was run',
+      '',
+      ...content.summary.map((l) => `- ${l}`),
+    ];
     for (const n of notes) md.push('', n);
     for (const s of content.sections) md.push('', `## ${s.title}`, '', s.markdown.trimEnd());
     md.push('', '## Figures', '');
@@ -149,17 +174,37 @@ export async function writeReport(runDir: string, content: ReportContent, meta: 
         md.push(image(f, i), '', `${f.caption} ([SVG](${relSvg}))`, '');
       }
     });
-    md.push('## Configuration', '', '```json', JSON.stringify(config, null, 2), '```', '',
-      '## Environment', '', '```json', JSON.stringify(environment, null, 2), '```', '',
-      '## Wall time', '', wall, '');
+    md.push(
+      '## Configuration',
+      '',
+      '```json',
+      JSON.stringify(config, null, 2),
+      '```',
+      '',
+      '## Environment',
+      '',
+      '```json',
+      JSON.stringify(environment, null, 2),
+      '```',
+      '',
+      '## Wall time',
+      '',
+      wall,
+      '',
+    );
     return md.join('\n');
   };
-  const markdown = write('report.md', document((f) => `![${f.title}](${relative(runDir, f.png!).split('\\').join('/')})`));
+  const markdown = write(
+    'report.md',
+    document((f) => `![${f.title}](${relative(runDir, f.png!).split('\\').join('/')})`),
+  );
 
   // report.html: the same Markdown rendered, each figure's paragraph replaced by its inlined SVG.
   const slot = (i: number) => `%%figure-${i}%%`;
-  const body = renderMarkdown(document((_, i) => slot(i))).replace(/<p>%%figure-(\d+)%%<\/p>/g,
-    (_, i: string) => `<div class="fig">${prefixSvgIds(figures[Number(i)]!.svgText!, `f${i}-`)}</div>`);
+  const body = renderMarkdown(document((_, i) => slot(i))).replace(
+    /<p>%%figure-(\d+)%%<\/p>/g,
+    (_, i: string) => `<div class="fig">${prefixSvgIds(figures[Number(i)]!.svgText!, `f${i}-`)}</div>`,
+  );
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${renderInline(title)}</title>
 <style>
@@ -177,6 +222,7 @@ ${body}</body></html>
   return {
     files,
     figures: figures.map(({ name, title: t, svg, png, skipped }) => ({ name, title: t, svg, png, skipped })),
-    markdown, html: htmlPath,
+    markdown,
+    html: htmlPath,
   };
 }

@@ -7,7 +7,9 @@ import { toCsv } from '../results/csv.ts';
 import type { SampleRecord } from '../results/sample-record.ts';
 import {
   capacityTable,
-  type AccuracyByLengthRow, type CapacityRow, type CeThresholdRow,
+  type AccuracyByLengthRow,
+  type CapacityRow,
+  type CeThresholdRow,
 } from '../metrics/aggregate.ts';
 import { modelOrder, sourceOrder } from './figures/common.ts';
 
@@ -24,7 +26,9 @@ const DASH = '–';
 /** "mean ± std" with one decimal; "mean" alone when std is undefined; "–" when there is no mean. */
 export function formatMeanStd(mean: number | null, std: number | null, digits = 1): string {
   if (mean === null || !Number.isFinite(mean)) return DASH;
-  return std === null || !Number.isFinite(std) ? mean.toFixed(digits) : `${mean.toFixed(digits)} ± ${std.toFixed(digits)}`;
+  return std === null || !Number.isFinite(std)
+    ? mean.toFixed(digits)
+    : `${mean.toFixed(digits)} ± ${std.toFixed(digits)}`;
 }
 
 /** Table 1 from the capacity table: one block of three rows per (source, K). */
@@ -37,9 +41,24 @@ export function table1(records: readonly SampleRecord[], cap: CapacityRow[] = ca
       const byModel = new Map(cap.filter((r) => r.source === source && r.n_mem === k).map((r) => [r.model, r]));
       if (byModel.size === 0) continue;
       const cell = (f: (r: CapacityRow) => string) => models.map((m) => (byModel.has(m) ? f(byModel.get(m)!) : DASH));
-      rows.push({ source, n_mem: k, metric: 'Max, tokens', cells: cell((r) => (r.capacity === null ? DASH : String(r.capacity))) });
-      rows.push({ source, n_mem: k, metric: 'Gain, tokens', cells: cell((r) => formatMeanStd(r.token_gain_mean, r.token_gain_std)) });
-      rows.push({ source, n_mem: k, metric: 'Information gain, nats', cells: cell((r) => formatMeanStd(r.info_gain_nats_mean, r.info_gain_nats_std)) });
+      rows.push({
+        source,
+        n_mem: k,
+        metric: 'Max, tokens',
+        cells: cell((r) => (r.capacity === null ? DASH : String(r.capacity))),
+      });
+      rows.push({
+        source,
+        n_mem: k,
+        metric: 'Gain, tokens',
+        cells: cell((r) => formatMeanStd(r.token_gain_mean, r.token_gain_std)),
+      });
+      rows.push({
+        source,
+        n_mem: k,
+        metric: 'Information gain, nats',
+        cells: cell((r) => formatMeanStd(r.info_gain_nats_mean, r.info_gain_nats_std)),
+      });
     }
   }
   return { models, rows };
@@ -64,7 +83,10 @@ export function table1Markdown(t: Table1): string {
 
 /** Header row plus one row per (source, K, metric). */
 export function table1CsvRows(t: Table1): string[][] {
-  return [['source', 'n_mem', 'metric', ...t.models], ...t.rows.map((r) => [r.source, String(r.n_mem), r.metric, ...r.cells])];
+  return [
+    ['source', 'n_mem', 'metric', ...t.models],
+    ...t.rows.map((r) => [r.source, String(r.n_mem), r.metric, ...r.cells]),
+  ];
 }
 
 export { toCsv };
@@ -76,4 +98,3 @@ export function csvFromRows(rows: readonly (readonly string[])[]): string {
 export const capacityCsv = (rows: readonly CapacityRow[]) => toCsv(rows);
 export const accuracyCsv = (rows: readonly AccuracyByLengthRow[]) => toCsv(rows);
 export const ceFitCsv = (rows: readonly CeThresholdRow[]) => toCsv(rows);
-

@@ -26,7 +26,9 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
     // The run folder's own records and, for a run split into shards, every shard's (shards.ts).
     const copies = runFileCopies(dir, 'samples.jsonl').filter((c) => existsSync(c.path));
     if (copies.length === 0) throw new Error(`compareRuns: ${join(dir, 'samples.jsonl')} not found`);
-    const rs = readMergedJsonl<SampleRecord>(dir, 'samples.jsonl', (b) => badLines.push({ ...b, file: join(dir, b.file) }));
+    const rs = readMergedJsonl<SampleRecord>(dir, 'samples.jsonl', (b) =>
+      badLines.push({ ...b, file: join(dir, b.file) }),
+    );
     perRun[resolve(dir)] = rs.length;
     for (const r of rs) {
       const k = sampleKey(r);
@@ -37,11 +39,15 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
       seen.add(k);
       records.push(r);
     }
-    curves.push(...readMergedJsonl<CurveRecord>(dir, 'curves.jsonl', (b) => badLines.push({ ...b, file: join(dir, b.file) })));
+    curves.push(
+      ...readMergedJsonl<CurveRecord>(dir, 'curves.jsonl', (b) => badLines.push({ ...b, file: join(dir, b.file) })),
+    );
   }
   mkdirSync(outDir, { recursive: true });
   const result = await writeCapacityReport(outDir, {
-    records, curves, badLines,
+    records,
+    curves,
+    badLines,
     title: `Comparison of ${runDirs.length} runs`,
     config: { runs: perRun },
     environment: { node: process.version, platform: `${process.platform}-${process.arch}` },

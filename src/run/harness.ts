@@ -28,8 +28,21 @@ import { prepareExperiment } from './prepare.ts';
 import { RunProgress } from './progress.ts';
 import { lockHolder, RunLock } from './run-lock.ts';
 import {
-  checkPlanMatches, COST_ESTIMATE, planSha256, readMergedJsonl, readMergedRecords, readShardsFile, recordShards, resolveShard,
-  SHARDS_FILE, shardDir, ShardError, shardIndices, splitPlan, type ShardChoice, type ShardRequest,
+  checkPlanMatches,
+  COST_ESTIMATE,
+  planSha256,
+  readMergedJsonl,
+  readMergedRecords,
+  readShardsFile,
+  recordShards,
+  resolveShard,
+  SHARDS_FILE,
+  shardDir,
+  ShardError,
+  shardIndices,
+  splitPlan,
+  type ShardChoice,
+  type ShardRequest,
 } from './shards.ts';
 import { writeRunReport } from './run-report.ts';
 import { StopSignals } from './stop.ts';
@@ -85,25 +98,36 @@ function checkResumable(run: RunFolder, config: ExperimentConfig, hasRecords: bo
     log(`${run.dir}: ${why}, but it holds no finished record yet; starting it over with this config`);
     return;
   }
-  throw new Error(`${run.dir} holds a run, but ${why}; give this config another name (or move that folder away) so no finished result is mixed up or lost`);
+  throw new Error(
+    `${run.dir} holds a run, but ${why}; give this config another name (or move that folder away) so no finished result is mixed up or lost`,
+  );
 }
 
-export async function runExperiment<Rec extends object = object>(configPath: string, opts: RunOptions = {}): Promise<ExperimentResult<Rec>> {
-  const log = (s: string) => { if (!opts.quiet) process.stderr.write(`${s}\n`); };
+export async function runExperiment<Rec extends object = object>(
+  configPath: string,
+  opts: RunOptions = {},
+): Promise<ExperimentResult<Rec>> {
+  const log = (s: string) => {
+    if (!opts.quiet) process.stderr.write(`${s}\n`);
+  };
   const prepared = prepareExperiment(configPath, { quiet: opts.quiet });
   const { config, kind } = prepared;
   for (const m of prepared.models) {
     const skipped = m.skipped.length;
     if (skipped > 0) {
       const lengths = [...new Set(m.skipped.map((s) => s.length))].sort((a, b) => a - b);
-      log(`${m.info.name}: ${skipped} text(s) shorter than a length are not samples there and are left out (L = ${lengths.join(', ')}; listed in skipped.jsonl and the report)`);
+      log(
+        `${m.info.name}: ${skipped} text(s) shorter than a length are not samples there and are left out (L = ${lengths.join(', ')}; listed in skipped.jsonl and the report)`,
+      );
     }
   }
 
   // As a shard: the index from the request and what the folder recorded (checked before anything is written); this
   // process then writes only under shards/<i>/ and holds that folder's lock (no lock is shared between hosts).
   const shardReq = opts.shard ? withConfigCount(opts.shard, config.shards) : undefined;
-  const choice: (ShardChoice & { slurmArrayMin?: number; note?: string }) | null = shardReq ? resolveShard(shardReq, readShardsFile(prepared.runDir), prepared.runDir) : null;
+  const choice: (ShardChoice & { slurmArrayMin?: number; note?: string }) | null = shardReq
+    ? resolveShard(shardReq, readShardsFile(prepared.runDir), prepared.runDir)
+    : null;
 
   // The backend and the models' memory needs are checked before the run folder exists.
   const sessions = await import('./model-session.ts');
@@ -111,8 +135,10 @@ export async function runExperiment<Rec extends object = object>(configPath: str
   for (const m of prepared.models) {
     const longest = Math.max(0, ...m.items.map((it) => it.positions));
     await sessions.checkModelsFit([m.info], backend.name, {
-      maxTokens: longest, batchTokens: Math.max(longest, Math.min(config.batch.max_tokens, config.batch.max_texts * longest)),
-      tokensFrom: `the planned work (up to ${longest} positions per text)`, precision: config.precision,
+      maxTokens: longest,
+      batchTokens: Math.max(longest, Math.min(config.batch.max_tokens, config.batch.max_texts * longest)),
+      tokensFrom: `the planned work (up to ${longest} positions per text)`,
+      precision: config.precision,
     });
   }
 
@@ -131,12 +157,19 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     // a shard starting now sees the lock, or this process sees the shard's files).
     if (!choice && (existsSync(run.path(SHARDS_FILE)) || shardIndices(run.dir).length > 0)) {
       const n = readShardsFile(run.dir)?.count;
-      throw new ShardError(`${run.dir} is split into ${n ?? 'several'} shards (${SHARDS_FILE}, shards/): run each with --shard i/${n ?? 'n'} ` +
-        `(or as a SLURM array or indexed job), see their progress with cram status ${relative(process.cwd(), run.dir) || run.dir}, and merge them with cram report`);
+      throw new ShardError(
+        `${run.dir} is split into ${n ?? 'several'} shards (${SHARDS_FILE}, shards/): run each with --shard i/${n ?? 'n'} ` +
+          `(or as a SLURM array or indexed job), see their progress with cram status ${relative(process.cwd(), run.dir) || run.dir}, and merge them with cram report`,
+      );
     }
     const badLines: BadLine[] = [];
     // Done: this folder's records; a shard also counts the run folder's own (a single-process session before the split).
-    const finished = [...(choice ? run.readJsonl<object>(kind.recordFile, (b) => badLines.push(b)) : []), ...own.readJsonl<object>(kind.recordFile, (b) => badLines.push({ ...b, file: choice ? relative(run.dir, own.path(b.file)) : b.file }))];
+    const finished = [
+      ...(choice ? run.readJsonl<object>(kind.recordFile, (b) => badLines.push(b)) : []),
+      ...own.readJsonl<object>(kind.recordFile, (b) =>
+        badLines.push({ ...b, file: choice ? relative(run.dir, own.path(b.file)) : b.file }),
+      ),
+    ];
     for (const note of describeBadLines(badLines)) log(`${note}; those texts run again`);
     const anyRecords = finished.length > 0 || (choice !== null && readMergedJsonl(run.dir, kind.recordFile).length > 0);
     checkResumable(run, config, anyRecords, log);
@@ -148,23 +181,40 @@ export async function runExperiment<Rec extends object = object>(configPath: str
       const { file, created } = recordShards(run.dir, () => {
         const shards = splitPlan(models, c.count, config.max_steps);
         return {
-          count: c.count, planned: shards.reduce((a, x) => a + x.items, 0), plan_sha256: planSha256(models), cost_estimate: COST_ESTIMATE,
-          created: new Date().toISOString(), created_by: c.how, ...(c.slurmArrayMin !== undefined ? { slurm_array_min: c.slurmArrayMin } : {}), shards,
+          count: c.count,
+          planned: shards.reduce((a, x) => a + x.items, 0),
+          plan_sha256: planSha256(models),
+          cost_estimate: COST_ESTIMATE,
+          created: new Date().toISOString(),
+          created_by: c.how,
+          ...(c.slurmArrayMin !== undefined ? { slurm_array_min: c.slurmArrayMin } : {}),
+          shards,
         };
       });
       if (!created) {
         // Another task may have planned the split between our first look and now: it must agree with this request.
         const again = resolveShard(shardReq!, file, run.dir);
-        if (again.index !== c.index) throw new ShardError(`another task split ${run.dir} at the same moment (${file.created_by}), and by that split this task is shard ${again.index}, not ${c.index}; run this task again`);
+        if (again.index !== c.index)
+          throw new ShardError(
+            `another task split ${run.dir} at the same moment (${file.created_by}), and by that split this task is shard ${again.index}, not ${c.index}; run this task again`,
+          );
       }
       checkPlanMatches(file, models, run.dir);
       const holder = lockHolder(run.dir);
-      if (holder) throw new ShardError(`${run.dir} is being run as one process (${holder.pid} on ${holder.host}: ${holder.command}); stop it before running the run as shards, so that no item is run twice`);
+      if (holder)
+        throw new ShardError(
+          `${run.dir} is being run as one process (${holder.pid} on ${holder.host}: ${holder.command}); stop it before running the run as shards, so that no item is run twice`,
+        );
       keys = new Set(file.shards[c.index].keys);
       if (c.note) log(c.note);
-      log(`shard ${c.index} of ${c.count} (${c.how}${created ? `; split planned now: ${relative(process.cwd(), run.path(SHARDS_FILE))}` : ''}): ${keys.size} of ${file.planned} items`);
+      log(
+        `shard ${c.index} of ${c.count} (${c.how}${created ? `; split planned now: ${relative(process.cwd(), run.path(SHARDS_FILE))}` : ''}): ${keys.size} of ${file.planned} items`,
+      );
     }
-    const skippedLines = prepared.models.flatMap((m) => m.skipped).map((s) => JSON.stringify(s) + '\n').join('');
+    const skippedLines = prepared.models
+      .flatMap((m) => m.skipped)
+      .map((s) => JSON.stringify(s) + '\n')
+      .join('');
     if (choice) {
       writeShared(run, 'config.yaml', YAML.stringify(config));
       writeShared(run, 'skipped.jsonl', skippedLines);
@@ -174,7 +224,10 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     }
     const done = new Set(finished.map((r) => kind.recordKey(r)));
 
-    session = own.startSession({ config_file: relative(process.cwd(), resolve(configPath)), ...(choice ? { shard: choice.index, shards: choice.count, shard_from: choice.how } : {}) });
+    session = own.startSession({
+      config_file: relative(process.cwd(), resolve(configPath)),
+      ...(choice ? { shard: choice.index, shards: choice.count, shard_from: choice.how } : {}),
+    });
     const activeSession = session;
     // Heartbeats (also on a finished record, at most once a second): a killed session's wall time ends at the last one.
     let lastBeat = Date.now();
@@ -187,11 +240,20 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     heartbeat = setInterval(() => beat(true), HEARTBEAT_MS);
     heartbeat.unref();
     if (opts.signals !== false) {
-      stop = new StopSignals(log, () => { activeSession.end('aborted', { records: ranNow }); lock.release(); }).install();
+      stop = new StopSignals(log, () => {
+        activeSession.end('aborted', { records: ranNow });
+        lock.release();
+      }).install();
     }
-    const shouldStop = () => (stop?.stopRequested ?? false) || (opts.stopAfter !== undefined && ranNow >= opts.stopAfter);
+    const shouldStop = () =>
+      (stop?.stopRequested ?? false) || (opts.stopAfter !== undefined && ranNow >= opts.stopAfter);
 
-    const environment = { ...describeEnvironment(backend), config_file: relative(process.cwd(), resolve(configPath)), started: session.started, ...(choice ? { host: hostname(), shard: choice.index, shards: choice.count } : {}) };
+    const environment = {
+      ...describeEnvironment(backend),
+      config_file: relative(process.cwd(), resolve(configPath)),
+      started: session.started,
+      ...(choice ? { host: hostname(), shard: choice.index, shards: choice.count } : {}),
+    };
     own.writeAtomic('environment.json', JSON.stringify(environment, null, 2) + '\n');
     log(`run ${config.name} (${kind.name}) → ${own.dir} (backend ${backend.name}: ${backend.detail})`);
 
@@ -199,13 +261,17 @@ export async function runExperiment<Rec extends object = object>(configPath: str
       if (shouldStop()) break;
       const mine = keys ? m.items.filter((it) => keys!.has(it.key)) : m.items;
       const todo = mine.filter((it) => !done.has(it.key));
-      log(`${m.info.name}: ${mine.length} planned${keys ? ' for this shard' : ''}, ${mine.length - todo.length} already done, ${todo.length} to run`);
+      log(
+        `${m.info.name}: ${mine.length} planned${keys ? ' for this shard' : ''}, ${mine.length - todo.length} already done, ${todo.length} to run`,
+      );
       if (todo.length === 0) continue;
       const model: ModelSession = await sessions.openModel(m.info.dir);
       const progress = new RunProgress(mine.length, mine.length - todo.length, opts.quiet);
       let doneHere = 0;
       const ctx: RunContext<object> = {
-        config, session: model, shouldStop,
+        config,
+        session: model,
+        shouldStop,
         record: (r) => {
           own.append(kind.recordFile, { ...r, precision: config.precision }); // every kind's records say it
           done.add(kind.recordKey(r));
@@ -233,24 +299,36 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     if (choice) {
       // The last shard to finish (every planned item has a record, in any shard) writes the merged report.
       const planned = prepared.models.flatMap((m) => m.items.map((it) => it.key));
-      const have = new Set(readMergedRecords<object>(run.dir, kind.recordFile, (r) => kind.recordKey(r)).records.map((r) => kind.recordKey(r)));
+      const have = new Set(
+        readMergedRecords<object>(run.dir, kind.recordFile, (r) => kind.recordKey(r)).records.map((r) =>
+          kind.recordKey(r),
+        ),
+      );
       const missing = planned.filter((k) => !have.has(k)).length;
       complete = missing === 0;
       if (!complete) {
-        log(`shard ${choice.index}/${choice.count} ${stopped ? 'stopped' : 'finished its items'}; ${planned.length - missing} of ${planned.length} planned items are done over all shards. ` +
-          `The last shard to finish writes the report (or: cram report ${relative(process.cwd(), run.dir) || run.dir}); progress: cram status ${relative(process.cwd(), run.dir) || run.dir}`);
+        log(
+          `shard ${choice.index}/${choice.count} ${stopped ? 'stopped' : 'finished its items'}; ${planned.length - missing} of ${planned.length} planned items are done over all shards. ` +
+            `The last shard to finish writes the report (or: cram report ${relative(process.cwd(), run.dir) || run.dir}); progress: cram status ${relative(process.cwd(), run.dir) || run.dir}`,
+        );
       }
     }
     if (!choice) {
       const report = await writeRunReport(run.dir, { log });
-      if (report) log(`report: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
+      if (report)
+        log(`report: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
     } else if (complete) {
       // The records are all there whatever happens now: a report that cannot be written is said, not fatal.
       try {
         const report = await writeRunReport(run.dir, { log });
-        if (report) log(`merged report of all ${choice.count} shards: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`);
+        if (report)
+          log(
+            `merged report of all ${choice.count} shards: ${relative(process.cwd(), report.markdown)} and ${relative(process.cwd(), report.html)}`,
+          );
       } catch (e) {
-        log(`every shard is done, but the merged report could not be written (${(e as Error).message}); write it with cram report ${relative(process.cwd(), run.dir) || run.dir}`);
+        log(
+          `every shard is done, but the merged report could not be written (${(e as Error).message}); write it with cram report ${relative(process.cwd(), run.dir) || run.dir}`,
+        );
       }
     }
   } catch (e) {
@@ -262,9 +340,17 @@ export async function runExperiment<Rec extends object = object>(configPath: str
     lock.release();
   }
   const records = own.readJsonl<Rec>(kind.recordFile);
-  log(`${ranNow} record(s) made in this session${stopped ? ' (stopped early: run the same command to resume)' : ''}; ${records.length} in ` +
-    `${choice ? relative(process.cwd(), own.path(kind.recordFile)) : relative(process.cwd(), run.path('results.csv'))}`);
-  return { runDir: run.dir, records, ranNow, interrupted: stopped, ...(choice ? { shard: { index: choice.index, count: choice.count, how: choice.how }, complete } : {}) };
+  log(
+    `${ranNow} record(s) made in this session${stopped ? ' (stopped early: run the same command to resume)' : ''}; ${records.length} in ` +
+      `${choice ? relative(process.cwd(), own.path(kind.recordFile)) : relative(process.cwd(), run.path('results.csv'))}`,
+  );
+  return {
+    runDir: run.dir,
+    records,
+    ranNow,
+    interrupted: stopped,
+    ...(choice ? { shard: { index: choice.index, count: choice.count, how: choice.how }, complete } : {}),
+  };
 }
 
 /**
@@ -276,7 +362,9 @@ function writeShared(run: RunFolder, name: string, content: string): void {
   const file = run.path(name);
   try {
     if (readFileSync(file, 'utf8') === content) return;
-  } catch { /* not there yet */ }
+  } catch {
+    /* not there yet */
+  }
   const tmp = `${file}.tmp-${hostname()}-${process.pid}`;
   try {
     writeFileSync(tmp, content);
@@ -291,9 +379,13 @@ function writeShared(run: RunFolder, name: string, content: string): void {
 function withConfigCount(req: ShardRequest, shards: number | undefined): ShardRequest {
   if (shards === undefined) return req;
   if (req.from === 'flag') {
-    if (req.count !== shards) throw new ShardError(`--shard ${req.index}/${req.count} says ${req.count} shards but the config says shards: ${shards}; make them agree`);
+    if (req.count !== shards)
+      throw new ShardError(
+        `--shard ${req.index}/${req.count} says ${req.count} shards but the config says shards: ${shards}; make them agree`,
+      );
     return req;
   }
-  if (req.count !== undefined && req.count !== shards) throw new ShardError(`--shards ${req.count} and the config's shards: ${shards} disagree; give one`);
+  if (req.count !== undefined && req.count !== shards)
+    throw new ShardError(`--shards ${req.count} and the config's shards: ${shards} disagree; give one`);
   return { ...req, count: shards };
 }

@@ -39,10 +39,18 @@ export function describeModel(nameOrPath: string): ModelInfo {
   if (existsSync(configFile)) {
     const raw = readJsonObject(configFile, 'model config');
     const c = architectureFor(raw, configFile).configure(raw, configFile);
-    const width = [raw.word_embed_proj_dim, raw.hidden_size, raw.n_embd, raw.d_model].find((v) => typeof v === 'number') as number | undefined;
+    const width = [raw.word_embed_proj_dim, raw.hidden_size, raw.n_embd, raw.d_model].find(
+      (v) => typeof v === 'number',
+    ) as number | undefined;
     return {
-      name, dir, format: 'huggingface', maxPositions: c.maxPositions, positionsFrom: `${configFile} (max_position_embeddings)`,
-      vocabSize: c.vocabSize, hiddenSize: width ?? 0, tokenizerFile: join(dir, 'tokenizer.json'),
+      name,
+      dir,
+      format: 'huggingface',
+      maxPositions: c.maxPositions,
+      positionsFrom: `${configFile} (max_position_embeddings)`,
+      vocabSize: c.vocabSize,
+      hiddenSize: width ?? 0,
+      tokenizerFile: join(dir, 'tokenizer.json'),
       parameters: configParameterCount(raw, configFile),
     };
   }
@@ -58,16 +66,34 @@ export function describeModel(nameOrPath: string): ModelInfo {
     }
     const h = parseLlama2cHeader(head.subarray(0, n), l2c.checkpoint);
     // The same bounds as a config.json's (the header's fields under their Hugging Face names).
-    checkConfigLimits({
-      hidden_size: h.dim, intermediate_size: h.hiddenDim, num_hidden_layers: h.nLayers, num_attention_heads: h.nHeads,
-      num_key_value_heads: h.nKvHeads, vocab_size: h.vocabSize, max_position_embeddings: h.seqLen, tie_word_embeddings: h.sharedClassifier,
-    }, `${l2c.checkpoint} (llama2.c header)`);
+    checkConfigLimits(
+      {
+        hidden_size: h.dim,
+        intermediate_size: h.hiddenDim,
+        num_hidden_layers: h.nLayers,
+        num_attention_heads: h.nHeads,
+        num_key_value_heads: h.nKvHeads,
+        vocab_size: h.vocabSize,
+        max_position_embeddings: h.seqLen,
+        tie_word_embeddings: h.sharedClassifier,
+      },
+      `${l2c.checkpoint} (llama2.c header)`,
+    );
     return {
-      name, dir, format: 'llama2c', maxPositions: h.seqLen, positionsFrom: `${l2c.checkpoint} (seq_len)`,
-      vocabSize: h.vocabSize, hiddenSize: h.dim, tokenizerFile: l2c.tokenizer, parameters: null,
+      name,
+      dir,
+      format: 'llama2c',
+      maxPositions: h.seqLen,
+      positionsFrom: `${l2c.checkpoint} (seq_len)`,
+      vocabSize: h.vocabSize,
+      hiddenSize: h.dim,
+      tokenizerFile: l2c.tokenizer,
+      parameters: null,
     };
   }
-  throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);
+  throw new Error(
+    `${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`,
+  );
 }
 
 /** The model's tokenizer, as loadModel makes it (same classes, same fingerprint). */

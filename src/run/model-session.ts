@@ -18,7 +18,13 @@ import type { CausalLM } from '../models/causal-lm.ts';
 export type { CramHooks, CramJob, CramOutcome, CramProgress, CramSettings } from '../cram/cram.ts';
 export type { InputPart } from '../cram/generate.ts';
 export type { Regeneration } from '../cram/regenerate.ts';
-export type { ProgressiveHooks, ProgressiveJob, ProgressiveOutcome, ProgressiveSettings, StageOutcome } from '../cram/progressive.ts';
+export type {
+  ProgressiveHooks,
+  ProgressiveJob,
+  ProgressiveOutcome,
+  ProgressiveSettings,
+  StageOutcome,
+} from '../cram/progressive.ts';
 export type { OneStepHooks, OneStepJob, OneStepOutcome, OneStepSettings } from '../cram/one-step.ts';
 
 /** What the engine runs on (written to environment.json). */
@@ -57,7 +63,11 @@ export interface ModelSession {
   /** Loss and teacher-forced accuracy of one text with the given vectors in front. */
   evaluate(memory: Float32Array, nMem: number, ids: number[]): Promise<{ loss: number; accuracy: number }>;
   /** The same for several texts with the same K: vectors [B·K·d]; also each text's per-token cross-entropies (nats). */
-  evaluateMany(memory: Float32Array | null, nMem: number, texts: number[][]): Promise<{ loss: number; accuracy: number; tokenCe: number[] }[]>;
+  evaluateMany(
+    memory: Float32Array | null,
+    nMem: number,
+    texts: number[][],
+  ): Promise<{ loss: number; accuracy: number; tokenCe: number[] }[]>;
   /** Greedy continuation of an input made of vector runs and token runs. */
   generate(parts: InputPart[], maxNew: number, opts?: { eosId?: number | null }): Promise<number[]>;
   /** std of the whole input-embedding matrix (the paper's init scale). */
@@ -67,7 +77,9 @@ export interface ModelSession {
   /** One-step generation training of every job (src/cram/one-step.ts); outcomes through hooks.onFinish. */
   oneStep(jobs: OneStepJob[], settings: OneStepSettings, hooks: OneStepHooks): Promise<void>;
   /** Loss and accuracy of (e, m) pairs on their targets (one-step, teacher-free: one pass). */
-  evaluateOneStep(items: { e: Float32Array; m: Float32Array; targets: number[] }[]): Promise<{ loss: number; accuracy: number }[]>;
+  evaluateOneStep(
+    items: { e: Float32Array; m: Float32Array; targets: number[] }[],
+  ): Promise<{ loss: number; accuracy: number }[]>;
   /** The n tokens one forward pass of [e, m × (n−1)] produces (argmax at every position), one row per pair. */
   oneStepDecode(e: Float32Array, m: Float32Array, n: number): Promise<number[][]>;
   /**
@@ -84,7 +96,8 @@ export interface ModelSession {
  */
 function embeddingMean(model: CausalLM, name: string): Float32Array {
   const m = model as unknown as { embeddingName?: unknown; normalizer?: unknown };
-  if (typeof m.embeddingName !== 'string') throw new Error(`${name}: this architecture does not say which weight is its input-embedding table`);
+  if (typeof m.embeddingName !== 'string')
+    throw new Error(`${name}: this architecture does not say which weight is its input-embedding table`);
   const table = model.weights.read(m.embeddingName);
   const d = model.embedDim;
   const rows = table.length / d;
@@ -152,7 +165,9 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
     evaluateOneStep: (items) => evaluateOneStep(engine, items),
     oneStepDecode: (e, m, n) => engine.oneStepDecode(e, m, n),
     embeddingMean: () => embeddingMean(model, loaded.name),
-    dispose: () => { void engine.release(); },
+    dispose: () => {
+      void engine.release();
+    },
   };
 }
 
@@ -160,14 +175,21 @@ export async function openModel(nameOrPath: string): Promise<ModelSession> {
  * The known limits of every model of a run against the started backend (src/cram/limits.ts), before any work: weights
  * and the largest batch against its memory. Reads weight headers only.
  */
-export async function checkModelsFit(models: { dir: string; name: string; maxPositions: number }[], backend: string,
-  batch: { maxTokens: number; batchTokens: number; tokensFrom: string; precision?: Precision }): Promise<void> {
+export async function checkModelsFit(
+  models: { dir: string; name: string; maxPositions: number }[],
+  backend: string,
+  batch: { maxTokens: number; batchTokens: number; tokensFrom: string; precision?: Precision },
+): Promise<void> {
   const { checkLimits } = await import('../cram/limits.ts');
   const { loadModel } = await import('../models/load.ts');
   for (const m of models) {
     const { model } = await loadModel(m.dir, { tokenizer: false, fingerprint: false });
     checkLimits(model, backend, {
-      name: m.name, maxTokens: batch.maxTokens, batchTokens: batch.batchTokens, tokensFrom: batch.tokensFrom, precision: batch.precision,
+      name: m.name,
+      maxTokens: batch.maxTokens,
+      batchTokens: batch.batchTokens,
+      tokensFrom: batch.tokensFrom,
+      precision: batch.precision,
     });
   }
 }

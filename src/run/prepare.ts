@@ -29,7 +29,9 @@ export interface PreparedRun {
 /** Validates and plans a config; throws a one-line error naming the file and the problem, before anything is written. */
 export function prepareExperiment(configPath: string, opts: { quiet?: boolean } = {}): PreparedRun {
   const config = loadExperimentConfig(configPath);
-  const fail = (msg: string): never => { throw new ConfigError(`${configPath}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new ConfigError(`${configPath}: ${msg}`);
+  };
   const kind = experimentKind(config.experiment);
   const runDir = join(resolve(config.output_dir), config.name);
   const infos: ModelInfo[] = [];
@@ -42,9 +44,13 @@ export function prepareExperiment(configPath: string, opts: { quiet?: boolean } 
   }
   const byName = new Map<string, string>();
   for (const [i, info] of infos.entries()) {
-    if (!PATH_SEGMENT.test(info.name)) fail(`models[${i}]: the folder name "${info.name}" becomes a folder of the results; rename the model folder`);
+    if (!PATH_SEGMENT.test(info.name))
+      fail(`models[${i}]: the folder name "${info.name}" becomes a folder of the results; rename the model folder`);
     const other = byName.get(info.name);
-    if (other !== undefined) fail(`models: "${other}" and "${config.models[i]}" are both named "${info.name}" (the folder name records use): their records would collide; rename one folder`);
+    if (other !== undefined)
+      fail(
+        `models: "${other}" and "${config.models[i]}" are both named "${info.name}" (the folder name records use): their records would collide; rename one folder`,
+      );
     byName.set(info.name, config.models[i]);
   }
   const line = new ProgressLine();
@@ -53,13 +59,25 @@ export function prepareExperiment(configPath: string, opts: { quiet?: boolean } 
     let plan;
     try {
       const tokenizer = loadTokenizer(info);
-      plan = kind.plan({ config, model: info, tokenizer, progress: (d) => { if (!opts.quiet) line.update((el) => `planning: ${d} (${el.toFixed(0)} s)`); } });
+      plan = kind.plan({
+        config,
+        model: info,
+        tokenizer,
+        progress: (d) => {
+          if (!opts.quiet) line.update((el) => `planning: ${d} (${el.toFixed(0)} s)`);
+        },
+      });
     } catch (e) {
       return fail((e as Error).message);
     }
-    const worst = plan.items.reduce<WorkItem | null>((w, it) => (w === null || it.positions > w.positions ? it : w), null);
+    const worst = plan.items.reduce<WorkItem | null>(
+      (w, it) => (w === null || it.positions > w.positions ? it : w),
+      null,
+    );
     if (worst && worst.positions > info.maxPositions) {
-      fail(`${worst.key} needs ${worst.positions} positions (vectors + tokens) but ${info.name} takes ${info.maxPositions} (${info.positionsFrom}); lower lengths or n_mem`);
+      fail(
+        `${worst.key} needs ${worst.positions} positions (vectors + tokens) but ${info.name} takes ${info.maxPositions} (${info.positionsFrom}); lower lengths or n_mem`,
+      );
     }
     models.push({ info, items: plan.items, skipped: plan.skipped });
   }

@@ -5,7 +5,10 @@ import cliProgress from 'cli-progress';
 export class ProgressLine {
   private last = 0;
   private readonly start = performance.now();
-  constructor(private readonly tty = process.stderr.isTTY === true, private readonly everyMs = tty ? 200 : 5000) {}
+  constructor(
+    private readonly tty = process.stderr.isTTY === true,
+    private readonly everyMs = tty ? 200 : 5000,
+  ) {}
 
   update(text: (elapsedS: number) => string, force = false): void {
     const now = performance.now();
@@ -28,7 +31,13 @@ export function formatSeconds(s: number): string {
 }
 
 /** Progress for long runs: a cli-progress bar on a terminal; a log line every 30 s otherwise (CI, files). */
-export interface ProgressState { done: number; total: number; accuracy: number; active: number; detail: string }
+export interface ProgressState {
+  done: number;
+  total: number;
+  accuracy: number;
+  active: number;
+  detail: string;
+}
 
 export class RunProgress {
   private bar: cliProgress.SingleBar | null = null;
@@ -36,13 +45,24 @@ export class RunProgress {
   private readonly start = performance.now();
   private readonly startDone: number;
 
-  constructor(total: number, done: number, private readonly quiet = false) {
+  constructor(
+    total: number,
+    done: number,
+    private readonly quiet = false,
+  ) {
     this.startDone = done;
     if (process.stderr.isTTY && !quiet) {
-      this.bar = new cliProgress.SingleBar({
-        format: ' {bar} {value}/{total} texts | batch {active} at accuracy {accuracy} | {detail} | ETA {eta_formatted}',
-        barsize: 24, hideCursor: true, etaBuffer: 50, stream: process.stderr,
-      }, cliProgress.Presets.shades_classic);
+      this.bar = new cliProgress.SingleBar(
+        {
+          format:
+            ' {bar} {value}/{total} texts | batch {active} at accuracy {accuracy} | {detail} | ETA {eta_formatted}',
+          barsize: 24,
+          hideCursor: true,
+          etaBuffer: 50,
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      );
       this.bar.start(total, done, { accuracy: '-', active: 0, detail: '' });
     }
   }
@@ -59,7 +79,9 @@ export class RunProgress {
     const el = (now - this.start) / 1000;
     const rate = (s.done - this.startDone) / el;
     const eta = rate > 0 ? formatSeconds((s.total - s.done) / rate) : '?';
-    process.stderr.write(`[${formatSeconds(el)}] ${s.done}/${s.total} texts, batch of ${s.active} at accuracy ${s.accuracy.toFixed(3)}, ${s.detail}, ETA ${eta}\n`);
+    process.stderr.write(
+      `[${formatSeconds(el)}] ${s.done}/${s.total} texts, batch of ${s.active} at accuracy ${s.accuracy.toFixed(3)}, ${s.detail}, ETA ${eta}\n`,
+    );
   }
 
   stop(): void {

@@ -98,11 +98,15 @@ function staleReason(h: LockHolder | null, now = Date.now(), askScheduler = fals
     const taken = Date.parse(h.started);
     const quiet = now - Date.parse(h.alive);
     return started !== null && Number.isFinite(taken) && started > taken + 2000 && quiet > REUSED_PID_QUIET_MS
-      ? `process ${h.pid} started after the lock was taken and the lock's heartbeat stopped ${Math.round(quiet / 1000)} s ago: the PID was reused (a restarted container, a reboot)` : null;
+      ? `process ${h.pid} started after the lock was taken and the lock's heartbeat stopped ${Math.round(quiet / 1000)} s ago: the PID was reused (a restarted container, a reboot)`
+      : null;
   }
-  if (askScheduler && typeof h.slurm_job === 'string' && /^\d+$/.test(h.slurm_job) && slurmJobGone(h.slurm_job)) return `its SLURM job ${h.slurm_job} is no longer running`;
+  if (askScheduler && typeof h.slurm_job === 'string' && /^\d+$/.test(h.slurm_job) && slurmJobGone(h.slurm_job))
+    return `its SLURM job ${h.slurm_job} is no longer running`;
   const age = now - Date.parse(h.alive);
-  return Number.isFinite(age) && age > FOREIGN_STALE_MS ? `no heartbeat from ${h.host} for ${Math.round(age / 60_000)} min` : null;
+  return Number.isFinite(age) && age > FOREIGN_STALE_MS
+    ? `no heartbeat from ${h.host} for ${Math.round(age / 60_000)} min`
+    : null;
 }
 
 function ago(iso: string): string {
@@ -122,20 +126,37 @@ export function lockHolder(dir: string): (LockHolder & { ago: string }) | null {
 export class RunLock {
   private released = false;
 
-  private constructor(readonly file: string, private readonly holder: LockHolder) {}
+  private constructor(
+    readonly file: string,
+    private readonly holder: LockHolder,
+  ) {}
 
   /** Takes the run folder's lock, or throws RunLockedError naming the holder. `log` hears about stale locks taken over. */
   static acquire(dir: string, command: string, log: (s: string) => void = () => {}): RunLock {
-    return RunLock.acquireFile(join(dir, LOCK_FILE), command, log, { what: dir, why: 'so that no text is crammed twice' });
+    return RunLock.acquireFile(join(dir, LOCK_FILE), command, log, {
+      what: dir,
+      why: 'so that no text is crammed twice',
+    });
   }
 
   /** The same for any lock file (the memory service locks its store with `<store>.serve.lock`). */
-  static acquireFile(file: string, command: string, log: (s: string) => void = () => {},
-    name: { what: string; why: string } = { what: file, why: 'so that one process writes it' }): RunLock {
+  static acquireFile(
+    file: string,
+    command: string,
+    log: (s: string) => void = () => {},
+    name: { what: string; why: string } = { what: file, why: 'so that one process writes it' },
+  ): RunLock {
     const dir = name.what;
     const now = new Date().toISOString();
     const job = process.env.SLURM_JOB_ID;
-    const holder: LockHolder = { pid: process.pid, host: hostname(), started: now, alive: now, command, ...(job && /^\d+$/.test(job) ? { slurm_job: job } : {}) };
+    const holder: LockHolder = {
+      pid: process.pid,
+      host: hostname(),
+      started: now,
+      alive: now,
+      command,
+      ...(job && /^\d+$/.test(job) ? { slurm_job: job } : {}),
+    };
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const fd = openSync(file, 'wx');
@@ -156,9 +177,11 @@ export class RunLock {
       }
       const why = staleReason(other, Date.now(), true);
       if (why === null) {
-        throw new RunLockedError(`${dir} is in use by process ${other!.pid} on ${other!.host} (started ${other!.started}, ` +
-          `last heartbeat ${ago(other!.alive)}: ${other!.command}); wait for it to finish or stop it, ${name.why}. ` +
-          `If that process is gone, delete ${file}`);
+        throw new RunLockedError(
+          `${dir} is in use by process ${other!.pid} on ${other!.host} (started ${other!.started}, ` +
+            `last heartbeat ${ago(other!.alive)}: ${other!.command}); wait for it to finish or stop it, ${name.why}. ` +
+            `If that process is gone, delete ${file}`,
+        );
       }
       // Move the stale lock aside (atomic), check it is the one we judged, then try again to create ours.
       const aside = `${file}.stale-${process.pid}`;
@@ -184,7 +207,8 @@ export class RunLock {
     if (this.released) return;
     this.holder.alive = new Date().toISOString();
     const current = readHolder(this.file);
-    if (current && current.pid === this.holder.pid && current.started === this.holder.started) writeFileAtomic(this.file, JSON.stringify(this.holder) + '\n');
+    if (current && current.pid === this.holder.pid && current.started === this.holder.started)
+      writeFileAtomic(this.file, JSON.stringify(this.holder) + '\n');
   }
 
   /** Removes the lock file if it is still ours. */
@@ -192,6 +216,7 @@ export class RunLock {
     if (this.released) return;
     this.released = true;
     const current = readHolder(this.file);
-    if (current && current.pid === this.holder.pid && current.started === this.holder.started) rmSync(this.file, { force: true });
+    if (current && current.pid === this.holder.pid && current.started === this.holder.started)
+      rmSync(this.file, { force: true });
   }
 }

@@ -71,7 +71,10 @@ export function parseShardFlag(v: string): { index: number; count: number } {
   const index = Number(m[1]);
   const count = Number(m[2]);
   if (count < 1 || count > MAX_SHARDS) throw new ShardError(`--shard ${v}: the shard count must be 1…${MAX_SHARDS}`);
-  if (index >= count) throw new ShardError(`--shard ${v}: shards are numbered from 0, so shard ${index} of ${count} does not exist (0…${count - 1})`);
+  if (index >= count)
+    throw new ShardError(
+      `--shard ${v}: shards are numbered from 0, so shard ${index} of ${count} does not exist (0…${count - 1})`,
+    );
   return { index, count };
 }
 
@@ -79,7 +82,8 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const v = env[name];
   if (v === undefined || v.trim() === '') return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new ShardError(`${name}=${v} is not a task index (a non-negative integer)`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new ShardError(`${name}=${v} is not a task index (a non-negative integer)`);
   return n;
 }
 
@@ -94,28 +98,39 @@ export function shardRequest(flag: string | undefined, env: NodeJS.ProcessEnv, c
   }
   if (flag !== undefined) {
     const f = parseShardFlag(flag);
-    if (count !== undefined && count !== f.count) throw new ShardError(`--shard ${flag} says ${f.count} shards but the shard count given is ${count}; give one`);
+    if (count !== undefined && count !== f.count)
+      throw new ShardError(`--shard ${flag} says ${f.count} shards but the shard count given is ${count}; give one`);
     return { from: 'flag', ...f };
   }
   const taskId = envInt(env, 'SLURM_ARRAY_TASK_ID');
   if (taskId !== undefined) {
     const step = envInt(env, 'SLURM_ARRAY_TASK_STEP') ?? 1;
-    if (step !== 1) throw new ShardError(`this SLURM array steps by ${step} (SLURM_ARRAY_TASK_STEP); submit it as a plain range (--array=0-N) or pass --shard i/n yourself`);
+    if (step !== 1)
+      throw new ShardError(
+        `this SLURM array steps by ${step} (SLURM_ARRAY_TASK_STEP); submit it as a plain range (--array=0-N) or pass --shard i/n yourself`,
+      );
     const taskMin = envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0;
     const taskCount = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
-    if (taskCount === undefined || taskCount < 1) throw new ShardError('SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shard i/n');
+    if (taskCount === undefined || taskCount < 1)
+      throw new ShardError('SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shard i/n');
     if (taskCount > MAX_SHARDS) {
-      throw new ShardError(`SLURM_ARRAY_TASK_COUNT=${taskCount} is above the ${MAX_SHARDS}-shard cap; submit an array of at most ${MAX_SHARDS} tasks`);
+      throw new ShardError(
+        `SLURM_ARRAY_TASK_COUNT=${taskCount} is above the ${MAX_SHARDS}-shard cap; submit an array of at most ${MAX_SHARDS} tasks`,
+      );
     }
     if (taskId < taskMin) {
-      throw new ShardError(`SLURM_ARRAY_TASK_ID=${taskId} is below the array's first id SLURM_ARRAY_TASK_MIN=${taskMin}: `
-        + 'the SLURM environment is inconsistent; pass --shard i/n');
+      throw new ShardError(
+        `SLURM_ARRAY_TASK_ID=${taskId} is below the array's first id SLURM_ARRAY_TASK_MIN=${taskMin}: ` +
+          'the SLURM environment is inconsistent; pass --shard i/n',
+      );
     }
     return { from: 'slurm', taskId, taskMin, taskCount, count };
   }
   const index = envInt(env, 'JOB_COMPLETION_INDEX');
   if (index !== undefined && index >= MAX_SHARDS) {
-    throw new ShardError(`JOB_COMPLETION_INDEX=${index} is above the ${MAX_SHARDS}-shard cap (indices 0…${MAX_SHARDS - 1})`);
+    throw new ShardError(
+      `JOB_COMPLETION_INDEX=${index} is above the ${MAX_SHARDS}-shard cap (indices 0…${MAX_SHARDS - 1})`,
+    );
   }
   if (index !== undefined) return { from: 'indexed-job', index, count };
   return null;
@@ -125,18 +140,35 @@ export function shardRequest(flag: string | undefined, env: NodeJS.ProcessEnv, c
  * The shard this process takes, given what the run folder recorded (null: nothing yet, this process plans the split).
  * Throws a ShardError saying what to do on any mismatch.
  */
-export function resolveShard(req: ShardRequest, recorded: ShardsFile | null, runDir: string): ShardChoice & { slurmArrayMin?: number; note?: string } {
-  const planned = recorded ? `${runDir} was planned as ${recorded.count} shard${recorded.count > 1 ? 's' : ''} (${SHARDS_FILE}, ${recorded.created}, by ${recorded.created_by})` : '';
-  const fixFor = (n: number) => `Run every task with ${n} shards (cram slurm <config> --tasks ${n}; --shard i/${n}), or give this config another name to split it anew`;
+export function resolveShard(
+  req: ShardRequest,
+  recorded: ShardsFile | null,
+  runDir: string,
+): ShardChoice & { slurmArrayMin?: number; note?: string } {
+  const planned = recorded
+    ? `${runDir} was planned as ${recorded.count} shard${recorded.count > 1 ? 's' : ''} (${SHARDS_FILE}, ${recorded.created}, by ${recorded.created_by})`
+    : '';
+  const fixFor = (n: number) =>
+    `Run every task with ${n} shards (cram slurm <config> --tasks ${n}; --shard i/${n}), or give this config another name to split it anew`;
   if (req.from === 'flag') {
-    if (recorded && recorded.count !== req.count) throw new ShardError(`${planned}; this process asks for shard ${req.index} of ${req.count}. ${fixFor(recorded.count)}`);
+    if (recorded && recorded.count !== req.count)
+      throw new ShardError(
+        `${planned}; this process asks for shard ${req.index} of ${req.count}. ${fixFor(recorded.count)}`,
+      );
     return { index: req.index, count: req.count, how: `--shard ${req.index}/${req.count}` };
   }
   if (req.from === 'indexed-job') {
     const count = req.count ?? recorded?.count;
-    if (count === undefined) throw new ShardError(`JOB_COMPLETION_INDEX=${req.index} is set but no shard count is: pass --shards N (the Job's completions) or set shards: N in the config`);
-    if (recorded && recorded.count !== count) throw new ShardError(`${planned}; this task was given ${count}. ${fixFor(recorded.count)}`);
-    if (req.index >= count) throw new ShardError(`JOB_COMPLETION_INDEX=${req.index} is not a shard of ${count} (0…${count - 1}); the Job's completions and the shard count must agree`);
+    if (count === undefined)
+      throw new ShardError(
+        `JOB_COMPLETION_INDEX=${req.index} is set but no shard count is: pass --shards N (the Job's completions) or set shards: N in the config`,
+      );
+    if (recorded && recorded.count !== count)
+      throw new ShardError(`${planned}; this task was given ${count}. ${fixFor(recorded.count)}`);
+    if (req.index >= count)
+      throw new ShardError(
+        `JOB_COMPLETION_INDEX=${req.index} is not a shard of ${count} (0…${count - 1}); the Job's completions and the shard count must agree`,
+      );
     return { index: req.index, count, how: `JOB_COMPLETION_INDEX=${req.index} of ${count}` };
   }
   // SLURM. The first plan takes the array as it is (index = task id − the array's first id, count = its task count,
@@ -147,31 +179,47 @@ export function resolveShard(req: ShardRequest, recorded: ShardsFile | null, run
     const count = req.count ?? req.taskCount;
     const index = req.taskId - req.taskMin;
     if (index < 0) throw new ShardError(`${arr}: the task id is below the array's first id; pass --shard i/n`);
-    if (req.taskCount > count) throw new ShardError(`${arr}: the array has more tasks than the ${count} shards given; make them agree`);
-    if (index >= count) throw new ShardError(`${arr}: task ${index} of the array is not a shard of ${count}; submit --array=0-${count - 1}`);
+    if (req.taskCount > count)
+      throw new ShardError(`${arr}: the array has more tasks than the ${count} shards given; make them agree`);
+    if (index >= count)
+      throw new ShardError(
+        `${arr}: task ${index} of the array is not a shard of ${count}; submit --array=0-${count - 1}`,
+      );
     return { index, count, how: `${arr} → shard ${index}/${count}`, slurmArrayMin: req.taskMin };
   }
-  if (req.count !== undefined && req.count !== recorded.count) throw new ShardError(`${planned}; this task was given ${req.count}. ${fixFor(recorded.count)}`);
-  if (req.taskCount > recorded.count) throw new ShardError(`${planned}, but this array has ${req.taskCount} tasks (${arr}). ${fixFor(recorded.count)}`);
+  if (req.count !== undefined && req.count !== recorded.count)
+    throw new ShardError(`${planned}; this task was given ${req.count}. ${fixFor(recorded.count)}`);
+  if (req.taskCount > recorded.count)
+    throw new ShardError(`${planned}, but this array has ${req.taskCount} tasks (${arr}). ${fixFor(recorded.count)}`);
   const base = recorded.slurm_array_min ?? 0;
   const index = req.taskId - base;
   if (index < 0 || index >= recorded.count) {
-    throw new ShardError(`${planned}: SLURM array task ids ${base}…${base + recorded.count - 1} are its shards, and ${req.taskId} is not one. Resubmit a missing shard with sbatch --array=<its id> <script>`);
+    throw new ShardError(
+      `${planned}: SLURM array task ids ${base}…${base + recorded.count - 1} are its shards, and ${req.taskId} is not one. Resubmit a missing shard with sbatch --array=<its id> <script>`,
+    );
   }
-  const note = req.taskCount < recorded.count ? `${arr} is part of an array resubmitted alone: it takes shard ${index} of the ${recorded.count} planned` : undefined;
+  const note =
+    req.taskCount < recorded.count
+      ? `${arr} is part of an array resubmitted alone: it takes shard ${index} of the ${recorded.count} planned`
+      : undefined;
   return { index, count: recorded.count, how: `${arr} → shard ${index}/${recorded.count}`, note };
 }
 
 // ---------------------------------------------------------------- the split
 
-export interface SplitModel { name: string; items: readonly WorkItem[] }
+export interface SplitModel {
+  name: string;
+  items: readonly WorkItem[];
+}
 
 /** An item's expected cost: the kind's estimate, else positions × max_steps. */
 export function expectedCost(item: WorkItem, maxSteps: number): number {
-  return item.cost !== undefined && Number.isFinite(item.cost) && item.cost >= 0 ? item.cost : item.positions * maxSteps;
+  return item.cost !== undefined && Number.isFinite(item.cost) && item.cost >= 0
+    ? item.cost
+    : item.positions * maxSteps;
 }
 
-export const COST_ESTIMATE = 'the kind\'s cost when it gives one, else positions (vectors + tokens) × max_steps';
+export const COST_ESTIMATE = "the kind's cost when it gives one, else positions (vectors + tokens) × max_steps";
 
 /** Splits the planned items of every model over `count` shards (greedy by decreasing cost, least-loaded shard first). */
 export function splitPlan(models: readonly SplitModel[], count: number, maxSteps: number): ShardsFile['shards'] {
@@ -179,7 +227,8 @@ export function splitPlan(models: readonly SplitModel[], count: number, maxSteps
   for (const m of models) {
     // Equal costs in a hashed order of their keys: dealt round-robin in key order, text i of every (length, K) group
     // would land on the same shard, and a hard text would weigh on one shard only.
-    const items = m.items.map((it) => ({ key: it.key, cost: expectedCost(it, maxSteps), h: fnv1a(it.key) }))
+    const items = m.items
+      .map((it) => ({ key: it.key, cost: expectedCost(it, maxSteps), h: fnv1a(it.key) }))
       .sort((a, b) => b.cost - a.cost || a.h - b.h || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     for (const it of items) {
       let best = 0;
@@ -208,13 +257,17 @@ export function planSha256(models: readonly SplitModel[]): string {
 
 function checkShardsFile(v: unknown, file: string): ShardsFile {
   const bad = (why: string): never => {
-    throw new ShardError(`${file} is damaged (${why}); it fixes which shard runs which item, so restore it (or, if no shard has a record yet, delete it to split the run anew)`);
+    throw new ShardError(
+      `${file} is damaged (${why}); it fixes which shard runs which item, so restore it (or, if no shard has a record yet, delete it to split the run anew)`,
+    );
   };
   if (v === null || typeof v !== 'object') bad('not a JSON object');
   const f = v as ShardsFile;
   if (!Number.isInteger(f.count) || f.count < 1 || f.count > MAX_SHARDS) bad('no valid count');
   if (!Array.isArray(f.shards) || f.shards.length !== f.count) bad(`not ${f.count} shard lists`);
-  for (const s of f.shards) if (!s || !Array.isArray(s.keys) || s.keys.some((k) => typeof k !== 'string')) bad('a shard without its list of keys');
+  for (const s of f.shards)
+    if (!s || !Array.isArray(s.keys) || s.keys.some((k) => typeof k !== 'string'))
+      bad('a shard without its list of keys');
   if (typeof f.plan_sha256 !== 'string') bad('no plan_sha256');
   return f;
 }
@@ -226,7 +279,9 @@ export function readShardsFile(runDir: string): ShardsFile | null {
   try {
     v = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ShardError(`${file} is damaged (not JSON: ${(e as Error).message.split('\n')[0]}); it fixes which shard runs which item, so restore it (or, if no shard has a record yet, delete it to split the run anew)`);
+    throw new ShardError(
+      `${file} is damaged (not JSON: ${(e as Error).message.split('\n')[0]}); it fixes which shard runs which item, so restore it (or, if no shard has a record yet, delete it to split the run anew)`,
+    );
   }
   return checkShardsFile(v, file);
 }
@@ -260,9 +315,15 @@ export function checkPlanMatches(recorded: ShardsFile, models: readonly SplitMod
   const then = new Set(recorded.shards.flatMap((s) => s.keys));
   const added = [...now].filter((k) => !then.has(k));
   const gone = [...then].filter((k) => !now.has(k));
-  const example = added.length ? `e.g. ${added[0]} is new` : gone.length ? `e.g. ${gone[0]} is no longer planned` : 'the same keys in another order';
-  throw new ShardError(`${runDir} was split into ${recorded.count} shards for a plan of ${then.size} items, and this plan has ${now.size} (${example}): ` +
-    'the config\'s texts or the planning changed since. Finish the run with what planned it, or give this config another name');
+  const example = added.length
+    ? `e.g. ${added[0]} is new`
+    : gone.length
+      ? `e.g. ${gone[0]} is no longer planned`
+      : 'the same keys in another order';
+  throw new ShardError(
+    `${runDir} was split into ${recorded.count} shards for a plan of ${then.size} items, and this plan has ${now.size} (${example}): ` +
+      "the config's texts or the planning changed since. Finish the run with what planned it, or give this config another name",
+  );
 }
 
 // ---------------------------------------------------------------- reading every shard
@@ -273,30 +334,46 @@ export const shardDir = (runDir: string, index: number) => join(runDir, SHARDS_D
 export function shardIndices(runDir: string): number[] {
   const dir = join(runDir, SHARDS_DIR);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((n) => /^\d+$/.test(n) && statSync(join(dir, n)).isDirectory()).map(Number).sort((a, b) => a - b);
+  return readdirSync(dir)
+    .filter((n) => /^\d+$/.test(n) && statSync(join(dir, n)).isDirectory())
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /** Paths of a run file as the run folder and every shard hold it: the folder's own first, then shards in order. */
 export function runFileCopies(runDir: string, name: string): { path: string; label: string }[] {
   return [
     { path: join(runDir, name), label: name },
-    ...shardIndices(runDir).map((i) => ({ path: join(shardDir(runDir, i), name), label: `${SHARDS_DIR}/${i}/${name}` })),
+    ...shardIndices(runDir).map((i) => ({
+      path: join(shardDir(runDir, i), name),
+      label: `${SHARDS_DIR}/${i}/${name}`,
+    })),
   ];
 }
 
 /** Every line of a JSONL file over the run folder and its shards (bad lines skipped and passed on). */
 export function readMergedJsonl<T>(runDir: string, name: string, onBadLine?: (b: BadLine) => void): T[] {
-  return runFileCopies(runDir, name).flatMap((c) => readJsonl<T>(c.path, (line, text) => onBadLine?.({ file: c.label, line, text })));
+  return runFileCopies(runDir, name).flatMap((c) =>
+    readJsonl<T>(c.path, (line, text) => onBadLine?.({ file: c.label, line, text })),
+  );
 }
 
 /** The records of every shard (and of the folder itself), first of each key kept; `duplicates` counts the others. */
-export function readMergedRecords<R extends object>(runDir: string, recordFile: string, key: (r: R) => string, onBadLine?: (b: BadLine) => void): { records: R[]; duplicates: number } {
+export function readMergedRecords<R extends object>(
+  runDir: string,
+  recordFile: string,
+  key: (r: R) => string,
+  onBadLine?: (b: BadLine) => void,
+): { records: R[]; duplicates: number } {
   const seen = new Set<string>();
   const records: R[] = [];
   let duplicates = 0;
   for (const r of readMergedJsonl<R>(runDir, recordFile, onBadLine)) {
     const k = key(r);
-    if (seen.has(k)) { duplicates++; continue; }
+    if (seen.has(k)) {
+      duplicates++;
+      continue;
+    }
     seen.add(k);
     records.push(r);
   }

@@ -36,7 +36,11 @@ export interface RunStatus {
   rows: ShardStatus[];
 }
 
-interface SessionLine { session?: string; event?: string; stopped?: string }
+interface SessionLine {
+  session?: string;
+  event?: string;
+  stopped?: string;
+}
 
 function folderState(dir: string): { state: ShardState; sessions: number; holder?: ShardStatus['holder'] } {
   const lines = readJsonl<SessionLine>(join(dir, 'sessions.jsonl'));
@@ -63,7 +67,9 @@ export function runStatus(dir: string, plannedItems?: () => number | null): RunS
   try {
     const c = YAML.parse(readFileSync(join(dir, 'config.yaml'), 'utf8')) as { experiment?: unknown };
     if (typeof c?.experiment === 'string') name = c.experiment;
-  } catch { /* no or unreadable config: the default kind */ }
+  } catch {
+    /* no or unreadable config: the default kind */
+  }
   const kind = experimentKind(name);
   const keysIn = (file: string) => new Set(readJsonl<object>(file).map((r) => kind.recordKey(r)));
   const ownFile = join(dir, kind.recordFile);
@@ -79,10 +85,24 @@ export function runStatus(dir: string, plannedItems?: () => number | null): RunS
       const file = join(shardDir(dir, i), kind.recordFile);
       const keys = keysIn(file);
       for (const k of keys) all.add(k);
-      rows.push({ shard: i, planned: null, done: keys.size, last_record: lastWrite(file), ...folderState(shardDir(dir, i)) });
+      rows.push({
+        shard: i,
+        planned: null,
+        done: keys.size,
+        last_record: lastWrite(file),
+        ...folderState(shardDir(dir, i)),
+      });
     }
     const done = all.size;
-    return { run_dir: dir, experiment: name, shards: null, planned, done, complete: planned === null ? null : done >= planned, rows };
+    return {
+      run_dir: dir,
+      experiment: name,
+      shards: null,
+      planned,
+      done,
+      complete: planned === null ? null : done >= planned,
+      rows,
+    };
   }
   const all = new Set(own);
   const rows: ShardStatus[] = [];
@@ -95,7 +115,13 @@ export function runStatus(dir: string, plannedItems?: () => number | null): RunS
     const mine = keysIn(file);
     for (const k of mine) all.add(k);
     const done = s.keys.filter((k) => mine.has(k) || own.has(k)).length;
-    rows.push({ shard: i, planned: s.keys.length, done, last_record: lastWrite(file), ...folderState(shardDir(dir, i)) });
+    rows.push({
+      shard: i,
+      planned: s.keys.length,
+      done,
+      last_record: lastWrite(file),
+      ...folderState(shardDir(dir, i)),
+    });
   });
   const planned = split.shards.reduce((a, s) => a + s.keys.length, 0);
   const done = split.shards.reduce((a, s) => a + s.keys.filter((k) => all.has(k)).length, 0);
@@ -112,14 +138,29 @@ function since(iso: string | null, now = Date.now()): string {
 /** The status as a few lines of text. */
 export function formatStatus(st: RunStatus, dirLabel = st.run_dir): string {
   const pct = st.planned ? ` (${((100 * st.done) / st.planned).toFixed(0)} %)` : '';
-  const head = `${dirLabel}: ${st.experiment}${st.shards ? `, ${st.shards} shard${st.shards > 1 ? 's' : ''}` : ', one process'}; ` +
+  const head =
+    `${dirLabel}: ${st.experiment}${st.shards ? `, ${st.shards} shard${st.shards > 1 ? 's' : ''}` : ', one process'}; ` +
     `${st.done} of ${st.planned ?? '?'} planned items done${pct}${st.complete ? ', complete' : ''}`;
   const table = [['shard', 'done/planned', 'last record', 'state']];
   for (const r of st.rows) {
-    const state = r.state === 'running' && r.holder ? `running (process ${r.holder.pid} on ${r.holder.host}, heartbeat ${r.holder.ago})`
-      : r.state === 'killed' ? 'killed or lost (no end recorded, no live lock): run it again to resume' : r.state;
-    table.push([r.shard === null ? (st.shards ? 'before split' : '–') : String(r.shard), `${r.done}/${r.planned ?? '?'}`, since(r.last_record), `${state}, ${r.sessions} session${r.sessions === 1 ? '' : 's'}`]);
+    const state =
+      r.state === 'running' && r.holder
+        ? `running (process ${r.holder.pid} on ${r.holder.host}, heartbeat ${r.holder.ago})`
+        : r.state === 'killed'
+          ? 'killed or lost (no end recorded, no live lock): run it again to resume'
+          : r.state;
+    table.push([
+      r.shard === null ? (st.shards ? 'before split' : '–') : String(r.shard),
+      `${r.done}/${r.planned ?? '?'}`,
+      since(r.last_record),
+      `${state}, ${r.sessions} session${r.sessions === 1 ? '' : 's'}`,
+    ]);
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
-  return [head, ...table.map((row) => `  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}`)].join('\n') + '\n';
+  return (
+    [
+      head,
+      ...table.map((row) => `  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}`),
+    ].join('\n') + '\n'
+  );
 }

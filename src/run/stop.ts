@@ -90,8 +90,10 @@ export class StopSignals {
   private request(why: string): void {
     this.requested = true;
     this.first = Date.now();
-    this.log(`\n${why}: stopping after the current step; finished records are saved and the same command resumes. ` +
-      'Press Ctrl-C again to stop at once.');
+    this.log(
+      `\n${why}: stopping after the current step; finished records are saved and the same command resumes. ` +
+        'Press Ctrl-C again to stop at once.',
+    );
   }
 
   private onSignal(signal: NodeJS.Signals): void {

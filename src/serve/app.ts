@@ -26,8 +26,19 @@ import { parseMemoryFile, type MemoryFile } from '../compress/memory-file.ts';
 import { sha256 } from '../cram/vector-file.ts';
 import { greedyGenerate } from '../cram/generate.ts';
 import {
-  describeModel, isStoreWriteError, memoryId, MEMORY_ID_PATTERN, parseMemoryId, rowModel, sameModel, type ServeDb,
-  type JobStatus, type MemoryRow, type ModelIdentity, type PartRow, type SessionSettings,
+  describeModel,
+  isStoreWriteError,
+  memoryId,
+  MEMORY_ID_PATTERN,
+  parseMemoryId,
+  rowModel,
+  sameModel,
+  type ServeDb,
+  type JobStatus,
+  type MemoryRow,
+  type ModelIdentity,
+  type PartRow,
+  type SessionSettings,
 } from './db.ts';
 import { openStore } from './open-store.ts';
 import { checkLayout, Limiter, parsePrompt, partSizes, PromptError, promptParts, type PromptPiece } from './prompt.ts';
@@ -71,7 +82,12 @@ export { SERVE_DEFAULTS } from './defaults.ts';
 
 /** An error with its HTTP status and a stable code. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -94,13 +110,20 @@ const SID = `^[A-Za-z0-9._:-]{1,${MAX_SID}}$`;
 /** Fastify answers 414 in its own shape above this; every parameter's schema limit is below it. */
 const MAX_PARAM_LENGTH = 1024;
 const memoryIdParam = {
-  type: 'object', required: ['id'],
+  type: 'object',
+  required: ['id'],
   properties: {
-    id: { type: 'string', minLength: 1, maxLength: 64, description: `a memory id, mem-id-<n> (pattern ${MEMORY_ID_PATTERN})` },
+    id: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: `a memory id, mem-id-<n> (pattern ${MEMORY_ID_PATTERN})`,
+    },
   },
 } as const;
 const sidParam = {
-  type: 'object', required: ['sid'],
+  type: 'object',
+  required: ['sid'],
   properties: { sid: { type: 'string', pattern: SID, description: 'a session id of your choosing' } },
 } as const;
 /** Most memories one GET /v1/memories page returns. */
@@ -116,8 +139,13 @@ function tokenize(model: OpenModel, text: string): { ids: number[]; tokens: numb
   let i = 0;
   while (i < back.length && i < text.length && back[i] === text[i]) i++;
   const show = (s: string) => JSON.stringify(s.slice(i, i + 20));
-  return { ids, tokens, roundTrip: `the ${model.name} tokenizer does not reproduce this text exactly: from character ${i}, ${show(text)} comes back as ${show(back)}; ` +
-    'only texts the tokenizer round-trips can be compressed losslessly (remove or replace those characters)' };
+  return {
+    ids,
+    tokens,
+    roundTrip:
+      `the ${model.name} tokenizer does not reproduce this text exactly: from character ${i}, ${show(text)} comes back as ${show(back)}; ` +
+      'only texts the tokenizer round-trips can be compressed losslessly (remove or replace those characters)',
+  };
 }
 
 export async function createServer(o: ServeOptions): Promise<Server> {
@@ -129,9 +157,10 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const identity = modelIdentity(model);
   const { db, lock, heartbeat } = openStore(o, identity);
   const requeued = db.requeueInterrupted();
-  const worker: QueueWorker = o.thread === false
-    ? new CompressWorker(db, model, o.worker)
-    : new ThreadWorker(db, { modelDir: model.dir, backend: model.engine.runtime.name, store: db.path }, o.worker);
+  const worker: QueueWorker =
+    o.thread === false
+      ? new CompressWorker(db, model, o.worker)
+      : new ThreadWorker(db, { modelDir: model.dir, backend: model.engine.runtime.name, store: db.path }, o.worker);
   const limiter = new Limiter(1, o.maxWaiting);
   const fileCache = new Map<number, MemoryFile>();
   const started = Date.now();
@@ -174,16 +203,20 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     } else if (isStoreWriteError(err)) {
       status = 503;
       code = 'store_unavailable';
-      message = `the store ${db.path} cannot be written now (${err.message}); nothing was changed: ` +
+      message =
+        `the store ${db.path} cannot be written now (${err.message}); nothing was changed: ` +
         'retry after the Retry-After seconds, once the store is writable again (GET /v1/health says degraded until then)';
       headers = { 'Retry-After': '5' };
     } else if (Array.isArray(err.validation)) {
       status = 400;
       code = 'invalid_request';
       const where = (err as { validationContext?: string }).validationContext ?? 'body';
-      const problems = (err.validation as { instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }[]).map((v) => {
+      const problems = (
+        err.validation as { instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }[]
+      ).map((v) => {
         const at = `${where}${v.instancePath.replace(/\//g, '.')}`;
-        if (v.keyword === 'additionalProperties') return `${at}: unknown field "${String(v.params.additionalProperty)}"`;
+        if (v.keyword === 'additionalProperties')
+          return `${at}: unknown field "${String(v.params.additionalProperty)}"`;
         if (v.keyword === 'required') return `${at}: missing field "${String(v.params.missingProperty)}"`;
         return `${at} ${v.message ?? 'is invalid'}`;
       });
@@ -216,7 +249,12 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}; the routes are listed in docs/serve.md` } });
+    void reply.code(404).send({
+      error: {
+        code: 'not_found',
+        message: `no route ${req.method} ${req.url.split('?')[0]}; the routes are listed in docs/serve.md`,
+      },
+    });
   });
 
   const routes: { method: string; url: string }[] = [];
@@ -230,8 +268,10 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     openapi: {
       openapi: '3.1.0',
       info: {
-        title: 'cramming memory service', version: API_VERSION,
-        description: 'Texts compressed into trained input vectors of a frozen LM; [mem-id-N] placeholders put them into prompts. ' +
+        title: 'cramming memory service',
+        version: API_VERSION,
+        description:
+          'Texts compressed into trained input vectors of a frozen LM; [mem-id-N] placeholders put them into prompts. ' +
           'Every error is {error: {code, message}}. See docs/serve.md.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
@@ -244,9 +284,20 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       if (req.url === '/v1/health' || req.url === '/openapi.json') return;
       const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-      const got = createHash('sha256').update(m ? m[1] : '').digest();
+      const got = createHash('sha256')
+        .update(m ? m[1] : '')
+        .digest();
       if (!m || !timingSafeEqual(got, want)) {
-        void reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: 'missing or wrong bearer token: send the header Authorization: Bearer <token> given to `serve --token`' } });
+        void reply
+          .code(401)
+          .header('WWW-Authenticate', 'Bearer')
+          .send({
+            error: {
+              code: 'unauthorized',
+              message:
+                'missing or wrong bearer token: send the header Authorization: Bearer <token> given to `serve --token`',
+            },
+          });
         return reply;
       }
     });
@@ -256,7 +307,8 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   const rowFor = (id: string): MemoryRow => {
     const n = parseMemoryId(id);
-    if (n === null) fail(400, 'bad_id', `"${id}" is not a memory id (expected mem-id-<n>, as POST /v1/memories returns)`);
+    if (n === null)
+      fail(400, 'bad_id', `"${id}" is not a memory id (expected mem-id-<n>, as POST /v1/memories returns)`);
     const row = db.get(n!);
     if (!row) fail(404, 'unknown_memory', `no memory ${id}`);
     return row!;
@@ -266,29 +318,48 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     // The store's entry may have been removed by another process (`cram store rm`): the cache never outlives it.
     if (!db.hasEntry(row.store_n!)) {
       fileCache.delete(row.store_n!);
-      fail(410, 'memory_gone', `the .mem data of ${memoryId(row.n)} (store entry mem-${row.store_n}) is no longer in the store ` +
-        `(removed with \`cram store rm\`?); DELETE /v1/memories/${memoryId(row.n)} and compress the text again`);
+      fail(
+        410,
+        'memory_gone',
+        `the .mem data of ${memoryId(row.n)} (store entry mem-${row.store_n}) is no longer in the store ` +
+          `(removed with \`cram store rm\`?); DELETE /v1/memories/${memoryId(row.n)} and compress the text again`,
+      );
     }
     const cached = fileCache.get(row.store_n!);
     if (cached) return cached;
     const bytes = db.memoryBytes(row.store_n!);
-    if (!bytes) fail(410, 'memory_gone', `the .mem data of ${memoryId(row.n)} is no longer in the store (removed with \`cram store rm\`?)`);
+    if (!bytes)
+      fail(
+        410,
+        'memory_gone',
+        `the .mem data of ${memoryId(row.n)} is no longer in the store (removed with \`cram store rm\`?)`,
+      );
     const mf = parseMemoryFile(bytes!, memoryId(row.n));
     fileCache.set(row.store_n!, mf);
     if (fileCache.size > 64) fileCache.delete(fileCache.keys().next().value!);
     return mf;
   };
 
-  const otherModel = (id: string, made: ModelIdentity): never => fail(409, 'model_mismatch',
-    `memory ${id} was made by model ${describeModel(made)}; this server runs ${describeModel(identity)}, ` +
-    `whose vectors mean something else: use a server started with --model ${made.name} on this store`);
+  const otherModel = (id: string, made: ModelIdentity): never =>
+    fail(
+      409,
+      'model_mismatch',
+      `memory ${id} was made by model ${describeModel(made)}; this server runs ${describeModel(identity)}, ` +
+        `whose vectors mean something else: use a server started with --model ${made.name} on this store`,
+    );
 
   const needDone = (row: MemoryRow): MemoryFile => {
     const id = memoryId(row.n);
     const made = rowModel(row);
     if (made && !sameModel(made, identity)) otherModel(id, made);
-    if (row.status === 'failed') fail(409, 'memory_failed', `memory ${id} failed to compress (${row.error}); it has no vectors`);
-    if (row.status !== 'done') fail(409, 'memory_not_ready', `memory ${id} is ${row.status}, not done yet; poll GET /v1/memories/${id} until its status is done`);
+    if (row.status === 'failed')
+      fail(409, 'memory_failed', `memory ${id} failed to compress (${row.error}); it has no vectors`);
+    if (row.status !== 'done')
+      fail(
+        409,
+        'memory_not_ready',
+        `memory ${id} is ${row.status}, not done yet; poll GET /v1/memories/${id} until its status is done`,
+      );
     const mf = fileOf(row);
     // The .mem file itself must agree (a store entry replaced by hand, a row without a model).
     try {
@@ -302,53 +373,102 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const describe = (row: MemoryRow) => {
     const id = memoryId(row.n);
     const out: Record<string, unknown> = {
-      id, placeholder: `[${id}]`, status: row.status, tags: JSON.parse(row.tags), tokens: row.tokens, text_chars: row.text_chars, text_sha256: row.text_sha256,
-      created: row.created, started: row.started, finished: row.finished, runs: row.runs, model: rowModel(row),
+      id,
+      placeholder: `[${id}]`,
+      status: row.status,
+      tags: JSON.parse(row.tags),
+      tokens: row.tokens,
+      text_chars: row.text_chars,
+      text_sha256: row.text_sha256,
+      created: row.created,
+      started: row.started,
+      finished: row.finished,
+      runs: row.runs,
+      model: rowModel(row),
     };
     const made = rowModel(row);
     if (made && !sameModel(made, identity)) {
-      out.other_model = `made by ${describeModel(made)}, not by this server's model: ` +
+      out.other_model =
+        `made by ${describeModel(made)}, not by this server's model: ` +
         'listed here, decoded only by a server with that model';
     }
     if (row.session_id !== null) out.session = row.session_id;
     if (row.status === 'queued') {
-      out.queue_position = (db.db.prepare("SELECT COUNT(*) AS c FROM serve_memories WHERE status = 'queued' AND n < ?").get(row.n) as { c: number }).c + 1;
+      out.queue_position =
+        (
+          db.db.prepare("SELECT COUNT(*) AS c FROM serve_memories WHERE status = 'queued' AND n < ?").get(row.n) as {
+            c: number;
+          }
+        ).c + 1;
     }
     if (row.status === 'running') out.progress = worker.progress.get(row.n) ?? null;
-    if (row.status === 'done') { out.stats = JSON.parse(row.stats!); out.store_id = `mem-${row.store_n}`; }
+    if (row.status === 'done') {
+      out.stats = JSON.parse(row.stats!);
+      out.store_id = `mem-${row.store_n}`;
+    }
     if (row.status === 'failed') out.error = row.error;
     if ((row.status === 'queued' || row.status === 'running') && worker.storeError) out.store_error = worker.storeError;
     return out;
   };
 
-  const tooBusy = (what: string) => fail(429, 'too_busy', `${what}; retry after the Retry-After seconds`, { 'Retry-After': String(worker.estimatedWaitSeconds(db.pendingCount())) });
-  const generateBusy = () => fail(429, 'too_busy',
-    `${o.maxWaiting} generate/decompress requests are already waiting; retry after the Retry-After seconds`,
-    { 'Retry-After': String(limiter.retryAfterSeconds()) });
+  const tooBusy = (what: string) =>
+    fail(429, 'too_busy', `${what}; retry after the Retry-After seconds`, {
+      'Retry-After': String(worker.estimatedWaitSeconds(db.pendingCount())),
+    });
+  const generateBusy = () =>
+    fail(
+      429,
+      'too_busy',
+      `${o.maxWaiting} generate/decompress requests are already waiting; retry after the Retry-After seconds`,
+      { 'Retry-After': String(limiter.retryAfterSeconds()) },
+    );
 
   /** Checks a text for a memory or a message: non-empty, round-trips, not too long. Returns its token count. */
   const checkText = (text: string, what: string): number => {
     if (text.length === 0) fail(400, 'empty_text', `${what} is empty; send the text to compress`);
     const t = tokenize(model, text);
     if (t.roundTrip) fail(422, 'text_not_round_trip', t.roundTrip);
-    if (t.tokens > o.maxTextTokens) fail(413, 'text_too_long', `${what} has ${t.tokens} tokens; this server takes at most ${o.maxTextTokens} per text (--max-text-tokens); split it`);
+    if (t.tokens > o.maxTextTokens)
+      fail(
+        413,
+        'text_too_long',
+        `${what} has ${t.tokens} tokens; this server takes at most ${o.maxTextTokens} per text (--max-text-tokens); split it`,
+      );
     return t.tokens;
   };
 
-  const generate = async (pieces: PromptPiece[], maxTokens: number, memories: Map<number, MemoryFile>, where?: string) => {
+  const generate = async (
+    pieces: PromptPiece[],
+    maxTokens: number,
+    memories: Map<number, MemoryFile>,
+    where?: string,
+  ) => {
     checkLayout(pieces, memories, where);
     const parts = promptParts(pieces, memories, tok);
     const size = partSizes(parts, d);
-    if (size.vectors + size.tokens === 0) fail(400, 'empty_prompt', 'the prompt is empty; send some text or a [mem-id-N] placeholder');
+    if (size.vectors + size.tokens === 0)
+      fail(400, 'empty_prompt', 'the prompt is empty; send some text or a [mem-id-N] placeholder');
     if (size.vectors + size.tokens >= maxPositions) {
-      fail(400, 'prompt_too_long', `the input is ${size.vectors} vectors + ${size.tokens} tokens = ${size.vectors + size.tokens} positions; ${model.name} takes at most ${maxPositions - 1} before the first generated token`);
+      fail(
+        400,
+        'prompt_too_long',
+        `the input is ${size.vectors} vectors + ${size.tokens} tokens = ${size.vectors + size.tokens} positions; ${model.name} takes at most ${maxPositions - 1} before the first generated token`,
+      );
     }
     const r = await limiter.run(() => greedyGenerate(model.engine, { parts, maxNew: maxTokens, eosId: tok.eosId }));
     if (!r) generateBusy();
     const ids = r!.value;
-    const finish = tok.eosId !== null && ids[ids.length - 1] === tok.eosId ? 'eos' : ids.length >= maxTokens ? 'length' : 'context_full';
+    const finish =
+      tok.eosId !== null && ids[ids.length - 1] === tok.eosId
+        ? 'eos'
+        : ids.length >= maxTokens
+          ? 'length'
+          : 'context_full';
     return {
-      text: tok.decode(ids), tokens: ids.length, ids, finish_reason: finish,
+      text: tok.decode(ids),
+      tokens: ids.length,
+      ids,
+      finish_reason: finish,
       input: { vectors: size.vectors, tokens: size.tokens, memories: [...memories.keys()].map(memoryId) },
     };
   };
@@ -362,59 +482,101 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     const counts = db.counts();
     const problem = storeError();
     return {
-      status: problem ? 'degraded' : 'ok', ...(problem ? { store_error: problem } : {}),
-      model: model.name, model_identity: identity, backend: model.engine.runtime.name, uptime_s: Math.round((Date.now() - started) / 1000),
-      queue: { queued: counts.queued, running: counts.running, done: counts.done, failed: counts.failed, generate_waiting: limiter.queued },
-      rss_bytes: process.memoryUsage().rss, batches: worker.totals.batches,
-      memory: { heap_used_bytes: getHeapStatistics().used_heap_size, worker_heap_used_bytes: worker.heapUsed ?? null, external_bytes: process.memoryUsage().external },
+      status: problem ? 'degraded' : 'ok',
+      ...(problem ? { store_error: problem } : {}),
+      model: model.name,
+      model_identity: identity,
+      backend: model.engine.runtime.name,
+      uptime_s: Math.round((Date.now() - started) / 1000),
+      queue: {
+        queued: counts.queued,
+        running: counts.running,
+        done: counts.done,
+        failed: counts.failed,
+        generate_waiting: limiter.queued,
+      },
+      rss_bytes: process.memoryUsage().rss,
+      batches: worker.totals.batches,
+      memory: {
+        heap_used_bytes: getHeapStatistics().used_heap_size,
+        worker_heap_used_bytes: worker.heapUsed ?? null,
+        external_bytes: process.memoryUsage().external,
+      },
     };
   });
 
-  app.post('/v1/memories', {
-    schema: {
-      summary: 'Queue a text for compression (202; poll GET /v1/memories/{id})',
-      body: {
-        type: 'object', additionalProperties: false, required: ['text'],
-        properties: { text: { type: 'string' }, tags: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 128 } } },
-      },
-    },
-  }, async (req, reply) => {
-    const { text, tags = [] } = req.body as { text: string; tags?: string[] };
-    const tokens = checkText(text, 'text');
-    const n = db.enqueue({ model: identity, text, textSha256: sha256(text), tokens, tags: [...new Set(tags)] }, o.maxQueue);
-    if (n === null) tooBusy(`${o.maxQueue} compression jobs are already queued or running (--max-queue)`);
-    worker.wake();
-    const id = memoryId(n!);
-    return reply.code(202).header('Location', `/v1/memories/${id}`)
-      .send({ id, status: 'queued', placeholder: `[${id}]`, tokens, model: identity });
-  });
-
-  app.get('/v1/memories', {
-    schema: {
-      summary: 'List memories (a page: total, limit, offset, next_offset)',
-      querystring: {
-        type: 'object', additionalProperties: false,
-        properties: {
-          status: { type: 'string', enum: ['queued', 'running', 'done', 'failed'] }, tag: { type: 'string', minLength: 1 },
-          limit: { type: 'string', pattern: '^[0-9]{1,9}$', description: `1–${MAX_LIST_LIMIT}, default 100` },
-          offset: { type: 'string', pattern: '^[0-9]{1,9}$', description: 'memories to skip, default 0' },
+  app.post(
+    '/v1/memories',
+    {
+      schema: {
+        summary: 'Queue a text for compression (202; poll GET /v1/memories/{id})',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['text'],
+          properties: {
+            text: { type: 'string' },
+            tags: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 128 } },
+          },
         },
       },
     },
-  }, async (req) => {
-    const q = req.query as { status?: JobStatus; tag?: string; limit?: string; offset?: string };
-    const limit = Number(q.limit ?? 100);
-    if (limit < 1 || limit > MAX_LIST_LIMIT) {
-      fail(400, 'invalid_request', `querystring.limit must be 1–${MAX_LIST_LIMIT}, got ${q.limit}; page on with offset`);
-    }
-    const offset = Number(q.offset ?? 0);
-    const { rows, total } = db.list({ status: q.status, tag: q.tag, limit, offset });
-    const next = offset + rows.length < total ? offset + rows.length : null;
-    return { memories: rows.map(describe), total, limit, offset, next_offset: next, counts: db.counts() };
-  });
+    async (req, reply) => {
+      const { text, tags = [] } = req.body as { text: string; tags?: string[] };
+      const tokens = checkText(text, 'text');
+      const n = db.enqueue(
+        { model: identity, text, textSha256: sha256(text), tokens, tags: [...new Set(tags)] },
+        o.maxQueue,
+      );
+      if (n === null) tooBusy(`${o.maxQueue} compression jobs are already queued or running (--max-queue)`);
+      worker.wake();
+      const id = memoryId(n!);
+      return reply
+        .code(202)
+        .header('Location', `/v1/memories/${id}`)
+        .send({ id, status: 'queued', placeholder: `[${id}]`, tokens, model: identity });
+    },
+  );
 
-  app.get('/v1/memories/:id', { schema: { summary: 'A memory: status, progress, stats, model', params: memoryIdParam } },
-    async (req) => describe(rowFor((req.params as { id: string }).id)));
+  app.get(
+    '/v1/memories',
+    {
+      schema: {
+        summary: 'List memories (a page: total, limit, offset, next_offset)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: ['queued', 'running', 'done', 'failed'] },
+            tag: { type: 'string', minLength: 1 },
+            limit: { type: 'string', pattern: '^[0-9]{1,9}$', description: `1–${MAX_LIST_LIMIT}, default 100` },
+            offset: { type: 'string', pattern: '^[0-9]{1,9}$', description: 'memories to skip, default 0' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query as { status?: JobStatus; tag?: string; limit?: string; offset?: string };
+      const limit = Number(q.limit ?? 100);
+      if (limit < 1 || limit > MAX_LIST_LIMIT) {
+        fail(
+          400,
+          'invalid_request',
+          `querystring.limit must be 1–${MAX_LIST_LIMIT}, got ${q.limit}; page on with offset`,
+        );
+      }
+      const offset = Number(q.offset ?? 0);
+      const { rows, total } = db.list({ status: q.status, tag: q.tag, limit, offset });
+      const next = offset + rows.length < total ? offset + rows.length : null;
+      return { memories: rows.map(describe), total, limit, offset, next_offset: next, counts: db.counts() };
+    },
+  );
+
+  app.get(
+    '/v1/memories/:id',
+    { schema: { summary: 'A memory: status, progress, stats, model', params: memoryIdParam } },
+    async (req) => describe(rowFor((req.params as { id: string }).id)),
+  );
 
   const textSchema = { summary: 'The text regenerated from the vectors (SHA-256 checked)', params: memoryIdParam };
   app.get('/v1/memories/:id/text', { schema: textSchema }, async (req) => {
@@ -425,37 +587,52 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     return { id: memoryId(row.n), text: r!.value, sha256: mf.textSha256, verified: true };
   });
 
-  app.delete('/v1/memories/:id', { schema: { summary: 'Delete a memory and its store entry', params: memoryIdParam } }, async (req, reply) => {
-    const row = rowFor((req.params as { id: string }).id);
-    const r = db.deleteMemory(row.n);
-    if (r === 'session') fail(409, 'memory_in_session', `memory ${memoryId(row.n)} holds part of session "${row.session_id}"; delete the session (DELETE /v1/sessions/${row.session_id})`);
-    if (row.store_n !== null) fileCache.delete(row.store_n);
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/v1/memories/:id',
+    { schema: { summary: 'Delete a memory and its store entry', params: memoryIdParam } },
+    async (req, reply) => {
+      const row = rowFor((req.params as { id: string }).id);
+      const r = db.deleteMemory(row.n);
+      if (r === 'session')
+        fail(
+          409,
+          'memory_in_session',
+          `memory ${memoryId(row.n)} holds part of session "${row.session_id}"; delete the session (DELETE /v1/sessions/${row.session_id})`,
+        );
+      if (row.store_n !== null) fileCache.delete(row.store_n);
+      return reply.code(204).send();
+    },
+  );
 
   const maxTokensSchema = { type: 'integer', minimum: 1, maximum: o.maxNewTokens, default: 32 };
 
-  app.post('/v1/generate', {
-    schema: {
-      summary: 'Greedy continuation of a prompt; one [mem-id-N] opening it is replaced by that memory\'s vectors',
-      body: {
-        type: 'object', additionalProperties: false, required: ['prompt'],
-        properties: { prompt: { type: 'string' }, max_tokens: maxTokensSchema },
+  app.post(
+    '/v1/generate',
+    {
+      schema: {
+        summary: "Greedy continuation of a prompt; one [mem-id-N] opening it is replaced by that memory's vectors",
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['prompt'],
+          properties: { prompt: { type: 'string' }, max_tokens: maxTokensSchema },
+        },
       },
     },
-  }, async (req) => {
-    const { prompt, max_tokens: maxTokens } = req.body as { prompt: string; max_tokens: number };
-    if (prompt.length === 0) fail(400, 'empty_prompt', 'prompt is empty; send some text or a [mem-id-N] placeholder');
-    const pieces = parsePrompt(prompt);
-    const memories = new Map<number, MemoryFile>();
-    for (const p of pieces) {
-      if (!('memory' in p) || memories.has(p.memory)) continue;
-      const row = db.get(p.memory);
-      if (!row) fail(404, 'unknown_memory', `the prompt names ${p.id}, but there is no memory ${p.id}`);
-      memories.set(p.memory, needDone(row!));
-    }
-    return { ...(await generate(pieces, maxTokens, memories)), model: identity };
-  });
+    async (req) => {
+      const { prompt, max_tokens: maxTokens } = req.body as { prompt: string; max_tokens: number };
+      if (prompt.length === 0) fail(400, 'empty_prompt', 'prompt is empty; send some text or a [mem-id-N] placeholder');
+      const pieces = parsePrompt(prompt);
+      const memories = new Map<number, MemoryFile>();
+      for (const p of pieces) {
+        if (!('memory' in p) || memories.has(p.memory)) continue;
+        const row = db.get(p.memory);
+        if (!row) fail(404, 'unknown_memory', `the prompt names ${p.id}, but there is no memory ${p.id}`);
+        memories.set(p.memory, needDone(row!));
+      }
+      return { ...(await generate(pieces, maxTokens, memories)), model: identity };
+    },
+  );
 
   // ---- sessions ----
 
@@ -477,81 +654,147 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     return { pieces, memories };
   };
 
-  app.post('/v1/sessions/:sid/messages', {
-    schema: {
-      summary: 'Append a message; past the threshold the oldest messages are compressed into a memory',
-      params: sidParam,
-      body: { type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string' } } },
+  app.post(
+    '/v1/sessions/:sid/messages',
+    {
+      schema: {
+        summary: 'Append a message; past the threshold the oldest messages are compressed into a memory',
+        params: sidParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['text'],
+          properties: { text: { type: 'string' } },
+        },
+      },
     },
-  }, async (req, reply) => {
-    const { sid } = req.params as { sid: string };
-    const { text } = req.body as { text: string };
-    if (text.length === 0) fail(400, 'empty_text', 'text is empty; send the message');
-    // A message is kept as a line: its text and a newline.
-    const stored = `${text}\n`;
-    const tokens = checkText(stored, 'the message');
-    const r = db.appendMessage(sid, stored, tokens, o.session, (parts) => {
-      const chunk = parts.map((p) => p.text!).join('');
-      return { model: identity, text: chunk, textSha256: sha256(chunk), tokens: tokenize(model, chunk).tokens, tags: [] };
-    }, o.maxQueue);
-    if (r.job !== null) worker.wake();
-    return reply.code(201).send({ session: sid, seq: r.seq, tokens, compressing: r.job !== null ? memoryId(r.job) : null });
-  });
-
-  app.get('/v1/sessions/:sid/context', { schema: { summary: 'A session\'s context: its memories and recent text', params: sidParam } }, async (req) => {
-    const { sid } = req.params as { sid: string };
-    if (!db.sessionExists(sid)) fail(404, 'unknown_session', `no session "${sid}"; POST /v1/sessions/${sid}/messages starts it`);
-    const parts = db.sessionParts(sid);
-    let vectors = 0;
-    let textTokens = 0;
-    const layout = parts.map((p) => {
-      if (p.kind === 'memory') {
-        const row = db.get(p.memory_n!);
-        const k = row?.stats ? (JSON.parse(row.stats) as { vectors: number }).vectors : 0;
-        vectors += k;
-        return { kind: 'memory', id: memoryId(p.memory_n!), tokens: p.tokens, vectors: k };
-      }
-      textTokens += p.tokens;
-      return { kind: 'text', text: p.text, tokens: p.tokens, compressing: p.memory_n !== null ? memoryId(p.memory_n) : null, compression_failed: p.failed_n !== null ? memoryId(p.failed_n) : null };
-    });
-    const firstText = parts.findIndex((p) => p.kind === 'text');
-    return {
-      session: sid, layout,
-      memories: layout.filter((l) => l.kind === 'memory').map((l) => l.id),
-      recent_text: firstText < 0 ? '' : parts.slice(firstText).filter((p) => p.kind === 'text').map((p) => p.text).join(''),
-      text_tokens: textTokens, vectors, positions: vectors + textTokens,
-      compressed_tokens: parts.filter((p) => p.kind === 'memory').reduce((a, p) => a + p.tokens, 0),
-    };
-  });
-
-  app.post('/v1/sessions/:sid/generate', {
-    schema: {
-      summary: 'Continue from a session\'s context (its memory, then its recent text, then the prompt)',
-      params: sidParam,
-      body: { type: 'object', additionalProperties: false, properties: { prompt: { type: 'string' }, max_tokens: maxTokensSchema } },
+    async (req, reply) => {
+      const { sid } = req.params as { sid: string };
+      const { text } = req.body as { text: string };
+      if (text.length === 0) fail(400, 'empty_text', 'text is empty; send the message');
+      // A message is kept as a line: its text and a newline.
+      const stored = `${text}\n`;
+      const tokens = checkText(stored, 'the message');
+      const r = db.appendMessage(
+        sid,
+        stored,
+        tokens,
+        o.session,
+        (parts) => {
+          const chunk = parts.map((p) => p.text!).join('');
+          return {
+            model: identity,
+            text: chunk,
+            textSha256: sha256(chunk),
+            tokens: tokenize(model, chunk).tokens,
+            tags: [],
+          };
+        },
+        o.maxQueue,
+      );
+      if (r.job !== null) worker.wake();
+      return reply
+        .code(201)
+        .send({ session: sid, seq: r.seq, tokens, compressing: r.job !== null ? memoryId(r.job) : null });
     },
-  }, async (req) => {
-    const { sid } = req.params as { sid: string };
-    const { prompt = '', max_tokens: maxTokens } = (req.body ?? {}) as { prompt?: string; max_tokens: number };
-    if (!db.sessionExists(sid)) fail(404, 'unknown_session', `no session "${sid}"; POST /v1/sessions/${sid}/messages starts it`);
-    const { pieces, memories } = sessionPieces(db.sessionParts(sid));
-    const last = pieces[pieces.length - 1];
-    if (last && 'text' in last) last.text += prompt;
-    else pieces.push({ text: prompt });
-    return { session: sid, ...(await generate(pieces, maxTokens, memories, `session "${sid}"'s context`)), model: identity };
-  });
+  );
 
-  app.delete('/v1/sessions/:sid', { schema: { summary: 'Delete a session, its memories and its pending jobs', params: sidParam } }, async (req, reply) => {
-    const { sid } = req.params as { sid: string };
-    if (!db.deleteSession(sid)) fail(404, 'unknown_session', `no session "${sid}"`);
-    fileCache.clear();
-    return reply.code(204).send();
-  });
+  app.get(
+    '/v1/sessions/:sid/context',
+    { schema: { summary: "A session's context: its memories and recent text", params: sidParam } },
+    async (req) => {
+      const { sid } = req.params as { sid: string };
+      if (!db.sessionExists(sid))
+        fail(404, 'unknown_session', `no session "${sid}"; POST /v1/sessions/${sid}/messages starts it`);
+      const parts = db.sessionParts(sid);
+      let vectors = 0;
+      let textTokens = 0;
+      const layout = parts.map((p) => {
+        if (p.kind === 'memory') {
+          const row = db.get(p.memory_n!);
+          const k = row?.stats ? (JSON.parse(row.stats) as { vectors: number }).vectors : 0;
+          vectors += k;
+          return { kind: 'memory', id: memoryId(p.memory_n!), tokens: p.tokens, vectors: k };
+        }
+        textTokens += p.tokens;
+        return {
+          kind: 'text',
+          text: p.text,
+          tokens: p.tokens,
+          compressing: p.memory_n !== null ? memoryId(p.memory_n) : null,
+          compression_failed: p.failed_n !== null ? memoryId(p.failed_n) : null,
+        };
+      });
+      const firstText = parts.findIndex((p) => p.kind === 'text');
+      return {
+        session: sid,
+        layout,
+        memories: layout.filter((l) => l.kind === 'memory').map((l) => l.id),
+        recent_text:
+          firstText < 0
+            ? ''
+            : parts
+                .slice(firstText)
+                .filter((p) => p.kind === 'text')
+                .map((p) => p.text)
+                .join(''),
+        text_tokens: textTokens,
+        vectors,
+        positions: vectors + textTokens,
+        compressed_tokens: parts.filter((p) => p.kind === 'memory').reduce((a, p) => a + p.tokens, 0),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/sessions/:sid/generate',
+    {
+      schema: {
+        summary: "Continue from a session's context (its memory, then its recent text, then the prompt)",
+        params: sidParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { prompt: { type: 'string' }, max_tokens: maxTokensSchema },
+        },
+      },
+    },
+    async (req) => {
+      const { sid } = req.params as { sid: string };
+      const { prompt = '', max_tokens: maxTokens } = (req.body ?? {}) as { prompt?: string; max_tokens: number };
+      if (!db.sessionExists(sid))
+        fail(404, 'unknown_session', `no session "${sid}"; POST /v1/sessions/${sid}/messages starts it`);
+      const { pieces, memories } = sessionPieces(db.sessionParts(sid));
+      const last = pieces[pieces.length - 1];
+      if (last && 'text' in last) last.text += prompt;
+      else pieces.push({ text: prompt });
+      return {
+        session: sid,
+        ...(await generate(pieces, maxTokens, memories, `session "${sid}"'s context`)),
+        model: identity,
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/sessions/:sid',
+    { schema: { summary: 'Delete a session, its memories and its pending jobs', params: sidParam } },
+    async (req, reply) => {
+      const { sid } = req.params as { sid: string };
+      if (!db.deleteSession(sid)) fail(404, 'unknown_session', `no session "${sid}"`);
+      fileCache.clear();
+      return reply.code(204).send();
+    },
+  );
 
   worker.start();
   let closed = false;
   return {
-    app, db, worker, requeued, routes,
+    app,
+    db,
+    worker,
+    requeued,
+    routes,
     async close() {
       if (closed) return;
       closed = true;

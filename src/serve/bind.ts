@@ -20,14 +20,18 @@ export async function checkBind(host: string, token: string | undefined): Promis
   try {
     addresses = (await lookup(host.replace(/^\[|\]$/g, ''), { all: true, verbatim: true })).map((a) => a.address);
   } catch (e) {
-    throw new Error(`--host ${host} does not resolve to an address (${(e as Error).message}); ` +
-      'give an IP address or a host name of this machine');
+    throw new Error(
+      `--host ${host} does not resolve to an address (${(e as Error).message}); ` +
+        'give an IP address or a host name of this machine',
+    );
   }
   const open = addresses.filter((a) => !isLoopback(a));
   if (open.length > 0 && !token) {
-    throw new Error(`--host ${host} (${open.join(', ')}) is reachable from other machines, and there is no --token: ` +
-      'anyone there could read and write every memory; pass --token <secret> (or $CRAM_SERVE_TOKEN), ' +
-      'or bind a loopback address such as 127.0.0.1');
+    throw new Error(
+      `--host ${host} (${open.join(', ')}) is reachable from other machines, and there is no --token: ` +
+        'anyone there could read and write every memory; pass --token <secret> (or $CRAM_SERVE_TOKEN), ' +
+        'or bind a loopback address such as 127.0.0.1',
+    );
   }
   return addresses;
 }

@@ -21,7 +21,14 @@ export interface ThreadData {
 export type ToThread = { type: 'wake' } | { type: 'stop' };
 export type FromThread =
   | { type: 'ready' }
-  | { type: 'progress'; progress: [number, unknown][]; totals: CompressWorker['totals']; secondsPerBatch: number; heapUsed: number; storeError: string | null }
+  | {
+      type: 'progress';
+      progress: [number, unknown][];
+      totals: CompressWorker['totals'];
+      secondsPerBatch: number;
+      heapUsed: number;
+      storeError: string | null;
+    }
   | { type: 'job'; n: number; status: 'done' | 'failed'; detail: string }
   | { type: 'stopped' }
   | { type: 'fatal'; message: string };
@@ -39,11 +46,21 @@ try {
     const key = JSON.stringify([progress, worker.totals, worker.storeError]);
     if (!force && key === last) return;
     last = key;
-    post({ type: 'progress', progress, totals: worker.totals, secondsPerBatch: worker.secondsPerBatch, heapUsed: getHeapStatistics().used_heap_size, storeError: worker.storeError });
+    post({
+      type: 'progress',
+      progress,
+      totals: worker.totals,
+      secondsPerBatch: worker.secondsPerBatch,
+      heapUsed: getHeapStatistics().used_heap_size,
+      storeError: worker.storeError,
+    });
   };
   const worker: CompressWorker = new CompressWorker(db, model, {
     ...data.options,
-    onJob: (n, status, detail) => { snapshot(true); post({ type: 'job', n, status, detail }); },
+    onJob: (n, status, detail) => {
+      snapshot(true);
+      post({ type: 'job', n, status, detail });
+    },
   });
   const timer = setInterval(() => snapshot(), 200);
   port.on('message', (m: ToThread) => {

@@ -21,15 +21,23 @@ export class ThreadWorker implements QueueWorker {
   private ready: Promise<void> = Promise.resolve();
   private stopped: (() => void) | null = null;
 
-  constructor(private readonly db: ServeDb, private readonly data: Omit<ThreadData, 'options'>, private readonly opts: WorkerOptions) {}
+  constructor(
+    private readonly db: ServeDb,
+    private readonly data: Omit<ThreadData, 'options'>,
+    private readonly opts: WorkerOptions,
+  ) {}
 
   start(): void {
     if (this.thread || this.stopping) return;
     const { onJob, ...options } = this.opts;
-    const thread = new Worker(new URL('./compression-thread.boot.mjs', import.meta.url), { workerData: { ...this.data, options } satisfies ThreadData });
+    const thread = new Worker(new URL('./compression-thread.boot.mjs', import.meta.url), {
+      workerData: { ...this.data, options } satisfies ThreadData,
+    });
     this.thread = thread;
     let markReady: () => void;
-    this.ready = new Promise((r) => { markReady = r; });
+    this.ready = new Promise((r) => {
+      markReady = r;
+    });
     thread.on('message', (m: FromThread) => {
       if (m.type === 'ready') markReady();
       else if (m.type === 'progress') {
@@ -43,7 +51,8 @@ export class ThreadWorker implements QueueWorker {
         this.progress.delete(m.n);
         onJob?.(m.n, m.status, m.detail);
       } else if (m.type === 'stopped') this.stopped?.();
-      else if (m.type === 'fatal') process.stderr.write(`serve: the compression thread could not start: ${m.message}\n`);
+      else if (m.type === 'fatal')
+        process.stderr.write(`serve: the compression thread could not start: ${m.message}\n`);
     });
     thread.on('error', (e) => process.stderr.write(`serve: compression thread error: ${e.stack ?? e.message}\n`));
     thread.on('exit', (code) => {
@@ -54,11 +63,15 @@ export class ThreadWorker implements QueueWorker {
       this.progress.clear();
       const requeued = this.db.requeueInterrupted();
       if (this.restarts >= 5) {
-        process.stderr.write(`serve: the compression thread exited (code ${code}) ${this.restarts} times; jobs stay queued until the server restarts\n`);
+        process.stderr.write(
+          `serve: the compression thread exited (code ${code}) ${this.restarts} times; jobs stay queued until the server restarts\n`,
+        );
         return;
       }
       this.restarts++;
-      process.stderr.write(`serve: the compression thread exited (code ${code}); ${requeued.length} running job(s) queued again; restarting it\n`);
+      process.stderr.write(
+        `serve: the compression thread exited (code ${code}); ${requeued.length} running job(s) queued again; restarting it\n`,
+      );
       setTimeout(() => this.start(), 1000).unref();
     });
   }
@@ -76,7 +89,9 @@ export class ThreadWorker implements QueueWorker {
     const thread = this.thread;
     if (!thread) return;
     await this.ready;
-    const done = new Promise<void>((resolve) => { this.stopped = resolve; });
+    const done = new Promise<void>((resolve) => {
+      this.stopped = resolve;
+    });
     thread.postMessage({ type: 'stop' } satisfies ToThread);
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, 60_000).unref());
     await Promise.race([done, timeout]);

@@ -186,30 +186,46 @@ export class ServeDb {
       }
       if (check !== 'ok') {
         this.store.close();
-        throw new StoreUnusableError(`the store ${this.store.path} failed its integrity check ` +
-          `(PRAGMA quick_check: ${check.slice(0, 300)}); ` +
-          'restore it from a backup, or recover what is readable with `sqlite3 <store> .recover`, then start again');
+        throw new StoreUnusableError(
+          `the store ${this.store.path} failed its integrity check ` +
+            `(PRAGMA quick_check: ${check.slice(0, 300)}); ` +
+            'restore it from a backup, or recover what is readable with `sqlite3 <store> .recover`, then start again',
+        );
       }
     }
-    this.db.transaction(() => {
-      this.db.exec(SCHEMA);
-      const info = this.db.prepare('PRAGMA table_info(serve_memories)').all() as { name: string }[];
-      const cols = new Set(info.map((c) => c.name));
-      const added = [['model_name', 'TEXT'], ['model_sha256', 'TEXT'], ['tokenizer_sha256', 'TEXT'], ['checkpoint', 'BLOB']];
-      for (const [c, type] of added) {
-        if (!cols.has(c)) this.db.exec(`ALTER TABLE serve_memories ADD COLUMN ${c} ${type}`);
-      }
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db.exec(SCHEMA);
+        const info = this.db.prepare('PRAGMA table_info(serve_memories)').all() as { name: string }[];
+        const cols = new Set(info.map((c) => c.name));
+        const added = [
+          ['model_name', 'TEXT'],
+          ['model_sha256', 'TEXT'],
+          ['tokenizer_sha256', 'TEXT'],
+          ['checkpoint', 'BLOB'],
+        ];
+        for (const [c, type] of added) {
+          if (!cols.has(c)) this.db.exec(`ALTER TABLE serve_memories ADD COLUMN ${c} ${type}`);
+        }
+      })
+      .immediate();
   }
 
-  get path(): string { return this.store.path; }
+  get path(): string {
+    return this.store.path;
+  }
 
-  close(): void { this.store.close(); }
+  close(): void {
+    this.store.close();
+  }
 
   /** The models of the service's memories and jobs (rows from before models were recorded not included). */
   models(): ModelIdentity[] {
-    const rows = this.db.prepare(`SELECT model_name, model_sha256, tokenizer_sha256, COUNT(*) AS c FROM serve_memories
-      WHERE model_sha256 IS NOT NULL GROUP BY model_sha256, tokenizer_sha256 ORDER BY MIN(n)`)
+    const rows = this.db
+      .prepare(
+        `SELECT model_name, model_sha256, tokenizer_sha256, COUNT(*) AS c FROM serve_memories
+      WHERE model_sha256 IS NOT NULL GROUP BY model_sha256, tokenizer_sha256 ORDER BY MIN(n)`,
+      )
       .all() as (MemoryRow & { c: number })[];
     return rows.map((r) => rowModel(r)!);
   }
@@ -219,24 +235,39 @@ export class ServeDb {
    * row `assumed` (the model of the server now opening the store: the only one that can have queued them).
    */
   adoptLegacyRows(assumed: ModelIdentity): number {
-    return this.db.transaction(() => {
-      const a = this.db.prepare(`UPDATE serve_memories SET (model_name, model_sha256, tokenizer_sha256) =
+    return this.db
+      .transaction(() => {
+        const a = this.db
+          .prepare(
+            `UPDATE serve_memories SET (model_name, model_sha256, tokenizer_sha256) =
         (SELECT model, model_sha256, tokenizer_sha256 FROM memories WHERE memories.n = serve_memories.store_n)
         WHERE model_sha256 IS NULL AND store_n IS NOT NULL
-        AND EXISTS (SELECT 1 FROM memories WHERE memories.n = serve_memories.store_n)`).run().changes;
-      const b = this.db.prepare(`UPDATE serve_memories SET model_name = ?, model_sha256 = ?, tokenizer_sha256 = ?
-        WHERE model_sha256 IS NULL`)
-        .run(assumed.name, assumed.weights_sha256, assumed.tokenizer_sha256).changes;
-      return a + b;
-    }).immediate();
+        AND EXISTS (SELECT 1 FROM memories WHERE memories.n = serve_memories.store_n)`,
+          )
+          .run().changes;
+        const b = this.db
+          .prepare(
+            `UPDATE serve_memories SET model_name = ?, model_sha256 = ?, tokenizer_sha256 = ?
+        WHERE model_sha256 IS NULL`,
+          )
+          .run(assumed.name, assumed.weights_sha256, assumed.tokenizer_sha256).changes;
+        return a + b;
+      })
+      .immediate();
   }
 
   /** Writes one small row: a cheap check that the store takes writes now (health). Throws the SQLite error. */
   probeWritable(): void {
-    this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO serve_meta (key, value) VALUES ('probe', ?)
-        ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(now());
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db
+          .prepare(
+            `INSERT INTO serve_meta (key, value) VALUES ('probe', ?)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+          )
+          .run(now());
+      })
+      .immediate();
   }
 
   /** Saves a running job's checkpoint (its finished segments), so that a crash resumes it from there. */
@@ -246,29 +277,54 @@ export class ServeDb {
 
   /** Jobs left `running` by a process that died: queued again (they resume from their checkpoints). Their ids. */
   requeueInterrupted(): number[] {
-    return this.db.transaction(() => {
-      const rows = this.db.prepare("SELECT n FROM serve_memories WHERE status = 'running' ORDER BY n").all() as { n: number }[];
-      this.db.prepare("UPDATE serve_memories SET status = 'queued', started = NULL WHERE status = 'running'").run();
-      return rows.map((r) => r.n);
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const rows = this.db.prepare("SELECT n FROM serve_memories WHERE status = 'running' ORDER BY n").all() as {
+          n: number;
+        }[];
+        this.db.prepare("UPDATE serve_memories SET status = 'queued', started = NULL WHERE status = 'running'").run();
+        return rows.map((r) => r.n);
+      })
+      .immediate();
   }
 
   /** Queued + running jobs. */
   pendingCount(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS c FROM serve_memories WHERE status IN ('queued', 'running')").get() as { c: number }).c;
+    return (
+      this.db.prepare("SELECT COUNT(*) AS c FROM serve_memories WHERE status IN ('queued', 'running')").get() as {
+        c: number;
+      }
+    ).c;
   }
 
   counts(): Record<JobStatus, number> {
     const out: Record<JobStatus, number> = { queued: 0, running: 0, done: 0, failed: 0 };
-    for (const r of this.db.prepare('SELECT status, COUNT(*) AS c FROM serve_memories GROUP BY status').all() as { status: JobStatus; c: number }[]) out[r.status] = r.c;
+    for (const r of this.db.prepare('SELECT status, COUNT(*) AS c FROM serve_memories GROUP BY status').all() as {
+      status: JobStatus;
+      c: number;
+    }[])
+      out[r.status] = r.c;
     return out;
   }
 
   private insertJob(j: NewJob, sessionId: string | null): number {
-    const info = this.db.prepare(`INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id,
-      created, model_name, model_sha256, tokenizer_sha256) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(j.text, j.textSha256, j.text.length, j.tokens, JSON.stringify(j.tags), sessionId, now(), j.model.name,
-        j.model.weights_sha256, j.model.tokenizer_sha256);
+    const info = this.db
+      .prepare(
+        `INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id,
+      created, model_name, model_sha256, tokenizer_sha256) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        j.text,
+        j.textSha256,
+        j.text.length,
+        j.tokens,
+        JSON.stringify(j.tags),
+        sessionId,
+        now(),
+        j.model.name,
+        j.model.weights_sha256,
+        j.model.tokenizer_sha256,
+      );
     return Number(info.lastInsertRowid);
   }
 
@@ -282,21 +338,34 @@ export class ServeDb {
    * and the first alone has more: then it runs alone).
    */
   claim(model: ModelIdentity, maxTexts: number, maxTokens: number, oversizedFirst = true): MemoryRow[] {
-    return this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT * FROM serve_memories
-        WHERE status = 'queued' AND model_sha256 = ? AND tokenizer_sha256 = ? ORDER BY n LIMIT ?`).all(model.weights_sha256, model.tokenizer_sha256, maxTexts) as MemoryRow[];
-      const picked: MemoryRow[] = [];
-      let tokens = 0;
-      for (const r of rows) {
-        if ((picked.length > 0 || !oversizedFirst) && tokens + r.tokens > maxTokens) break;
-        picked.push(r);
-        tokens += r.tokens;
-      }
-      const t = now();
-      const upd = this.db.prepare("UPDATE serve_memories SET status = 'running', runs = runs + 1, started = ? WHERE n = ?");
-      for (const r of picked) { upd.run(t, r.n); r.status = 'running'; r.runs++; r.started = t; }
-      return picked;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const rows = this.db
+          .prepare(
+            `SELECT * FROM serve_memories
+        WHERE status = 'queued' AND model_sha256 = ? AND tokenizer_sha256 = ? ORDER BY n LIMIT ?`,
+          )
+          .all(model.weights_sha256, model.tokenizer_sha256, maxTexts) as MemoryRow[];
+        const picked: MemoryRow[] = [];
+        let tokens = 0;
+        for (const r of rows) {
+          if ((picked.length > 0 || !oversizedFirst) && tokens + r.tokens > maxTokens) break;
+          picked.push(r);
+          tokens += r.tokens;
+        }
+        const t = now();
+        const upd = this.db.prepare(
+          "UPDATE serve_memories SET status = 'running', runs = runs + 1, started = ? WHERE n = ?",
+        );
+        for (const r of picked) {
+          upd.run(t, r.n);
+          r.status = 'running';
+          r.runs++;
+          r.started = t;
+        }
+        return picked;
+      })
+      .immediate();
   }
 
   /**
@@ -304,45 +373,85 @@ export class ServeDb {
    * the memory; all in one transaction. False when the job is no longer running (deleted meanwhile): nothing changes.
    */
   complete(n: number, mf: MemoryFile, bytes: Buffer, stats: Record<string, unknown>): boolean {
-    return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT status, tags, session_id FROM serve_memories WHERE n = ?').get(n) as Pick<MemoryRow, 'status' | 'tags' | 'session_id'> | undefined;
-      if (!row || row.status !== 'running') return false;
-      const tags = [...(JSON.parse(row.tags) as string[]), memoryId(n), ...(row.session_id !== null ? [`session:${row.session_id}`] : [])];
-      const storeN = insertMemoryRow(this.db, mf, bytes, tags);
-      this.db.prepare(`UPDATE serve_memories SET status = 'done', text = NULL, checkpoint = NULL, store_n = ?, stats = ?, error = NULL, finished = ?,
-        completions = completions + 1 WHERE n = ?`).run(storeN, JSON.stringify(stats), now(), n);
-      if (row.session_id !== null) {
-        const parts = this.db.prepare("SELECT seq, tokens FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ? ORDER BY seq").all(row.session_id, n) as { seq: number; tokens: number }[];
-        if (parts.length > 0) {
-          this.db.prepare("DELETE FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ?").run(row.session_id, n);
-          this.db.prepare("INSERT INTO serve_session_parts (sid, seq, kind, text, tokens, memory_n) VALUES (?, ?, 'memory', NULL, ?, ?)")
-            .run(row.session_id, parts[0].seq, parts.reduce((a, p) => a + p.tokens, 0), n);
-          this.db.prepare('UPDATE serve_sessions SET updated = ? WHERE sid = ?').run(now(), row.session_id);
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT status, tags, session_id FROM serve_memories WHERE n = ?').get(n) as
+          Pick<MemoryRow, 'status' | 'tags' | 'session_id'> | undefined;
+        if (!row || row.status !== 'running') return false;
+        const tags = [
+          ...(JSON.parse(row.tags) as string[]),
+          memoryId(n),
+          ...(row.session_id !== null ? [`session:${row.session_id}`] : []),
+        ];
+        const storeN = insertMemoryRow(this.db, mf, bytes, tags);
+        this.db
+          .prepare(
+            `UPDATE serve_memories SET status = 'done', text = NULL, checkpoint = NULL, store_n = ?, stats = ?, error = NULL, finished = ?,
+        completions = completions + 1 WHERE n = ?`,
+          )
+          .run(storeN, JSON.stringify(stats), now(), n);
+        if (row.session_id !== null) {
+          const parts = this.db
+            .prepare(
+              "SELECT seq, tokens FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ? ORDER BY seq",
+            )
+            .all(row.session_id, n) as { seq: number; tokens: number }[];
+          if (parts.length > 0) {
+            this.db
+              .prepare("DELETE FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ?")
+              .run(row.session_id, n);
+            this.db
+              .prepare(
+                "INSERT INTO serve_session_parts (sid, seq, kind, text, tokens, memory_n) VALUES (?, ?, 'memory', NULL, ?, ?)",
+              )
+              .run(
+                row.session_id,
+                parts[0].seq,
+                parts.reduce((a, p) => a + p.tokens, 0),
+                n,
+              );
+            this.db.prepare('UPDATE serve_sessions SET updated = ? WHERE sid = ?').run(now(), row.session_id);
+          }
         }
-      }
-      return true;
-    }).immediate();
+        return true;
+      })
+      .immediate();
   }
 
   /** Marks a running job failed with its reason; a session's messages stay text (and are not tried again). */
   fail(n: number, message: string): boolean {
-    return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT status, session_id FROM serve_memories WHERE n = ?').get(n) as Pick<MemoryRow, 'status' | 'session_id'> | undefined;
-      if (!row || row.status !== 'running') return false;
-      this.db.prepare("UPDATE serve_memories SET status = 'failed', checkpoint = NULL, error = ?, finished = ?, completions = completions + 1 WHERE n = ?").run(message, now(), n);
-      if (row.session_id !== null) {
-        this.db.prepare("UPDATE serve_session_parts SET memory_n = NULL, failed_n = ? WHERE sid = ? AND kind = 'text' AND memory_n = ?").run(n, row.session_id, n);
-      }
-      return true;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT status, session_id FROM serve_memories WHERE n = ?').get(n) as
+          Pick<MemoryRow, 'status' | 'session_id'> | undefined;
+        if (!row || row.status !== 'running') return false;
+        this.db
+          .prepare(
+            "UPDATE serve_memories SET status = 'failed', checkpoint = NULL, error = ?, finished = ?, completions = completions + 1 WHERE n = ?",
+          )
+          .run(message, now(), n);
+        if (row.session_id !== null) {
+          this.db
+            .prepare(
+              "UPDATE serve_session_parts SET memory_n = NULL, failed_n = ? WHERE sid = ? AND kind = 'text' AND memory_n = ?",
+            )
+            .run(n, row.session_id, n);
+        }
+        return true;
+      })
+      .immediate();
   }
 
   /** Running jobs back to queued (a clean shutdown in the middle of a batch). */
   requeue(ns: number[]): void {
-    this.db.transaction(() => {
-      const upd = this.db.prepare("UPDATE serve_memories SET status = 'queued', started = NULL WHERE n = ? AND status = 'running'");
-      for (const n of ns) upd.run(n);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        const upd = this.db.prepare(
+          "UPDATE serve_memories SET status = 'queued', started = NULL WHERE n = ? AND status = 'running'",
+        );
+        for (const n of ns) upd.run(n);
+      })
+      .immediate();
   }
 
   get(n: number): MemoryRow | undefined {
@@ -354,12 +463,20 @@ export class ServeDb {
   }
 
   /** A page of the memories matching the filter, and how many match in all. */
-  list(filter: { status?: JobStatus; tag?: string; limit: number; offset: number }):
-    { rows: MemoryRow[]; total: number } {
+  list(filter: { status?: JobStatus; tag?: string; limit: number; offset: number }): {
+    rows: MemoryRow[];
+    total: number;
+  } {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (filter.status) { where.push('status = ?'); args.push(filter.status); }
-    if (filter.tag) { where.push('EXISTS (SELECT 1 FROM json_each(serve_memories.tags) WHERE value = ?)'); args.push(filter.tag); }
+    if (filter.status) {
+      where.push('status = ?');
+      args.push(filter.status);
+    }
+    if (filter.tag) {
+      where.push('EXISTS (SELECT 1 FROM json_each(serve_memories.tags) WHERE value = ?)');
+      args.push(filter.tag);
+    }
     const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const sql = `SELECT n, status, NULL AS text, text_sha256, text_chars, tokens, tags, session_id, store_n, runs,
       completions, error, stats, created, started, finished, model_name, model_sha256, tokenizer_sha256
@@ -371,14 +488,16 @@ export class ServeDb {
 
   /** Deletes a memory (and its store entry). 'session' when it belongs to a session (delete the session instead). */
   deleteMemory(n: number): 'deleted' | 'missing' | 'session' {
-    return this.db.transaction(() => {
-      const row = this.get(n);
-      if (!row) return 'missing';
-      if (row.session_id !== null) return 'session';
-      if (row.store_n !== null) this.db.prepare('DELETE FROM memories WHERE n = ?').run(row.store_n);
-      this.db.prepare('DELETE FROM serve_memories WHERE n = ?').run(n);
-      return 'deleted';
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const row = this.get(n);
+        if (!row) return 'missing';
+        if (row.session_id !== null) return 'session';
+        if (row.store_n !== null) this.db.prepare('DELETE FROM memories WHERE n = ?').run(row.store_n);
+        this.db.prepare('DELETE FROM serve_memories WHERE n = ?').run(n);
+        return 'deleted';
+      })
+      .immediate();
   }
 
   /** Whether the store still holds entry mem-<storeN> (`cram store rm` may have removed it). */
@@ -398,34 +517,55 @@ export class ServeDb {
    * uncompressed text then passes the threshold, the oldest messages are handed to a new compression job in the same
    * transaction. Returns the part's seq and the job's number, if one was queued.
    */
-  appendMessage(sid: string, text: string, tokens: number, s: SessionSettings, chunk: (parts: PartRow[]) => NewJob, maxPending: number): { seq: number; job: number | null } {
-    return this.db.transaction(() => {
-      const t = now();
-      this.db.prepare('INSERT INTO serve_sessions (sid, created, updated) VALUES (?, ?, ?) ON CONFLICT (sid) DO UPDATE SET updated = excluded.updated').run(sid, t, t);
-      const { next_seq: seq } = this.db.prepare('SELECT next_seq FROM serve_sessions WHERE sid = ?').get(sid) as { next_seq: number };
-      this.db.prepare('UPDATE serve_sessions SET next_seq = next_seq + 1 WHERE sid = ?').run(sid);
-      this.db.prepare("INSERT INTO serve_session_parts (sid, seq, kind, text, tokens) VALUES (?, ?, 'text', ?, ?)").run(sid, seq, text, tokens);
-      // Text not compressed and not being compressed (a failed compression's text stays text for good).
-      const open = this.db.prepare("SELECT * FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n IS NULL AND failed_n IS NULL ORDER BY seq").all(sid) as PartRow[];
-      const total = open.reduce((a, p) => a + p.tokens, 0);
-      if (total <= s.thresholdTokens || this.pendingCount() >= maxPending) return { seq, job: null };
-      // Keep the newest messages that hold at least keepTokens as text; compress the older ones (at most
-      // maxChunkTokens of them, oldest first, at least one).
-      let cut = open.length;
-      for (let kept = 0; cut > 0 && kept < s.keepTokens;) kept += open[--cut].tokens;
-      const take: PartRow[] = [];
-      let taken = 0;
-      for (const p of open.slice(0, cut)) {
-        if (take.length > 0 && taken + p.tokens > s.maxChunkTokens) break;
-        take.push(p);
-        taken += p.tokens;
-      }
-      if (take.length === 0) return { seq, job: null };
-      const job = this.insertJob(chunk(take), sid);
-      const mark = this.db.prepare('UPDATE serve_session_parts SET memory_n = ? WHERE sid = ? AND seq = ?');
-      for (const p of take) mark.run(job, sid, p.seq);
-      return { seq, job };
-    }).immediate();
+  appendMessage(
+    sid: string,
+    text: string,
+    tokens: number,
+    s: SessionSettings,
+    chunk: (parts: PartRow[]) => NewJob,
+    maxPending: number,
+  ): { seq: number; job: number | null } {
+    return this.db
+      .transaction(() => {
+        const t = now();
+        this.db
+          .prepare(
+            'INSERT INTO serve_sessions (sid, created, updated) VALUES (?, ?, ?) ON CONFLICT (sid) DO UPDATE SET updated = excluded.updated',
+          )
+          .run(sid, t, t);
+        const { next_seq: seq } = this.db.prepare('SELECT next_seq FROM serve_sessions WHERE sid = ?').get(sid) as {
+          next_seq: number;
+        };
+        this.db.prepare('UPDATE serve_sessions SET next_seq = next_seq + 1 WHERE sid = ?').run(sid);
+        this.db
+          .prepare("INSERT INTO serve_session_parts (sid, seq, kind, text, tokens) VALUES (?, ?, 'text', ?, ?)")
+          .run(sid, seq, text, tokens);
+        // Text not compressed and not being compressed (a failed compression's text stays text for good).
+        const open = this.db
+          .prepare(
+            "SELECT * FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n IS NULL AND failed_n IS NULL ORDER BY seq",
+          )
+          .all(sid) as PartRow[];
+        const total = open.reduce((a, p) => a + p.tokens, 0);
+        if (total <= s.thresholdTokens || this.pendingCount() >= maxPending) return { seq, job: null };
+        // Keep the newest messages that hold at least keepTokens as text; compress the older ones (at most
+        // maxChunkTokens of them, oldest first, at least one).
+        let cut = open.length;
+        for (let kept = 0; cut > 0 && kept < s.keepTokens;) kept += open[--cut].tokens;
+        const take: PartRow[] = [];
+        let taken = 0;
+        for (const p of open.slice(0, cut)) {
+          if (take.length > 0 && taken + p.tokens > s.maxChunkTokens) break;
+          take.push(p);
+          taken += p.tokens;
+        }
+        if (take.length === 0) return { seq, job: null };
+        const job = this.insertJob(chunk(take), sid);
+        const mark = this.db.prepare('UPDATE serve_session_parts SET memory_n = ? WHERE sid = ? AND seq = ?');
+        for (const p of take) mark.run(job, sid, p.seq);
+        return { seq, job };
+      })
+      .immediate();
   }
 
   sessionExists(sid: string): boolean {
@@ -438,14 +578,20 @@ export class ServeDb {
 
   /** Deletes a session, its parts, its memories (and their store entries) and its pending jobs. */
   deleteSession(sid: string): boolean {
-    return this.db.transaction(() => {
-      if (!this.sessionExists(sid)) return false;
-      this.db.prepare('DELETE FROM memories WHERE n IN (SELECT store_n FROM serve_memories WHERE session_id = ? AND store_n IS NOT NULL)').run(sid);
-      this.db.prepare('DELETE FROM serve_memories WHERE session_id = ?').run(sid);
-      this.db.prepare('DELETE FROM serve_session_parts WHERE sid = ?').run(sid);
-      this.db.prepare('DELETE FROM serve_sessions WHERE sid = ?').run(sid);
-      return true;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        if (!this.sessionExists(sid)) return false;
+        this.db
+          .prepare(
+            'DELETE FROM memories WHERE n IN (SELECT store_n FROM serve_memories WHERE session_id = ? AND store_n IS NOT NULL)',
+          )
+          .run(sid);
+        this.db.prepare('DELETE FROM serve_memories WHERE session_id = ?').run(sid);
+        this.db.prepare('DELETE FROM serve_session_parts WHERE sid = ?').run(sid);
+        this.db.prepare('DELETE FROM serve_sessions WHERE sid = ?').run(sid);
+        return true;
+      })
+      .immediate();
   }
 }
 
@@ -466,19 +612,34 @@ function prepareStoreFile(path: string): void {
   const shm = `${path}-shm`;
   if (!existsSync(shm)) return;
   let writable = true;
-  try { closeSync(openSync(shm, 'r+')); } catch { writable = false; }
+  try {
+    closeSync(openSync(shm, 'r+'));
+  } catch {
+    writable = false;
+  }
   // Root can write any file: its mode still tells what SQLite will make of it.
   if (writable && (statSync(shm).mode & 0o200) !== 0) return;
   try {
-    try { chmodSync(shm, 0o600); } catch { /* not ours: remove it below */ }
+    try {
+      chmodSync(shm, 0o600);
+    } catch {
+      /* not ours: remove it below */
+    }
     if ((statSync(shm).mode & 0o200) === 0 || !canOpenForWrite(shm)) rmSync(shm);
   } catch (e) {
-    throw new StoreUnusableError(`the store's shared-memory file ${shm} cannot be written and cannot be removed ` +
-      `(${(e as Error).message}); ` +
-      'stop every process using the store, then delete that file (SQLite rebuilds it)');
+    throw new StoreUnusableError(
+      `the store's shared-memory file ${shm} cannot be written and cannot be removed ` +
+        `(${(e as Error).message}); ` +
+        'stop every process using the store, then delete that file (SQLite rebuilds it)',
+    );
   }
 }
 
 function canOpenForWrite(file: string): boolean {
-  try { closeSync(openSync(file, 'r+')); return true; } catch { return false; }
+  try {
+    closeSync(openSync(file, 'r+'));
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -14,17 +14,21 @@ export function openStore(
 ): { db: ServeDb; lock: RunLock; heartbeat: NodeJS.Timeout; others: ModelIdentity[] } {
   const path = o.store ? resolve(o.store) : defaultStorePath();
   const log = (s: string) => process.stderr.write(`serve: ${s}\n`);
-  const lock = RunLock.acquireFile(`${path}.serve.lock`, `cram serve --model ${o.model.name}`, log,
-    { what: `the store ${path}`, why: 'or give this server another --store' });
+  const lock = RunLock.acquireFile(`${path}.serve.lock`, `cram serve --model ${o.model.name}`, log, {
+    what: `the store ${path}`,
+    why: 'or give this server another --store',
+  });
   let db: ServeDb | null = null;
   try {
     db = new ServeDb(path, { primary: true });
     const others = db.models().filter((m) => !sameModel(m, identity));
     if (others.length > 0 && !o.allowOtherModels) {
-      throw new StoreUnusableError(`the store ${path} holds memories or jobs made by ` +
-        `${others.map(describeModel).join(', ')}, not by ${describeModel(identity)}, the model given; ` +
-        `start with --model ${others[0].name}, give another --store, ` +
-        'or pass --allow-other-models (their memories are then refused per request, never decoded with this model)');
+      throw new StoreUnusableError(
+        `the store ${path} holds memories or jobs made by ` +
+          `${others.map(describeModel).join(', ')}, not by ${describeModel(identity)}, the model given; ` +
+          `start with --model ${others[0].name}, give another --store, ` +
+          'or pass --allow-other-models (their memories are then refused per request, never decoded with this model)',
+      );
     }
     db.adoptLegacyRows(identity);
     const heartbeat = setInterval(() => lock.refresh(), 10_000);
@@ -36,4 +40,3 @@ export function openStore(
     throw e;
   }
 }
-

@@ -22,7 +22,11 @@ const PLACEHOLDER_LIKE = /\[\s*(mem[-_ ]?id[^\]]*)\]/gi;
 
 /** A malformed placeholder or a layout that cannot work; `status`/`code` are the HTTP answer. */
 export class PromptError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -33,8 +37,12 @@ export function parsePrompt(prompt: string): PromptPiece[] {
   for (const m of prompt.matchAll(PLACEHOLDER_LIKE)) {
     const n = parseMemoryId(m[1]);
     if (n === null || m[0] !== `[${m[1]}]`) {
-      throw new PromptError(400, 'bad_id', `${JSON.stringify(m[0].slice(0, 40))} is not a valid placeholder: ` +
-        `write [mem-id-<n>] in lower case, n as POST /v1/memories returned it (no leading zeros, at most ${MAX_ID_DIGITS} digits)`);
+      throw new PromptError(
+        400,
+        'bad_id',
+        `${JSON.stringify(m[0].slice(0, 40))} is not a valid placeholder: ` +
+          `write [mem-id-<n>] in lower case, n as POST /v1/memories returned it (no leading zeros, at most ${MAX_ID_DIGITS} digits)`,
+      );
     }
     if (m.index! > last) pieces.push({ text: prompt.slice(last, m.index) });
     pieces.push({ memory: n, id: m[1] });
@@ -45,8 +53,9 @@ export function parsePrompt(prompt: string): PromptPiece[] {
   return pieces;
 }
 
-export const LAYOUT_HELP = 'the layout that works: one [mem-id-N] at the very start of the prompt, then your text ' +
-  '(the memory\'s opening words regenerate the rest of it); for a memory after other text, ' +
+export const LAYOUT_HELP =
+  'the layout that works: one [mem-id-N] at the very start of the prompt, then your text ' +
+  "(the memory's opening words regenerate the rest of it); for a memory after other text, " +
   'put its text itself in the prompt';
 
 /** Refuses layouts whose vectors sit where they were not trained (see the header). */
@@ -56,21 +65,33 @@ export function checkLayout(pieces: PromptPiece[], memories: Map<number, MemoryF
   if (mems.length === 0) return;
   if (mems.length > 1) {
     const ids = mems.map((m) => m.p.id).join(', ');
-    throw new PromptError(422, 'unsupported_layout', `${where} holds ${mems.length} memory placeholders (${ids}); ` +
-      'a memory\'s vectors reproduce its text only when nothing comes before them, so only one memory per prompt works: ' +
-      LAYOUT_HELP);
+    throw new PromptError(
+      422,
+      'unsupported_layout',
+      `${where} holds ${mems.length} memory placeholders (${ids}); ` +
+        "a memory's vectors reproduce its text only when nothing comes before them, so only one memory per prompt works: " +
+        LAYOUT_HELP,
+    );
   }
   const [{ p, i }] = mems;
   if (pieces.slice(0, i).some((x) => 'text' in x && x.text !== '')) {
-    throw new PromptError(422, 'unsupported_layout', `[${p.id}] comes after other text in ${where}; ` +
-      `its vectors were trained with nothing before them and would give unrelated text there: ${LAYOUT_HELP}`);
+    throw new PromptError(
+      422,
+      'unsupported_layout',
+      `[${p.id}] comes after other text in ${where}; ` +
+        `its vectors were trained with nothing before them and would give unrelated text there: ${LAYOUT_HELP}`,
+    );
   }
   const mf = memories.get(p.memory)!;
   if (mf.segments.length > 1) {
-    throw new PromptError(422, 'unsupported_layout', `${p.id} was compressed in ${mf.segments.length} separate segments ` +
-      '(--segment-tokens), whose vectors side by side reproduce nothing; only a memory compressed as one sequence ' +
-      '(the server\'s default) can open a prompt. ' +
-      'Compress the text again on a server with the default --segment-tokens, or put the text itself in the prompt');
+    throw new PromptError(
+      422,
+      'unsupported_layout',
+      `${p.id} was compressed in ${mf.segments.length} separate segments ` +
+        '(--segment-tokens), whose vectors side by side reproduce nothing; only a memory compressed as one sequence ' +
+        "(the server's default) can open a prompt. " +
+        'Compress the text again on a server with the default --segment-tokens, or put the text itself in the prompt',
+    );
   }
 }
 
@@ -109,9 +130,14 @@ export class Limiter {
   /** Mean seconds per task, smoothed (null until one finished). */
   secondsPerTask: number | null = null;
 
-  constructor(readonly concurrency: number, readonly maxWaiting: number) {}
+  constructor(
+    readonly concurrency: number,
+    readonly maxWaiting: number,
+  ) {}
 
-  get queued(): number { return this.waiting.length; }
+  get queued(): number {
+    return this.waiting.length;
+  }
 
   /** Seconds until a new task could start: the tasks running and waiting, at the measured time per task. */
   retryAfterSeconds(): number {

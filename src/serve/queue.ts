@@ -13,7 +13,12 @@
  * After each round a job's checkpoint (its finished segments) is saved with it: a crash resumes it from there.
  */
 import {
-  compressMany, CompressAborted, type CompressCheckpoint, type CompressProgress, type CompressResult, type OpenModel,
+  compressMany,
+  CompressAborted,
+  type CompressCheckpoint,
+  type CompressProgress,
+  type CompressResult,
+  type OpenModel,
 } from '../compress/compress.ts';
 import { DEFAULTS } from '../compress/defaults.ts';
 import { compressionBaselines } from '../compress/baselines.ts';
@@ -28,11 +33,18 @@ export function modelIdentity(model: OpenModel): ModelIdentity {
 
 /** A checkpoint as bytes: one JSON line (plan hash, rounds, steps, K per segment, which are done), then the vectors. */
 export function serializeCheckpoint(c: CompressCheckpoint): Buffer {
-  const head = Buffer.from(JSON.stringify({
-    planSha256: c.planSha256, rounds: c.rounds, steps: c.steps, kOf: c.kOf, stepsOf: c.stepsOf,
-    done: c.done.map((v) => v !== null),
-  }) + '\n');
-  const vecs = c.done.filter((v): v is Float32Array => v !== null)
+  const head = Buffer.from(
+    JSON.stringify({
+      planSha256: c.planSha256,
+      rounds: c.rounds,
+      steps: c.steps,
+      kOf: c.kOf,
+      stepsOf: c.stepsOf,
+      done: c.done.map((v) => v !== null),
+    }) + '\n',
+  );
+  const vecs = c.done
+    .filter((v): v is Float32Array => v !== null)
     .map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength));
   return Buffer.concat([head, ...vecs]);
 }
@@ -42,8 +54,14 @@ export function parseCheckpoint(b: Buffer | null | undefined, d: number): Compre
   if (!b) return null;
   try {
     const nl = b.indexOf(10);
-    const h = JSON.parse(b.subarray(0, nl).toString('utf8')) as
-      { planSha256: string; rounds: number; steps: number; kOf: number[]; stepsOf?: number[]; done: boolean[] };
+    const h = JSON.parse(b.subarray(0, nl).toString('utf8')) as {
+      planSha256: string;
+      rounds: number;
+      steps: number;
+      kOf: number[];
+      stepsOf?: number[];
+      done: boolean[];
+    };
     let at = nl + 1;
     const done = h.done.map((isDone, i) => {
       if (!isDone) return null;
@@ -137,7 +155,11 @@ export class CompressWorker implements QueueWorker {
   /** How long to wait before trying the store again after a write failed. */
   retryMs = 2000;
 
-  constructor(private readonly db: ServeDb, private readonly model: OpenModel, private readonly opts: WorkerOptions) {
+  constructor(
+    private readonly db: ServeDb,
+    private readonly model: OpenModel,
+    private readonly opts: WorkerOptions,
+  ) {
     this.identity = modelIdentity(model);
   }
 
@@ -152,7 +174,9 @@ export class CompressWorker implements QueueWorker {
       if (isStoreWriteError(e)) {
         const why = (e as Error).message;
         if (this.storeError === null) {
-          process.stderr.write(`serve: cannot write the store (${what}): ${why}; retrying every ${this.retryMs / 1000} s\n`);
+          process.stderr.write(
+            `serve: cannot write the store (${what}): ${why}; retrying every ${this.retryMs / 1000} s\n`,
+          );
         }
         this.storeError = `cannot ${what}: ${why} (the store ${this.db.path} must be writable; jobs wait and are retried)`;
       }
@@ -165,11 +189,13 @@ export class CompressWorker implements QueueWorker {
     while (this.unrecorded.length > 0) {
       const u = this.unrecorded[0];
       try {
-        const ok = this.write('record a finished job',
-          () => (u.status === 'done' ? this.db.complete(u.n, u.mf, u.bytes, u.stats) : this.db.fail(u.n, u.message)));
+        const ok = this.write('record a finished job', () =>
+          u.status === 'done' ? this.db.complete(u.n, u.mf, u.bytes, u.stats) : this.db.fail(u.n, u.message),
+        );
         const status = u.status === 'done' && ok ? 'done' : 'failed';
         this.unrecorded.shift();
-        const detail = u.status === 'done' ? (ok ? `${totalVectors(u.mf)} vectors` : 'deleted while running') : u.message;
+        const detail =
+          u.status === 'done' ? (ok ? `${totalVectors(u.mf)} vectors` : 'deleted while running') : u.message;
         this.settled(u.n, status, detail);
       } catch (e) {
         if (!isStoreWriteError(e)) {
@@ -265,13 +291,26 @@ export class CompressWorker implements QueueWorker {
         this.write('record a failed job', () => this.db.fail(n, message));
       } catch (e) {
         settled.add(n);
-        if (isStoreWriteError(e)) { this.unrecorded.push({ n, status: 'failed', message }); return; }
+        if (isStoreWriteError(e)) {
+          this.unrecorded.push({ n, status: 'failed', message });
+          return;
+        }
         process.stderr.write(`serve: cannot record the failure of ${memoryId(n)}: ${(e as Error).message}\n`);
       }
       settle(n, 'failed', message);
     };
     const started = (more: MemoryRow[]) => {
-      for (const r of more) this.progress.set(r.n, { phase: 'cram', round: 0, segments: 0, segments_exact: 0, k_values: [], round_steps: 0, mean_accuracy: 0, batch });
+      for (const r of more)
+        this.progress.set(r.n, {
+          phase: 'cram',
+          round: 0,
+          segments: 0,
+          segments_exact: 0,
+          k_values: [],
+          round_steps: 0,
+          mean_accuracy: 0,
+          batch,
+        });
     };
     started(rows);
     // Jobs queued meanwhile join at a round boundary, within the batch's limits.
@@ -307,10 +346,17 @@ export class CompressWorker implements QueueWorker {
         const fig = await compressionBaselines(this.model.engine, text, tok.encode(text), tok.bosId, bytes.byteLength);
         const k = totalVectors(mf);
         const stats = {
-          ...fig, vectors: k, segments: mf.segments.length, tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null,
-          rounds: mf.stats.rounds, batched_steps: mf.stats.batched_steps, compress_seconds: mf.stats.seconds,
+          ...fig,
+          vectors: k,
+          segments: mf.segments.length,
+          tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null,
+          rounds: mf.stats.rounds,
+          batched_steps: mf.stats.batched_steps,
+          compress_seconds: mf.stats.seconds,
           ...(oneSequence ? { layout: 'segments', one_sequence_error: oneSequence } : {}),
-          queued_seconds: Number(((Date.parse(row.started!) - Date.parse(row.created)) / 1000).toFixed(2)), batch, runs: row.runs,
+          queued_seconds: Number(((Date.parse(row.started!) - Date.parse(row.created)) / 1000).toFixed(2)),
+          batch,
+          runs: row.runs,
         };
         let ok: boolean;
         try {
@@ -331,22 +377,37 @@ export class CompressWorker implements QueueWorker {
     const input = (r: MemoryRow) => ({ text: r.text ?? '', resume: parseCheckpoint(r.checkpoint, d) });
     try {
       await compressMany(rows.map(input), {
-        model: this.model, ...this.opts.compress,
+        model: this.model,
+        ...this.opts.compress,
         onProgress: (i, p) => {
           this.progress.set(rows[i].n, {
-            phase: p.phase, round: p.round, segments: p.segments, segments_exact: p.exact, k_values: p.kValues,
-            round_steps: p.stepsDone, mean_accuracy: Number(p.meanAccuracy.toFixed(4)), batch,
+            phase: p.phase,
+            round: p.round,
+            segments: p.segments,
+            segments_exact: p.exact,
+            k_values: p.kValues,
+            round_steps: p.stepsDone,
+            mean_accuracy: Number(p.meanAccuracy.toFixed(4)),
+            batch,
           });
         },
         shouldStop: () => this.stopping,
-        isCancelled: (i) => { try { return !this.db.exists(rows[i].n); } catch { return false; } },
+        isCancelled: (i) => {
+          try {
+            return !this.db.exists(rows[i].n);
+          } catch {
+            return false;
+          }
+        },
         admit,
         onCheckpoint: (i, c) => {
           try {
             this.write('save a checkpoint', () => this.db.saveCheckpoint(rows[i].n, serializeCheckpoint(c)));
           } catch (e) {
             if (!isStoreWriteError(e)) {
-              process.stderr.write(`serve: cannot save the checkpoint of ${memoryId(rows[i].n)}: ${(e as Error).message}\n`);
+              process.stderr.write(
+                `serve: cannot save the checkpoint of ${memoryId(rows[i].n)}: ${(e as Error).message}\n`,
+              );
             }
           }
         },
@@ -354,8 +415,12 @@ export class CompressWorker implements QueueWorker {
           const row = rows[i];
           // Crammed as one sequence and not exact at the limit: tried again in short segments (below), so that the
           // text is still stored and comes back; such a memory cannot open a prompt (422, the message says why).
-          if (!r.ok && this.opts.compress.segmentTokens >= row.tokens && row.tokens > DEFAULTS.segmentTokens &&
-            /was not reproduced exactly/.test(r.error.message)) {
+          if (
+            !r.ok &&
+            this.opts.compress.segmentTokens >= row.tokens &&
+            row.tokens > DEFAULTS.segmentTokens &&
+            /was not reproduced exactly/.test(r.error.message)
+          ) {
             fallback.push({ row, reason: r.error.message });
             return;
           }
@@ -364,12 +429,23 @@ export class CompressWorker implements QueueWorker {
       });
       const again = fallback.filter((f) => !settled.has(f.row.n));
       if (again.length > 0 && !this.stopping) {
-        await compressMany(again.map((f) => ({ text: f.row.text ?? '' })), {
-          model: this.model, ...this.opts.compress, segmentTokens: DEFAULTS.segmentTokens,
-          shouldStop: () => this.stopping,
-          isCancelled: (i) => { try { return !this.db.exists(again[i].row.n); } catch { return false; } },
-          onText: (i, r) => record(again[i].row, r, again[i].reason),
-        });
+        await compressMany(
+          again.map((f) => ({ text: f.row.text ?? '' })),
+          {
+            model: this.model,
+            ...this.opts.compress,
+            segmentTokens: DEFAULTS.segmentTokens,
+            shouldStop: () => this.stopping,
+            isCancelled: (i) => {
+              try {
+                return !this.db.exists(again[i].row.n);
+              } catch {
+                return false;
+              }
+            },
+            onText: (i, r) => record(again[i].row, r, again[i].reason),
+          },
+        );
       }
       const secs = (performance.now() - t0) / 1000;
       this.secondsPerBatch = 0.5 * this.secondsPerBatch + 0.5 * secs;

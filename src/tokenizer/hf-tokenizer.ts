@@ -27,7 +27,9 @@ function asTransformersBuildsIt(json: Json, tokenizerClass: string | undefined, 
     const legacy = config.legacy ?? false;
     const prependScheme = !addPrefixSpace ? 'never' : legacy ? 'always' : 'first';
     const decoders: Json[] = [
-      { type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' },
+      { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+      { type: 'ByteFallback' },
+      { type: 'Fuse' },
     ];
     if (addPrefixSpace) decoders.push({ type: 'Strip', content: ' ', start: 1, stop: 0 });
     return {
@@ -44,7 +46,10 @@ function asTransformersBuildsIt(json: Json, tokenizerClass: string | undefined, 
       ...json,
       normalizer: cls === 'GPTNeoXTokenizer' ? { type: 'NFC' } : null,
       pre_tokenizer: {
-        type: 'ByteLevel', add_prefix_space: config.add_prefix_space ?? false, trim_offsets: true, use_regex: true,
+        type: 'ByteLevel',
+        add_prefix_space: config.add_prefix_space ?? false,
+        trim_offsets: true,
+        use_regex: true,
       },
       decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     };
@@ -64,21 +69,44 @@ function tokenizerClassOf(dir: string, config: Json): string | undefined {
 /** A byte-level BPE tokenizer.json from GPT-2-style vocab.json + merges.txt, as transformers' GPT2Tokenizer makes it */
 function fromVocabAndMerges(dir: string, config: Json): Json {
   const vocab = readJsonObject(join(dir, 'vocab.json'), 'tokenizer vocabulary');
-  const merges = readFileSync(join(dir, 'merges.txt'), 'utf8').split('\n')
+  const merges = readFileSync(join(dir, 'merges.txt'), 'utf8')
+    .split('\n')
     .filter((line, i) => line.trim() !== '' && !(i === 0 && line.startsWith('#version')));
   const special = new Set(['<|endoftext|>']);
   for (const k of ['unk_token', 'bos_token', 'eos_token', 'pad_token']) {
     if (typeof config[k] === 'string') special.add(config[k]);
   }
-  const added = [...special].filter((t) => typeof vocab[t] === 'number').map((content) => ({
-    id: vocab[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
-  }));
+  const added = [...special]
+    .filter((t) => typeof vocab[t] === 'number')
+    .map((content) => ({
+      id: vocab[content],
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    }));
   return {
-    version: '1.0', truncation: null, padding: null, added_tokens: added,
-    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '',
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
     },
   };
 }
@@ -88,7 +116,11 @@ export class HfTokenizer implements TextTokenizer {
   readonly eosId: number | null;
   readonly fingerprint: string;
 
-  private constructor(private readonly tok: Tokenizer, json: string, config: Record<string, unknown>) {
+  private constructor(
+    private readonly tok: Tokenizer,
+    json: string,
+    config: Record<string, unknown>,
+  ) {
     this.fingerprint = createHash('sha256').update(json).update(JSON.stringify(config)).digest('hex');
     const probe = tok.encode('a').ids;
     const bare = tok.encode('a', { add_special_tokens: false }).ids;
@@ -113,12 +145,16 @@ export class HfTokenizer implements TextTokenizer {
     } else {
       const marker = hubNoExist(dir, 'tokenizer.json');
       if (marker) {
-        throw new Error(`${dir} has no tokenizer.json: the hub repo has none at this revision (${marker}); ` +
-          'pin a revision that has one (--model org/name@<revision>) or copy the tokenizer.json of the same model ' +
-          'into a local folder');
+        throw new Error(
+          `${dir} has no tokenizer.json: the hub repo has none at this revision (${marker}); ` +
+            'pin a revision that has one (--model org/name@<revision>) or copy the tokenizer.json of the same model ' +
+            'into a local folder',
+        );
       }
-      throw new Error(`${dir} has no tokenizer.json; copy the model's tokenizer.json (and tokenizer_config.json) ` +
-        'into that folder');
+      throw new Error(
+        `${dir} has no tokenizer.json; copy the model's tokenizer.json (and tokenizer_config.json) ` +
+          'into that folder',
+      );
     }
     const cls = tokenizerClassOf(dir, config);
     const adapted = asTransformersBuildsIt(parsed, cls, config);
@@ -129,7 +165,9 @@ export class HfTokenizer implements TextTokenizer {
       return new HfTokenizer(new Tokenizer(adapted, runConfig), json + (adapted === parsed ? '' : `\n${cls}`), config);
     } catch (e) {
       // The library's own message ("text is not iterable", "Cannot read properties of undefined") names no file.
-      throw new Error(`tokenizer ${jsonPath} is not a usable Hugging Face tokenizer.json (${(e as Error).message}); restore the original file`);
+      throw new Error(
+        `tokenizer ${jsonPath} is not a usable Hugging Face tokenizer.json (${(e as Error).message}); restore the original file`,
+      );
     }
   }
 

@@ -41,7 +41,10 @@ function bytesToKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
-export interface EncodeOptions { bos?: boolean; eos?: boolean }
+export interface EncodeOptions {
+  bos?: boolean;
+  eos?: boolean;
+}
 
 export class Llama2cTokenizer {
   readonly bosId = BOS_ID;
@@ -66,7 +69,9 @@ export class Llama2cTokenizer {
     this.lookup = new Map();
     // run.c looks strings up by binary search over the sorted vocab; with duplicate entries (none in practice) it could
     // return any of them. Here the first id wins.
-    this.keys.forEach((k, i) => { if (!this.lookup.has(k)) this.lookup.set(k, i); });
+    this.keys.forEach((k, i) => {
+      if (!this.lookup.has(k)) this.lookup.set(k, i);
+    });
     this.byteValue = new Int16Array(pieces.length).fill(-1);
     this.keys.forEach((k, i) => {
       const m = BYTE_PIECE.exec(k);
@@ -86,10 +91,14 @@ export class Llama2cTokenizer {
   }
 
   static fromBuffer(buf: Uint8Array, vocabSize: number, file = '<buffer>'): Llama2cTokenizer {
-    const fail = (msg: string): never => { throw new Llama2cTokenizerError(`${file}: ${msg}`); };
-    if (!Number.isInteger(vocabSize) || vocabSize < 3) fail(`vocab size ${vocabSize} must be an integer >= 3 (BOS is 1, EOS is 2)`);
+    const fail = (msg: string): never => {
+      throw new Llama2cTokenizerError(`${file}: ${msg}`);
+    };
+    if (!Number.isInteger(vocabSize) || vocabSize < 3)
+      fail(`vocab size ${vocabSize} must be an integer >= 3 (BOS is 1, EOS is 2)`);
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    if (buf.byteLength < 4) fail(`file is ${buf.byteLength} bytes, too short for the max_token_length header (truncated?)`);
+    if (buf.byteLength < 4)
+      fail(`file is ${buf.byteLength} bytes, too short for the max_token_length header (truncated?)`);
     const maxTokenLength = view.getInt32(0, true);
     if (maxTokenLength <= 0) fail(`max_token_length is ${maxTokenLength}; not a llama2.c tokenizer file?`);
     const pieces: Uint8Array[] = [];
@@ -97,18 +106,26 @@ export class Llama2cTokenizer {
     let offset = 4;
     for (let i = 0; i < vocabSize; i++) {
       if (offset + 8 > buf.byteLength) {
-        fail(`file ends at byte ${buf.byteLength} while reading token ${i} of ${vocabSize} (truncated, or the vocab size is too large?)`);
+        fail(
+          `file ends at byte ${buf.byteLength} while reading token ${i} of ${vocabSize} (truncated, or the vocab size is too large?)`,
+        );
       }
       scores[i] = view.getFloat32(offset, true);
       const len = view.getInt32(offset + 4, true);
       offset += 8;
-      if (len < 0 || len > maxTokenLength) fail(`token ${i} has length ${len}, outside 0..max_token_length=${maxTokenLength} (corrupt file?)`);
-      if (offset + len > buf.byteLength) fail(`token ${i} of ${vocabSize} needs ${len} bytes at byte ${offset} but the file ends at ${buf.byteLength} (truncated?)`);
+      if (len < 0 || len > maxTokenLength)
+        fail(`token ${i} has length ${len}, outside 0..max_token_length=${maxTokenLength} (corrupt file?)`);
+      if (offset + len > buf.byteLength)
+        fail(
+          `token ${i} of ${vocabSize} needs ${len} bytes at byte ${offset} but the file ends at ${buf.byteLength} (truncated?)`,
+        );
       pieces.push(Uint8Array.prototype.slice.call(buf, offset, offset + len));
       offset += len;
     }
     if (offset !== buf.byteLength) {
-      fail(`${buf.byteLength - offset} bytes remain after ${vocabSize} tokens; the vocab size does not match this tokenizer file`);
+      fail(
+        `${buf.byteLength - offset} bytes remain after ${vocabSize} tokens; the vocab size does not match this tokenizer file`,
+      );
     }
     return new Llama2cTokenizer(pieces, scores, maxTokenLength);
   }
@@ -153,7 +170,10 @@ export class Llama2cTokenizer {
     const prev = new Int32Array(n);
     const next = new Int32Array(n);
     const alive = new Uint8Array(n).fill(1);
-    for (let i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
+    for (let i = 0; i < n; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
+    }
     // Heap entries: [score, left position, left token, right token, merged id]. Stale entries (either side changed) are
     // skipped when popped. Left positions are original indices, whose order matches the current order of the sequence.
     type Entry = { score: number; pos: number; left: number; right: number; id: number };
@@ -176,7 +196,8 @@ export class Llama2cTokenizer {
         heap[0] = last;
         let i = 0;
         for (;;) {
-          const l = 2 * i + 1, r = l + 1;
+          const l = 2 * i + 1,
+            r = l + 1;
           let m = i;
           if (l < heap.length && better(heap[l], heap[m])) m = l;
           if (r < heap.length && better(heap[r], heap[m])) m = r;
@@ -267,7 +288,10 @@ export class Llama2cTokenizer {
     }
     const all = new Uint8Array(total);
     let o = 0;
-    for (const c of chunks) { all.set(c, o); o += c.length; }
+    for (const c of chunks) {
+      all.set(c, o);
+      o += c.length;
+    }
     return utf8Decoder.decode(all);
   }
 }

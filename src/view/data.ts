@@ -138,8 +138,7 @@ export class ResultsFolder {
     return readdirSync(this.root, { withFileTypes: true })
       .filter((e) => e.isDirectory() && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(e.name))
       .filter(
-        (e) =>
-          existsSync(join(this.root, e.name, 'config.yaml')) || existsSync(join(this.root, e.name, 'shards.json')),
+        (e) => existsSync(join(this.root, e.name, 'config.yaml')) || existsSync(join(this.root, e.name, 'shards.json')),
       )
       .map((e) => e.name)
       .sort();
@@ -308,11 +307,8 @@ export class ResultsFolder {
     }
     const view = kindView(summary.kind);
     const columns = view.columns(records);
-    const rows = records
-      .slice(0, MAX_ROWS)
-      .map((r) => ({ key: kind.recordKey(r), values: columns.map((c) => r[c]) }));
-    const distinct = <T>(field: string) =>
-      [...new Set(all.map((r) => r[field]).filter((v) => v !== undefined))] as T[];
+    const rows = records.slice(0, MAX_ROWS).map((r) => ({ key: kind.recordKey(r), values: columns.map((c) => r[c]) }));
+    const distinct = <T>(field: string) => [...new Set(all.map((r) => r[field]).filter((v) => v !== undefined))] as T[];
     return {
       run: summary,
       config: this.config(dir),
@@ -350,8 +346,7 @@ export class ResultsFolder {
     const record = this.records(dir, summary.kind).find((r) => kind.recordKey(r) === key);
     if (!record) throw new UnsafePathError(`no record ${key} in run ${name}`, 404);
     const view = kindView(summary.kind);
-    const vectorFile =
-      typeof record.vector_file === 'string' && record.vector_file !== '' ? record.vector_file : null;
+    const vectorFile = typeof record.vector_file === 'string' && record.vector_file !== '' ? record.vector_file : null;
     let vectorPath: string | null = null;
     if (vectorFile) {
       try {

@@ -56,9 +56,8 @@ export function interactiveFigure<T extends object>(spec: T): T {
           // Untitled tooltip fields that are an axis's field take the axis title ("x" → "Original CE H_LM, nats").
           for (const t of enc.tooltip) {
             if (!isObj(t) || t.title !== undefined) continue;
-            const axis = [enc.x, enc.y].find(
-              (c) => isObj(c) && c.field === t.field && typeof c.title === 'string',
-            ) as Obj | undefined;
+            const axis = [enc.x, enc.y].find((c) => isObj(c) && c.field === t.field && typeof c.title === 'string') as
+              Obj | undefined;
             if (axis) t.title = axis.title;
           }
         }

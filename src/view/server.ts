@@ -76,7 +76,9 @@ export function buildViewApp(root: string, opts: ViewOptions = {}): FastifyInsta
       let same = false;
       try {
         same = new URL(origin).host === req.headers.host;
-      } catch { /* a malformed origin is not ours */ }
+      } catch {
+        /* a malformed origin is not ours */
+      }
       if (!same) {
         return reply.code(403).send({ error: `requests from ${origin} are refused: use the viewer's own page` });
       }

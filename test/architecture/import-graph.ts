@@ -20,17 +20,37 @@ import { fileURLToPath } from 'node:url';
 
 /** Layer of each top-level entry of src/ (a folder, or a file by its name), and of single files named in full. */
 export const LAYERS: Readonly<Record<string, number>> = {
-  paths: 0, files: 0, tokenizer: 0, data: 0, metrics: 0, results: 0, report: 0, 'engine/backends.ts': 0,
+  paths: 0,
+  files: 0,
+  tokenizer: 0,
+  data: 0,
+  metrics: 0,
+  results: 0,
+  report: 0,
+  'engine/backends.ts': 0,
   engine: 1,
   models: 2,
   cram: 3,
   config: 4,
-  experiments: 5, run: 5, compress: 5,
-  cli: 6, serve: 6, view: 6,
+  experiments: 5,
+  run: 5,
+  compress: 5,
+  cli: 6,
+  serve: 6,
+  view: 6,
   index: 7,
 };
 
-export const LAYER_NAMES = ['leaves', 'engine', 'models', 'cram', 'config', 'experiments/run/compress', 'cli/serve/view', 'index'];
+export const LAYER_NAMES = [
+  'leaves',
+  'engine',
+  'models',
+  'cram',
+  'config',
+  'experiments/run/compress',
+  'cli/serve/view',
+  'index',
+];
 
 /** Source files of a folder, recursively, as paths relative to it with forward slashes. */
 export function sourceFiles(root: string): string[] {
@@ -46,7 +66,8 @@ export function sourceFiles(root: string): string[] {
   return out;
 }
 
-const IMPORT = /(?:^|[\s;}])(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|[\s;}])(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 /** The relative modules a source text imports (static, type-only, re-exports and dynamic `import('…')`). */
 export function importSpecifiers(text: string): string[] {
@@ -63,7 +84,11 @@ export function importGraph(root: string): Graph {
   const graph: Graph = new Map();
   for (const f of files) {
     const targets = importSpecifiers(readFileSync(join(root, f), 'utf8'))
-      .map((s) => normalize(join(dirname(f), s)).split(sep).join('/'))
+      .map((s) =>
+        normalize(join(dirname(f), s))
+          .split(sep)
+          .join('/'),
+      )
       .filter((t) => known.has(t));
     graph.set(f, [...new Set(targets)]);
   }
@@ -135,7 +160,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const graph = importGraph(root);
   const c = cycles(graph);
   const u = upward(graph);
-  console.log(`${graph.size} files; ${c.length} import circles (${c.reduce((n, x) => n + x.length, 0)} files); ${u.length} imports from a lower layer to a higher one`);
+  console.log(
+    `${graph.size} files; ${c.length} import circles (${c.reduce((n, x) => n + x.length, 0)} files); ${u.length} imports from a lower layer to a higher one`,
+  );
   for (const x of c) console.log(`circle: ${x.join(' ')}`);
   for (const x of u) console.log(`upward: ${x}`);
   for (const x of unplaced(graph)) console.log(`unplaced: ${x}`);

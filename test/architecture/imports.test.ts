@@ -30,7 +30,15 @@ test('the parser sees static, type-only, re-exported and dynamic imports, and no
     "/* import { no } from './block.ts'; */",
     "const s = 'import nothing from ./string';",
   ].join('\n');
-  assert.deepEqual(importSpecifiers(text), ['./a.ts', '../b/b.ts', './c.ts', './d.ts', './side-effect.ts', './e.ts', './g.ts']);
+  assert.deepEqual(importSpecifiers(text), [
+    './a.ts',
+    '../b/b.ts',
+    './c.ts',
+    './d.ts',
+    './side-effect.ts',
+    './e.ts',
+    './g.ts',
+  ]);
 });
 
 test('the checks find a circle and an import that climbs a layer', () => {
@@ -48,11 +56,31 @@ test('the checks find a circle and an import that climbs a layer', () => {
 test('src/ has no import circle and no import from a lower layer to a higher one', () => {
   const graph = importGraph(SRC);
   assert.ok(graph.size > 100, `only ${graph.size} source files found under src/`);
-  assert.deepEqual(unplaced(graph), [], `files in no layer: add their folder to LAYERS (${Object.keys(LAYERS).join(', ')})`);
+  assert.deepEqual(
+    unplaced(graph),
+    [],
+    `files in no layer: add their folder to LAYERS (${Object.keys(LAYERS).join(', ')})`,
+  );
   const found = cycles(graph).map((c) => c.join(' '));
-  assert.deepEqual(found.filter((c) => !KNOWN_CYCLES.includes(c)), [], 'import circles');
-  assert.deepEqual(KNOWN_CYCLES.filter((c) => !found.includes(c)), [], 'a known circle is gone: delete it from KNOWN_CYCLES');
+  assert.deepEqual(
+    found.filter((c) => !KNOWN_CYCLES.includes(c)),
+    [],
+    'import circles',
+  );
+  assert.deepEqual(
+    KNOWN_CYCLES.filter((c) => !found.includes(c)),
+    [],
+    'a known circle is gone: delete it from KNOWN_CYCLES',
+  );
   const up = upward(graph);
-  assert.deepEqual(up.filter((u) => !KNOWN_UPWARD.includes(u)), [], 'imports from a lower layer to a higher one');
-  assert.deepEqual(KNOWN_UPWARD.filter((u) => !up.includes(u)), [], 'a known upward import is gone: delete it from KNOWN_UPWARD');
+  assert.deepEqual(
+    up.filter((u) => !KNOWN_UPWARD.includes(u)),
+    [],
+    'imports from a lower layer to a higher one',
+  );
+  assert.deepEqual(
+    KNOWN_UPWARD.filter((u) => !up.includes(u)),
+    [],
+    'a known upward import is gone: delete it from KNOWN_UPWARD',
+  );
 });

@@ -18,8 +18,10 @@ test('AdamW matches a hand-computed two-step update', () => {
   // Step 2 by hand: p ← [0.899, −1.898]·0.999 = [0.898101, −1.896102]; m = 0.9·m + 0.1·g2 = [0.02, 0.11];
   // v = 0.9·v + 0.1·g2² = [0.02875, 0.49]; bias corrections 1 − 0.81 = 0.19;
   // p ← p − (0.1/0.19)·m / (√v/√0.19 + 1e-8).
-  const expected = [0.898101 - (0.1 / 0.19) * 0.02 / (Math.sqrt(0.02875) / Math.sqrt(0.19) + 1e-8),
-    -1.896102 - (0.1 / 0.19) * 0.11 / (Math.sqrt(0.49) / Math.sqrt(0.19) + 1e-8)];
+  const expected = [
+    0.898101 - ((0.1 / 0.19) * 0.02) / (Math.sqrt(0.02875) / Math.sqrt(0.19) + 1e-8),
+    -1.896102 - ((0.1 / 0.19) * 0.11) / (Math.sqrt(0.49) / Math.sqrt(0.19) + 1e-8),
+  ];
   assert.ok(Math.abs(p[0] - expected[0]) < 2e-6 && Math.abs(p[1] - expected[1]) < 2e-6, `step 2: ${p} vs ${expected}`);
   assert.ok(Math.abs(expected[0] - 0.871041) < 1e-5); // the hand arithmetic itself
 });
@@ -60,7 +62,9 @@ test('AdamW follows torch.optim.AdamW to float32 rounding (fixture written by sc
   // steps. A formula that differs (no bias correction, eps inside the root, decay on the update) is off by ~lr.
   const { readFileSync } = await import('node:fs');
   const ref = JSON.parse(readFileSync(new URL('../fixtures/adamw-torch.json', import.meta.url), 'utf8')) as {
-    p0: number[]; grads: number[][]; cases: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number; params: number[][] }[];
+    p0: number[];
+    grads: number[][];
+    cases: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number; params: number[][] }[];
   };
   for (const c of ref.cases) {
     const p = Float32Array.from(ref.p0);
@@ -71,7 +75,10 @@ test('AdamW follows torch.optim.AdamW to float32 rounding (fixture written by sc
       const diffs = [...p].map((v, i) => Math.abs(v - c.params[k][i]));
       const where = `lr ${c.lr} betas (${c.beta1}, ${c.beta2}) wd ${c.weight_decay}, step ${k + 1}`;
       assert.ok(Math.max(...diffs) <= 1e-5 * c.lr, `${where}: ${Math.max(...diffs)} from torch`);
-      assert.ok(diffs.filter((x) => x > 0).length <= p.length / 4, `${where}: ${diffs.filter((x) => x > 0).length} values differ`);
+      assert.ok(
+        diffs.filter((x) => x > 0).length <= p.length / 4,
+        `${where}: ${diffs.filter((x) => x > 0).length} values differ`,
+      );
     });
   }
 });

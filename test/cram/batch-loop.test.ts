@@ -9,8 +9,18 @@ import { chunkRows, runBatched, type LoopProgress, type Method } from '../../src
 import { BestSoFar } from '../../src/cram/best.ts';
 import type { CompiledModel } from '../../src/cram/compiled-model.ts';
 
-interface Job { key: string; K: number; n: number; steps: number; texts?: number }
-interface Row { job: Job; done: number; grow: number }
+interface Job {
+  key: string;
+  K: number;
+  n: number;
+  steps: number;
+  texts?: number;
+}
+interface Row {
+  job: Job;
+  done: number;
+  grow: number;
+}
 
 /** A method whose rows finish after `job.steps` steps; every pass is logged as `K:key,key…`. */
 function scripted(passes: string[], opts: { grow?: boolean; texts?: boolean } = {}): Method<Job, Row, string> {
@@ -22,7 +32,10 @@ function scripted(passes: string[], opts: { grow?: boolean; texts?: boolean } = 
     start: async (_m, _K, jobs) => jobs.map((job) => ({ job, done: 0, grow: 2 })),
     async step(_m, K, rows) {
       passes.push(`${K}:${rows.map((r) => r.job.key).join(',')}`);
-      for (const r of rows) { r.done++; r.grow++; }
+      for (const r of rows) {
+        r.done++;
+        r.grow++;
+      }
     },
     finished: (r) => r.done >= r.job.steps,
     outcomes: (_m, _K, r) => Array.from({ length: r.job.texts ?? 1 }, (_, i) => `${r.job.key}#${i}@${r.done}`),
@@ -37,9 +50,17 @@ test('admission by texts and tokens; finished rows make room for queued ones; ou
   const out: string[] = [];
   // K = 1, texts of 4 tokens: 5 positions a row; a budget of 10 positions takes two such rows, not three.
   const jobs = [job('a', 1, 4, 1), job('b', 1, 4, 2), job('c', 1, 4, 1), job('d', 1, 20, 1)];
-  await runBatched(model, jobs, scripted(passes), { maxBatch: 3, maxBatchTokens: 10 }, {
-    onFinish: (o) => { out.push(o); },
-  });
+  await runBatched(
+    model,
+    jobs,
+    scripted(passes),
+    { maxBatch: 3, maxBatchTokens: 10 },
+    {
+      onFinish: (o) => {
+        out.push(o);
+      },
+    },
+  );
   // d (21 positions) exceeds the budget alone: it runs by itself once the lane is empty.
   assert.deepEqual(passes, ['1:a,b', '1:b,c', '1:d']);
   assert.deepEqual(out, ['a#0@1', 'b#0@2', 'c#0@1', 'd#0@1']);
@@ -59,7 +80,10 @@ test('growing rows are admitted by texts only and stepped in chunks within the t
   // Positions per row: 1 + grow (3, then 4, then 5); budget 9: three rows of 3, then two of 4, then one of 5.
   await runBatched(model, jobs, scripted(passes, { grow: true }), { maxBatch: 8, maxBatchTokens: 9 });
   assert.deepEqual(passes, ['1:a,b,c', '1:a,b', '1:c', '1:a', '1:b', '1:c']);
-  assert.deepEqual(chunkRows([5, 1, 1, 9, 2], (x) => x, 10), [[5, 1], [1], [9], [2]]);
+  assert.deepEqual(
+    chunkRows([5, 1, 1, 9, 2], (x) => x, 10),
+    [[5, 1], [1], [9], [2]],
+  );
 });
 
 test('a job of several texts (a shared-m group) is admitted whole, in queue order; progress counts texts', async () => {
@@ -68,31 +92,61 @@ test('a job of several texts (a shared-m group) is admitted whole, in queue orde
   // maxBatch 3: g1 (2 texts) and solo fit, g2 (2 texts) waits until g1 has left, and nothing overtakes it.
   const jobs = [job('g1', 1, 3, 2, 2), job('solo', 1, 3, 1), job('g2', 1, 3, 1, 2), job('late', 1, 3, 1)];
   const out: string[] = [];
-  await runBatched(model, jobs, scripted(passes, { texts: true }), { maxBatch: 3, maxBatchTokens: 100 }, {
-    onFinish: (o) => { out.push(o); }, onStep: (p) => progress.push(p),
-  });
+  await runBatched(
+    model,
+    jobs,
+    scripted(passes, { texts: true }),
+    { maxBatch: 3, maxBatchTokens: 100 },
+    {
+      onFinish: (o) => {
+        out.push(o);
+      },
+      onStep: (p) => progress.push(p),
+    },
+  );
   assert.deepEqual(passes, ['1:g1,solo', '1:g1', '1:g2,late']);
   assert.deepEqual(out, ['solo#0@1', 'g1#0@2', 'g1#1@2', 'g2#0@1', 'g2#1@1', 'late#0@1']);
   const counts = progress.map((p) => [p.active, p.queued, p.finished, p.total]);
-  assert.deepEqual(counts, [[2, 3, 1, 6], [0, 3, 3, 6], [0, 0, 6, 6]]);
+  assert.deepEqual(counts, [
+    [2, 3, 1, 6],
+    [0, 3, 3, 6],
+    [0, 0, 6, 6],
+  ]);
 });
 
 test('shouldStop is checked before every lane step; unfinished jobs give nothing', async () => {
   const stopped: string[] = [];
   let checks = 0;
-  await runBatched(model, [job('a', 1, 3, 5)], scripted(stopped), { maxBatch: 1, maxBatchTokens: 100 }, {
-    shouldStop: () => ++checks > 4, onFinish: () => assert.fail('nothing finishes'),
-  });
+  await runBatched(
+    model,
+    [job('a', 1, 3, 5)],
+    scripted(stopped),
+    { maxBatch: 1, maxBatchTokens: 100 },
+    {
+      shouldStop: () => ++checks > 4,
+      onFinish: () => assert.fail('nothing finishes'),
+    },
+  );
   assert.deepEqual(stopped, ['1:a', '1:a']);
 });
 
 test('best so far: the snapshot is taken at a strict improvement; patience, max steps, solved, diverged', () => {
   const best = new BestSoFar<string>();
   const limits = { maxSteps: 6, patience: 2 };
-  assert.equal(best.observe(0.5, 1, () => 'v1'), true);
+  assert.equal(
+    best.observe(0.5, 1, () => 'v1'),
+    true,
+  );
   assert.equal(best.stop(limits, 1, false), null);
-  assert.equal(best.observe(0.5, 2, () => 'v2'), false, 'equal is not an improvement');
-  assert.equal(best.observe(0.75, 3, () => 'v3'), true);
+  assert.equal(
+    best.observe(0.5, 2, () => 'v2'),
+    false,
+    'equal is not an improvement',
+  );
+  assert.equal(
+    best.observe(0.75, 3, () => 'v3'),
+    true,
+  );
   assert.deepEqual([best.accuracy, best.step, best.kept, best.sinceImprove], [0.75, 3, 'v3', 0]);
   best.observe(0.25, 4, () => 'v4');
   assert.equal(best.stop(limits, 4, false), null);

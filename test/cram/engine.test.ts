@@ -2,7 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { cramAll, cramOne, PAPER_SETTINGS, type CramJob, type CramOutcome, type CramSettings } from '../../src/cram/cram.ts';
+import {
+  cramAll,
+  cramOne,
+  PAPER_SETTINGS,
+  type CramJob,
+  type CramOutcome,
+  type CramSettings,
+} from '../../src/cram/cram.ts';
 import { bundled, compiled, relL2 } from '../helpers.ts';
 
 const engine = compiled(bundled('gutenberg-llama-xs'));
@@ -13,7 +20,11 @@ const SETTINGS: CramSettings = { ...PAPER_SETTINGS, maxSteps: 25, patience: 1000
 
 async function runAll(jobs: CramJob[], settings: CramSettings): Promise<Map<string, CramOutcome>> {
   const out = new Map<string, CramOutcome>();
-  await cramAll(await engine, jobs, settings, { onFinish: (o) => { out.set(o.key, o); } });
+  await cramAll(await engine, jobs, settings, {
+    onFinish: (o) => {
+      out.set(o.key, o);
+    },
+  });
   return out;
 }
 
@@ -21,7 +32,11 @@ function assertSameTrajectory(a: CramOutcome, b: CramOutcome, what: string) {
   assert.equal(a.steps, b.steps, `${what}: steps`);
   const la = a.trajectory!.loss;
   const lb = b.trajectory!.loss;
-  for (let i = 0; i < la.length; i++) assert.ok(Math.abs(la[i] - lb[i]) <= 1e-4 * Math.abs(lb[i]), `${what}: loss at step ${i + 1}: ${la[i]} vs ${lb[i]}`);
+  for (let i = 0; i < la.length; i++)
+    assert.ok(
+      Math.abs(la[i] - lb[i]) <= 1e-4 * Math.abs(lb[i]),
+      `${what}: loss at step ${i + 1}: ${la[i]} vs ${lb[i]}`,
+    );
   const accDiff = a.trajectory!.accuracy.filter((x, i) => x !== b.trajectory!.accuracy[i]).length;
   assert.ok(accDiff <= 1, `${what}: accuracy differs at ${accDiff} steps`); // a near-tie argmax may flip once
   assert.ok(relL2(a.memory, b.memory) < 1e-3, `${what}: final vectors differ by ${relL2(a.memory, b.memory)}`);
@@ -47,7 +62,7 @@ test('two K groups stepping side by side (the second admitted while the first ru
   for (const [k, o] of mixed) assertSameTrajectory(o, alone.get(k)!, `${k} in two lanes`);
 });
 
-test('padding changes neither a text\'s loss nor its gradient', async () => {
+test("padding changes neither a text's loss nor its gradient", async () => {
   const e = await engine;
   const d = e.embedDim;
   const short = JOBS[0].ids;
@@ -55,7 +70,10 @@ test('padding changes neither a text\'s loss nor its gradient', async () => {
   const mem = Float32Array.from({ length: 2 * 2 * d }, () => (rng() - 0.5) * 0.2);
   const batch = await e.objective(2, mem, [short, long], true);
   const alone = await e.objective(2, mem.slice(0, 2 * d), [short], true);
-  assert.ok(Math.abs(batch.loss[0] - alone.loss[0]) < 1e-5 * Math.abs(alone.loss[0]), `${batch.loss[0]} vs ${alone.loss[0]}`);
+  assert.ok(
+    Math.abs(batch.loss[0] - alone.loss[0]) < 1e-5 * Math.abs(alone.loss[0]),
+    `${batch.loss[0]} vs ${alone.loss[0]}`,
+  );
   assert.equal(batch.correct[0], alone.correct[0]);
   assert.ok(relL2(batch.grad!.slice(0, 2 * d), alone.grad!) < 1e-4);
   // Per-token cross-entropies: zero on the short text's padding, equal to its own elsewhere.
@@ -73,14 +91,21 @@ test('kept vectors are the ones the best accuracy was measured with (not one upd
   const o = (await runAll([JOBS[2]], { ...SETTINGS, maxSteps: 40 })).get('t2')!;
   const [re] = await (await engine).evaluate(2, o.memory, [JOBS[2].ids]);
   assert.equal(re.accuracy, o.bestAccuracy);
-  assert.ok(Math.abs(re.loss - o.lossAtBestAccuracy) < 1e-5 * Math.abs(o.lossAtBestAccuracy), `${re.loss} vs ${o.lossAtBestAccuracy}`);
+  assert.ok(
+    Math.abs(re.loss - o.lossAtBestAccuracy) < 1e-5 * Math.abs(o.lossAtBestAccuracy),
+    `${re.loss} vs ${o.lossAtBestAccuracy}`,
+  );
   assert.equal(o.trajectory!.accuracy[o.bestStep - 1], o.bestAccuracy);
   assert.equal(o.bestLoss, Math.min(...o.trajectory!.loss));
 });
 
 test('stop rules: patience counts steps without strict improvement; max steps; solved; a non-finite loss is "diverged"', async () => {
   const e = await engine;
-  const p = await cramOne(e, { key: 'pat', ids: text(40), nMem: 1 }, { ...SETTINGS, maxSteps: 500, patience: 5, optimizer: { ...PAPER_SETTINGS.optimizer, lr: 1e-6 } });
+  const p = await cramOne(
+    e,
+    { key: 'pat', ids: text(40), nMem: 1 },
+    { ...SETTINGS, maxSteps: 500, patience: 5, optimizer: { ...PAPER_SETTINGS.optimizer, lr: 1e-6 } },
+  );
   assert.equal(p.stopReason, 'patience');
   // Patience counts from the first step at the best accuracy (the kept step may be a later, lower-loss tie).
   assert.equal(p.steps, p.trajectory!.accuracy.indexOf(p.bestAccuracy) + 1 + 5);
@@ -91,7 +116,11 @@ test('stop rules: patience counts steps without strict improvement; max steps; s
   assert.equal(s.stopReason, 'solved');
   assert.equal(s.bestAccuracy, 1);
   assert.equal(s.steps, s.bestStep);
-  const big = await cramOne(e, { key: 'nan', ids: text(12), nMem: 1, init: new Float32Array(e.embedDim).fill(3e38) }, { ...SETTINGS, maxSteps: 50 });
+  const big = await cramOne(
+    e,
+    { key: 'nan', ids: text(12), nMem: 1, init: new Float32Array(e.embedDim).fill(3e38) },
+    { ...SETTINGS, maxSteps: 50 },
+  );
   assert.equal(big.stopReason, 'diverged');
   assert.ok(big.steps < 50);
 });
@@ -99,10 +128,18 @@ test('stop rules: patience counts steps without strict improvement; max steps; s
 test('warm start and vector trajectories: init is used as given, snapshots every k steps', async () => {
   const e = await engine;
   const init = Float32Array.from({ length: 2 * e.embedDim }, () => (rng() - 0.5) * 0.1);
-  const o = await cramOne(e, { key: 'warm', ids: JOBS[1].ids, nMem: 2, init, vectorsEvery: 5 }, { ...SETTINGS, maxSteps: 12 });
+  const o = await cramOne(
+    e,
+    { key: 'warm', ids: JOBS[1].ids, nMem: 2, init, vectorsEvery: 5 },
+    { ...SETTINGS, maxSteps: 12 },
+  );
   assert.deepEqual(o.vectorTrajectory!.steps, [0, 5, 10]);
   assert.deepEqual(Array.from(o.vectorTrajectory!.vectors[0]), Array.from(init));
-  const again = await cramOne(e, { key: 'other-key', ids: JOBS[1].ids, nMem: 2, init, vectorsEvery: 5 }, { ...SETTINGS, maxSteps: 12 });
+  const again = await cramOne(
+    e,
+    { key: 'other-key', ids: JOBS[1].ids, nMem: 2, init, vectorsEvery: 5 },
+    { ...SETTINGS, maxSteps: 12 },
+  );
   assert.deepEqual(Array.from(again.memory), Array.from(o.memory)); // the seed does not matter when init is given
 });
 

@@ -34,26 +34,37 @@ test('rows decoded together equal rows decoded alone; a row stops at its own lim
   const d = engine.embedDim;
   const mems = [0, 1, 2].map(() => Float32Array.from({ length: d }, () => (rng() - 0.5) * 0.5));
   const alone = [];
-  for (const m of mems) alone.push(await greedyGenerate(engine, { parts: [{ vectors: m }, { ids: [0, 5] }], maxNew: 12 }));
-  const together = await greedyGenerateMany(engine, mems.map((m, i) => ({ parts: [{ vectors: m }, { ids: [0, 5] }], maxNew: i === 2 ? 4 : 12 })));
+  for (const m of mems)
+    alone.push(await greedyGenerate(engine, { parts: [{ vectors: m }, { ids: [0, 5] }], maxNew: 12 }));
+  const together = await greedyGenerateMany(
+    engine,
+    mems.map((m, i) => ({ parts: [{ vectors: m }, { ids: [0, 5] }], maxNew: i === 2 ? 4 : 12 })),
+  );
   assert.deepEqual(together[0], alone[0]);
   assert.deepEqual(together[1], alone[1]);
   assert.deepEqual(together[2], alone[2].slice(0, 4));
   // Stop at the first mismatch with an expected continuation, and after an EOS id.
   const expected = [...alone[0].slice(0, 3), -1, ...alone[0].slice(4)];
-  const [cut] = await greedyGenerateMany(engine, [{ parts: [{ vectors: mems[0] }, { ids: [0, 5] }], maxNew: 12, expected, stopAtMismatch: true }]);
+  const [cut] = await greedyGenerateMany(engine, [
+    { parts: [{ vectors: mems[0] }, { ids: [0, 5] }], maxNew: 12, expected, stopAtMismatch: true },
+  ]);
   assert.deepEqual(cut, alone[0].slice(0, 4));
   const eos = alone[1][2];
-  const [stopped] = await greedyGenerateMany(engine, [{ parts: [{ vectors: mems[1] }, { ids: [0, 5] }], maxNew: 12, eosId: eos }]);
+  const [stopped] = await greedyGenerateMany(engine, [
+    { parts: [{ vectors: mems[1] }, { ids: [0, 5] }], maxNew: 12, eosId: eos },
+  ]);
   assert.deepEqual(stopped, alone[1].slice(0, alone[1].indexOf(eos) + 1));
   // Regeneration of several texts at once: exact for a text made of the model's own greedy continuation.
-  const [own, other] = await regenerateMany(engine, 1, [{ memory: mems[0], ids: [0, ...alone[0].slice(0, 8)] }, { memory: mems[1], ids: [0, 7, 7, 7] }]);
+  const [own, other] = await regenerateMany(engine, 1, [
+    { memory: mems[0], ids: [0, ...alone[0].slice(0, 8)] },
+    { memory: mems[1], ids: [0, 7, 7, 7] },
+  ]);
   assert.equal(own.regenerated_exact, false); // the prompt was [0, 5], not [0]: the continuation differs
   assert.ok(other.regenerated_prefix_tokens <= 3);
   await engine.release();
 });
 
-test('generation stops at the model\'s positions instead of running on (a .mem claiming 1e9 tokens cannot hang)', async () => {
+test("generation stops at the model's positions instead of running on (a .mem claiming 1e9 tokens cannot hang)", async () => {
   const engine = await compiled(bundled('stories260K')); // 512 positions
   const gen = await greedyGenerate(engine, { parts: [{ ids: [1] }], maxNew: 1e9 });
   assert.equal(gen.length, 512); // the token predicted at position 511 is the last: feeding it back would need a 513th position
@@ -75,14 +86,26 @@ test('initial carried state: a growing cache starts empty along its axis, a fixe
 test('Mamba: the decode graph carries a fixed-size convolution and SSM state per layer; rows decoded together equal rows decoded alone', async () => {
   const engine = await compiled(hfFixture('tiny-mamba'));
   const { carried } = await engine.decoder();
-  assert.deepEqual(carried.map((c) => [c.name, c.axis, c.dims.slice(1)]), [
-    ['layer0.conv', null, [3, 128]], ['layer0.ssm', null, [128, 16]], ['layer1.conv', null, [3, 128]], ['layer1.ssm', null, [128, 16]],
-  ]);
+  assert.deepEqual(
+    carried.map((c) => [c.name, c.axis, c.dims.slice(1)]),
+    [
+      ['layer0.conv', null, [3, 128]],
+      ['layer0.ssm', null, [128, 16]],
+      ['layer1.conv', null, [3, 128]],
+      ['layer1.ssm', null, [128, 16]],
+    ],
+  );
   const d = engine.embedDim;
-  const mems = [0, 1].map(() => Float32Array.from({ length: 3 * d }, () => (rng() - 0.5) * 2 * engine.model.embeddingStd()));
+  const mems = [0, 1].map(() =>
+    Float32Array.from({ length: 3 * d }, () => (rng() - 0.5) * 2 * engine.model.embeddingStd()),
+  );
   const alone = [];
-  for (const m of mems) alone.push(await greedyGenerate(engine, { parts: [{ vectors: m }, { ids: [0, 7] }], maxNew: 20 }));
-  const together = await greedyGenerateMany(engine, mems.map((m, i) => ({ parts: [{ vectors: m }, { ids: [0, 7] }], maxNew: i === 0 ? 6 : 20 })));
+  for (const m of mems)
+    alone.push(await greedyGenerate(engine, { parts: [{ vectors: m }, { ids: [0, 7] }], maxNew: 20 }));
+  const together = await greedyGenerateMany(
+    engine,
+    mems.map((m, i) => ({ parts: [{ vectors: m }, { ids: [0, 7] }], maxNew: i === 0 ? 6 : 20 })),
+  );
   assert.deepEqual(together, [alone[0].slice(0, 6), alone[1]]);
   await engine.release();
 });

@@ -24,17 +24,33 @@ test('gradients of the one-step loss w.r.t. e and m match finite differences', a
   const m = Float32Array.from({ length: d }, () => (rng() - 0.5) * 4 * std);
   const r = await e0.oneStep(e, m, [targets], true);
   const lossAt = async (ee: Float32Array, mm: Float32Array) => (await e0.oneStep(ee, mm, [targets], false)).loss[0];
-  for (const [which, grad] of [['e', r.gradE!], ['m', r.gradM!]] as const) {
+  for (const [which, grad] of [
+    ['e', r.gradE!],
+    ['m', r.gradM!],
+  ] as const) {
     for (let trial = 0; trial < 2; trial++) {
       const dir = Float32Array.from({ length: d }, () => rng() - 0.5);
       const norm = Math.hypot(...dir);
       dir.forEach((v, i) => (dir[i] = v / norm));
       const analytic = Array.from(grad).reduce((s, g, i) => s + g * dir[i], 0);
-      const at = (t: number) => (which === 'e' ? lossAt(e.map((v, i) => v + t * dir[i]), m) : lossAt(e, m.map((v, i) => v + t * dir[i])));
+      const at = (t: number) =>
+        which === 'e'
+          ? lossAt(
+              e.map((v, i) => v + t * dir[i]),
+              m,
+            )
+          : lossAt(
+              e,
+              m.map((v, i) => v + t * dir[i]),
+            );
       const errors: number[] = [];
       for (const rel of [1e-2, 3e-2, 1e-1]) {
         const h = rel * std * Math.sqrt(d);
-        errors.push(Math.abs((-(await at(2 * h)) + 8 * (await at(h)) - 8 * (await at(-h)) + (await at(-2 * h))) / (12 * h) - analytic));
+        errors.push(
+          Math.abs(
+            (-(await at(2 * h)) + 8 * (await at(h)) - 8 * (await at(-h)) + (await at(-2 * h))) / (12 * h) - analytic,
+          ),
+        );
       }
       const scale = Math.max(Math.abs(analytic), Math.hypot(...grad) * 0.05);
       assert.ok(Math.min(...errors) < 0.03 * scale, `${which}, trial ${trial}: analytic ${analytic}, errors ${errors}`);
@@ -68,32 +84,63 @@ test('kept vectors re-evaluate to the recorded accuracy, per text and with a sha
   for (const shared of [false, true]) {
     const out: OneStepOutcome[] = [];
     const jobs = targets.map((t, i) => ({ key: `${shared}-${i}`, targets: t, group: shared ? 'g' : undefined }));
-    await oneStepAll(e0, jobs, { ...ONE_STEP_DEFAULTS, maxSteps: 60, patience: 30 }, { onFinish: (o) => { out.push(o); } });
+    await oneStepAll(
+      e0,
+      jobs,
+      { ...ONE_STEP_DEFAULTS, maxSteps: 60, patience: 30 },
+      {
+        onFinish: (o) => {
+          out.push(o);
+        },
+      },
+    );
     assert.equal(out.length, 3);
-    const again = await evaluateOneStep(e0, out.map((o) => ({ e: o.e, m: o.m, targets: targets[Number(o.key.split('-')[1])] })));
+    const again = await evaluateOneStep(
+      e0,
+      out.map((o) => ({ e: o.e, m: o.m, targets: targets[Number(o.key.split('-')[1])] })),
+    );
     out.forEach((o, i) => {
       assert.equal(again[i].accuracy, o.bestAccuracy, `${o.key}: accuracy`);
       assert.ok(Math.abs(again[i].loss - o.lossAtBestAccuracy) < 1e-5 * o.lossAtBestAccuracy, `${o.key}: loss`);
     });
-    assert.ok(out.some((o) => o.bestAccuracy > 0), 'some text learnt something');
+    assert.ok(
+      out.some((o) => o.bestAccuracy > 0),
+      'some text learnt something',
+    );
     if (shared) {
-      assert.ok(out.every((o) => o.groupSize === 3 && o.steps === out[0].steps && relL2(o.m, out[0].m) === 0), 'one m, one problem');
+      assert.ok(
+        out.every((o) => o.groupSize === 3 && o.steps === out[0].steps && relL2(o.m, out[0].m) === 0),
+        'one m, one problem',
+      );
     }
   }
 });
 
-test('a shared m takes one AdamW step with the sum of its texts\' gradients', async () => {
+test("a shared m takes one AdamW step with the sum of its texts' gradients", async () => {
   const e0 = await engine;
   const d = e0.embedDim;
   const std = e0.model.embeddingStd();
   const targets = [text(4), text(7)];
   const jobs = targets.map((t, i) => ({ key: `s${i}`, targets: t, seed: `seed${i}`, group: 'grp' }));
   const out = new Map<string, OneStepOutcome>();
-  await oneStepAll(e0, jobs, { ...ONE_STEP_DEFAULTS, maxSteps: 2, patience: 10, recordTrajectory: true }, { onFinish: (o) => { out.set(o.key, o); } });
+  await oneStepAll(
+    e0,
+    jobs,
+    { ...ONE_STEP_DEFAULTS, maxSteps: 2, patience: 10, recordTrajectory: true },
+    {
+      onFinish: (o) => {
+        out.set(o.key, o);
+      },
+    },
+  );
   // The same two steps by hand.
   const es = jobs.map((j) => initMemory(1, d, std, `${j.seed}|e`));
   const m = initMemory(1, d, std, 'grp|m');
-  const pack = (xs: Float32Array[]) => { const a = new Float32Array(xs.length * d); xs.forEach((x, i) => a.set(x, i * d)); return a; };
+  const pack = (xs: Float32Array[]) => {
+    const a = new Float32Array(xs.length * d);
+    xs.forEach((x, i) => a.set(x, i * d));
+    return a;
+  };
   const r1 = await e0.oneStep(pack(es), pack([m, m]), targets, true);
   const sum = new Float32Array(d);
   for (let i = 0; i < d; i++) sum[i] = r1.gradM![i] + r1.gradM![d + i];

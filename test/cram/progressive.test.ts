@@ -6,7 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { progressiveAll, PROGRESSIVE_DEFAULTS, type ProgressiveJob, type ProgressiveOutcome, type ProgressiveSettings } from '../../src/cram/progressive.ts';
+import {
+  progressiveAll,
+  PROGRESSIVE_DEFAULTS,
+  type ProgressiveJob,
+  type ProgressiveOutcome,
+  type ProgressiveSettings,
+} from '../../src/cram/progressive.ts';
 import { regenerate } from '../../src/cram/regenerate.ts';
 import { bundled, fixture, open } from '../helpers.ts';
 
@@ -22,7 +28,11 @@ const SETTINGS: ProgressiveSettings = { ...PROGRESSIVE_DEFAULTS, stageSteps: 40,
 
 async function runAll(jobs: ProgressiveJob[], settings: ProgressiveSettings): Promise<Map<string, ProgressiveOutcome>> {
   const out = new Map<string, ProgressiveOutcome>();
-  await progressiveAll((await model).engine, jobs, settings, { onFinish: (o) => { out.set(o.key, o); } });
+  await progressiveAll((await model).engine, jobs, settings, {
+    onFinish: (o) => {
+      out.set(o.key, o);
+    },
+  });
   return out;
 }
 
@@ -40,8 +50,14 @@ test('a horizon is the longest prefix greedy regeneration reproduces with the ke
     assert.equal((await regenerate(engine, o.memory, 2, j.ids.slice(0, o.passedLength))).regenerated_exact, true);
     // Linear growth by one token: passed stages are 2, 3, …, passedLength, then one failed stage.
     const passed = o.stages.filter((s) => s.outcome === 'passed').map((s) => s.length);
-    assert.deepEqual(passed, Array.from({ length: o.passedLength - 1 }, (_, i) => i + 2));
-    assert.equal(o.steps, o.stages.reduce((a, s) => a + s.steps, 0));
+    assert.deepEqual(
+      passed,
+      Array.from({ length: o.passedLength - 1 }, (_, i) => i + 2),
+    );
+    assert.equal(
+      o.steps,
+      o.stages.reduce((a, s) => a + s.steps, 0),
+    );
     if (o.stopReason === 'stage_failed') assert.equal(o.failedLength, o.passedLength + 1);
   }
 });
@@ -57,12 +73,19 @@ test('texts at different stage lengths in one batch, and in token-bounded chunks
   const a0 = batched.get('b0')!.trajectory!.length;
   for (const j of jobs) {
     const a = alone.get(j.key)!;
-    for (const [what, b] of [['batched', batched.get(j.key)!], ['chunked', chunked.get(j.key)!]] as const) {
+    for (const [what, b] of [
+      ['batched', batched.get(j.key)!],
+      ['chunked', chunked.get(j.key)!],
+    ] as const) {
       assert.equal(b.steps, a.steps, `${j.key} ${what}: steps`);
       assert.deepEqual(b.trajectory!.length, a.trajectory!.length, `${j.key} ${what}: stage lengths`);
       const la = a.trajectory!.loss;
       const lb = b.trajectory!.loss;
-      for (let i = 0; i < la.length; i++) assert.ok(Math.abs(la[i] - lb[i]) <= 1e-4 * Math.abs(la[i]), `${j.key} ${what}: loss at step ${i + 1}: ${lb[i]} vs ${la[i]}`);
+      for (let i = 0; i < la.length; i++)
+        assert.ok(
+          Math.abs(la[i] - lb[i]) <= 1e-4 * Math.abs(la[i]),
+          `${j.key} ${what}: loss at step ${i + 1}: ${lb[i]} vs ${la[i]}`,
+        );
       assert.equal(b.horizon, a.horizon, `${j.key} ${what}: horizon`);
     }
     const l = batched.get(j.key)!.trajectory!.length;
@@ -77,12 +100,14 @@ test('doubling then bisection, warm-started from the last passed stage; one opti
   const lengths = o.stages.map((s) => s.length);
   const firstFail = o.stages.findIndex((s) => s.outcome === 'failed');
   assert.ok(firstFail > 0, `stages ${JSON.stringify(lengths)}`);
-  for (let i = 1; i < firstFail; i++) assert.equal(lengths[i], Math.min(2 * lengths[i - 1], ts[0].length), 'doubling while stages pass');
+  for (let i = 1; i < firstFail; i++)
+    assert.equal(lengths[i], Math.min(2 * lengths[i - 1], ts[0].length), 'doubling while stages pass');
   let lo = lengths[firstFail - 1];
   let hi = lengths[firstFail];
   for (const s of o.stages.slice(firstFail + 1)) {
     assert.ok(s.length > lo && s.length < hi, `bisection probe ${s.length} outside (${lo}, ${hi})`);
-    if (s.outcome === 'passed') lo = s.length; else if (s.outcome === 'failed') hi = s.length;
+    if (s.outcome === 'passed') lo = s.length;
+    else if (s.outcome === 'failed') hi = s.length;
   }
   if (o.stopReason === 'stage_failed') assert.equal(hi - lo, 1, 'bisection stops when the bracket is one token wide');
   assert.equal(o.passedLength, lo);

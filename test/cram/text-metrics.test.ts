@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { textMetrics, theoreticalCapacity } from '../../src/metrics/text-metrics.ts';
 
-const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
+const close = (a: number, b: number, tol = 1e-9) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
 test('CE totals, information gain and token gain follow the paper (× N) and the exact sums (× N−1)', () => {
   // N = 11 tokens (BOS + 10): 10 predictions. Mean CE 3.0 → 0.5; accuracy 0.3 → 1.0 (3 → 10 correct predictions).
@@ -19,9 +20,9 @@ test('CE totals, information gain and token gain follow the paper (× N) and the
   assert.equal(m.token_gain_exact, 7); // 10 − 3 correct predictions
 });
 
-test('theoretical capacity d·16/log2(V) reproduces the paper\'s table', () => {
+test("theoretical capacity d·16/log2(V) reproduces the paper's table", () => {
   assert.equal(Math.round(theoreticalCapacity(4096, 128256)), 3862); // Llama-3.1-8B
   assert.equal(Math.round(theoreticalCapacity(768, 50304)), 787); // Pythia-160M
   assert.equal(Math.round(theoreticalCapacity(2048, 32000)), 2190); // Sheared-LLaMA
-  assert.equal(theoreticalCapacity(128, 8192), 128 * 16 / 13); // gutenberg-llama-s
+  assert.equal(theoreticalCapacity(128, 8192), (128 * 16) / 13); // gutenberg-llama-s
 });

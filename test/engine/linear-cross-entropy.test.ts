@@ -27,7 +27,13 @@ import { headCrossEntropy, type Head } from '../../src/models/causal-lm.ts';
 const H = 6;
 const M = 7;
 /** Block sizes of the head (their sum is V). */
-interface Case { name: string; blocks: number[]; bias: boolean; softcap: number | null; direct?: boolean }
+interface Case {
+  name: string;
+  blocks: number[];
+  bias: boolean;
+  softcap: number | null;
+  direct?: boolean;
+}
 
 const CASES: Case[] = [
   { name: 'one block, no bias', blocks: [11], bias: false, softcap: null, direct: true },
@@ -56,7 +62,8 @@ function rng(seed: string): () => number {
 }
 
 /** Values rounded to float32, so the graph and the float64 reference see the same numbers. */
-const f32 = (n: number, r: () => number, scale = 1) => Array.from(Float32Array.from({ length: n }, () => scale * (2 * r() - 1)));
+const f32 = (n: number, r: () => number, scale = 1) =>
+  Array.from(Float32Array.from({ length: n }, () => scale * (2 * r() - 1)));
 
 /** The float64 reference: per-row ce, argmax, and dL/dh for L = Σ w_m ce_m. */
 function reference(h: number[], W: number[], b: number[] | null, cap: number | null, t: number[], w: number[]) {
@@ -89,7 +96,9 @@ async function fivePoint(x: number[], step: number, f: (x: number[]) => number |
   const out: number[] = [];
   for (let i = 0; i < x.length; i++) {
     const at = (d: number) => f(x.map((v, j) => (j === i ? v + d : v)));
-    out.push((-(await at(2 * step)) + 8 * (await at(step)) - 8 * (await at(-step)) + (await at(-2 * step))) / (12 * step));
+    out.push(
+      (-(await at(2 * step)) + 8 * (await at(step)) - 8 * (await at(-step)) + (await at(-2 * step))) / (12 * step),
+    );
   }
   return out;
 }
@@ -146,27 +155,44 @@ for (const c of CASES) {
       w: new ort.Tensor('float32', Float32Array.from(w), [M]),
     };
     const run = (x: number[]) => session.run({ ...feeds, h: new ort.Tensor('float32', Float32Array.from(x), [M, H]) });
-    const graphLoss = (o: OrtTypes.InferenceSession.ReturnType) => Array.from(o.ce.data as Float32Array).reduce((s, q, m) => s + w[m] * q, 0);
+    const graphLoss = (o: OrtTypes.InferenceSession.ReturnType) =>
+      Array.from(o.ce.data as Float32Array).reduce((s, q, m) => s + w[m] * q, 0);
     try {
       const base = await run(h0);
       const ref = reference(h0, W, bias, c.softcap, TARGETS, w);
       const ce = Array.from(base.ce.data as Float32Array);
       assert.ok(relMaxErr(ce, ref.ce) < 1e-5, `ce ${ce} vs float64 ${ref.ce}`);
-      if (c.direct) assert.deepEqual(Array.from(base.ce_direct.data as Float32Array), ce, 'headCrossEntropy is the fused op');
-      assert.deepEqual(Array.from(base.hit.data as Float32Array), ref.argmax.map((a, m) => (a === TARGETS[m] ? 1 : 0)));
+      if (c.direct)
+        assert.deepEqual(Array.from(base.ce_direct.data as Float32Array), ce, 'headCrossEntropy is the fused op');
+      assert.deepEqual(
+        Array.from(base.hit.data as Float32Array),
+        ref.argmax.map((a, m) => (a === TARGETS[m] ? 1 : 0)),
+      );
       const grad = Array.from(base.dh.data as Float32Array);
       assert.ok(grad.every(Number.isFinite));
 
       // The float64 reference's closed form is the derivative of its own loss.
       const refFd = await fivePoint(h0, 1e-4, (x) => reference(x, W, bias, c.softcap, TARGETS, w).loss);
-      assert.ok(relMaxErr(ref.dh, refFd) < 1e-8, `float64 reference vs its finite differences: ${relMaxErr(ref.dh, refFd)}`);
+      assert.ok(
+        relMaxErr(ref.dh, refFd) < 1e-8,
+        `float64 reference vs its finite differences: ${relMaxErr(ref.dh, refFd)}`,
+      );
       // The graph's gradient against the float64 closed form.
       assert.ok(relMaxErr(grad, ref.dh) < 1e-5, `graph dL/dh vs float64 reference: ${relMaxErr(grad, ref.dh)}`);
       // The graph's gradient against finite differences of the graph's own float32 loss; 2× must not match.
       const fd = await fivePoint(h0, 2e-2, async (x) => graphLoss(await run(x)));
       const err = relMaxErr(grad, fd);
-      assert.ok(err < 1e-3, `graph dL/dh vs finite differences of the graph: ${err}; ${grad.slice(0, 6)} / ${fd.slice(0, 6)}`);
-      assert.ok(relMaxErr(grad.map((q) => 2 * q), fd) > 0.1, '2× the gradient also matches');
+      assert.ok(
+        err < 1e-3,
+        `graph dL/dh vs finite differences of the graph: ${err}; ${grad.slice(0, 6)} / ${fd.slice(0, 6)}`,
+      );
+      assert.ok(
+        relMaxErr(
+          grad.map((q) => 2 * q),
+          fd,
+        ) > 0.1,
+        '2× the gradient also matches',
+      );
     } finally {
       await session.release();
     }

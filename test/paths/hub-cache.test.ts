@@ -5,7 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
@@ -86,12 +95,20 @@ test('without refs/main the only snapshot is used; several snapshots and no ref 
     addToCache(cache, 'acme/twice', hfFixture('tiny-phi3'), 'bbbb', { ref: false });
     await withEnv({ HF_HUB_CACHE: cache }, async () => {
       assert.equal(resolveModelDir('acme/solo'), only);
-      assert.throws(() => resolveModelDir('acme/twice'), /models--acme--twice has no refs\/main and 2 snapshots \(aaaa, bbbb\): give the snapshot folder/);
+      assert.throws(
+        () => resolveModelDir('acme/twice'),
+        /models--acme--twice has no refs\/main and 2 snapshots \(aaaa, bbbb\): give the snapshot folder/,
+      );
     });
     // A ref to a snapshot that is not there (interrupted download).
     mkdirSync(join(cache, 'models--acme--solo', 'refs'));
     writeFileSync(join(cache, 'models--acme--solo', 'refs', 'main'), 'cccc\n');
-    await withEnv({ HF_HUB_CACHE: cache }, () => assert.throws(() => resolveModelDir('acme/solo'), /refs\/main points at revision cccc but .*snapshots\/cccc does not exist/));
+    await withEnv({ HF_HUB_CACHE: cache }, () =>
+      assert.throws(
+        () => resolveModelDir('acme/solo'),
+        /refs\/main points at revision cccc but .*snapshots\/cccc does not exist/,
+      ),
+    );
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
@@ -122,5 +139,6 @@ test('the cache folder follows the hub client: HF_HUB_CACHE, else HF_HOME/hub, e
   assert.equal(hubCacheDir({}), join(homedir(), '.cache', 'huggingface', 'hub'));
   assert.ok(isHubId('EleutherAI/pythia-160m'));
   assert.ok(isHubId('meta-llama/Llama-3.2-1B'));
-  for (const s of ['pythia-160m', '../x', 'a/../b', '/abs/path', 'a/b/c', './a', 'org/.hidden']) assert.ok(!isHubId(s), s);
+  for (const s of ['pythia-160m', '../x', 'a/../b', '/abs/path', 'a/b/c', './a', 'org/.hidden'])
+    assert.ok(!isHubId(s), s);
 });

@@ -21,11 +21,17 @@ test('precision defaults to float32 and takes float32, bfloat16, float16', () =>
 
 test('an unknown precision is refused in one line naming the field (config) or the flag (CLI)', () => {
   for (const bad of ['fp16', 'bf16', 'float64', 'float8', 16, '']) {
-    assert.throws(() => parseConfig({ ...base, precision: bad }, 'c.yaml'), (e: Error) => {
-      assert.match(e.message, /c\.yaml.*precision/);
-      assert.ok(!e.message.includes('\n') && e.message.length < 400, `one short line: ${e.message}`);
-      return true;
-    });
+    assert.throws(
+      () => parseConfig({ ...base, precision: bad }, 'c.yaml'),
+      (e: Error) => {
+        assert.match(e.message, /c\.yaml.*precision/);
+        assert.ok(!e.message.includes('\n') && e.message.length < 400, `one short line: ${e.message}`);
+        return true;
+      },
+    );
   }
-  assert.throws(() => cramFields({ precision: 'bf16' as never }, 'cram run', { precision: '--precision' }), /cram run: .*--precision/);
+  assert.throws(
+    () => cramFields({ precision: 'bf16' as never }, 'cram run', { precision: '--precision' }),
+    /cram run: .*--precision/,
+  );
 });

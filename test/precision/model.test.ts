@@ -13,8 +13,15 @@ import { readReference, verifyModel } from '../../src/cram/verify.ts';
 import { precisionSupport, type Precision } from '../../src/engine/precision.ts';
 import { bundled, fixture, ready, relL2, TEST_BACKEND } from '../helpers.ts';
 
-interface Numbers { loss_no_mem: number; loss_with_mem: number; accuracy_with_mem: number; grad_mem: number[] }
-const torch = JSON.parse(readFileSync(fixture('precision/gutenberg-llama-xs-autocast.json'), 'utf8')) as { precisions: Record<Precision, Numbers> };
+interface Numbers {
+  loss_no_mem: number;
+  loss_with_mem: number;
+  accuracy_with_mem: number;
+  grad_mem: number[];
+}
+const torch = JSON.parse(readFileSync(fixture('precision/gutenberg-llama-xs-autocast.json'), 'utf8')) as {
+  precisions: Record<Precision, Numbers>;
+};
 const ref = readReference(bundled('gutenberg-llama-xs/reference.json'));
 
 /** |loss − PyTorch's| and relative L2 of the mem gradient to PyTorch's, at most; and the least change from float32. */
@@ -49,16 +56,31 @@ for (const precision of ['float32', 'bfloat16', 'float16'] as Precision[]) {
       results.set(precision, r);
       const t = torch.precisions[precision];
       const tol = TOLERANCE[precision];
-      assert.ok(Math.abs(r.loss_with_mem - t.loss_with_mem) <= tol.loss, `loss with mem ${r.loss_with_mem} vs PyTorch ${t.loss_with_mem}`);
-      assert.ok(Math.abs(r.loss_no_mem - t.loss_no_mem) <= tol.loss, `loss without mem ${r.loss_no_mem} vs PyTorch ${t.loss_no_mem}`);
-      assert.ok(relL2(r.grad_mem, t.grad_mem) <= tol.grad, `mem gradient ${relL2(r.grad_mem, t.grad_mem)} from PyTorch's`);
+      assert.ok(
+        Math.abs(r.loss_with_mem - t.loss_with_mem) <= tol.loss,
+        `loss with mem ${r.loss_with_mem} vs PyTorch ${t.loss_with_mem}`,
+      );
+      assert.ok(
+        Math.abs(r.loss_no_mem - t.loss_no_mem) <= tol.loss,
+        `loss without mem ${r.loss_no_mem} vs PyTorch ${t.loss_no_mem}`,
+      );
+      assert.ok(
+        relL2(r.grad_mem, t.grad_mem) <= tol.grad,
+        `mem gradient ${relL2(r.grad_mem, t.grad_mem)} from PyTorch's`,
+      );
       const f32 = results.get('float32');
       if (f32 && precision !== 'float32') {
         // The precision is really applied: the loss moves off float32's, by about what PyTorch's moves.
         const moved = Math.abs(r.loss_with_mem - f32.loss_with_mem);
-        assert.ok(moved >= tol.minChange, `${precision} loss ${r.loss_with_mem} is float32's ${f32.loss_with_mem}: nothing was rounded`);
-        assert.ok(relL2(r.grad_mem, f32.grad_mem) <= 5 * relL2(torch.precisions[precision].grad_mem, torch.precisions.float32.grad_mem),
-          'the gradient moves off float32 by at most 5× what PyTorch\'s moves');
+        assert.ok(
+          moved >= tol.minChange,
+          `${precision} loss ${r.loss_with_mem} is float32's ${f32.loss_with_mem}: nothing was rounded`,
+        );
+        assert.ok(
+          relL2(r.grad_mem, f32.grad_mem) <=
+            5 * relL2(torch.precisions[precision].grad_mem, torch.precisions.float32.grad_mem),
+          "the gradient moves off float32 by at most 5× what PyTorch's moves",
+        );
       }
     } finally {
       await loaded.engine.release();

@@ -7,7 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { activationBytesPerText, maxTokensFitting, memoryPlan, planForModelDir, shapeFromConfig } from '../../src/cram/limits.ts';
+import {
+  activationBytesPerText,
+  maxTokensFitting,
+  memoryPlan,
+  planForModelDir,
+  shapeFromConfig,
+} from '../../src/cram/limits.ts';
 import { bundled, fixture } from '../helpers.ts';
 
 const dir = fixture('precision/llama-3.1-8b-config');
@@ -18,11 +24,16 @@ test('the 8B shape from config.json alone: the published parameter count, weight
   assert.ok(plan, 'a plan from config.json');
   assert.equal(plan.shape.weightElements, 8_030_261_248, 'Llama-3.1-8B has 8,030,261,248 parameters');
   assert.match(plan.weightsFrom, /config\.json/);
-  const row = (backend: string, precision: string) => plan.rows.find((r) => r.backend === backend && r.precision === precision)!;
+  const row = (backend: string, precision: string) =>
+    plan.rows.find((r) => r.backend === backend && r.precision === precision)!;
   assert.equal(row('cuda', 'float32').weights_bytes, 8_030_261_248 * 4);
   assert.equal(row('cuda', 'bfloat16').weights_bytes, 8_030_261_248 * 2);
   assert.equal(row('webgpu', 'float16').weights_bytes, 8_030_261_248 * 2);
-  assert.equal(plan.rows.find((r) => r.backend === 'webgpu' && r.precision === 'bfloat16'), undefined, 'webgpu bfloat16 is refused, so not planned');
+  assert.equal(
+    plan.rows.find((r) => r.backend === 'webgpu' && r.precision === 'bfloat16'),
+    undefined,
+    'webgpu bfloat16 is refused, so not planned',
+  );
   // cpu emulates half products: its weights cost more than float32, never less.
   assert.ok(row('cpu', 'bfloat16').weights_bytes > row('cpu', 'float32').weights_bytes);
 });
@@ -32,7 +43,8 @@ test('the plan is consistent: batch-1 totals against budgets, activations growin
   for (const r of memoryPlan(shape, TOKENS)) {
     for (const [name, bytes] of Object.entries({ '24GB': 24e9, '80GB': 80e9 })) {
       assert.equal(r.max_batch[name] >= 1, r.total_batch1_bytes <= bytes, `${r.backend} ${r.precision} ${name}`);
-      if (r.max_batch[name] >= 1) assert.ok(r.total_batch1_bytes - r.activations_bytes + r.max_batch[name] * r.activations_bytes <= bytes);
+      if (r.max_batch[name] >= 1)
+        assert.ok(r.total_batch1_bytes - r.activations_bytes + r.max_batch[name] * r.activations_bytes <= bytes);
     }
   }
   // Attention scores make activations grow faster than linearly with the text.

@@ -16,7 +16,7 @@ test('float32 runs natively everywhere; cpu emulates both half types; cuda runs 
   for (const p of ['bfloat16', 'float16'] as const) {
     const cpu = precisionSupport('cpu', p);
     assert.ok(cpu.ok && cpu.mode.emulate && cpu.mode.dtype === p, `cpu ${p}`);
-    assert.match(cpu.ok ? cpu.note ?? '' : '', new RegExp(`cpu provider has no ${p}`));
+    assert.match(cpu.ok ? (cpu.note ?? '') : '', new RegExp(`cpu provider has no ${p}`));
     const cuda = precisionSupport('cuda', p);
     assert.ok(cuda.ok && !cuda.mode.emulate && cuda.mode.dtype === p, `cuda ${p}`);
   }
@@ -29,7 +29,13 @@ test('webgpu + bfloat16 is refused before any work, naming the provider and what
   assert.ok(!s.ok);
   assert.match(s.ok ? '' : s.reason, /webgpu provider cannot run bfloat16.*--precision float16.*--backend cuda/);
   // resolvePrecision refuses it on a started webgpu runtime without building a session (this stub has no ONNX Runtime).
-  const stub = { name: 'webgpu', detail: 'stub adapter', ort: null, threads: 1, providers: ['webgpu'] } as unknown as Runtime;
+  const stub = {
+    name: 'webgpu',
+    detail: 'stub adapter',
+    ort: null,
+    threads: 1,
+    providers: ['webgpu'],
+  } as unknown as Runtime;
   await assert.rejects(resolvePrecision(stub, 'bfloat16'), (e: Error) => {
     assert.match(e.message, /^the webgpu provider cannot run bfloat16/);
     assert.ok(!e.message.includes('\n') && e.message.length < 400, e.message);
@@ -40,8 +46,16 @@ test('webgpu + bfloat16 is refused before any work, naming the provider and what
 });
 
 test('a failed half-precision probe names the provider, the adapter and the missing feature', () => {
-  const msg = probeFailure('webgpu', 'float16', 'shader_helper.cc:416 Program Cast requires f16 but the device does not support it.', 'SwiftShader');
-  assert.match(msg, /^the webgpu provider cannot run float16 on SwiftShader \(the adapter lacks the shader-f16 feature\): use --precision float32, or --backend cpu/);
+  const msg = probeFailure(
+    'webgpu',
+    'float16',
+    'shader_helper.cc:416 Program Cast requires f16 but the device does not support it.',
+    'SwiftShader',
+  );
+  assert.match(
+    msg,
+    /^the webgpu provider cannot run float16 on SwiftShader \(the adapter lacks the shader-f16 feature\): use --precision float32, or --backend cpu/,
+  );
   assert.ok(!msg.includes('\n'));
   assert.equal(PRECISIONS.length, 3);
 });

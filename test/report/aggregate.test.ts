@@ -1,20 +1,39 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SampleRecord } from '../../src/results/sample-record.ts';
-import {
-  accuracyByLength, capacityTable, ceThresholdFits, meanStd, slopeOneFit,
-} from '../../src/metrics/aggregate.ts';
+import { accuracyByLength, capacityTable, ceThresholdFits, meanStd, slopeOneFit } from '../../src/metrics/aggregate.ts';
 import { theoreticalCapacity } from '../../src/metrics/text-metrics.ts';
 import { table1, table1Markdown } from '../../src/report/tables.ts';
 
 /** A record with only the fields the statistics read set meaningfully. */
 function rec(p: Partial<SampleRecord> & { length: number; best_accuracy: number }): SampleRecord {
   return {
-    run: 't', model: 'm', source: 'pg', n_tokens: p.length, n_mem: 1, sample_index: 0, seed: 0,
-    original_loss: 3, original_accuracy: 0.3, best_loss: 0.1, loss_at_best_accuracy: 0.1,
-    original_ce: 3 * p.length, compressed_ce: 0.1 * p.length, info_gain_nats: 0, info_gain_bits: 0, token_gain: 0,
-    steps: 10, best_step: 9, stop_reason: 'max_steps', regenerated_exact: false, regenerated_prefix_tokens: 0,
-    seconds: 1, embed_dim: 768, embedding_rows: 50304, ids_sha256: '', vector_file: '',
+    run: 't',
+    model: 'm',
+    source: 'pg',
+    n_tokens: p.length,
+    n_mem: 1,
+    sample_index: 0,
+    seed: 0,
+    original_loss: 3,
+    original_accuracy: 0.3,
+    best_loss: 0.1,
+    loss_at_best_accuracy: 0.1,
+    original_ce: 3 * p.length,
+    compressed_ce: 0.1 * p.length,
+    info_gain_nats: 0,
+    info_gain_bits: 0,
+    token_gain: 0,
+    steps: 10,
+    best_step: 9,
+    stop_reason: 'max_steps',
+    regenerated_exact: false,
+    regenerated_prefix_tokens: 0,
+    seconds: 1,
+    embed_dim: 768,
+    embedding_rows: 50304,
+    ids_sha256: '',
+    vector_file: '',
     ...p,
   };
 }
@@ -33,9 +52,12 @@ test('meanStd uses the sample std and is null-safe', () => {
 
 test('capacity: largest length whose mean best_accuracy ≥ 0.99', () => {
   const rs = [
-    rec({ length: 8, best_accuracy: 1.0 }), rec({ length: 8, best_accuracy: 1.0, sample_index: 1 }),
-    rec({ length: 16, best_accuracy: 1.0 }), rec({ length: 16, best_accuracy: 0.99, sample_index: 1 }), // mean 0.995
-    rec({ length: 32, best_accuracy: 0.95 }), rec({ length: 32, best_accuracy: 0.85, sample_index: 1 }), // mean 0.9
+    rec({ length: 8, best_accuracy: 1.0 }),
+    rec({ length: 8, best_accuracy: 1.0, sample_index: 1 }),
+    rec({ length: 16, best_accuracy: 1.0 }),
+    rec({ length: 16, best_accuracy: 0.99, sample_index: 1 }), // mean 0.995
+    rec({ length: 32, best_accuracy: 0.95 }),
+    rec({ length: 32, best_accuracy: 0.85, sample_index: 1 }), // mean 0.9
   ];
   const [row] = capacityTable(rs);
   assert.equal(row!.capacity, 16);
@@ -92,7 +114,9 @@ test('groups by model, source and K; exact-regeneration rate', () => {
 });
 
 test('random-word sources: one sample per distinct length, same rule', () => {
-  const rs = [37, 41, 52, 58, 63].map((L, i) => rec({ source: 'random-words', length: L, sample_index: i, best_accuracy: L <= 52 ? 1 : 0.9 }));
+  const rs = [37, 41, 52, 58, 63].map((L, i) =>
+    rec({ source: 'random-words', length: L, sample_index: i, best_accuracy: L <= 52 ? 1 : 0.9 }),
+  );
   rs.push(rec({ source: 'random-words', length: 70, sample_index: 9, best_accuracy: 0.995 })); // isolated lucky long text
   assert.equal(capacityTable(rs)[0]!.capacity, 70);
   const acc = accuracyByLength(rs);
@@ -107,7 +131,10 @@ test('accuracyByLength: mean/std/original accuracy/count/exact rate', () => {
     rec({ length: 8, best_accuracy: 1 }),
   ];
   const acc = accuracyByLength(rs);
-  assert.deepEqual(acc.map((a) => a.length), [8, 16]);
+  assert.deepEqual(
+    acc.map((a) => a.length),
+    [8, 16],
+  );
   const a16 = acc[1]!;
   close(a16.best_accuracy_mean, 0.9);
   close(a16.best_accuracy_std, Math.sqrt(0.02));
@@ -118,7 +145,10 @@ test('accuracyByLength: mean/std/original accuracy/count/exact rate', () => {
 
 test('slopeOneFit recovers b on exact data; empty input is null', () => {
   const xs = [100, 250, 400, 1000];
-  const fit = slopeOneFit(xs, xs.map((x) => x - 396.4));
+  const fit = slopeOneFit(
+    xs,
+    xs.map((x) => x - 396.4),
+  );
   close(fit.b, -396.4, 1e-9);
   close(fit.rmse, 0, 1e-9);
   assert.equal(fit.n, 4);
@@ -159,7 +189,10 @@ test('Table 1 lays out source × metric rows with model columns', () => {
   ];
   const t = table1(rs);
   assert.deepEqual(t.models, ['m', 'big']);
-  assert.deepEqual(t.rows.map((r) => r.metric), ['Max, tokens', 'Gain, tokens', 'Information gain, nats']);
+  assert.deepEqual(
+    t.rows.map((r) => r.metric),
+    ['Max, tokens', 'Gain, tokens', 'Information gain, nats'],
+  );
   assert.deepEqual(t.rows[0]!.cells, ['8', '–']);
   assert.equal(t.rows[1]!.cells[0], `12.0 ± ${Math.sqrt(8).toFixed(1)}`);
   assert.equal(t.rows[1]!.cells[1], '3.0');

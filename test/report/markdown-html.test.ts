@@ -5,17 +5,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mdTable, writeReport } from '../../src/report/report.ts';
 
-test('report.html is rendered from the sections\' Markdown; raw HTML in it is printed as text', async () => {
+test("report.html is rendered from the sections' Markdown; raw HTML in it is printed as text", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cram-report-md-'));
   try {
-    const table = mdTable(['Token', 'Count'], [['<unk>', '3'], ['a | b', '4']]);
-    await writeReport(dir, {
-      summary: ['Texts: **2**', 'Model `m<s>`'],
-      notes: ['A note with <b>no</b> markup.'],
-      sections: [{ title: 'Tokens & counts', markdown: `Some *emphasis*.\n\n${table}` }],
-      tables: [],
-      figures: [{ name: 'none', title: 'Empty', caption: 'x', skipped: 'no data' }],
-    }, { title: 'R <1>', config: { a: '<x>' }, wallSeconds: 2 });
+    const table = mdTable(
+      ['Token', 'Count'],
+      [
+        ['<unk>', '3'],
+        ['a | b', '4'],
+      ],
+    );
+    await writeReport(
+      dir,
+      {
+        summary: ['Texts: **2**', 'Model `m<s>`'],
+        notes: ['A note with <b>no</b> markup.'],
+        sections: [{ title: 'Tokens & counts', markdown: `Some *emphasis*.\n\n${table}` }],
+        tables: [],
+        figures: [{ name: 'none', title: 'Empty', caption: 'x', skipped: 'no data' }],
+      },
+      { title: 'R <1>', config: { a: '<x>' }, wallSeconds: 2 },
+    );
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     assert.ok(md.includes('## Tokens & counts\n\nSome *emphasis*.\n\n| Token | Count |\n|---|---|\n| <unk> | 3 |\n'));
     assert.ok(md.includes('| a \\| b | 4 |'));

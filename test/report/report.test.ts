@@ -27,11 +27,22 @@ test('writeReport renders every figure, the tables and report.md/html', async ()
   const dir = mkdtempSync(join(tmpdir(), 'cram-report-'));
   try {
     const res = await writeReport(dir, {
-      records, curves, config: { experiment: 'synthetic', lengths: [32, 64, 128] }, environment: { node: process.version }, wallSeconds: 12.5,
+      records,
+      curves,
+      config: { experiment: 'synthetic', lengths: [32, 64, 128] },
+      environment: { node: process.version },
+      wallSeconds: 12.5,
     });
-    assert.deepEqual(res.figures.map((f) => f.name), [
-      'accuracy_vs_length', 'ce_compressed_vs_original', 'capacity_vs_vectors', 'theoretical_vs_achieved', 'optimization_curves',
-    ]);
+    assert.deepEqual(
+      res.figures.map((f) => f.name),
+      [
+        'accuracy_vs_length',
+        'ce_compressed_vs_original',
+        'capacity_vs_vectors',
+        'theoretical_vs_achieved',
+        'optimization_curves',
+      ],
+    );
     for (const f of res.figures) {
       assert.equal(f.skipped, undefined, `${f.name} skipped: ${f.skipped}`);
       checkFigureFiles(f.svg!, f.png!);
@@ -62,7 +73,11 @@ test('writeReport renders every figure, the tables and report.md/html', async ()
 });
 
 test('figures without data are skipped and said so', async () => {
-  const records = syntheticRecords({ lengths: [32, 64], nMem: [1], models: [{ model: 'only', embed_dim: 64, embedding_rows: 512, natsPerVector: 100 }] });
+  const records = syntheticRecords({
+    lengths: [32, 64],
+    nMem: [1],
+    models: [{ model: 'only', embed_dim: 64, embedding_rows: 512, natsPerVector: 100 }],
+  });
   const dir = mkdtempSync(join(tmpdir(), 'cram-report-'));
   try {
     const res = await writeReport(dir, { records, curves: [] });
@@ -81,9 +96,22 @@ test('figures without data are skipped and said so', async () => {
 test('compareRuns merges samples.jsonl of several runs and adds capacity vs model', async () => {
   const root = mkdtempSync(join(tmpdir(), 'cram-compare-'));
   try {
-    const a = syntheticRecords({ lengths: [32, 64], nMem: [1], run: 'a', models: [{ model: 'small', embed_dim: 256, embedding_rows: 1000, natsPerVector: 150 }] });
-    const b = syntheticRecords({ lengths: [32, 64], nMem: [1], run: 'b', models: [{ model: 'large', embed_dim: 1024, embedding_rows: 1000, natsPerVector: 400 }] });
-    for (const [name, rs] of [['a', a], ['b', b]] as const) {
+    const a = syntheticRecords({
+      lengths: [32, 64],
+      nMem: [1],
+      run: 'a',
+      models: [{ model: 'small', embed_dim: 256, embedding_rows: 1000, natsPerVector: 150 }],
+    });
+    const b = syntheticRecords({
+      lengths: [32, 64],
+      nMem: [1],
+      run: 'b',
+      models: [{ model: 'large', embed_dim: 1024, embedding_rows: 1000, natsPerVector: 400 }],
+    });
+    for (const [name, rs] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
       writeFileSync(join(root, `${name}.jsonl`), '');
       const dir = join(root, name);
       (await import('node:fs')).mkdirSync(dir);

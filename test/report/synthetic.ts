@@ -62,19 +62,41 @@ export function syntheticRecords(opts: SyntheticOptions = {}): SampleRecord[] {
             const cap = m.natsPerVector * K * (0.9 + 0.2 * rand());
             const lossless = originalCe < cap;
             const compressedCe = lossless ? 0.02 * N * rand() : originalCe - cap + 20 * (rand() - 0.5);
-            const bestAcc = lossless ? (rand() < 0.8 ? 1 : 0.992) : Math.min(0.985, Math.max(origAcc, 1 - compressedCe / originalCe * 0.9));
+            const bestAcc = lossless
+              ? rand() < 0.8
+                ? 1
+                : 0.992
+              : Math.min(0.985, Math.max(origAcc, 1 - (compressedCe / originalCe) * 0.9));
             const bestLoss = compressedCe / N;
             out.push({
-              run: opts.run ?? 'synthetic', model: m.model, source, length: N, n_tokens: N, n_mem: K,
-              sample_index: i, seed: 1,
-              original_loss: origLoss, original_accuracy: origAcc, best_loss: bestLoss, best_accuracy: bestAcc,
-              loss_at_best_accuracy: bestLoss, original_ce: originalCe, compressed_ce: compressedCe,
-              info_gain_nats: originalCe - compressedCe, info_gain_bits: (originalCe - compressedCe) / Math.LN2,
+              run: opts.run ?? 'synthetic',
+              model: m.model,
+              source,
+              length: N,
+              n_tokens: N,
+              n_mem: K,
+              sample_index: i,
+              seed: 1,
+              original_loss: origLoss,
+              original_accuracy: origAcc,
+              best_loss: bestLoss,
+              best_accuracy: bestAcc,
+              loss_at_best_accuracy: bestLoss,
+              original_ce: originalCe,
+              compressed_ce: compressedCe,
+              info_gain_nats: originalCe - compressedCe,
+              info_gain_bits: (originalCe - compressedCe) / Math.LN2,
               token_gain: (bestAcc - origAcc) * N,
-              steps: 1000, best_step: 900, stop_reason: bestAcc === 1 ? 'solved' : 'max_steps',
-              regenerated_exact: bestAcc === 1, regenerated_prefix_tokens: bestAcc === 1 ? N : Math.floor(N * rand()),
-              seconds: 1 + rand(), embed_dim: m.embed_dim, embedding_rows: m.embedding_rows,
-              ids_sha256: `${m.model}-${source}-${L}-${i}`, vector_file: `vectors/${m.model}-${source}-${L}-${K}-${i}.bin`,
+              steps: 1000,
+              best_step: 900,
+              stop_reason: bestAcc === 1 ? 'solved' : 'max_steps',
+              regenerated_exact: bestAcc === 1,
+              regenerated_prefix_tokens: bestAcc === 1 ? N : Math.floor(N * rand()),
+              seconds: 1 + rand(),
+              embed_dim: m.embed_dim,
+              embedding_rows: m.embedding_rows,
+              ids_sha256: `${m.model}-${source}-${L}-${i}`,
+              vector_file: `vectors/${m.model}-${source}-${L}-${K}-${i}.bin`,
             });
           }
         }
@@ -97,6 +119,14 @@ export function syntheticCurves(records: readonly SampleRecord[], count = 4, ste
       loss.push(r.best_loss + (r.original_loss - r.best_loss) * f);
       accuracy.push(r.best_accuracy - (r.best_accuracy - r.original_accuracy) * f);
     }
-    return { model: r.model, source: r.source, length: r.length, n_mem: r.n_mem, sample_index: r.sample_index, loss, accuracy };
+    return {
+      model: r.model,
+      source: r.source,
+      length: r.length,
+      n_mem: r.n_mem,
+      sample_index: r.sample_index,
+      loss,
+      accuracy,
+    };
   });
 }

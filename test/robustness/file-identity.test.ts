@@ -21,14 +21,28 @@ test('a model taken from a file is a bundled name, never a path; --model is what
     const evil = join(work, 'evil');
     mkdirSync(evil);
     for (const model of [evil, '../evil', './evil', '..', 'models/../evil', 'C:\\evil']) {
-      assert.throws(() => modelForFile({ model, modelSha256: A, tokenizerSha256: B }, undefined, 'x.mem'),
-        (e: Error) => e instanceof FileModelError && /x\.mem names its model by the path .*a file never chooses which folder is loaded: pass --model/.test(e.message),
-        model);
+      assert.throws(
+        () => modelForFile({ model, modelSha256: A, tokenizerSha256: B }, undefined, 'x.mem'),
+        (e: Error) =>
+          e instanceof FileModelError &&
+          /x\.mem names its model by the path .*a file never chooses which folder is loaded: pass --model/.test(
+            e.message,
+          ),
+        model,
+      );
     }
-    assert.throws(() => modelForFile({ model: 'no-such-model', modelSha256: A, tokenizerSha256: B }, undefined, 'x.mem'),
-      /x\.mem names its model "no-such-model", which is not a bundled model .*: pass --model <folder or bundled name> \(the model whose weights hash to aaaaaaaaaaaa…\)/);
-    assert.throws(() => modelForFile({ model: '', modelSha256: A, tokenizerSha256: B }, undefined, 'old.ac'), /old\.ac does not name its model .*pass --model/);
-    assert.equal(modelForFile({ model: 'gutenberg-llama-xs', modelSha256: A, tokenizerSha256: B }, undefined, 'x.mem'), bundled('gutenberg-llama-xs').replace(/\/$/, ''));
+    assert.throws(
+      () => modelForFile({ model: 'no-such-model', modelSha256: A, tokenizerSha256: B }, undefined, 'x.mem'),
+      /x\.mem names its model "no-such-model", which is not a bundled model .*: pass --model <folder or bundled name> \(the model whose weights hash to aaaaaaaaaaaa…\)/,
+    );
+    assert.throws(
+      () => modelForFile({ model: '', modelSha256: A, tokenizerSha256: B }, undefined, 'old.ac'),
+      /old\.ac does not name its model .*pass --model/,
+    );
+    assert.equal(
+      modelForFile({ model: 'gutenberg-llama-xs', modelSha256: A, tokenizerSha256: B }, undefined, 'x.mem'),
+      bundled('gutenberg-llama-xs').replace(/\/$/, ''),
+    );
     assert.equal(modelForFile({ model: '../evil', modelSha256: A, tokenizerSha256: B }, evil, 'x.mem'), evil);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -41,9 +55,14 @@ test('identity mismatch messages say what differs', () => {
   const sameName = identityMismatch('.mem file', file, { ...file, modelSha256: C })!;
   assert.match(sameName, /same name, different weights fingerprint/);
   assert.doesNotMatch(sameName, /not for "gutenberg-llama-s"/);
-  assert.match(identityMismatch('.mem file', file, { model: 'other', modelSha256: C, tokenizerSha256: B })!,
-    /made for model "gutenberg-llama-s" \(weights aaaaaaaaaaaa…\), not for "other" \(weights cccccccccccc…\)/);
-  assert.match(identityMismatch('.ac file', file, { ...file, tokenizerSha256: C })!, /tokenizer bbbbbbbbbbbb… .*\(same weights\) has tokenizer cccccccccccc…/);
+  assert.match(
+    identityMismatch('.mem file', file, { model: 'other', modelSha256: C, tokenizerSha256: B })!,
+    /made for model "gutenberg-llama-s" \(weights aaaaaaaaaaaa…\), not for "other" \(weights cccccccccccc…\)/,
+  );
+  assert.match(
+    identityMismatch('.ac file', file, { ...file, tokenizerSha256: C })!,
+    /tokenizer bbbbbbbbbbbb… .*\(same weights\) has tokenizer cccccccccccc…/,
+  );
 });
 
 function acBytes(header: unknown, payload = Buffer.alloc(4)): Buffer {
@@ -55,8 +74,17 @@ function acBytes(header: unknown, payload = Buffer.alloc(4)): Buffer {
 
 test('odd .ac headers are refused with one line naming the field', () => {
   const good: AcHeader = {
-    format: 'cramming-ac', version: 1, model: 'gutenberg-llama-s', model_sha256: A, tokenizer_sha256: B, n_tokens: 5, first_token: null,
-    text_chars: 20, text_sha256: C, bits: 20, backend: 'cpu',
+    format: 'cramming-ac',
+    version: 1,
+    model: 'gutenberg-llama-s',
+    model_sha256: A,
+    tokenizer_sha256: B,
+    n_tokens: 5,
+    first_token: null,
+    text_chars: 20,
+    text_sha256: C,
+    bits: 20,
+    backend: 'cpu',
   };
   assert.equal(parseAc(serializeAc({ header: good, payload: Buffer.alloc(4) }), 'g.ac').header.n_tokens, 5);
   const cases: [unknown, RegExp][] = [
@@ -75,6 +103,10 @@ test('odd .ac headers are refused with one line naming the field', () => {
     [{ ...good, version: 2 }, /o\.ac: unsupported format "cramming-ac" version 2/],
   ];
   for (const [header, message] of cases) {
-    assert.throws(() => parseAc(acBytes(header), 'o.ac'), (e: Error) => !(e instanceof TypeError) && message.test(e.message), JSON.stringify(header));
+    assert.throws(
+      () => parseAc(acBytes(header), 'o.ac'),
+      (e: Error) => !(e instanceof TypeError) && message.test(e.message),
+      JSON.stringify(header),
+    );
   }
 });

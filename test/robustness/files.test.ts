@@ -36,9 +36,16 @@ test('a .mem file claiming more tokens than its vectors can hold is refused at r
   const { tensors, metadata } = parseSafetensors(good);
   const segs = JSON.parse(metadata.segments);
   segs[0].tokens = 1e9;
-  const forged = serializeSafetensors(Object.fromEntries(tensors), { ...metadata, segments: JSON.stringify(segs), n_tokens: String(1e9) });
+  const forged = serializeSafetensors(Object.fromEntries(tensors), {
+    ...metadata,
+    segments: JSON.stringify(segs),
+    n_tokens: String(1e9),
+  });
   assert.ok(forged.length < 3000, 'a small file');
-  assert.throws(() => parseMemoryFile(forged, 'forged.mem'), /forged\.mem: segment 0 claims 1000000000 tokens from 1 vector\(s\) of 16 numbers, more than they can hold \(at most 512\)/);
+  assert.throws(
+    () => parseMemoryFile(forged, 'forged.mem'),
+    /forged\.mem: segment 0 claims 1000000000 tokens from 1 vector\(s\) of 16 numbers, more than they can hold \(at most 512\)/,
+  );
   const db = join(work, 'store.db');
   const store = new MemoryStore({ path: db });
   try {
@@ -53,40 +60,77 @@ test('a .mem file claiming more tokens than its vectors can hold is refused at r
 
 test('safetensors whose tensors overlap, leave holes or run past the data are refused; NaN values are refused by name', async () => {
   const f = (shape: number[], a: number, b: number) => ({ dtype: 'F32', shape, data_offsets: [a, b] });
-  assert.throws(() => parseSafetensors(rawSafetensors({ a: f([4], 0, 16), b: f([4], 8, 24) }, 24), 'o.safetensors'),
-    /o\.safetensors: tensor "b": data_offsets \[8, 24\] overlap the previous tensor, which ends at 16/);
-  assert.throws(() => parseSafetensors(rawSafetensors({ a: f([2], 0, 8), b: f([2], 16, 24) }, 24), 'h.safetensors'),
-    /h\.safetensors: tensor "b": data_offsets start at 16 but the previous tensor ends at 8/);
-  assert.throws(() => parseSafetensors(rawSafetensors({ a: f([2], 0, 8) }, 16), 't.safetensors'), /cover 8 bytes of a 16-byte data section/);
+  assert.throws(
+    () => parseSafetensors(rawSafetensors({ a: f([4], 0, 16), b: f([4], 8, 24) }, 24), 'o.safetensors'),
+    /o\.safetensors: tensor "b": data_offsets \[8, 24\] overlap the previous tensor, which ends at 16/,
+  );
+  assert.throws(
+    () => parseSafetensors(rawSafetensors({ a: f([2], 0, 8), b: f([2], 16, 24) }, 24), 'h.safetensors'),
+    /h\.safetensors: tensor "b": data_offsets start at 16 but the previous tensor ends at 8/,
+  );
+  assert.throws(
+    () => parseSafetensors(rawSafetensors({ a: f([2], 0, 8) }, 16), 't.safetensors'),
+    /cover 8 bytes of a 16-byte data section/,
+  );
   // Written in another order than the header lists them is fine as long as they tile the data.
   assert.equal(parseSafetensors(rawSafetensors({ b: f([2], 8, 16), a: f([2], 0, 8) }, 16)).tensors.size, 2);
-  const nan = serializeSafetensors({ 'model.layers.0.mlp.up_proj.weight': { shape: [2, 2], data: Float32Array.from([1, 2, NaN, 4]) } });
-  assert.throws(() => parseSafetensors(nan, 'w.safetensors'), /w\.safetensors: tensor "model\.layers\.0\.mlp\.up_proj\.weight" holds NaN at index 2/);
+  const nan = serializeSafetensors({
+    'model.layers.0.mlp.up_proj.weight': { shape: [2, 2], data: Float32Array.from([1, 2, NaN, 4]) },
+  });
+  assert.throws(
+    () => parseSafetensors(nan, 'w.safetensors'),
+    /w\.safetensors: tensor "model\.layers\.0\.mlp\.up_proj\.weight" holds NaN at index 2/,
+  );
   // A model folder with one NaN weight is refused at load, naming the tensor.
   const dir = join(work, 'nan-model');
   mkdirSync(dir);
   const weights = Buffer.from(readFileSync(join(bundled('gutenberg-llama-xs'), 'model.safetensors')));
   const headerLen = Number(weights.readBigUInt64LE(0));
   const header = JSON.parse(weights.subarray(8, 8 + headerLen).toString());
-  const [name, entry] = Object.entries(header).find(([k]) => k !== '__metadata__') as [string, { dtype: string; data_offsets: number[] }];
+  const [name, entry] = Object.entries(header).find(([k]) => k !== '__metadata__') as [
+    string,
+    { dtype: string; data_offsets: number[] },
+  ];
   assert.equal(entry.dtype, 'BF16');
   weights.writeUInt16LE(0x7fc0, 8 + headerLen + entry.data_offsets[0]); // bf16 NaN
   writeFileSync(join(dir, 'model.safetensors'), weights);
   copyFileSync(join(bundled('gutenberg-llama-xs'), 'config.json'), join(dir, 'config.json'));
-  await assert.rejects(loadModel(dir, { tokenizer: false }), new RegExp(`tensor "${name.replace(/\./g, '\\.')}" holds NaN at index 0`));
+  await assert.rejects(
+    loadModel(dir, { tokenizer: false }),
+    new RegExp(`tensor "${name.replace(/\./g, '\\.')}" holds NaN at index 0`),
+  );
 });
 
 test('vector files: NaN vectors and metadata of the wrong type are refused precisely', () => {
-  const meta = { model: 'm', model_sha256: hex('a'), tokenizer_sha256: hex('b'), n_mem: 1, embed_dim: 4, n_tokens: 5, text_sha256: hex('c'), ids_sha256: hex('d') };
+  const meta = {
+    model: 'm',
+    model_sha256: hex('a'),
+    tokenizer_sha256: hex('b'),
+    n_mem: 1,
+    embed_dim: 4,
+    n_tokens: 5,
+    text_sha256: hex('c'),
+    ids_sha256: hex('d'),
+  };
   const nan = join(work, 'nan.safetensors');
   writeVectorFile(nan, Float32Array.from([0.1, NaN, 0.3, 0.4]), meta);
   assert.throws(() => readVectorFile(nan), /nan\.safetensors: tensor "mem" holds NaN at index 1/);
   const wrong = (patch: Record<string, unknown>, pattern: RegExp) => {
     const file = join(work, 'wrong.safetensors');
-    writeFileSync(file, rawSafetensors({
-      __metadata__: { format: 'cramming-vectors/1', ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, String(v)])), ...patch },
-      mem: { dtype: 'F32', shape: [1, 4], data_offsets: [0, 16] },
-    }, 16));
+    writeFileSync(
+      file,
+      rawSafetensors(
+        {
+          __metadata__: {
+            format: 'cramming-vectors/1',
+            ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, String(v)])),
+            ...patch,
+          },
+          mem: { dtype: 'F32', shape: [1, 4], data_offsets: [0, 16] },
+        },
+        16,
+      ),
+    );
     assert.throws(() => readVectorFile(file), pattern);
   };
   wrong({ n_mem: 'abc' }, /wrong\.safetensors: metadata "n_mem" is "abc", not a whole number/);
@@ -99,15 +143,25 @@ test('vector files: NaN vectors and metadata of the wrong type are refused preci
 test('truncated or garbage config.json and tokenizer.json are refused naming the file', () => {
   const dir = join(work, 'model');
   mkdirSync(dir);
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(bundled('gutenberg-llama-xs'), f), join(dir, f));
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+    copyFileSync(join(bundled('gutenberg-llama-xs'), f), join(dir, f));
   const info = describeModel(dir);
   assert.equal(info.maxPositions, 2048);
   const tok = readFileSync(join(dir, 'tokenizer.json'));
   writeFileSync(join(dir, 'tokenizer.json'), tok.subarray(0, 1000));
-  assert.throws(() => loadTokenizer(info), (e: Error) => e.message.startsWith(`tokenizer ${join(dir, 'tokenizer.json')} is not valid JSON`));
+  assert.throws(
+    () => loadTokenizer(info),
+    (e: Error) => e.message.startsWith(`tokenizer ${join(dir, 'tokenizer.json')} is not valid JSON`),
+  );
   writeFileSync(join(dir, 'tokenizer.json'), '{"model": 3}');
-  assert.throws(() => loadTokenizer(info), new RegExp(`tokenizer ${join(dir, 'tokenizer.json')} is not a usable Hugging Face tokenizer\\.json`));
-  writeFileSync(join(dir, 'config.json'), readFileSync(join(bundled('gutenberg-llama-xs'), 'config.json')).subarray(0, 50));
+  assert.throws(
+    () => loadTokenizer(info),
+    new RegExp(`tokenizer ${join(dir, 'tokenizer.json')} is not a usable Hugging Face tokenizer\\.json`),
+  );
+  writeFileSync(
+    join(dir, 'config.json'),
+    readFileSync(join(bundled('gutenberg-llama-xs'), 'config.json')).subarray(0, 50),
+  );
   assert.throws(() => describeModel(dir), new RegExp(`model config ${join(dir, 'config.json')} is not valid JSON`));
   writeFileSync(join(dir, 'config.json'), Buffer.from([0, 1, 2, 250, 251, 0, 7]));
   assert.throws(() => describeModel(dir), /is not valid JSON \(the file is not text\)/);
@@ -118,8 +172,11 @@ test('truncated or garbage config.json and tokenizer.json are refused naming the
 test('text that is not UTF-8 is refused unless Latin-1 is asked for', () => {
   const file = join(work, 'latin1.csv');
   writeFileSync(file, Buffer.from('text\n"Caf\xe9 au lait, s\'il vous pla\xeet."\n', 'latin1'));
-  assert.throws(() => readUserTexts(file), /latin1\.csv is not valid UTF-8 \(first bad byte 0xe9 at offset 9\).*--encoding latin1/);
-  assert.equal(readUserTexts(file, 'text', 'latin1')[0].text, 'Café au lait, s\'il vous plaît.');
+  assert.throws(
+    () => readUserTexts(file),
+    /latin1\.csv is not valid UTF-8 \(first bad byte 0xe9 at offset 9\).*--encoding latin1/,
+  );
+  assert.equal(readUserTexts(file, 'text', 'latin1')[0].text, "Café au lait, s'il vous plaît.");
   assert.equal(readTextFile(file, 'latin1').includes('Café'), true);
 });
 

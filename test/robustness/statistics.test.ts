@@ -4,7 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { definedShares, MIN_PCA_POINTS, pca, solutionSpaceSummary } from '../../src/experiments/kinds/solution-space.ts';
+import {
+  definedShares,
+  MIN_PCA_POINTS,
+  pca,
+  solutionSpaceSummary,
+} from '../../src/experiments/kinds/solution-space.ts';
 
 const point = (...xs: number[]) => Float32Array.from(xs);
 
@@ -19,7 +24,16 @@ test('PCA shares of 0, 1 or 2 points, or of points without variance, are undefin
 });
 
 test('the summary averages defined shares only and says how many restarts were left out', () => {
-  const base = { record: 'restart', run: 'r', model: 'm', source: 's', length: 4, n_mem: 1, best_accuracy: 1, regenerated_exact: true };
+  const base = {
+    record: 'restart',
+    run: 'r',
+    model: 'm',
+    source: 's',
+    length: 4,
+    n_mem: 1,
+    best_accuracy: 1,
+    regenerated_exact: true,
+  };
   const records = [
     { ...base, sample_index: 0, restart: 0, pc1_share: 0.6, pc2_share: 0.3, trajectory_points: 10 },
     { ...base, sample_index: 0, restart: 1, pc1_share: 0.8, pc2_share: 0.1, trajectory_points: 5 },

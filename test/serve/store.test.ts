@@ -5,7 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -15,7 +25,13 @@ import { parseCheckpoint, serializeCheckpoint } from '../../src/serve/queue.ts';
 
 const A: ModelIdentity = { name: 'model-a', weights_sha256: 'a'.repeat(64), tokenizer_sha256: 't'.repeat(64) };
 const B: ModelIdentity = { name: 'model-b', weights_sha256: 'b'.repeat(64), tokenizer_sha256: 't'.repeat(64) };
-const job = (model: ModelIdentity, text = 'some text') => ({ model, text, textSha256: 'x'.repeat(64), tokens: 3, tags: [] });
+const job = (model: ModelIdentity, text = 'some text') => ({
+  model,
+  text,
+  textSha256: 'x'.repeat(64),
+  tokens: 3,
+  tags: [],
+});
 
 function tmp(t: { after: (f: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'cram-serve-store-'));
@@ -43,8 +59,13 @@ test('a store with a scribbled page is refused at start, naming the integrity ch
   const fd = openSync(path, 'r+');
   writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 4096 * 3);
   closeSync(fd);
-  assert.throws(() => new ServeDb(path, { primary: true }), (e: Error) => e instanceof StoreUnusableError &&
-    /failed its integrity check \(PRAGMA quick_check/.test(e.message) && /restore it from a backup/.test(e.message));
+  assert.throws(
+    () => new ServeDb(path, { primary: true }),
+    (e: Error) =>
+      e instanceof StoreUnusableError &&
+      /failed its integrity check \(PRAGMA quick_check/.test(e.message) &&
+      /restore it from a backup/.test(e.message),
+  );
 });
 
 test('a leftover -shm the server cannot write is cleared, and the store opens', (t) => {
@@ -72,15 +93,26 @@ test('the serve lock holds PID, host and start time; a second server is refused 
   assert.equal(held.host, hostname());
   assert.ok(Number.isFinite(Date.parse(held.started)));
   // The same process counts as alive: a second server on this store is refused.
-  assert.throws(() => openStore({ store: path, model: { name: 'model-a' } }, A),
-    (e: Error) => e.message.includes(`${path}.serve.lock`) && /in use by process \d+ on /.test(e.message));
+  assert.throws(
+    () => openStore({ store: path, model: { name: 'model-a' } }, A),
+    (e: Error) => e.message.includes(`${path}.serve.lock`) && /in use by process \d+ on /.test(e.message),
+  );
   clearInterval(a.heartbeat);
   a.db.close();
   a.lock.release();
   assert.equal(existsSync(`${path}.serve.lock`), false);
   // A lock left by a process that is gone (a PID that cannot exist) is stale.
   const fd = openSync(`${path}.serve.lock`, 'w');
-  writeSync(fd, JSON.stringify({ pid: 2 ** 22 + 7, host: hostname(), started: new Date().toISOString(), alive: new Date().toISOString(), command: 'x' }));
+  writeSync(
+    fd,
+    JSON.stringify({
+      pid: 2 ** 22 + 7,
+      host: hostname(),
+      started: new Date().toISOString(),
+      alive: new Date().toISOString(),
+      command: 'x',
+    }),
+  );
   closeSync(fd);
   const b = openStore({ store: path, model: { name: 'model-a' } }, A);
   clearInterval(b.heartbeat);
@@ -88,18 +120,26 @@ test('the serve lock holds PID, host and start time; a second server is refused 
   b.lock.release();
 });
 
-test('a store holding another model\'s jobs is refused at start naming both models, unless allowOtherModels', (t) => {
+test("a store holding another model's jobs is refused at start naming both models, unless allowOtherModels", (t) => {
   const path = join(tmp(t), 'models.db');
   const a = openStore({ store: path, model: { name: 'model-a' } }, A);
   a.db.enqueue(job(A), 10);
   clearInterval(a.heartbeat);
   a.db.close();
   a.lock.release();
-  assert.throws(() => openStore({ store: path, model: { name: 'model-b' } }, B),
-    (e: Error) => e instanceof StoreUnusableError && /made by model-a \(weights aaaaaaaaaaaa…/.test(e.message) &&
-      /not by model-b \(weights bbbbbbbbbbbb…/.test(e.message) && /--allow-other-models/.test(e.message));
+  assert.throws(
+    () => openStore({ store: path, model: { name: 'model-b' } }, B),
+    (e: Error) =>
+      e instanceof StoreUnusableError &&
+      /made by model-a \(weights aaaaaaaaaaaa…/.test(e.message) &&
+      /not by model-b \(weights bbbbbbbbbbbb…/.test(e.message) &&
+      /--allow-other-models/.test(e.message),
+  );
   const b = openStore({ store: path, model: { name: 'model-b' }, allowOtherModels: true }, B);
-  assert.deepEqual(b.others.map((m) => m.name), ['model-a']);
+  assert.deepEqual(
+    b.others.map((m) => m.name),
+    ['model-a'],
+  );
   // Queued jobs keep their model: model-b's worker does not claim model-a's job.
   b.db.enqueue(job(B), 10);
   const claimed = b.db.claim(B, 10, 10_000);
@@ -126,12 +166,21 @@ test('rows from before models were recorded get the model of the server that ope
 test('memory ids: lower case, no leading zeros, at most 15 digits', () => {
   assert.equal(parseMemoryId('mem-id-42'), 42);
   assert.equal(parseMemoryId('mem-id-999999999999999'), 999999999999999);
-  for (const bad of ['mem-id-9999999999999999', 'MEM-ID-1', 'Mem-id-1', 'mem-id-01', 'mem-id-0', 'mem-id-', 'mem-id-1 ', '42']) {
+  for (const bad of [
+    'mem-id-9999999999999999',
+    'MEM-ID-1',
+    'Mem-id-1',
+    'mem-id-01',
+    'mem-id-0',
+    'mem-id-',
+    'mem-id-1 ',
+    '42',
+  ]) {
     assert.equal(parseMemoryId(bad), null, bad);
   }
 });
 
-test('a checkpoint survives its bytes: K per segment, the finished segments\' vectors, rounds and steps', () => {
+test("a checkpoint survives its bytes: K per segment, the finished segments' vectors, rounds and steps", () => {
   const d = 4;
   const v = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
   const c = { planSha256: 'p'.repeat(64), rounds: 2, steps: 300, kOf: [2, 3], done: [v, null] };
@@ -141,7 +190,7 @@ test('a checkpoint survives its bytes: K per segment, the finished segments\' ve
   assert.equal(parseCheckpoint(Buffer.from('garbage'), d), null);
 });
 
-test('a running job\'s checkpoint is kept when a crash requeues it, and dropped when it finishes', (t) => {
+test("a running job's checkpoint is kept when a crash requeues it, and dropped when it finishes", (t) => {
   const db = new ServeDb(join(tmp(t), 'cp.db'));
   const n = db.enqueue(job(A), 10)!;
   db.claim(A, 10, 1000);
@@ -159,7 +208,10 @@ test('list gives a page and the total matching', (t) => {
   for (let i = 0; i < 5; i++) db.enqueue(job(A, `t${i}`), 10);
   const page = db.list({ limit: 2, offset: 1 });
   assert.equal(page.total, 5);
-  assert.deepEqual(page.rows.map((r) => r.n), [2, 3]);
+  assert.deepEqual(
+    page.rows.map((r) => r.n),
+    [2, 3],
+  );
   assert.equal(db.list({ status: 'done', limit: 10, offset: 0 }).total, 0);
   db.close();
 });

@@ -26,8 +26,18 @@ function pkgDir(name: string): string {
   return dir;
 }
 
-interface Row { name: string; ids: number[]; truncated?: Record<string, number[]>; decoded?: string }
-interface Reference { tokenizer: string; lengths: number[]; bos_added: number | null; texts: Row[] }
+interface Row {
+  name: string;
+  ids: number[];
+  truncated?: Record<string, number[]>;
+  decoded?: string;
+}
+interface Reference {
+  tokenizer: string;
+  lengths: number[];
+  bos_added: number | null;
+  texts: Row[];
+}
 
 type Text = { name: string; text: string };
 const corpus = JSON.parse(readFileSync(fixture('tokenizers/corpus.json'), 'utf8')).texts as Text[];
@@ -87,8 +97,10 @@ for (const [name, folder] of Object.entries(FOLDERS)) {
           if (got.length !== want.length || got.some((v, i) => v !== want[i])) {
             const at = got.findIndex((v, i) => v !== want[i]);
             const around = (ids: number[]) => JSON.stringify(ids.slice(Math.max(0, at - 2), at + 4));
-            misses.push(`${row.name} L=${L}: first difference at ${at}: ` +
-              `harness ${around(got)}, transformers ${around(want)}`);
+            misses.push(
+              `${row.name} L=${L}: first difference at ${at}: ` +
+                `harness ${around(got)}, transformers ${around(want)}`,
+            );
             break;
           }
         }
@@ -119,6 +131,7 @@ for (const [name, folder] of Object.entries(FOLDERS)) {
 }
 
 test.after(() => {
-  process.stdout.write(`# compared ${compared} (tokenizer, text, length) id sequences with transformers; ` +
-    `${roundTrips} round trips\n`);
+  process.stdout.write(
+    `# compared ${compared} (tokenizer, text, length) id sequences with transformers; ` + `${roundTrips} round trips\n`,
+  );
 });

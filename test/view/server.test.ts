@@ -206,14 +206,17 @@ test('the page and the vega bundles come from the server itself (no CDN)', async
   assert.equal((await get('/lib/other.js')).status, 404);
 });
 
-test('a write from another site\'s page is refused (cross-site request)', async () => {
+test("a write from another site's page is refused (cross-site request)", async () => {
   const payload = { runs: ['done'], name: 'compare-from-elsewhere' };
   const headers = { origin: 'https://evil.example' };
   const res = await app.inject({ method: 'POST', url: '/api/compare', payload, headers });
   assert.equal(res.statusCode, 403);
   assert.equal(existsSync(join(root, 'compare-from-elsewhere')), false);
   const own = await app.inject({
-    method: 'POST', url: '/api/compare', payload, headers: { origin: 'http://127.0.0.1:8788', host: '127.0.0.1:8788' },
+    method: 'POST',
+    url: '/api/compare',
+    payload,
+    headers: { origin: 'http://127.0.0.1:8788', host: '127.0.0.1:8788' },
   });
   assert.equal(own.statusCode, 201, own.body);
 });

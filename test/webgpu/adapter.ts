@@ -18,7 +18,8 @@ export async function webgpuOrSkip(): Promise<Runtime | null> {
     return await initRuntime('webgpu');
   } catch (e) {
     const why = `no WebGPU adapter: ${(e as Error).message.split('\n')[0]}`;
-    if (process.env.CI === 'true') throw new Error(`${why} (CI must have one: apt-get install chromium for SwiftShader)`);
+    if (process.env.CI === 'true')
+      throw new Error(`${why} (CI must have one: apt-get install chromium for SwiftShader)`);
     test('webgpu tests', { skip: `${why}; install Debian's chromium package (SwiftShader) to run them` }, () => {});
     return null;
   }

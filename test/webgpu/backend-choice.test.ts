@@ -16,7 +16,10 @@ test('Vulkan drivers are told apart by manifest and library name', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cram-icd-'));
   try {
     const icd = (file: string, lib: string) => {
-      writeFileSync(join(dir, file), JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: lib, api_version: '1.3.0' } }));
+      writeFileSync(
+        join(dir, file),
+        JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: lib, api_version: '1.3.0' } }),
+      );
       return join(dir, file);
     };
     const swift = icd('vk_swiftshader_icd.json', './libvk_swiftshader.so');
@@ -38,10 +41,19 @@ test('Vulkan drivers are told apart by manifest and library name', () => {
 
 const rt = await webgpuOrSkip();
 if (rt) {
-  const choose = (backend: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
-    `const { initRuntime } = await import(${JSON.stringify(new URL('../../src/engine/runtime.ts', import.meta.url).href)});`
-    + `const rt = await initRuntime(${JSON.stringify(backend)}); process.stdout.write(rt.name + '|' + String(rt.software));`],
-  { encoding: 'utf8', env: { ...process.env, CRAM_VERBOSE: '' } });
+  const choose = (backend: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const { initRuntime } = await import(${JSON.stringify(new URL('../../src/engine/runtime.ts', import.meta.url).href)});` +
+          `const rt = await initRuntime(${JSON.stringify(backend)}); process.stdout.write(rt.name + '|' + String(rt.software));`,
+      ],
+      { encoding: 'utf8', env: { ...process.env, CRAM_VERBOSE: '' } },
+    );
 
   test('with only a software adapter visible, auto resolves to cpu and prints nothing', () => {
     assert.equal(rt.software, true, 'the suite runs on a software adapter');

@@ -15,8 +15,11 @@ import { loadModel } from '../../src/models/load.ts';
 import { webgpuOrSkip } from './adapter.ts';
 
 const XS = fileURLToPath(new URL('../../models/gutenberg-llama-xs', import.meta.url));
-const TEXTS = ['It was a bright cold day.', 'The old man looked at the sea and said nothing at all to the boy.',
-  'She opened the door'];
+const TEXTS = [
+  'It was a bright cold day.',
+  'The old man looked at the sea and said nothing at all to the boy.',
+  'She opened the door',
+];
 
 const gpu = await webgpuOrSkip();
 if (gpu) {
@@ -34,8 +37,22 @@ if (gpu) {
   };
   const cram = async (rt: Runtime) => {
     const out = new Map<string, CramOutcome>();
-    const settings = { ...PAPER_SETTINGS, optimizer: { ...PAPER_SETTINGS.optimizer, lr: 0.05 }, maxSteps: 60, patience: 30 };
-    await cramAll(await engine(rt), ids.map((t, i) => ({ key: `t${i}`, ids: t, nMem: 1 })), settings, { onFinish: (o) => { out.set(o.key, o); } });
+    const settings = {
+      ...PAPER_SETTINGS,
+      optimizer: { ...PAPER_SETTINGS.optimizer, lr: 0.05 },
+      maxSteps: 60,
+      patience: 30,
+    };
+    await cramAll(
+      await engine(rt),
+      ids.map((t, i) => ({ key: `t${i}`, ids: t, nMem: 1 })),
+      settings,
+      {
+        onFinish: (o) => {
+          out.set(o.key, o);
+        },
+      },
+    );
     return ids.map((_, i) => out.get(`t${i}`)!);
   };
   const results = new Map<string, CramOutcome[]>();
@@ -44,10 +61,17 @@ if (gpu) {
     const [c, g] = [results.get('cpu')!, results.get('webgpu')!];
     t.diagnostic(`cpu: ${c.map((o) => `${o.stopReason}@${o.steps} acc ${o.bestAccuracy.toFixed(3)}`).join(', ')}`);
     t.diagnostic(`webgpu: ${g.map((o) => `${o.stopReason}@${o.steps} acc ${o.bestAccuracy.toFixed(3)}`).join(', ')}`);
-    assert.deepEqual(g.map((o) => o.stopReason), c.map((o) => o.stopReason));
-    assert.deepEqual(g.map((o) => o.bestAccuracy), c.map((o) => o.bestAccuracy));
+    assert.deepEqual(
+      g.map((o) => o.stopReason),
+      c.map((o) => o.stopReason),
+    );
+    assert.deepEqual(
+      g.map((o) => o.bestAccuracy),
+      c.map((o) => o.bestAccuracy),
+    );
     assert.ok(new Set(c.map((o) => o.stopReason)).size >= 1);
-    for (let i = 0; i < c.length; i++) assert.ok(Math.abs(g[i].originalLoss - c[i].originalLoss) < 1e-4 * Math.abs(c[i].originalLoss));
+    for (let i = 0; i < c.length; i++)
+      assert.ok(Math.abs(g[i].originalLoss - c[i].originalLoss) < 1e-4 * Math.abs(c[i].originalLoss));
   });
 
   test('greedy generation with the key/value cache gives the same tokens on webgpu and cpu', async () => {
@@ -71,18 +95,29 @@ if (gpu) {
     const targets = [ids[0].slice(1), ids[1].slice(1, 6)];
     const oc = await (await engine(cpu)).oneStep(e, m, targets, true);
     const og = await (await engine(gpu)).oneStep(e, m, targets, true);
-    for (let b = 0; b < 2; b++) assert.ok(Math.abs(og.loss[b] - oc.loss[b]) < 1e-4 * Math.abs(oc.loss[b]), `loss ${og.loss[b]} vs ${oc.loss[b]}`);
+    for (let b = 0; b < 2; b++)
+      assert.ok(Math.abs(og.loss[b] - oc.loss[b]) < 1e-4 * Math.abs(oc.loss[b]), `loss ${og.loss[b]} vs ${oc.loss[b]}`);
     let num = 0;
     let den = 0;
-    og.gradE!.forEach((x, i) => { num += (x - oc.gradE![i]) ** 2; den += oc.gradE![i] ** 2; });
+    og.gradE!.forEach((x, i) => {
+      num += (x - oc.gradE![i]) ** 2;
+      den += oc.gradE![i] ** 2;
+    });
     assert.ok(Math.sqrt(num / den) < 1e-3, `gradient of e: relative L2 ${Math.sqrt(num / den)}`);
   });
 
   test('the decode and one-step graphs leave no compute on the CPU provider', async (t) => {
-    const r = await placementReport(gpu, await loadModel(XS, { tokenizer: false }), { batch: 2, tokens: 12, mem: 1, graphs: ['decode', 'one-step'] });
+    const r = await placementReport(gpu, await loadModel(XS, { tokenizer: false }), {
+      batch: 2,
+      tokens: 12,
+      mem: 1,
+      graphs: ['decode', 'one-step'],
+    });
     for (const g of r.graphs) {
       assert.deepEqual(g.fallbackCompute, [], `${g.graph}: compute on the CPU provider`);
-      t.diagnostic(`${g.graph}: ${g.bytes.total} bytes per call (inputs ${g.bytes.inputsIn}, outputs ${g.bytes.outputsOut})`);
+      t.diagnostic(
+        `${g.graph}: ${g.bytes.total} bytes per call (inputs ${g.bytes.inputsIn}, outputs ${g.bytes.outputsOut})`,
+      );
     }
   });
 

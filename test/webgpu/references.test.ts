@@ -30,10 +30,21 @@ const WEBGPU_GRAD_REL_L2 = 1e-3;
  */
 export function referenceFixtures(): { dir: string; exact: boolean }[] {
   const fixtures = join(root, 'test', 'fixtures');
-  const sub = (d: string) => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(d, e.name)) : []);
+  const sub = (d: string) =>
+    existsSync(d)
+      ? readdirSync(d, { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => join(d, e.name))
+      : [];
   const roots = sub(fixtures).filter((d) => /\/(tiny-hf[^/]*|hf)$/.test(d));
-  const dirs = roots.flatMap(sub).filter((d) => existsSync(join(d, 'reference.json'))).sort();
-  return [...dirs.map((dir) => ({ dir, exact: true })), { dir: join(root, 'models', 'gutenberg-llama-xs'), exact: false }];
+  const dirs = roots
+    .flatMap(sub)
+    .filter((d) => existsSync(join(d, 'reference.json')))
+    .sort();
+  return [
+    ...dirs.map((dir) => ({ dir, exact: true })),
+    { dir: join(root, 'models', 'gutenberg-llama-xs'), exact: false },
+  ];
 }
 
 /**
@@ -51,18 +62,28 @@ async function profiledVerify(rt: Runtime, loaded: LoadedModel, ref: Reference) 
   const run = async (grad: boolean) => {
     let got: Record<string, Float32Array> = {};
     const mem = grad ? Float32Array.from(ref.mem) : new Float32Array(0);
-    const [placed] = await profileRuns(rt, serialize(buildObjectiveGraph(model, { grad })), model.weights.folder || null, (i, prev) => {
-      if (i === 0) return { mem: new ort.Tensor('float32', mem, [1, grad ? 1 : 0, model.embedDim]), ids, lengths };
-      got = Object.fromEntries(Object.entries(prev!).map(([k, t]) => [k, Float32Array.from(t.data as Float32Array)]));
-      return null;
-    });
+    const [placed] = await profileRuns(
+      rt,
+      serialize(buildObjectiveGraph(model, { grad })),
+      model.weights.folder || null,
+      (i, prev) => {
+        if (i === 0) return { mem: new ort.Tensor('float32', mem, [1, grad ? 1 : 0, model.embedDim]), ids, lengths };
+        got = Object.fromEntries(Object.entries(prev!).map(([k, t]) => [k, Float32Array.from(t.data as Float32Array)]));
+        return null;
+      },
+    );
     return { placed, got };
   };
   const base = await run(false);
   const step = await run(true);
   const result = {
-    loss_no_mem: base.got.loss[0], accuracy_no_mem: base.got.correct[0] / (n - 1), loss_with_mem: step.got.loss[0],
-    accuracy_with_mem: step.got.correct[0] / (n - 1), grad_mem: Array.from(step.got.grad), embedding_std: model.embeddingStd(), seconds: 0,
+    loss_no_mem: base.got.loss[0],
+    accuracy_no_mem: base.got.correct[0] / (n - 1),
+    loss_with_mem: step.got.loss[0],
+    accuracy_with_mem: step.got.correct[0] / (n - 1),
+    grad_mem: Array.from(step.got.grad),
+    embedding_std: model.embeddingStd(),
+    seconds: 0,
   };
   return { result, placements: [base.placed, step.placed] };
 }
@@ -73,7 +94,8 @@ if (gpu) {
   const cases = referenceFixtures();
   test('the fixture list covers every family, Mamba and Mamba-2 included', () => {
     const types = cases.map((c) => String(JSON.parse(readFileSync(join(c.dir, 'config.json'), 'utf8')).model_type));
-    for (const t of ['llama', 'mamba', 'mamba2', 'gpt2', 'gpt_neox', 'opt', 'gemma2', 'phi3']) assert.ok(types.includes(t), `no ${t} fixture`);
+    for (const t of ['llama', 'mamba', 'mamba2', 'gpt2', 'gpt_neox', 'opt', 'gemma2', 'phi3'])
+      assert.ok(types.includes(t), `no ${t} fixture`);
   });
   for (const { dir, exact } of cases) {
     const name = dir.split('/').slice(-2).join('/');
@@ -83,8 +105,12 @@ if (gpu) {
       // The CPU tolerance, except the gradient of the exact references: WGSL's exp and tanh may be several ULP off
       // (the Mamba scans' decays, Gemma's soft-caps), so up to WEBGPU_GRAD_REL_L2 there.
       const check = checkAgainstReference(r, ref, exact);
-      const failures = check.failures.filter((f) => !(exact && f.startsWith('gradient relative L2') && check.grad_rel_l2 < WEBGPU_GRAD_REL_L2));
-      t.diagnostic(`reference ${name}: loss rel ${Math.max(check.loss_no_mem_rel, check.loss_with_mem_rel).toExponential(2)}, grad rel L2 ${check.grad_rel_l2.toExponential(2)}`);
+      const failures = check.failures.filter(
+        (f) => !(exact && f.startsWith('gradient relative L2') && check.grad_rel_l2 < WEBGPU_GRAD_REL_L2),
+      );
+      t.diagnostic(
+        `reference ${name}: loss rel ${Math.max(check.loss_no_mem_rel, check.loss_with_mem_rel).toExponential(2)}, grad rel L2 ${check.grad_rel_l2.toExponential(2)}`,
+      );
       assert.deepEqual(failures, []);
       for (const p of placements) {
         const fallback = p.nodes.filter((x) => isCpu(x) && isCompute(x)).map((x) => `${x.op} ${x.outputs.join(' ')}`);
@@ -94,11 +120,16 @@ if (gpu) {
       const c = new CompiledModel({ ...cpu, threads: 1 }, onCpu.model, onCpu.weightsSha256);
       try {
         const rc = await verifyModel(c, ref);
-        const lossDiff = Math.max(Math.abs(r.loss_no_mem - rc.loss_no_mem), Math.abs(r.loss_with_mem - rc.loss_with_mem));
+        const lossDiff = Math.max(
+          Math.abs(r.loss_no_mem - rc.loss_no_mem),
+          Math.abs(r.loss_with_mem - rc.loss_with_mem),
+        );
         const gradMax = r.grad_mem.reduce((m, x, i) => Math.max(m, Math.abs(x - rc.grad_mem[i])), 0);
-        t.diagnostic(`webgpu vs cpu ${name}: max loss diff ${lossDiff.toExponential(2)}, grad rel L2 `
-          + `${relL2(r.grad_mem, rc.grad_mem).toExponential(2)}, grad max diff ${gradMax.toExponential(2)}; bytes per step `
-          + `${placements[1].feedBytes + placements[1].fetchBytes + placements[1].toDeviceBytes + placements[1].toHostBytes}`);
+        t.diagnostic(
+          `webgpu vs cpu ${name}: max loss diff ${lossDiff.toExponential(2)}, grad rel L2 ` +
+            `${relL2(r.grad_mem, rc.grad_mem).toExponential(2)}, grad max diff ${gradMax.toExponential(2)}; bytes per step ` +
+            `${placements[1].feedBytes + placements[1].fetchBytes + placements[1].toDeviceBytes + placements[1].toHostBytes}`,
+        );
         assert.equal(r.accuracy_with_mem, rc.accuracy_with_mem);
       } finally {
         await c.release();

@@ -12,8 +12,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const candidates = [process.env.CRAM_WEBGPU_ICD, '/usr/lib/chromium/vk_swiftshader_icd.json',
-  '/usr/lib/chromium-browser/vk_swiftshader_icd.json'].filter(Boolean);
+const candidates = [
+  process.env.CRAM_WEBGPU_ICD,
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+].filter(Boolean);
 const icd = candidates.find((f) => existsSync(f));
 const xdg = mkdtempSync(join(tmpdir(), 'cram-webgpu-xdg-'));
 const env = { ...process.env, CRAM_WEBGPU_SUITE: '1', XDG_RUNTIME_DIR: xdg };
@@ -22,7 +25,10 @@ if (icd) {
   env.CRAM_WEBGPU_ICD = icd;
   env.LD_LIBRARY_PATH = [dirname(icd), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
 }
-const files = readdirSync(here).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', 'webgpu', f));
+const files = readdirSync(here)
+  .filter((f) => f.endsWith('.test.ts'))
+  .sort()
+  .map((f) => join('test', 'webgpu', f));
 const args = ['--import', 'tsx', '--test', '--test-concurrency=1', ...process.argv.slice(2), ...files];
 const r = spawnSync(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
 rmSync(xdg, { recursive: true, force: true });

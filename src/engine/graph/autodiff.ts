@@ -23,16 +23,16 @@ export function gradients(ys: Value[], seeds: Value[], wrt: Value[]): Value[] {
   const tape = [...g.tape];
   g.recording = false;
   try {
-  for (let i = tape.length - 1; i >= 0; i--) {
-    const entry = tape[i];
-    const outGrads = entry.outputs.map((o) => grads.get(o.name) ?? null);
-    if (outGrads.every((d) => d === null)) continue;
-    const inGrads = entry.vjp(outGrads);
-    entry.inputs.forEach((x, j) => {
-      const d = inGrads[j];
-      if (d && x.requiresGrad) accumulate(x, d);
-    });
-  }
+    for (let i = tape.length - 1; i >= 0; i--) {
+      const entry = tape[i];
+      const outGrads = entry.outputs.map((o) => grads.get(o.name) ?? null);
+      if (outGrads.every((d) => d === null)) continue;
+      const inGrads = entry.vjp(outGrads);
+      entry.inputs.forEach((x, j) => {
+        const d = inGrads[j];
+        if (d && x.requiresGrad) accumulate(x, d);
+      });
+    }
   } finally {
     g.recording = true;
   }

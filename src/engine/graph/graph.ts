@@ -11,11 +11,18 @@ export type DType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'bo
 /** A static size, or the name of a dynamic one. */
 export type Dim = number | string;
 
-export const ONNX_DTYPE: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 };
+export const ONNX_DTYPE: Record<DType, number> = {
+  float32: 1,
+  uint8: 2,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  bfloat16: 16,
+};
 
 export type Attr =
-  | { i: number } | { f: number } | { ints: number[] } | { floats: number[] } | { s: string }
-  | { t: InlineTensor };
+  { i: number } | { f: number } | { ints: number[] } | { floats: number[] } | { s: string } | { t: InlineTensor };
 
 export interface InlineTensor {
   dtype: DType;
@@ -51,12 +58,15 @@ export class Value {
     readonly requiresGrad: boolean,
   ) {}
 
-  get rank(): number { return this.shape.length; }
+  get rank(): number {
+    return this.shape.length;
+  }
 
   /** The static size of axis `axis` (negative counts from the end), or throws. */
   dim(axis: number): number {
     const d = this.shape[axis < 0 ? this.shape.length + axis : axis];
-    if (typeof d !== 'number') throw new Error(`${this.name}: axis ${axis} is dynamic (${d}); a static size is needed here`);
+    if (typeof d !== 'number')
+      throw new Error(`${this.name}: axis ${axis} is dynamic (${d}); a static size is needed here`);
     return d;
   }
 }
@@ -122,7 +132,9 @@ export class Graph {
   }
 
   scalar(x: number, dtype: 'float32' | 'int64' = 'float32'): Value {
-    return dtype === 'float32' ? this.constant(new Float32Array([x]), [], 'float32') : this.constant(new BigInt64Array([BigInt(x)]), [], 'int64');
+    return dtype === 'float32'
+      ? this.constant(new Float32Array([x]), [], 'float32')
+      : this.constant(new BigInt64Array([BigInt(x)]), [], 'int64');
   }
 
   floats(xs: number[], dims: number[] = [xs.length]): Value {
@@ -144,7 +156,13 @@ export class Graph {
   }
 
   /** Emits one node; returns its outputs. */
-  node(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, outputs: { dtype: DType; shape: Dim[]; requiresGrad?: boolean }[], domain?: string): Value[] {
+  node(
+    op: string,
+    inputs: (Value | null)[],
+    attrs: Record<string, Attr>,
+    outputs: { dtype: DType; shape: Dim[]; requiresGrad?: boolean }[],
+    domain?: string,
+  ): Value[] {
     const outs = outputs.map((o) => new Value(this, this.fresh(), o.dtype, o.shape, o.requiresGrad === true));
     this.nodes.push({ op, inputs: inputs.map((v) => v?.name ?? ''), outputs: outs.map((o) => o.name), attrs, domain });
     return outs;

@@ -34,7 +34,9 @@ export function dimOf(x: Value, axis: number): Value {
   const a = norm(axis, x.rank);
   const d = x.shape[a];
   if (typeof d === 'number') return x.graph.ints([d]);
-  return x.graph.memoize(`dim:${x.name}:${a}`, () => emit('Shape', [x], { start: { i: a }, end: { i: a + 1 } }, { dtype: 'int64', shape: [1] }));
+  return x.graph.memoize(`dim:${x.name}:${a}`, () =>
+    emit('Shape', [x], { start: { i: a }, end: { i: a + 1 } }, { dtype: 'int64', shape: [1] }),
+  );
 }
 
 /**
@@ -61,19 +63,35 @@ export function unbroadcast(grad: Value, target: Value): Value {
       // A dynamic dim of the target against a static size in the gradient might be 1 at run time and broadcast:
       // refuse rather than return a gradient of the wrong shape. (Two dynamic dims are taken to be equal: the graphs
       // here never broadcast one sequence or batch axis against another.)
-      throw new Error(`unbroadcast: cannot tell whether dynamic dim "${ts[i - lead]}" of ${target.name} broadcasts against ${gs[i]}`);
+      throw new Error(
+        `unbroadcast: cannot tell whether dynamic dim "${ts[i - lead]}" of ${target.name} broadcasts against ${gs[i]}`,
+      );
     }
   }
   if (axes.length === 0) return grad;
   let r = reduceSum(grad, axes, true);
-  if (lead > 0) r = squeeze(r, Array.from({ length: lead }, (_, i) => i));
+  if (lead > 0)
+    r = squeeze(
+      r,
+      Array.from({ length: lead }, (_, i) => i),
+    );
   return r;
 }
 
 // ---------------------------------------------------------------- elementwise
 
-function binary(op: string, a: Value, b: Value, vjp: ((g: Value, out: Value) => [Value | null, Value | null]) | null): Value {
-  const out = emit(op, [a, b], {}, { dtype: a.dtype, shape: broadcastShapes(a.shape, b.shape), requiresGrad: vjp !== null && anyGrad(a, b) });
+function binary(
+  op: string,
+  a: Value,
+  b: Value,
+  vjp: ((g: Value, out: Value) => [Value | null, Value | null]) | null,
+): Value {
+  const out = emit(
+    op,
+    [a, b],
+    {},
+    { dtype: a.dtype, shape: broadcastShapes(a.shape, b.shape), requiresGrad: vjp !== null && anyGrad(a, b) },
+  );
   if (out.requiresGrad && vjp) {
     a.graph.record([a, b], [out], ([g]) => {
       if (!g) return [null, null];
@@ -97,7 +115,10 @@ export function mul(a: Value, b: Value): Value {
 }
 
 export function div(a: Value, b: Value): Value {
-  return binary('Div', a, b, (g, out) => [a.requiresGrad ? div(g, b) : null, b.requiresGrad ? neg(div(mul(g, out), b)) : null]);
+  return binary('Div', a, b, (g, out) => [
+    a.requiresGrad ? div(g, b) : null,
+    b.requiresGrad ? neg(div(mul(g, out), b)) : null,
+  ]);
 }
 
 /** x ** p for a constant exponent p. */
@@ -120,19 +141,38 @@ export function addScalar(x: Value, c: number): Value {
   return add(x, x.graph.scalar(c));
 }
 
-function unary(op: string, x: Value, vjp: ((g: Value, out: Value) => Value) | null, attrs: Record<string, Attr> = {}): Value {
+function unary(
+  op: string,
+  x: Value,
+  vjp: ((g: Value, out: Value) => Value) | null,
+  attrs: Record<string, Attr> = {},
+): Value {
   const out = emit(op, [x], attrs, { dtype: x.dtype, shape: x.shape, requiresGrad: vjp !== null && x.requiresGrad });
   if (out.requiresGrad && vjp) x.graph.record([x], [out], ([g]) => [g ? vjp(g, out) : null]);
   return out;
 }
 
-export function neg(x: Value): Value { return unary('Neg', x, (g) => neg(g)); }
-export function exp(x: Value): Value { return unary('Exp', x, (g, y) => mul(g, y)); }
-export function log(x: Value): Value { return unary('Log', x, (g) => div(g, x)); }
-export function sqrt(x: Value): Value { return unary('Sqrt', x, (g, y) => div(scale(g, 0.5), y)); }
-export function reciprocal(x: Value): Value { return unary('Reciprocal', x, (g, y) => neg(mul(g, mul(y, y)))); }
-export function tanh(x: Value): Value { return unary('Tanh', x, (g, y) => mul(g, sub(x.graph.scalar(1), mul(y, y)))); }
-export function sigmoid(x: Value): Value { return unary('Sigmoid', x, (g, y) => mul(g, mul(y, sub(x.graph.scalar(1), y)))); }
+export function neg(x: Value): Value {
+  return unary('Neg', x, (g) => neg(g));
+}
+export function exp(x: Value): Value {
+  return unary('Exp', x, (g, y) => mul(g, y));
+}
+export function log(x: Value): Value {
+  return unary('Log', x, (g) => div(g, x));
+}
+export function sqrt(x: Value): Value {
+  return unary('Sqrt', x, (g, y) => div(scale(g, 0.5), y));
+}
+export function reciprocal(x: Value): Value {
+  return unary('Reciprocal', x, (g, y) => neg(mul(g, mul(y, y))));
+}
+export function tanh(x: Value): Value {
+  return unary('Tanh', x, (g, y) => mul(g, sub(x.graph.scalar(1), mul(y, y))));
+}
+export function sigmoid(x: Value): Value {
+  return unary('Sigmoid', x, (g, y) => mul(g, mul(y, sub(x.graph.scalar(1), y))));
+}
 export function erf(x: Value): Value {
   return unary('Erf', x, (g) => mul(g, scale(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))));
 }
@@ -145,20 +185,36 @@ export function softplus(x: Value): Value {
   const soft = unary('Softplus', x, (g) => mul(g, sigmoid(x)));
   return where(big, x, soft);
 }
-export function cos(x: Value): Value { return unary('Cos', x, null); }
-export function sin(x: Value): Value { return unary('Sin', x, null); }
-export function abs(x: Value): Value { return unary('Abs', x, null); }
+export function cos(x: Value): Value {
+  return unary('Cos', x, null);
+}
+export function sin(x: Value): Value {
+  return unary('Sin', x, null);
+}
+export function abs(x: Value): Value {
+  return unary('Abs', x, null);
+}
 
 // ---------------------------------------------------------------- comparisons, selection (no gradient through the condition)
 
 function compare(op: string, a: Value, b: Value): Value {
   return emit(op, [a, b], {}, { dtype: 'bool', shape: broadcastShapes(a.shape, b.shape) });
 }
-export function equal(a: Value, b: Value): Value { return compare('Equal', a, b); }
-export function less(a: Value, b: Value): Value { return compare('Less', a, b); }
-export function lessOrEqual(a: Value, b: Value): Value { return compare('LessOrEqual', a, b); }
-export function greater(a: Value, b: Value): Value { return compare('Greater', a, b); }
-export function and(a: Value, b: Value): Value { return compare('And', a, b); }
+export function equal(a: Value, b: Value): Value {
+  return compare('Equal', a, b);
+}
+export function less(a: Value, b: Value): Value {
+  return compare('Less', a, b);
+}
+export function lessOrEqual(a: Value, b: Value): Value {
+  return compare('LessOrEqual', a, b);
+}
+export function greater(a: Value, b: Value): Value {
+  return compare('Greater', a, b);
+}
+export function and(a: Value, b: Value): Value {
+  return compare('And', a, b);
+}
 
 export function where(cond: Value, a: Value, b: Value): Value {
   const shape = broadcastShapes(cond.shape, broadcastShapes(a.shape, b.shape));
@@ -167,7 +223,11 @@ export function where(cond: Value, a: Value, b: Value): Value {
     a.graph.record([cond, a, b], [out], ([g]) => {
       if (!g) return [null, null, null];
       const z = zerosLike(g);
-      return [null, a.requiresGrad ? unbroadcast(where(cond, g, z), a) : null, b.requiresGrad ? unbroadcast(where(cond, z, g), b) : null];
+      return [
+        null,
+        a.requiresGrad ? unbroadcast(where(cond, g, z), a) : null,
+        b.requiresGrad ? unbroadcast(where(cond, z, g), b) : null,
+      ];
     });
   }
   return out;
@@ -180,7 +240,12 @@ export function cast(x: Value, to: DType): Value {
   // A frozen value cast back to the type it was cast from is that value (a half weight read as float32, then lowered).
   const src = castSource.get(x);
   if (src && src.dtype === to && !x.requiresGrad) return src;
-  const out = emit('Cast', [x], { to: { i: codes[to] } }, { dtype: to, shape: x.shape, requiresGrad: x.requiresGrad && floaty(to) });
+  const out = emit(
+    'Cast',
+    [x],
+    { to: { i: codes[to] } },
+    { dtype: to, shape: x.shape, requiresGrad: x.requiresGrad && floaty(to) },
+  );
   if (!x.requiresGrad && (x.dtype === 'float16' || x.dtype === 'bfloat16') && to === 'float32') castSource.set(out, x);
   if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? cast(g, x.dtype) : null]);
   return out;
@@ -277,9 +342,23 @@ export function linear2d(a: Value, w: Value, bias: Value | null = null, transpos
 function gemmIn(a: Value, w: Value, bias: Value | null, transposed: boolean): Value {
   const outDim = transposed ? w.shape[1] : w.shape[0];
   const dtype = a.dtype;
-  const out = emit('Gemm', bias ? [a, w, bias] : [a, w], { transB: { i: transposed ? 0 : 1 } }, { dtype, shape: [a.shape[0], outDim], requiresGrad: a.requiresGrad });
+  const out = emit(
+    'Gemm',
+    bias ? [a, w, bias] : [a, w],
+    { transB: { i: transposed ? 0 : 1 } },
+    { dtype, shape: [a.shape[0], outDim], requiresGrad: a.requiresGrad },
+  );
   if (out.requiresGrad) {
-    a.graph.record([a], [out], ([g]) => [g ? emit('Gemm', [g, w], { transB: { i: transposed ? 1 : 0 } }, { dtype, shape: a.shape, requiresGrad: g.requiresGrad }) : null]);
+    a.graph.record([a], [out], ([g]) => [
+      g
+        ? emit(
+            'Gemm',
+            [g, w],
+            { transB: { i: transposed ? 1 : 0 } },
+            { dtype, shape: a.shape, requiresGrad: g.requiresGrad },
+          )
+        : null,
+    ]);
   }
   return out;
 }
@@ -287,10 +366,17 @@ function gemmIn(a: Value, w: Value, bias: Value | null, transposed: boolean): Va
 // ---------------------------------------------------------------- layout
 
 export function transpose(x: Value, perm: number[]): Value {
-  const out = emit('Transpose', [x], { perm: { ints: perm } }, { dtype: x.dtype, shape: perm.map((p) => x.shape[p]), requiresGrad: x.requiresGrad });
+  const out = emit(
+    'Transpose',
+    [x],
+    { perm: { ints: perm } },
+    { dtype: x.dtype, shape: perm.map((p) => x.shape[p]), requiresGrad: x.requiresGrad },
+  );
   if (out.requiresGrad) {
     const inv = new Array<number>(perm.length);
-    perm.forEach((p, i) => { inv[p] = i; });
+    perm.forEach((p, i) => {
+      inv[p] = i;
+    });
     x.graph.record([x], [out], ([g]) => [g ? transpose(g, inv) : null]);
   }
   return out;
@@ -309,7 +395,9 @@ export function reshape(x: Value, dims: number[] | { value: Value; shape: Dim[] 
     const minus = shape.indexOf(-1);
     if (minus >= 0) {
       const known = shape.filter((_, i) => i !== minus);
-      const total = x.shape.every((s) => typeof s === 'number') ? (x.shape as number[]).reduce((p, q) => p * q, 1) : null;
+      const total = x.shape.every((s) => typeof s === 'number')
+        ? (x.shape as number[]).reduce((p, q) => p * q, 1)
+        : null;
       const rest = known.every((s) => typeof s === 'number') ? (known as number[]).reduce((p, q) => p * q, 1) : null;
       shape[minus] = total !== null && rest !== null ? total / rest : x.graph.freshDim();
     }
@@ -318,7 +406,8 @@ export function reshape(x: Value, dims: number[] | { value: Value; shape: Dim[] 
     shape = dims.shape;
   }
   const out = emit('Reshape', [x, target], {}, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
-  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? reshape(g, { value: shapeOf(x), shape: x.shape }) : null]);
+  if (out.requiresGrad)
+    x.graph.record([x], [out], ([g]) => [g ? reshape(g, { value: shapeOf(x), shape: x.shape }) : null]);
   return out;
 }
 
@@ -341,7 +430,12 @@ export function squeeze(x: Value, axes: number[]): Value {
 
 /** Broadcast x to `shape` (an int64 value) whose symbolic form is `dims`. */
 export function expand(x: Value, shape: Value, dims: Dim[]): Value {
-  const out = emit('Expand', [x, shape], {}, { dtype: x.dtype, shape: broadcastShapes(x.shape, dims), requiresGrad: x.requiresGrad });
+  const out = emit(
+    'Expand',
+    [x, shape],
+    {},
+    { dtype: x.dtype, shape: broadcastShapes(x.shape, dims), requiresGrad: x.requiresGrad },
+  );
   if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? unbroadcast(g, x) : null]);
   return out;
 }
@@ -349,7 +443,9 @@ export function expand(x: Value, shape: Value, dims: Dim[]): Value {
 export function concat(xs: Value[], axis: number): Value {
   const a = norm(axis, xs[0].rank);
   const sizes = xs.map((x) => x.shape[a]);
-  const total: Dim = sizes.every((s) => typeof s === 'number') ? (sizes as number[]).reduce((p, q) => p + q, 0) : xs[0].graph.freshDim();
+  const total: Dim = sizes.every((s) => typeof s === 'number')
+    ? (sizes as number[]).reduce((p, q) => p + q, 0)
+    : xs[0].graph.freshDim();
   const shape = [...xs[0].shape];
   shape[a] = total;
   const out = emit('Concat', xs, { axis: { i: a } }, { dtype: xs[0].dtype, shape, requiresGrad: anyGrad(...xs) });
@@ -361,7 +457,8 @@ export function concat(xs: Value[], axis: number): Value {
       let offset: number | Value = 0;
       for (const x of xs) {
         const size: number | Value = typeof x.shape[a] === 'number' ? (x.shape[a] as number) : dimOf(x, a);
-        const end: number | Value = typeof offset === 'number' && typeof size === 'number' ? offset + size : addInts(offset, size, g);
+        const end: number | Value =
+          typeof offset === 'number' && typeof size === 'number' ? offset + size : addInts(offset, size, g);
         grads.push(x.requiresGrad ? slice(g, [offset], [end], [a], x.shape[a]) : null);
         offset = end;
       }
@@ -387,7 +484,12 @@ export function split(x: Value, axis: number, sizes: number[]): Value[] {
   if (x.requiresGrad) {
     g.record([x], outs, (grads) => {
       if (grads.every((q) => q === null)) return [null];
-      return [concat(grads.map((q, i) => q ?? zerosLike(outs[i])), a)];
+      return [
+        concat(
+          grads.map((q, i) => q ?? zerosLike(outs[i])),
+          a,
+        ),
+      ];
     });
   }
   return outs;
@@ -409,7 +511,8 @@ export function splitNodes(x: Value, axis: number, sizes: number[], requiresGrad
     shape[a] = n;
     return { dtype: x.dtype, shape, requiresGrad };
   };
-  if (sizes.length <= MAX_SPLIT_OUTPUTS) return g.node('Split', [x, g.ints(sizes)], { axis: { i: a } }, sizes.map(shaped));
+  if (sizes.length <= MAX_SPLIT_OUTPUTS)
+    return g.node('Split', [x, g.ints(sizes)], { axis: { i: a } }, sizes.map(shaped));
   const per = Math.ceil(sizes.length / MAX_SPLIT_OUTPUTS);
   const groups: number[][] = [];
   for (let i = 0; i < sizes.length; i += per) groups.push(sizes.slice(i, i + per));
@@ -422,19 +525,46 @@ export function splitNodes(x: Value, axis: number, sizes: number[], requiresGrad
  * x[starts:ends] along `axes` (step 1). Bounds are numbers or int64 [1] values. `size` is the symbolic size of the
  * result along a single axis when it is known (else a fresh dim).
  */
-export function slice(x: Value, starts: (number | Value)[], ends: (number | Value)[], axes: number[], size?: Dim): Value {
+export function slice(
+  x: Value,
+  starts: (number | Value)[],
+  ends: (number | Value)[],
+  axes: number[],
+  size?: Dim,
+): Value {
   const g = x.graph;
-  const toVec = (vs: (number | Value)[]) => (vs.every((v) => typeof v === 'number') ? g.ints(vs as number[]) : emit('Concat', vs.map((v) => asInt1(v, x)), { axis: { i: 0 } }, { dtype: 'int64', shape: [vs.length] }));
+  const toVec = (vs: (number | Value)[]) =>
+    vs.every((v) => typeof v === 'number')
+      ? g.ints(vs as number[])
+      : emit(
+          'Concat',
+          vs.map((v) => asInt1(v, x)),
+          { axis: { i: 0 } },
+          { dtype: 'int64', shape: [vs.length] },
+        );
   const shape = [...x.shape];
   axes.forEach((ax, i) => {
     const a = norm(ax, x.rank);
     const s = starts[i];
     const e = ends[i];
     if (size !== undefined && axes.length === 1) shape[a] = size;
-    else if (typeof s === 'number' && typeof e === 'number' && e >= 0 && e < 2 ** 52 && s >= 0 && typeof x.shape[a] === 'number') shape[a] = Math.min(e, x.shape[a] as number) - s;
+    else if (
+      typeof s === 'number' &&
+      typeof e === 'number' &&
+      e >= 0 &&
+      e < 2 ** 52 &&
+      s >= 0 &&
+      typeof x.shape[a] === 'number'
+    )
+      shape[a] = Math.min(e, x.shape[a] as number) - s;
     else shape[a] = g.freshDim();
   });
-  const out = emit('Slice', [x, toVec(starts), toVec(ends), g.ints(axes.map((ax) => norm(ax, x.rank)))], {}, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  const out = emit(
+    'Slice',
+    [x, toVec(starts), toVec(ends), g.ints(axes.map((ax) => norm(ax, x.rank)))],
+    {},
+    { dtype: x.dtype, shape, requiresGrad: x.requiresGrad },
+  );
   if (out.requiresGrad) {
     g.record([x], [out], ([gr]) => {
       if (!gr) return [null];
@@ -486,7 +616,12 @@ export function gather(data: Value, indices: Value, axis = 0): Value {
 export function reduceSum(x: Value, axes: number[], keepdims = true): Value {
   const ax = axes.map((a) => norm(a, x.rank));
   const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
-  const out = emit('ReduceSum', [x, x.graph.ints(ax)], { keepdims: { i: keepdims ? 1 : 0 } }, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  const out = emit(
+    'ReduceSum',
+    [x, x.graph.ints(ax)],
+    { keepdims: { i: keepdims ? 1 : 0 } },
+    { dtype: x.dtype, shape, requiresGrad: x.requiresGrad },
+  );
   if (out.requiresGrad) {
     x.graph.record([x], [out], ([g]) => {
       if (!g) return [null];
@@ -502,7 +637,12 @@ export function reduceMean(x: Value, axes: number[], keepdims = true): Value {
   const ax = axes.map((a) => norm(a, x.rank));
   const count = ax.reduce((p, a) => p * x.dim(a), 1);
   const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
-  const out = emit('ReduceMean', [x, x.graph.ints(ax)], { keepdims: { i: keepdims ? 1 : 0 } }, { dtype: x.dtype, shape, requiresGrad: x.requiresGrad });
+  const out = emit(
+    'ReduceMean',
+    [x, x.graph.ints(ax)],
+    { keepdims: { i: keepdims ? 1 : 0 } },
+    { dtype: x.dtype, shape, requiresGrad: x.requiresGrad },
+  );
   if (out.requiresGrad) {
     x.graph.record([x], [out], ([g]) => {
       if (!g) return [null];
@@ -527,7 +667,12 @@ export function argMax(x: Value, axis: number, keepdims = false): Value {
 
 /** softmax over the last axis. */
 export function softmax(x: Value): Value {
-  const out = emit('Softmax', [x], { axis: { i: -1 } }, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  const out = emit(
+    'Softmax',
+    [x],
+    { axis: { i: -1 } },
+    { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad },
+  );
   if (out.requiresGrad) {
     x.graph.record([x], [out], ([g]) => [g ? mul(out, sub(g, reduceSum(mul(g, out), [-1], true))) : null]);
   }
@@ -556,24 +701,63 @@ export function crossEntropy(logits: Value, targets: Value): { ce: Value; hit: V
   const mx = reduceMax(logits, [-1], true);
   const shifted = emit('Sub', [logits, mx], {}, { dtype: 'float32', shape: logits.shape });
   const e = emit('Exp', [shifted], {}, { dtype: 'float32', shape: logits.shape });
-  const s = emit('ReduceSum', [e, g.ints([1])], { keepdims: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0], 1] });
-  const lse = emit('Add', [mx, emit('Log', [s], {}, { dtype: 'float32', shape: s.shape })], {}, { dtype: 'float32', shape: s.shape });
+  const s = emit(
+    'ReduceSum',
+    [e, g.ints([1])],
+    { keepdims: { i: 1 } },
+    { dtype: 'float32', shape: [logits.shape[0], 1] },
+  );
+  const lse = emit(
+    'Add',
+    [mx, emit('Log', [s], {}, { dtype: 'float32', shape: s.shape })],
+    {},
+    { dtype: 'float32', shape: s.shape },
+  );
   const t2 = emit('Unsqueeze', [targets, g.ints([1])], {}, { dtype: 'int64', shape: [targets.shape[0], 1] });
-  const picked = emit('GatherElements', [logits, t2], { axis: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0], 1] });
+  const picked = emit(
+    'GatherElements',
+    [logits, t2],
+    { axis: { i: 1 } },
+    { dtype: 'float32', shape: [logits.shape[0], 1] },
+  );
   const ce2 = emit('Sub', [lse, picked], {}, { dtype: 'float32', shape: s.shape, requiresGrad: logits.requiresGrad });
-  const ce = emit('Squeeze', [ce2, g.ints([1])], {}, { dtype: 'float32', shape: [logits.shape[0]], requiresGrad: logits.requiresGrad });
+  const ce = emit(
+    'Squeeze',
+    [ce2, g.ints([1])],
+    {},
+    { dtype: 'float32', shape: [logits.shape[0]], requiresGrad: logits.requiresGrad },
+  );
   const hit = cast(equal(argMax(logits, 1, false), targets), 'float32');
   if (ce.requiresGrad) {
     g.record([logits], [ce], ([dce]) => {
       if (!dce) return [null];
       const p = emit('Div', [e, s], {}, { dtype: 'float32', shape: logits.shape });
-      const iota = emit('Range', [g.scalar(0, 'int64'), emit('Squeeze', [dimOf(logits, 1), g.ints([0])], {}, { dtype: 'int64', shape: [] }), g.scalar(1, 'int64')], {}, { dtype: 'int64', shape: [logits.shape[1]] });
+      const iota = emit(
+        'Range',
+        [
+          g.scalar(0, 'int64'),
+          emit('Squeeze', [dimOf(logits, 1), g.ints([0])], {}, { dtype: 'int64', shape: [] }),
+          g.scalar(1, 'int64'),
+        ],
+        {},
+        { dtype: 'int64', shape: [logits.shape[1]] },
+      );
       // The one-hot compares float32 copies of the ids (exact below 2^24): int64 Equal has no WebGPU kernel and would
       // make the [M, V] mask on the CPU and copy it to the device every step; only the [V] and [M] casts stay there.
       const iotaF = emit('Cast', [iota], { to: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[1]] });
       const tF = emit('Cast', [t2], { to: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0], 1] });
-      const onehot = emit('Equal', [emit('Unsqueeze', [iotaF, g.ints([0])], {}, { dtype: 'float32', shape: [1, logits.shape[1]] }), tF], {}, { dtype: 'bool', shape: logits.shape });
-      const pm = emit('Where', [onehot, emit('Sub', [p, g.scalar(1)], {}, { dtype: 'float32', shape: logits.shape }), p], {}, { dtype: 'float32', shape: logits.shape });
+      const onehot = emit(
+        'Equal',
+        [emit('Unsqueeze', [iotaF, g.ints([0])], {}, { dtype: 'float32', shape: [1, logits.shape[1]] }), tF],
+        {},
+        { dtype: 'bool', shape: logits.shape },
+      );
+      const pm = emit(
+        'Where',
+        [onehot, emit('Sub', [p, g.scalar(1)], {}, { dtype: 'float32', shape: logits.shape }), p],
+        {},
+        { dtype: 'float32', shape: logits.shape },
+      );
       const d2 = emit('Unsqueeze', [dce, g.ints([1])], {}, { dtype: 'float32', shape: [logits.shape[0], 1] });
       return [emit('Mul', [pm, d2], {}, { dtype: 'float32', shape: logits.shape, requiresGrad: true })];
     });
@@ -582,7 +766,11 @@ export function crossEntropy(logits: Value, targets: Value): { ce: Value; hit: V
 }
 
 /** A frozen matrix held as row blocks (see Weights.blocks): block i holds rows start … start+rows−1. */
-export interface RowBlock { value: Value; start: number; rows: number }
+export interface RowBlock {
+  value: Value;
+  start: number;
+  rows: number;
+}
 
 /**
  * Rows of a table held as row blocks: each id is looked up in the block that holds it (others give zeros), summed.
@@ -608,11 +796,31 @@ export function gatherRowBlocks(blocks: RowBlock[], ids: Value): Value {
  *   dh = dce ⊙ (softmax(logits) · W − W[target])
  * so the backward pass makes one [M, V] tensor (the softmax) and no one-hot: the fast path of the objective.
  */
-export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | null, targets: Value): { ce: Value; hit: Value; logits: Value } {
+export function linearCrossEntropy(
+  h: Value,
+  blocks: RowBlock[],
+  bias: Value | null,
+  targets: Value,
+): { ce: Value; hit: Value; logits: Value } {
   const g = h.graph;
   const M = h.shape[0];
-  const parts = blocks.map((b, i) => emit('Gemm', bias && blocks.length === 1 ? [h, b.value, bias] : [h, b.value], { transB: { i: 1 } }, { dtype: 'float32', shape: [M, b.rows] }));
-  let logits = parts.length === 1 ? parts[0] : emit('Concat', parts, { axis: { i: 1 } }, { dtype: 'float32', shape: [M, blocks.reduce((a, b) => a + b.rows, 0)] });
+  const parts = blocks.map((b, i) =>
+    emit(
+      'Gemm',
+      bias && blocks.length === 1 ? [h, b.value, bias] : [h, b.value],
+      { transB: { i: 1 } },
+      { dtype: 'float32', shape: [M, b.rows] },
+    ),
+  );
+  let logits =
+    parts.length === 1
+      ? parts[0]
+      : emit(
+          'Concat',
+          parts,
+          { axis: { i: 1 } },
+          { dtype: 'float32', shape: [M, blocks.reduce((a, b) => a + b.rows, 0)] },
+        );
   if (bias && blocks.length > 1) logits = emit('Add', [logits, bias], {}, { dtype: 'float32', shape: logits.shape });
   // −log softmax at the target as max + log Σ exp(logits − max) − logit[target], from ops every provider runs (the
   // WebGPU provider has no LogSoftmax: it would put the whole [M, V] tensor on the CPU and copy it both ways every
@@ -622,16 +830,33 @@ export function linearCrossEntropy(h: Value, blocks: RowBlock[], bias: Value | n
   const f32 = (shape: Dim[]) => ({ dtype: 'float32' as DType, shape });
   const mx = emit('ReduceMax', [logits, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]));
   const e = emit('Exp', [emit('Sub', [logits, mx], {}, f32(logits.shape))], {}, f32(logits.shape));
-  const lse = emit('Add', [emit('Log', [emit('ReduceSum', [e, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]))], {}, f32([M, 1])), mx], {}, f32([M, 1]));
+  const lse = emit(
+    'Add',
+    [emit('Log', [emit('ReduceSum', [e, g.ints([1])], { keepdims: { i: 1 } }, f32([M, 1]))], {}, f32([M, 1])), mx],
+    {},
+    f32([M, 1]),
+  );
   const t2 = emit('Unsqueeze', [targets, g.ints([1])], {}, { dtype: 'int64', shape: [targets.shape[0], 1] });
   const picked = emit('GatherElements', [logits, t2], { axis: { i: 1 } }, f32([M, 1]));
-  const ce = emit('Squeeze', [emit('Sub', [lse, picked], {}, f32([M, 1])), g.ints([1])], {}, { dtype: 'float32', shape: [M], requiresGrad: h.requiresGrad });
+  const ce = emit(
+    'Squeeze',
+    [emit('Sub', [lse, picked], {}, f32([M, 1])), g.ints([1])],
+    {},
+    { dtype: 'float32', shape: [M], requiresGrad: h.requiresGrad },
+  );
   const hit = cast(equal(argMax(logits, 1, false), targets), 'float32');
   if (ce.requiresGrad) {
     g.record([h], [ce], ([dce]) => {
       if (!dce) return [null];
       const p = emit('Softmax', [logits], { axis: { i: 1 } }, f32(logits.shape));
-      const pieces = blocks.length === 1 ? [p] : splitNodes(p, 1, blocks.map((b) => b.rows));
+      const pieces =
+        blocks.length === 1
+          ? [p]
+          : splitNodes(
+              p,
+              1,
+              blocks.map((b) => b.rows),
+            );
       let pw: Value | null = null;
       pieces.forEach((piece, i) => {
         const term = emit('Gemm', [piece, blocks[i].value], { transB: { i: 0 } }, { dtype: 'float32', shape: h.shape });
@@ -655,8 +880,14 @@ export function cumsum(x: Value, axis: number, opts: { exclusive?: boolean; reve
   const a = norm(axis, x.rank);
   const exclusive = opts.exclusive === true;
   const reverse = opts.reverse === true;
-  const out = emit('CumSum', [x, x.graph.scalar(a, 'int64')], { exclusive: { i: exclusive ? 1 : 0 }, reverse: { i: reverse ? 1 : 0 } }, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
-  if (out.requiresGrad) x.graph.record([x], [out], ([g]) => [g ? cumsum(g, a, { exclusive, reverse: !reverse }) : null]);
+  const out = emit(
+    'CumSum',
+    [x, x.graph.scalar(a, 'int64')],
+    { exclusive: { i: exclusive ? 1 : 0 }, reverse: { i: reverse ? 1 : 0 } },
+    { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad },
+  );
+  if (out.requiresGrad)
+    x.graph.record([x], [out], ([g]) => [g ? cumsum(g, a, { exclusive, reverse: !reverse }) : null]);
   return out;
 }
 
@@ -678,7 +909,15 @@ function scanNodes(a: Value, b: Value, axis: number, reverse: boolean, requiresG
   for (let i = 0; i < L; i++) {
     const t = reverse ? L - 1 - i : i;
     const at = as[reverse ? t + 1 : t];
-    hs[t] = prev === null ? bs[t] : emit('Add', [emit('Mul', [at, prev], {}, { dtype: b.dtype, shape: piece }), bs[t]], {}, { dtype: b.dtype, shape: piece });
+    hs[t] =
+      prev === null
+        ? bs[t]
+        : emit(
+            'Add',
+            [emit('Mul', [at, prev], {}, { dtype: b.dtype, shape: piece }), bs[t]],
+            {},
+            { dtype: b.dtype, shape: piece },
+          );
     prev = hs[t];
   }
   return emit('Concat', hs, { axis: { i: axis } }, { dtype: b.dtype, shape: b.shape, requiresGrad });
@@ -694,7 +933,10 @@ function scanNodes(a: Value, b: Value, axis: number, reverse: boolean, requiresG
  */
 export function linearScan(a: Value, b: Value, axis: number): Value {
   const ax = norm(axis, a.rank);
-  if (a.rank !== b.rank || a.shape.some((s, i) => typeof s === 'number' && typeof b.shape[i] === 'number' && s !== b.shape[i])) {
+  if (
+    a.rank !== b.rank ||
+    a.shape.some((s, i) => typeof s === 'number' && typeof b.shape[i] === 'number' && s !== b.shape[i])
+  ) {
     throw new Error(`linearScan: a [${a.shape}] and b [${b.shape}] need the same shape`);
   }
   const L = a.dim(ax);
@@ -707,7 +949,10 @@ export function linearScan(a: Value, b: Value, axis: number): Value {
       let da: Value | null = null;
       if (a.requiresGrad) {
         // h shifted one step forward: h'_t = h_{t−1}, h'_0 = 0.
-        const hPrev = L === 1 ? zerosLike(out) : concat([zerosLike(slice(out, [0], [1], [ax])), slice(out, [0], [L - 1], [ax])], ax);
+        const hPrev =
+          L === 1
+            ? zerosLike(out)
+            : concat([zerosLike(slice(out, [0], [1], [ax])), slice(out, [0], [L - 1], [ax])], ax);
         da = mul(G, hPrev);
       }
       return [da, b.requiresGrad ? G : null];
@@ -726,7 +971,12 @@ export function sigmoidExact(x: Value): Value {
   const g = x.graph;
   const f = (op: string, inputs: Value[]) => emit(op, inputs, {}, { dtype: x.dtype, shape: x.shape });
   const e = f('Exp', [f('Neg', [f('Max', [x, g.scalar(-80)])])]);
-  const out = emit('Reciprocal', [f('Add', [e, g.scalar(1)])], {}, { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad });
+  const out = emit(
+    'Reciprocal',
+    [f('Add', [e, g.scalar(1)])],
+    {},
+    { dtype: x.dtype, shape: x.shape, requiresGrad: x.requiresGrad },
+  );
   if (out.requiresGrad) g.record([x], [out], ([dy]) => [dy ? mul(dy, mul(e, mul(out, out))) : null]);
   return out;
 }
@@ -751,8 +1001,18 @@ export function softplusExact(x: Value): Value {
  */
 function zeroAfter(dep: Value): Value {
   const g = dep.graph;
-  const first = emit('Slice', [emit('Reshape', [dep, g.ints([-1])], {}, { dtype: dep.dtype, shape: [g.freshDim()] }), g.ints([0]), g.ints([1])], {}, { dtype: dep.dtype, shape: [1] });
-  return emit('Cast', [emit('IsNaN', [first], {}, { dtype: 'bool', shape: [1] })], { to: { i: 7 } }, { dtype: 'int64', shape: [1] });
+  const first = emit(
+    'Slice',
+    [emit('Reshape', [dep, g.ints([-1])], {}, { dtype: dep.dtype, shape: [g.freshDim()] }), g.ints([0]), g.ints([1])],
+    {},
+    { dtype: dep.dtype, shape: [1] },
+  );
+  return emit(
+    'Cast',
+    [emit('IsNaN', [first], {}, { dtype: 'bool', shape: [1] })],
+    { to: { i: 7 } },
+    { dtype: 'int64', shape: [1] },
+  );
 }
 
 /** x + 0, where the 0 is computed from `dep` (see zeroAfter): the same values, available only once dep is. */
@@ -775,7 +1035,8 @@ export function selectiveChunkScan(dt: Value, u: Value, B: Value, A: Value, axis
   const g = dt.graph;
   const r = dt.rank;
   const ax = norm(axis, r);
-  if (ax !== r - 3 || u.rank !== r || B.rank !== r || A.rank !== 2) throw new Error('selectiveChunkScan: dt, u [..., L, D, 1], B [..., L, 1, N], A [D, N], axis = rank − 3');
+  if (ax !== r - 3 || u.rank !== r || B.rank !== r || A.rank !== 2)
+    throw new Error('selectiveChunkScan: dt, u [..., L, D, 1], B [..., L, 1, N], A [D, N], axis = rank − 3');
   if (A.requiresGrad) throw new Error('selectiveChunkScan: A is frozen');
   const L = dt.dim(ax);
   const [D, N] = [A.dim(0), A.dim(1)];
@@ -788,9 +1049,13 @@ export function selectiveChunkScan(dt: Value, u: Value, B: Value, A: Value, axis
   const as = split(decays(dt));
   const bs = split(emit('Mul', [u, B], {}, f32(shape)));
   const hs: Value[] = [bs[0]];
-  for (let t = 1; t < L; t++) hs.push(emit('Add', [emit('Mul', [as[t], hs[t - 1]], {}, f32(piece)), bs[t]], {}, f32(piece)));
+  for (let t = 1; t < L; t++)
+    hs.push(emit('Add', [emit('Mul', [as[t], hs[t - 1]], {}, f32(piece)), bs[t]], {}, f32(piece)));
   const requiresGrad = anyGrad(dt, u, B);
-  const out = emit(L === 1 ? 'Identity' : 'Concat', hs, L === 1 ? {} : { axis: { i: ax } }, { ...f32(shape), requiresGrad });
+  const out = emit(L === 1 ? 'Identity' : 'Concat', hs, L === 1 ? {} : { axis: { i: ax } }, {
+    ...f32(shape),
+    requiresGrad,
+  });
   const last = emit('Identity', [hs[L - 1]], {}, { ...f32(piece), requiresGrad });
   if (requiresGrad) {
     g.record([dt, u, B], [out, last], ([dhAll, dLast]) => {
@@ -803,7 +1068,8 @@ export function selectiveChunkScan(dt: Value, u: Value, B: Value, A: Value, axis
       const dhs = split(dh);
       const Gs: Value[] = new Array(L);
       Gs[L - 1] = dLast ? emit('Add', [dhs[L - 1], dLast], {}, f32(piece)) : dhs[L - 1];
-      for (let t = L - 2; t >= 0; t--) Gs[t] = emit('Add', [dhs[t], emit('Mul', [aNext[t + 1], Gs[t + 1]], {}, f32(piece))], {}, f32(piece));
+      for (let t = L - 2; t >= 0; t--)
+        Gs[t] = emit('Add', [dhs[t], emit('Mul', [aNext[t + 1], Gs[t + 1]], {}, f32(piece))], {}, f32(piece));
       const G = L === 1 ? Gs[0] : emit('Concat', Gs, { axis: { i: ax } }, f32(shape));
       const du = u.requiresGrad ? emit('MatMul', [G, T(B, [...lead, L, N, 1])], {}, f32([...lead, L, D, 1])) : null;
       const dB = B.requiresGrad ? emit('MatMul', [T(u, [...lead, L, 1, D]), G], {}, f32([...lead, L, 1, N])) : null;
@@ -814,8 +1080,18 @@ export function selectiveChunkScan(dt: Value, u: Value, B: Value, A: Value, axis
         pads[ax] = 1;
         const zero = zeroAfter(G);
         const upTo = emit('Add', [zero, g.ints([L - 1])], {}, { dtype: 'int64', shape: [1] });
-        const hPrev = emit('Pad', [emit('Slice', [out, zero, upTo, g.ints([ax])], {}, f32([...lead, L - 1, D, N])), g.ints(pads)], {}, f32(shape));
-        const term = emit('Mul', [emit('Mul', [G, hPrev], {}, f32(shape)), emit('Mul', [a, A], {}, f32(shape))], {}, f32(shape));
+        const hPrev = emit(
+          'Pad',
+          [emit('Slice', [out, zero, upTo, g.ints([ax])], {}, f32([...lead, L - 1, D, N])), g.ints(pads)],
+          {},
+          f32(shape),
+        );
+        const term = emit(
+          'Mul',
+          [emit('Mul', [G, hPrev], {}, f32(shape)), emit('Mul', [a, A], {}, f32(shape))],
+          {},
+          f32(shape),
+        );
         ddt = emit('ReduceSum', [term, g.ints([-1])], { keepdims: { i: 1 } }, f32([...lead, L, D, 1]));
       }
       return [ddt, du, dB];
@@ -834,7 +1110,8 @@ export function selectiveChunkScan(dt: Value, u: Value, B: Value, A: Value, axis
 export function ssmReadout(h: Value, s: Value, A: Value, p: Value, C: Value): Value {
   const g = h.graph;
   const r = h.rank;
-  if (s.rank !== r || p.rank !== r || C.rank !== r || A.rank !== 2) throw new Error('ssmReadout: h [..., L, D, N], s [..., L, D, 1], p [..., 1, D, N], C [..., L, N, 1], A [D, N]');
+  if (s.rank !== r || p.rank !== r || C.rank !== r || A.rank !== 2)
+    throw new Error('ssmReadout: h [..., L, D, N], s [..., L, D, 1], p [..., 1, D, N], C [..., L, N, 1], A [D, N]');
   if (A.requiresGrad) throw new Error('ssmReadout: A is frozen');
   const lead = h.shape.slice(0, r - 3);
   const [L, D, N] = [h.dim(r - 3), A.dim(0), A.dim(1)];
@@ -851,13 +1128,42 @@ export function ssmReadout(h: Value, s: Value, A: Value, p: Value, C: Value): Va
       if (!dy) return [null, null, null, null];
       const swap = Array.from({ length: r }, (_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
       const { E, EP, H } = total(after(s, dy));
-      const dH = emit('MatMul', [dy, emit('Transpose', [C], { perm: { ints: swap } }, f32([...lead, L, 1, N]))], {}, f32(full));
-      const dp = p.requiresGrad ? emit('ReduceSum', [emit('Mul', [dH, E], {}, f32(full)), g.ints([r - 3])], { keepdims: { i: 1 } }, f32([...lead, 1, D, N])) : null;
+      const dH = emit(
+        'MatMul',
+        [dy, emit('Transpose', [C], { perm: { ints: swap } }, f32([...lead, L, 1, N]))],
+        {},
+        f32(full),
+      );
+      const dp = p.requiresGrad
+        ? emit(
+            'ReduceSum',
+            [emit('Mul', [dH, E], {}, f32(full)), g.ints([r - 3])],
+            { keepdims: { i: 1 } },
+            f32([...lead, 1, D, N]),
+          )
+        : null;
       const ds = s.requiresGrad
-        ? emit('ReduceSum', [emit('Mul', [emit('Mul', [dH, EP], {}, f32(full)), A], {}, f32(full)), g.ints([-1])], { keepdims: { i: 1 } }, f32([...lead, L, D, 1]))
+        ? emit(
+            'ReduceSum',
+            [emit('Mul', [emit('Mul', [dH, EP], {}, f32(full)), A], {}, f32(full)), g.ints([-1])],
+            { keepdims: { i: 1 } },
+            f32([...lead, L, D, 1]),
+          )
         : null;
       const dC = C.requiresGrad
-        ? emit('Transpose', [emit('MatMul', [emit('Transpose', [dy], { perm: { ints: swap } }, f32([...lead, L, 1, D])), H], {}, f32([...lead, L, 1, N]))], { perm: { ints: swap } }, f32([...lead, L, N, 1]))
+        ? emit(
+            'Transpose',
+            [
+              emit(
+                'MatMul',
+                [emit('Transpose', [dy], { perm: { ints: swap } }, f32([...lead, L, 1, D])), H],
+                {},
+                f32([...lead, L, 1, N]),
+              ),
+            ],
+            { perm: { ints: swap } },
+            f32([...lead, L, N, 1]),
+          )
         : null;
       return [h.requiresGrad ? dH : null, ds, dp, dC];
     });
@@ -879,12 +1185,23 @@ export function depthwiseConv1d(x: Value, w: Value, bias: Value | null = null, s
   const len = x.shape[2];
   const outLen: Dim = size ?? (typeof len === 'number' ? len - K + 1 : g.freshDim());
   const attrs = { group: { i: C }, kernel_shape: { ints: [K] } };
-  const out = emit('Conv', bias ? [x, w, bias] : [x, w], attrs, { dtype: 'float32', shape: [x.shape[0], C, outLen], requiresGrad: x.requiresGrad });
+  const out = emit('Conv', bias ? [x, w, bias] : [x, w], attrs, {
+    dtype: 'float32',
+    shape: [x.shape[0], C, outLen],
+    requiresGrad: x.requiresGrad,
+  });
   if (out.requiresGrad) {
     g.record([x], [out], ([dy]) => {
       if (!dy) return [null];
-      const flipped = emit('Gather', [w, g.ints(Array.from({ length: K }, (_, k) => K - 1 - k))], { axis: { i: 2 } }, { dtype: 'float32', shape: [C, 1, K] });
-      return [emit('Conv', [dy, flipped], { ...attrs, pads: { ints: [K - 1, K - 1] } }, { dtype: 'float32', shape: x.shape })];
+      const flipped = emit(
+        'Gather',
+        [w, g.ints(Array.from({ length: K }, (_, k) => K - 1 - k))],
+        { axis: { i: 2 } },
+        { dtype: 'float32', shape: [C, 1, K] },
+      );
+      return [
+        emit('Conv', [dy, flipped], { ...attrs, pads: { ints: [K - 1, K - 1] } }, { dtype: 'float32', shape: x.shape }),
+      ];
     });
   }
   return out;

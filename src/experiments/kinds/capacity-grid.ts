@@ -27,14 +27,21 @@ export const gridKey = (r: SampleRecord) => jobKey(r.model, r.source, r.length, 
 export async function runGrid(ctx: RunContext<object>, jobs: PlannedJob[]): Promise<Map<string, SampleRecord>> {
   const file = ctx.file(GRID_FILE);
   const done = new Map(readGrid(file).map((r) => [gridKey(r), r]));
-  const todo = [...new Map(jobs.filter((j) => !done.has(j.key)).map((j) => [j.key, j])).values()]
-    .sort((a, b) => a.nMem - b.nMem || a.ids.length - b.ids.length || a.key.localeCompare(b.key));
+  const todo = [...new Map(jobs.filter((j) => !done.has(j.key)).map((j) => [j.key, j])).values()].sort(
+    (a, b) => a.nMem - b.nMem || a.ids.length - b.ids.length || a.key.localeCompare(b.key),
+  );
   if (todo.length > 0) {
-    await capacity.run({
-      ...ctx,
-      record: (r: SampleRecord) => { ctx.append(GRID_FILE, r); done.set(gridKey(r), r); },
-      progress: (p) => ctx.progress({ ...p, detail: `fixed grid: ${p.detail}` }),
-    }, todo);
+    await capacity.run(
+      {
+        ...ctx,
+        record: (r: SampleRecord) => {
+          ctx.append(GRID_FILE, r);
+          done.set(gridKey(r), r);
+        },
+        progress: (p) => ctx.progress({ ...p, detail: `fixed grid: ${p.detail}` }),
+      },
+      todo,
+    );
   }
   return done;
 }

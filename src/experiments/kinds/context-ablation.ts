@@ -29,7 +29,17 @@ import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { TextTokenizer } from '../../tokenizer/text-tokenizer.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
-import { batchLimits, chunkRows, fileSafe, fmt, mean, pct, planStudyTexts, std, type StudyText } from './study-common.ts';
+import {
+  batchLimits,
+  chunkRows,
+  fileSafe,
+  fmt,
+  mean,
+  pct,
+  planStudyTexts,
+  std,
+  type StudyText,
+} from './study-common.ts';
 import { saveTextVectors } from '../../run/crammed-text.ts';
 
 /** `experiment: context-ablation` (paper §4.7). */
@@ -39,8 +49,17 @@ export const CONTEXT_ABLATION_FIGURES: readonly Figure<{ rows: readonly ContextA
 
 export const CONTEXT_ABLATION_OPTIONS = {
   /** Numbers P of real preceding tokens put before the text in place of the vectors (0: the no-vector baseline). */
-  context_tokens: z.array(z.number().int().min(0).max(1_000_000)).min(1).default([0, 16, 32, 64, 128, 512])
-    .superRefine((xs, ctx) => { if (new Set(xs).size !== xs.length) ctx.addIssue({ code: 'custom', message: 'a context length listed twice: its records would be made twice under one key' }); }),
+  context_tokens: z
+    .array(z.number().int().min(0).max(1_000_000))
+    .min(1)
+    .default([0, 16, 32, 64, 128, 512])
+    .superRefine((xs, ctx) => {
+      if (new Set(xs).size !== xs.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'a context length listed twice: its records would be made twice under one key',
+        });
+    }),
 };
 type Config = ExperimentConfig & { context_tokens: number[] };
 
@@ -115,22 +134,57 @@ export interface ContextAblationRecord {
 }
 
 const COLUMNS = [
-  'condition', 'run', 'model', 'source', 'length', 'n_tokens', 'sample_index', 'context_tokens', 'n_context', 'n_mem', 'loss', 'accuracy',
-  'original_loss', 'original_accuracy', 'loss_at_best_accuracy', 'steps', 'stop_reason', 'regenerated_exact', 'vector_file', 'seconds',
+  'condition',
+  'run',
+  'model',
+  'source',
+  'length',
+  'n_tokens',
+  'sample_index',
+  'context_tokens',
+  'n_context',
+  'n_mem',
+  'loss',
+  'accuracy',
+  'original_loss',
+  'original_accuracy',
+  'loss_at_best_accuracy',
+  'steps',
+  'stop_reason',
+  'regenerated_exact',
+  'vector_file',
+  'seconds',
 ] as const;
 
-const base = (model: string, source: string, length: number, index: number) => `${model}|${source}|L${length}|i${index}`;
-const recordKey = (r: ContextAblationRecord) => `${base(r.model, r.source, r.length, r.sample_index)}|${r.condition === 'context' ? `P${r.context_tokens}` : `K${r.n_mem}`}`;
+const base = (model: string, source: string, length: number, index: number) =>
+  `${model}|${source}|L${length}|i${index}`;
+const recordKey = (r: ContextAblationRecord) =>
+  `${base(r.model, r.source, r.length, r.sample_index)}|${r.condition === 'context' ? `P${r.context_tokens}` : `K${r.n_mem}`}`;
 
 // ---------------------------------------------------------------- planning
 
-interface ContextItem extends WorkItem { type: 'context'; text: StudyText; model: string; p: number; context: number[] }
-interface VectorsItem extends WorkItem { type: 'vectors'; text: StudyText; model: string; nMem: number; ids: number[]; seed: string }
+interface ContextItem extends WorkItem {
+  type: 'context';
+  text: StudyText;
+  model: string;
+  p: number;
+  context: number[];
+}
+interface VectorsItem extends WorkItem {
+  type: 'vectors';
+  text: StudyText;
+  model: string;
+  nMem: number;
+  ids: number[];
+  seed: string;
+}
 type Item = ContextItem | VectorsItem;
 
 function chunkFile(spec: SourceSpec): string {
   if (spec.kind !== 'gutenberg-heldout' && spec.kind !== 'gutenberg-seen') {
-    throw new Error(`sources: context-ablation needs the text before each crammed text, which only the Gutenberg chunk sources have (got a "${spec.kind}" source)`);
+    throw new Error(
+      `sources: context-ablation needs the text before each crammed text, which only the Gutenberg chunk sources have (got a "${spec.kind}" source)`,
+    );
   }
   return spec.path ?? BUNDLED_CHUNKS[spec.kind];
 }
@@ -140,7 +194,9 @@ function plan(ctx: PlanContext): Plan<Item> {
   const maxP = Math.max(...config.context_tokens);
   const maxL = Math.max(...config.lengths);
   if (maxP + maxL > ctx.model.maxPositions) {
-    throw new Error(`context_tokens: ${maxP} tokens before a text of ${maxL} needs ${maxP + maxL} positions, but ${ctx.model.name} takes ${ctx.model.maxPositions} (${ctx.model.positionsFrom}); lower the largest context`);
+    throw new Error(
+      `context_tokens: ${maxP} tokens before a text of ${maxL} needs ${maxP + maxL} positions, but ${ctx.model.name} takes ${ctx.model.maxPositions} (${ctx.model.positionsFrom}); lower the largest context`,
+    );
   }
   const { texts, skipped } = planStudyTexts(ctx, { kind: 'context-ablation' });
   const model = ctx.model.name;
@@ -151,7 +207,10 @@ function plan(ctx: PlanContext): Plan<Item> {
     const file = chunkFile(t.spec);
     if (!preceding.has(t.source)) {
       const chunks = readChunks(file, t.spec.encoding);
-      preceding.set(t.source, chunks.slice(0, config.samples).map((c) => precedingText(c, t.spec.keep_newlines ?? false)));
+      preceding.set(
+        t.source,
+        chunks.slice(0, config.samples).map((c) => precedingText(c, t.spec.keep_newlines ?? false)),
+      );
     }
     // Tokenized once per text (the lengths share it), cut per P.
     const key = `${t.source}|${t.index}`;
@@ -162,11 +221,25 @@ function plan(ctx: PlanContext): Plan<Item> {
     const before = tokenized.get(key)!;
     for (const p of config.context_tokens) {
       const context = lastIds(before, p);
-      items.push({ type: 'context', key: `${base(model, t.source, t.length, t.index)}|P${p}`, positions: t.ids.length + context.length, text: t, model, p, context });
+      items.push({
+        type: 'context',
+        key: `${base(model, t.source, t.length, t.index)}|P${p}`,
+        positions: t.ids.length + context.length,
+        text: t,
+        model,
+        p,
+        context,
+      });
     }
     for (const nMem of config.n_mem) {
       items.push({
-        type: 'vectors', key: `${base(model, t.source, t.length, t.index)}|K${nMem}`, positions: nMem + t.ids.length, text: t, model, nMem, ids: t.ids,
+        type: 'vectors',
+        key: `${base(model, t.source, t.length, t.index)}|K${nMem}`,
+        positions: nMem + t.ids.length,
+        text: t,
+        model,
+        nMem,
+        ids: t.ids,
         // The capacity sweep's seed for this text: the same start, so the same solution.
         seed: `${config.seed}|${t.source}|${t.index}|K${nMem}`,
       });
@@ -185,12 +258,23 @@ async function run(ctx: RunContext<ContextAblationRecord>, todo: Item[]): Promis
   const vectors = todo.filter((i): i is VectorsItem => i.type === 'vectors');
   const limits = batchLimits(config);
   // Three rows per item (input with context, the context alone, the text alone), always in one engine call.
-  for (const chunk of chunkRows(contexts, (it) => 3 * it.positions, { maxTexts: Math.max(1, Math.floor(limits.maxTexts / 3)), maxTokens: limits.maxTokens })) {
+  for (const chunk of chunkRows(contexts, (it) => 3 * it.positions, {
+    maxTexts: Math.max(1, Math.floor(limits.maxTexts / 3)),
+    maxTokens: limits.maxTokens,
+  })) {
     if (ctx.shouldStop()) return;
     const start = performance.now();
-    const rows = chunk.flatMap((it) => [withContext(it.text.ids, it.context), [it.text.ids[0], ...it.context], it.text.ids]);
+    const rows = chunk.flatMap((it) => [
+      withContext(it.text.ids, it.context),
+      [it.text.ids[0], ...it.context],
+      it.text.ids,
+    ]);
     // [t_1] alone has no prediction: give it a dummy second token; its count is not used.
-    const res = await session.evaluateMany(null, 0, rows.map((r) => (r.length < 2 ? [...r, r[0]] : r)));
+    const res = await session.evaluateMany(
+      null,
+      0,
+      rows.map((r) => (r.length < 2 ? [...r, r[0]] : r)),
+    );
     const seconds = (performance.now() - start) / 1000 / chunk.length;
     chunk.forEach((it, i) => {
       const [full, alone, plain] = [res[3 * i], res[3 * i + 1], res[3 * i + 2]];
@@ -199,13 +283,33 @@ async function run(ctx: RunContext<ContextAblationRecord>, todo: Item[]): Promis
       const aloneCorrect = it.context.length > 0 ? Math.round(alone.accuracy * it.context.length) : 0;
       const textCe = full.tokenCe.slice(full.tokenCe.length - n);
       ctx.record({
-        condition: 'context', run: config.name, model: it.model, source: it.text.source, length: it.text.length, n_tokens: it.text.ids.length,
-        sample_index: it.text.index, context_tokens: it.p, n_context: it.context.length, n_mem: 0,
-        loss: mean(textCe), accuracy: (fullCorrect - aloneCorrect) / n, original_loss: plain.loss, original_accuracy: plain.accuracy,
-        loss_at_best_accuracy: null, steps: null, stop_reason: '', regenerated_exact: null, vector_file: '', seconds,
+        condition: 'context',
+        run: config.name,
+        model: it.model,
+        source: it.text.source,
+        length: it.text.length,
+        n_tokens: it.text.ids.length,
+        sample_index: it.text.index,
+        context_tokens: it.p,
+        n_context: it.context.length,
+        n_mem: 0,
+        loss: mean(textCe),
+        accuracy: (fullCorrect - aloneCorrect) / n,
+        original_loss: plain.loss,
+        original_accuracy: plain.accuracy,
+        loss_at_best_accuracy: null,
+        steps: null,
+        stop_reason: '',
+        regenerated_exact: null,
+        vector_file: '',
+        seconds,
       });
     });
-    ctx.progress({ accuracy: mean(res.map((r) => r.accuracy)), active: chunk.length, detail: `${session.name} contexts` });
+    ctx.progress({
+      accuracy: mean(res.map((r) => r.accuracy)),
+      active: chunk.length,
+      detail: `${session.name} contexts`,
+    });
   }
   if (vectors.length === 0 || ctx.shouldStop()) return;
   const byKey = new Map(vectors.map((v) => [v.key, v]));
@@ -218,13 +322,34 @@ async function run(ctx: RunContext<ContextAblationRecord>, todo: Item[]): Promis
       const regen = config.regenerate ? await session.regenerate(o.memory, o.nMem, t.ids) : null;
       const vf = `vectors/${it.model}/${fileSafe(t.source)}/K${o.nMem}/L${t.length}-i${t.index}.safetensors`;
       if (config.save_vectors) {
-        saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, { run: config.name, source: t.source, length: t.length, sample_index: t.index });
+        saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, {
+          run: config.name,
+          source: t.source,
+          length: t.length,
+          sample_index: t.index,
+        });
       }
       ctx.record({
-        condition: 'vectors', run: config.name, model: it.model, source: t.source, length: t.length, n_tokens: o.nTokens, sample_index: t.index,
-        context_tokens: 0, n_context: 0, n_mem: o.nMem, loss: o.bestLoss, accuracy: o.bestAccuracy, original_loss: o.originalLoss, original_accuracy: o.originalAccuracy,
-        loss_at_best_accuracy: o.lossAtBestAccuracy, steps: o.steps, stop_reason: o.stopReason, regenerated_exact: regen?.regenerated_exact ?? null,
-        vector_file: config.save_vectors ? vf : '', seconds: o.seconds,
+        condition: 'vectors',
+        run: config.name,
+        model: it.model,
+        source: t.source,
+        length: t.length,
+        n_tokens: o.nTokens,
+        sample_index: t.index,
+        context_tokens: 0,
+        n_context: 0,
+        n_mem: o.nMem,
+        loss: o.bestLoss,
+        accuracy: o.bestAccuracy,
+        original_loss: o.originalLoss,
+        original_accuracy: o.originalAccuracy,
+        loss_at_best_accuracy: o.lossAtBestAccuracy,
+        steps: o.steps,
+        stop_reason: o.stopReason,
+        regenerated_exact: regen?.regenerated_exact ?? null,
+        vector_file: config.save_vectors ? vf : '',
+        seconds: o.seconds,
       });
     },
   });
@@ -266,38 +391,80 @@ export function contextAblationTable(records: readonly ContextAblationRecord[]):
     const amount = f.condition === 'context' ? f.context_tokens : f.n_mem;
     const checked = rs.filter((r) => r.regenerated_exact !== null);
     return {
-      model: f.model, source: f.source, length: f.length, condition: f.condition, amount,
-      label: f.condition === 'context' ? (amount === 0 ? 'no context' : `${amount} context tokens`) : `${amount} vector${amount > 1 ? 's' : ''}`,
-      texts: rs.length, short_contexts: rs.filter((r) => r.condition === 'context' && r.n_context < r.context_tokens).length,
-      loss_mean: mean(rs.map((r) => r.loss)), loss_std: std(rs.map((r) => r.loss)),
-      accuracy_mean: mean(rs.map((r) => r.accuracy)), accuracy_std: std(rs.map((r) => r.accuracy)),
-      original_loss_mean: mean(rs.map((r) => r.original_loss)), original_accuracy_mean: mean(rs.map((r) => r.original_accuracy)),
+      model: f.model,
+      source: f.source,
+      length: f.length,
+      condition: f.condition,
+      amount,
+      label:
+        f.condition === 'context'
+          ? amount === 0
+            ? 'no context'
+            : `${amount} context tokens`
+          : `${amount} vector${amount > 1 ? 's' : ''}`,
+      texts: rs.length,
+      short_contexts: rs.filter((r) => r.condition === 'context' && r.n_context < r.context_tokens).length,
+      loss_mean: mean(rs.map((r) => r.loss)),
+      loss_std: std(rs.map((r) => r.loss)),
+      accuracy_mean: mean(rs.map((r) => r.accuracy)),
+      accuracy_std: std(rs.map((r) => r.accuracy)),
+      original_loss_mean: mean(rs.map((r) => r.original_loss)),
+      original_accuracy_mean: mean(rs.map((r) => r.original_accuracy)),
       loss_removed_share: mean(rs.map((r) => (r.original_loss - r.loss) / r.original_loss)),
-      exact_share: f.condition === 'vectors' && checked.length ? mean(checked.map((r) => (r.regenerated_exact ? 1 : 0))) : null,
+      exact_share:
+        f.condition === 'vectors' && checked.length ? mean(checked.map((r) => (r.regenerated_exact ? 1 : 0))) : null,
     };
   });
-  return rows.sort((a, b) => a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.length - b.length
-    || (a.condition === b.condition ? a.amount - b.amount : a.condition === 'context' ? -1 : 1));
+  return rows.sort(
+    (a, b) =>
+      a.model.localeCompare(b.model) ||
+      a.source.localeCompare(b.source) ||
+      a.length - b.length ||
+      (a.condition === b.condition ? a.amount - b.amount : a.condition === 'context' ? -1 : 1),
+  );
 }
 
 function report(input: ReportInput<ContextAblationRecord>): ReportContent {
   const { records } = input;
   const table = contextAblationTable(records);
-  const HEAD = ['Model, source, L', 'In front of the text', 'Texts', 'Loss (mean ± std)', 'Accuracy (mean ± std)', 'Loss removed', 'Exact regen.'];
+  const HEAD = [
+    'Model, source, L',
+    'In front of the text',
+    'Texts',
+    'Loss (mean ± std)',
+    'Accuracy (mean ± std)',
+    'Loss removed',
+    'Exact regen.',
+  ];
   const rows = table.map((r) => [
-    `${r.model}, ${r.source}, L = ${r.length}`, r.label + (r.short_contexts ? ` (${r.short_contexts} shorter)` : ''), String(r.texts),
-    `${fmt(r.loss_mean)} ± ${fmt(r.loss_std)}`, `${fmt(r.accuracy_mean)} ± ${fmt(r.accuracy_std)}`, pct(r.loss_removed_share), pct(r.exact_share),
+    `${r.model}, ${r.source}, L = ${r.length}`,
+    r.label + (r.short_contexts ? ` (${r.short_contexts} shorter)` : ''),
+    String(r.texts),
+    `${fmt(r.loss_mean)} ± ${fmt(r.loss_std)}`,
+    `${fmt(r.accuracy_mean)} ± ${fmt(r.accuracy_std)}`,
+    pct(r.loss_removed_share),
+    pct(r.exact_share),
   ]);
   // The paper's layout: one line per (model, source, L), "loss / accuracy" per condition.
-  const conds = [...new Map(table.map((r) => [`${r.condition}|${r.amount}`, r])).values()]
-    .sort((a, b) => (a.condition === b.condition ? a.amount - b.amount : a.condition === 'context' ? -1 : 1));
+  const conds = [...new Map(table.map((r) => [`${r.condition}|${r.amount}`, r])).values()].sort((a, b) =>
+    a.condition === b.condition ? a.amount - b.amount : a.condition === 'context' ? -1 : 1,
+  );
   const lines = [...new Set(table.map((r) => `${r.model}, ${r.source}, L = ${r.length}`))];
-  const WIDE_HEAD = ['Model, source, L', ...conds.map((c) => (c.condition === 'context' ? (c.amount === 0 ? 'no context' : `+${c.amount}`) : c.label))];
-  const wide = lines.map((l) => [l, ...conds.map((c) => {
-    const r = table.find((x) => `${x.model}, ${x.source}, L = ${x.length}` === l && x.condition === c.condition && x.amount === c.amount);
-    return r ? `${fmt(r.loss_mean)} / ${fmt(r.accuracy_mean)}` : '–';
-  })]);
-  const text = 'Loss (nats per token) and teacher-forced accuracy over the crammed text\'s N − 1 predictions, with P tokens of the real preceding text in front of it, or crammed into K vectors (best loss and best accuracy over the steps, as the paper reports them). Loss removed: mean over texts of (no-context loss − loss) / no-context loss.';
+  const WIDE_HEAD = [
+    'Model, source, L',
+    ...conds.map((c) => (c.condition === 'context' ? (c.amount === 0 ? 'no context' : `+${c.amount}`) : c.label)),
+  ];
+  const wide = lines.map((l) => [
+    l,
+    ...conds.map((c) => {
+      const r = table.find(
+        (x) => `${x.model}, ${x.source}, L = ${x.length}` === l && x.condition === c.condition && x.amount === c.amount,
+      );
+      return r ? `${fmt(r.loss_mean)} / ${fmt(r.accuracy_mean)}` : '–';
+    }),
+  ]);
+  const text =
+    "Loss (nats per token) and teacher-forced accuracy over the crammed text's N − 1 predictions, with P tokens of the real preceding text in front of it, or crammed into K vectors (best loss and best accuracy over the steps, as the paper reports them). Loss removed: mean over texts of (no-context loss − loss) / no-context loss.";
   const short = table.filter((r) => r.short_contexts > 0);
   return {
     summary: [
@@ -306,11 +473,18 @@ function report(input: ReportInput<ContextAblationRecord>): ReportContent {
       `Context tokens: ${[...new Set(records.filter((r) => r.condition === 'context').map((r) => r.context_tokens))].sort((a, b) => a - b).join(', ') || '–'}; K: ${[...new Set(records.filter((r) => r.condition === 'vectors').map((r) => r.n_mem))].sort((a, b) => a - b).join(', ') || '–'}`,
     ],
     notes: [
-      ...(short.length ? [`Some chunks have fewer tokens before the text than asked for: ${short.map((r) => `${r.model}/${r.source}/L = ${r.length}, ${r.amount} tokens: ${r.short_contexts} text(s)`).join('; ')} (they get all they have; n_context in the records).`] : []),
+      ...(short.length
+        ? [
+            `Some chunks have fewer tokens before the text than asked for: ${short.map((r) => `${r.model}/${r.source}/L = ${r.length}, ${r.amount} tokens: ${r.short_contexts} text(s)`).join('; ')} (they get all they have; n_context in the records).`,
+          ]
+        : []),
       ...describeBadLines(input.badLines),
     ],
     sections: [
-      { title: 'Real preceding text vs crammed vectors (paper §4.7)', markdown: `${text}\n\n${mdTable(WIDE_HEAD, wide)}\n\nLoss / accuracy per condition.\n\n${mdTable(HEAD, rows)}` },
+      {
+        title: 'Real preceding text vs crammed vectors (paper §4.7)',
+        markdown: `${text}\n\n${mdTable(WIDE_HEAD, wide)}\n\nLoss / accuracy per condition.\n\n${mdTable(HEAD, rows)}`,
+      },
     ],
     tables: [{ file: 'context_ablation.csv', content: toCsv(table) }],
     figures: CONTEXT_ABLATION_FIGURES.map((f) => f.draw({ rows: table })),
@@ -319,7 +493,8 @@ function report(input: ReportInput<ContextAblationRecord>): ReportContent {
 
 export const contextAblation: ExperimentKind<Item, ContextAblationRecord> = {
   name: 'context-ablation',
-  description: 'paper §4.7: loss and accuracy of a text with P tokens of its real preceding text in front, next to the same text crammed into K vectors',
+  description:
+    'paper §4.7: loss and accuracy of a text with P tokens of its real preceding text in front, next to the same text crammed into K vectors',
   options: CONTEXT_ABLATION_OPTIONS,
   recordFile: 'context-ablation.jsonl',
   recordColumns: COLUMNS,

@@ -22,7 +22,12 @@ import { cramSettings } from '../../config/settings.ts';
 import { idsSha256, readVectorFile } from '../../cram/vector-file.ts';
 import { writeFileAtomic } from '../../files.ts';
 import { readSafetensorsFile, serializeSafetensors } from '../../models/safetensors.ts';
-import { interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, type Figure } from '../../report/figures/index.ts';
+import {
+  interpolationFigure,
+  solutionCosineFigure,
+  trajectoryPcaFigure,
+  type Figure,
+} from '../../report/figures/index.ts';
 import type { CosinePoint } from '../../report/figures/solution-cosine.ts';
 import type { InterpolationPoint } from '../../report/figures/interpolation.ts';
 import type { TrajectoryPoint } from '../../report/figures/trajectory-pca.ts';
@@ -31,7 +36,22 @@ import { toCsv } from '../../report/tables.ts';
 import { describeBadLines } from '../../results/run-folder.ts';
 import type { ExperimentKind, Plan, PlanContext, ReportInput, RunContext, WorkItem } from '../kind.ts';
 import type { CramOutcome } from '../../run/model-session.ts';
-import { batchLimits, cosineSimilarity, evaluateRows, fileSafe, fmt, fmtPm, mean, norm, pct, planStudyTexts, regenerateRows, sig, std, type StudyText } from './study-common.ts';
+import {
+  batchLimits,
+  cosineSimilarity,
+  evaluateRows,
+  fileSafe,
+  fmt,
+  fmtPm,
+  mean,
+  norm,
+  pct,
+  planStudyTexts,
+  regenerateRows,
+  sig,
+  std,
+  type StudyText,
+} from './study-common.ts';
 import { saveTextVectors } from '../../run/crammed-text.ts';
 
 /** What the solution-space figures are drawn from (rows made by kinds/solution-space.ts). */
@@ -123,7 +143,9 @@ export function symmetricEigen(matrix: Float64Array, n: number): { values: numbe
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => a[j * n + j] - a[i * n + i]);
   const vectors = new Float64Array(n * n);
-  order.forEach((src, dst) => { for (let k = 0; k < n; k++) vectors[k * n + dst] = v[k * n + src]; });
+  order.forEach((src, dst) => {
+    for (let k = 0; k < n; k++) vectors[k * n + dst] = v[k * n + src];
+  });
   return { values: order.map((i) => a[i * n + i]), vectors };
 }
 
@@ -147,7 +169,9 @@ export const MIN_PCA_POINTS = 3;
 
 /** PC1 and PC2 shares of a PCA, or null where they are undefined (too few points, or no variance at all). */
 export function definedShares(p: PcaResult | null): [number, number] | null {
-  return p !== null && p.points >= MIN_PCA_POINTS && p.total > 0 && Number.isFinite(p.shares[0]) ? [p.shares[0], p.shares[1] ?? 0] : null;
+  return p !== null && p.points >= MIN_PCA_POINTS && p.total > 0 && Number.isFinite(p.shares[0])
+    ? [p.shares[0], p.shares[1] ?? 0]
+    : null;
 }
 
 /** Longest point set (and widest vector) the PCA takes whole: beyond, points are thinned evenly. */
@@ -177,16 +201,33 @@ export function pca(points: readonly ArrayLike<number>[], k = 2): PcaResult {
   if (total === 0) return { shares, total, coords, points: T };
   if (D <= T) {
     const C = new Float64Array(D * D);
-    for (const x of X) for (let i = 0; i < D; i++) { const xi = x[i]; if (xi === 0) continue; for (let j = i; j < D; j++) C[i * D + j] += xi * x[j]; }
+    for (const x of X)
+      for (let i = 0; i < D; i++) {
+        const xi = x[i];
+        if (xi === 0) continue;
+        for (let j = i; j < D; j++) C[i * D + j] += xi * x[j];
+      }
     for (let i = 0; i < D; i++) for (let j = 0; j < i; j++) C[i * D + j] = C[j * D + i];
     const { values, vectors } = symmetricEigen(C, D);
     for (let c = 0; c < Math.min(k, D); c++) {
       shares[c] = Math.max(values[c], 0) / total;
-      X.forEach((x, t) => { let s = 0; for (let j = 0; j < D; j++) s += x[j] * vectors[j * D + c]; coords[t][c] = s; });
+      X.forEach((x, t) => {
+        let s = 0;
+        for (let j = 0; j < D; j++) s += x[j] * vectors[j * D + c];
+        coords[t][c] = s;
+      });
     }
   } else {
     const G = new Float64Array(T * T);
-    for (let i = 0; i < T; i++) for (let j = i; j < T; j++) { let s = 0; const a = X[i]; const b = X[j]; for (let q = 0; q < D; q++) s += a[q] * b[q]; G[i * T + j] = s; G[j * T + i] = s; }
+    for (let i = 0; i < T; i++)
+      for (let j = i; j < T; j++) {
+        let s = 0;
+        const a = X[i];
+        const b = X[j];
+        for (let q = 0; q < D; q++) s += a[q] * b[q];
+        G[i * T + j] = s;
+        G[j * T + i] = s;
+      }
     const { values, vectors } = symmetricEigen(G, T);
     for (let c = 0; c < Math.min(k, T); c++) {
       const lam = Math.max(values[c], 0);
@@ -199,17 +240,32 @@ export function pca(points: readonly ArrayLike<number>[], k = 2): PcaResult {
   return { shares, total, coords, points: T };
 }
 
-export interface CosinePair { text_a: number; restart_a: number; text_b: number; restart_b: number; cosine: number }
+export interface CosinePair {
+  text_a: number;
+  restart_a: number;
+  text_b: number;
+  restart_b: number;
+  cosine: number;
+}
 
 /** Cosines of every pair of solutions: `intra` (same text, restart_a < restart_b) and `inter` (different texts). */
-export function solutionCosines(solutions: readonly { text: number; restart: number; vector: ArrayLike<number> }[]): { intra: CosinePair[]; inter: CosinePair[] } {
+export function solutionCosines(solutions: readonly { text: number; restart: number; vector: ArrayLike<number> }[]): {
+  intra: CosinePair[];
+  inter: CosinePair[];
+} {
   const intra: CosinePair[] = [];
   const inter: CosinePair[] = [];
   for (let i = 0; i < solutions.length; i++) {
     for (let j = i + 1; j < solutions.length; j++) {
       const a = solutions[i];
       const b = solutions[j];
-      const pair = { text_a: a.text, restart_a: a.restart, text_b: b.text, restart_b: b.restart, cosine: cosineSimilarity(a.vector, b.vector) };
+      const pair = {
+        text_a: a.text,
+        restart_a: a.restart,
+        text_b: b.text,
+        restart_b: b.restart,
+        cosine: cosineSimilarity(a.vector, b.vector),
+      };
       (a.text === b.text ? intra : inter).push(pair);
     }
   }
@@ -311,7 +367,8 @@ export interface GroupRecord extends Where {
 
 export type SolutionSpaceRecord = RestartRecord | TextRecord | GroupRecord;
 
-const groupKey = (model: string, source: string, length: number, nMem: number) => `${model}|${source}|L${length}|K${nMem}`;
+const groupKey = (model: string, source: string, length: number, nMem: number) =>
+  `${model}|${source}|L${length}|K${nMem}`;
 const textKey = (g: string, index: number) => `${g}|i${index}`;
 export const restartKey = (g: string, index: number, r: number) => `${textKey(g, index)}|r${r}`;
 const analysisKey = (g: string, index: number) => `${textKey(g, index)}|analysis`;
@@ -324,15 +381,39 @@ function recordKey(r: SolutionSpaceRecord): string {
   return interKey(g);
 }
 
-const stem = (model: string, source: string, nMem: number, length: number, index: number) => `${model}/${fileSafe(source)}/K${nMem}/L${length}-i${index}`;
-export const vectorFile = (model: string, source: string, nMem: number, length: number, index: number, r: number) => `vectors/${stem(model, source, nMem, length, index)}-r${r}.safetensors`;
-export const trajectoryFile = (model: string, source: string, nMem: number, length: number, index: number, r: number) => `trajectories/${stem(model, source, nMem, length, index)}-r${r}.safetensors`;
+const stem = (model: string, source: string, nMem: number, length: number, index: number) =>
+  `${model}/${fileSafe(source)}/K${nMem}/L${length}-i${index}`;
+export const vectorFile = (model: string, source: string, nMem: number, length: number, index: number, r: number) =>
+  `vectors/${stem(model, source, nMem, length, index)}-r${r}.safetensors`;
+export const trajectoryFile = (model: string, source: string, nMem: number, length: number, index: number, r: number) =>
+  `trajectories/${stem(model, source, nMem, length, index)}-r${r}.safetensors`;
 
 // ---------------------------------------------------------------- planning
 
-interface RestartItem extends WorkItem { type: 'restart'; text: StudyText; model: string; nMem: number; restart: number; seed: string }
-interface TextItem extends WorkItem { type: 'text'; text: StudyText; model: string; nMem: number; restartKeys: string[] }
-interface GroupItem extends WorkItem { type: 'group'; model: string; source: string; length: number; nMem: number; texts: StudyText[]; restartKeys: string[] }
+interface RestartItem extends WorkItem {
+  type: 'restart';
+  text: StudyText;
+  model: string;
+  nMem: number;
+  restart: number;
+  seed: string;
+}
+interface TextItem extends WorkItem {
+  type: 'text';
+  text: StudyText;
+  model: string;
+  nMem: number;
+  restartKeys: string[];
+}
+interface GroupItem extends WorkItem {
+  type: 'group';
+  model: string;
+  source: string;
+  length: number;
+  nMem: number;
+  texts: StudyText[];
+  restartKeys: string[];
+}
 type Item = RestartItem | TextItem | GroupItem;
 
 function plan(ctx: PlanContext): Plan<Item> {
@@ -352,14 +433,32 @@ function plan(ctx: PlanContext): Plan<Item> {
         const key = restartKey(g, t.index, r);
         keys.push(key);
         // Restart 0 starts where the capacity sweep starts this text; the others from their own streams.
-        const seed = r === 0 ? `${config.seed}|${t.source}|${t.index}|K${nMem}` : `${config.seed}|${t.source}|${t.index}|K${nMem}|restart${r}`;
+        const seed =
+          r === 0
+            ? `${config.seed}|${t.source}|${t.index}|K${nMem}`
+            : `${config.seed}|${t.source}|${t.index}|K${nMem}|restart${r}`;
         restarts.push({ type: 'restart', key, positions: nMem + t.ids.length, text: t, model, nMem, restart: r, seed });
       }
-      analyses.push({ type: 'text', key: analysisKey(g, t.index), positions: nMem + t.ids.length, text: t, model, nMem, restartKeys: keys });
+      analyses.push({
+        type: 'text',
+        key: analysisKey(g, t.index),
+        positions: nMem + t.ids.length,
+        text: t,
+        model,
+        nMem,
+        restartKeys: keys,
+      });
     }
     for (const [g, ts] of byGroup) {
       groups.push({
-        type: 'group', key: interKey(g), positions: 0, model, source: ts[0].source, length: ts[0].length, nMem, texts: ts,
+        type: 'group',
+        key: interKey(g),
+        positions: 0,
+        model,
+        source: ts[0].source,
+        length: ts[0].length,
+        nMem,
+        texts: ts,
         restartKeys: ts.flatMap((t) => Array.from({ length: config.restarts }, (_, r) => restartKey(g, t.index, r))),
       });
     }
@@ -370,22 +469,39 @@ function plan(ctx: PlanContext): Plan<Item> {
 
 // ---------------------------------------------------------------- running
 
-function writeTrajectory(path: string, steps: number[], vectors: Float32Array[], nMem: number, d: number, meta: Record<string, string>): void {
+function writeTrajectory(
+  path: string,
+  steps: number[],
+  vectors: Float32Array[],
+  nMem: number,
+  d: number,
+  meta: Record<string, string>,
+): void {
   const flat = new Float32Array(vectors.length * nMem * d);
   vectors.forEach((v, i) => flat.set(v, i * nMem * d));
-  writeFileAtomic(path, serializeSafetensors({
-    vectors: { shape: [vectors.length, nMem, d], data: flat },
-    steps: { shape: [steps.length], data: Float32Array.from(steps) },
-  }, { format: 'cramming-trajectory/1', ...meta }));
+  writeFileAtomic(
+    path,
+    serializeSafetensors(
+      {
+        vectors: { shape: [vectors.length, nMem, d], data: flat },
+        steps: { shape: [steps.length], data: Float32Array.from(steps) },
+      },
+      { format: 'cramming-trajectory/1', ...meta },
+    ),
+  );
 }
 
 function readTrajectory(path: string): { steps: number[]; vectors: Float32Array[] } {
   const { tensors } = readSafetensorsFile(path);
   const v = tensors.get('vectors');
   const s = tensors.get('steps');
-  if (!v || !s || v.shape.length !== 3 || s.shape[0] !== v.shape[0]) throw new Error(`${path}: not a trajectory file (tensors "vectors" [T, K, d] and "steps" [T])`);
+  if (!v || !s || v.shape.length !== 3 || s.shape[0] !== v.shape[0])
+    throw new Error(`${path}: not a trajectory file (tensors "vectors" [T, K, d] and "steps" [T])`);
   const size = v.shape[1] * v.shape[2];
-  return { steps: Array.from(s.data), vectors: Array.from({ length: v.shape[0] }, (_, i) => v.data.slice(i * size, (i + 1) * size)) };
+  return {
+    steps: Array.from(s.data),
+    vectors: Array.from({ length: v.shape[0] }, (_, i) => v.data.slice(i * size, (i + 1) * size)),
+  };
 }
 
 /** The trajectory of a finished restart: the snapshots, then the kept vectors when they came after the last one. */
@@ -396,7 +512,10 @@ function trajectoryOf(o: CramOutcome): { steps: number[]; vectors: Float32Array[
   const vectors = [...t.vectors];
   // The kept vectors were measured at step bestStep, i.e. after bestStep − 1 updates.
   const keptAt = o.bestStep - 1;
-  if (keptAt > steps[steps.length - 1]) { steps.push(keptAt); vectors.push(Float32Array.from(o.memory)); }
+  if (keptAt > steps[steps.length - 1]) {
+    steps.push(keptAt);
+    vectors.push(Float32Array.from(o.memory));
+  }
   return { steps, vectors };
 }
 
@@ -415,11 +534,19 @@ async function run(ctx: RunContext<SolutionSpaceRecord>, todo: Item[]): Promise<
     analysed.add(item.key);
     ctx.record(await analyseText(ctx, item, config));
   };
-  const analysisOf = new Map(analyses.map((a) => [a.text.source + '|' + a.text.length + '|' + a.text.index + '|' + a.nMem, a]));
+  const analysisOf = new Map(
+    analyses.map((a) => [a.text.source + '|' + a.text.length + '|' + a.text.index + '|' + a.nMem, a]),
+  );
 
   if (restarts.length > 0) {
     const byKey = new Map(restarts.map((r) => [r.key, r]));
-    const jobs = restarts.map((r) => ({ key: r.key, ids: r.text.ids, nMem: r.nMem, seed: r.seed, ...(config.vectors_every > 0 ? { vectorsEvery: config.vectors_every } : {}) }));
+    const jobs = restarts.map((r) => ({
+      key: r.key,
+      ids: r.text.ids,
+      nMem: r.nMem,
+      seed: r.seed,
+      ...(config.vectors_every > 0 ? { vectorsEvery: config.vectors_every } : {}),
+    }));
     await session.cram(jobs, cramSettings(config), {
       shouldStop: ctx.shouldStop,
       onStep: (p) => ctx.progress({ accuracy: p.meanAccuracy, active: p.active, detail: `${session.name} restarts` }),
@@ -431,19 +558,57 @@ async function run(ctx: RunContext<SolutionSpaceRecord>, todo: Item[]): Promise<
         const regen = config.regenerate ? await session.regenerate(o.memory, o.nMem, t.ids) : null;
         const init = o.vectorTrajectory?.vectors[0] ?? null;
         const traj = trajectoryOf(o);
-        const own = definedShares(traj ? pca(thin(traj.vectors.length, MAX_PCA_POINTS).map((i) => traj.vectors[i])) : null);
-        const meta = { run: config.name, source: t.source, length: t.length, sample_index: t.index, restart: item.restart, init_seed: item.seed, best_accuracy: o.bestAccuracy };
+        const own = definedShares(
+          traj ? pca(thin(traj.vectors.length, MAX_PCA_POINTS).map((i) => traj.vectors[i])) : null,
+        );
+        const meta = {
+          run: config.name,
+          source: t.source,
+          length: t.length,
+          sample_index: t.index,
+          restart: item.restart,
+          init_seed: item.seed,
+          best_accuracy: o.bestAccuracy,
+        };
         // Files first, then the record: a record always has its files.
         saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, meta);
-        if (traj) writeTrajectory(ctx.file(tf), traj.steps, traj.vectors, o.nMem, d, { model: session.name, ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, String(v)])) });
+        if (traj)
+          writeTrajectory(ctx.file(tf), traj.steps, traj.vectors, o.nMem, d, {
+            model: session.name,
+            ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, String(v)])),
+          });
         ctx.record({
-          record: 'restart', run: config.name, model: item.model, source: t.source, length: t.length, n_mem: o.nMem, sample_index: t.index,
-          restart: item.restart, n_tokens: o.nTokens, init_seed: item.seed, original_loss: o.originalLoss, original_accuracy: o.originalAccuracy,
-          best_loss: o.bestLoss, best_accuracy: o.bestAccuracy, loss_at_best_accuracy: o.lossAtBestAccuracy, steps: o.steps, best_step: o.bestStep,
-          stop_reason: o.stopReason, regenerated_exact: regen?.regenerated_exact ?? false, regenerated_prefix_tokens: regen?.regenerated_prefix_tokens ?? -1,
-          vector_norm: norm(o.memory), init_norm: init ? norm(init) : NaN, cos_init_solution: init ? cosineSimilarity(init, o.memory) : NaN,
-          pc1_share: own ? own[0] : null, pc2_share: own ? own[1] : null, trajectory_points: traj?.vectors.length ?? 0,
-          seconds: o.seconds, embed_dim: d, ids_sha256: idsSha256(t.ids), vector_file: vf, trajectory_file: traj ? tf : '',
+          record: 'restart',
+          run: config.name,
+          model: item.model,
+          source: t.source,
+          length: t.length,
+          n_mem: o.nMem,
+          sample_index: t.index,
+          restart: item.restart,
+          n_tokens: o.nTokens,
+          init_seed: item.seed,
+          original_loss: o.originalLoss,
+          original_accuracy: o.originalAccuracy,
+          best_loss: o.bestLoss,
+          best_accuracy: o.bestAccuracy,
+          loss_at_best_accuracy: o.lossAtBestAccuracy,
+          steps: o.steps,
+          best_step: o.bestStep,
+          stop_reason: o.stopReason,
+          regenerated_exact: regen?.regenerated_exact ?? false,
+          regenerated_prefix_tokens: regen?.regenerated_prefix_tokens ?? -1,
+          vector_norm: norm(o.memory),
+          init_norm: init ? norm(init) : NaN,
+          cos_init_solution: init ? cosineSimilarity(init, o.memory) : NaN,
+          pc1_share: own ? own[0] : null,
+          pc2_share: own ? own[1] : null,
+          trajectory_points: traj?.vectors.length ?? 0,
+          seconds: o.seconds,
+          embed_dim: d,
+          ids_sha256: idsSha256(t.ids),
+          vector_file: vf,
+          trajectory_file: traj ? tf : '',
         });
         unfinished.delete(o.key);
         const a = analysisOf.get(t.source + '|' + t.length + '|' + t.index + '|' + item.nMem);
@@ -459,10 +624,19 @@ async function run(ctx: RunContext<SolutionSpaceRecord>, todo: Item[]): Promise<
   }
 }
 
-function readSolution(ctx: RunContext<SolutionSpaceRecord>, model: string, t: StudyText, nMem: number, r: number): { memory: Float32Array; accuracy: number } {
+function readSolution(
+  ctx: RunContext<SolutionSpaceRecord>,
+  model: string,
+  t: StudyText,
+  nMem: number,
+  r: number,
+): { memory: Float32Array; accuracy: number } {
   const path = ctx.file(vectorFile(model, t.source, nMem, t.length, t.index, r));
   const { memory, meta } = readVectorFile(path);
-  if (meta.ids_sha256 !== idsSha256(t.ids)) throw new Error(`${path} holds vectors for another text (ids hash differs); move the run folder away and start again`);
+  if (meta.ids_sha256 !== idsSha256(t.ids))
+    throw new Error(
+      `${path} holds vectors for another text (ids hash differs); move the run folder away and start again`,
+    );
   return { memory, accuracy: Number(meta.extra?.best_accuracy) };
 }
 
@@ -477,9 +651,13 @@ async function analyseText(ctx: RunContext<SolutionSpaceRecord>, item: TextItem,
   const as = alphas(config.interpolation_points);
   const pairs: [number, number][] = [];
   for (let a = 0; a < R; a++) for (let b = a + 1; b < R; b++) pairs.push([a, b]);
-  const rows = pairs.flatMap(([a, b]) => as.map((al) => ({ memory: interpolate(sol[a].memory, sol[b].memory, al), ids: t.ids })));
+  const rows = pairs.flatMap(([a, b]) =>
+    as.map((al) => ({ memory: interpolate(sol[a].memory, sol[b].memory, al), ids: t.ids })),
+  );
   const evals = await evaluateRows(session, K, rows, batchLimits(config));
-  const regens = config.regenerate ? await regenerateRows(session, K, rows as { memory: Float32Array; ids: number[] }[], batchLimits(config)) : null;
+  const regens = config.regenerate
+    ? await regenerateRows(session, K, rows as { memory: Float32Array; ids: number[] }[], batchLimits(config))
+    : null;
   const P = as.length;
   const mid = as.reduce((best, al, i) => (Math.abs(al - 0.5) < Math.abs(as[best] - 0.5) ? i : best), 0);
   let mismatches = 0;
@@ -491,15 +669,21 @@ async function analyseText(ctx: RunContext<SolutionSpaceRecord>, item: TextItem,
     if (ev[0].accuracy !== sol[a].accuracy) mismatches++;
     if (ev[P - 1].accuracy !== sol[b].accuracy) mismatches++;
     return {
-      restart_a: a, restart_b: b, accuracy: ev.map((e) => e.accuracy), loss: ev.map((e) => sig(e.loss)),
-      exact: rg.map((g) => g.regenerated_exact), prefix_tokens: rg.map((g) => g.regenerated_prefix_tokens),
+      restart_a: a,
+      restart_b: b,
+      accuracy: ev.map((e) => e.accuracy),
+      loss: ev.map((e) => sig(e.loss)),
+      exact: rg.map((g) => g.regenerated_exact),
+      prefix_tokens: rg.map((g) => g.regenerated_prefix_tokens),
       norm_ratio: slice(rows).map((r) => sig(norm(r.memory!) / endNorm, 4)),
     };
   });
   let joint: PcaResult | null = null;
   const jointPaths: TextRecord['joint_pca'] = [];
   if (config.vectors_every > 0) {
-    const trajs = Array.from({ length: R }, (_, r) => readTrajectory(ctx.file(trajectoryFile(item.model, t.source, K, t.length, t.index, r))));
+    const trajs = Array.from({ length: R }, (_, r) =>
+      readTrajectory(ctx.file(trajectoryFile(item.model, t.source, K, t.length, t.index, r))),
+    );
     // Every restart thinned alike so that the joint set stays within MAX_PCA_POINTS.
     const per = Math.max(2, Math.floor(MAX_PCA_POINTS / R));
     const picked = trajs.map((tr) => thin(tr.vectors.length, per));
@@ -509,43 +693,118 @@ async function analyseText(ctx: RunContext<SolutionSpaceRecord>, item: TextItem,
       const idx = picked[r];
       const coords = joint!.coords.slice(row, row + idx.length);
       row += idx.length;
-      jointPaths.push({ restart: r, steps: idx.map((i) => tr.steps[i]), pc1: coords.map((c) => sig(c[0], 5)), pc2: coords.map((c) => sig(c[1], 5)) });
+      jointPaths.push({
+        restart: r,
+        steps: idx.map((i) => tr.steps[i]),
+        pc1: coords.map((c) => sig(c[0], 5)),
+        pc2: coords.map((c) => sig(c[1], 5)),
+      });
     });
   }
   return {
-    record: 'text', run: config.name, model: item.model, source: t.source, length: t.length, n_mem: K, sample_index: t.index, n_tokens: t.ids.length,
-    restarts: R, restart_accuracy: sol.map((s) => s.accuracy), intra_cosine_mean: mean(intra.map((c) => c.cosine)),
+    record: 'text',
+    run: config.name,
+    model: item.model,
+    source: t.source,
+    length: t.length,
+    n_mem: K,
+    sample_index: t.index,
+    n_tokens: t.ids.length,
+    restarts: R,
+    restart_accuracy: sol.map((s) => s.accuracy),
+    intra_cosine_mean: mean(intra.map((c) => c.cosine)),
     intra_cosines: intra.map((c) => ({ restart_a: c.restart_a, restart_b: c.restart_b, cosine: sig(c.cosine) })),
-    alphas: as.map((a) => sig(a)), interpolation,
+    alphas: as.map((a) => sig(a)),
+    interpolation,
     mid_accuracy_mean: mean(interpolation.map((p) => p.accuracy[mid])),
     min_accuracy_mean: mean(interpolation.map((p) => Math.min(...p.accuracy))),
     mid_exact_share: regens ? mean(interpolation.map((p) => (p.exact[mid] ? 1 : 0))) : null,
     endpoint_mismatches: mismatches,
-    joint_pc1_share: definedShares(joint)?.[0] ?? null, joint_pc2_share: definedShares(joint)?.[1] ?? null, joint_pca: jointPaths,
+    joint_pc1_share: definedShares(joint)?.[0] ?? null,
+    joint_pc2_share: definedShares(joint)?.[1] ?? null,
+    joint_pca: jointPaths,
     seconds: (performance.now() - start) / 1000,
   };
 }
 
 function analyseGroup(ctx: RunContext<SolutionSpaceRecord>, g: GroupItem, config: Config): GroupRecord {
-  const solutions = g.texts.flatMap((t) => Array.from({ length: config.restarts }, (_, r) => ({ text: t.index, restart: r, vector: readSolution(ctx, g.model, t, g.nMem, r).memory })));
+  const solutions = g.texts.flatMap((t) =>
+    Array.from({ length: config.restarts }, (_, r) => ({
+      text: t.index,
+      restart: r,
+      vector: readSolution(ctx, g.model, t, g.nMem, r).memory,
+    })),
+  );
   const { intra, inter } = solutionCosines(solutions);
-  const pack = (ps: CosinePair[]) => ps.map((p) => [p.text_a, p.restart_a, p.text_b, p.restart_b, sig(p.cosine)] as [number, number, number, number, number]);
+  const pack = (ps: CosinePair[]) =>
+    ps.map(
+      (p) => [p.text_a, p.restart_a, p.text_b, p.restart_b, sig(p.cosine)] as [number, number, number, number, number],
+    );
   return {
-    record: 'group', run: config.name, model: g.model, source: g.source, length: g.length, n_mem: g.nMem, texts: g.texts.length, solutions: solutions.length,
-    intra_cosine_mean: mean(intra.map((p) => p.cosine)), intra_cosine_std: std(intra.map((p) => p.cosine)),
-    inter_cosine_mean: mean(inter.map((p) => p.cosine)), inter_cosine_std: std(inter.map((p) => p.cosine)),
-    intra: pack(intra), inter: pack(inter),
+    record: 'group',
+    run: config.name,
+    model: g.model,
+    source: g.source,
+    length: g.length,
+    n_mem: g.nMem,
+    texts: g.texts.length,
+    solutions: solutions.length,
+    intra_cosine_mean: mean(intra.map((p) => p.cosine)),
+    intra_cosine_std: std(intra.map((p) => p.cosine)),
+    inter_cosine_mean: mean(inter.map((p) => p.cosine)),
+    inter_cosine_std: std(inter.map((p) => p.cosine)),
+    intra: pack(intra),
+    inter: pack(inter),
   };
 }
 
 // ---------------------------------------------------------------- report
 
 const COLUMNS = [
-  'record', 'run', 'model', 'source', 'length', 'n_mem', 'sample_index', 'restart', 'n_tokens', 'init_seed', 'original_loss', 'original_accuracy',
-  'best_loss', 'best_accuracy', 'loss_at_best_accuracy', 'steps', 'best_step', 'stop_reason', 'regenerated_exact', 'regenerated_prefix_tokens',
-  'vector_norm', 'init_norm', 'cos_init_solution', 'pc1_share', 'pc2_share', 'trajectory_points', 'restarts', 'intra_cosine_mean',
-  'mid_accuracy_mean', 'min_accuracy_mean', 'mid_exact_share', 'endpoint_mismatches', 'joint_pc1_share', 'joint_pc2_share', 'texts', 'solutions',
-  'intra_cosine_std', 'inter_cosine_mean', 'inter_cosine_std', 'seconds', 'embed_dim', 'ids_sha256', 'vector_file', 'trajectory_file',
+  'record',
+  'run',
+  'model',
+  'source',
+  'length',
+  'n_mem',
+  'sample_index',
+  'restart',
+  'n_tokens',
+  'init_seed',
+  'original_loss',
+  'original_accuracy',
+  'best_loss',
+  'best_accuracy',
+  'loss_at_best_accuracy',
+  'steps',
+  'best_step',
+  'stop_reason',
+  'regenerated_exact',
+  'regenerated_prefix_tokens',
+  'vector_norm',
+  'init_norm',
+  'cos_init_solution',
+  'pc1_share',
+  'pc2_share',
+  'trajectory_points',
+  'restarts',
+  'intra_cosine_mean',
+  'mid_accuracy_mean',
+  'min_accuracy_mean',
+  'mid_exact_share',
+  'endpoint_mismatches',
+  'joint_pc1_share',
+  'joint_pc2_share',
+  'texts',
+  'solutions',
+  'intra_cosine_std',
+  'inter_cosine_mean',
+  'inter_cosine_std',
+  'seconds',
+  'embed_dim',
+  'ids_sha256',
+  'vector_file',
+  'trajectory_file',
 ] as const;
 
 export interface SolutionSpaceSummaryRow {
@@ -585,43 +844,67 @@ export function solutionSpaceSummary(records: readonly SolutionSpaceRecord[]): S
     const g = groupKey(r.model, r.source, r.length, r.n_mem);
     groups.set(g, [...(groups.get(g) ?? []), r]);
   }
-  return [...groups.values()].map((rs) => {
-    const restarts = rs.filter((r): r is RestartRecord => r.record === 'restart');
-    const texts = rs.filter((r): r is TextRecord => r.record === 'text');
-    const group = rs.find((r): r is GroupRecord => r.record === 'group');
-    const f = rs[0];
-    // Records written before undefined shares were null can hold 0/0 shares of 1–2 points: left out alike.
-    const definedPca = (r: RestartRecord) => r.pc1_share !== null && r.pc2_share !== null && r.trajectory_points >= MIN_PCA_POINTS;
-    const pcs = restarts.filter(definedPca);
-    const withTrajectory = restarts.filter((r) => r.trajectory_points > 0);
-    const pc12 = pcs.map((r) => r.pc1_share! + r.pc2_share!);
-    const intra = group ? group.intra.map((p) => p[4]) : texts.flatMap((t) => t.intra_cosines.map((c) => c.cosine));
-    const inter = group ? group.inter.map((p) => p[4]) : [];
-    const ends = texts.flatMap((t) => t.interpolation.flatMap((p) => [p.accuracy[0], p.accuracy[p.accuracy.length - 1]]));
-    const exactTexts = texts.filter((t) => t.mid_exact_share !== null);
-    const jointDefined = (t: TextRecord) => t.joint_pc1_share !== null && t.joint_pc2_share !== null
-      && t.joint_pca.reduce((a, p) => a + p.steps.length, 0) >= MIN_PCA_POINTS;
-    const joint = texts.filter(jointDefined).map((t) => t.joint_pc1_share! + t.joint_pc2_share!);
-    const orNull = (x: number) => (Number.isFinite(x) ? x : null);
-    return {
-      model: f.model, source: f.source, length: f.length, n_mem: f.n_mem, texts: new Set(restarts.map((r) => r.sample_index)).size, restarts: restarts.length,
-      best_accuracy_mean: mean(restarts.map((r) => r.best_accuracy)), solved_share: mean(restarts.map((r) => (r.best_accuracy === 1 ? 1 : 0))),
-      exact_share: mean(restarts.map((r) => (r.regenerated_exact ? 1 : 0))),
-      intra_cosine_mean: mean(intra), intra_cosine_std: std(intra), inter_cosine_mean: mean(inter), inter_cosine_std: std(inter),
-      endpoint_accuracy_mean: mean(ends), mid_accuracy_mean: mean(texts.map((t) => t.mid_accuracy_mean)), min_accuracy_mean: mean(texts.map((t) => t.min_accuracy_mean)),
-      mid_exact_share: exactTexts.length ? mean(exactTexts.map((t) => t.mid_exact_share!)) : null,
-      endpoint_mismatches: texts.reduce((a, t) => a + t.endpoint_mismatches, 0),
-      pc1_share_mean: orNull(mean(pcs.map((r) => r.pc1_share!))), pc2_share_mean: orNull(mean(pcs.map((r) => r.pc2_share!))),
-      pc12_share_mean: orNull(mean(pc12)), pc12_share_std: orNull(std(pc12)),
-      joint_pc12_share_mean: orNull(mean(joint)),
-      pca_left_out: withTrajectory.filter((r) => !definedPca(r)).length,
-      joint_pca_left_out: texts.filter((t) => t.joint_pca.length > 0 && !jointDefined(t)).length,
-    };
-  }).sort((a, b) => a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.n_mem - b.n_mem || a.length - b.length);
+  return [...groups.values()]
+    .map((rs) => {
+      const restarts = rs.filter((r): r is RestartRecord => r.record === 'restart');
+      const texts = rs.filter((r): r is TextRecord => r.record === 'text');
+      const group = rs.find((r): r is GroupRecord => r.record === 'group');
+      const f = rs[0];
+      // Records written before undefined shares were null can hold 0/0 shares of 1–2 points: left out alike.
+      const definedPca = (r: RestartRecord) =>
+        r.pc1_share !== null && r.pc2_share !== null && r.trajectory_points >= MIN_PCA_POINTS;
+      const pcs = restarts.filter(definedPca);
+      const withTrajectory = restarts.filter((r) => r.trajectory_points > 0);
+      const pc12 = pcs.map((r) => r.pc1_share! + r.pc2_share!);
+      const intra = group ? group.intra.map((p) => p[4]) : texts.flatMap((t) => t.intra_cosines.map((c) => c.cosine));
+      const inter = group ? group.inter.map((p) => p[4]) : [];
+      const ends = texts.flatMap((t) =>
+        t.interpolation.flatMap((p) => [p.accuracy[0], p.accuracy[p.accuracy.length - 1]]),
+      );
+      const exactTexts = texts.filter((t) => t.mid_exact_share !== null);
+      const jointDefined = (t: TextRecord) =>
+        t.joint_pc1_share !== null &&
+        t.joint_pc2_share !== null &&
+        t.joint_pca.reduce((a, p) => a + p.steps.length, 0) >= MIN_PCA_POINTS;
+      const joint = texts.filter(jointDefined).map((t) => t.joint_pc1_share! + t.joint_pc2_share!);
+      const orNull = (x: number) => (Number.isFinite(x) ? x : null);
+      return {
+        model: f.model,
+        source: f.source,
+        length: f.length,
+        n_mem: f.n_mem,
+        texts: new Set(restarts.map((r) => r.sample_index)).size,
+        restarts: restarts.length,
+        best_accuracy_mean: mean(restarts.map((r) => r.best_accuracy)),
+        solved_share: mean(restarts.map((r) => (r.best_accuracy === 1 ? 1 : 0))),
+        exact_share: mean(restarts.map((r) => (r.regenerated_exact ? 1 : 0))),
+        intra_cosine_mean: mean(intra),
+        intra_cosine_std: std(intra),
+        inter_cosine_mean: mean(inter),
+        inter_cosine_std: std(inter),
+        endpoint_accuracy_mean: mean(ends),
+        mid_accuracy_mean: mean(texts.map((t) => t.mid_accuracy_mean)),
+        min_accuracy_mean: mean(texts.map((t) => t.min_accuracy_mean)),
+        mid_exact_share: exactTexts.length ? mean(exactTexts.map((t) => t.mid_exact_share!)) : null,
+        endpoint_mismatches: texts.reduce((a, t) => a + t.endpoint_mismatches, 0),
+        pc1_share_mean: orNull(mean(pcs.map((r) => r.pc1_share!))),
+        pc2_share_mean: orNull(mean(pcs.map((r) => r.pc2_share!))),
+        pc12_share_mean: orNull(mean(pc12)),
+        pc12_share_std: orNull(std(pc12)),
+        joint_pc12_share_mean: orNull(mean(joint)),
+        pca_left_out: withTrajectory.filter((r) => !definedPca(r)).length,
+        joint_pca_left_out: texts.filter((t) => t.joint_pca.length > 0 && !jointDefined(t)).length,
+      };
+    })
+    .sort(
+      (a, b) =>
+        a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.n_mem - b.n_mem || a.length - b.length,
+    );
 }
 
 const TRAJECTORY_PANELS = 8;
-const label = (r: { model: string; source: string; length: number; n_mem: number }) => `${r.model}, ${r.source}, L = ${r.length}, K = ${r.n_mem}`;
+const label = (r: { model: string; source: string; length: number; n_mem: number }) =>
+  `${r.model}, ${r.source}, L = ${r.length}, K = ${r.n_mem}`;
 
 function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
   const { records } = input;
@@ -633,62 +916,190 @@ function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
   const several = summary.length > 1;
   const panelOf = label;
   const textPanel = (r: { model: string; source: string; length: number; n_mem: number; sample_index: number }) =>
-    (several ? `${r.model}, L = ${r.length}, K = ${r.n_mem}, text #${r.sample_index}` : `text #${r.sample_index}`);
+    several ? `${r.model}, L = ${r.length}, K = ${r.n_mem}, text #${r.sample_index}` : `text #${r.sample_index}`;
 
-  const cosRows: (CosinePair & { model: string; source: string; length: number; n_mem: number; pair: 'same text' | 'different texts' })[] = [];
+  const cosRows: (CosinePair & {
+    model: string;
+    source: string;
+    length: number;
+    n_mem: number;
+    pair: 'same text' | 'different texts';
+  })[] = [];
   for (const g of groups) {
-    for (const [which, ps] of [['same text', g.intra], ['different texts', g.inter]] as const) {
-      for (const p of ps) cosRows.push({ model: g.model, source: g.source, length: g.length, n_mem: g.n_mem, pair: which, text_a: p[0], restart_a: p[1], text_b: p[2], restart_b: p[3], cosine: p[4] });
+    for (const [which, ps] of [
+      ['same text', g.intra],
+      ['different texts', g.inter],
+    ] as const) {
+      for (const p of ps)
+        cosRows.push({
+          model: g.model,
+          source: g.source,
+          length: g.length,
+          n_mem: g.n_mem,
+          pair: which,
+          text_a: p[0],
+          restart_a: p[1],
+          text_b: p[2],
+          restart_b: p[3],
+          cosine: p[4],
+        });
     }
   }
   // Before a group is analysed, its texts' intra-text cosines are still shown.
   const analysedGroups = new Set(groups.map((g) => groupKey(g.model, g.source, g.length, g.n_mem)));
   for (const t of texts) {
     if (analysedGroups.has(groupKey(t.model, t.source, t.length, t.n_mem))) continue;
-    for (const c of t.intra_cosines) cosRows.push({ model: t.model, source: t.source, length: t.length, n_mem: t.n_mem, pair: 'same text', text_a: t.sample_index, restart_a: c.restart_a, text_b: t.sample_index, restart_b: c.restart_b, cosine: c.cosine });
+    for (const c of t.intra_cosines)
+      cosRows.push({
+        model: t.model,
+        source: t.source,
+        length: t.length,
+        n_mem: t.n_mem,
+        pair: 'same text',
+        text_a: t.sample_index,
+        restart_a: c.restart_a,
+        text_b: t.sample_index,
+        restart_b: c.restart_b,
+        cosine: c.cosine,
+      });
   }
-  const interpRows = texts.flatMap((t) => t.interpolation.flatMap((p) => t.alphas.map((al, i) => ({
-    model: t.model, source: t.source, length: t.length, n_mem: t.n_mem, sample_index: t.sample_index, restart_a: p.restart_a, restart_b: p.restart_b,
-    alpha: al, accuracy: p.accuracy[i], loss: p.loss[i], regenerated_exact: p.exact.length ? p.exact[i] : null,
-    regenerated_prefix_tokens: p.prefix_tokens.length ? p.prefix_tokens[i] : null, norm_ratio: p.norm_ratio[i],
-  }))));
+  const interpRows = texts.flatMap((t) =>
+    t.interpolation.flatMap((p) =>
+      t.alphas.map((al, i) => ({
+        model: t.model,
+        source: t.source,
+        length: t.length,
+        n_mem: t.n_mem,
+        sample_index: t.sample_index,
+        restart_a: p.restart_a,
+        restart_b: p.restart_b,
+        alpha: al,
+        accuracy: p.accuracy[i],
+        loss: p.loss[i],
+        regenerated_exact: p.exact.length ? p.exact[i] : null,
+        regenerated_prefix_tokens: p.prefix_tokens.length ? p.prefix_tokens[i] : null,
+        norm_ratio: p.norm_ratio[i],
+      })),
+    ),
+  );
   // The trajectory figure draws 8 texts, as many from each (model, source, L, K) as fit.
   const perGroup = Math.max(1, Math.floor(TRAJECTORY_PANELS / Math.max(1, summary.length)));
   const drawn = new Set<string>();
   for (const s of summary) {
-    const idx = [...new Set(texts.filter((t) => panelOf(t) === panelOf(s)).map((t) => t.sample_index))].sort((a, b) => a - b).slice(0, perGroup);
+    const idx = [...new Set(texts.filter((t) => panelOf(t) === panelOf(s)).map((t) => t.sample_index))]
+      .sort((a, b) => a - b)
+      .slice(0, perGroup);
     for (const i of idx) drawn.add(`${panelOf(s)}|${i}`);
   }
-  const pathRows = texts.flatMap((t) => t.joint_pca.flatMap((p) => p.steps.map((s, i) => ({
-    model: t.model, source: t.source, length: t.length, n_mem: t.n_mem, sample_index: t.sample_index, restart: p.restart, step: s, pc1: p.pc1[i], pc2: p.pc2[i],
-  }))));
+  const pathRows = texts.flatMap((t) =>
+    t.joint_pca.flatMap((p) =>
+      p.steps.map((s, i) => ({
+        model: t.model,
+        source: t.source,
+        length: t.length,
+        n_mem: t.n_mem,
+        sample_index: t.sample_index,
+        restart: p.restart,
+        step: s,
+        pc1: p.pc1[i],
+        pc2: p.pc2[i],
+      })),
+    ),
+  );
   const pcaRows = [
-    ...restarts.map((r) => ({ model: r.model, source: r.source, length: r.length, n_mem: r.n_mem, sample_index: r.sample_index, restart: r.restart as number | string, pc1_share: r.pc1_share, pc2_share: r.pc2_share, points: r.trajectory_points })),
-    ...texts.map((t) => ({ model: t.model, source: t.source, length: t.length, n_mem: t.n_mem, sample_index: t.sample_index, restart: 'all' as number | string, pc1_share: t.joint_pc1_share, pc2_share: t.joint_pc2_share, points: t.joint_pca.reduce((a, p) => a + p.steps.length, 0) })),
+    ...restarts.map((r) => ({
+      model: r.model,
+      source: r.source,
+      length: r.length,
+      n_mem: r.n_mem,
+      sample_index: r.sample_index,
+      restart: r.restart as number | string,
+      pc1_share: r.pc1_share,
+      pc2_share: r.pc2_share,
+      points: r.trajectory_points,
+    })),
+    ...texts.map((t) => ({
+      model: t.model,
+      source: t.source,
+      length: t.length,
+      n_mem: t.n_mem,
+      sample_index: t.sample_index,
+      restart: 'all' as number | string,
+      pc1_share: t.joint_pc1_share,
+      pc2_share: t.joint_pc2_share,
+      points: t.joint_pca.reduce((a, p) => a + p.steps.length, 0),
+    })),
   ];
 
-  const HEAD1 = ['Model, source, L, K', 'Texts × restarts', 'Best accuracy', 'Solved', 'Exact regen.', 'Cosine, same text', 'Cosine, different texts'];
-  const rows1 = summary.map((s) => [label(s), `${s.texts} × ${s.texts ? Math.round(s.restarts / s.texts) : 0}`, fmt(s.best_accuracy_mean), pct(s.solved_share), pct(s.exact_share),
-    fmtPm(s.intra_cosine_mean, s.intra_cosine_std), fmtPm(s.inter_cosine_mean, s.inter_cosine_std)]);
-  const HEAD2 = ['Model, source, L, K', 'Accuracy at the ends', 'At the midpoint', 'Lowest on the line', 'Exact regen. at the midpoint', 'End mismatches'];
-  const rows2 = summary.map((s) => [label(s), fmt(s.endpoint_accuracy_mean), fmt(s.mid_accuracy_mean), fmt(s.min_accuracy_mean), pct(s.mid_exact_share), String(s.endpoint_mismatches)]);
-  const HEAD3 = ['Model, source, L, K', 'PC1', 'PC2', 'PC1 + PC2 (per restart)', 'PC1 + PC2 (restarts of a text together)', 'Left out (undefined)'];
-  const rows3 = summary.map((s) => [label(s), pct(s.pc1_share_mean), pct(s.pc2_share_mean),
-    `${pct(s.pc12_share_mean)}${s.pc12_share_std !== null ? ` ± ${(100 * s.pc12_share_std).toFixed(1)}` : ''}`, pct(s.joint_pc12_share_mean),
-    `${s.pca_left_out} restart(s), ${s.joint_pca_left_out} text(s)`]);
+  const HEAD1 = [
+    'Model, source, L, K',
+    'Texts × restarts',
+    'Best accuracy',
+    'Solved',
+    'Exact regen.',
+    'Cosine, same text',
+    'Cosine, different texts',
+  ];
+  const rows1 = summary.map((s) => [
+    label(s),
+    `${s.texts} × ${s.texts ? Math.round(s.restarts / s.texts) : 0}`,
+    fmt(s.best_accuracy_mean),
+    pct(s.solved_share),
+    pct(s.exact_share),
+    fmtPm(s.intra_cosine_mean, s.intra_cosine_std),
+    fmtPm(s.inter_cosine_mean, s.inter_cosine_std),
+  ]);
+  const HEAD2 = [
+    'Model, source, L, K',
+    'Accuracy at the ends',
+    'At the midpoint',
+    'Lowest on the line',
+    'Exact regen. at the midpoint',
+    'End mismatches',
+  ];
+  const rows2 = summary.map((s) => [
+    label(s),
+    fmt(s.endpoint_accuracy_mean),
+    fmt(s.mid_accuracy_mean),
+    fmt(s.min_accuracy_mean),
+    pct(s.mid_exact_share),
+    String(s.endpoint_mismatches),
+  ]);
+  const HEAD3 = [
+    'Model, source, L, K',
+    'PC1',
+    'PC2',
+    'PC1 + PC2 (per restart)',
+    'PC1 + PC2 (restarts of a text together)',
+    'Left out (undefined)',
+  ];
+  const rows3 = summary.map((s) => [
+    label(s),
+    pct(s.pc1_share_mean),
+    pct(s.pc2_share_mean),
+    `${pct(s.pc12_share_mean)}${s.pc12_share_std !== null ? ` ± ${(100 * s.pc12_share_std).toFixed(1)}` : ''}`,
+    pct(s.joint_pc12_share_mean),
+    `${s.pca_left_out} restart(s), ${s.joint_pca_left_out} text(s)`,
+  ]);
   const leftOut = summary.reduce((a, s) => a + s.pca_left_out, 0);
   const jointLeftOut = summary.reduce((a, s) => a + s.joint_pca_left_out, 0);
   const section = (title: string, text: string, head: string[], rows: string[][]) => ({
-    title, markdown: `${text}\n\n${mdTable(head, rows)}`,
+    title,
+    markdown: `${text}\n\n${mdTable(head, rows)}`,
   });
   const waiting = new Set(restarts.map((r) => textKey(groupKey(r.model, r.source, r.length, r.n_mem), r.sample_index)));
   for (const t of texts) waiting.delete(textKey(groupKey(t.model, t.source, t.length, t.n_mem), t.sample_index));
   const notes = [...describeBadLines(input.badLines)];
   if (leftOut + jointLeftOut > 0) {
-    notes.push(`PCA shares are undefined for trajectories of fewer than ${MIN_PCA_POINTS} points (or without variance): ${leftOut} restart(s) and ` +
-      `${jointLeftOut} text(s) are left out of the PCA means (raise max_steps or lower vectors_every for longer trajectories).`);
+    notes.push(
+      `PCA shares are undefined for trajectories of fewer than ${MIN_PCA_POINTS} points (or without variance): ${leftOut} restart(s) and ` +
+        `${jointLeftOut} text(s) are left out of the PCA means (raise max_steps or lower vectors_every for longer trajectories).`,
+    );
   }
-  if (waiting.size > 0) notes.push(`${waiting.size} text${waiting.size > 1 ? 's have' : ' has'} restarts but no analysis yet (a restart still to run, or the run was stopped): run the same command to finish.`);
+  if (waiting.size > 0)
+    notes.push(
+      `${waiting.size} text${waiting.size > 1 ? 's have' : ' has'} restarts but no analysis yet (a restart still to run, or the run was stopped): run the same command to finish.`,
+    );
   return {
     summary: [
       `Restarts: ${restarts.length} (${new Set(restarts.map((r) => `${r.model}|${r.source}|${r.sample_index}`)).size} texts); analysed texts: ${texts.length}; analysed groups: ${groups.length}`,
@@ -698,39 +1109,89 @@ function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
     ],
     notes,
     sections: [
-      section('Solutions of the same text and of different texts (Fig. 7)',
+      section(
+        'Solutions of the same text and of different texts (Fig. 7)',
         'Cosine similarity of the kept vectors (all K flattened), mean ± std over pairs: restarts of the same text, and solutions of different texts. Best accuracy, solved share and exact greedy regeneration are over all restarts.',
-        HEAD1, rows1),
-      section('Straight lines between restarts of a text (Fig. 8)',
+        HEAD1,
+        rows1,
+      ),
+      section(
+        'Straight lines between restarts of a text (Fig. 8)',
         'Teacher-forced accuracy along (1 − α)·a + α·b between every pair of restarts of a text, mean over pairs and texts. "End mismatches" counts ends whose re-evaluated accuracy differs from the restart\'s kept accuracy (should be 0).',
-        HEAD2, rows2),
-      section('Optimisation trajectories (PCA)',
+        HEAD2,
+        rows2,
+      ),
+      section(
+        'Optimisation trajectories (PCA)',
         'Share of the variance of a trajectory (the vectors every `vectors_every` steps, from the random start to the kept solution) on its first two principal components: each restart alone (mean ± std), and all restarts of a text in one PCA (mean over texts).',
-        HEAD3, rows3),
+        HEAD3,
+        rows3,
+      ),
     ],
     tables: [
       { file: 'solution_space_summary.csv', content: toCsv(summary) },
-      { file: 'restarts.csv', content: toCsv(restarts.map((r) => Object.fromEntries(COLUMNS.filter((c) => c in r).map((c) => [c, (r as unknown as Record<string, unknown>)[c]])))) },
-      { file: 'cosines.csv', content: toCsv(cosRows, ['model', 'source', 'length', 'n_mem', 'pair', 'text_a', 'restart_a', 'text_b', 'restart_b', 'cosine']) },
+      {
+        file: 'restarts.csv',
+        content: toCsv(
+          restarts.map((r) =>
+            Object.fromEntries(
+              COLUMNS.filter((c) => c in r).map((c) => [c, (r as unknown as Record<string, unknown>)[c]]),
+            ),
+          ),
+        ),
+      },
+      {
+        file: 'cosines.csv',
+        content: toCsv(cosRows, [
+          'model',
+          'source',
+          'length',
+          'n_mem',
+          'pair',
+          'text_a',
+          'restart_a',
+          'text_b',
+          'restart_b',
+          'cosine',
+        ]),
+      },
       { file: 'interpolation.csv', content: toCsv(interpRows) },
       { file: 'trajectory_pca.csv', content: toCsv(pcaRows) },
       { file: 'trajectory_pca_paths.csv', content: toCsv(pathRows) },
     ],
-    figures: SOLUTION_SPACE_FIGURES.map((f) => f.draw({
-      cosines: cosRows.map((c): CosinePoint => ({ panel: panelOf(c), pair: c.pair, cosine: c.cosine })),
-      interpolation: interpRows.map((r): InterpolationPoint => ({
-        panel: panelOf(r), line: `${r.sample_index}:${r.restart_a}-${r.restart_b}`, alpha: r.alpha, accuracy: r.accuracy, exact: r.regenerated_exact,
-      })),
-      trajectories: pathRows.filter((p) => drawn.has(`${panelOf(p)}|${p.sample_index}`))
-        .map((p): TrajectoryPoint => ({ panel: textPanel(p), restart: p.restart, step: p.step, pc1: p.pc1, pc2: p.pc2 })),
-      panelShares: Object.fromEntries(texts.filter((t) => t.joint_pc1_share !== null).map((t) => [textPanel(t), [t.joint_pc1_share!, t.joint_pc2_share!]])),
-    })),
+    figures: SOLUTION_SPACE_FIGURES.map((f) =>
+      f.draw({
+        cosines: cosRows.map((c): CosinePoint => ({ panel: panelOf(c), pair: c.pair, cosine: c.cosine })),
+        interpolation: interpRows.map((r): InterpolationPoint => ({
+          panel: panelOf(r),
+          line: `${r.sample_index}:${r.restart_a}-${r.restart_b}`,
+          alpha: r.alpha,
+          accuracy: r.accuracy,
+          exact: r.regenerated_exact,
+        })),
+        trajectories: pathRows
+          .filter((p) => drawn.has(`${panelOf(p)}|${p.sample_index}`))
+          .map((p): TrajectoryPoint => ({
+            panel: textPanel(p),
+            restart: p.restart,
+            step: p.step,
+            pc1: p.pc1,
+            pc2: p.pc2,
+          })),
+        panelShares: Object.fromEntries(
+          texts
+            .filter((t) => t.joint_pc1_share !== null)
+            .map((t) => [textPanel(t), [t.joint_pc1_share!, t.joint_pc2_share!]]),
+        ),
+      }),
+    ),
   };
 }
 
 export const solutionSpace: ExperimentKind<Item, SolutionSpaceRecord> = {
   name: 'solution-space',
-  description: 'R random restarts per text: cosine of solutions within and across texts (Fig. 7), accuracy along the lines between restarts (Fig. 8), trajectory PCA',
+  description:
+    'R random restarts per text: cosine of solutions within and across texts (Fig. 7), accuracy along the lines between restarts (Fig. 8), trajectory PCA',
   options: SOLUTION_SPACE_OPTIONS,
   recordFile: 'solution-space.jsonl',
   recordColumns: COLUMNS,

@@ -10,8 +10,9 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
   const base = {
     name: 'capacity_vs_vectors',
     title: 'Capacity and token gain vs number of [mem] vectors (paper Fig. 4)',
-    caption: 'Decoding capacity and mean token gain (over texts with accuracy ≤ 0.99) against K, log–log. '
-      + 'Thin dashed lines: linear scaling from the smallest K.',
+    caption:
+      'Decoding capacity and mean token gain (over texts with accuracy ≤ 0.99) against K, log–log. ' +
+      'Thin dashed lines: linear scaling from the smallest K.',
   };
   const table = capacityTable(records);
   const multiK = new Map<string, Set<number>>();
@@ -23,7 +24,10 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
   const keep = table.filter((r) => (multiK.get(`${r.model}\u0000${r.source}`)?.size ?? 0) > 1);
   if (keep.length === 0) {
     const ks = [...new Set(records.map((r) => r.n_mem))].sort((a, b) => a - b);
-    return { ...base, skipped: `needs at least two values of K for one model and source (have K = ${ks.join(', ') || 'none'})` };
+    return {
+      ...base,
+      skipped: `needs at least two values of K for one model and source (have K = ${ks.join(', ') || 'none'})`,
+    };
   }
   const values: Record<string, unknown>[] = [];
   const groups = new Map<string, CapacityRow[]>();
@@ -35,19 +39,31 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
   for (const rows of groups.values()) {
     rows.sort((a, b) => a.n_mem - b.n_mem);
     for (const r of rows) {
-      if (r.capacity !== null) values.push({ model: r.model, source: r.source, K: r.n_mem, metric: CAP, value: r.capacity });
+      if (r.capacity !== null)
+        values.push({ model: r.model, source: r.source, K: r.n_mem, metric: CAP, value: r.capacity });
       if (r.token_gain_mean !== null && r.token_gain_mean > 0) {
         const sd = r.token_gain_std ?? 0;
         values.push({
-          model: r.model, source: r.source, K: r.n_mem, metric: GAIN, value: round(r.token_gain_mean, 1),
-          lo: round(Math.max(r.token_gain_mean - sd, r.token_gain_mean / 4), 1), hi: round(r.token_gain_mean + sd, 1),
+          model: r.model,
+          source: r.source,
+          K: r.n_mem,
+          metric: GAIN,
+          value: round(r.token_gain_mean, 1),
+          lo: round(Math.max(r.token_gain_mean - sd, r.token_gain_mean / 4), 1),
+          hi: round(r.token_gain_mean + sd, 1),
         });
       }
     }
     const first = rows.find((r) => r.capacity !== null);
     if (first) {
       for (const r of rows) {
-        values.push({ model: r.model, source: r.source, K: r.n_mem, metric: REF, value: round(first.capacity! * r.n_mem / first.n_mem, 1) });
+        values.push({
+          model: r.model,
+          source: r.source,
+          K: r.n_mem,
+          metric: REF,
+          value: round((first.capacity! * r.n_mem) / first.n_mem, 1),
+        });
       }
     }
   }
@@ -57,24 +73,46 @@ export function vectorsScalingFigure(records: readonly SampleRecord[]): FigureEn
   const kVals = keep.map((r) => r.n_mem);
   const yVals = values.flatMap((v) => [v.value, v.lo, v.hi]).filter((v): v is number => typeof v === 'number' && v > 0);
   const x = {
-    field: 'K', type: 'quantitative', scale: { type: 'log', base: 2, nice: false }, title: 'Number of [mem] vectors K (log scale)',
+    field: 'K',
+    type: 'quantitative',
+    scale: { type: 'log', base: 2, nice: false },
+    title: 'Number of [mem] vectors K (log scale)',
     axis: { format: '~g', values: log2Ticks(Math.min(...kVals), Math.max(...kVals)) },
   } as const;
   const y = {
-    field: 'value', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'Tokens (log scale)',
+    field: 'value',
+    type: 'quantitative',
+    scale: { type: 'log', base: 2 },
+    title: 'Tokens (log scale)',
     axis: { format: '~g', values: log2Ticks(Math.min(...yVals), Math.max(...yVals)) },
   } as const;
   const color = { field: 'model', type: 'nominal', title: 'Model', sort: models } as const;
   const dash = {
-    field: 'metric', type: 'nominal', title: 'Quantity', scale: { domain: [CAP, GAIN, REF], range: [[1, 0], [5, 3], [2, 3]] },
-    legend: { symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2, encode: { symbols: { update: { stroke: { value: '#333' } } } } },
+    field: 'metric',
+    type: 'nominal',
+    title: 'Quantity',
+    scale: {
+      domain: [CAP, GAIN, REF],
+      range: [
+        [1, 0],
+        [5, 3],
+        [2, 3],
+      ],
+    },
+    legend: {
+      symbolType: 'stroke',
+      symbolSize: 500,
+      symbolStrokeWidth: 2,
+      encode: { symbols: { update: { stroke: { value: '#333' } } } },
+    },
   } as const;
   const spec = facetSpec({
     title: base.title,
     values,
     facet: { field: 'source', type: 'nominal', title: null, sort: sources },
     columns: Math.min(3, sources.length),
-    width: PANEL_W + 40, height: PANEL_H + 40,
+    width: PANEL_W + 40,
+    height: PANEL_H + 40,
     layer: [
       {
         transform: [{ filter: `datum.metric === '${GAIN}'` }],

@@ -21,7 +21,18 @@ export const PANEL_W = 260;
 export const PANEL_H = 200;
 export const THEORETICAL = 'Theoretical (Eq. 1)';
 /** Vega-Lite's default categorical colours (tableau10), for scales whose range we set ourselves. */
-export const palette = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac'];
+export const palette = [
+  '#4c78a8',
+  '#f58518',
+  '#e45756',
+  '#72b7b2',
+  '#54a24b',
+  '#eeca3b',
+  '#b279a2',
+  '#ff9da6',
+  '#9d755d',
+  '#bab0ac',
+];
 
 export const CONFIG = {
   font: FONT_FAMILY,
@@ -117,8 +128,10 @@ export function facetSpec(o: FacetOptions): TopLevelSpec {
     facet: o.facet,
     ...(o.columns === undefined ? {} : { columns: o.columns }),
     ...(o.resolve === undefined ? {} : { resolve: o.resolve }),
-    spec: 'layer' in o ? { width: o.width, height: o.height, layer: o.layer }
-      : { width: o.width, height: o.height, mark: o.mark, encoding: o.encoding },
+    spec:
+      'layer' in o
+        ? { width: o.width, height: o.height, layer: o.layer }
+        : { width: o.width, height: o.height, mark: o.mark, encoding: o.encoding },
     config: o.config ?? CONFIG,
   };
 }
@@ -137,7 +150,12 @@ export interface LayeredOptions {
 /** One layered chart with the house theme. */
 export function layeredSpec(o: LayeredOptions): TopLevelSpec {
   return {
-    $schema: SCHEMA, title: o.title, data: { values: o.values }, width: o.width, height: o.height, layer: o.layer,
+    $schema: SCHEMA,
+    title: o.title,
+    data: { values: o.values },
+    width: o.width,
+    height: o.height,
+    layer: o.layer,
     config: o.config ?? CONFIG,
   };
 }

@@ -33,8 +33,22 @@ export interface Figure<D> {
 }
 
 export {
-  accuracyVsLengthFigure, capacityByModelFigure, ceScatterFigure, curvesFigure, utilizationFigure, vectorsScalingFigure,
-  interpolationFigure, solutionCosineFigure, trajectoryPcaFigure, contextAblationFigure, sideEffectsFigure,
-  horizonDistributionFigure, horizonVsGridFigure, progressiveCurvesFigure, progressiveStepsFigure, decodeTimeFigure,
-  oneStepAccuracyFigure, oneStepCurvesFigure,
+  accuracyVsLengthFigure,
+  capacityByModelFigure,
+  ceScatterFigure,
+  curvesFigure,
+  utilizationFigure,
+  vectorsScalingFigure,
+  interpolationFigure,
+  solutionCosineFigure,
+  trajectoryPcaFigure,
+  contextAblationFigure,
+  sideEffectsFigure,
+  horizonDistributionFigure,
+  horizonVsGridFigure,
+  progressiveCurvesFigure,
+  progressiveStepsFigure,
+  decodeTimeFigure,
+  oneStepAccuracyFigure,
+  oneStepCurvesFigure,
 };

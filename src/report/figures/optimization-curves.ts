@@ -1,10 +1,22 @@
 /** Per-step accuracy and loss of the texts whose curves were recorded. */
 import type { TopLevelSpec } from 'vega-lite';
 import type { CurveRecord, SampleRecord } from '../../results/sample-record.ts';
-import { CONFIG, type FigureEntry, PANEL_H, PANEL_W, SCHEMA, modelOrder, round, sourceOrder, type ConcatPart } from './common.ts';
+import {
+  CONFIG,
+  type FigureEntry,
+  PANEL_H,
+  PANEL_W,
+  SCHEMA,
+  modelOrder,
+  round,
+  sourceOrder,
+  type ConcatPart,
+} from './common.ts';
 
 export function curvesFigure(
-  curves: readonly CurveRecord[], records: readonly SampleRecord[] = [], maxPointsPerCurve = 400,
+  curves: readonly CurveRecord[],
+  records: readonly SampleRecord[] = [],
+  maxPointsPerCurve = 400,
 ): FigureEntry {
   const base = {
     name: 'optimization_curves',
@@ -25,7 +37,10 @@ export function curvesFigure(
       const loss = c.loss[s];
       const acc = c.accuracy[s];
       values.push({
-        id, model: c.model, source: c.source, step: s,
+        id,
+        model: c.model,
+        source: c.source,
+        step: s,
         loss: loss === undefined || !Number.isFinite(loss) ? null : round(Math.max(loss, 1e-6), 6),
         accuracy: acc === undefined || !Number.isFinite(acc) ? null : round(acc),
       });
@@ -37,23 +52,23 @@ export function curvesFigure(
   const dash = { field: 'source', type: 'nominal', title: 'Text source', sort: sourceOrder(usable) } as const;
   const x = { field: 'step', type: 'quantitative', title: 'Optimization step' } as const;
   const panel = (field: 'accuracy' | 'loss', title: string, log: boolean): ConcatPart => ({
-    width: PANEL_W + 40, height: PANEL_H + 20,
+    width: PANEL_W + 40,
+    height: PANEL_H + 20,
     transform: [{ filter: `datum.${field} !== null` }],
     mark: { type: 'line', strokeWidth: 1.4, opacity: 0.85 },
     encoding: {
       x,
       y: { field, type: 'quantitative', title, ...(log ? { scale: { type: 'log' } } : { scale: { domain: [0, 1] } }) },
-      color, strokeDash: dash, detail: { field: 'id' },
+      color,
+      strokeDash: dash,
+      detail: { field: 'id' },
     },
   });
   const spec: TopLevelSpec = {
     $schema: SCHEMA,
     title: base.title,
     data: { values },
-    hconcat: [
-      panel('accuracy', 'Teacher-forced accuracy', false),
-      panel('loss', 'Loss, nats/token (log scale)', true),
-    ],
+    hconcat: [panel('accuracy', 'Teacher-forced accuracy', false), panel('loss', 'Loss, nats/token (log scale)', true)],
     config: CONFIG,
   };
   return { ...base, spec };

@@ -15,7 +15,11 @@ export interface SideEffectsPoint {
   delta_accuracy: number;
 }
 
-const LABELS: Record<string, string> = { crammed: '(b) crammed', random_same_norm: '(c) random', mean_embedding: '(d) mean emb.' };
+const LABELS: Record<string, string> = {
+  crammed: '(b) crammed',
+  random_same_norm: '(c) random',
+  mean_embedding: '(d) mean emb.',
+};
 const COLORS = ['#e45756', '#4c78a8', '#54a24b'];
 const MEASURES = ['Δ loss, nats/token', 'Δ accuracy'];
 
@@ -23,9 +27,10 @@ export function sideEffectsFigure(samples: readonly SideEffectsPoint[]): FigureE
   const base = {
     name: 'side_effects',
     title: 'What a prefix does to unrelated texts',
-    caption: 'Change of the loss (top) and of the teacher-forced accuracy (bottom) of unrelated held-out texts when a prefix is put in front of them, '
-      + 'against the same text with nothing in front: boxes over every (prefix, text) pair (quartiles, whiskers to the extremes), diamonds the means. '
-      + '(b): the K vectors crammed for another text; (c): random vectors with their norms; (d): the mean token embedding, K times.',
+    caption:
+      'Change of the loss (top) and of the teacher-forced accuracy (bottom) of unrelated held-out texts when a prefix is put in front of them, ' +
+      'against the same text with nothing in front: boxes over every (prefix, text) pair (quartiles, whiskers to the extremes), diamonds the means. ' +
+      '(b): the K vectors crammed for another text; (c): random vectors with their norms; (d): the mean token embedding, K times.',
   };
   const used = samples.filter((s) => s.condition in LABELS);
   if (used.length === 0) return { ...base, skipped: 'no prefixed evaluations yet' };
@@ -36,9 +41,23 @@ export function sideEffectsFigure(samples: readonly SideEffectsPoint[]): FigureE
     values.push({ ...common, measure: MEASURES[1], value: round(s.delta_accuracy) });
   }
   const order = Object.values(LABELS);
-  const x = { field: 'condition', type: 'nominal', sort: order, title: null, axis: { labelAngle: 0, labelLimit: 200 } } as const;
-  const color = { field: 'condition', type: 'nominal', sort: order, scale: { domain: order, range: COLORS }, legend: null } as const;
-  const panels = [...new Set(values.map((v) => v.panel as string))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const x = {
+    field: 'condition',
+    type: 'nominal',
+    sort: order,
+    title: null,
+    axis: { labelAngle: 0, labelLimit: 200 },
+  } as const;
+  const color = {
+    field: 'condition',
+    type: 'nominal',
+    sort: order,
+    scale: { domain: order, range: COLORS },
+    legend: null,
+  } as const;
+  const panels = [...new Set(values.map((v) => v.panel as string))].sort((a, b) =>
+    a.localeCompare(b, 'en', { numeric: true }),
+  );
   const spec = facetSpec({
     title: base.title,
     values,
@@ -47,11 +66,21 @@ export function sideEffectsFigure(samples: readonly SideEffectsPoint[]): FigureE
       column: { field: 'panel', type: 'nominal', title: null, sort: panels },
     },
     resolve: { scale: { y: 'independent' } },
-    width: 420, height: PANEL_H - 20,
+    width: 420,
+    height: PANEL_H - 20,
     layer: [
-      { mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { y: { datum: 0, type: 'quantitative' } } },
-      { mark: { type: 'boxplot', extent: 'min-max', size: 40, opacity: 0.75, median: { color: 'black' } }, encoding: { x, y: { field: 'value', type: 'quantitative', title: null }, color } },
-      { mark: { type: 'point', shape: 'diamond', filled: true, size: 60, color: 'black' }, encoding: { x, y: { aggregate: 'mean', field: 'value', type: 'quantitative' } } },
+      {
+        mark: { type: 'rule', color: '#888', strokeDash: [4, 3] },
+        encoding: { y: { datum: 0, type: 'quantitative' } },
+      },
+      {
+        mark: { type: 'boxplot', extent: 'min-max', size: 40, opacity: 0.75, median: { color: 'black' } },
+        encoding: { x, y: { field: 'value', type: 'quantitative', title: null }, color },
+      },
+      {
+        mark: { type: 'point', shape: 'diamond', filled: true, size: 60, color: 'black' },
+        encoding: { x, y: { aggregate: 'mean', field: 'value', type: 'quantitative' } },
+      },
     ],
   });
   return { ...base, spec };

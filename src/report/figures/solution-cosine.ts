@@ -17,8 +17,9 @@ export function solutionCosineFigure(points: readonly CosinePoint[], bins = 30):
   const base = {
     name: 'solution_cosine',
     title: 'Cosine similarity of solutions (Fig. 7)',
-    caption: 'Share of solution pairs per cosine-similarity bin: restarts of the same text (red) and solutions of different texts (blue). '
-      + 'Dashed lines: the means.',
+    caption:
+      'Share of solution pairs per cosine-similarity bin: restarts of the same text (red) and solutions of different texts (blue). ' +
+      'Dashed lines: the means.',
   };
   const usable = points.filter((p) => Number.isFinite(p.cosine));
   if (usable.length === 0) return { ...base, skipped: 'no analysed solutions yet' };
@@ -37,8 +38,13 @@ export function solutionCosineFigure(points: readonly CosinePoint[], bins = 30):
     totals.set(`${p.panel}\u0000${p.pair}`, (totals.get(`${p.panel}\u0000${p.pair}`) ?? 0) + 1);
   }
   const values: Record<string, unknown>[] = [...counts.values()].map((c) => ({
-    kind: 'bin', panel: c.panel, pair: c.pair, x0: round(start + c.bin * width, 5), x1: round(start + (c.bin + 1) * width, 5),
-    share: round(c.n / totals.get(`${c.panel}\u0000${c.pair}`)!, 5), n: c.n,
+    kind: 'bin',
+    panel: c.panel,
+    pair: c.pair,
+    x0: round(start + c.bin * width, 5),
+    x1: round(start + (c.bin + 1) * width, 5),
+    share: round(c.n / totals.get(`${c.panel}\u0000${c.pair}`)!, 5),
+    n: c.n,
   }));
   for (const [key, n] of totals) {
     const [panel, pair] = key.split('\u0000');
@@ -46,22 +52,36 @@ export function solutionCosineFigure(points: readonly CosinePoint[], bins = 30):
     values.push({ kind: 'mean', panel, pair, mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 5), n });
   }
   const panels = [...new Set(usable.map((p) => p.panel))].sort();
-  const color = { field: 'pair', type: 'nominal', title: 'Pairs of solutions', scale: { domain: Object.keys(PAIR_COLORS), range: Object.values(PAIR_COLORS) } } as const;
+  const color = {
+    field: 'pair',
+    type: 'nominal',
+    title: 'Pairs of solutions',
+    scale: { domain: Object.keys(PAIR_COLORS), range: Object.values(PAIR_COLORS) },
+  } as const;
   const spec = facetSpec({
     title: base.title,
     values,
     facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
     columns: Math.min(2, panels.length),
     resolve: { scale: { x: 'independent' } },
-    width: PANEL_W + 60, height: PANEL_H,
+    width: PANEL_W + 60,
+    height: PANEL_H,
     layer: [
       {
         transform: [{ filter: "datum.kind === 'bin'" }],
         mark: { type: 'rect', opacity: 0.55, stroke: 'white', strokeWidth: 0.5 },
         encoding: {
-          x: { field: 'x0', type: 'quantitative', title: 'Cosine similarity' }, x2: { field: 'x1' },
-          y: { field: 'share', type: 'quantitative', title: 'Share of pairs', stack: null }, y2: { datum: 0 },
-          color, tooltip: [{ field: 'pair' }, { field: 'x0', title: 'from' }, { field: 'x1', title: 'to' }, { field: 'n', title: 'pairs' }],
+          x: { field: 'x0', type: 'quantitative', title: 'Cosine similarity' },
+          x2: { field: 'x1' },
+          y: { field: 'share', type: 'quantitative', title: 'Share of pairs', stack: null },
+          y2: { datum: 0 },
+          color,
+          tooltip: [
+            { field: 'pair' },
+            { field: 'x0', title: 'from' },
+            { field: 'x1', title: 'to' },
+            { field: 'n', title: 'pairs' },
+          ],
         },
       },
       {

@@ -180,10 +180,7 @@ function filterBar(view, route) {
     .map(([f, label]) => {
       const on = new Set((route.q.get(f) ?? '').split(',').filter(Boolean));
       return `<fieldset><legend>${label}</legend>${view.filters[f]
-        .map(
-          (v) =>
-            checkbox(`data-field="${f}"`, on.has(String(v)), v),
-        )
+        .map((v) => checkbox(`data-field="${f}"`, on.has(String(v)), v))
         .join('')}</fieldset>`;
     })
     .join('');
@@ -305,8 +302,11 @@ async function renderText(route) {
       g
         ? `<p class="legend"><span class="tok given">first token</span> given with the vectors ·
     <span class="tok ok">regenerated</span> greedy regeneration matched ·
-    <span class="tok miss">first mismatch</span>${g && g.generated_miss ? ` (the model generated <code>${
-      esc(JSON.stringify(g.generated_miss.text))}</code> instead)` : ''} ·
+    <span class="tok miss">first mismatch</span>${
+      g && g.generated_miss
+        ? ` (the model generated <code>${esc(JSON.stringify(g.generated_miss.text))}</code> instead)`
+        : ''
+    } ·
     <span class="tok after">after it</span></p>`
         : ''
     }`;
@@ -317,11 +317,18 @@ async function renderText(route) {
     <h2>The text as crammed</h2>${tokens}
     ${g && g.note ? `<p class="note">${esc(g.note)}</p>` : ''}
     <p class="muted">Ids from ${esc(t.text_from)}.</p>
-    ${t.vector_file ? `<p><a class="download" href="/files/${enc(t.run)}/${t.vector_file.split('/').map(enc).join('/')}"
+    ${
+      t.vector_file
+        ? `<p><a class="download" href="/files/${enc(t.run)}/${t.vector_file.split('/').map(enc).join('/')}"
       download>Download its vectors (${esc(t.vector_file)})</a></p>`
-    : '<p class="muted">The run did not keep its vectors.</p>'}
-    <h2>Optimisation curve</h2>${t.curve ? '<div id="curve"></div>' : `<p class="muted">Not kept for this text (the
-      config's <code>curves</code> keeps the first few texts).</p>`}
+        : '<p class="muted">The run did not keep its vectors.</p>'
+    }
+    <h2>Optimisation curve</h2>${
+      t.curve
+        ? '<div id="curve"></div>'
+        : `<p class="muted">Not kept for this text (the
+      config's <code>curves</code> keeps the first few texts).</p>`
+    }
     <details><summary>Record</summary><pre>${esc(JSON.stringify(t.record, null, 2))}</pre></details>`;
   if (t.curve) await renderSpec(document.getElementById('curve'), curveSpec(t.curve));
   main.dataset.ready = 'text';
@@ -332,13 +339,11 @@ async function renderCompare(route) {
   if (state.runs.length === 0) state.runs = (await api('/api/runs')).runs;
   const choices = state.runs
     .filter((r) => r.kind === 'capacity')
-    .map(
-      (r) =>
-        checkbox('class="cmp"', picked.includes(r.name), r.name),
-    )
+    .map((r) => checkbox('class="cmp"', picked.includes(r.name), r.name))
     .join('');
   main.innerHTML = `<h1>Compare runs</h1><div class="filters" id="cmp-pick"><fieldset><legend>Runs</legend>${
-    choices || 'no capacity runs'}</fieldset></div><div id="cmp"></div>`;
+    choices || 'no capacity runs'
+  }</fieldset></div><div id="cmp"></div>`;
   main.querySelectorAll('.cmp').forEach((b) => {
     b.onchange = () => {
       const on = [...main.querySelectorAll('.cmp:checked')].map((x) => x.value);

@@ -24,10 +24,7 @@ export const capacityView: KindView = {
       ['K (vectors)', fmt(r.n_mem)],
       ['Length L / tokens crammed', `${fmt(r.length)} / ${fmt(r.n_tokens)}`],
       ['Text index', fmt(r.sample_index)],
-      [
-        'Cross-entropy, baseline → with vectors (nats, total)',
-        `${fmt(r.original_ce, 2)} → ${fmt(r.compressed_ce, 2)}`,
-      ],
+      ['Cross-entropy, baseline → with vectors (nats, total)', `${fmt(r.original_ce, 2)} → ${fmt(r.compressed_ce, 2)}`],
       ['Information gain', `${fmt(r.info_gain_nats, 2)} nats (${fmt(r.info_gain_bits, 1)} bits)`],
       ['Teacher-forced accuracy, baseline → best', `${fmt(r.original_accuracy)} → ${fmt(r.best_accuracy)}`],
       ['Token gain', fmt(r.token_gain, 1)],

@@ -12,7 +12,12 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const DRIVER = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', DRIVER, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', DRIVER, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 300_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -26,7 +31,19 @@ test('compress / decompress / store commands end to end', { timeout: 600_000 }, 
   const memFile = join(dir, 'in.mem');
   writeFileSync(inFile, text);
 
-  const c = cli(['compress', '--model', 'gutenberg-llama-s', '--in', inFile, '--out', memFile, '--backend', 'cpu', '--seed', '3']);
+  const c = cli([
+    'compress',
+    '--model',
+    'gutenberg-llama-s',
+    '--in',
+    inFile,
+    '--out',
+    memFile,
+    '--backend',
+    'cpu',
+    '--seed',
+    '3',
+  ]);
   assert.equal(c.code, 0, c.stderr);
   const summary = JSON.parse(c.stdout);
   assert.equal(summary.tokens, 30);
@@ -50,8 +67,14 @@ test('compress / decompress / store commands end to end', { timeout: 600_000 }, 
   const id = add.stdout.trim();
   assert.match(id, /^mem-\d+$/);
   const list = cli(['store', 'list', '--json'], env);
-  const entries = list.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(entries.map((e: { id: string }) => e.id), [id]);
+  const entries = list.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    entries.map((e: { id: string }) => e.id),
+    [id],
+  );
   assert.deepEqual(entries[0].tags, ['demo', 'short']);
   const got = join(dir, 'got.mem');
   assert.equal(cli(['store', 'get', id, '--out', got], env).code, 0);

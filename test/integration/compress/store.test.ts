@@ -29,11 +29,17 @@ test('store: add, list, get, write out, rm; ids are never reused', (t) => {
   assert.match(idA, /^mem-\d+$/);
   assert.notEqual(idA, idB);
   const list = store.list();
-  assert.deepEqual(list.map((e) => e.id), [idA, idB]);
+  assert.deepEqual(
+    list.map((e) => e.id),
+    [idA, idB],
+  );
   assert.equal(list[0].kTotal, 6);
   assert.equal(list[0].nTokens, 12);
   assert.deepEqual(list[0].tags, ['x', 'y']);
-  assert.deepEqual(store.list({ tag: 'x' }).map((e) => e.id), [idA]);
+  assert.deepEqual(
+    store.list({ tag: 'x' }).map((e) => e.id),
+    [idA],
+  );
   assert.deepEqual(Buffer.compare(store.getBytes(idA), serializeMemoryFile(a)), 0);
   assert.deepEqual(store.get(idA).segments[1].vectors, a.segments[1].vectors);
   const out = join(dir, 'a.mem');
@@ -56,7 +62,8 @@ test('store: default path honours CRAM_STORE', () => {
     delete process.env.CRAM_STORE;
     assert.match(defaultStorePath(), /\.cache\/cramming\/store\.db$/);
   } finally {
-    if (prev === undefined) delete process.env.CRAM_STORE; else process.env.CRAM_STORE = prev;
+    if (prev === undefined) delete process.env.CRAM_STORE;
+    else process.env.CRAM_STORE = prev;
   }
 });
 
@@ -71,13 +78,22 @@ function store0(db: string) {
 
 function runWriter(db: string, label: string, count: number, startAt: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, db, label, String(count), String(startAt)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, db, label, String(count), String(startAt)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
-    child.stdout.on('data', (b) => { out += b; });
-    child.stderr.on('data', (b) => { err += b; });
+    child.stdout.on('data', (b) => {
+      out += b;
+    });
+    child.stderr.on('data', (b) => {
+      err += b;
+    });
     child.on('error', reject);
-    child.on('close', (code) => code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(`writer ${label} exited ${code}: ${err}`)));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(`writer ${label} exited ${code}: ${err}`)),
+    );
   });
 }
 

@@ -12,13 +12,34 @@ import { fileURLToPath } from 'node:url';
 import { fixture } from '../../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const cram = (...args: string[]) => JSON.parse(execFileSync('node', ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json', '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+const cram = (...args: string[]) =>
+  JSON.parse(
+    execFileSync('node', ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json', '--backend', 'cpu'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
 
 test('cram run (K=8, 16 tokens, gutenberg-llama-s) reaches accuracy 1.0; eval of the saved vectors confirms it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cram-cli-'));
   const out = join(dir, 'v.safetensors');
   const passage = fixture('heldout-passage.txt');
-  const run = cram('run', '--model', 'gutenberg-llama-s', '--text-file', passage, '--length', '16', '--mem', '8', '--max-steps', '1500', '--out', out);
+  const run = cram(
+    'run',
+    '--model',
+    'gutenberg-llama-s',
+    '--text-file',
+    passage,
+    '--length',
+    '16',
+    '--mem',
+    '8',
+    '--max-steps',
+    '1500',
+    '--out',
+    out,
+  );
   assert.equal(run.best_accuracy, 1);
   assert.equal(run.stop_reason, 'solved');
   assert.equal(run.n_tokens, 16);
@@ -32,6 +53,9 @@ test('cram run (K=8, 16 tokens, gutenberg-llama-s) reaches accuracy 1.0; eval of
   assert.equal(ev.text_matches, true);
   assert.ok(Math.abs(ev.loss - run.loss_at_best_accuracy) < 1e-4 * run.loss_at_best_accuracy);
   // Vectors trained on one model are refused by another.
-  assert.throws(() => cram('eval', '--model', 'gutenberg-llama-xs', '--vector', out, '--text-file', passage), /was trained on model "gutenberg-llama-s"/);
+  assert.throws(
+    () => cram('eval', '--model', 'gutenberg-llama-xs', '--vector', out, '--text-file', passage),
+    /was trained on model "gutenberg-llama-s"/,
+  );
   rmSync(dir, { recursive: true });
 });

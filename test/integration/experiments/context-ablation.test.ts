@@ -14,7 +14,13 @@ import YAML from 'yaml';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
-import { contextAblationTable, contextIds, precedingText, withContext, type ContextAblationRecord } from '../../../src/experiments/kinds/context-ablation.ts';
+import {
+  contextAblationTable,
+  contextIds,
+  precedingText,
+  withContext,
+  type ContextAblationRecord,
+} from '../../../src/experiments/kinds/context-ablation.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
 import { fixture, ready } from '../../helpers.ts';
 
@@ -39,8 +45,20 @@ test('the text before the crammed text: first half of the sentences, with the se
   }
 });
 
-test('context ids: the last P tokens without BOS, put after the text\'s first token', () => {
-  const tok = { encode: (s: string) => [0, ...s.split(' ').filter(Boolean).map((w) => w.length)], decode: () => '', bosId: 0, eosId: 1, fingerprint: '' };
+test("context ids: the last P tokens without BOS, put after the text's first token", () => {
+  const tok = {
+    encode: (s: string) => [
+      0,
+      ...s
+        .split(' ')
+        .filter(Boolean)
+        .map((w) => w.length),
+    ],
+    decode: () => '',
+    bosId: 0,
+    eosId: 1,
+    fingerprint: '',
+  };
   assert.deepEqual(contextIds(tok, 'a bb ccc dddd', 2), [3, 4]);
   assert.deepEqual(contextIds(tok, 'a bb', 10), [1, 2]);
   assert.deepEqual(contextIds(tok, 'a bb', 0), []);
@@ -51,11 +69,25 @@ test('context ids: the last P tokens without BOS, put after the text\'s first to
 test('a context-ablation run from a config: P = 0 is the baseline, accuracy on the text part only, vectors next to it', async () => {
   await ready;
   const file = join(work, 'small.yaml');
-  writeFileSync(file, YAML.stringify({
-    experiment: 'context-ablation', name: 'small', output_dir: join(work, 'results'), backend: 'cpu', models: ['gutenberg-llama-xs'],
-    sources: ['gutenberg-heldout', { kind: 'gutenberg-heldout', keep_newlines: true }], lengths: [6], n_mem: [1], samples: 2,
-    context_tokens: [0, 8, 40], max_steps: 15, patience: 15, batch: { max_texts: 9, max_tokens: 1024 }, seed: 2,
-  }));
+  writeFileSync(
+    file,
+    YAML.stringify({
+      experiment: 'context-ablation',
+      name: 'small',
+      output_dir: join(work, 'results'),
+      backend: 'cpu',
+      models: ['gutenberg-llama-xs'],
+      sources: ['gutenberg-heldout', { kind: 'gutenberg-heldout', keep_newlines: true }],
+      lengths: [6],
+      n_mem: [1],
+      samples: 2,
+      context_tokens: [0, 8, 40],
+      max_steps: 15,
+      patience: 15,
+      batch: { max_texts: 9, max_tokens: 1024 },
+      seed: 2,
+    }),
+  );
   const r = await runExperiment<ContextAblationRecord>(file, { quiet: true });
   assert.equal(r.records.length, 2 * 2 * (3 + 1));
   const vec = r.records.filter((x) => x.condition === 'vectors');
@@ -93,11 +125,27 @@ test('a context-ablation run from a config: P = 0 is the baseline, accuracy on t
   assert.equal(table.length, 2 * 4);
   assert.ok(existsSync(join(r.runDir, 'figures', 'context_ablation.png')));
   assert.ok(existsSync(join(r.runDir, 'context_ablation.csv')));
-  assert.match(readFileSync(join(r.runDir, 'report.md'), 'utf8'), /## Real preceding text vs crammed vectors \(paper §4\.7\)/);
+  assert.match(
+    readFileSync(join(r.runDir, 'report.md'), 'utf8'),
+    /## Real preceding text vs crammed vectors \(paper §4\.7\)/,
+  );
 });
 
 test('configs/context-ablation.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', 'check', 'configs/context-ablation.yaml', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      fixture('forbid-engine.mjs'),
+      'src/cli/main.ts',
+      'check',
+      'configs/context-ablation.yaml',
+      '--json',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.experiment, 'context-ablation');

@@ -25,28 +25,54 @@ import { bundled, open, ready } from '../../helpers.ts';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cram-followups-'));
 const results = join(work, 'results');
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()) : []);
+const lines = (file: string) =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+    : [];
 const model = open(bundled('gutenberg-llama-xs'), { tokenizer: true });
 
 function writeConfig(name: string, fields: Record<string, unknown>): string {
   const file = join(work, `${name}.yaml`);
-  writeFileSync(file, YAML.stringify({ name, output_dir: results, backend: 'cpu', models: ['gutenberg-llama-xs'], sources: ['gutenberg-heldout'], seed: 2, ...fields }));
+  writeFileSync(
+    file,
+    YAML.stringify({
+      name,
+      output_dir: results,
+      backend: 'cpu',
+      models: ['gutenberg-llama-xs'],
+      sources: ['gutenberg-heldout'],
+      seed: 2,
+      ...fields,
+    }),
+  );
   return file;
 }
 
 async function killWhen(config: string, file: string, count: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
   const deadline = Date.now() + 120_000;
-  while (lines(file).length < count && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 30));
+  while (lines(file).length < count && Date.now() < deadline && child.exitCode === null)
+    await new Promise((r) => setTimeout(r, 30));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   return lines(file).length;
 }
 
-test('the kinds\' own fields are validated before anything is written', () => {
+test("the kinds' own fields are validated before anything is written", () => {
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ experiment: 'progressive', lengths: [4, 8], target_length: 6 }, /target_length: 6 is shorter than the largest of lengths \(8\)/],
-    [{ experiment: 'progressive', lengths: [4], sources: ['random-words'] }, /random-words texts have their own short lengths/],
+    [
+      { experiment: 'progressive', lengths: [4, 8], target_length: 6 },
+      /target_length: 6 is shorter than the largest of lengths \(8\)/,
+    ],
+    [
+      { experiment: 'progressive', lengths: [4], sources: ['random-words'] },
+      /random-words texts have their own short lengths/,
+    ],
     [{ experiment: 'progressive', lengths: [4], schedule: 'exponential' }, /schedule/],
     [{ experiment: 'progressive', lengths: [4], start_length: 8 }, /start_length: 8 is longer than the target/],
     [{ experiment: 'one-step', lengths: [4], m_sharing: ['shared', 'shared'] }, /m_sharing/],
@@ -54,17 +80,40 @@ test('the kinds\' own fields are validated before anything is written', () => {
   ];
   for (const [fields, pattern] of cases) {
     const file = writeConfig('invalid', { samples: 2, ...fields });
-    assert.throws(() => prepareExperiment(file, { quiet: true }), (e: Error) => pattern.test(e.message), JSON.stringify(fields));
+    assert.throws(
+      () => prepareExperiment(file, { quiet: true }),
+      (e: Error) => pattern.test(e.message),
+      JSON.stringify(fields),
+    );
   }
   assert.equal(existsSync(join(results, 'invalid')), false);
-  const ok = prepareExperiment(writeConfig('valid', { experiment: 'progressive', lengths: [4, 8], n_mem: [1, 2], samples: 2 }), { quiet: true });
-  assert.deepEqual(ok.models[0].items.map((i) => i.key), ['gutenberg-llama-xs|gutenberg-heldout|K1|i0', 'gutenberg-llama-xs|gutenberg-heldout|K1|i1', 'gutenberg-llama-xs|gutenberg-heldout|K2|i0', 'gutenberg-llama-xs|gutenberg-heldout|K2|i1']);
+  const ok = prepareExperiment(
+    writeConfig('valid', { experiment: 'progressive', lengths: [4, 8], n_mem: [1, 2], samples: 2 }),
+    { quiet: true },
+  );
+  assert.deepEqual(
+    ok.models[0].items.map((i) => i.key),
+    [
+      'gutenberg-llama-xs|gutenberg-heldout|K1|i0',
+      'gutenberg-llama-xs|gutenberg-heldout|K1|i1',
+      'gutenberg-llama-xs|gutenberg-heldout|K2|i0',
+      'gutenberg-llama-xs|gutenberg-heldout|K2|i1',
+    ],
+  );
 });
 
 test('progressive: killed in the grid phase and in the progressive phase, resumed: each text once, horizons match the saved vectors', async () => {
   const config = writeConfig('prog', {
-    experiment: 'progressive', lengths: [4, 8], n_mem: [1, 2], samples: 3, max_steps: 60, patience: 30,
-    stage_steps: 30, text_steps: 150, curves: 1, batch: { max_texts: 2, max_tokens: 256 },
+    experiment: 'progressive',
+    lengths: [4, 8],
+    n_mem: [1, 2],
+    samples: 3,
+    max_steps: 60,
+    patience: 30,
+    stage_steps: 30,
+    text_steps: 150,
+    curves: 1,
+    batch: { max_texts: 2, max_tokens: 256 },
   });
   const dir = join(results, 'prog');
   const grid = join(dir, 'capacity_samples.jsonl');
@@ -80,10 +129,20 @@ test('progressive: killed in the grid phase and in the progressive phase, resume
   assert.equal(r.ranNow, 6 - before, 'only unfinished texts ran');
   const keys = r.records.map((x) => `${x.n_mem}|${x.sample_index}`);
   assert.equal(new Set(keys).size, 6);
-  const gridKeys = lines(grid).map((l) => { const x = JSON.parse(l); return `${x.n_mem}|${x.length}|${x.sample_index}`; });
+  const gridKeys = lines(grid).map((l) => {
+    const x = JSON.parse(l);
+    return `${x.n_mem}|${x.length}|${x.sample_index}`;
+  });
   assert.equal(gridKeys.length, 12, 'no grid text ran twice');
   assert.equal(new Set(gridKeys).size, 12);
-  for (const f of ['report.md', 'horizons.csv', 'grid_capacity.csv', 'figures/horizon_distribution.png', 'figures/horizon_vs_grid.png']) assert.ok(existsSync(join(dir, f)), f);
+  for (const f of [
+    'report.md',
+    'horizons.csv',
+    'grid_capacity.csv',
+    'figures/horizon_distribution.png',
+    'figures/horizon_vs_grid.png',
+  ])
+    assert.ok(existsSync(join(dir, f)), f);
   // Each horizon is what greedy regeneration from the saved vectors gives on the text.
   const { engine, tokenizer } = await model;
   const texts = loadSourceTexts({ kind: 'gutenberg-heldout' }, tokenizer!, { count: 3, maxLength: 8 });
@@ -100,8 +159,17 @@ test('progressive: killed in the grid phase and in the progressive phase, resume
 test('one-step with shared m: a missing record reruns its group and comes back the same; saved vectors re-evaluate to the record', async () => {
   await ready;
   const config = writeConfig('onestep', {
-    experiment: 'one-step', lengths: [4, 6], n_mem: [1], samples: 3, max_steps: 40, patience: 20, m_sharing: ['per_text', 'shared'],
-    m_group_size: 2, timing_samples: 1, timing_repeats: 1, curves: 1,
+    experiment: 'one-step',
+    lengths: [4, 6],
+    n_mem: [1],
+    samples: 3,
+    max_steps: 40,
+    patience: 20,
+    m_sharing: ['per_text', 'shared'],
+    m_group_size: 2,
+    timing_samples: 1,
+    timing_repeats: 1,
+    curves: 1,
   });
   const dir = join(results, 'onestep');
   const first = await runExperiment<OneStepRecord>(config, { quiet: true });
@@ -112,30 +180,58 @@ test('one-step with shared m: a missing record reruns its group and comes back t
   // Drop one member of a 2-text group: the rerun trains the group again and records only that member, identically.
   const file = join(dir, 'one_step.jsonl');
   const all = lines(file);
-  const victim = all.findIndex((l) => { const x = JSON.parse(l) as OneStepRecord; return x.m_sharing === 'shared' && x.group_size === 2; });
+  const victim = all.findIndex((l) => {
+    const x = JSON.parse(l) as OneStepRecord;
+    return x.m_sharing === 'shared' && x.group_size === 2;
+  });
   writeFileSync(file, all.filter((_, i) => i !== victim).join('\n') + '\n');
   const again = await runExperiment<OneStepRecord>(config, { quiet: true });
   assert.equal(again.ranNow, 1);
   assert.equal(lines(file).length, 12);
-  const strip = ({ seconds: _s, decode_onepass_ms: _a, decode_greedy_ms: _b, decode_speedup: _c, decode_onepass_min_ms: _d, decode_greedy_min_ms: _e, ...rest }: OneStepRecord) => rest;
+  const strip = ({
+    seconds: _s,
+    decode_onepass_ms: _a,
+    decode_greedy_ms: _b,
+    decode_speedup: _c,
+    decode_onepass_min_ms: _d,
+    decode_greedy_min_ms: _e,
+    ...rest
+  }: OneStepRecord) => rest;
   const [was, now] = [strip(JSON.parse(all[victim])), strip(JSON.parse(lines(file)[11]))];
   // Equal up to float noise: the group now runs alone, before it shared its batch (padding) with others.
   for (const k of Object.keys(was) as (keyof typeof was)[]) {
     const [a, b] = [now[k], was[k]];
-    if (typeof a === 'number' && typeof b === 'number' && !Number.isInteger(b)) assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b), `${k}: ${a} vs ${b}`);
+    if (typeof a === 'number' && typeof b === 'number' && !Number.isInteger(b))
+      assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b), `${k}: ${a} vs ${b}`);
     else assert.deepEqual(a, b, k);
   }
   // The kept vectors give back the recorded accuracy; timing was measured for the first text of each (length, m).
   const { engine, tokenizer } = await model;
   const texts = loadSourceTexts({ kind: 'gutenberg-heldout' }, tokenizer!, { count: 3, maxLength: 6 });
   const recs = again.records;
-  const evals = await evaluateOneStep(engine, recs.map((rec) => {
-    const { memory } = readVectorFile(join(dir, rec.vector_file));
-    const d = memory.length / 2;
-    return { e: memory.slice(0, d), m: memory.slice(d), targets: texts.find((t) => t.index === rec.sample_index)!.ids.slice(1, rec.length) };
-  }));
-  recs.forEach((rec, i) => assert.equal(evals[i].accuracy, rec.best_accuracy, `${rec.m_sharing} L${rec.length} #${rec.sample_index}`));
+  const evals = await evaluateOneStep(
+    engine,
+    recs.map((rec) => {
+      const { memory } = readVectorFile(join(dir, rec.vector_file));
+      const d = memory.length / 2;
+      return {
+        e: memory.slice(0, d),
+        m: memory.slice(d),
+        targets: texts.find((t) => t.index === rec.sample_index)!.ids.slice(1, rec.length),
+      };
+    }),
+  );
+  recs.forEach((rec, i) =>
+    assert.equal(evals[i].accuracy, rec.best_accuracy, `${rec.m_sharing} L${rec.length} #${rec.sample_index}`),
+  );
   assert.equal(recs.filter((x) => x.decode_onepass_ms !== null && x.decode_greedy_ms !== null).length, 4);
-  for (const f of ['report.md', 'one_step_capacity.csv', 'decode_time.csv', 'figures/one_step_accuracy_vs_length.png', 'figures/decode_time.png']) assert.ok(existsSync(join(dir, f)), f);
+  for (const f of [
+    'report.md',
+    'one_step_capacity.csv',
+    'decode_time.csv',
+    'figures/one_step_accuracy_vs_length.png',
+    'figures/decode_time.png',
+  ])
+    assert.ok(existsSync(join(dir, f)), f);
   assert.match(readFileSync(join(dir, 'report.md'), 'utf8'), /One-pass vs autoregressive capacity/);
 });

@@ -18,7 +18,12 @@ import { ready } from '../../helpers.ts';
 type Line = Record<string, unknown>;
 
 const TIMING = new Set([
-  'seconds', 'decode_onepass_ms', 'decode_onepass_min_ms', 'decode_greedy_ms', 'decode_greedy_min_ms', 'decode_speedup',
+  'seconds',
+  'decode_onepass_ms',
+  'decode_onepass_min_ms',
+  'decode_greedy_ms',
+  'decode_greedy_min_ms',
+  'decode_speedup',
 ]);
 
 /** Runs `config` (a name and its fields; output_dir is set here) and returns the lines of `files`, without timing. */
@@ -33,7 +38,10 @@ export async function runReduced(config: Line, files: string[], keyOf: (l: Line)
     for (const f of files) {
       const path = join(r.runDir, f);
       assert.ok(existsSync(path), `${f} was written`);
-      const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Line);
+      const lines = readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as Line);
       const untimed = (l: Line) => Object.fromEntries(Object.entries(l).filter(([k]) => !TIMING.has(k)));
       const kept = lines.map((l) => ({ file: f, ...untimed(l) }));
       out.push(...kept.sort((a, b) => keyOf(a).localeCompare(keyOf(b))));
@@ -67,7 +75,10 @@ export function checkGolden(fixtureFile: string, got: Line[], keyOf: (l: Line) =
   if (process.env.UPDATE_FIXTURE === '1') {
     writeFileSync(fixtureFile, got.map((x) => JSON.stringify(x)).join('\n') + '\n');
   }
-  const want = readFileSync(fixtureFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+  const want = readFileSync(fixtureFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Line);
   assert.deepEqual(got.map(keyOf), want.map(keyOf), 'the same lines, in the same order');
   want.forEach((w, i) => compare(got[i], w, keyOf(w)));
 }

@@ -17,11 +17,25 @@ import { MemoryStore } from '../../../src/compress/store.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const cramNoEngine = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
+  spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', ...args],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
 
 test('the hook does catch the engine (cram run imports it)', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), '-e',
-    "const m = await import('./src/run/model-session.ts'); await m.startBackend('cpu')"], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      fixture('forbid-engine.mjs'),
+      '-e',
+      "const m = await import('./src/run/model-session.ts'); await m.startBackend('cpu')",
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /tensor engine loaded: .*(onnxruntime|src\/engine\/runtime)/);
 });
@@ -37,7 +51,10 @@ test('cram check (config validation, models, tokenizers, texts, plan) runs witho
 
 test('cram kinds runs without the engine; reading a store that does not exist creates none', () => {
   // Through the package's bin (bin/cram.js registers tsx itself).
-  const k = spawnSync(process.execPath, ['--import', fixture('forbid-engine.mjs'), 'bin/cram.js', 'kinds'], { cwd: ROOT, encoding: 'utf8' });
+  const k = spawnSync(process.execPath, ['--import', fixture('forbid-engine.mjs'), 'bin/cram.js', 'kinds'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.equal(k.status, 0, k.stderr);
   assert.match(k.stdout, /^capacity\t/m);
   const dir = mkdtempSync(join(tmpdir(), 'cram-noengine-'));
@@ -59,26 +76,62 @@ test('bad command input fails before the engine starts, naming the cause', () =>
   try {
     const text = join(dir, 'in.txt');
     writeFileSync(text, 'A short text to compress.');
-    const c = cramNoEngine('compress', '--model', 'gutenberg-llama-s', '--in', text, '--out', join(dir, 'missing', 'x.mem'));
+    const c = cramNoEngine(
+      'compress',
+      '--model',
+      'gutenberg-llama-s',
+      '--in',
+      text,
+      '--out',
+      join(dir, 'missing', 'x.mem'),
+    );
     assert.equal(c.status, 1);
     assert.match(c.stderr, /^error: --out .*x\.mem: folder .*missing does not exist; create it first/);
     const latin = join(dir, 'latin1.txt');
     writeFileSync(latin, Buffer.from('D\xe9j\xe0 vu, na\xefve caf\xe9.', 'latin1'));
     const r = cramNoEngine('run', '--model', 'gutenberg-llama-xs', '--text-file', latin);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /--text-file .*latin1\.txt is not valid UTF-8 \(first bad byte 0xe9 at offset 1\).*--encoding latin1/);
-    const len = cramNoEngine('run', '--model', 'gutenberg-llama-xs', '--text-file', fixture('heldout-passage.txt'), '--mem', '2047');
+    assert.match(
+      r.stderr,
+      /--text-file .*latin1\.txt is not valid UTF-8 \(first bad byte 0xe9 at offset 1\).*--encoding latin1/,
+    );
+    const len = cramNoEngine(
+      'run',
+      '--model',
+      'gutenberg-llama-xs',
+      '--text-file',
+      fixture('heldout-passage.txt'),
+      '--mem',
+      '2047',
+    );
     assert.equal(len.status, 1);
     assert.match(len.stderr, /tokens \+ 2047 vectors need \d+ positions but gutenberg-llama-xs takes 2048/);
     // Vectors made with another tokenizer are refused before anything is computed with them.
     const vec = join(dir, 'v.safetensors');
     writeVectorFile(vec, new Float32Array(64), {
-      model: 'gutenberg-llama-xs', model_sha256: 'a'.repeat(64), tokenizer_sha256: 'b'.repeat(64), n_mem: 1, embed_dim: 64, n_tokens: 8,
-      text_sha256: 'c'.repeat(64), ids_sha256: 'd'.repeat(64),
+      model: 'gutenberg-llama-xs',
+      model_sha256: 'a'.repeat(64),
+      tokenizer_sha256: 'b'.repeat(64),
+      n_mem: 1,
+      embed_dim: 64,
+      n_tokens: 8,
+      text_sha256: 'c'.repeat(64),
+      ids_sha256: 'd'.repeat(64),
     });
-    const e = cramNoEngine('eval', '--model', 'gutenberg-llama-xs', '--vector', vec, '--text-file', fixture('heldout-passage.txt'));
+    const e = cramNoEngine(
+      'eval',
+      '--model',
+      'gutenberg-llama-xs',
+      '--vector',
+      vec,
+      '--text-file',
+      fixture('heldout-passage.txt'),
+    );
     assert.equal(e.status, 1);
-    assert.match(e.stderr, /v\.safetensors was made with a tokenizer bbbbbbbbbbbb… .*but gutenberg-llama-xs's tokenizer is [0-9a-f]{12}…: the same text would give other token ids/);
+    assert.match(
+      e.stderr,
+      /v\.safetensors was made with a tokenizer bbbbbbbbbbbb… .*but gutenberg-llama-xs's tokenizer is [0-9a-f]{12}…: the same text would give other token ids/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -14,9 +14,21 @@ import { checkGolden, runReduced } from './golden.ts';
 
 const CONFIG = new URL('../../../configs/one-step.yaml', import.meta.url);
 const REDUCED = {
-  name: 'one-step-reduced', models: ['gutenberg-llama-s'], lengths: [4, 8], n_mem: [1], samples: 4,
-  m_sharing: ['per_text', 'shared'], m_group_size: 2, compare_autoregressive: true, timing_samples: 0,
-  max_steps: 40, patience: 12, curves: 1, batch: { max_texts: 3, max_tokens: 24 }, backend: 'cpu', seed: 3,
+  name: 'one-step-reduced',
+  models: ['gutenberg-llama-s'],
+  lengths: [4, 8],
+  n_mem: [1],
+  samples: 4,
+  m_sharing: ['per_text', 'shared'],
+  m_group_size: 2,
+  compare_autoregressive: true,
+  timing_samples: 0,
+  max_steps: 40,
+  patience: 12,
+  curves: 1,
+  batch: { max_texts: 3, max_tokens: 24 },
+  backend: 'cpu',
+  seed: 3,
 };
 const key = (l: Record<string, unknown>) =>
   `${l.file}|${l.model}|${l.source}|L${l.length}|K${l.n_mem ?? ''}|${l.m_sharing ?? ''}|i${l.sample_index}`;

@@ -14,10 +14,24 @@ import { checkGolden, runReduced } from './golden.ts';
 
 const CONFIG = new URL('../../../configs/progressive.yaml', import.meta.url);
 const REDUCED = {
-  name: 'progressive-reduced', models: ['gutenberg-llama-s'], lengths: [4, 8], target_length: 12, n_mem: [1, 2],
+  name: 'progressive-reduced',
+  models: ['gutenberg-llama-s'],
+  lengths: [4, 8],
+  target_length: 12,
+  n_mem: [1, 2],
   samples: 2,
-  schedule: 'doubling', start_length: 2, step: 1, stage_steps: 30, text_steps: 240, lr_reset: true, max_steps: 30,
-  patience: 12, curves: 1, batch: { max_texts: 2, max_tokens: 20 }, backend: 'cpu', seed: 3,
+  schedule: 'doubling',
+  start_length: 2,
+  step: 1,
+  stage_steps: 30,
+  text_steps: 240,
+  lr_reset: true,
+  max_steps: 30,
+  patience: 12,
+  curves: 1,
+  batch: { max_texts: 2, max_tokens: 20 },
+  backend: 'cpu',
+  seed: 3,
 };
 const key = (l: Record<string, unknown>) =>
   `${l.file}|${l.model}|${l.source}|${l.length ?? ''}|K${l.n_mem}|i${l.sample_index}`;

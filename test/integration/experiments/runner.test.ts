@@ -17,27 +17,53 @@ const work = mkdtempSync(join(tmpdir(), 'cram-runner-'));
 
 function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
   const file = join(work, `${name}.yaml`);
-  writeFileSync(file, YAML.stringify({
-    name, output_dir: join(work, 'results'), backend: 'cpu', models: ['gutenberg-llama-xs'],
-    sources: ['gutenberg-heldout', 'random-words'], lengths: [4, 8], n_mem: [1], samples: 3, random_max_length: 8,
-    max_steps: 40, patience: 20, curves: 1, batch: { max_texts: 2, max_tokens: 64 }, seed: 3, ...extra,
-  }));
+  writeFileSync(
+    file,
+    YAML.stringify({
+      name,
+      output_dir: join(work, 'results'),
+      backend: 'cpu',
+      models: ['gutenberg-llama-xs'],
+      sources: ['gutenberg-heldout', 'random-words'],
+      lengths: [4, 8],
+      n_mem: [1],
+      samples: 3,
+      random_max_length: 8,
+      max_steps: 40,
+      patience: 20,
+      curves: 1,
+      batch: { max_texts: 2, max_tokens: 64 },
+      seed: 3,
+      ...extra,
+    }),
+  );
   return file;
 }
 
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()) : []);
+const lines = (file: string) =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+    : [];
 const keyOf = (r: SampleRecord) => `${r.source}|${r.length}|${r.n_mem}|${r.sample_index}`;
 const withoutTiming = ({ seconds: _s, run: _r, vector_file: _v, ...rest }: SampleRecord) => rest;
 
 test('a bad config fails before any work with a one-line error', () => {
   const bad = writeConfig('bad', { lengths: [8, 1] });
-  const r = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', bad], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', bad], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 1);
   assert.match(r.stderr.trim(), /^error: .*bad\.yaml: lengths\[1\] = 1: Too small: expected number to be >=2$/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.equal(existsSync(join(work, 'results', 'bad')), false, 'no results folder for a rejected config');
   const missingModel = writeConfig('nomodel', { models: ['no-such-model'] });
-  const r2 = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', missingModel], { cwd: ROOT, encoding: 'utf8' });
+  const r2 = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', missingModel], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.equal(r2.status, 1);
   assert.match(r2.stderr, /model "no-such-model" is neither a folder nor a bundled model/);
 });
@@ -45,9 +71,13 @@ test('a bad config fails before any work with a one-line error', () => {
 test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repeated', async () => {
   const config = writeConfig('killed');
   const samples = join(work, 'results', 'killed', 'samples.jsonl');
-  const child = spawn('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
   const deadline = Date.now() + 120_000;
-  while (lines(samples).length < 3 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  while (lines(samples).length < 3 && Date.now() < deadline && child.exitCode === null)
+    await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   const before = lines(samples);
@@ -67,16 +97,26 @@ test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repe
   const sessions = new RunFolder(join(work, 'results', 'killed')).sessions()!;
   assert.equal(sessions.sessions, 2);
   assert.equal(sessions.unfinished, 1);
-  assert.match(readFileSync(join(work, 'results', 'killed', 'report.md'), 'utf8'), /2 sessions, 1 killed or still running/);
+  assert.match(
+    readFileSync(join(work, 'results', 'killed', 'report.md'), 'utf8'),
+    /2 sessions, 1 killed or still running/,
+  );
   // Changing what decides the results is refused rather than mixed into the finished run.
   const changed = writeConfig('killed', { max_steps: 41 });
-  await assert.rejects(runExperiment<SampleRecord>(changed, { quiet: true }), /holds a run, but it was made with a different max_steps/);
+  await assert.rejects(
+    runExperiment<SampleRecord>(changed, { quiet: true }),
+    /holds a run, but it was made with a different max_steps/,
+  );
 });
 
 test('a seeded run repeated gives identical texts and identical results', async () => {
   await ready;
-  const a = await runExperiment<SampleRecord>(writeConfig('repeat-a', { sources: ['gutenberg-heldout'] }), { quiet: true });
-  const b = await runExperiment<SampleRecord>(writeConfig('repeat-b', { sources: ['gutenberg-heldout'] }), { quiet: true });
+  const a = await runExperiment<SampleRecord>(writeConfig('repeat-a', { sources: ['gutenberg-heldout'] }), {
+    quiet: true,
+  });
+  const b = await runExperiment<SampleRecord>(writeConfig('repeat-b', { sources: ['gutenberg-heldout'] }), {
+    quiet: true,
+  });
   const sort = (rs: SampleRecord[]) => [...rs].sort((x, y) => keyOf(x).localeCompare(keyOf(y))).map(withoutTiming);
   assert.equal(a.records.length, 6);
   assert.deepEqual(sort(a.records), sort(b.records));

@@ -13,7 +13,12 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { runExperiment } from '../../../src/run/harness.ts';
 import {
-  randomSameNorm, sideEffectsSamples, sideEffectsTable, type DonorRecord, type ReferenceRecord, type SideEffectsRecord,
+  randomSameNorm,
+  sideEffectsSamples,
+  sideEffectsTable,
+  type DonorRecord,
+  type ReferenceRecord,
+  type SideEffectsRecord,
 } from '../../../src/experiments/kinds/side-effects.ts';
 import { norm } from '../../../src/experiments/kinds/study-common.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
@@ -27,24 +32,75 @@ const work = mkdtempSync(join(tmpdir(), 'cram-side-effects-'));
 test('random vectors with the row norms of given vectors, seeded', () => {
   const like = Float32Array.from(seededNormal(3 * 16, 'like').map((x, i) => x * (1 + Math.floor(i / 16))));
   const r = randomSameNorm(like, 3, 's');
-  for (let k = 0; k < 3; k++) assert.ok(Math.abs(norm(r.subarray(k * 16, (k + 1) * 16)) - norm(like.subarray(k * 16, (k + 1) * 16))) < 1e-5);
+  for (let k = 0; k < 3; k++)
+    assert.ok(Math.abs(norm(r.subarray(k * 16, (k + 1) * 16)) - norm(like.subarray(k * 16, (k + 1) * 16))) < 1e-5);
   assert.deepEqual(randomSameNorm(like, 3, 's'), r);
   assert.notDeepEqual(randomSameNorm(like, 3, 't'), r);
 });
 
 test('the table on hand-made records: deltas against nothing, shares of pairs whose loss rose', () => {
-  const common = { run: 'x', model: 'm', eval_source: 'e', eval_length: 8, eval_indices: [5, 6], baseline_loss: [2, 4], baseline_accuracy: [0.5, 0.25] };
-  const none: ReferenceRecord = { record: 'reference', condition: 'none', ...common, n_mem: 0, vector_norm: 0, loss: [2, 4], accuracy: [0.5, 0.25], loss_mean: 3, accuracy_mean: 0.375 };
-  const meanEmb: ReferenceRecord = { ...none, condition: 'mean_embedding', n_mem: 1, vector_norm: 0.5, loss: [2.5, 3.5], accuracy: [0.5, 0.25], loss_mean: 3, accuracy_mean: 0.375 };
+  const common = {
+    run: 'x',
+    model: 'm',
+    eval_source: 'e',
+    eval_length: 8,
+    eval_indices: [5, 6],
+    baseline_loss: [2, 4],
+    baseline_accuracy: [0.5, 0.25],
+  };
+  const none: ReferenceRecord = {
+    record: 'reference',
+    condition: 'none',
+    ...common,
+    n_mem: 0,
+    vector_norm: 0,
+    loss: [2, 4],
+    accuracy: [0.5, 0.25],
+    loss_mean: 3,
+    accuracy_mean: 0.375,
+  };
+  const meanEmb: ReferenceRecord = {
+    ...none,
+    condition: 'mean_embedding',
+    n_mem: 1,
+    vector_norm: 0.5,
+    loss: [2.5, 3.5],
+    accuracy: [0.5, 0.25],
+    loss_mean: 3,
+    accuracy_mean: 0.375,
+  };
   const donor = (i: number, crammed: number[], random: number[], length = 4): DonorRecord => ({
-    record: 'donor', ...common, n_mem: 1, source: 's', length, sample_index: i, n_tokens: 4, best_accuracy: 1, best_loss: 0.1, steps: 9, stop_reason: 'solved',
-    regenerated_exact: true, vector_norm: 3, vector_file: '', crammed_loss: crammed, crammed_accuracy: [0, 0], random_loss: random, random_accuracy: [0.5, 0.25],
-    crammed_loss_mean: 0, crammed_accuracy_mean: 0, random_loss_mean: 0, random_accuracy_mean: 0, seconds: 1,
+    record: 'donor',
+    ...common,
+    n_mem: 1,
+    source: 's',
+    length,
+    sample_index: i,
+    n_tokens: 4,
+    best_accuracy: 1,
+    best_loss: 0.1,
+    steps: 9,
+    stop_reason: 'solved',
+    regenerated_exact: true,
+    vector_norm: 3,
+    vector_file: '',
+    crammed_loss: crammed,
+    crammed_accuracy: [0, 0],
+    random_loss: random,
+    random_accuracy: [0.5, 0.25],
+    crammed_loss_mean: 0,
+    crammed_accuracy_mean: 0,
+    random_loss_mean: 0,
+    random_accuracy_mean: 0,
+    seconds: 1,
   });
   const records: SideEffectsRecord[] = [none, meanEmb, donor(0, [3, 5], [2, 4]), donor(1, [4, 4], [2, 4])];
   assert.equal(sideEffectsSamples(records).length, 2 + 2 + 2 * 2 * 2);
   const t = sideEffectsTable(records);
-  assert.deepEqual(t.map((r) => r.condition), ['none', 'crammed', 'random_same_norm', 'mean_embedding']);
+  assert.deepEqual(
+    t.map((r) => r.condition),
+    ['none', 'crammed', 'random_same_norm', 'mean_embedding'],
+  );
   const by = Object.fromEntries(t.map((r) => [r.condition, r]));
   assert.equal(by.none.delta_loss_mean, 0);
   assert.equal(by.crammed.delta_loss_mean, (1 + 1 + 2 + 0) / 4);
@@ -57,11 +113,21 @@ test('the table on hand-made records: deltas against nothing, shares of pairs wh
   assert.equal(by.mean_embedding.prefix_norm_mean, 0.5);
   // Donors of two lengths: one row each for the crammed and the random prefixes.
   const two = sideEffectsTable([...records, donor(2, [6, 6], [2, 4], 8)]);
-  assert.deepEqual(two.map((r) => `${r.condition}|${r.donor_length}|${r.prefixes}`), ['none|null|1', 'crammed|4|2', 'crammed|8|1', 'random_same_norm|4|2', 'random_same_norm|8|1', 'mean_embedding|null|1']);
+  assert.deepEqual(
+    two.map((r) => `${r.condition}|${r.donor_length}|${r.prefixes}`),
+    [
+      'none|null|1',
+      'crammed|4|2',
+      'crammed|8|1',
+      'random_same_norm|4|2',
+      'random_same_norm|8|1',
+      'mean_embedding|null|1',
+    ],
+  );
   assert.equal(two.find((r) => r.condition === 'crammed' && r.donor_length === 8)!.delta_loss_mean, 3);
 });
 
-test('the mean token embedding is the row mean of the model\'s embedding table', async () => {
+test("the mean token embedding is the row mean of the model's embedding table", async () => {
   await ready;
   await startBackend('cpu');
   const model = await openModel('gutenberg-llama-xs');
@@ -81,16 +147,35 @@ test('the mean token embedding is the row mean of the model\'s embedding table',
 test('a side-effects run from a config: every condition, unrelated texts after the donors, figure and report', async () => {
   await ready;
   const file = join(work, 'small.yaml');
-  writeFileSync(file, YAML.stringify({
-    experiment: 'side-effects', name: 'small', output_dir: join(work, 'results'), backend: 'cpu', models: ['gutenberg-llama-xs'],
-    sources: ['gutenberg-heldout'], lengths: [4], n_mem: [1, 2], samples: 2, eval_texts: 3, eval_length: 16,
-    max_steps: 15, patience: 15, batch: { max_texts: 8, max_tokens: 512 }, seed: 4,
-  }));
+  writeFileSync(
+    file,
+    YAML.stringify({
+      experiment: 'side-effects',
+      name: 'small',
+      output_dir: join(work, 'results'),
+      backend: 'cpu',
+      models: ['gutenberg-llama-xs'],
+      sources: ['gutenberg-heldout'],
+      lengths: [4],
+      n_mem: [1, 2],
+      samples: 2,
+      eval_texts: 3,
+      eval_length: 16,
+      max_steps: 15,
+      patience: 15,
+      batch: { max_texts: 8, max_tokens: 512 },
+      seed: 4,
+    }),
+  );
   const r = await runExperiment<SideEffectsRecord>(file, { quiet: true });
   const donors = r.records.filter((x): x is DonorRecord => x.record === 'donor');
   const refs = r.records.filter((x): x is ReferenceRecord => x.record === 'reference');
   assert.equal(donors.length, 2 * 2);
-  assert.deepEqual(refs.map((x) => `${x.condition}|${x.n_mem}`).sort(), ['mean_embedding|1', 'mean_embedding|2', 'none|0']);
+  assert.deepEqual(refs.map((x) => `${x.condition}|${x.n_mem}`).sort(), [
+    'mean_embedding|1',
+    'mean_embedding|2',
+    'none|0',
+  ]);
   for (const x of r.records) assert.deepEqual(x.eval_indices, [2, 3, 4], 'the evaluation texts follow the donors');
   const none = refs.find((x) => x.condition === 'none')!;
   assert.deepEqual(none.loss, none.baseline_loss);
@@ -100,14 +185,34 @@ test('a side-effects run from a config: every condition, unrelated texts after t
     assert.ok(d.random_loss.every(Number.isFinite) && d.crammed_accuracy.every((a) => a >= 0 && a <= 1));
   }
   const samples = readFileSync(join(r.runDir, 'side_effects_samples.csv'), 'utf8').trim().split('\n');
-  assert.equal(samples.length, 1 + 2 * 3 * (1 + 2 + 2 + 1), 'per K: none, 2 donors × (crammed, random), mean embedding; 3 texts each');
+  assert.equal(
+    samples.length,
+    1 + 2 * 3 * (1 + 2 + 2 + 1),
+    'per K: none, 2 donors × (crammed, random), mean embedding; 3 texts each',
+  );
   assert.ok(existsSync(join(r.runDir, 'figures', 'side_effects.png')));
   assert.ok(existsSync(join(r.runDir, 'side_effects_summary.csv')));
-  assert.match(readFileSync(join(r.runDir, 'report.md'), 'utf8'), /## What a prefix does to other texts[\s\S]*\(c\) random, same norm/);
+  assert.match(
+    readFileSync(join(r.runDir, 'report.md'), 'utf8'),
+    /## What a prefix does to other texts[\s\S]*\(c\) random, same norm/,
+  );
 });
 
 test('configs/side-effects.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', 'check', 'configs/side-effects.yaml', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      fixture('forbid-engine.mjs'),
+      'src/cli/main.ts',
+      'check',
+      'configs/side-effects.yaml',
+      '--json',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.experiment, 'side-effects');

@@ -15,8 +15,16 @@ import YAML from 'yaml';
 import { readVectorFile } from '../../../src/cram/vector-file.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import {
-  alphas, interpolate, pca, solutionCosines, symmetricEigen, thin,
-  type GroupRecord, type RestartRecord, type SolutionSpaceRecord, type TextRecord,
+  alphas,
+  interpolate,
+  pca,
+  solutionCosines,
+  symmetricEigen,
+  thin,
+  type GroupRecord,
+  type RestartRecord,
+  type SolutionSpaceRecord,
+  type TextRecord,
 } from '../../../src/experiments/kinds/solution-space.ts';
 import { seededNormal } from '../../../src/cram/init.ts';
 import { fixture, ready } from '../../helpers.ts';
@@ -26,23 +34,50 @@ const work = mkdtempSync(join(tmpdir(), 'cram-solution-space-'));
 
 function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
   const file = join(work, `${name}.yaml`);
-  writeFileSync(file, YAML.stringify({
-    experiment: 'solution-space', name, output_dir: join(work, 'results'), backend: 'cpu', models: ['gutenberg-llama-xs'],
-    sources: ['gutenberg-heldout'], lengths: [4], n_mem: [1], samples: 2, restarts: 3, interpolation_points: 11, vectors_every: 4,
-    max_steps: 24, patience: 24, batch: { max_texts: 8, max_tokens: 512 }, seed: 5, ...extra,
-  }));
+  writeFileSync(
+    file,
+    YAML.stringify({
+      experiment: 'solution-space',
+      name,
+      output_dir: join(work, 'results'),
+      backend: 'cpu',
+      models: ['gutenberg-llama-xs'],
+      sources: ['gutenberg-heldout'],
+      lengths: [4],
+      n_mem: [1],
+      samples: 2,
+      restarts: 3,
+      interpolation_points: 11,
+      vectors_every: 4,
+      max_steps: 24,
+      patience: 24,
+      batch: { max_texts: 8, max_tokens: 512 },
+      seed: 5,
+      ...extra,
+    }),
+  );
   return file;
 }
 
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()) : []);
-const keyOf = (r: SolutionSpaceRecord) => `${r.record}|${r.length}|${r.n_mem}|${'sample_index' in r ? r.sample_index : '-'}|${'restart' in r ? r.restart : '-'}`;
+const lines = (file: string) =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+    : [];
+const keyOf = (r: SolutionSpaceRecord) =>
+  `${r.record}|${r.length}|${r.n_mem}|${'sample_index' in r ? r.sample_index : '-'}|${'restart' in r ? r.restart : '-'}`;
 
 /** An orthonormal basis of `k` random directions in `dim` dimensions (Gram–Schmidt on seeded normals). */
 function basis(dim: number, k: number, seed: string): Float64Array[] {
   const out: Float64Array[] = [];
   for (let i = 0; i < k; i++) {
     const v = Float64Array.from(seededNormal(dim, `${seed}|${i}`));
-    for (const u of out) { let d = 0; for (let j = 0; j < dim; j++) d += v[j] * u[j]; for (let j = 0; j < dim; j++) v[j] -= d * u[j]; }
+    for (const u of out) {
+      let d = 0;
+      for (let j = 0; j < dim; j++) d += v[j] * u[j];
+      for (let j = 0; j < dim; j++) v[j] -= d * u[j];
+    }
     let n = 0;
     for (let j = 0; j < dim; j++) n += v[j] * v[j];
     for (let j = 0; j < dim; j++) v[j] /= Math.sqrt(n);
@@ -66,7 +101,10 @@ function trajectory(points: number, dim: number): Float32Array[] {
 }
 
 test('PCA variance shares on trajectories of known structure, through the covariance and through the Gram matrix', () => {
-  for (const [points, dim] of [[40, 12], [16, 64]]) {
+  for (const [points, dim] of [
+    [40, 12],
+    [16, 64],
+  ]) {
     const r = pca(trajectory(points, dim), 3);
     assert.equal(r.points, points);
     assert.ok(Math.abs(r.shares[0] - 0.6) < 1e-5, `PC1 ${r.shares[0]} (T = ${points}, D = ${dim})`);
@@ -83,7 +121,10 @@ test('PCA variance shares on trajectories of known structure, through the covari
   assert.deepEqual(pca([Float32Array.from([1, 2]), Float32Array.from([1, 2])]).shares, [0, 0]);
   // Jacobi on a small matrix with known eigenvalues.
   const { values, vectors } = symmetricEigen(Float64Array.from([2, 1, 0, 1, 2, 0, 0, 0, 5]), 3);
-  assert.deepEqual(values.map((v) => Number(v.toFixed(12))), [5, 3, 1]);
+  assert.deepEqual(
+    values.map((v) => Number(v.toFixed(12))),
+    [5, 3, 1],
+  );
   assert.ok(Math.abs(Math.abs(vectors[2 * 3 + 0]) - 1) < 1e-12, 'the eigenvector of 5 is e3');
   assert.deepEqual(thin(5, 10), [0, 1, 2, 3, 4]);
   assert.deepEqual(thin(101, 3), [0, 50, 100]);
@@ -92,11 +133,22 @@ test('PCA variance shares on trajectories of known structure, through the covari
 test('cosines within and across texts, and interpolation ends, on hand-made vectors', () => {
   const v = (...xs: number[]) => Float32Array.from(xs);
   const { intra, inter } = solutionCosines([
-    { text: 0, restart: 0, vector: v(1, 0, 0) }, { text: 0, restart: 1, vector: v(1, 1, 0) },
-    { text: 1, restart: 0, vector: v(0, 0, 2) }, { text: 1, restart: 1, vector: v(0, -3, 0) },
+    { text: 0, restart: 0, vector: v(1, 0, 0) },
+    { text: 0, restart: 1, vector: v(1, 1, 0) },
+    { text: 1, restart: 0, vector: v(0, 0, 2) },
+    { text: 1, restart: 1, vector: v(0, -3, 0) },
   ]);
-  assert.deepEqual(intra.map((p) => [p.text_a, p.restart_a, p.text_b, p.restart_b, Number(p.cosine.toFixed(12))]), [[0, 0, 0, 1, Number(Math.SQRT1_2.toFixed(12))], [1, 0, 1, 1, 0]]);
-  assert.deepEqual(inter.map((p) => Number(p.cosine.toFixed(12))), [0, 0, 0, -Number(Math.SQRT1_2.toFixed(12))]);
+  assert.deepEqual(
+    intra.map((p) => [p.text_a, p.restart_a, p.text_b, p.restart_b, Number(p.cosine.toFixed(12))]),
+    [
+      [0, 0, 0, 1, Number(Math.SQRT1_2.toFixed(12))],
+      [1, 0, 1, 1, 0],
+    ],
+  );
+  assert.deepEqual(
+    inter.map((p) => Number(p.cosine.toFixed(12))),
+    [0, 0, 0, -Number(Math.SQRT1_2.toFixed(12))],
+  );
   const a = Float32Array.from(seededNormal(50, 'a'));
   const b = Float32Array.from(seededNormal(50, 'b'));
   assert.deepEqual(interpolate(a, b, 0), a);
@@ -110,7 +162,7 @@ test('cosines within and across texts, and interpolation ends, on hand-made vect
   assert.ok(Math.abs(as[5] - 0.5) < 1e-15);
 });
 
-test('a solution-space run from a config: records, vectors, trajectories, figures, report; line ends are the restarts\' own accuracies', async () => {
+test("a solution-space run from a config: records, vectors, trajectories, figures, report; line ends are the restarts' own accuracies", async () => {
   await ready;
   const r = await runExperiment<SolutionSpaceRecord>(writeConfig('small'), { quiet: true });
   const restarts = r.records.filter((x): x is RestartRecord => x.record === 'restart');
@@ -136,7 +188,11 @@ test('a solution-space run from a config: records, vectors, trajectories, figure
     assert.equal(t.intra_cosines.length, 3);
     const own = (k: number) => restarts.find((x) => x.sample_index === t.sample_index && x.restart === k)!;
     for (const p of t.interpolation) {
-      assert.equal(p.accuracy[0], own(p.restart_a).best_accuracy, `α = 0 is restart ${p.restart_a} of text ${t.sample_index}`);
+      assert.equal(
+        p.accuracy[0],
+        own(p.restart_a).best_accuracy,
+        `α = 0 is restart ${p.restart_a} of text ${t.sample_index}`,
+      );
       assert.equal(p.accuracy[10], own(p.restart_b).best_accuracy, `α = 1 is restart ${p.restart_b}`);
       assert.equal(p.exact[0], own(p.restart_a).regenerated_exact);
       assert.equal(p.norm_ratio.length, 11);
@@ -149,23 +205,48 @@ test('a solution-space run from a config: records, vectors, trajectories, figure
   assert.equal(g.intra.length, 2 * 3);
   assert.equal(g.inter.length, 15 - 6);
   const text0 = texts.find((t) => t.sample_index === 0)!;
-  assert.ok(Math.abs(g.intra.filter((p) => p[0] === 0).reduce((a, p) => a + p[4], 0) / 3 - text0.intra_cosine_mean) < 1e-5);
-  for (const f of ['solution_cosine', 'interpolation_accuracy', 'trajectory_pca']) assert.ok(existsSync(join(r.runDir, 'figures', `${f}.png`)), f);
-  for (const f of ['results.csv', 'restarts.csv', 'cosines.csv', 'interpolation.csv', 'trajectory_pca.csv', 'trajectory_pca_paths.csv', 'solution_space_summary.csv']) {
+  assert.ok(
+    Math.abs(g.intra.filter((p) => p[0] === 0).reduce((a, p) => a + p[4], 0) / 3 - text0.intra_cosine_mean) < 1e-5,
+  );
+  for (const f of ['solution_cosine', 'interpolation_accuracy', 'trajectory_pca'])
+    assert.ok(existsSync(join(r.runDir, 'figures', `${f}.png`)), f);
+  for (const f of [
+    'results.csv',
+    'restarts.csv',
+    'cosines.csv',
+    'interpolation.csv',
+    'trajectory_pca.csv',
+    'trajectory_pca_paths.csv',
+    'solution_space_summary.csv',
+  ]) {
     assert.ok(existsSync(join(r.runDir, f)), f);
   }
   assert.equal(lines(join(r.runDir, 'interpolation.csv')).length, 1 + 2 * 3 * 11);
   const md = readFileSync(join(r.runDir, 'report.md'), 'utf8');
-  for (const s of ['Solutions of the same text and of different texts (Fig. 7)', 'Straight lines between restarts of a text (Fig. 8)', 'Optimisation trajectories (PCA)']) assert.match(md, new RegExp(`## ${s.replace(/[().]/g, '\\$&')}`));
+  for (const s of [
+    'Solutions of the same text and of different texts (Fig. 7)',
+    'Straight lines between restarts of a text (Fig. 8)',
+    'Optimisation trajectories (PCA)',
+  ])
+    assert.match(md, new RegExp(`## ${s.replace(/[().]/g, '\\$&')}`));
 });
 
 test('kill -9 mid-run, then the same command: no restart or analysis lost or run twice', async () => {
   // One restart at a time, so the kill lands between records.
-  const config = writeConfig('killed', { samples: 3, max_steps: 40, patience: 40, batch: { max_texts: 1, max_tokens: 512 } });
+  const config = writeConfig('killed', {
+    samples: 3,
+    max_steps: 40,
+    patience: 40,
+    batch: { max_texts: 1, max_tokens: 512 },
+  });
   const file = join(work, 'results', 'killed', 'solution-space.jsonl');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
   const deadline = Date.now() + 120_000;
-  while (lines(file).length < 4 && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 25));
+  while (lines(file).length < 4 && Date.now() < deadline && child.exitCode === null)
+    await new Promise((res) => setTimeout(res, 25));
   child.kill('SIGKILL');
   await new Promise((res) => child.once('exit', res));
   const before = lines(file);
@@ -180,11 +261,25 @@ test('kill -9 mid-run, then the same command: no restart or analysis lost or run
   assert.equal(new Set(resumed.records.map(keyOf)).size, total, 'nothing was made twice');
   assert.equal(resumed.ranNow, total - before.length, 'only what was missing ran');
   // The analyses after the resume read every restart's vectors, those of the killed session included.
-  for (const t of resumed.records.filter((x): x is TextRecord => x.record === 'text')) assert.equal(t.endpoint_mismatches, 0);
+  for (const t of resumed.records.filter((x): x is TextRecord => x.record === 'text'))
+    assert.equal(t.endpoint_mismatches, 0);
 });
 
 test('configs/solution-space.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', 'check', 'configs/solution-space.yaml', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      fixture('forbid-engine.mjs'),
+      'src/cli/main.ts',
+      'check',
+      'configs/solution-space.yaml',
+      '--json',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.experiment, 'solution-space');

@@ -19,8 +19,14 @@ test('cram check prints the plan per backend and precision without loading weigh
   copyFileSync(join(dir, 'config.json'), join(model, 'config.json'));
   copyFileSync(bundled('gutenberg-llama-xs/tokenizer.json'), join(model, 'tokenizer.json')); // planning tokenizes texts
   const config = join(tmp, 'c.yaml');
-  writeFileSync(config, `name: plan\nmodels: [${model}]\nsources: [random-words]\nlengths: [8]\nrandom_max_length: 1568\nrandom_samples: 3\nprecision: bfloat16\noutput_dir: ${tmp}/results\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'check', config, '--json'], { encoding: 'utf8', cwd: new URL('../../..', import.meta.url).pathname });
+  writeFileSync(
+    config,
+    `name: plan\nmodels: [${model}]\nsources: [random-words]\nlengths: [8]\nrandom_max_length: 1568\nrandom_samples: 3\nprecision: bfloat16\noutput_dir: ${tmp}/results\n`,
+  );
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'check', config, '--json'], {
+    encoding: 'utf8',
+    cwd: new URL('../../..', import.meta.url).pathname,
+  });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   const m = out.models[0];

@@ -20,21 +20,29 @@ const DRIVER = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url
 const work = mkdtempSync(join(tmpdir(), 'cram-messages-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
-test('a changed text_chars is reported as such, not as a SHA-256 mismatch with two equal hashes', { timeout: 300_000 }, async () => {
-  const xs = await open(bundled('gutenberg-llama-xs'));
-  try {
-    const tok = xs.tokenizer!;
-    const text = tok.decode(tok.encode('The old man walked along the road.').slice(0, 6));
-    const mf = await compress(text, { model: xs, segmentTokens: 8, tokensPerVector: 2, seed: 1 });
-    assert.equal(await decompress(mf, { model: xs }), text);
-    const edited = parseMemoryFile(serializeMemoryFile({ ...mf, textChars: mf.textChars + 3 }));
-    await assert.rejects(decompress(edited, { model: xs }), (e: Error) =>
-      /matches the stored SHA-256 but has \d+ chars where the file's text_chars says \d+: the file's metadata was altered/.test(e.message)
-      && !/does not match the stored SHA-256/.test(e.message));
-  } finally {
-    await xs.engine.release();
-  }
-});
+test(
+  'a changed text_chars is reported as such, not as a SHA-256 mismatch with two equal hashes',
+  { timeout: 300_000 },
+  async () => {
+    const xs = await open(bundled('gutenberg-llama-xs'));
+    try {
+      const tok = xs.tokenizer!;
+      const text = tok.decode(tok.encode('The old man walked along the road.').slice(0, 6));
+      const mf = await compress(text, { model: xs, segmentTokens: 8, tokensPerVector: 2, seed: 1 });
+      assert.equal(await decompress(mf, { model: xs }), text);
+      const edited = parseMemoryFile(serializeMemoryFile({ ...mf, textChars: mf.textChars + 3 }));
+      await assert.rejects(
+        decompress(edited, { model: xs }),
+        (e: Error) =>
+          /matches the stored SHA-256 but has \d+ chars where the file's text_chars says \d+: the file's metadata was altered/.test(
+            e.message,
+          ) && !/does not match the stored SHA-256/.test(e.message),
+      );
+    } finally {
+      await xs.engine.release();
+    }
+  },
+);
 
 test('store list over garbled rows warns, names them, and exits 1', { timeout: 120_000 }, () => {
   const db = join(work, 'garbled.db');
@@ -43,7 +51,11 @@ test('store list over garbled rows warns, names them, and exits 1', { timeout: 1
   store.add(syntheticMemoryFile('b'));
   store.db.prepare("UPDATE memories SET k_total = 'x' WHERE n = 2").run();
   store.close();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', DRIVER, 'store', 'list', '--store', db], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', DRIVER, 'store', 'list', '--store', db], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /^mem-1\t/);
   assert.doesNotMatch(r.stdout, /mem-2/);

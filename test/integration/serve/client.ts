@@ -9,7 +9,13 @@ export interface Reply {
   json: any;
 }
 
-export async function api(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -19,18 +25,27 @@ export async function api(base: string, method: string, path: string, body?: unk
   const text = await r.text();
   let json: unknown = null;
   if (text !== '') {
-    try { json = JSON.parse(text); } catch { json = { raw: text }; }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = { raw: text };
+    }
   }
   return { status: r.status, headers: r.headers, json };
 }
 
 /** Polls a memory until it is done or failed (or the deadline passes). */
-export async function waitFor(base: string, id: string, opts: { timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<Reply> {
+export async function waitFor(
+  base: string,
+  id: string,
+  opts: { timeoutMs?: number; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   for (;;) {
     const r = await api(base, 'GET', `/v1/memories/${id}`, undefined, opts.headers);
     if (r.status !== 200 || r.json.status === 'done' || r.json.status === 'failed') return r;
-    if (Date.now() > deadline) throw new Error(`${id} still ${r.json.status} after ${opts.timeoutMs ?? 120_000} ms: ${JSON.stringify(r.json)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${id} still ${r.json.status} after ${opts.timeoutMs ?? 120_000} ms: ${JSON.stringify(r.json)}`);
     await new Promise((res) => setTimeout(res, 150));
   }
 }
@@ -44,8 +59,14 @@ export function snippets(tok: TextTokenizer, min: number, max: number): string[]
   for (const w of words) {
     cur.push(w);
     const s = cur.join(' ');
-    if (tokens(s) > max) { cur = [w]; continue; }
-    if (tokens(s) >= min && tok.decode(tok.encode(s)) === s) { out.push(s); cur = []; }
+    if (tokens(s) > max) {
+      cur = [w];
+      continue;
+    }
+    if (tokens(s) >= min && tok.decode(tok.encode(s)) === s) {
+      out.push(s);
+      cur = [];
+    }
   }
   return out;
 }

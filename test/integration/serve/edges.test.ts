@@ -23,7 +23,12 @@ const texts = snippets(tok, 12, 16);
 
 function options(over: Partial<ServeOptions> & { store: string }): ServeOptions {
   return {
-    model, bodyLimit: 64 * 1024, maxTextTokens: 256, maxQueue: 64, maxNewTokens: 64, maxWaiting: 8,
+    model,
+    bodyLimit: 64 * 1024,
+    maxTextTokens: 256,
+    maxQueue: 64,
+    maxNewTokens: 64,
+    maxWaiting: 8,
     session: { thresholdTokens: 30, keepTokens: 12, maxChunkTokens: 256 },
     worker: { compress: FAST, batchTexts: 8, batchTokens: 4096, batchWaitMs: 100 },
     ...over,
@@ -70,7 +75,7 @@ test('responses name the model: the 202, the memory, generate, health', async ()
   assert.deepEqual((await api(base, 'GET', '/v1/health')).json.model_identity, want);
 });
 
-test('placement: [mem-id-N] opening a prompt, then the text\'s first words, continues with exactly the rest of the text', async () => {
+test("placement: [mem-id-N] opening a prompt, then the text's first words, continues with exactly the rest of the text", async () => {
   const words = text.split(' ');
   const head = words.slice(0, 3).join(' ');
   const rest = text.slice(head.length);
@@ -82,21 +87,45 @@ test('placement: [mem-id-N] opening a prompt, then the text\'s first words, cont
   const bare = await api(base, 'POST', '/v1/generate', { prompt: head, max_tokens: want });
   assert.notEqual(bare.json.text, rest);
   // Layouts whose vectors sit where they were not trained are refused, never junk.
-  await expect(api(base, 'POST', '/v1/generate', { prompt: `Where is it? [${id}]${head}` }), 422, 'unsupported_layout', /comes after other text/);
+  await expect(
+    api(base, 'POST', '/v1/generate', { prompt: `Where is it? [${id}]${head}` }),
+    422,
+    'unsupported_layout',
+    /comes after other text/,
+  );
 });
 
 test('415 for a body that is not JSON, text/plain included', async () => {
-  await expect(api(base, 'POST', '/v1/memories', 'hello', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type', /application\/json/);
-  await expect(api(base, 'POST', '/v1/generate', 'hello', { 'content-type': 'text/plain; charset=utf-8' }), 415, 'unsupported_media_type');
+  await expect(
+    api(base, 'POST', '/v1/memories', 'hello', { 'content-type': 'text/plain' }),
+    415,
+    'unsupported_media_type',
+    /application\/json/,
+  );
+  await expect(
+    api(base, 'POST', '/v1/generate', 'hello', { 'content-type': 'text/plain; charset=utf-8' }),
+    415,
+    'unsupported_media_type',
+  );
 });
 
-test('path parameters: the schema\'s limits decide (a 101–128 character session id works, 129 is a 400), never Fastify\'s 414', async () => {
+test("path parameters: the schema's limits decide (a 101–128 character session id works, 129 is a 400), never Fastify's 414", async () => {
   for (const n of [101, MAX_SID]) {
     const sid = 's'.repeat(n);
     await expect(api(base, 'GET', `/v1/sessions/${sid}/context`), 404, 'unknown_session');
   }
-  await expect(api(base, 'GET', `/v1/sessions/${'s'.repeat(MAX_SID + 1)}/context`), 400, 'invalid_request', /params\.sid must match/);
-  await expect(api(base, 'GET', `/v1/memories/mem-id-${'1'.repeat(70)}`), 400, 'invalid_request', /params\.id must NOT have more than 64/);
+  await expect(
+    api(base, 'GET', `/v1/sessions/${'s'.repeat(MAX_SID + 1)}/context`),
+    400,
+    'invalid_request',
+    /params\.sid must match/,
+  );
+  await expect(
+    api(base, 'GET', `/v1/memories/mem-id-${'1'.repeat(70)}`),
+    400,
+    'invalid_request',
+    /params\.id must NOT have more than 64/,
+  );
 });
 
 test('bad placeholders and ids are 400 bad_id: too many digits, wrong case, leading zeros', async () => {
@@ -109,7 +138,8 @@ test('bad placeholders and ids are 400 bad_id: too many digits, wrong case, lead
 });
 
 test('list: an out-of-range limit is a 400; a page carries the total and the next offset', async () => {
-  for (const limit of ['0', '5000']) await expect(api(base, 'GET', `/v1/memories?limit=${limit}`), 400, 'invalid_request', /limit must be 1–1000/);
+  for (const limit of ['0', '5000'])
+    await expect(api(base, 'GET', `/v1/memories?limit=${limit}`), 400, 'invalid_request', /limit must be 1–1000/);
   const more = await api(base, 'POST', '/v1/memories', { text: texts[1] });
   const page = await api(base, 'GET', '/v1/memories?limit=1');
   assert.equal(page.status, 200);
@@ -157,7 +187,12 @@ test('a store that stops taking writes: health degraded, POST 503, queued jobs w
     const h = await api(base, 'GET', '/v1/health');
     assert.equal(h.json.status, 'degraded');
     assert.match(h.json.store_error, /does not take writes/);
-    await expect(api(base, 'POST', '/v1/memories', { text: texts[4] }), 503, 'store_unavailable', /cannot be written now/);
+    await expect(
+      api(base, 'POST', '/v1/memories', { text: texts[4] }),
+      503,
+      'store_unavailable',
+      /cannot be written now/,
+    );
     await new Promise((r) => setTimeout(r, 1500));
     const w = await api(base, 'GET', `/v1/memories/${waiting.json.id}`);
     assert.equal(w.json.status, 'queued');
@@ -174,21 +209,36 @@ test('another model on the same store: refused at start naming both; with --allo
   await main.server.close();
   closed = true;
   const xs = await open(bundled('gutenberg-llama-xs'));
-  await assert.rejects(createServer(options({ store: storePath, model: xs })),
-    (e: Error) => /holds memories or jobs made by gutenberg-llama-s \(weights/.test(e.message) && /not by gutenberg-llama-xs/.test(e.message) &&
-      /--allow-other-models/.test(e.message));
+  await assert.rejects(
+    createServer(options({ store: storePath, model: xs })),
+    (e: Error) =>
+      /holds memories or jobs made by gutenberg-llama-s \(weights/.test(e.message) &&
+      /not by gutenberg-llama-xs/.test(e.message) &&
+      /--allow-other-models/.test(e.message),
+  );
   const { server, base: b } = await start({ store: storePath, model: xs, allowOtherModels: true, thread: false });
   try {
     const m = await api(b, 'GET', `/v1/memories/${id}`);
     assert.equal(m.status, 200);
     assert.equal(m.json.model.name, 'gutenberg-llama-s');
     assert.match(m.json.other_model, /made by gutenberg-llama-s/);
-    for (const r of [api(b, 'POST', '/v1/generate', { prompt: `[${id}]The` }), api(b, 'GET', `/v1/memories/${id}/text`)]) {
-      await expect(r, 409, 'model_mismatch', /made by model gutenberg-llama-s \(weights .*this server runs gutenberg-llama-xs/);
+    for (const r of [
+      api(b, 'POST', '/v1/generate', { prompt: `[${id}]The` }),
+      api(b, 'GET', `/v1/memories/${id}/text`),
+    ]) {
+      await expect(
+        r,
+        409,
+        'model_mismatch',
+        /made by model gutenberg-llama-s \(weights .*this server runs gutenberg-llama-xs/,
+      );
     }
     // A job queued for the old model keeps it: this server's worker leaves it queued.
     const sIdentity = { name: model.name, weights_sha256: model.weightsSha256, tokenizer_sha256: tok.fingerprint };
-    const n = server.db.enqueue({ model: sIdentity, text: texts[5], textSha256: 'x'.repeat(64), tokens: 12, tags: [] }, 64)!;
+    const n = server.db.enqueue(
+      { model: sIdentity, text: texts[5], textSha256: 'x'.repeat(64), tokens: 12, tags: [] },
+      64,
+    )!;
     server.worker.wake();
     const mine = await api(b, 'POST', '/v1/memories', { text: texts[6] });
     assert.equal(mine.json.model.name, 'gutenberg-llama-xs');

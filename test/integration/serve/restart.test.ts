@@ -19,75 +19,146 @@ import { api, snippets, waitFor } from './client.ts';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const DRIVER = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
-interface Child { proc: ChildProcess; base: string; stderr: () => string; exited: Promise<number | null> }
+interface Child {
+  proc: ChildProcess;
+  base: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
 
 async function serve(store: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', DRIVER, 'serve', '--model', 'gutenberg-llama-s', '--port', '0', '--store', store,
-    '--backend', 'cpu', '--segment-tokens', '8', '--tokens-per-vector', '2', '--max-steps', '300', '--patience', '100',
-    '--batch-texts', '2', '--batch-wait-ms', '200'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      DRIVER,
+      'serve',
+      '--model',
+      'gutenberg-llama-s',
+      '--port',
+      '0',
+      '--store',
+      store,
+      '--backend',
+      'cpu',
+      '--segment-tokens',
+      '8',
+      '--tokens-per-vector',
+      '2',
+      '--max-steps',
+      '300',
+      '--patience',
+      '100',
+      '--batch-texts',
+      '2',
+      '--batch-wait-ms',
+      '200',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let err = '';
-  proc.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+  proc.stderr!.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const line = await Promise.race([
     new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve)),
-    exited.then((code) => { throw new Error(`serve exited with ${code} before listening: ${err}`); }),
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`serve did not start within 120 s: ${err}`)), 120_000).unref()),
+    exited.then((code) => {
+      throw new Error(`serve exited with ${code} before listening: ${err}`);
+    }),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`serve did not start within 120 s: ${err}`)), 120_000).unref(),
+    ),
   ]);
   return { proc, base: JSON.parse(line).listening, stderr: () => err, exited };
 }
 
-test('kill -9 with jobs queued and running, then restart: every job finishes exactly once, nothing acknowledged is lost', { timeout: 300_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'cram-serve-kill-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const store = join(dir, 'store.db');
-  const tok = (await loadModel(bundled('gutenberg-llama-s'))).tokenizer!;
-  const texts = snippets(tok, 12, 16).slice(10, 16);
+test(
+  'kill -9 with jobs queued and running, then restart: every job finishes exactly once, nothing acknowledged is lost',
+  { timeout: 300_000 },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cram-serve-kill-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = join(dir, 'store.db');
+    const tok = (await loadModel(bundled('gutenberg-llama-s'))).tokenizer!;
+    const texts = snippets(tok, 12, 16).slice(10, 16);
 
-  const a = await serve(store);
-  t.after(() => { a.proc.kill('SIGKILL'); });
-  const posted = await Promise.all(texts.map((text) => api(a.base, 'POST', '/v1/memories', { text })));
-  assert.deepEqual(posted.map((p) => p.status), texts.map(() => 202));
-  const ids = posted.map((p) => p.json.id as string);
-  // Wait until a batch is optimising (two texts per batch: the other four are queued), then kill -9.
-  for (const deadline = Date.now() + 60_000; ;) {
-    const h = await api(a.base, 'GET', '/v1/health');
-    if (h.json.queue.running > 0) break;
-    assert.ok(Date.now() < deadline, 'no job started running');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 500));
-  a.proc.kill('SIGKILL');
-  assert.equal(await a.exited, null);
+    const a = await serve(store);
+    t.after(() => {
+      a.proc.kill('SIGKILL');
+    });
+    const posted = await Promise.all(texts.map((text) => api(a.base, 'POST', '/v1/memories', { text })));
+    assert.deepEqual(
+      posted.map((p) => p.status),
+      texts.map(() => 202),
+    );
+    const ids = posted.map((p) => p.json.id as string);
+    // Wait until a batch is optimising (two texts per batch: the other four are queued), then kill -9.
+    for (const deadline = Date.now() + 60_000; ;) {
+      const h = await api(a.base, 'GET', '/v1/health');
+      if (h.json.queue.running > 0) break;
+      assert.ok(Date.now() < deadline, 'no job started running');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    a.proc.kill('SIGKILL');
+    assert.equal(await a.exited, null);
 
-  const db = new Database(store, { readonly: true });
-  const atKill = new Map((db.prepare('SELECT n, status FROM serve_memories').all() as { n: number; status: string }[]).map((r) => [`mem-id-${r.n}`, r.status]));
-  db.close();
-  assert.deepEqual([...atKill.keys()].sort(), [...ids].sort(), 'every acknowledged job is in the store');
-  const running = ids.filter((id) => atKill.get(id) === 'running');
-  assert.ok(running.length >= 1, `running at kill: ${JSON.stringify([...atKill])}`);
-  assert.ok(ids.some((id) => atKill.get(id) === 'queued'), 'some jobs were still queued');
-  t.diagnostic(`at kill -9: ${JSON.stringify(Object.fromEntries(atKill))}`);
+    const db = new Database(store, { readonly: true });
+    const atKill = new Map(
+      (db.prepare('SELECT n, status FROM serve_memories').all() as { n: number; status: string }[]).map((r) => [
+        `mem-id-${r.n}`,
+        r.status,
+      ]),
+    );
+    db.close();
+    assert.deepEqual([...atKill.keys()].sort(), [...ids].sort(), 'every acknowledged job is in the store');
+    const running = ids.filter((id) => atKill.get(id) === 'running');
+    assert.ok(running.length >= 1, `running at kill: ${JSON.stringify([...atKill])}`);
+    assert.ok(
+      ids.some((id) => atKill.get(id) === 'queued'),
+      'some jobs were still queued',
+    );
+    t.diagnostic(`at kill -9: ${JSON.stringify(Object.fromEntries(atKill))}`);
 
-  const b = await serve(store);
-  t.after(() => { b.proc.kill('SIGKILL'); });
-  assert.match(b.stderr(), new RegExp(`${running.length} job\\(s\\) interrupted by the last stop queued again`));
-  for (const [i, id] of ids.entries()) {
-    const r = await waitFor(b.base, id, { timeoutMs: 180_000 });
-    assert.equal(r.json.status, 'done', JSON.stringify(r.json));
-    // Interrupted jobs ran again from their start; the others ran once.
-    assert.equal(r.json.runs, running.includes(id) ? 2 : 1, `${id} runs`);
-    const back = await api(b.base, 'GET', `/v1/memories/${id}/text`);
-    assert.equal(back.json.text, texts[i]);
-  }
-  b.proc.kill('SIGTERM');
-  assert.equal(await b.exited, 0, b.stderr());
+    const b = await serve(store);
+    t.after(() => {
+      b.proc.kill('SIGKILL');
+    });
+    assert.match(b.stderr(), new RegExp(`${running.length} job\\(s\\) interrupted by the last stop queued again`));
+    for (const [i, id] of ids.entries()) {
+      const r = await waitFor(b.base, id, { timeoutMs: 180_000 });
+      assert.equal(r.json.status, 'done', JSON.stringify(r.json));
+      // Interrupted jobs ran again from their start; the others ran once.
+      assert.equal(r.json.runs, running.includes(id) ? 2 : 1, `${id} runs`);
+      const back = await api(b.base, 'GET', `/v1/memories/${id}/text`);
+      assert.equal(back.json.text, texts[i]);
+    }
+    b.proc.kill('SIGTERM');
+    assert.equal(await b.exited, 0, b.stderr());
 
-  const check = new Database(store, { readonly: true });
-  const rows = check.prepare('SELECT n, status, completions FROM serve_memories ORDER BY n').all() as { n: number; status: string; completions: number }[];
-  assert.deepEqual(rows.map((r) => [r.status, r.completions]), ids.map(() => ['done', 1]));
-  // One store entry per job: the .mem is committed in the transaction that marks the job done.
-  const entries = check.prepare("SELECT value AS tag, COUNT(*) AS c FROM memories, json_each(memories.tags) WHERE value LIKE 'mem-id-%' GROUP BY value").all() as { tag: string; c: number }[];
-  check.close();
-  assert.deepEqual(entries.map((e) => e.tag).sort(), [...ids].sort());
-  assert.ok(entries.every((e) => e.c === 1), JSON.stringify(entries));
-});
+    const check = new Database(store, { readonly: true });
+    const rows = check.prepare('SELECT n, status, completions FROM serve_memories ORDER BY n').all() as {
+      n: number;
+      status: string;
+      completions: number;
+    }[];
+    assert.deepEqual(
+      rows.map((r) => [r.status, r.completions]),
+      ids.map(() => ['done', 1]),
+    );
+    // One store entry per job: the .mem is committed in the transaction that marks the job done.
+    const entries = check
+      .prepare(
+        "SELECT value AS tag, COUNT(*) AS c FROM memories, json_each(memories.tags) WHERE value LIKE 'mem-id-%' GROUP BY value",
+      )
+      .all() as { tag: string; c: number }[];
+    check.close();
+    assert.deepEqual(entries.map((e) => e.tag).sort(), [...ids].sort());
+    assert.ok(
+      entries.every((e) => e.c === 1),
+      JSON.stringify(entries),
+    );
+  },
+);

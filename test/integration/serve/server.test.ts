@@ -24,7 +24,12 @@ const FAST = { segmentTokens: SERVE_DEFAULTS.segmentTokens, tokensPerVector: 2, 
 
 function options(over: Partial<ServeOptions> & { store: string }): ServeOptions {
   return {
-    model, bodyLimit: 64 * 1024, maxTextTokens: 256, maxQueue: 64, maxNewTokens: 64, maxWaiting: 32,
+    model,
+    bodyLimit: 64 * 1024,
+    maxTextTokens: 256,
+    maxQueue: 64,
+    maxNewTokens: 64,
+    maxWaiting: 32,
     session: { thresholdTokens: 30, keepTokens: 12, maxChunkTokens: 256 },
     worker: { compress: FAST, batchTexts: 8, batchTokens: SERVE_DEFAULTS.batchTokens, batchWaitMs: 150 },
     ...over,
@@ -78,14 +83,17 @@ test('POST /v1/memories → 202; two requests sent together are crammed in one b
   assert.equal(done[0].json.stats.batch.id, done[1].json.stats.batch.id, 'both in one batch');
   assert.equal(done[0].json.stats.batch.texts, 2);
   const list = await api(base, 'GET', '/v1/memories?tag=t1');
-  assert.deepEqual(list.json.memories.map((m: { id: string }) => m.id), posted.map((p) => p.json.id));
+  assert.deepEqual(
+    list.json.memories.map((m: { id: string }) => m.id),
+    posted.map((p) => p.json.id),
+  );
   // The finished .mem is in the store too, tagged with its service id.
   const entry = main.server.db.store.entry(done[0].json.store_id);
   assert.ok(entry.tags.includes(done[0].json.id));
   first = done[0].json.id;
 });
 
-test('POST /v1/generate: [mem-id-N] expands to the memory\'s vectors, exactly as embedWithMemory + greedyGenerate in-process', async () => {
+test("POST /v1/generate: [mem-id-N] expands to the memory's vectors, exactly as embedWithMemory + greedyGenerate in-process", async () => {
   const row = await api(base, 'GET', `/v1/memories/${first}`);
   const mf = main.server.db.store.get(row.json.store_id);
   const cont = 'Then he said';
@@ -95,11 +103,21 @@ test('POST /v1/generate: [mem-id-N] expands to the memory\'s vectors, exactly as
   const ids = await greedyGenerate(model.engine, { parts, maxNew: 16, eosId: tok.eosId });
   assert.deepEqual(r.json.ids, ids);
   assert.equal(r.json.text, tok.decode(ids));
-  assert.equal(r.json.input.vectors, mf.segments.reduce((a, s) => a + s.nMem, 0));
+  assert.equal(
+    r.json.input.vectors,
+    mf.segments.reduce((a, s) => a + s.nMem, 0),
+  );
   assert.deepEqual(r.json.input.memories, [first]);
   // A prompt that ends with the placeholder continues after the memory (= embedWithMemory(memory, '')).
   const end = await api(base, 'POST', '/v1/generate', { prompt: `[${first}]`, max_tokens: 8 });
-  assert.deepEqual(end.json.ids, await greedyGenerate(model.engine, { parts: await embedWithMemory(mf, '', { model }), maxNew: 8, eosId: tok.eosId }));
+  assert.deepEqual(
+    end.json.ids,
+    await greedyGenerate(model.engine, {
+      parts: await embedWithMemory(mf, '', { model }),
+      maxNew: 8,
+      eosId: tok.eosId,
+    }),
+  );
   // Unknown and unfinished ids are 4xx naming them.
   const unknown = await api(base, 'POST', '/v1/generate', { prompt: 'Hello [mem-id-99999] there' });
   assert.equal(unknown.status, 404);
@@ -137,7 +155,10 @@ test('a session passing its threshold gets its oldest messages compressed; the c
   assert.deepEqual(ctx.json.memories, [compressing]);
   assert.equal(ctx.json.layout[0].kind, 'memory');
   assert.ok(ctx.json.text_tokens < before.json.text_tokens && ctx.json.text_tokens <= 30, JSON.stringify(ctx.json));
-  assert.ok(ctx.json.positions < before.json.positions, `context ${before.json.positions} → ${ctx.json.positions} positions`);
+  assert.ok(
+    ctx.json.positions < before.json.positions,
+    `context ${before.json.positions} → ${ctx.json.positions} positions`,
+  );
   assert.equal(ctx.json.compressed_tokens + ctx.json.text_tokens, allTokens);
   // The memory holds exactly the oldest messages, one per line.
   const n = ctx.json.layout[0].tokens;
@@ -165,7 +186,10 @@ test('50 concurrent requests are all answered', async () => {
     return api(base, 'GET', `/v1/memories/${first}`);
   });
   const replies = await Promise.all(reqs);
-  assert.deepEqual(replies.map((r) => r.status), replies.map(() => 200));
+  assert.deepEqual(
+    replies.map((r) => r.status),
+    replies.map(() => 200),
+  );
   const gens = replies.filter((_, i) => i % 10 === 0).map((r) => JSON.stringify(r.json.ids));
   assert.equal(new Set(gens).size, 1, 'the same prompt gives the same continuation under load');
 });
@@ -186,27 +210,82 @@ test('bad input: each a clear 4xx JSON error naming the problem; the server keep
     assert.equal(x.json.error.code, code);
     assert.match(x.json.error.message, message);
   };
-  await expect(api(base, 'POST', '/v1/memories', JSON.stringify({ text: 'a'.repeat(100_000) })), 413, 'body_too_large', /larger than .* 65536 bytes/);
+  await expect(
+    api(base, 'POST', '/v1/memories', JSON.stringify({ text: 'a'.repeat(100_000) })),
+    413,
+    'body_too_large',
+    /larger than .* 65536 bytes/,
+  );
   await expect(api(base, 'POST', '/v1/memories', '{"text": "unterminated'), 400, 'malformed_json', /not valid JSON/);
   await expect(api(base, 'POST', '/v1/memories', ''), 400, 'empty_body', /empty/);
   await expect(api(base, 'POST', '/v1/memories', '[1, 2]'), 400, 'invalid_request', /body must be object/);
   await expect(api(base, 'POST', '/v1/memories', { text: 42 }), 400, 'invalid_request', /body\.text must be string/);
-  await expect(api(base, 'POST', '/v1/memories', { text: 'x', tags: 'a' }), 400, 'invalid_request', /body\.tags must be array/);
-  await expect(api(base, 'POST', '/v1/memories', { text: 'x', colour: 'red' }), 400, 'invalid_request', /unknown field "colour"/);
+  await expect(
+    api(base, 'POST', '/v1/memories', { text: 'x', tags: 'a' }),
+    400,
+    'invalid_request',
+    /body\.tags must be array/,
+  );
+  await expect(
+    api(base, 'POST', '/v1/memories', { text: 'x', colour: 'red' }),
+    400,
+    'invalid_request',
+    /unknown field "colour"/,
+  );
   await expect(api(base, 'POST', '/v1/memories', {}), 400, 'invalid_request', /missing field "text"/);
   await expect(api(base, 'POST', '/v1/memories', { text: '' }), 400, 'empty_text', /text is empty/);
-  await expect(api(base, 'POST', '/v1/memories', '{"text": "broken \\ud800 surrogate"}'), 422, 'text_not_round_trip', /does not reproduce this text exactly: from character 7/);
-  await expect(api(base, 'POST', '/v1/memories', { text: `${texts[0]} `.repeat(30) }), 413, 'text_too_long', /tokens; this server takes at most 256/);
-  await expect(api(base, 'POST', '/v1/memories', 'text=hello', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type', /application\/json/);
-  await expect(api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 'ten' }), 400, 'invalid_request', /body\.max_tokens must be integer/);
-  await expect(api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 10_000 }), 400, 'invalid_request', /body\.max_tokens must be <= 64/);
+  await expect(
+    api(base, 'POST', '/v1/memories', '{"text": "broken \\ud800 surrogate"}'),
+    422,
+    'text_not_round_trip',
+    /does not reproduce this text exactly: from character 7/,
+  );
+  await expect(
+    api(base, 'POST', '/v1/memories', { text: `${texts[0]} `.repeat(30) }),
+    413,
+    'text_too_long',
+    /tokens; this server takes at most 256/,
+  );
+  await expect(
+    api(base, 'POST', '/v1/memories', 'text=hello', { 'content-type': 'application/x-www-form-urlencoded' }),
+    415,
+    'unsupported_media_type',
+    /application\/json/,
+  );
+  await expect(
+    api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 'ten' }),
+    400,
+    'invalid_request',
+    /body\.max_tokens must be integer/,
+  );
+  await expect(
+    api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 10_000 }),
+    400,
+    'invalid_request',
+    /body\.max_tokens must be <= 64/,
+  );
   await expect(api(base, 'POST', '/v1/generate', { prompt: '' }), 400, 'empty_prompt', /prompt is empty/);
-  await expect(api(base, 'POST', '/v1/generate', { prompt: `[${first}]${' the'.repeat(2100)}` }), 400, 'prompt_too_long', /positions; gutenberg-llama-s takes at most/);
-  await expect(api(base, 'POST', '/v1/generate', { prompt: `[${first}]`.repeat(3) }), 422, 'unsupported_layout', /3 memory placeholders/);
+  await expect(
+    api(base, 'POST', '/v1/generate', { prompt: `[${first}]${' the'.repeat(2100)}` }),
+    400,
+    'prompt_too_long',
+    /positions; gutenberg-llama-s takes at most/,
+  );
+  await expect(
+    api(base, 'POST', '/v1/generate', { prompt: `[${first}]`.repeat(3) }),
+    422,
+    'unsupported_layout',
+    /3 memory placeholders/,
+  );
   await expect(api(base, 'GET', '/v1/memories/42'), 400, 'bad_id', /not a memory id \(expected mem-id-<n>/);
   await expect(api(base, 'GET', '/v1/memories/mem-id-123456'), 404, 'unknown_memory', /no memory mem-id-123456/);
   await expect(api(base, 'GET', '/v1/memories?limit=lots'), 400, 'invalid_request', /querystring\.limit must match/);
-  await expect(api(base, 'POST', '/v1/sessions/bad%20id!/messages', { text: 'x' }), 400, 'invalid_request', /params\.sid must match/);
+  await expect(
+    api(base, 'POST', '/v1/sessions/bad%20id!/messages', { text: 'x' }),
+    400,
+    'invalid_request',
+    /params\.sid must match/,
+  );
   await expect(api(base, 'POST', '/v1/sessions/s1/messages', { text: '' }), 400, 'empty_text', /empty/);
   await expect(api(base, 'GET', '/v1/sessions/nobody/context'), 404, 'unknown_session', /no session "nobody"/);
   await expect(api(base, 'GET', '/v2/anything'), 404, 'not_found', /no route GET \/v2\/anything/);
@@ -218,8 +297,16 @@ test('bad input: each a clear 4xx JSON error naming the problem; the server keep
 test('a full queue answers 429 with Retry-After; a job that cannot be made exact fails with its reason; a token guards every route but health', async () => {
   // Jobs that must fail (one step, at most one vector per segment), a queue of two, no waiting room for generation.
   const { server, base: b } = await start({
-    store: join(dir, 'strict.db'), maxQueue: 2, maxWaiting: 0, token: 'secret-token-1',
-    worker: { compress: { ...FAST, maxSteps: 1, patience: 1, maxMem: 1 }, batchTexts: 8, batchTokens: 4096, batchWaitMs: 400 },
+    store: join(dir, 'strict.db'),
+    maxQueue: 2,
+    maxWaiting: 0,
+    token: 'secret-token-1',
+    worker: {
+      compress: { ...FAST, maxSteps: 1, patience: 1, maxMem: 1 },
+      batchTexts: 8,
+      batchTokens: 4096,
+      batchWaitMs: 400,
+    },
   });
   try {
     const auth = { authorization: 'Bearer secret-token-1' };
@@ -237,7 +324,9 @@ test('a full queue answers 429 with Retry-After; a job that cannot be made exact
     assert.match(full.json.error.message, /2 compression jobs are already queued or running/);
     assert.ok(Number(full.headers.get('retry-after')) >= 1);
 
-    const gens = await Promise.all([1, 2, 3].map(() => api(b, 'POST', '/v1/generate', { prompt: 'The old man', max_tokens: 48 }, auth)));
+    const gens = await Promise.all(
+      [1, 2, 3].map(() => api(b, 'POST', '/v1/generate', { prompt: 'The old man', max_tokens: 48 }, auth)),
+    );
     assert.ok(gens.some((g) => g.status === 200));
     const busy = gens.filter((g) => g.status === 429);
     assert.ok(busy.length >= 1, gens.map((g) => g.status).join(','));

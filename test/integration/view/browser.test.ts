@@ -227,7 +227,8 @@ describe('cram view in headless Chromium', { skip }, () => {
     // The button writes what cram compare writes, into the results folder.
     await page.click('#cmp-write');
     await page.waitForFunction(() =>
-      /written: compare-a-b\//.test(document.getElementById('cmp-written')?.textContent ?? ''));
+      /written: compare-a-b\//.test(document.getElementById('cmp-written')?.textContent ?? ''),
+    );
     assert.ok(existsSync(join(viewer.root, 'compare-a-b', 'report.html')));
     await shot('compare');
     assert.deepEqual(problems, []);
