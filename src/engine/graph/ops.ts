@@ -745,7 +745,12 @@ export function crossEntropy(logits: Value, targets: Value): { ce: Value; hit: V
       // The one-hot compares float32 copies of the ids (exact below 2^24): int64 Equal has no WebGPU kernel and would
       // make the [M, V] mask on the CPU and copy it to the device every step; only the [V] and [M] casts stay there.
       const iotaF = emit('Cast', [iota], { to: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[1]] });
-      const tF = emit('Cast', [t2], { to: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0], 1] });
+      const tF = emit(
+        'Unsqueeze',
+        [emit('Cast', [targets], { to: { i: 1 } }, { dtype: 'float32', shape: [logits.shape[0]] }), g.ints([1])],
+        {},
+        { dtype: 'float32', shape: [logits.shape[0], 1] },
+      );
       const onehot = emit(
         'Equal',
         [emit('Unsqueeze', [iotaF, g.ints([0])], {}, { dtype: 'float32', shape: [1, logits.shape[1]] }), tF],
