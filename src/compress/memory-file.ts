@@ -170,7 +170,12 @@ export function validateForModel(mf: MemoryFile, m: MemoryModelFacts, where = 't
     throw new MemoryFileError(`${where}: ${msg}`);
   };
   if (m.embedDim > 0 && mf.embedDim !== m.embedDim)
-    fail(`holds ${mf.embedDim}-dim vectors but "${m.name}" embeds in ${m.embedDim} dims`);
+    fail(
+      mf.model === m.name
+        ? `holds ${mf.embedDim}-dim vectors but "${m.name}" embeds in ${m.embedDim} dims (same name, another model?)`
+        : `holds ${mf.embedDim}-dim vectors made for model "${mf.model}", not for "${m.name}", which embeds in ` +
+            `${m.embedDim} dims; pass --model <the folder of ${mf.model}>`,
+    );
   for (const [i, s] of mf.segments.entries()) {
     if (s.nMem + 1 + s.nTokens > m.maxPositions) {
       fail(

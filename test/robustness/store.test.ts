@@ -79,7 +79,7 @@ test('store add refuses what decompress would refuse: a path as model, a width o
   writeFileSync(join(work, 'w.mem'), serializeMemoryFile(wrongWidth));
   assert.throws(
     () => checkMemoryAgainstModel(wrongWidth, undefined, 'w.mem'),
-    /w\.mem: holds 16-dim vectors but "gutenberg-llama-xs" embeds in 64 dims/,
+    /w\.mem: holds 16-dim vectors but "gutenberg-llama-xs" embeds in 64 dims \(same name, another model\?\)/,
   );
   const badToken = syntheticMemoryFile('t', 1, 1, 64);
   badToken.model = 'gutenberg-llama-xs';
