@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeModel } from '../experiments/model-info.ts';
 import { isHubId, resolveHubModel } from '../models/hf-cache.ts';
-import { validateForModel, type MemoryFile } from './memory-file.ts';
+import { MemoryFileError, validateForModel, type MemoryFile } from './memory-file.ts';
 import { BUNDLED_MODELS_DIR, bundledModelNames } from '../paths.ts';
 
 /** A file's claim about its model. */
@@ -84,6 +84,13 @@ export function checkMemoryAgainstModel(mf: MemoryFile, given: string | undefine
     return null;
   }
   const info = describeModel(model);
-  validateForModel(mf, { name: info.name, embedDim: info.hiddenSize, maxPositions: info.maxPositions, vocabSize: info.vocabSize }, file);
+  try {
+    validateForModel(mf, { name: info.name, embedDim: info.hiddenSize, maxPositions: info.maxPositions, vocabSize: info.vocabSize }, file);
+  } catch (e) {
+    if (!(e instanceof MemoryFileError) || info.name === mf.model) throw e;
+    // Another model than the file names: say that first, then what does not fit.
+    throw new MemoryFileError(`${file} was made for model "${mf.model}" (weights ${short(mf.modelSha256)}), not for "${info.name}": `
+      + `${e.message.slice(file.length + 2)}; pass --model <the folder of ${mf.model}>`);
+  }
   return model;
 }
