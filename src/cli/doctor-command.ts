@@ -98,7 +98,7 @@ export async function placementReport(
   const vec = (n: number) => Float32Array.from({ length: n }, () => (rand() - 0.5) * 0.02);
   const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
   const i64 = (data: BigInt64Array, dims: number[]) => new ort.Tensor('int64', data, dims);
-  const lengths = () =>
+  const nTokens = () =>
     i64(
       BigInt64Array.from({ length: B }, () => BigInt(N)),
       [B],
@@ -114,7 +114,7 @@ export async function placementReport(
         rt,
         serialize(buildObjectiveGraph(model, { grad })),
         folder,
-        once(() => ({ mem: f32(vec(B * k * d), [B, k, d]), ids: i64(ids, [B, N]), lengths: lengths() })),
+        once(() => ({ mem: f32(vec(B * k * d), [B, k, d]), ids: i64(ids, [B, N]), n_tokens: nTokens() })),
       );
       out.push(
         summarise(
@@ -148,7 +148,7 @@ export async function placementReport(
           e: f32(vec(B * d), [B, 1, d]),
           m: f32(vec(B * d), [B, 1, d]),
           ids: i64(ids, [B, N]),
-          lengths: lengths(),
+          n_tokens: nTokens(),
         })),
       );
       out.push(summarise(name, 'one one-step training step (loss, gradients of e and m)', rt, run, isCompute));

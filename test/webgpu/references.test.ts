@@ -58,7 +58,7 @@ async function profiledVerify(rt: Runtime, loaded: LoadedModel, ref: Reference) 
   const { ort } = rt;
   const n = ref.input_ids.length;
   const ids = new ort.Tensor('int64', BigInt64Array.from(ref.input_ids.map(BigInt)), [1, n]);
-  const lengths = new ort.Tensor('int64', BigInt64Array.from([BigInt(n)]), [1]);
+  const nTokens = new ort.Tensor('int64', BigInt64Array.from([BigInt(n)]), [1]);
   const run = async (grad: boolean) => {
     let got: Record<string, Float32Array> = {};
     const mem = grad ? Float32Array.from(ref.mem) : new Float32Array(0);
@@ -67,7 +67,8 @@ async function profiledVerify(rt: Runtime, loaded: LoadedModel, ref: Reference) 
       serialize(buildObjectiveGraph(model, { grad })),
       model.weights.folder || null,
       (i, prev) => {
-        if (i === 0) return { mem: new ort.Tensor('float32', mem, [1, grad ? 1 : 0, model.embedDim]), ids, lengths };
+        if (i === 0)
+          return { mem: new ort.Tensor('float32', mem, [1, grad ? 1 : 0, model.embedDim]), ids, n_tokens: nTokens };
         got = Object.fromEntries(Object.entries(prev!).map(([k, t]) => [k, Float32Array.from(t.data as Float32Array)]));
         return null;
       },
