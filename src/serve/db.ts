@@ -327,7 +327,8 @@ export class ServeDb {
     const info = this.db
       .prepare(
         `INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id,
-      created, model_name, model_sha256, tokenizer_sha256, replaces_n) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      created, model_name, model_sha256, tokenizer_sha256, replaces_n)
+      VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         j.text,
@@ -487,13 +488,15 @@ export class ServeDb {
   private failRunning(n: number, sid: string | null, message: string): void {
     this.db
       .prepare(
-        "UPDATE serve_memories SET status = 'failed', checkpoint = NULL, error = ?, finished = ?, completions = completions + 1 WHERE n = ?",
+        `UPDATE serve_memories SET status = 'failed', checkpoint = NULL, error = ?, finished = ?,
+        completions = completions + 1 WHERE n = ?`,
       )
       .run(message, now(), n);
     if (sid !== null) {
       this.db
         .prepare(
-          "UPDATE serve_session_parts SET memory_n = NULL, failed_n = ? WHERE sid = ? AND kind = 'text' AND memory_n = ?",
+          `UPDATE serve_session_parts SET memory_n = NULL, failed_n = ?
+          WHERE sid = ? AND kind = 'text' AND memory_n = ?`,
         )
         .run(n, sid, n);
     }

@@ -68,7 +68,7 @@ const storeEntries = (db: ServeDb) =>
     tags: JSON.parse(r.tags) as string[],
   }));
 
-test('a second crossing merges: the job is the memory text + the oldest messages; done, it replaces both at once', (t) => {
+test('a second crossing merges the memory text + the oldest messages; done, it replaces both at once', (t) => {
   const db = open(t);
   const sent: string[] = [];
   const first = say(db, 'c', sent, 3)!;
@@ -169,7 +169,7 @@ test('a second crossing merges: the job is the memory text + the oldest messages
   assert.deepEqual(storeEntries(db), []);
 });
 
-test('a failed merge keeps the memory and every message as text; the next crossing retries them with newer ones', (t) => {
+test('a failed merge keeps the memory and every message as text; the next crossing retries them', (t) => {
   const db = open(t);
   const sent: string[] = [];
   const m1 = say(db, 'f', sent, 3)!.job!;
@@ -215,7 +215,7 @@ test('a failed merge keeps the memory and every message as text; the next crossi
   assert.equal(db.get(m2)!.status, 'failed', "the failed job's row stays, as a failed memory");
 });
 
-test("the cap: a merge takes messages while the memory's text and they fit; then the memory is full and text stays text", (t) => {
+test("the cap: a merge takes messages while they fit with the memory's text; then the memory is full", (t) => {
   const db = open(t);
   const sent: string[] = [];
   const cap = { ...S, maxChunkTokens: 16 };
@@ -244,7 +244,7 @@ test("the cap: a merge takes messages while the memory's text and they fit; then
   assert.equal(db.memoryFull('cap', { ...cap, maxChunkTokens: 1000 }), false);
 });
 
-test("the merge's completion is one transaction: a failure inside it changes nothing, and the retry completes once", (t) => {
+test('a merge completes in one transaction: a failure inside changes nothing; the retry completes once', (t) => {
   const db = open(t);
   const sent: string[] = [];
   const m1 = say(db, 'tx', sent, 3)!.job!;

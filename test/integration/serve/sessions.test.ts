@@ -65,7 +65,7 @@ async function listedDone(base: string, sid: string): Promise<string[]> {
 }
 
 test(
-  'crossing the threshold twice: one memory holding all the compressed messages, first in generation; the old id is 410',
+  'crossing the threshold twice: one memory holding every compressed message, first in generation; the old id is 410',
   { timeout: 600_000 },
   async (t) => {
     const { server, base } = await start(join(dir, 'merge.db'));
