@@ -404,9 +404,9 @@ export class ServeDb {
           this.failRunning(
             n,
             row.session_id,
-            `the session's text was reproduced exactly only when crammed in ${mf.segments.length} separate segments ` +
-              '(not as one sequence), whose vectors cannot open a prompt: its messages stay text, and the next ' +
-              'crossing of --session-threshold tries again with more of them',
+            `the session's text came out crammed in ${mf.segments.length} separate segments (not exact as one ` +
+              'sequence, or a server started with a small --segment-tokens), whose vectors cannot open a prompt: ' +
+              'its messages stay text, and the next crossing of --session-threshold tries again with more of them',
           );
           return true;
         }
