@@ -5,7 +5,7 @@
  */
 
 /** Version of the HTTP contract (the OpenAPI document's info.version). */
-export const API_VERSION = '1.1.0';
+export const API_VERSION = '1.2.0';
 
 /** Every error: a stable code and a one-line message that says what to do. */
 export interface ApiError {
@@ -62,6 +62,8 @@ export interface Memory {
   /** Present when another model made it: listed, never decoded by this server. */
   other_model?: string;
   session?: string;
+  /** A session's merge: the session memory this job re-crams with newer messages, and replaces when done. */
+  replaces?: string;
   queue_position?: number;
   progress?: MemoryProgress | null;
   /** Done: vectors, segments, the compression figures (gzip, brotli, model code length). */
@@ -124,6 +126,12 @@ export interface SessionMessageResponse {
   tokens: number;
   /** The memory now compressing the session's oldest messages, if this message started one. */
   compressing: string | null;
+  /**
+   * Past the threshold, why no compression was queued: one of the session's is pending; the queue is full; the
+   * session's memory is full (its text and the oldest message pass --max-text-tokens: messages stay text); or the
+   * session is from before merging. null otherwise.
+   */
+  compression_skipped: 'pending' | 'queue_full' | 'memory_full' | 'legacy_layout' | null;
 }
 
 export type SessionPart =
@@ -139,6 +147,8 @@ export interface SessionContextResponse {
   vectors: number;
   positions: number;
   compressed_tokens: number;
+  /** The session's memory cannot take its oldest message within the cap: newer messages stay text. */
+  memory_full: boolean;
 }
 
 export interface SessionGenerateRequest {

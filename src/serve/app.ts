@@ -7,7 +7,8 @@
  *   GET    /v1/memories/:id/text        the text regenerated from the vectors, SHA-256 checked
  *   DELETE /v1/memories/:id
  *   POST   /v1/generate                 {prompt, max_tokens?}: [mem-id-N] placeholders → that memory's vectors
- *   POST   /v1/sessions/:sid/messages   {text}: appended; past the threshold the oldest part is compressed
+ *   POST   /v1/sessions/:sid/messages   {text}: appended; past the threshold the oldest messages are compressed
+ *                                       (with the session's memory's text: a session keeps one memory)
  *   GET    /v1/sessions/:sid/context    layout: memory ids + recent text
  *   POST   /v1/sessions/:sid/generate   {prompt?, max_tokens?}: continues from the session's context
  *   DELETE /v1/sessions/:sid
@@ -156,6 +157,11 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const maxPositions = model.model.maxPositions;
   const identity = modelIdentity(model);
   const { db, lock, heartbeat } = openStore(o, identity);
+  // A session's memory (its merges included) is one text: no longer than any other memory's.
+  const session: SessionSettings = {
+    ...o.session,
+    maxChunkTokens: Math.min(o.session.maxChunkTokens, o.maxTextTokens),
+  };
   const requeued = db.requeueInterrupted();
   const worker: QueueWorker =
     o.thread === false
@@ -305,12 +311,27 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   // ---- helpers ----
 
+  /** 410 for a session memory a merge replaced (naming the one that holds its text now), else 404. */
+  const noMemory = (n: number, message: string): never => {
+    const by = db.supersededBy(n);
+    if (by) {
+      fail(
+        410,
+        'memory_superseded',
+        `memory ${memoryId(n)} was merged into ${memoryId(by.by)}, which holds its text followed by newer messages ` +
+          `of session "${by.sid}" (a session keeps one memory); use [${memoryId(by.by)}] ` +
+          `or GET /v1/sessions/${by.sid}/context`,
+      );
+    }
+    return fail(404, 'unknown_memory', message);
+  };
+
   const rowFor = (id: string): MemoryRow => {
     const n = parseMemoryId(id);
     if (n === null)
       fail(400, 'bad_id', `"${id}" is not a memory id (expected mem-id-<n>, as POST /v1/memories returns)`);
     const row = db.get(n!);
-    if (!row) fail(404, 'unknown_memory', `no memory ${id}`);
+    if (!row) noMemory(n!, `no memory ${id}`);
     return row!;
   };
 
@@ -393,6 +414,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
         'listed here, decoded only by a server with that model';
     }
     if (row.session_id !== null) out.session = row.session_id;
+    if (row.replaces_n != null) out.replaces = memoryId(row.replaces_n);
     if (row.status === 'queued') {
       out.queue_position =
         (
@@ -627,7 +649,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
       for (const p of pieces) {
         if (!('memory' in p) || memories.has(p.memory)) continue;
         const row = db.get(p.memory);
-        if (!row) fail(404, 'unknown_memory', `the prompt names ${p.id}, but there is no memory ${p.id}`);
+        if (!row) noMemory(p.memory, `the prompt names ${p.id}, but there is no memory ${p.id}`);
         memories.set(p.memory, needDone(row!));
       }
       return { ...(await generate(pieces, maxTokens, memories)), model: identity };
@@ -679,7 +701,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
         sid,
         stored,
         tokens,
-        o.session,
+        session,
         (parts) => {
           const chunk = parts.map((p) => p.text!).join('');
           return {
@@ -693,9 +715,13 @@ export async function createServer(o: ServeOptions): Promise<Server> {
         o.maxQueue,
       );
       if (r.job !== null) worker.wake();
-      return reply
-        .code(201)
-        .send({ session: sid, seq: r.seq, tokens, compressing: r.job !== null ? memoryId(r.job) : null });
+      return reply.code(201).send({
+        session: sid,
+        seq: r.seq,
+        tokens,
+        compressing: r.job !== null ? memoryId(r.job) : null,
+        compression_skipped: r.skipped,
+      });
     },
   );
 
@@ -742,6 +768,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
         vectors,
         positions: vectors + textTokens,
         compressed_tokens: parts.filter((p) => p.kind === 'memory').reduce((a, p) => a + p.tokens, 0),
+        memory_full: db.memoryFull(sid, session),
       };
     },
   );

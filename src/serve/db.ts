@@ -6,8 +6,11 @@
  *   A finished memory's `.mem` bytes go into the store's own `memories` table (so `cram store list|get` see them,
  *   tagged `mem-id-<n>`) in the same transaction that marks the job done: a job is done at most once, and an
  *   acknowledged job is never lost (it is committed before the 202 is sent).
- * - `serve_sessions`, `serve_session_parts`: a session's context as ordered parts, each a message's text or a memory
- *   that replaced the oldest messages.
+ * - `serve_sessions`, `serve_session_parts`: a session's context as ordered parts, each a message's text or the
+ *   session's one memory, which replaced its oldest messages and opens the context (its part keeps the text it holds,
+ *   so that the next compression can re-cram it together with newer messages: a merge, `replaces_n` on the job).
+ *   `serve_superseded`: the memories a merge replaced (deleted with their store entries), and the one now holding
+ *   their text, so that their ids answer 410 naming it rather than a bare 404.
  *
  * Crash safety: every state change is one transaction (WAL, synchronous=NORMAL: a committed transaction survives a
  * kill -9 of the process; a power loss may lose the last ones). A job found `running` at start-up was interrupted:
@@ -44,7 +47,8 @@ CREATE TABLE IF NOT EXISTS serve_memories (
   model_name TEXT,
   model_sha256 TEXT,
   tokenizer_sha256 TEXT,
-  checkpoint BLOB
+  checkpoint BLOB,
+  replaces_n INTEGER
 );
 CREATE TABLE IF NOT EXISTS serve_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS serve_memories_status ON serve_memories (status, n);
@@ -64,6 +68,12 @@ CREATE TABLE IF NOT EXISTS serve_session_parts (
   memory_n INTEGER,
   failed_n INTEGER,
   PRIMARY KEY (sid, seq)
+);
+CREATE TABLE IF NOT EXISTS serve_superseded (
+  n INTEGER PRIMARY KEY,
+  by_n INTEGER NOT NULL,
+  sid TEXT NOT NULL,
+  at TEXT NOT NULL
 );
 `;
 
@@ -90,6 +100,8 @@ export interface MemoryRow {
   model_sha256: string | null;
   tokenizer_sha256: string | null;
   checkpoint?: Buffer | null;
+  /** A session's merge: the session memory whose text this job's text starts with, replaced when it is done. */
+  replaces_n?: number | null;
 }
 
 /** Which model a memory or job belongs to: its name, the SHA-256 of its weights and of its tokenizer. */
@@ -159,9 +171,12 @@ export interface SessionSettings {
   thresholdTokens: number;
   /** Keep the newest messages holding at least this many tokens as text (0: compress everything). */
   keepTokens: number;
-  /** Most tokens one compression takes. */
+  /** Most tokens one compression takes, the session memory's text included when it is merged (its cap). */
   maxChunkTokens: number;
 }
+
+/** Why a session past its threshold queued no compression. */
+export type NoCompression = 'pending' | 'queue_full' | 'memory_full' | 'legacy_layout';
 
 export class ServeDb {
   readonly store: MemoryStore;
@@ -203,6 +218,7 @@ export class ServeDb {
           ['model_sha256', 'TEXT'],
           ['tokenizer_sha256', 'TEXT'],
           ['checkpoint', 'BLOB'],
+          ['replaces_n', 'INTEGER'],
         ];
         for (const [c, type] of added) {
           if (!cols.has(c)) this.db.exec(`ALTER TABLE serve_memories ADD COLUMN ${c} ${type}`);
@@ -307,11 +323,12 @@ export class ServeDb {
     return out;
   }
 
-  private insertJob(j: NewJob, sessionId: string | null): number {
+  private insertJob(j: NewJob, sessionId: string | null, replaces: number | null = null): number {
     const info = this.db
       .prepare(
         `INSERT INTO serve_memories (status, text, text_sha256, text_chars, tokens, tags, session_id,
-      created, model_name, model_sha256, tokenizer_sha256) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      created, model_name, model_sha256, tokenizer_sha256, replaces_n)
+      VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         j.text,
@@ -324,6 +341,7 @@ export class ServeDb {
         j.model.name,
         j.model.weights_sha256,
         j.model.tokenizer_sha256,
+        replaces,
       );
     return Number(info.lastInsertRowid);
   }
@@ -369,15 +387,29 @@ export class ServeDb {
   }
 
   /**
-   * Marks a running job done: the .mem goes into the store and, for a session's job, its messages are replaced by
-   * the memory; all in one transaction. False when the job is no longer running (deleted meanwhile): nothing changes.
+   * Marks a running job done: the .mem goes into the store and, for a session's job, the memory takes the place of
+   * its messages (and, for a merge, of the memory it re-crammed with them); all in one transaction. False when the
+   * job is no longer running (deleted meanwhile, or already completed): nothing changes. A session's job whose text
+   * could only be crammed in several segments is failed instead (such vectors cannot open a prompt), its messages
+   * kept as text.
    */
   complete(n: number, mf: MemoryFile, bytes: Buffer, stats: Record<string, unknown>): boolean {
     return this.db
       .transaction(() => {
-        const row = this.db.prepare('SELECT status, tags, session_id FROM serve_memories WHERE n = ?').get(n) as
-          Pick<MemoryRow, 'status' | 'tags' | 'session_id'> | undefined;
+        const row = this.db
+          .prepare('SELECT status, tags, session_id, text, replaces_n FROM serve_memories WHERE n = ?')
+          .get(n) as Pick<MemoryRow, 'status' | 'tags' | 'session_id' | 'text' | 'replaces_n'> | undefined;
         if (!row || row.status !== 'running') return false;
+        if (row.session_id !== null && mf.segments.length > 1) {
+          this.failRunning(
+            n,
+            row.session_id,
+            `the session's text came out crammed in ${mf.segments.length} separate segments (not exact as one ` +
+              'sequence, or a server started with a small --segment-tokens), whose vectors cannot open a prompt: ' +
+              'its messages stay text, and the next crossing of --session-threshold tries again with more of them',
+          );
+          return true;
+        }
         const tags = [
           ...(JSON.parse(row.tags) as string[]),
           memoryId(n),
@@ -390,56 +422,84 @@ export class ServeDb {
         completions = completions + 1 WHERE n = ?`,
           )
           .run(storeN, JSON.stringify(stats), now(), n);
-        if (row.session_id !== null) {
-          const parts = this.db
-            .prepare(
-              "SELECT seq, tokens FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ? ORDER BY seq",
-            )
-            .all(row.session_id, n) as { seq: number; tokens: number }[];
-          if (parts.length > 0) {
-            this.db
-              .prepare("DELETE FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ?")
-              .run(row.session_id, n);
-            this.db
-              .prepare(
-                "INSERT INTO serve_session_parts (sid, seq, kind, text, tokens, memory_n) VALUES (?, ?, 'memory', NULL, ?, ?)",
-              )
-              .run(
-                row.session_id,
-                parts[0].seq,
-                parts.reduce((a, p) => a + p.tokens, 0),
-                n,
-              );
-            this.db.prepare('UPDATE serve_sessions SET updated = ? WHERE sid = ?').run(now(), row.session_id);
-          }
-        }
+        if (row.session_id !== null) this.placeSessionMemory(row.session_id, n, row.text, row.replaces_n ?? null);
         return true;
       })
       .immediate();
   }
 
-  /** Marks a running job failed with its reason; a session's messages stay text (and are not tried again). */
+  /**
+   * In a session, a finished job's memory takes the place of the messages it holds; a merge's also of the memory it
+   * replaces (that memory's row and store entry are deleted, and its id recorded as superseded by this one).
+   */
+  private placeSessionMemory(sid: string, n: number, text: string | null, replaces: number | null): void {
+    const parts = this.db
+      .prepare(
+        "SELECT seq, tokens FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ? ORDER BY seq",
+      )
+      .all(sid, n) as { seq: number; tokens: number }[];
+    const old =
+      replaces === null
+        ? undefined
+        : (this.db
+            .prepare("SELECT seq, tokens FROM serve_session_parts WHERE sid = ? AND kind = 'memory' AND memory_n = ?")
+            .get(sid, replaces) as { seq: number; tokens: number } | undefined);
+    if (parts.length === 0 && !old) return;
+    this.db.prepare("DELETE FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n = ?").run(sid, n);
+    if (old) {
+      this.db
+        .prepare("DELETE FROM serve_session_parts WHERE sid = ? AND kind = 'memory' AND memory_n = ?")
+        .run(sid, replaces);
+    }
+    this.db
+      .prepare(
+        "INSERT INTO serve_session_parts (sid, seq, kind, text, tokens, memory_n) VALUES (?, ?, 'memory', ?, ?, ?)",
+      )
+      .run(sid, old?.seq ?? parts[0].seq, text, (old?.tokens ?? 0) + parts.reduce((a, p) => a + p.tokens, 0), n);
+    if (replaces !== null) {
+      const m = this.db.prepare('SELECT store_n FROM serve_memories WHERE n = ?').get(replaces) as
+        { store_n: number | null } | undefined;
+      if (m?.store_n != null) this.db.prepare('DELETE FROM memories WHERE n = ?').run(m.store_n);
+      this.db.prepare('DELETE FROM serve_memories WHERE n = ?').run(replaces);
+      this.db
+        .prepare('INSERT OR REPLACE INTO serve_superseded (n, by_n, sid, at) VALUES (?, ?, ?, ?)')
+        .run(replaces, n, sid, now());
+      this.db.prepare('UPDATE serve_superseded SET by_n = ? WHERE by_n = ?').run(n, replaces);
+    }
+    this.db.prepare('UPDATE serve_sessions SET updated = ? WHERE sid = ?').run(now(), sid);
+  }
+
+  /**
+   * Marks a running job failed with its reason. A session's messages stay text (a merge's memory stays too); they
+   * are taken again, as the oldest text, by the session's next compression (when newer messages pass the threshold).
+   */
   fail(n: number, message: string): boolean {
     return this.db
       .transaction(() => {
         const row = this.db.prepare('SELECT status, session_id FROM serve_memories WHERE n = ?').get(n) as
           Pick<MemoryRow, 'status' | 'session_id'> | undefined;
         if (!row || row.status !== 'running') return false;
-        this.db
-          .prepare(
-            "UPDATE serve_memories SET status = 'failed', checkpoint = NULL, error = ?, finished = ?, completions = completions + 1 WHERE n = ?",
-          )
-          .run(message, now(), n);
-        if (row.session_id !== null) {
-          this.db
-            .prepare(
-              "UPDATE serve_session_parts SET memory_n = NULL, failed_n = ? WHERE sid = ? AND kind = 'text' AND memory_n = ?",
-            )
-            .run(n, row.session_id, n);
-        }
+        this.failRunning(n, row.session_id, message);
         return true;
       })
       .immediate();
+  }
+
+  private failRunning(n: number, sid: string | null, message: string): void {
+    this.db
+      .prepare(
+        `UPDATE serve_memories SET status = 'failed', checkpoint = NULL, error = ?, finished = ?,
+        completions = completions + 1 WHERE n = ?`,
+      )
+      .run(message, now(), n);
+    if (sid !== null) {
+      this.db
+        .prepare(
+          `UPDATE serve_session_parts SET memory_n = NULL, failed_n = ?
+          WHERE sid = ? AND kind = 'text' AND memory_n = ?`,
+        )
+        .run(n, sid, n);
+    }
   }
 
   /** Running jobs back to queued (a clean shutdown in the middle of a batch). */
@@ -479,8 +539,8 @@ export class ServeDb {
     }
     const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const sql = `SELECT n, status, NULL AS text, text_sha256, text_chars, tokens, tags, session_id, store_n, runs,
-      completions, error, stats, created, started, finished, model_name, model_sha256, tokenizer_sha256
-      FROM serve_memories ${cond} ORDER BY n LIMIT ? OFFSET ?`;
+      completions, error, stats, created, started, finished, model_name, model_sha256, tokenizer_sha256,
+      replaces_n FROM serve_memories ${cond} ORDER BY n LIMIT ? OFFSET ?`;
     const rows = this.db.prepare(sql).all(...args, filter.limit, filter.offset) as MemoryRow[];
     const { c } = this.db.prepare(`SELECT COUNT(*) AS c FROM serve_memories ${cond}`).get(...args) as { c: number };
     return { rows, total: c };
@@ -513,9 +573,13 @@ export class ServeDb {
   // ---- sessions ----
 
   /**
-   * Appends a message (its stored text, token count) to a session, creating the session on first use; when the
-   * uncompressed text then passes the threshold, the oldest messages are handed to a new compression job in the same
-   * transaction. Returns the part's seq and the job's number, if one was queued.
+   * Appends a message (its stored text, token count) to a session, creating the session on first use. When the text
+   * not yet compressed (nor failed) then passes the threshold, a compression job is queued in the same transaction:
+   * the oldest text parts but the newest that hold keepTokens, after the session's memory's text when it has one (a
+   * merge: the new memory will replace the old one too), at most maxChunkTokens in all. So a session holds one
+   * memory, always, opening its context. No job (`skipped` says why): one of the session's is pending; the queue is
+   * full; the memory cannot take the oldest message within maxChunkTokens (full: the messages stay text); or the
+   * session's layout is from before merging (a memory without its text, or not first).
    */
   appendMessage(
     sid: string,
@@ -524,7 +588,7 @@ export class ServeDb {
     s: SessionSettings,
     chunk: (parts: PartRow[]) => NewJob,
     maxPending: number,
-  ): { seq: number; job: number | null } {
+  ): { seq: number; job: number | null; skipped: NoCompression | null } {
     return this.db
       .transaction(() => {
         const t = now();
@@ -540,32 +604,63 @@ export class ServeDb {
         this.db
           .prepare("INSERT INTO serve_session_parts (sid, seq, kind, text, tokens) VALUES (?, ?, 'text', ?, ?)")
           .run(sid, seq, text, tokens);
-        // Text not compressed and not being compressed (a failed compression's text stays text for good).
-        const open = this.db
-          .prepare(
-            "SELECT * FROM serve_session_parts WHERE sid = ? AND kind = 'text' AND memory_n IS NULL AND failed_n IS NULL ORDER BY seq",
-          )
-          .all(sid) as PartRow[];
-        const total = open.reduce((a, p) => a + p.tokens, 0);
-        if (total <= s.thresholdTokens || this.pendingCount() >= maxPending) return { seq, job: null };
-        // Keep the newest messages that hold at least keepTokens as text; compress the older ones (at most
-        // maxChunkTokens of them, oldest first, at least one).
-        let cut = open.length;
-        for (let kept = 0; cut > 0 && kept < s.keepTokens;) kept += open[--cut].tokens;
-        const take: PartRow[] = [];
-        let taken = 0;
-        for (const p of open.slice(0, cut)) {
+        const none = (skipped: NoCompression | null) => ({ seq, job: null, skipped });
+        const parts = this.sessionParts(sid);
+        const texts = parts.filter((p) => p.kind === 'text');
+        // The threshold counts text not compressed and not being compressed (failed text waits for newer text).
+        const open = texts.filter((p) => p.memory_n === null && p.failed_n === null);
+        if (open.reduce((a, p) => a + p.tokens, 0) <= s.thresholdTokens) return none(null);
+        if (texts.some((p) => p.memory_n !== null)) return none('pending');
+        if (this.pendingCount() >= maxPending) return none('queue_full');
+        const mems = parts.filter((p) => p.kind === 'memory');
+        const base = mems.length > 0 ? mems[0] : null;
+        if (base && (mems.length > 1 || parts[0] !== base || base.text === null)) return none('legacy_layout');
+        // Keep the newest messages that hold at least keepTokens as text; compress the older ones (failed ones
+        // again: they are the oldest), oldest first, after the memory's text, at most maxChunkTokens in all.
+        let cut = texts.length;
+        for (let kept = 0; cut > 0 && kept < s.keepTokens;) kept += texts[--cut].tokens;
+        const take: PartRow[] = base ? [base] : [];
+        let taken = base ? base.tokens : 0;
+        for (const p of texts.slice(0, cut)) {
           if (take.length > 0 && taken + p.tokens > s.maxChunkTokens) break;
           take.push(p);
           taken += p.tokens;
         }
-        if (take.length === 0) return { seq, job: null };
-        const job = this.insertJob(chunk(take), sid);
+        // The joined text's own token count decides (tokens can merge across a boundary); a first compression
+        // takes at least one message.
+        let j: NewJob;
+        for (;;) {
+          const messages = take.length - (base ? 1 : 0);
+          if (messages === 0) return none(base && cut > 0 ? 'memory_full' : null);
+          j = chunk(take);
+          if (j.tokens <= s.maxChunkTokens || (!base && messages === 1)) break;
+          take.pop();
+        }
+        const job = this.insertJob(j, sid, base ? base.memory_n : null);
         const mark = this.db.prepare('UPDATE serve_session_parts SET memory_n = ? WHERE sid = ? AND seq = ?');
-        for (const p of take) mark.run(job, sid, p.seq);
-        return { seq, job };
+        for (const p of take) if (p !== base) mark.run(job, sid, p.seq);
+        return { seq, job, skipped: null };
       })
       .immediate();
+  }
+
+  /**
+   * Whether the session's memory is full: it cannot take its oldest text message within maxChunkTokens (by the
+   * parts' token counts), or it is from before merging (no text kept). Its newer messages then stay text.
+   */
+  memoryFull(sid: string, s: SessionSettings): boolean {
+    const parts = this.sessionParts(sid);
+    const base = parts.find((p) => p.kind === 'memory');
+    const oldest = parts.find((p) => p.kind === 'text');
+    if (!base || !oldest) return false;
+    return base.text === null || base.tokens + oldest.tokens > s.maxChunkTokens;
+  }
+
+  /** The memory that replaced memory n (merged with a session's newer messages), if one did. */
+  supersededBy(n: number): { by: number; sid: string } | undefined {
+    const r = this.db.prepare('SELECT by_n, sid FROM serve_superseded WHERE n = ?').get(n) as
+      { by_n: number; sid: string } | undefined;
+    return r && { by: r.by_n, sid: r.sid };
   }
 
   sessionExists(sid: string): boolean {
@@ -588,6 +683,7 @@ export class ServeDb {
           .run(sid);
         this.db.prepare('DELETE FROM serve_memories WHERE session_id = ?').run(sid);
         this.db.prepare('DELETE FROM serve_session_parts WHERE sid = ?').run(sid);
+        this.db.prepare('DELETE FROM serve_superseded WHERE sid = ?').run(sid);
         this.db.prepare('DELETE FROM serve_sessions WHERE sid = ?').run(sid);
         return true;
       })

@@ -8,7 +8,9 @@
  * Layouts (checkLayout): a memory's vectors were trained at the very start of the input, as one sequence in front of
  * its text, so only that layout reproduces the text: one placeholder opening the prompt, for a memory crammed as one
  * segment. A placeholder after other text, two memories side by side, or a memory crammed in several segments put the
- * vectors where they were never trained and give unrelated text: they are refused (422 unsupported_layout).
+ * vectors where they were never trained and give unrelated text: they are refused (422 unsupported_layout). A
+ * session's context holds one memory, opening it (its compressions merge the old memory's text with newer messages,
+ * db.ts), so there only a session from before merging meets this refusal.
  */
 import type { InputPart } from '../cram/generate.ts';
 import type { MemoryFile } from '../compress/memory-file.ts';
