@@ -1,6 +1,7 @@
 /**
- * What every figure module shares: the FigureEntry a figure returns, the Vega-Lite theme, orderings and axis helpers.
- * One figure per file in this folder; index.ts lists them.
+ * What every figure module shares: the FigureEntry a figure returns, the Figure a kind lists, the Vega-Lite theme,
+ * orderings, axis helpers and the facetSpec / layeredSpec envelopes. The figure modules themselves live with the kind
+ * that draws them (src/experiments/kinds/<kind>/figures/), each typed by its own rows.
  */
 import type { Config, TopLevelSpec } from 'vega-lite';
 import { FONT_FAMILY } from '../render.ts';
@@ -14,6 +15,12 @@ export interface FigureEntry {
   spec?: TopLevelSpec;
   /** Why the figure was not drawn. */
   skipped?: string;
+}
+
+/** A figure: its file stem and how it is drawn from a kind's data. */
+export interface Figure<D> {
+  name: string;
+  draw(data: D): FigureEntry;
 }
 
 export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
