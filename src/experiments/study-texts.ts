@@ -4,7 +4,10 @@
  */
 import { sourceSpec } from '../config/schema.ts';
 import { loadSourceTexts, sourceName, type SourceSpec } from '../data/sources.ts';
-import type { PlanContext, SkippedText } from './kind.ts';
+import { fileSafe } from '../report/format.ts';
+import { saveTextVectors } from '../run/crammed-text.ts';
+import type { ModelSession } from '../run/model-session.ts';
+import type { PlanContext, RunContext, SkippedText } from './kind.ts';
 
 export interface StudyText {
   source: string;
@@ -71,4 +74,28 @@ export function planStudyTexts(
     }
   }
   return { texts, skipped };
+}
+
+/**
+ * Writes a study text's crammed vectors where the capacity sweep keeps them
+ * (vectors/<model>/<source>/K<k>/L<L>-i<index>.safetensors) when the config says `save_vectors`; returns that path
+ * relative to the run folder, or '' when nothing was written.
+ */
+export function saveStudyVectors(
+  ctx: RunContext<object>,
+  session: ModelSession,
+  model: string,
+  t: StudyText,
+  memory: Float32Array,
+  nMem: number,
+): string {
+  if (!ctx.config.save_vectors) return '';
+  const file = `vectors/${model}/${fileSafe(t.source)}/K${nMem}/L${t.length}-i${t.index}.safetensors`;
+  saveTextVectors(ctx.file(file), session, memory, nMem, t.ids, {
+    run: ctx.config.name,
+    source: t.source,
+    length: t.length,
+    sample_index: t.index,
+  });
+  return file;
 }

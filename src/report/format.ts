@@ -10,9 +10,13 @@ export const fileSafe = (s: string) => s.replace(/[^\w.-]+/g, '_');
 export const fmt = (v: number | null | undefined, digits = 3): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
 
-/** "m ± s" ('± s' left out when s is not finite; '–' when m is not). */
-export const fmtPm = (m: number, s: number, digits = 3): string =>
-  Number.isFinite(m) ? `${m.toFixed(digits)}${Number.isFinite(s) ? ` ± ${s.toFixed(digits)}` : ''}` : '–';
+/** "mean ± std" ("mean" alone when std is missing or not finite; '–' when mean is). */
+export function formatMeanStd(mean: number | null, std: number | null, digits = 1): string {
+  if (mean === null || !Number.isFinite(mean)) return '–';
+  return std === null || !Number.isFinite(std)
+    ? mean.toFixed(digits)
+    : `${mean.toFixed(digits)} ± ${std.toFixed(digits)}`;
+}
 
 /** A share as a percentage ("12.5 %"); '–' for a missing or non-finite value. */
 export const pct = (v: number | null | undefined, digits = 1): string =>

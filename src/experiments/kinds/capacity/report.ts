@@ -11,6 +11,7 @@ import {
   type CeThresholdRow,
 } from '../../../metrics/aggregate.ts';
 import { modelOrder, sourceOrder, type Figure } from '../../../report/figures/common.ts';
+import { fmt, formatMeanStd, pct } from '../../../report/format.ts';
 import {
   mdTable,
   writeReport,
@@ -23,7 +24,6 @@ import {
   capacityCsv,
   ceFitCsv,
   csvFromRows,
-  formatMeanStd,
   table1,
   table1CsvRows,
   table1Markdown,
@@ -32,9 +32,6 @@ import { describeBadLines, type BadLine } from '../../../results/run-folder.ts';
 import type { SkippedText } from '../../kind.ts';
 import { CAPACITY_FIGURES, type CapacityFigureData } from './figures/index.ts';
 import type { CurveRecord, SampleRecord } from './records.ts';
-
-const fmtNum = (v: number | null, digits = 1) => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(digits));
-const fmtPct = (v: number | null) => (v === null || !Number.isFinite(v) ? '–' : `${(100 * v).toFixed(1)} %`);
 
 const CAP_HEAD = [
   'Model',
@@ -54,12 +51,12 @@ function capRow(r: CapacityRow): string[] {
     r.source,
     String(r.n_mem),
     r.capacity === null ? '–' : String(r.capacity),
-    fmtNum(r.theoretical_capacity, 0),
+    fmt(r.theoretical_capacity, 0),
     formatMeanStd(r.token_gain_mean, r.token_gain_std),
     formatMeanStd(r.info_gain_nats_mean, r.info_gain_nats_std),
-    fmtPct(r.utilization),
+    pct(r.utilization),
     `${r.n_saturated} / ${r.n_samples}`,
-    fmtPct(r.exact_rate),
+    pct(r.exact_rate),
   ];
 }
 
@@ -78,10 +75,10 @@ function fitRow(r: CeThresholdRow): string[] {
     r.model,
     r.source,
     String(r.n_mem),
-    fmtNum(r.c_h),
-    fmtNum(r.rmse),
+    fmt(r.c_h, 1),
+    fmt(r.rmse, 1),
     String(r.n_fit),
-    fmtNum(r.red_line),
+    fmt(r.red_line, 1),
     String(r.n_lossless),
   ];
 }

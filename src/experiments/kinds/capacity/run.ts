@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { cramSettings } from '../../../config/settings.ts';
 import { crammedText } from '../../../run/crammed-text.ts';
+import { fileSafe } from '../../../report/format.ts';
 import type { RunContext } from '../../kind.ts';
 import type { PlannedJob } from './plan.ts';
 import { CURVES_FILE, type CurveRecord, type SampleRecord } from './records.ts';
@@ -26,7 +27,7 @@ export async function run(ctx: RunContext<SampleRecord>, todo: PlannedJob[]): Pr
       const vectorFile = join(
         'vectors',
         job.model,
-        job.source.replace(/[^\w.-]+/g, '_'),
+        fileSafe(job.source),
         `K${o.nMem}`,
         `L${job.length}-i${job.sampleIndex}.safetensors`,
       );

@@ -5,9 +5,8 @@
 import { cramSettings } from '../../../config/settings.ts';
 import { chunkRows } from '../../../cram/batch-loop.ts';
 import { mean } from '../../../metrics/stats.ts';
-import { fileSafe } from '../../../report/format.ts';
-import { saveTextVectors } from '../../../run/crammed-text.ts';
 import type { RunContext } from '../../kind.ts';
+import { saveStudyVectors } from '../../study-texts.ts';
 import { withContext } from './context.ts';
 import type { Config } from './options.ts';
 import type { ContextItem, Item, VectorsItem } from './plan.ts';
@@ -79,15 +78,7 @@ export async function run(ctx: RunContext<ContextAblationRecord>, todo: Item[]):
       const it = byKey.get(o.key)!;
       const t = it.text;
       const regen = config.regenerate ? await session.regenerate(o.memory, o.nMem, t.ids) : null;
-      const vf = `vectors/${it.model}/${fileSafe(t.source)}/K${o.nMem}/L${t.length}-i${t.index}.safetensors`;
-      if (config.save_vectors) {
-        saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, {
-          run: config.name,
-          source: t.source,
-          length: t.length,
-          sample_index: t.index,
-        });
-      }
+      const vf = saveStudyVectors(ctx, session, it.model, t, o.memory, o.nMem);
       ctx.record({
         condition: 'vectors',
         run: config.name,
@@ -107,7 +98,7 @@ export async function run(ctx: RunContext<ContextAblationRecord>, todo: Item[]):
         steps: o.steps,
         stop_reason: o.stopReason,
         regenerated_exact: regen?.regenerated_exact ?? null,
-        vector_file: config.save_vectors ? vf : '',
+        vector_file: vf,
         seconds: o.seconds,
       });
     },

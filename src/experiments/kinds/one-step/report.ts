@@ -1,5 +1,6 @@
 /** The one-step report: one-pass vs autoregressive capacity, accuracy by length, decoding time. */
 import { capacityTable } from '../../../metrics/aggregate.ts';
+import { fmt, pct } from '../../../report/format.ts';
 import { mdTable, type ReportContent } from '../../../report/report.ts';
 import { capacityCsv, toCsv } from '../../../report/tables.ts';
 import { columnsOf } from '../../../results/record-schema.ts';
@@ -16,9 +17,6 @@ import {
   type OneStepRecord,
   type SampleRecord,
 } from './records.ts';
-
-const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(0)} %`);
-const fx = (v: number | null, d = 3) => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(d));
 
 export function oneStepReport(input: ReportInput<OneStepRecord>): ReportContent {
   const { records } = input;
@@ -75,9 +73,9 @@ export function oneStepReport(input: ReportInput<OneStepRecord>): ReportContent 
     r.method,
     String(r.length),
     String(r.texts),
-    `${fx(r.best_accuracy_mean)} ± ${fx(r.best_accuracy_std)}`,
-    pct(r.success_rate),
-    pct(r.exact_rate),
+    `${fmt(r.best_accuracy_mean)} ± ${fmt(r.best_accuracy_std)}`,
+    pct(r.success_rate, 0),
+    pct(r.exact_rate, 0),
   ]);
   const T_HEAD = [
     'Model',

@@ -11,6 +11,7 @@ import { LOSSLESS_THRESHOLD } from '../../../metrics/aggregate.ts';
 import { median } from '../../../metrics/stats.ts';
 import { saveTextVectors } from '../../../run/crammed-text.ts';
 import type { OneStepJob, OneStepOutcome, OneStepSettings } from '../../../run/model-session.ts';
+import { fileSafe } from '../../../report/format.ts';
 import type { RunContext } from '../../kind.ts';
 import { runGrid } from '../capacity/grid.ts';
 import { optionsOf } from './options.ts';
@@ -85,7 +86,7 @@ export async function run(ctx: RunContext<OneStepRecord>, todo: OneStepItem[]): 
         }
         let vectorFile = '';
         if (config.save_vectors) {
-          vectorFile = `vectors/one-step/${it.model}/${it.source.replace(/[^\w.-]+/g, '_')}/${it.mode}/L${it.length}-i${it.sampleIndex}.safetensors`;
+          vectorFile = `vectors/one-step/${it.model}/${fileSafe(it.source)}/${it.mode}/L${it.length}-i${it.sampleIndex}.safetensors`;
           const mem = new Float32Array(2 * out.embedDim);
           mem.set(out.e, 0);
           mem.set(out.m, out.embedDim);

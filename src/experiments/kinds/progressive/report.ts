@@ -1,7 +1,9 @@
 /** The progressive report: compression horizons per model, source and K, next to the fixed grid's capacity. */
 import { capacityTable, meanStd, type CapacityRow } from '../../../metrics/aggregate.ts';
+import { median } from '../../../metrics/stats.ts';
+import { fmt, formatMeanStd } from '../../../report/format.ts';
 import { mdTable, type ReportContent } from '../../../report/report.ts';
-import { capacityCsv, formatMeanStd, toCsv } from '../../../report/tables.ts';
+import { capacityCsv, toCsv } from '../../../report/tables.ts';
 import { columnsOf } from '../../../results/record-schema.ts';
 import { describeBadLines } from '../../../results/run-folder.ts';
 import type { ReportInput } from '../../kind.ts';
@@ -44,12 +46,6 @@ export interface HorizonRow {
   horizon_minus_grid_exact_mean: number | null;
   target_tokens: number;
 }
-
-const median = (xs: number[]) => {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 export function horizonTable(records: readonly ProgressiveRecord[], grid: readonly SampleRecord[]): HorizonRow[] {
   const groups = new Map<string, ProgressiveRecord[]>();
@@ -94,7 +90,7 @@ export function horizonTable(records: readonly ProgressiveRecord[], grid: readon
   return rows.sort((a, b) => a.model.localeCompare(b.model) || a.source.localeCompare(b.source) || a.n_mem - b.n_mem);
 }
 
-const f1 = (v: number | null) => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(1));
+const f1 = (v: number | null) => fmt(v, 1);
 const HEAD = [
   'Model',
   'Source',

@@ -8,6 +8,7 @@ import { cramSettings } from '../../../config/settings.ts';
 import { idsSha256 } from '../../../cram/vector-file.ts';
 import { saveTextVectors } from '../../../run/crammed-text.ts';
 import type { ProgressiveSettings } from '../../../run/model-session.ts';
+import { fileSafe } from '../../../report/format.ts';
 import type { RunContext } from '../../kind.ts';
 import { runGrid } from '../capacity/grid.ts';
 import { optionsOf } from './options.ts';
@@ -68,7 +69,7 @@ export async function run(ctx: RunContext<ProgressiveRecord>, todo: ProgressiveI
         const base = { model: it.model, source: it.source, n_mem: it.nMem, sample_index: it.sampleIndex };
         let vectorFile = '';
         if (config.save_vectors) {
-          vectorFile = `vectors/progressive/${it.model}/${it.source.replace(/[^\w.-]+/g, '_')}/K${it.nMem}/i${it.sampleIndex}.safetensors`;
+          vectorFile = `vectors/progressive/${it.model}/${fileSafe(it.source)}/K${it.nMem}/i${it.sampleIndex}.safetensors`;
           saveTextVectors(ctx.file(vectorFile), session, out.memory, out.nMem, it.ids, {
             run: config.name,
             source: it.source,

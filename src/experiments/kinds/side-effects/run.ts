@@ -4,10 +4,10 @@
  */
 import { cramSettings } from '../../../config/settings.ts';
 import { mean, norm } from '../../../metrics/stats.ts';
-import { fileSafe, sig } from '../../../report/format.ts';
-import { saveTextVectors } from '../../../run/crammed-text.ts';
+import { sig } from '../../../report/format.ts';
 import { evaluateRows } from '../../batched-eval.ts';
 import type { RunContext } from '../../kind.ts';
+import { saveStudyVectors } from '../../study-texts.ts';
 import { randomSameNorm } from './conditions.ts';
 import type { Config } from './options.ts';
 import type { DonorItem, Item, ReferenceItem } from './plan.ts';
@@ -90,15 +90,7 @@ export async function run(ctx: RunContext<SideEffectsRecord>, todo: Item[]): Pro
         randomSameNorm(o.memory, o.nMem, `${it.seed}|L${t.length}|random-same-norm`),
         o.nMem,
       );
-      const vf = `vectors/${it.model}/${fileSafe(t.source)}/K${o.nMem}/L${t.length}-i${t.index}.safetensors`;
-      if (config.save_vectors) {
-        saveTextVectors(ctx.file(vf), session, o.memory, o.nMem, t.ids, {
-          run: config.name,
-          source: t.source,
-          length: t.length,
-          sample_index: t.index,
-        });
-      }
+      const vf = saveStudyVectors(ctx, session, it.model, t, o.memory, o.nMem);
       ctx.record({
         record: 'donor',
         ...common(o.nMem),
@@ -112,7 +104,7 @@ export async function run(ctx: RunContext<SideEffectsRecord>, todo: Item[]): Pro
         stop_reason: o.stopReason,
         regenerated_exact: regen?.regenerated_exact ?? null,
         vector_norm: norm(o.memory),
-        vector_file: config.save_vectors ? vf : '',
+        vector_file: vf,
         crammed_loss: crammed.map((x) => sig(x.loss)),
         crammed_accuracy: crammed.map((x) => x.accuracy),
         random_loss: random.map((x) => sig(x.loss)),

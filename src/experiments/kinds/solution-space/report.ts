@@ -1,7 +1,7 @@
 /** The solution-space report: cosines, interpolation, trajectory PCA, per (model, source, L, K). */
 import { MIN_PCA_POINTS } from '../../../metrics/pca.ts';
 import { mean, std } from '../../../metrics/stats.ts';
-import { fmt, fmtPm, pct } from '../../../report/format.ts';
+import { fmt, formatMeanStd, pct } from '../../../report/format.ts';
 import { mdTable, type ReportContent } from '../../../report/report.ts';
 import { toCsv } from '../../../report/tables.ts';
 import { columnsOf } from '../../../results/record-schema.ts';
@@ -261,8 +261,8 @@ export function report(input: ReportInput<SolutionSpaceRecord>): ReportContent {
     fmt(s.best_accuracy_mean),
     pct(s.solved_share),
     pct(s.exact_share),
-    fmtPm(s.intra_cosine_mean, s.intra_cosine_std),
-    fmtPm(s.inter_cosine_mean, s.inter_cosine_std),
+    formatMeanStd(s.intra_cosine_mean, s.intra_cosine_std, 3),
+    formatMeanStd(s.inter_cosine_mean, s.inter_cosine_std, 3),
   ]);
   const HEAD2 = [
     'Model, source, L, K',
