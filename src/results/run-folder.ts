@@ -8,7 +8,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readF
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../files.ts';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { toCsv } from './csv.ts';
 import { parseLine, type LineSchema } from './record-schema.ts';
 
@@ -25,16 +25,19 @@ export interface BadLine {
 export type JsonlReader = <S extends LineSchema>(file: string, schema: S) => z.output<S>[];
 
 /** sessions.jsonl: a start line when a session begins, `alive` lines while it runs, an end line when it stops. */
-interface SessionLine {
-  session?: string;
-  event?: 'start' | 'alive' | 'end';
-  at?: string;
-  seconds?: number;
-  stopped?: string;
+export const SessionLineSchema = z.object({
+  session: z.string().optional(),
+  event: z.enum(['start', 'alive', 'end']).optional(),
+  at: z.string().optional(),
+  seconds: z.number().optional(),
+  stopped: z.string().optional(),
+  /** Records made so far in the session (alive and end lines). */
+  records: z.number().optional(),
   /** Before sessions had start/alive/end lines: one line per finished session. */
-  started?: string;
-  interrupted?: boolean;
-}
+  started: z.string().optional(),
+  interrupted: z.boolean().optional(),
+});
+export type SessionLine = z.infer<typeof SessionLineSchema>;
 
 export interface SessionSummary {
   /** Wall time over every session, killed ones included (up to their last heartbeat). */
@@ -62,15 +65,9 @@ export class RunFolder {
     return join(this.dir, ...parts);
   }
 
-  /** Lines of a JSONL file in the run folder; bad lines are skipped and passed to `onBadLine`. */
-  readJsonl<T>(name: string, onBadLine?: (bad: BadLine) => void): T[];
-  readJsonl<S extends LineSchema>(name: string, onBadLine: ((bad: BadLine) => void) | undefined, schema: S): z.output<S>[];
-  readJsonl(name: string, onBadLine?: (bad: BadLine) => void, schema?: LineSchema): object[] {
-    return readJsonl(
-      this.path(name),
-      (line, text, reason) => onBadLine?.({ file: name, line, text, reason }),
-      schema as LineSchema,
-    );
+  /** The lines of a JSONL file in the run folder valid by `schema`; the others are skipped and passed to `onBadLine`. */
+  readJsonl<S extends LineSchema>(name: string, onBadLine: ((bad: BadLine) => void) | undefined, schema: S): z.output<S>[] {
+    return readJsonl(this.path(name), (line, text, reason) => onBadLine?.({ file: name, line, text, reason }), schema);
   }
 
   /** Appends one JSON line, flushed to disk before returning (a finished record is never lost to a crash). */
@@ -96,7 +93,7 @@ export class RunFolder {
 
   /** Wall time and counts over all sessions of this run (killed sessions up to their last heartbeat). */
   sessions(): SessionSummary | undefined {
-    const lines = this.readJsonl<SessionLine>('sessions.jsonl');
+    const lines = this.readJsonl('sessions.jsonl', undefined, SessionLineSchema);
     if (lines.length === 0) return undefined;
     const byId = new Map<string, SessionLine[]>();
     let seconds = 0;
@@ -182,22 +179,16 @@ function appendLine(file: string, line: string): void {
 export const NOT_JSON = 'not valid JSON';
 
 /**
- * The lines of a JSONL file. Without a schema every JSON object is kept; with one, a line that is not a valid record
- * of it is skipped too. Skipped lines go to `onBadLine` with their 1-based number and the reason.
+ * The lines of a JSONL file that are valid by `schema` (a run's records, curves, sessions…). A line that is not a JSON
+ * object, or not a valid line of the schema, is skipped and passed to `onBadLine` with its 1-based number and why.
  */
-export function readJsonl<T>(file: string, onBadLine?: (line: number, text: string, reason: string) => void): T[];
 export function readJsonl<S extends LineSchema>(
   file: string,
   onBadLine: ((line: number, text: string, reason: string) => void) | undefined,
   schema: S,
-): z.output<S>[];
-export function readJsonl(
-  file: string,
-  onBadLine?: (line: number, text: string, reason: string) => void,
-  schema?: LineSchema,
-): object[] {
+): z.output<S>[] {
   if (!existsSync(file)) return [];
-  const out: object[] = [];
+  const out: z.output<S>[] = [];
   readFileSync(file, 'utf8')
     .split('\n')
     .forEach((text, i) => {
@@ -209,7 +200,6 @@ export function readJsonl(
         v = undefined;
       }
       if (v === null || typeof v !== 'object' || Array.isArray(v)) return onBadLine?.(i + 1, text, NOT_JSON);
-      if (!schema) return void out.push(v);
       const r = parseLine(schema, v);
       if (r.ok) out.push(r.value);
       else onBadLine?.(i + 1, text, r.reason);

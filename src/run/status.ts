@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import YAML from 'yaml';
-import { describeBadLines, readJsonl, type BadLine } from '../results/run-folder.ts';
+import { describeBadLines, readJsonl, SessionLineSchema, type BadLine } from '../results/run-folder.ts';
 import { experimentKind } from '../experiments/kinds/index.ts';
 import { lockHolder } from './run-lock.ts';
 import { readShardsFile, shardDir, shardIndices } from './shards.ts';
@@ -38,14 +38,8 @@ export interface RunStatus {
   bad_lines: string[];
 }
 
-interface SessionLine {
-  session?: string;
-  event?: string;
-  stopped?: string;
-}
-
 function folderState(dir: string): { state: ShardState; sessions: number; holder?: ShardStatus['holder'] } {
-  const lines = readJsonl<SessionLine>(join(dir, 'sessions.jsonl'));
+  const lines = readJsonl(join(dir, 'sessions.jsonl'), undefined, SessionLineSchema);
   const ids = [...new Set(lines.map((l) => l.session).filter((x): x is string => x !== undefined))];
   const holder = lockHolder(dir);
   const h = holder ? { pid: holder.pid, host: holder.host, alive: holder.alive, ago: holder.ago } : undefined;

@@ -34,6 +34,8 @@ import {
   SampleRecordSchema,
   CurveRecordSchema,
   SkippedTextSchema,
+  SessionLineSchema,
+  type SessionLine,
   type TextTokenizer,
 } from './harness.ts';
 import { fmt, kindView, recordRegeneration, TEXT_FIELDS, type CurveSeries, type Row } from './kinds/index.ts';
@@ -112,14 +114,6 @@ export interface Filter {
 }
 
 const MAX_ROWS = 2000;
-
-interface SessionLine {
-  session?: string;
-  event?: string;
-  at?: string;
-  records?: number;
-  stopped?: string;
-}
 
 /** A results folder: every run under it. */
 export class ResultsFolder {
@@ -234,7 +228,7 @@ export class ResultsFolder {
           .sort()
           .pop() ?? null;
       let wall = new RunFolder(dir).sessions()?.seconds ?? null;
-      const lines = readJsonl<SessionLine>(join(dir, 'sessions.jsonl'));
+      const lines = readJsonl(join(dir, 'sessions.jsonl'), undefined, SessionLineSchema);
       const lastAt = Date.parse(lines[lines.length - 1]?.at ?? '');
       // A running session counts up to now, not to its last heartbeat.
       if (running && wall !== null && Number.isFinite(lastAt)) wall += Math.max(0, (Date.now() - lastAt) / 1000);

@@ -21,7 +21,7 @@ export { COMPARISON_FIGURES } from '../experiments/kinds/capacity/figures/index.
 export { compareRuns } from '../run/compare.ts';
 export type { FigureEntry } from '../report/figures/common.ts';
 export { sectionHtml, type ReportContent } from '../report/report.ts';
-export { readJsonl, type BadLine } from '../results/run-folder.ts';
+export { readJsonl, SessionLineSchema, type BadLine, type SessionLine } from '../results/run-folder.ts';
 export {
   CurveRecordSchema,
   SampleRecordSchema,
