@@ -166,3 +166,38 @@ export function layeredSpec(o: LayeredOptions): TopLevelSpec {
     config: o.config ?? CONFIG,
   };
 }
+
+export interface CurvePanelsOptions {
+  title: string;
+  /** One row per drawn step: `id` (one line each), the x field, `accuracy` and `loss` (null where undefined). */
+  values: Record<string, unknown>[];
+  x: PositionDef;
+  color: Encoding['color'];
+  dash: Encoding['strokeDash'];
+  accuracyTitle: string;
+  strokeWidth: number;
+}
+
+/** Per-step curves side by side: accuracy (0–1) and loss (log scale), one line per `id`. */
+export function curvePanelsSpec(o: CurvePanelsOptions): TopLevelSpec {
+  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean): ConcatPart => ({
+    width: PANEL_W + 40,
+    height: PANEL_H + 20,
+    transform: [{ filter: `datum.${field} !== null` }],
+    mark: { type: 'line', strokeWidth: o.strokeWidth, opacity: 0.85 },
+    encoding: {
+      x: o.x,
+      y: { field, type: 'quantitative', title, scale: log ? { type: 'log' } : { domain: [0, 1] } },
+      color: o.color,
+      strokeDash: o.dash,
+      detail: { field: 'id' },
+    },
+  });
+  return {
+    $schema: SCHEMA,
+    title: o.title,
+    data: { values: o.values },
+    hconcat: [panel('accuracy', o.accuracyTitle, false), panel('loss', 'Loss, nats/token (log scale)', true)],
+    config: CONFIG,
+  };
+}

@@ -1,16 +1,11 @@
 /** Per-step accuracy and loss of the texts whose curves were recorded. */
-import type { TopLevelSpec } from 'vega-lite';
 import type { CurveRecord, SampleRecord } from '../../../../results/sample-record.ts';
 import {
-  CONFIG,
+  curvePanelsSpec,
   type FigureEntry,
-  PANEL_H,
-  PANEL_W,
-  SCHEMA,
   modelOrder,
   round,
   sourceOrder,
-  type ConcatPart,
 } from '../../../../report/figures/common.ts';
 
 export function curvesFigure(
@@ -51,25 +46,14 @@ export function curvesFigure(
   const color = { field: 'model', type: 'nominal', title: 'Model', sort: models } as const;
   const dash = { field: 'source', type: 'nominal', title: 'Text source', sort: sourceOrder(usable) } as const;
   const x = { field: 'step', type: 'quantitative', title: 'Optimization step' } as const;
-  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean): ConcatPart => ({
-    width: PANEL_W + 40,
-    height: PANEL_H + 20,
-    transform: [{ filter: `datum.${field} !== null` }],
-    mark: { type: 'line', strokeWidth: 1.4, opacity: 0.85 },
-    encoding: {
-      x,
-      y: { field, type: 'quantitative', title, ...(log ? { scale: { type: 'log' } } : { scale: { domain: [0, 1] } }) },
-      color,
-      strokeDash: dash,
-      detail: { field: 'id' },
-    },
-  });
-  const spec: TopLevelSpec = {
-    $schema: SCHEMA,
+  const spec = curvePanelsSpec({
     title: base.title,
-    data: { values },
-    hconcat: [panel('accuracy', 'Teacher-forced accuracy', false), panel('loss', 'Loss, nats/token (log scale)', true)],
-    config: CONFIG,
-  };
+    values,
+    x,
+    color,
+    dash,
+    accuracyTitle: 'Teacher-forced accuracy',
+    strokeWidth: 1.4,
+  });
   return { ...base, spec };
 }

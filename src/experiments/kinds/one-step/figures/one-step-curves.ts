@@ -1,14 +1,5 @@
 /** One-step generation: per-step accuracy of the one-pass predictions and their loss, for the recorded texts. */
-import type { TopLevelSpec } from 'vega-lite';
-import {
-  CONFIG,
-  type FigureEntry,
-  PANEL_H,
-  PANEL_W,
-  SCHEMA,
-  round,
-  type ConcatPart,
-} from '../../../../report/figures/common.ts';
+import { curvePanelsSpec, type FigureEntry, round } from '../../../../report/figures/common.ts';
 
 /** Per-step loss and accuracy of one recorded text's one-pass predictions. */
 export interface OneStepCurve {
@@ -52,25 +43,14 @@ export function oneStepCurvesFigure(curves: readonly OneStepCurve[], maxPointsPe
   const x = { field: 'step', type: 'quantitative', title: 'Step' } as const;
   const color = { field: 'length', type: 'nominal', title: 'Length', sort: lengths } as const;
   const dash = { field: 'm', type: 'nominal', title: 'm', legend: { symbolType: 'stroke' } } as const;
-  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean): ConcatPart => ({
-    width: PANEL_W + 40,
-    height: PANEL_H + 20,
-    transform: [{ filter: `datum.${field} !== null` }],
-    mark: { type: 'line', strokeWidth: 1.3, opacity: 0.85 },
-    encoding: {
-      x,
-      y: { field, type: 'quantitative', title, scale: log ? { type: 'log' } : { domain: [0, 1] } },
-      color,
-      strokeDash: dash,
-      detail: { field: 'id' },
-    },
-  });
-  const spec: TopLevelSpec = {
-    $schema: SCHEMA,
+  const spec = curvePanelsSpec({
     title: base.title,
-    data: { values },
-    hconcat: [panel('accuracy', 'One-pass accuracy', false), panel('loss', 'Loss, nats/token (log scale)', true)],
-    config: CONFIG,
-  };
+    values,
+    x,
+    color,
+    dash,
+    accuracyTitle: 'One-pass accuracy',
+    strokeWidth: 1.3,
+  });
   return { ...base, spec };
 }
