@@ -17,7 +17,7 @@ export interface EvalResult {
   tokenCe: number[];
 }
 
-/** Teacher-forced loss, accuracy, correct count and per-token CE of rows sharing K (memory null when K = 0), batched. */
+/** Teacher-forced loss, accuracy, correct count and per-token CE of rows sharing K (memory null when K = 0). */
 export async function evaluateRows(
   session: ModelSession,
   nMem: number,

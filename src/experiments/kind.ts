@@ -29,7 +29,7 @@ export interface WorkItem {
   cost?: number;
 }
 
-/** A text left out at a length because it is shorter than that length (skipped.jsonl; said in the log and the report). */
+/** A text left out at a length because it is shorter than it (skipped.jsonl; said in the log and the report). */
 export const SkippedTextSchema = z.object({
   model: z.string(),
   source: z.string(),
@@ -72,7 +72,7 @@ export interface RunContext<Rec extends object> {
 export interface ReportInput<Rec extends object> {
   /** The valid records of the record file (over the run folder and its shards, first of each key). */
   records: Rec[];
-  /** The lines of another JSONL file of the run (and its shards) that are valid by `schema`; the others go to badLines. */
+  /** Lines of another JSONL file of the run (and its shards) valid by `schema`; the others go to badLines. */
   readJsonl: JsonlReader;
   skipped: SkippedText[];
   /**
