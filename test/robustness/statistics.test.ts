@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { definedShares, MIN_PCA_POINTS, pca } from '../../src/metrics/pca.ts';
-import { solutionSpaceSummary } from '../../src/experiments/kinds/solution-space/report.ts';
+import { solutionSpaceSummary } from '../../src/experiments/kinds/solution-space/summary.ts';
 
 const point = (...xs: number[]) => Float32Array.from(xs);
 

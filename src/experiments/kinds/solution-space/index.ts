@@ -15,7 +15,8 @@
  *   group    once every restart of every text of a (model, source, L, K) is done: intra- and inter-text cosines.
  * The analyses read the vector files, so they run the same whether the restarts finished in this session or earlier;
  * the files are written whatever `save_vectors` says.
- * Options, records, plan, run (with the analyses), report and figures are in this folder's files.
+ * Options, records, plan, run, report and figures are in this folder's files; analysis.ts: the per-text and per-group
+ * analyses; trajectories.ts: the trajectory files; math.ts: interpolation and cosines; summary.ts: the summary rows.
  */
 import type { ExperimentKind } from '../../kind.ts';
 import { SOLUTION_SPACE_OPTIONS } from './options.ts';
