@@ -1,5 +1,5 @@
 /**
- * The run harness, written once for every experiment kind (kinds/<kind>.ts says what is planned, recorded and
+ * The run harness, written once for every experiment kind (kinds/<kind>/ says what is planned, recorded and
  * reported). A run:
  *   1. validates and plans everything (prepare.ts) — nothing is written if anything is wrong;
  *   2. takes the run folder's lock (one writer per run), checks that a folder from an earlier session holds the same
