@@ -102,7 +102,7 @@ export function runRecords(dir: string): { records: object[]; key: (r: object) =
     /* the default kind */
   }
   const kind = experimentKind(name);
-  return { records: readMergedJsonl<object>(dir, kind.recordFile), key: (r) => kind.recordKey(r) };
+  return { records: readMergedJsonl(dir, kind.recordFile, kind.record), key: (r) => kind.recordKey(r) };
 }
 
 export function formatDiff(d: RecordDiff, a = 'a', b = 'b'): string {

@@ -2,7 +2,7 @@
  * Experiment configs (YAML or JSON), validated before any work starts. Every field has the paper's value as default
  * where the paper has one; a run's resolved config is written next to its results.
  *
- * The fields here are common to every experiment kind; a kind adds its own (src/experiments/kinds/<kind>.ts,
+ * The fields here are common to every experiment kind; a kind adds its own (src/experiments/kinds/<kind>/options.ts,
  * `options`), and `experiment:` picks the kind (default `capacity`). Every name that becomes a folder is checked to
  * stay inside the results folder, every count and rate has sane bounds, and entries that would make two records share
  * a key (a model, source, length or K listed twice) are refused.

@@ -1,16 +1,18 @@
 /**
- * An experiment kind: a small module that says what work a config plans, what one record holds, and what its report
- * adds. The harness (harness.ts) does everything else, once for every kind: validation, the run folder and its lock,
- * the resolved config, sessions, resuming by record key, signals, progress and the report at the end.
+ * An experiment kind: a small object that says what work a config plans, what one record holds (a zod schema: its
+ * type, its CSV columns, its validation when read back), and what its report adds. The harness (src/run/harness.ts)
+ * does everything else, once for every kind: validation, the run folder and its lock, the resolved config, sessions,
+ * resuming by record key, signals, progress and the report at the end.
  *
- * A new kind is one file in kinds/ plus one line in kinds/index.ts. A work item need not be one text crammed once
- * (R restarts of a text are R items; an evaluation without cramming is an item too); a kind may write extra files next
- * to its records (`append`, `file`).
+ * A new kind is a folder kinds/<kind>/ (index.ts, options.ts, records.ts, plan.ts, run.ts, report.ts, figures/) plus
+ * one line in kinds/index.ts (docs/kinds.md). A work item need not be one text crammed once (R restarts of a text are
+ * R items; an evaluation without cramming is an item too); a kind may write extra JSONL files next to its records
+ * (`append`), each with its own schema in records.ts, and other files (`file`).
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { ExperimentConfig } from '../config/schema.ts';
 import type { ReportContent } from '../report/report.ts';
-import type { BadLine } from '../results/run-folder.ts';
+import type { BadLine, JsonlReader } from '../results/run-folder.ts';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.ts';
 import type { ModelInfo } from '../run/model-info.ts';
 import type { ModelSession } from '../run/model-session.ts';
@@ -27,14 +29,15 @@ export interface WorkItem {
   cost?: number;
 }
 
-/** A text left out at a length because it is shorter than that length (said in the log and the report). */
-export interface SkippedText {
-  model: string;
-  source: string;
-  length: number;
-  sample_index: number;
-  n_tokens: number;
-}
+/** A text left out at a length because it is shorter than it (skipped.jsonl; said in the log and the report). */
+export const SkippedTextSchema = z.object({
+  model: z.string(),
+  source: z.string(),
+  length: z.number(),
+  sample_index: z.number(),
+  n_tokens: z.number(),
+});
+export type SkippedText = z.infer<typeof SkippedTextSchema>;
 
 export interface PlanContext {
   config: ExperimentConfig;
@@ -67,10 +70,15 @@ export interface RunContext<Rec extends object> {
 
 /** What a kind's report is made from: its records, any other JSONL file of the run, and what was left out. */
 export interface ReportInput<Rec extends object> {
+  /** The valid records of the record file (over the run folder and its shards, first of each key). */
   records: Rec[];
-  readJsonl<T>(file: string): T[];
+  /** Lines of another JSONL file of the run (and its shards) valid by `schema`; the others go to badLines. */
+  readJsonl: JsonlReader;
   skipped: SkippedText[];
-  /** Unreadable lines of the run's files (torn or damaged): the report says how many and where. */
+  /**
+   * Lines of the run's files that were skipped: torn or damaged, or JSON that is not a valid record (`reason` names the
+   * field). The report says how many and where (describeBadLines).
+   */
   badLines: BadLine[];
 }
 
@@ -83,9 +91,13 @@ export interface ExperimentKind<Item extends WorkItem = WorkItem, Rec extends ob
   readonly options: z.ZodRawShape;
   /** The JSONL file of finished records in the run folder: the resume log. */
   readonly recordFile: string;
-  /** Columns of results.csv, in order. */
-  readonly recordColumns: readonly string[];
-  /** The key of a finished record (equal to the key of the item that made it). */
+  /**
+   * The schema of one line of recordFile (records.ts): the record's type, the columns of results.csv (its keys, in
+   * order; columnsOf), and the validation of every line read back (resume, report, status, view): an invalid line is
+   * skipped and reported like a torn one, and its item is done again on resume.
+   */
+  readonly record: z.ZodType<Rec>;
+  /** The key of a finished, validated record (equal to the key of the item that made it). */
   recordKey(r: Rec): string;
   /** Plans one model's work, before the engine starts; throws (naming the field) when the config cannot work. */
   plan(ctx: PlanContext): Plan<Item>;

@@ -1,13 +1,12 @@
 /** Distances between two numeric vectors, for checking a port against reference values. */
+import { norm } from './stats.ts';
+
 export function relErr(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 }
 
-export function l2(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
-  return Math.sqrt(s);
-}
+/** Euclidean norm (stats.ts's norm). */
+export const l2 = norm;
 
 export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;

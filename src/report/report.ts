@@ -1,6 +1,6 @@
 /**
  * A run's report, whatever the experiment kind: figures (SVG + PNG), the kind's CSV tables, report.md and a
- * self-contained report.html. The kind supplies the content (src/experiments/kinds/<kind>.ts, `report`): summary lines,
+ * self-contained report.html. The kind supplies the content (its report.ts): summary lines,
  * sections, tables and figures; this file lays them out with the configuration, environment and wall time.
  * Every file is written atomically (temp + rename): a full disk or a crash never leaves a truncated report or figure.
  *

@@ -12,6 +12,7 @@ import {
   type CeThresholdRow,
 } from '../metrics/aggregate.ts';
 import { modelOrder, sourceOrder } from './figures/common.ts';
+import { formatMeanStd } from './format.ts';
 
 export const TABLE1_METRICS = ['Max, tokens', 'Gain, tokens', 'Information gain, nats'] as const;
 
@@ -22,14 +23,6 @@ export interface Table1 {
 }
 
 const DASH = '–';
-
-/** "mean ± std" with one decimal; "mean" alone when std is undefined; "–" when there is no mean. */
-export function formatMeanStd(mean: number | null, std: number | null, digits = 1): string {
-  if (mean === null || !Number.isFinite(mean)) return DASH;
-  return std === null || !Number.isFinite(std)
-    ? mean.toFixed(digits)
-    : `${mean.toFixed(digits)} ± ${std.toFixed(digits)}`;
-}
 
 /** Table 1 from the capacity table: one block of three rows per (source, K). */
 export function table1(records: readonly SampleRecord[], cap: CapacityRow[] = capacityTable(records)): Table1 {

@@ -8,27 +8,36 @@ import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readF
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../files.ts';
+import { z } from 'zod';
 import { toCsv } from './csv.ts';
-import { type CurveRecord, type SampleRecord } from './sample-record.ts';
+import { parseLine, type LineSchema } from './record-schema.ts';
 
-/** A line of a JSONL file that could not be read (torn by a kill, or damaged). */
+/** A line of a JSONL file that could not be read (torn by a kill, or damaged), or is not a valid record. */
 export interface BadLine {
   file: string;
   line: number;
   text: string;
+  /** Why it was skipped: "not valid JSON", or the field that is wrong ("best_accuracy: missing"). */
+  reason?: string;
 }
 
+/** Reads the lines of a run file, each validated by `schema` when given (bad lines skipped and passed on). */
+export type JsonlReader = <S extends LineSchema>(file: string, schema: S) => z.output<S>[];
+
 /** sessions.jsonl: a start line when a session begins, `alive` lines while it runs, an end line when it stops. */
-interface SessionLine {
-  session?: string;
-  event?: 'start' | 'alive' | 'end';
-  at?: string;
-  seconds?: number;
-  stopped?: string;
+export const SessionLineSchema = z.object({
+  session: z.string().optional(),
+  event: z.enum(['start', 'alive', 'end']).optional(),
+  at: z.string().optional(),
+  seconds: z.number().optional(),
+  stopped: z.string().optional(),
+  /** Records made so far in the session (alive and end lines). */
+  records: z.number().optional(),
   /** Before sessions had start/alive/end lines: one line per finished session. */
-  started?: string;
-  interrupted?: boolean;
-}
+  started: z.string().optional(),
+  interrupted: z.boolean().optional(),
+});
+export type SessionLine = z.infer<typeof SessionLineSchema>;
 
 export interface SessionSummary {
   /** Wall time over every session, killed ones included (up to their last heartbeat). */
@@ -56,9 +65,9 @@ export class RunFolder {
     return join(this.dir, ...parts);
   }
 
-  /** Lines of a JSONL file in the run folder; bad lines are skipped and passed to `onBadLine`. */
-  readJsonl<T>(name: string, onBadLine?: (bad: BadLine) => void): T[] {
-    return readJsonl<T>(this.path(name), (line, text) => onBadLine?.({ file: name, line, text }));
+  /** The lines of a JSONL file in the run folder valid by `schema`; the others are skipped and passed to `onBadLine`. */
+  readJsonl<S extends LineSchema>(name: string, onBadLine: ((bad: BadLine) => void) | undefined, schema: S): z.output<S>[] {
+    return readJsonl(this.path(name), (line, text, reason) => onBadLine?.({ file: name, line, text, reason }), schema);
   }
 
   /** Appends one JSON line, flushed to disk before returning (a finished record is never lost to a crash). */
@@ -73,14 +82,6 @@ export class RunFolder {
     writeFileAtomic(this.path(name), content);
   }
 
-  readSamples(onBadLine?: (bad: BadLine) => void): SampleRecord[] {
-    return this.readJsonl<SampleRecord>('samples.jsonl', onBadLine);
-  }
-
-  readCurves(onBadLine?: (bad: BadLine) => void): CurveRecord[] {
-    return this.readJsonl<CurveRecord>('curves.jsonl', onBadLine);
-  }
-
   writeCsv<T extends object>(name: string, rows: readonly T[], columns: readonly (keyof T & string)[]): void {
     this.writeAtomic(name, toCsv(rows, [...columns]));
   }
@@ -92,7 +93,7 @@ export class RunFolder {
 
   /** Wall time and counts over all sessions of this run (killed sessions up to their last heartbeat). */
   sessions(): SessionSummary | undefined {
-    const lines = this.readJsonl<SessionLine>('sessions.jsonl');
+    const lines = this.readJsonl('sessions.jsonl', undefined, SessionLineSchema);
     if (lines.length === 0) return undefined;
     const byId = new Map<string, SessionLine[]>();
     let seconds = 0;
@@ -174,26 +175,61 @@ function appendLine(file: string, line: string): void {
   }
 }
 
-export function readJsonl<T>(file: string, onBadLine?: (line: number, text: string) => void): T[] {
+/** Said of a line that is not a JSON object. */
+export const NOT_JSON = 'not valid JSON';
+
+/**
+ * The lines of a JSONL file that are valid by `schema` (a run's records, curves, sessions…). A line that is not a JSON
+ * object, or not a valid line of the schema, is skipped and passed to `onBadLine` with its 1-based number and why.
+ */
+export function readJsonl<S extends LineSchema>(
+  file: string,
+  onBadLine: ((line: number, text: string, reason: string) => void) | undefined,
+  schema: S,
+): z.output<S>[] {
   if (!existsSync(file)) return [];
-  const out: T[] = [];
-  readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
-    if (!text.trim()) return;
-    try {
-      const v = JSON.parse(text) as unknown;
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-      out.push(v as T);
-    } catch {
-      onBadLine?.(i + 1, text);
-    }
-  });
+  const out: z.output<S>[] = [];
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((text, i) => {
+      if (!text.trim()) return;
+      let v: unknown;
+      try {
+        v = JSON.parse(text) as unknown;
+      } catch {
+        v = undefined;
+      }
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return onBadLine?.(i + 1, text, NOT_JSON);
+      const r = parseLine(schema, v);
+      if (r.ok) out.push(r.value);
+      else onBadLine?.(i + 1, text, r.reason);
+    });
   return out;
 }
 
-/** "samples.jsonl: 2 lines skipped (lines 7, 12: not valid JSON)". */
+/**
+ * One line per file: "samples.jsonl: 2 unreadable lines skipped (lines 7, 12; torn by a kill or damaged)", and for
+ * lines that are JSON but not valid records "samples.jsonl: 1 invalid record skipped (line 3: best_accuracy: missing)".
+ */
 export function describeBadLines(bad: readonly BadLine[]): string[] {
-  const byFile = new Map<string, number[]>();
-  for (const b of bad) byFile.set(b.file, [...(byFile.get(b.file) ?? []), b.line]);
-  return [...byFile].map(([file, lines]) =>
-    `${file}: ${lines.length} unreadable line${lines.length > 1 ? 's' : ''} skipped (line${lines.length > 1 ? 's' : ''} ${lines.slice(0, 10).join(', ')}${lines.length > 10 ? ', …' : ''}; torn by a kill or damaged)`);
+  const s = (n: number) => (n > 1 ? 's' : '');
+  const list = (xs: number[]) => `${xs.slice(0, 10).join(', ')}${xs.length > 10 ? ', …' : ''}`;
+  const byFile = new Map<string, BadLine[]>();
+  for (const b of bad) byFile.set(b.file, [...(byFile.get(b.file) ?? []), b]);
+  const out: string[] = [];
+  for (const [file, lines] of byFile) {
+    const torn = lines.filter((b) => (b.reason ?? NOT_JSON) === NOT_JSON).map((b) => b.line);
+    const invalid = lines.filter((b) => (b.reason ?? NOT_JSON) !== NOT_JSON);
+    if (torn.length > 0)
+      out.push(
+        `${file}: ${torn.length} unreadable line${s(torn.length)} skipped (line${s(torn.length)} ${list(torn)}; torn by a kill or damaged)`,
+      );
+    if (invalid.length > 0) {
+      const shown = invalid.slice(0, 5).map((b) => `line ${b.line}: ${b.reason}`);
+      out.push(
+        `${file}: ${invalid.length} invalid record${s(invalid.length)} skipped (${shown.join('; ')}${invalid.length > 5 ? '; …' : ''}; not what this version reads)`,
+      );
+    }
+  }
+  return out;
 }

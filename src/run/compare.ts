@@ -6,8 +6,14 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ReportResult } from '../report/report.ts';
 import type { BadLine } from '../results/run-folder.ts';
-import type { CurveRecord, SampleRecord } from '../results/sample-record.ts';
-import { COMPARISON_FIGURES, writeCapacityReport } from '../experiments/kinds/capacity.ts';
+import {
+  CurveRecordSchema,
+  SampleRecordSchema,
+  type CurveRecord,
+  type SampleRecord,
+} from '../results/sample-record.ts';
+import { COMPARISON_FIGURES } from '../experiments/kinds/capacity/figures/index.ts';
+import { writeCapacityReport } from '../experiments/kinds/capacity/report.ts';
 import { readMergedJsonl, runFileCopies } from './shards.ts';
 
 /** Same text crammed the same way (the same record appearing in two runs' files is counted once). */
@@ -26,7 +32,7 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
     // The run folder's own records and, for a run split into shards, every shard's (shards.ts).
     const copies = runFileCopies(dir, 'samples.jsonl').filter((c) => existsSync(c.path));
     if (copies.length === 0) throw new Error(`compareRuns: ${join(dir, 'samples.jsonl')} not found`);
-    const rs = readMergedJsonl<SampleRecord>(dir, 'samples.jsonl', (b) =>
+    const rs = readMergedJsonl(dir, 'samples.jsonl', SampleRecordSchema, (b) =>
       badLines.push({ ...b, file: join(dir, b.file) }),
     );
     perRun[resolve(dir)] = rs.length;
@@ -40,7 +46,9 @@ export async function compareRuns(runDirs: string[], outDir: string): Promise<Re
       records.push(r);
     }
     curves.push(
-      ...readMergedJsonl<CurveRecord>(dir, 'curves.jsonl', (b) => badLines.push({ ...b, file: join(dir, b.file) })),
+      ...readMergedJsonl(dir, 'curves.jsonl', CurveRecordSchema, (b) =>
+        badLines.push({ ...b, file: join(dir, b.file) }),
+      ),
     );
   }
   mkdirSync(outDir, { recursive: true });

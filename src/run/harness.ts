@@ -1,5 +1,5 @@
 /**
- * The run harness, written once for every experiment kind (kinds/<kind>.ts says what is planned, recorded and
+ * The run harness, written once for every experiment kind (kinds/<kind>/ says what is planned, recorded and
  * reported). A run:
  *   1. validates and plans everything (prepare.ts) — nothing is written if anything is wrong;
  *   2. takes the run folder's lock (one writer per run), checks that a folder from an earlier session holds the same
@@ -164,14 +164,18 @@ export async function runExperiment<Rec extends object = object>(
     }
     const badLines: BadLine[] = [];
     // Done: this folder's records; a shard also counts the run folder's own (a single-process session before the split).
+    // Valid records only: a torn line, or JSON that is not a valid record, does not count as done (its item runs again).
     const finished = [
-      ...(choice ? run.readJsonl<object>(kind.recordFile, (b) => badLines.push(b)) : []),
-      ...own.readJsonl<object>(kind.recordFile, (b) =>
-        badLines.push({ ...b, file: choice ? relative(run.dir, own.path(b.file)) : b.file }),
+      ...(choice ? run.readJsonl(kind.recordFile, (b) => badLines.push(b), kind.record) : []),
+      ...own.readJsonl(
+        kind.recordFile,
+        (b) => badLines.push({ ...b, file: choice ? relative(run.dir, own.path(b.file)) : b.file }),
+        kind.record,
       ),
     ];
-    for (const note of describeBadLines(badLines)) log(`${note}; those texts run again`);
-    const anyRecords = finished.length > 0 || (choice !== null && readMergedJsonl(run.dir, kind.recordFile).length > 0);
+    for (const note of describeBadLines(badLines)) log(`${note}; those items run again`);
+    const anyRecords =
+      finished.length > 0 || (choice !== null && readMergedJsonl(run.dir, kind.recordFile, kind.record).length > 0);
     checkResumable(run, config, anyRecords, log);
 
     let keys: Set<string> | null = null;
@@ -300,7 +304,7 @@ export async function runExperiment<Rec extends object = object>(
       // The last shard to finish (every planned item has a record, in any shard) writes the merged report.
       const planned = prepared.models.flatMap((m) => m.items.map((it) => it.key));
       const have = new Set(
-        readMergedRecords<object>(run.dir, kind.recordFile, (r) => kind.recordKey(r)).records.map((r) =>
+        readMergedRecords(run.dir, kind.recordFile, kind.record, (r) => kind.recordKey(r)).records.map((r) =>
           kind.recordKey(r),
         ),
       );
@@ -339,7 +343,7 @@ export async function runExperiment<Rec extends object = object>(
     stop?.uninstall();
     lock.release();
   }
-  const records = own.readJsonl<Rec>(kind.recordFile);
+  const records = own.readJsonl(kind.recordFile, undefined, kind.record) as Rec[];
   log(
     `${ranNow} record(s) made in this session${stopped ? ' (stopped early: run the same command to resume)' : ''}; ${records.length} in ` +
       `${choice ? relative(process.cwd(), own.path(kind.recordFile)) : relative(process.cwd(), run.path('results.csv'))}`,

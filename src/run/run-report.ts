@@ -8,7 +8,8 @@ import { basename, join } from 'node:path';
 import YAML from 'yaml';
 import { writeReport, type ReportResult } from '../report/report.ts';
 import { describeBadLines, RunFolder, type BadLine, type SessionSummary } from '../results/run-folder.ts';
-import type { SkippedText } from '../experiments/kind.ts';
+import { SkippedTextSchema } from '../experiments/kind.ts';
+import { columnsOf } from '../results/record-schema.ts';
 import { experimentKind } from '../experiments/kinds/index.ts';
 import { readMergedJsonl, readMergedRecords, shardDir, shardIndices } from './shards.ts';
 
@@ -32,9 +33,10 @@ export async function writeRunReport(
   const kind = experimentKind(typeof config?.experiment === 'string' ? config.experiment : 'capacity');
   const badLines: BadLine[] = [];
   // The folder's own records and every shard's (shards.ts), the first record of each key kept.
-  const { records, duplicates } = readMergedRecords<object>(
+  const { records, duplicates } = readMergedRecords(
     dir,
     kind.recordFile,
+    kind.record,
     (r) => kind.recordKey(r),
     (b) => badLines.push(b),
   );
@@ -49,11 +51,12 @@ export async function writeRunReport(
       throw new Error(`${dir} has no finished records yet (${kind.recordFile} is empty or missing)`);
     return null;
   }
-  run.writeCsv('results.csv', records as Record<string, unknown>[], kind.recordColumns);
-  const skipped = run.readJsonl<SkippedText>('skipped.jsonl');
+  // The CSV's columns are the record schema's keys, in order.
+  run.writeCsv('results.csv', records as Record<string, unknown>[], columnsOf(kind.record));
+  const skipped = run.readJsonl('skipped.jsonl', (b) => badLines.push(b), SkippedTextSchema);
   const content = kind.report({
     records,
-    readJsonl: (f) => readMergedJsonl(dir, f, (b) => badLines.push(b)),
+    readJsonl: (f, schema) => readMergedJsonl(dir, f, schema, (b) => badLines.push(b)),
     skipped,
     badLines,
   });

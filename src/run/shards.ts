@@ -22,6 +22,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, linkSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { z } from 'zod';
+import type { LineSchema } from '../results/record-schema.ts';
 import { readJsonl } from '../results/run-folder.ts';
 import type { BadLine } from '../results/run-folder.ts';
 import type { WorkItem } from '../experiments/kind.ts';
@@ -351,24 +353,33 @@ export function runFileCopies(runDir: string, name: string): { path: string; lab
   ];
 }
 
-/** Every line of a JSONL file over the run folder and its shards (bad lines skipped and passed on). */
-export function readMergedJsonl<T>(runDir: string, name: string, onBadLine?: (b: BadLine) => void): T[] {
+/**
+ * Every line of a JSONL file over the run folder and its shards that is valid by `schema` (the others skipped and
+ * passed on, with the reason).
+ */
+export function readMergedJsonl<S extends LineSchema>(
+  runDir: string,
+  name: string,
+  schema: S,
+  onBadLine?: (b: BadLine) => void,
+): z.output<S>[] {
   return runFileCopies(runDir, name).flatMap((c) =>
-    readJsonl<T>(c.path, (line, text) => onBadLine?.({ file: c.label, line, text })),
+    readJsonl(c.path, (line, text, reason) => onBadLine?.({ file: c.label, line, text, reason }), schema),
   );
 }
 
-/** The records of every shard (and of the folder itself), first of each key kept; `duplicates` counts the others. */
+/** The valid records of every shard (and of the folder itself), first of each key kept; `duplicates` counts the others. */
 export function readMergedRecords<R extends object>(
   runDir: string,
   recordFile: string,
+  schema: z.ZodType<R>,
   key: (r: R) => string,
   onBadLine?: (b: BadLine) => void,
 ): { records: R[]; duplicates: number } {
   const seen = new Set<string>();
   const records: R[] = [];
   let duplicates = 0;
-  for (const r of readMergedJsonl<R>(runDir, recordFile, onBadLine)) {
+  for (const r of readMergedJsonl(runDir, recordFile, schema, onBadLine) as R[]) {
     const k = key(r);
     if (seen.has(k)) {
       duplicates++;

@@ -4,9 +4,9 @@
  * single-process runs too (one row).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import YAML from 'yaml';
-import { readJsonl } from '../results/run-folder.ts';
+import { describeBadLines, readJsonl, SessionLineSchema, type BadLine } from '../results/run-folder.ts';
 import { experimentKind } from '../experiments/kinds/index.ts';
 import { lockHolder } from './run-lock.ts';
 import { readShardsFile, shardDir, shardIndices } from './shards.ts';
@@ -34,16 +34,12 @@ export interface RunStatus {
   done: number;
   complete: boolean | null;
   rows: ShardStatus[];
-}
-
-interface SessionLine {
-  session?: string;
-  event?: string;
-  stopped?: string;
+  /** Lines of the record files that were skipped (torn, or not valid records): their items are not done. */
+  bad_lines: string[];
 }
 
 function folderState(dir: string): { state: ShardState; sessions: number; holder?: ShardStatus['holder'] } {
-  const lines = readJsonl<SessionLine>(join(dir, 'sessions.jsonl'));
+  const lines = readJsonl(join(dir, 'sessions.jsonl'), undefined, SessionLineSchema);
   const ids = [...new Set(lines.map((l) => l.session).filter((x): x is string => x !== undefined))];
   const holder = lockHolder(dir);
   const h = holder ? { pid: holder.pid, host: holder.host, alive: holder.alive, ago: holder.ago } : undefined;
@@ -71,7 +67,16 @@ export function runStatus(dir: string, plannedItems?: () => number | null): RunS
     /* no or unreadable config: the default kind */
   }
   const kind = experimentKind(name);
-  const keysIn = (file: string) => new Set(readJsonl<object>(file).map((r) => kind.recordKey(r)));
+  const badLines: BadLine[] = [];
+  // Keys of the valid records only: a torn or invalid line is not done (said below, and run again on resume).
+  const keysIn = (file: string) =>
+    new Set(
+      readJsonl(
+        file,
+        (line, text, reason) => badLines.push({ file: relative(dir, file), line, text, reason }),
+        kind.record,
+      ).map((r) => kind.recordKey(r)),
+    );
   const ownFile = join(dir, kind.recordFile);
   const own = keysIn(ownFile);
   const split = readShardsFile(dir);
@@ -102,6 +107,7 @@ export function runStatus(dir: string, plannedItems?: () => number | null): RunS
       done,
       complete: planned === null ? null : done >= planned,
       rows,
+      bad_lines: describeBadLines(badLines),
     };
   }
   const all = new Set(own);
@@ -125,7 +131,16 @@ export function runStatus(dir: string, plannedItems?: () => number | null): RunS
   });
   const planned = split.shards.reduce((a, s) => a + s.keys.length, 0);
   const done = split.shards.reduce((a, s) => a + s.keys.filter((k) => all.has(k)).length, 0);
-  return { run_dir: dir, experiment: name, shards: split.count, planned, done, complete: done === planned, rows };
+  return {
+    run_dir: dir,
+    experiment: name,
+    shards: split.count,
+    planned,
+    done,
+    complete: done === planned,
+    rows,
+    bad_lines: describeBadLines(badLines),
+  };
 }
 
 function since(iso: string | null, now = Date.now()): string {
@@ -161,6 +176,7 @@ export function formatStatus(st: RunStatus, dirLabel = st.run_dir): string {
     [
       head,
       ...table.map((row) => `  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}`),
+      ...st.bad_lines.map((l) => `  ${l}; those items are not done (run again on resume)`),
     ].join('\n') + '\n'
   );
 }

@@ -31,6 +31,11 @@ import {
   type FigureEntry,
   type ReportContent,
   type SampleRecord,
+  SampleRecordSchema,
+  CurveRecordSchema,
+  SkippedTextSchema,
+  SessionLineSchema,
+  type SessionLine,
   type TextTokenizer,
 } from './harness.ts';
 import { fmt, kindView, recordRegeneration, TEXT_FIELDS, type CurveSeries, type Row } from './kinds/index.ts';
@@ -109,14 +114,6 @@ export interface Filter {
 }
 
 const MAX_ROWS = 2000;
-
-interface SessionLine {
-  session?: string;
-  event?: string;
-  at?: string;
-  records?: number;
-  stopped?: string;
-}
 
 /** A results folder: every run under it. */
 export class ResultsFolder {
@@ -231,7 +228,7 @@ export class ResultsFolder {
           .sort()
           .pop() ?? null;
       let wall = new RunFolder(dir).sessions()?.seconds ?? null;
-      const lines = readJsonl<SessionLine>(join(dir, 'sessions.jsonl'));
+      const lines = readJsonl(join(dir, 'sessions.jsonl'), undefined, SessionLineSchema);
       const lastAt = Date.parse(lines[lines.length - 1]?.at ?? '');
       // A running session counts up to now, not to its last heartbeat.
       if (running && wall !== null && Number.isFinite(lastAt)) wall += Math.max(0, (Date.now() - lastAt) / 1000);
@@ -275,7 +272,7 @@ export class ResultsFolder {
 
   private records(dir: string, kindName: string, onBad?: (b: BadLine) => void): Row[] {
     const kind = experimentKind(kindName);
-    return readMergedRecords<Row>(dir, kind.recordFile, (r) => kind.recordKey(r), onBad).records;
+    return readMergedRecords(dir, kind.recordFile, kind.record, (r) => kind.recordKey(r), onBad).records as Row[];
   }
 
   /** A run's page: the kind's report content over the records that pass the filter, and its table of texts. */
@@ -287,14 +284,15 @@ export class ResultsFolder {
     const all = this.records(dir, summary.kind, (b) => badLines.push(b));
     const keep = passes(filter);
     const records = all.filter(keep);
-    const skipped = readJsonl<Row>(join(dir, 'skipped.jsonl')).filter(keep);
+    const skipped = readJsonl(join(dir, 'skipped.jsonl'), undefined, SkippedTextSchema).filter(keep);
     let content: ReportContent;
     try {
       content = kind.report({
         records,
-        skipped: skipped as never,
+        skipped,
         badLines,
-        readJsonl: <T>(file: string) => readMergedJsonl<T>(dir, file).filter((l) => keep(l as Row)),
+        readJsonl: (file, schema) =>
+          readMergedJsonl(dir, file, schema, (b) => badLines.push(b)).filter((l) => keep(l as Row)),
       });
     } catch (e) {
       content = {
@@ -408,7 +406,7 @@ export class ResultsFolder {
       text: ids && tokenizer ? tokenizer.decode(ids) : null,
       text_from: from,
       regeneration,
-      curve: view.curve?.(record, (f) => readMergedJsonl<Row>(dir, f)) ?? null,
+      curve: view.curve?.(record, (f, schema) => readMergedJsonl(dir, f, schema) as Row[]) ?? null,
       vector_file: vectorPath ? vectorFile : null,
     };
   }
@@ -463,7 +461,7 @@ export class ResultsFolder {
     const perRun: { name: string; rows: ReturnType<typeof capacityTable> }[] = [];
     for (const name of names) {
       const dir = this.runDir(name);
-      const rs = readMergedJsonl<SampleRecord>(dir, 'samples.jsonl', (b) =>
+      const rs = readMergedJsonl(dir, 'samples.jsonl', SampleRecordSchema, (b) =>
         badLines.push({ ...b, file: `${name}/${b.file}` }),
       );
       if (rs.length === 0)
@@ -478,7 +476,7 @@ export class ResultsFolder {
         seen.add(k);
         records.push(r);
       }
-      curves.push(...readMergedJsonl<CurveRecord>(dir, 'curves.jsonl'));
+      curves.push(...readMergedJsonl(dir, 'curves.jsonl', CurveRecordSchema));
     }
     const content = capacityReport({ records, curves, badLines, extraFigures: COMPARISON_FIGURES });
     const keyOf = (r: { model: string; source: string; n_mem: number }) =>

@@ -5,12 +5,13 @@
  * Layers, lowest first. A module may import its own layer and the layers below it, never one above; no import
  * circle at all, whatever the layers. The leaves import only leaves.
  *
- *   0  leaves       paths, files, tokenizer, data, metrics, results, report, engine/backends.ts
+ *   0  leaves       paths, files, tokenizer, data, metrics (stats, pca), results (record schemas), report (format.ts,
+ *                   figures/common.ts: no kind), engine/backends.ts
  *   1  engine       graph builder with reverse mode, ONNX Runtime sessions and backends
  *   2  models       architectures, weights, configs of models
  *   3  cram         objective and decode graphs, the compiled model, optimisers, generation, limits
  *   4  config       experiment configs, and the one function from a config to cram's settings
- *   5  experiments, run, compress    the kinds; the run machinery; the context compressor
+ *   5  experiments, run, compress    the kinds (kinds/<kind>/: records, figures…); the run machinery; the compressor
  *   6  cli, serve, view   commands; the compression server; the results explorer
  *   7  index.ts     the package's entry
  */

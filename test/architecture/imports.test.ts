@@ -4,7 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KINDS } from '../../src/experiments/kinds/index.ts';
 import { cycles, importGraph, importSpecifiers, LAYERS, unplaced, upward, type Graph } from './import-graph.ts';
 
 const SRC = fileURLToPath(new URL('../../src', import.meta.url));
@@ -83,4 +86,19 @@ test('src/ has no import circle and no import from a lower layer to a higher one
     [],
     'a known upward import is gone: delete it from KNOWN_UPWARD',
   );
+});
+
+test('src/report/ knows no experiment kind: it imports nothing from experiments/ or run/ and names no kind', () => {
+  const graph = importGraph(SRC);
+  const report = [...graph].filter(([f]) => f.startsWith('report/'));
+  assert.ok(report.length > 3, 'src/report/ holds the report modules');
+  assert.deepEqual(
+    report.flatMap(([f, tos]) => tos.filter((t) => /^(experiments|run)\//.test(t)).map((t) => `${f} → ${t}`)),
+    [],
+  );
+  const kinds = Object.keys(KINDS).filter((k) => k !== 'capacity'); // "capacity" is also a metric's name
+  for (const [f] of report) {
+    const code = readFileSync(join(SRC, f), 'utf8');
+    for (const k of kinds) assert.ok(!code.includes(`'${k}'`) && !code.includes(`"${k}"`), `${f} names the kind ${k}`);
+  }
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeCapacityReport as writeReport } from '../../src/experiments/kinds/capacity.ts';
+import { writeCapacityReport as writeReport } from '../../src/experiments/kinds/capacity/report.ts';
 import { compareRuns } from '../../src/run/compare.ts';
 import { syntheticCurves, syntheticRecords } from './synthetic.ts';
 

@@ -15,7 +15,7 @@ import { describeModel, loadTokenizer } from '../../src/run/model-info.ts';
 import { readTextFile, writeFileAtomic } from '../../src/files.ts';
 import { parseSafetensors, serializeSafetensors } from '../../src/models/safetensors.ts';
 import { loadModel } from '../../src/models/load.ts';
-import { writeCapacityReport } from '../../src/experiments/kinds/capacity.ts';
+import { writeCapacityReport } from '../../src/experiments/kinds/capacity/report.ts';
 import { syntheticMemoryFile } from '../compress/synthetic.ts';
 import { bundled } from '../helpers.ts';
 import { syntheticRecords } from '../report/synthetic.ts';

@@ -4,12 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  definedShares,
-  MIN_PCA_POINTS,
-  pca,
-  solutionSpaceSummary,
-} from '../../src/experiments/kinds/solution-space.ts';
+import { definedShares, MIN_PCA_POINTS, pca } from '../../src/metrics/pca.ts';
+import { solutionSpaceSummary } from '../../src/experiments/kinds/solution-space/summary.ts';
 
 const point = (...xs: number[]) => Float32Array.from(xs);
 

@@ -1,7 +1,7 @@
 /** The report's specs made interactive: richer tooltips on per-text marks, legend selection, nothing else changed. */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { ceScatterFigure } from '../../src/report/figures/index.ts';
+import { ceScatterFigure } from '../../src/experiments/kinds/capacity/figures/ce-scatter.ts';
 import { interactiveFigure } from '../../src/view/interactive.ts';
 import { syntheticRecords } from '../report/synthetic.ts';
 

@@ -5,12 +5,12 @@
 import { configKind, parseConfig, readConfigFile } from '../../config/load-config.ts';
 import type { ExperimentConfig } from '../../config/schema.ts';
 import type { ExperimentKind, WorkItem } from '../kind.ts';
-import { capacity } from './capacity.ts';
-import { oneStep } from './one-step.ts';
-import { progressive } from './progressive.ts';
-import { contextAblation } from './context-ablation.ts';
-import { sideEffects } from './side-effects.ts';
-import { solutionSpace } from './solution-space.ts';
+import { capacity } from './capacity/index.ts';
+import { oneStep } from './one-step/index.ts';
+import { progressive } from './progressive/index.ts';
+import { contextAblation } from './context-ablation/index.ts';
+import { sideEffects } from './side-effects/index.ts';
+import { solutionSpace } from './solution-space/index.ts';
 
 /** Any kind: kinds differ in item and record types. */
 type AnyKind = ExperimentKind<WorkItem, any>;

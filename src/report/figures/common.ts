@@ -1,6 +1,7 @@
 /**
- * What every figure module shares: the FigureEntry a figure returns, the Vega-Lite theme, orderings and axis helpers.
- * One figure per file in this folder; index.ts lists them.
+ * What every figure module shares: the FigureEntry a figure returns, the Figure a kind lists, the Vega-Lite theme,
+ * orderings, axis helpers and the facetSpec / layeredSpec envelopes. The figure modules themselves live with the kind
+ * that draws them (src/experiments/kinds/<kind>/figures/), each typed by its own rows.
  */
 import type { Config, TopLevelSpec } from 'vega-lite';
 import { FONT_FAMILY } from '../render.ts';
@@ -14,6 +15,12 @@ export interface FigureEntry {
   spec?: TopLevelSpec;
   /** Why the figure was not drawn. */
   skipped?: string;
+}
+
+/** A figure: its file stem and how it is drawn from a kind's data. */
+export interface Figure<D> {
+  name: string;
+  draw(data: D): FigureEntry;
 }
 
 export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -157,5 +164,40 @@ export function layeredSpec(o: LayeredOptions): TopLevelSpec {
     height: o.height,
     layer: o.layer,
     config: o.config ?? CONFIG,
+  };
+}
+
+export interface CurvePanelsOptions {
+  title: string;
+  /** One row per drawn step: `id` (one line each), the x field, `accuracy` and `loss` (null where undefined). */
+  values: Record<string, unknown>[];
+  x: PositionDef;
+  color: Encoding['color'];
+  dash: Encoding['strokeDash'];
+  accuracyTitle: string;
+  strokeWidth: number;
+}
+
+/** Per-step curves side by side: accuracy (0–1) and loss (log scale), one line per `id`. */
+export function curvePanelsSpec(o: CurvePanelsOptions): TopLevelSpec {
+  const panel = (field: 'accuracy' | 'loss', title: string, log: boolean): ConcatPart => ({
+    width: PANEL_W + 40,
+    height: PANEL_H + 20,
+    transform: [{ filter: `datum.${field} !== null` }],
+    mark: { type: 'line', strokeWidth: o.strokeWidth, opacity: 0.85 },
+    encoding: {
+      x: o.x,
+      y: { field, type: 'quantitative', title, scale: log ? { type: 'log' } : { domain: [0, 1] } },
+      color: o.color,
+      strokeDash: o.dash,
+      detail: { field: 'id' },
+    },
+  });
+  return {
+    $schema: SCHEMA,
+    title: o.title,
+    data: { values: o.values },
+    hconcat: [panel('accuracy', o.accuracyTitle, false), panel('loss', 'Loss, nats/token (log scale)', true)],
+    config: CONFIG,
   };
 }

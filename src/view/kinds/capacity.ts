@@ -1,4 +1,5 @@
 /** `cram view` for the capacity sweep: per-text columns, the text page's facts, curves from curves.jsonl. */
+import { CurveRecordSchema } from '../harness.ts';
 import { fmt, matchingCurve, type KindView, type Row } from './types.ts';
 
 const n = (v: unknown) => (typeof v === 'number' ? v : NaN);
@@ -41,5 +42,5 @@ export const capacityView: KindView = {
       ['Seconds in its batch', fmt(r.seconds, 2)],
     ];
   },
-  curve: (r, read) => matchingCurve(r, read('curves.jsonl')),
+  curve: (r, read) => matchingCurve(r, read('curves.jsonl', CurveRecordSchema)),
 };

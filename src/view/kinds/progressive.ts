@@ -1,4 +1,5 @@
 /** `cram view` for progressive cramming: per-text horizon columns and facts; curves from its curves file. */
+import { PROGRESSIVE_CURVES_FILE, ProgressiveCurveSchema } from '../harness.ts';
 import { fmt, matchingCurve, type KindView, type Row } from './types.ts';
 
 export const progressiveView: KindView = {
@@ -33,5 +34,5 @@ export const progressiveView: KindView = {
   // The horizon is the longest prefix (BOS counted) greedy regeneration gave back.
   regeneration: (r) =>
     typeof r.horizon === 'number' ? { prefix: Math.max(0, r.horizon - 1), exact: r.reached_full === true } : null,
-  curve: (r, read) => matchingCurve(r, read('progressive_curves.jsonl')),
+  curve: (r, read) => matchingCurve(r, read(PROGRESSIVE_CURVES_FILE, ProgressiveCurveSchema)),
 };

@@ -4,6 +4,8 @@
  * tables themselves come from the kind's own `report` (the same Vega-Lite specs as report.html); a kind without a
  * view module here gets the default (every scalar field).
  */
+import type { LineSchema } from '../harness.ts';
+
 export type Row = Record<string, unknown>;
 
 export interface CurveSeries {
@@ -22,7 +24,7 @@ export interface KindView {
    */
   regeneration?(record: Row): { prefix: number; exact: boolean } | null;
   /** The record's per-step loss/accuracy curve, where the run kept it. */
-  curve?(record: Row, readJsonl: (file: string) => Row[]): CurveSeries | null;
+  curve?(record: Row, readJsonl: (file: string, schema: LineSchema) => Row[]): CurveSeries | null;
 }
 
 export const fmt = (v: unknown, digits = 3): string => {

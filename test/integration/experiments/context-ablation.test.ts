@@ -14,13 +14,9 @@ import YAML from 'yaml';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
-import {
-  contextAblationTable,
-  contextIds,
-  precedingText,
-  withContext,
-  type ContextAblationRecord,
-} from '../../../src/experiments/kinds/context-ablation.ts';
+import { contextIds, precedingText, withContext } from '../../../src/experiments/kinds/context-ablation/context.ts';
+import type { ContextAblationRecord } from '../../../src/experiments/kinds/context-ablation/records.ts';
+import { contextAblationTable } from '../../../src/experiments/kinds/context-ablation/report.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
 import { fixture, ready } from '../../helpers.ts';
 

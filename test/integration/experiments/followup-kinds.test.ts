@@ -18,8 +18,8 @@ import { readVectorFile } from '../../../src/cram/vector-file.ts';
 import { loadSourceTexts } from '../../../src/data/sources.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import { prepareExperiment } from '../../../src/run/prepare.ts';
-import type { OneStepRecord } from '../../../src/experiments/kinds/one-step.ts';
-import type { ProgressiveRecord } from '../../../src/experiments/kinds/progressive.ts';
+import type { OneStepRecord } from '../../../src/experiments/kinds/one-step/records.ts';
+import type { ProgressiveRecord } from '../../../src/experiments/kinds/progressive/records.ts';
 import { bundled, open, ready } from '../../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));

@@ -12,15 +12,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { runExperiment } from '../../../src/run/harness.ts';
-import {
-  randomSameNorm,
-  sideEffectsSamples,
-  sideEffectsTable,
-  type DonorRecord,
-  type ReferenceRecord,
-  type SideEffectsRecord,
-} from '../../../src/experiments/kinds/side-effects.ts';
-import { norm } from '../../../src/experiments/kinds/study-common.ts';
+import { randomSameNorm } from '../../../src/experiments/kinds/side-effects/conditions.ts';
+import type {
+  DonorRecord,
+  ReferenceRecord,
+  SideEffectsRecord,
+} from '../../../src/experiments/kinds/side-effects/records.ts';
+import { sideEffectsSamples, sideEffectsTable } from '../../../src/experiments/kinds/side-effects/report.ts';
+import { norm } from '../../../src/metrics/stats.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
 import { readSafetensorsFile } from '../../../src/models/safetensors.ts';
 import { seededNormal } from '../../../src/cram/init.ts';

@@ -14,18 +14,14 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { readVectorFile } from '../../../src/cram/vector-file.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
-import {
-  alphas,
-  interpolate,
-  pca,
-  solutionCosines,
-  symmetricEigen,
-  thin,
-  type GroupRecord,
-  type RestartRecord,
-  type SolutionSpaceRecord,
-  type TextRecord,
-} from '../../../src/experiments/kinds/solution-space.ts';
+import { pca, symmetricEigen, thin } from '../../../src/metrics/pca.ts';
+import { alphas, interpolate, solutionCosines } from '../../../src/experiments/kinds/solution-space/math.ts';
+import type {
+  GroupRecord,
+  RestartRecord,
+  SolutionSpaceRecord,
+  TextRecord,
+} from '../../../src/experiments/kinds/solution-space/records.ts';
 import { seededNormal } from '../../../src/cram/init.ts';
 import { fixture, ready } from '../../helpers.ts';
 
