@@ -62,13 +62,17 @@ export function columnsOf(schema: z.ZodType): string[] {
   throw new Error('columnsOf: a record schema is an object, or a union of objects given its columns by withColumns');
 }
 
-/** Why a value is not a valid line of `schema` ("best_accuracy: expected a number"), or null when it is. */
+/**
+ * The line as `schema` reads it, or why it is not a valid line ("best_accuracy: expected a number"). Fields the schema
+ * does not name (written by a newer version, or added to every record by the harness, such as `precision`) are kept
+ * as they were written: validation checks a line, it does not drop what the line holds.
+ */
 export function parseLine<S extends LineSchema>(
   schema: S,
   value: unknown,
 ): { ok: true; value: z.output<S> } | { ok: false; reason: string } {
   const r = schema.safeParse(value);
-  if (r.success) return { ok: true, value: r.data };
+  if (r.success) return { ok: true, value: { ...(value as object), ...r.data } as z.output<S> };
   return { ok: false, reason: describeIssues(r.error.issues, value) };
 }
 
