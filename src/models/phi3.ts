@@ -6,7 +6,7 @@
  */
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
-import { FrozenLM, type Architecture } from './causal-lm.ts';
+import { FrozenLM, lmHeadName, type Architecture } from './causal-lm.ts';
 import { activationName, commonConfig, ModelConfigError, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
 import { activation, attention, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
@@ -55,8 +55,7 @@ function configure(raw: RawConfig, where: string): Phi3Config {
 
 export class Phi3 extends FrozenLM<Phi3Config> {
   constructor(config: Phi3Config, weights: Weights) {
-    const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
-    super(config, weights, config.hiddenSize, 'model.embed_tokens.weight', tied ? null : 'lm_head.weight');
+    super(config, weights, config.hiddenSize, 'model.embed_tokens.weight', lmHeadName(config, weights));
   }
 
   hiddenStates(x: Value, seq: Sequence): Value {
