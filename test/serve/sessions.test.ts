@@ -62,6 +62,15 @@ function finish(db: ServeDb, n: number, segments = 1): boolean {
   return db.complete(n, fakeFile(row.text!, segments), Buffer.from('mem'), { vectors: 2, segments });
 }
 
+/** A session whose first crossing of the threshold is crammed: the database, the messages sent, the memory's job. */
+function withMemory(t: { after: (f: () => void) => void }, sid: string) {
+  const db = open(t);
+  const sent: string[] = [];
+  const m1 = say(db, sid, sent, 3)!.job!;
+  assert.ok(finish(db, m1));
+  return { db, sent, m1 };
+}
+
 /** Nothing lost: the memory's text (the first part's, unless given) and the text after it are every message, in order. */
 function assertNothingLost(parts: PartRow[], sent: string[], memoryText = parts[0].text): void {
   const after = parts
@@ -158,10 +167,7 @@ test('a second crossing merges the memory text + the oldest messages; done, it r
 });
 
 test('a failed merge keeps the memory and every message as text; the next crossing retries them', (t) => {
-  const db = open(t);
-  const sent: string[] = [];
-  const m1 = say(db, 'f', sent, 3)!.job!;
-  finish(db, m1);
+  const { db, sent, m1 } = withMemory(t, 'f');
   const m2 = say(db, 'f', sent, 3)!.job!;
   db.claim(A, 1, 10_000);
   assert.ok(db.fail(m2, 'not exact'));
@@ -212,10 +218,7 @@ test("the cap: a merge takes messages while they fit with the memory's text; the
 });
 
 test('a merge completes in one transaction: a failure inside changes nothing; the retry completes once', (t) => {
-  const db = open(t);
-  const sent: string[] = [];
-  const m1 = say(db, 'tx', sent, 3)!.job!;
-  finish(db, m1);
+  const { db, sent, m1 } = withMemory(t, 'tx');
   const m2 = say(db, 'tx', sent, 3)!.job!;
   const before = { parts: db.sessionParts('tx'), entries: storeEntries(db), m1: db.get(m1) };
   // The last statement of the completion fails: everything before it must roll back.
@@ -253,10 +256,7 @@ test('a session job that could only be crammed in several segments fails: its me
 });
 
 test('a session from before merging (a memory without its text) is not merged, and says so', (t) => {
-  const db = open(t);
-  const sent: string[] = [];
-  const m1 = say(db, 'old', sent, 3)!.job!;
-  finish(db, m1);
+  const { db, sent } = withMemory(t, 'old');
   db.db.prepare("UPDATE serve_session_parts SET text = NULL WHERE kind = 'memory'").run();
   const r = say(db, 'old', sent, 3)!;
   assert.deepEqual([r.job, r.skipped], [null, 'legacy_layout']);
