@@ -5,12 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { checkWithoutEngine, workFolder } from './setup.ts';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
@@ -22,10 +20,9 @@ import {
   type ContextAblationRecord,
 } from '../../../src/experiments/kinds/context-ablation.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
-import { fixture, ready } from '../../helpers.ts';
+import { ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-context-ablation-'));
+const work = workFolder('context-ablation');
 
 test('the text before the crammed text: first half of the sentences, with the separator the chunk has', () => {
   const chunk = {
@@ -132,22 +129,7 @@ test('a context-ablation run from a config: P = 0 is the baseline, accuracy on t
 });
 
 test('configs/context-ablation.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--import',
-      fixture('forbid-engine.mjs'),
-      'src/cli/main.ts',
-      'check',
-      'configs/context-ablation.yaml',
-      '--json',
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout);
+  const out = checkWithoutEngine('configs/context-ablation.yaml');
   assert.equal(out.experiment, 'context-ablation');
   assert.equal(out.models[0].model, 'gutenberg-llama-s');
   assert.equal(out.models[0].items, 1280);

@@ -9,19 +9,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cramNoEngine, ROOT } from './setup.ts';
 import { fixture } from '../../helpers.ts';
 import { syntheticRecords } from '../../report/synthetic.ts';
 import { writeVectorFile } from '../../../src/cram/vector-file.ts';
 import { MemoryStore } from '../../../src/compress/store.ts';
-
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const cramNoEngine = (...args: string[]) =>
-  spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', ...args],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
 
 test('the hook does catch the engine (cram run imports it)', () => {
   const r = spawnSync(

@@ -5,12 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { checkWithoutEngine, workFolder } from './setup.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import {
   randomSameNorm,
@@ -24,10 +22,9 @@ import { norm } from '../../../src/experiments/kinds/study-common.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
 import { readSafetensorsFile } from '../../../src/models/safetensors.ts';
 import { seededNormal } from '../../../src/cram/init.ts';
-import { bundled, fixture, ready } from '../../helpers.ts';
+import { bundled, ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-side-effects-'));
+const work = workFolder('side-effects');
 
 test('random vectors with the row norms of given vectors, seeded', () => {
   const like = Float32Array.from(seededNormal(3 * 16, 'like').map((x, i) => x * (1 + Math.floor(i / 16))));
@@ -199,22 +196,7 @@ test('a side-effects run from a config: every condition, unrelated texts after t
 });
 
 test('configs/side-effects.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--import',
-      fixture('forbid-engine.mjs'),
-      'src/cli/main.ts',
-      'check',
-      'configs/side-effects.yaml',
-      '--json',
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout);
+  const out = checkWithoutEngine('configs/side-effects.yaml');
   assert.equal(out.experiment, 'side-effects');
   assert.equal(out.models[0].model, 'gutenberg-llama-s');
   assert.equal(out.models[0].items, 67);
