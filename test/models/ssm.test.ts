@@ -89,18 +89,23 @@ const CASES: [string, number, number, number, number, number, number, number, bo
   ['chunk 1, group 1 (every position its own chunk and group)', 1, 6, 3, 2, 1, 1, 2, true],
   ['defaults (chunk 16, group 8) over 300 positions: three groups', 1, 300, 3, 2, 16, 8, 3, true],
 ];
+/** Every output of the chunked scan within 2e-6 (relative) of the sequential reference's; returns the errors. */
+function assertSameOutputs(fast: Record<string, Float32Array>, ref: Record<string, Float32Array>): string {
+  const report: string[] = [];
+  for (const k of Object.keys(ref)) {
+    const e = relMax(fast[k], ref[k]);
+    report.push(`${k} ${e.toExponential(2)}`);
+    assert.ok(e < 2e-6, `${k}: relative error ${e} (${report.join(', ')})`);
+  }
+  return report.join(', ');
+}
+
 for (const [name, B, T, D, N, chunk, group, logA, h0] of CASES) {
   test(`chunked scan = sequential reference (values, final state, gradients): ${name}`, async (t) => {
     const d = data(name, B, T, D, N, logA, h0);
     const fast = await run('fast', d, chunk, group);
     const ref = await run('reference', d, chunk, group);
-    const report: string[] = [];
-    for (const k of Object.keys(ref)) {
-      const e = relMax(fast[k], ref[k]);
-      report.push(`${k} ${e.toExponential(2)}`);
-      assert.ok(e < 2e-6, `${k}: relative error ${e} (${report.join(', ')})`);
-    }
-    t.diagnostic(report.join(', '));
+    t.diagnostic(assertSameOutputs(fast, ref));
   });
 }
 
@@ -155,12 +160,6 @@ for (const [name, B, T, H, P, N, chunk, logA, h0] of SSD_CASES) {
     const d = { dims: [B, T, H, P, N], inputs, seeds: { y: u(B * T * H * P, -1, 1), last: u(B * H * P * N, -1, 1) } };
     const fast = await runSsd('fast', d, chunk);
     const ref = await runSsd('reference', d, chunk);
-    const report: string[] = [];
-    for (const k of Object.keys(ref)) {
-      const e = relMax(fast[k], ref[k]);
-      report.push(`${k} ${e.toExponential(2)}`);
-      assert.ok(e < 2e-6, `${k}: relative error ${e} (${report.join(', ')})`);
-    }
-    t.diagnostic(report.join(', '));
+    t.diagnostic(assertSameOutputs(fast, ref));
   });
 }
