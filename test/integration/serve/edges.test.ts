@@ -11,34 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { bundled, open } from '../../helpers.ts';
-import { createServer, MAX_SID, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../../src/serve/app.ts';
+import { createServer, MAX_SID, type ServeOptions } from '../../../src/serve/app.ts';
 import { MemoryStore } from '../../../src/compress/store.ts';
-import { api, snippets, waitFor } from './client.ts';
+import { api, serveOptions, snippets, startServer, waitFor } from './client.ts';
 
 const model = await open(bundled('gutenberg-llama-s'));
 const tok = model.tokenizer!;
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-edges-'));
-const FAST = { segmentTokens: SERVE_DEFAULTS.segmentTokens, tokensPerVector: 2, maxSteps: 300, patience: 100, seed: 0 };
 const texts = snippets(tok, 12, 16);
 
-function options(over: Partial<ServeOptions> & { store: string }): ServeOptions {
-  return {
-    model,
-    bodyLimit: 64 * 1024,
-    maxTextTokens: 256,
-    maxQueue: 64,
-    maxNewTokens: 64,
-    maxWaiting: 8,
-    session: { thresholdTokens: 30, keepTokens: 12, maxChunkTokens: 256 },
-    worker: { compress: FAST, batchTexts: 8, batchTokens: 4096, batchWaitMs: 100 },
-    ...over,
-  };
-}
-
-async function start(over: Partial<ServeOptions> & { store: string }): Promise<{ server: Server; base: string }> {
-  const server = await createServer(options(over));
-  return { server, base: await server.app.listen({ port: 0, host: '127.0.0.1' }) };
-}
+const options = (over: Partial<ServeOptions> & { store: string }) =>
+  serveOptions(model, { ...over, worker: { batchTokens: 4096, ...over.worker } });
+const start = (over: Partial<ServeOptions> & { store: string }) => startServer(options(over));
 
 const storePath = join(dir, 'main.db');
 const main = await start({ store: storePath, thread: false });

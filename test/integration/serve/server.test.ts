@@ -10,37 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bundled, open } from '../../helpers.ts';
-import { createServer, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../../src/serve/app.ts';
+import type { ServeOptions } from '../../../src/serve/app.ts';
 import { embedWithMemory } from '../../../src/compress/compress.ts';
 import { greedyGenerate } from '../../../src/cram/generate.ts';
 import { modelCodeLength } from '../../../src/compress/baselines.ts';
-import { api, snippets, waitFor } from './client.ts';
+import { api, FAST, serveOptions, snippets, startServer, waitFor } from './client.ts';
 
 const model = await open(bundled('gutenberg-llama-s'));
 const tok = model.tokenizer!;
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-'));
-// One sequence per text (the server's default layout), small step limits.
-const FAST = { segmentTokens: SERVE_DEFAULTS.segmentTokens, tokensPerVector: 2, maxSteps: 300, patience: 100, seed: 0 };
-
-function options(over: Partial<ServeOptions> & { store: string }): ServeOptions {
-  return {
-    model,
-    bodyLimit: 64 * 1024,
-    maxTextTokens: 256,
-    maxQueue: 64,
-    maxNewTokens: 64,
-    maxWaiting: 32,
-    session: { thresholdTokens: 30, keepTokens: 12, maxChunkTokens: 256 },
-    worker: { compress: FAST, batchTexts: 8, batchTokens: SERVE_DEFAULTS.batchTokens, batchWaitMs: 150 },
-    ...over,
-  };
-}
-
-async function start(over: Partial<ServeOptions> & { store: string }): Promise<{ server: Server; base: string }> {
-  const server = await createServer(options(over));
-  const address = await server.app.listen({ port: 0, host: '127.0.0.1' });
-  return { server, base: address };
-}
+const start = (over: Partial<ServeOptions> & { store: string }) =>
+  startServer(serveOptions(model, { maxWaiting: 32, ...over, worker: { batchWaitMs: 150, ...over.worker } }));
 
 const main = await start({ store: join(dir, 'main.db') });
 const base = main.base;
