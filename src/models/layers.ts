@@ -90,7 +90,12 @@ export interface RopeTables {
 }
 
 /** cos and sin of position · inverse frequency, [T, rotaryDim/2], built once per graph and table. */
-export function ropeTables(seq: Sequence, rotaryDim: number, theta: number, scaling: RopeScaling | null = null): RopeTables {
+export function ropeTables(
+  seq: Sequence,
+  rotaryDim: number,
+  theta: number,
+  scaling: RopeScaling | null = null,
+): RopeTables {
   const key = `rope:${rotaryDim}:${theta}:${JSON.stringify(scaling)}`;
   return seq.g.memoize(key, () => {
     const inv = seq.g.constant(ropeInverseFrequencies(rotaryDim, theta, scaling), [1, rotaryDim / 2], 'float32');

@@ -68,7 +68,8 @@ export function configureLlama(raw: RawConfig, where: string): LlamaConfig {
 
 /**
  * Llama's model, which the architectures that share its attention extend: OLMo and OLMo-2 keep its embeddings, head,
- * self-attention and gated MLP and write only their own layer order and norms.
+ * self-attention and gated MLP and write only their own layer order and norms; Phi-3 keeps the layers and fuses the
+ * projections (`projections`, `mlp`) and rotates part of each head (`rotaryDim`).
  */
 export class Llama<C extends LlamaConfig = LlamaConfig> extends FrozenLM<C> {
   constructor(config: C, weights: Weights) {
@@ -89,38 +90,59 @@ export class Llama<C extends LlamaConfig = LlamaConfig> extends FrozenLM<C> {
     return op.reshape(norm(h, 'model.norm'), seq.shape([d]));
   }
 
-  /** RoPE's cos and sin tables for the sequence's positions, over the whole head. */
+  /** The leading features of each query and key head that RoPE rotates: all of them. */
+  protected rotaryDim(): number {
+    return this.config.headDim;
+  }
+
+  /** RoPE's cos and sin tables for the sequence's positions. */
   protected ropeTables(seq: Sequence): RopeTables {
-    return ropeTables(seq, this.config.headDim, this.config.rope.theta, this.config.rope.scaling);
+    return ropeTables(seq, this.rotaryDim(), this.config.rope.theta, this.config.rope.scaling);
+  }
+
+  /** Layer i's q, k and v projections of rows n [B·T, d], flat: [B·T, heads · head_dim] each. */
+  protected projections(i: number, n: Value): [Value, Value, Value] {
+    const c = this.config;
+    const p = `model.layers.${i}.self_attn`;
+    const proj = (name: string, heads: number) =>
+      linear(this.weights, n, `${p}.${name}_proj`, [heads * c.headDim, c.hiddenSize], c.attentionBias);
+    return [proj('q', c.numHeads), proj('k', c.numKvHeads), proj('v', c.numKvHeads)];
   }
 
   /**
    * Layer i's self-attention of rows n [B·T, d], through o_proj. `flat` transforms each q, k and v projection before
    * the heads split (OLMo's clamp, OLMo-2's whole-projection norms); then Qwen3's per-head q_norm / k_norm and RoPE.
    */
-  protected selfAttention(i: number, n: Value, seq: Sequence, tables: RopeTables, flat: FlatProjection = (t) => t): Value {
+  protected selfAttention(
+    i: number,
+    n: Value,
+    seq: Sequence,
+    tables: RopeTables,
+    flat: FlatProjection = (t) => t,
+  ): Value {
     const c = this.config;
     const w = this.weights;
     const d = c.hiddenSize;
     const hd = c.headDim;
     const p = `model.layers.${i}.self_attn`;
-    const heads = (name: 'q' | 'k' | 'v', count: number) =>
-      splitHeads(seq, flat(linear(w, n, `${p}.${name}_proj`, [count * hd, d], c.attentionBias), name), count, hd);
+    const [qf, kf, vf] = this.projections(i, n);
+    const heads = (t: Value, name: 'q' | 'k' | 'v', count: number) => splitHeads(seq, flat(t, name), count, hd);
     // [B, H, T, head_dim] queries or keys: q_norm / k_norm over the last axis where the model has them, then RoPE.
     const position = (t: Value, name: 'q' | 'k'): Value => {
       const normed = c.qkNorm ? rmsNorm(t, w.value(n.graph, `${p}.${name}_norm.weight`, [hd]), c.normEps) : t;
-      return c.useRope[i] ? rope(normed, tables, hd, c.ropeInterleaved) : normed;
+      return c.useRope[i] ? rope(normed, tables, this.rotaryDim(), c.ropeInterleaved) : normed;
     };
-    const q = position(heads('q', c.numHeads), 'q');
-    const k = position(heads('k', c.numKvHeads), 'k');
-    const a = attention(seq, q, k, heads('v', c.numKvHeads), { window: c.windows[i], cacheName: `layer${i}` });
+    const q = position(heads(qf, 'q', c.numHeads), 'q');
+    const k = position(heads(kf, 'k', c.numKvHeads), 'k');
+    const a = attention(seq, q, k, heads(vf, 'v', c.numKvHeads), { window: c.windows[i], cacheName: `layer${i}` });
     return linear(w, mergeHeads(a), `${p}.o_proj`, [d, c.numHeads * hd], c.outputBias);
   }
 
   /** Layer i's gated MLP of rows n [B·T, d]. */
   protected mlp(i: number, n: Value): Value {
     const c = this.config;
-    return gatedMlp(this.weights, n, `model.layers.${i}.mlp`, c.hiddenSize, c.intermediateSize, c.activation, c.mlpBias);
+    const p = `model.layers.${i}.mlp`;
+    return gatedMlp(this.weights, n, p, c.hiddenSize, c.intermediateSize, c.activation, c.mlpBias);
   }
 }
 

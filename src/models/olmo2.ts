@@ -34,8 +34,9 @@ export class Olmo2 extends Llama<Olmo2Config> {
     let h = op.reshape(x, [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
+      const heads = { q: c.numHeads, k: c.numKvHeads };
       const qkNorm = (t: Value, name: 'q' | 'k' | 'v') =>
-        name === 'v' ? t : norm(t, `${p}.self_attn.${name}_norm`, (name === 'q' ? c.numHeads : c.numKvHeads) * c.headDim);
+        name === 'v' ? t : norm(t, `${p}.self_attn.${name}_norm`, heads[name] * c.headDim);
       h = op.add(h, norm(this.selfAttention(i, h, seq, tables, qkNorm), `${p}.post_attention_layernorm`));
       h = op.add(h, norm(this.mlp(i, h), `${p}.post_feedforward_layernorm`));
     }
