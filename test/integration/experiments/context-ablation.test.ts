@@ -5,10 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { checkWithoutEngine, workFolder } from './setup.ts';
+import { checkWithoutEngine, workFolder, writeConfig } from './setup.ts';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
@@ -65,26 +64,20 @@ test("context ids: the last P tokens without BOS, put after the text's first tok
 
 test('a context-ablation run from a config: P = 0 is the baseline, accuracy on the text part only, vectors next to it', async () => {
   await ready;
-  const file = join(work, 'small.yaml');
-  writeFileSync(
-    file,
-    YAML.stringify({
-      experiment: 'context-ablation',
-      name: 'small',
-      output_dir: join(work, 'results'),
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout', { kind: 'gutenberg-heldout', keep_newlines: true }],
-      lengths: [6],
-      n_mem: [1],
-      samples: 2,
-      context_tokens: [0, 8, 40],
-      max_steps: 15,
-      patience: 15,
-      batch: { max_texts: 9, max_tokens: 1024 },
-      seed: 2,
-    }),
-  );
+  const file = writeConfig(work, 'small', {
+    experiment: 'context-ablation',
+    backend: 'cpu',
+    models: ['gutenberg-llama-xs'],
+    sources: ['gutenberg-heldout', { kind: 'gutenberg-heldout', keep_newlines: true }],
+    lengths: [6],
+    n_mem: [1],
+    samples: 2,
+    context_tokens: [0, 8, 40],
+    max_steps: 15,
+    patience: 15,
+    batch: { max_texts: 9, max_tokens: 1024 },
+    seed: 2,
+  });
   const r = await runExperiment<ContextAblationRecord>(file, { quiet: true });
   assert.equal(r.records.length, 2 * 2 * (3 + 1));
   const vec = r.records.filter((x) => x.condition === 'vectors');

@@ -29,17 +29,18 @@ export const lines = (file: string): string[] =>
 /** The records of a JSONL file, parsed; none while it does not exist. */
 export const jsonLines = (file: string): any[] => lines(file).map((l) => JSON.parse(l));
 
-/**
- * A writer of experiment configs <dir>/<name>.yaml: the name, output_dir <dir>/results, the file's `base` fields, then
- * one call's; it returns the config's path.
- */
-export function configWriter(dir: string, base: Record<string, unknown>) {
-  return (name: string, extra: Record<string, unknown> = {}): string => {
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, YAML.stringify({ name, output_dir: join(dir, 'results'), ...base, ...extra }));
-    return file;
-  };
+/** Writes the experiment config <dir>/<name>.yaml: the name, output_dir <dir>/results, then `fields`; returns its path. */
+export function writeConfig(dir: string, name: string, fields: Record<string, unknown>): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, YAML.stringify({ name, output_dir: join(dir, 'results'), ...fields }));
+  return file;
 }
+
+/** A writer of experiment configs in `dir` whose fields are the test file's `base`, then one call's. */
+export const configWriter =
+  (dir: string, base: Record<string, unknown>) =>
+  (name: string, extra: Record<string, unknown> = {}): string =>
+    writeConfig(dir, name, { ...base, ...extra });
 
 const cli =
   (...hooks: string[]) =>

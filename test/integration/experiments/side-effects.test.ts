@@ -5,10 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { checkWithoutEngine, workFolder } from './setup.ts';
+import { checkWithoutEngine, workFolder, writeConfig } from './setup.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import {
   randomSameNorm,
@@ -143,27 +142,21 @@ test("the mean token embedding is the row mean of the model's embedding table", 
 
 test('a side-effects run from a config: every condition, unrelated texts after the donors, figure and report', async () => {
   await ready;
-  const file = join(work, 'small.yaml');
-  writeFileSync(
-    file,
-    YAML.stringify({
-      experiment: 'side-effects',
-      name: 'small',
-      output_dir: join(work, 'results'),
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout'],
-      lengths: [4],
-      n_mem: [1, 2],
-      samples: 2,
-      eval_texts: 3,
-      eval_length: 16,
-      max_steps: 15,
-      patience: 15,
-      batch: { max_texts: 8, max_tokens: 512 },
-      seed: 4,
-    }),
-  );
+  const file = writeConfig(work, 'small', {
+    experiment: 'side-effects',
+    backend: 'cpu',
+    models: ['gutenberg-llama-xs'],
+    sources: ['gutenberg-heldout'],
+    lengths: [4],
+    n_mem: [1, 2],
+    samples: 2,
+    eval_texts: 3,
+    eval_length: 16,
+    max_steps: 15,
+    patience: 15,
+    batch: { max_texts: 8, max_tokens: 512 },
+    seed: 4,
+  });
   const r = await runExperiment<SideEffectsRecord>(file, { quiet: true });
   const donors = r.records.filter((x): x is DonorRecord => x.record === 'donor');
   const refs = r.records.filter((x): x is ReferenceRecord => x.record === 'reference');

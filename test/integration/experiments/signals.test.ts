@@ -6,10 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { jsonLines, ROOT, workFolder } from './setup.ts';
+import { jsonLines, ROOT, workFolder, writeConfig } from './setup.ts';
 
 const work = workFolder('signals');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,25 +55,19 @@ test(
   'Ctrl-C through npm run stops after the current step; SIGTERM to npm alone too; sessions and records intact',
   { timeout: 240_000 },
   async () => {
-    const config = join(work, 'sig.yaml');
+    const config = writeConfig(work, 'sig', {
+      backend: 'cpu',
+      models: ['gutenberg-llama-xs'],
+      sources: ['gutenberg-heldout'],
+      lengths: [4, 8, 16, 32, 48, 64],
+      samples: 2,
+      max_steps: 60,
+      patience: 60,
+      batch: { max_texts: 1, max_tokens: 4096 },
+      curves: 0,
+      seed: 2,
+    });
     const runDir = join(work, 'results', 'sig');
-    writeFileSync(
-      config,
-      YAML.stringify({
-        name: 'sig',
-        output_dir: join(work, 'results'),
-        backend: 'cpu',
-        models: ['gutenberg-llama-xs'],
-        sources: ['gutenberg-heldout'],
-        lengths: [4, 8, 16, 32, 48, 64],
-        samples: 2,
-        max_steps: 60,
-        patience: 60,
-        batch: { max_texts: 1, max_tokens: 4096 },
-        curves: 0,
-        seed: 2,
-      }),
-    );
     const samples = join(runDir, 'samples.jsonl');
     const start = () =>
       spawn('npm', ['run', '--silent', 'experiment', '--', config, '--quiet'], {
