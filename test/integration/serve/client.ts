@@ -126,6 +126,20 @@ export async function killHard(child: ServeChild, afterMs: number): Promise<void
   assert.equal(await child.exited, null);
 }
 
+/** Awaits a reply and checks it is the error `status` with `code` (and a message matching `message`); returns it. */
+export async function expectError(
+  reply: Promise<Reply>,
+  status: number,
+  code: string,
+  message?: RegExp,
+): Promise<Reply> {
+  const x = await reply;
+  assert.equal(x.status, status, JSON.stringify(x.json));
+  assert.equal(x.json.error.code, code, JSON.stringify(x.json));
+  if (message) assert.match(x.json.error.message, message);
+  return x;
+}
+
 /** Polls a memory until it is done or failed (or the deadline passes). */
 export async function waitFor(
   base: string,
