@@ -326,29 +326,15 @@ test('a shard lock left by a process whose PID is now another process (a restart
   mkdirSync(dir, { recursive: true });
   // Our own PID, taken an hour ago: this process started later, so the lock is another process's.
   const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
-  const justNow = new Date().toISOString();
-  writeFileSync(
-    join(dir, '.lock'),
-    JSON.stringify({
-      pid: process.pid,
-      host: hostname(),
-      started: hourAgo,
-      alive: justNow,
-      command: 'before the restart',
-    }),
-  );
+  const lockAlive = (alive: string) =>
+    writeFileSync(
+      join(dir, '.lock'),
+      JSON.stringify({ pid: process.pid, host: hostname(), started: hourAgo, alive, command: 'before the restart' }),
+    );
+  lockAlive(new Date().toISOString());
   // A fresh heartbeat: not judged yet (a clock stepped since boot must not make a live holder look new).
   assert.throws(() => RunLock.acquire(dir, 'x'), /in use by process/);
-  writeFileSync(
-    join(dir, '.lock'),
-    JSON.stringify({
-      pid: process.pid,
-      host: hostname(),
-      started: hourAgo,
-      alive: hourAgo,
-      command: 'before the restart',
-    }),
-  );
+  lockAlive(hourAgo);
   const notes: string[] = [];
   RunLock.acquire(dir, 'after the restart', (n) => notes.push(n)).release();
   assert.match(notes.join(), /took over a stale lock .*started after the lock was taken .*the PID was reused/);

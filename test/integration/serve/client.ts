@@ -45,6 +45,9 @@ export async function startServer(options: ServeOptions): Promise<{ server: Serv
   return { server, base: await server.app.listen({ port: 0, host: '127.0.0.1' }) };
 }
 
+/** `cram serve`'s flags for FAST: two tokens per vector, small step limits. */
+export const FAST_FLAGS = ['--tokens-per-vector', '2', '--max-steps', '300', '--patience', '100'];
+
 export interface ServeChild {
   proc: ChildProcess;
   base: string;

@@ -10,24 +10,11 @@ import Database from 'better-sqlite3';
 import { bundled } from '../../helpers.ts';
 import { loadModel } from '../../../src/models/load.ts';
 import { tmpFolder } from '../../scratch.ts';
-import { api, killHard, serveChild, snippets, until, waitFor } from './client.ts';
+import { api, FAST_FLAGS, killHard, serveChild, snippets, until, waitFor } from './client.ts';
 
 /** The service with small batches, so that some jobs are queued while others run. */
 const serve = (store: string) =>
-  serveChild(store, [
-    '--segment-tokens',
-    '8',
-    '--tokens-per-vector',
-    '2',
-    '--max-steps',
-    '300',
-    '--patience',
-    '100',
-    '--batch-texts',
-    '2',
-    '--batch-wait-ms',
-    '200',
-  ]);
+  serveChild(store, [...FAST_FLAGS, '--segment-tokens', '8', '--batch-texts', '2', '--batch-wait-ms', '200']);
 
 test(
   'kill -9 with jobs queued and running, then restart: every job finishes exactly once, nothing acknowledged is lost',

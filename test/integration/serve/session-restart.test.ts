@@ -11,22 +11,11 @@ import Database from 'better-sqlite3';
 import { bundled } from '../../helpers.ts';
 import { loadModel } from '../../../src/models/load.ts';
 import { tmpFolder } from '../../scratch.ts';
-import { api, killHard, serveChild, snippets, until, waitFor } from './client.ts';
+import { api, FAST_FLAGS, killHard, serveChild, snippets, until, waitFor } from './client.ts';
 
 /** The service with tiny session thresholds. */
 const serve = (store: string) =>
-  serveChild(store, [
-    '--tokens-per-vector',
-    '2',
-    '--max-steps',
-    '300',
-    '--patience',
-    '100',
-    '--session-threshold',
-    '30',
-    '--session-keep',
-    '12',
-  ]);
+  serveChild(store, [...FAST_FLAGS, '--session-threshold', '30', '--session-keep', '12']);
 
 test(
   "kill -9 during a session's merge, then restart: it completes exactly once and the session keeps one memory",
