@@ -23,7 +23,7 @@ import * as op from '../../src/engine/graph/ops.ts';
 import { serialize } from '../../src/engine/graph/onnx.ts';
 import { createSession } from '../../src/engine/runtime.ts';
 import { headCrossEntropy, type Head } from '../../src/models/causal-lm.ts';
-import { rng, rt } from './harness.ts';
+import { rng, rt } from './setup.ts';
 
 const H = 6;
 const M = 7;

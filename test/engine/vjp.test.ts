@@ -31,7 +31,7 @@ import {
 } from '../../src/models/layers.ts';
 import { Sequence } from '../../src/models/sequence.ts';
 import { selectiveScan } from '../../src/models/ssm.ts';
-import { rng, rt } from './harness.ts';
+import { rng, rt } from './setup.ts';
 
 // ---------------------------------------------------------------- harness
 
