@@ -71,7 +71,7 @@ function withMemory(t: { after: (f: () => void) => void }, sid: string) {
   return { db, sent, m1 };
 }
 
-/** Nothing lost: the memory's text (the first part's, unless given) and the text after it are every message, in order. */
+/** Nothing lost: the memory's text (the first part's unless given) and the text after it are every message in order. */
 function assertNothingLost(parts: PartRow[], sent: string[], memoryText = parts[0].text): void {
   const after = parts
     .slice(1)

@@ -29,7 +29,7 @@ export const lines = (file: string): string[] =>
 /** The records of a JSONL file, parsed; none while it does not exist. */
 export const jsonLines = (file: string): any[] => lines(file).map((l) => JSON.parse(l));
 
-/** Writes the experiment config <dir>/<name>.yaml: the name, output_dir <dir>/results, then `fields`; returns its path. */
+/** Writes the experiment config <dir>/<name>.yaml: the name, output_dir <dir>/results, then `fields`; returns it. */
 export function writeConfig(dir: string, name: string, fields: Record<string, unknown>): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, YAML.stringify({ name, output_dir: join(dir, 'results'), ...fields }));
