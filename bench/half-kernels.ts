@@ -7,7 +7,7 @@
  *   npm run bench:half [-- --m 512 --k 768 --n 768 --threads 1 --rounds 2]   (peer: $CRAM_PYTHON, default python3)
  */
 import { spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
@@ -15,6 +15,7 @@ import { Graph, type DType } from '../src/engine/graph/graph.ts';
 import { serialize } from '../src/engine/graph/onnx.ts';
 import { linear2d, withMatmulPrecision } from '../src/engine/graph/ops.ts';
 import { PROJECT_ROOT } from '../src/paths/index.ts';
+import { MACHINE } from './common.ts';
 
 const o = new Command()
   .option('--m <n>', 'rows', '512')
@@ -107,5 +108,4 @@ for (let round = 0; round < Number(o.rounds); round++) {
   for (const line of py.stdout.split('\n').filter(Boolean))
     rows.push({ ...JSON.parse(line), round, load: loadavg()[0] });
 }
-for (const r of rows)
-  process.stdout.write(JSON.stringify({ ...r, machine: `${cpus().length}x ${cpus()[0]?.model?.trim()}` }) + '\n');
+for (const r of rows) process.stdout.write(JSON.stringify({ ...r, machine: MACHINE }) + '\n');

@@ -8,23 +8,19 @@
  *
  *   npx tsx bench/one-step-decode.ts [--model gutenberg-llama-s --lengths 4,8,16,32,64,128,256,512 --mem 1 --repeats 15]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { Command } from 'commander';
 import type { BackendChoice } from '../src/engine/backends.ts';
 import { openModel } from '../src/cram/compiled-model.ts';
 import { greedyGenerate } from '../src/cram/generate.ts';
-import { PROJECT_ROOT } from '../src/paths/index.ts';
+import { numberList, saveResults, withCommonOptions } from './common.ts';
 
-const opts = new Command()
-  .option('--model <name>', 'bundled name or model folder', 'gutenberg-llama-s')
-  .option('--lengths <list>', 'tokens produced per decode', '4,8,16,32,64,128,256,512')
-  .option('--mem <k>', 'vectors in front of the first token for greedy decoding', '1')
-  .option('--repeats <n>', 'timed runs per point (after two warm-ups)', '15')
-  .option('--backend <name>', 'cpu | webgpu | cuda | auto', 'cpu')
-  .option('--json', 'one JSON object per line instead of a table')
-  .option('--no-save', 'do not write bench/results/')
+const opts = withCommonOptions(
+  new Command()
+    .option('--model <name>', 'bundled name or model folder', 'gutenberg-llama-s')
+    .option('--lengths <list>', 'tokens produced per decode', '4,8,16,32,64,128,256,512')
+    .option('--mem <k>', 'vectors in front of the first token for greedy decoding', '1')
+    .option('--repeats <n>', 'timed runs per point (after two warm-ups)', '15'),
+)
   .parse()
   .opts();
 
@@ -55,9 +51,8 @@ async function time(fn: () => Promise<unknown>, runs: number): Promise<{ min: nu
   };
 }
 
-const machine = `${cpus().length}x ${cpus()[0]?.model?.trim() ?? 'cpu'}`;
 const rows: Record<string, number | string>[] = [];
-for (const n of String(opts.lengths).split(',').map(Number)) {
+for (const n of numberList(opts.lengths)) {
   if (K + 1 + n > engine.model.maxPositions) break;
   const one = await time(() => engine.oneStepDecode(e, m, n), repeats);
   const greedy = await time(
@@ -82,27 +77,7 @@ for (const n of String(opts.lengths).split(',').map(Number)) {
     );
 }
 if (opts.save) {
-  const out = join(PROJECT_ROOT, 'bench', 'results');
-  mkdirSync(out, { recursive: true });
-  const file = join(
-    out,
-    `${new Date().toISOString().slice(0, 10)}-one-step-decode-${name}-${engine.runtime.name}.json`,
-  );
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine,
-        cpus: cpus().length,
-        memory_gb: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-        rows,
-      },
-      null,
-      1,
-    ) + '\n',
-  );
+  const file = saveResults(`one-step-decode-${name}-${engine.runtime.name}`, rows);
   if (!opts.json) console.log(`written: ${file}`);
 }
 await engine.release();

@@ -13,8 +13,7 @@
  * same types (float32: no autocast); ratios compare rows of the same precision.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import seedrandom from 'seedrandom';
@@ -22,27 +21,31 @@ import type { BackendChoice } from '../src/engine/backends.ts';
 import { openModel } from '../src/cram/compiled-model.ts';
 import { cramAll, PAPER_SETTINGS, type CramJob } from '../src/cram/cram.ts';
 import { PROJECT_ROOT } from '../src/paths/index.ts';
+import { MACHINE as machine, numberList, saveResults, withCommonOptions } from './common.ts';
 import { ensureShapeModel } from './shapes.ts';
 import { resolveModelDir } from '../src/paths/index.ts';
 import { cramFields, cramPrecision } from '../src/config/settings.ts';
 import type { Precision } from '../src/engine/precision.ts';
 
-const opts = new Command()
-  .option(
-    '--model <name>',
-    'bundled name, model folder, or shape:<gpt2-small|pythia-160m|mamba-130m|llama-3.2-1b>',
-    'gutenberg-llama-s',
-  )
-  .option('--tokens <list>', 'tokens per text (BOS included)', '64')
-  .option('--mem <k>', '[mem] vectors per text', '1')
-  .option('--batches <list>', 'batch sizes', '1,4,16,64')
-  .option('--steps <n>', 'optimisation steps timed per point (after 2 warm-up steps)', '20')
-  .option('--backend <name>', 'cpu | webgpu | cuda | auto', 'cpu')
-  .option('--precision <list>', 'precisions of the matrix products: float32, bfloat16, float16 (comma list)', 'float32')
-  .option('--peer', 'also run the PyTorch peer (bench/peer/pytorch_step.py) in this run')
-  .option('--peer-batches <list>', 'batch sizes for the batched PyTorch loop (default: --batches)')
-  .option('--json', 'one JSON object per line instead of a table')
-  .option('--no-save', 'do not write bench/results/')
+const opts = withCommonOptions(
+  new Command()
+    .option(
+      '--model <name>',
+      'bundled name, model folder, or shape:<gpt2-small|pythia-160m|mamba-130m|llama-3.2-1b>',
+      'gutenberg-llama-s',
+    )
+    .option('--tokens <list>', 'tokens per text (BOS included)', '64')
+    .option('--mem <k>', '[mem] vectors per text', '1')
+    .option('--batches <list>', 'batch sizes', '1,4,16,64')
+    .option('--steps <n>', 'optimisation steps timed per point (after 2 warm-up steps)', '20')
+    .option(
+      '--precision <list>',
+      'precisions of the matrix products: float32, bfloat16, float16 (comma list)',
+      'float32',
+    )
+    .option('--peer', 'also run the PyTorch peer (bench/peer/pytorch_step.py) in this run')
+    .option('--peer-batches <list>', 'batch sizes for the batched PyTorch loop (default: --batches)'),
+)
   .parse()
   .opts();
 
@@ -62,7 +65,6 @@ const label = modelArg.startsWith('shape:') ? `${modelArg.slice(6)} (random weig
 const K = Number(opts.mem);
 const steps = Number(opts.steps);
 const rng = seedrandom('bench');
-const machine = `${cpus().length}x ${cpus()[0]?.model?.trim() ?? 'cpu'}`;
 let peakRss = process.memoryUsage().rss;
 const sampleRss = () => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -94,8 +96,8 @@ for (const precision of precisions) {
     loaded = await openModel(dir, { backend: opts.backend as BackendChoice, tokenizer: false, precision });
     engine = loaded.engine;
   }
-  for (const N of String(opts.tokens).split(',').map(Number)) {
-    for (const B of String(opts.batches).split(',').map(Number)) {
+  for (const N of numberList(opts.tokens)) {
+    for (const B of numberList(opts.batches)) {
       try {
         const t00 = performance.now();
         await cramAll(engine, jobsFor(B, N, 'warm'), settingsFor(B, N, 2));
@@ -223,27 +225,8 @@ if (!opts.json) {
   }
 }
 if (opts.save) {
-  const out = join(PROJECT_ROOT, 'bench', 'results');
-  mkdirSync(out, { recursive: true });
   const tag = precisions.length === 1 && precisions[0] === 'float32' ? '' : `-${precisions.join('+')}`;
-  const file = join(
-    out,
-    `${new Date().toISOString().slice(0, 10)}-${machine.replace(/[^\w.]+/g, '-')}-${engine.runtime.name}-${label.split(' ')[0]}${tag}.json`,
-  );
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine,
-        cpus: cpus().length,
-        memory_gb: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-        rows,
-      },
-      null,
-      1,
-    ) + '\n',
-  );
+  const name = `${machine.replace(/[^\w.]+/g, '-')}-${engine.runtime.name}-${label.split(' ')[0]}${tag}`;
+  const file = saveResults(name, rows);
   process.stderr.write(`wrote ${file}\n`);
 }

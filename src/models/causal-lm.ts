@@ -65,6 +65,14 @@ export interface Architecture<C extends CommonConfig = CommonConfig> {
   create(config: C, weights: Weights): CausalLM;
 }
 
+/**
+ * The head of a Hugging Face checkpoint whose untied head is `lm_head.weight`: that, or null (the embedding) when the
+ * config ties them or the weights have none (llama2.c and some exports omit it even when the config does not tie).
+ */
+export function lmHeadName(config: CommonConfig, weights: Weights): string | null {
+  return config.tieWordEmbeddings || !weights.has('lm_head.weight') ? null : 'lm_head.weight';
+}
+
 /** torch.std of a matrix (unbiased, n−1), in float64. */
 export function hostStd(x: Float32Array): number {
   let mean = 0;

@@ -12,7 +12,7 @@
  */
 import type { Graph, Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
-import { FrozenLM, type Architecture, type Head } from './causal-lm.ts';
+import { FrozenLM, lmHeadName, type Architecture, type Head } from './causal-lm.ts';
 import {
   activationName, bool, commonConfig, layerTypes, layerWindows, ModelConfigError, num, ropeSettings, slidingWindowSize,
   type CommonConfig, type LayerType, type RawConfig, type RopeSettings,
@@ -109,8 +109,7 @@ export class Gemma extends FrozenLM<GemmaConfig> {
   readonly normalizer: number;
 
   constructor(config: GemmaConfig, weights: Weights) {
-    const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
-    super(config, weights, config.hiddenSize, 'model.embed_tokens.weight', tied ? null : 'lm_head.weight');
+    super(config, weights, config.hiddenSize, 'model.embed_tokens.weight', lmHeadName(config, weights));
     this.normalizer = Math.fround(Math.sqrt(config.hiddenSize));
   }
 

@@ -83,8 +83,19 @@ export function ropeInverseFrequencies(rotaryDim: number, theta: number, scaling
   return Float32Array.from(inv);
 }
 
+/** RoPE's cos and sin tables, [T, rotaryDim/2] each. */
+export interface RopeTables {
+  cos: Value;
+  sin: Value;
+}
+
 /** cos and sin of position · inverse frequency, [T, rotaryDim/2], built once per graph and table. */
-export function ropeTables(seq: Sequence, rotaryDim: number, theta: number, scaling: RopeScaling | null = null): { cos: Value; sin: Value } {
+export function ropeTables(
+  seq: Sequence,
+  rotaryDim: number,
+  theta: number,
+  scaling: RopeScaling | null = null,
+): RopeTables {
   const key = `rope:${rotaryDim}:${theta}:${JSON.stringify(scaling)}`;
   return seq.g.memoize(key, () => {
     const inv = seq.g.constant(ropeInverseFrequencies(rotaryDim, theta, scaling), [1, rotaryDim / 2], 'float32');
@@ -100,7 +111,7 @@ export function ropeTables(seq: Sequence, rotaryDim: number, theta: number, scal
  * Rotary embedding on the first `rotaryDim` features of x [B, H, T, D]. `interleaved` rotates adjacent pairs
  * (llama2.c, GPT-J); otherwise the two halves (Hugging Face rotate_half).
  */
-export function rope(x: Value, tables: { cos: Value; sin: Value }, rotaryDim: number, interleaved = false): Value {
+export function rope(x: Value, tables: RopeTables, rotaryDim: number, interleaved = false): Value {
   const D = x.dim(-1);
   const half = rotaryDim / 2;
   const [rot, pass] = rotaryDim === D ? [x, null] : op.split(x, -1, [rotaryDim, D - rotaryDim]);

@@ -9,9 +9,11 @@
  */
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
-import { FrozenLM, type Architecture } from './causal-lm.ts';
+import { FrozenLM, lmHeadName, type Architecture } from './causal-lm.ts';
 import { activationName, bool, commonConfig, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
-import { attention, gatedMlp, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
+import {
+  attention, gatedMlp, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName, type RopeTables,
+} from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import type { Weights } from './weights.ts';
 
@@ -64,44 +66,88 @@ export function configureLlama(raw: RawConfig, where: string): LlamaConfig {
   };
 }
 
-export class Llama extends FrozenLM<LlamaConfig> {
-  constructor(config: LlamaConfig, weights: Weights) {
-    // llama2.c and some exports omit lm_head even when the config does not say the embeddings are tied.
-    const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
-    super(config, weights, config.hiddenSize, 'model.embed_tokens.weight', tied ? null : 'lm_head.weight');
+/**
+ * Llama's model, which the architectures that share its attention extend: OLMo and OLMo-2 keep its embeddings, head,
+ * self-attention and gated MLP and write only their own layer order and norms; Phi-3 keeps the layers and fuses the
+ * projections (`projections`, `mlp`) and rotates part of each head (`rotaryDim`).
+ */
+export class Llama<C extends LlamaConfig = LlamaConfig> extends FrozenLM<C> {
+  constructor(config: C, weights: Weights) {
+    super(config, weights, config.hiddenSize, 'model.embed_tokens.weight', lmHeadName(config, weights));
   }
 
   hiddenStates(x: Value, seq: Sequence): Value {
     const c = this.config;
-    const w = this.weights;
-    const g = x.graph;
     const d = c.hiddenSize;
-    const hd = c.headDim;
-    const qDim = c.numHeads * hd;
-    const kvDim = c.numKvHeads * hd;
-    const qkvBias = c.attentionBias;
-    const tables = ropeTables(seq, hd, c.rope.theta, c.rope.scaling);
+    const norm = (t: Value, name: string) => rmsNorm(t, this.weights.value(x.graph, `${name}.weight`, [d]), c.normEps);
+    const tables = this.ropeTables(seq);
     let h = op.reshape(x, [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
-      // [B, H, T, head_dim] queries or keys: q_norm / k_norm over the last axis where the model has them, then RoPE.
-      const position = (t: Value, norm: string): Value => {
-        const normed = c.qkNorm ? rmsNorm(t, w.value(g, `${p}.self_attn.${norm}.weight`, [hd]), c.normEps) : t;
-        return c.useRope[i] ? rope(normed, tables, hd, c.ropeInterleaved) : normed;
-      };
-      const n = rmsNorm(h, w.value(g, `${p}.input_layernorm.weight`, [d]), c.normEps);
-      const q = position(splitHeads(seq, linear(w, n, `${p}.self_attn.q_proj`, [qDim, d], qkvBias), c.numHeads, hd), 'q_norm');
-      const k = position(splitHeads(seq, linear(w, n, `${p}.self_attn.k_proj`, [kvDim, d], qkvBias), c.numKvHeads, hd), 'k_norm');
-      const v = splitHeads(seq, linear(w, n, `${p}.self_attn.v_proj`, [kvDim, d], qkvBias), c.numKvHeads, hd);
-      const a = attention(seq, q, k, v, { window: c.windows[i], cacheName: `layer${i}` });
-      h = op.add(h, linear(w, mergeHeads(a), `${p}.self_attn.o_proj`, [d, qDim], c.outputBias));
-      const n2 = rmsNorm(h, w.value(g, `${p}.post_attention_layernorm.weight`, [d]), c.normEps);
-      h = op.add(h, gatedMlp(w, n2, `${p}.mlp`, d, c.intermediateSize, c.activation, c.mlpBias));
+      h = op.add(h, this.selfAttention(i, norm(h, `${p}.input_layernorm`), seq, tables));
+      h = op.add(h, this.mlp(i, norm(h, `${p}.post_attention_layernorm`)));
     }
-    h = rmsNorm(h, w.value(g, 'model.norm.weight', [d]), c.normEps);
-    return op.reshape(h, seq.shape([d]));
+    return op.reshape(norm(h, 'model.norm'), seq.shape([d]));
+  }
+
+  /** The leading features of each query and key head that RoPE rotates: all of them. */
+  protected rotaryDim(): number {
+    return this.config.headDim;
+  }
+
+  /** RoPE's cos and sin tables for the sequence's positions. */
+  protected ropeTables(seq: Sequence): RopeTables {
+    return ropeTables(seq, this.rotaryDim(), this.config.rope.theta, this.config.rope.scaling);
+  }
+
+  /** Layer i's q, k and v projections of rows n [B·T, d], flat: [B·T, heads · head_dim] each. */
+  protected projections(i: number, n: Value): [Value, Value, Value] {
+    const c = this.config;
+    const p = `model.layers.${i}.self_attn`;
+    const proj = (name: string, heads: number) =>
+      linear(this.weights, n, `${p}.${name}_proj`, [heads * c.headDim, c.hiddenSize], c.attentionBias);
+    return [proj('q', c.numHeads), proj('k', c.numKvHeads), proj('v', c.numKvHeads)];
+  }
+
+  /**
+   * Layer i's self-attention of rows n [B·T, d], through o_proj. `flat` transforms each q, k and v projection before
+   * the heads split (OLMo's clamp, OLMo-2's whole-projection norms); then Qwen3's per-head q_norm / k_norm and RoPE.
+   */
+  protected selfAttention(
+    i: number,
+    n: Value,
+    seq: Sequence,
+    tables: RopeTables,
+    flat: FlatProjection = (t) => t,
+  ): Value {
+    const c = this.config;
+    const w = this.weights;
+    const d = c.hiddenSize;
+    const hd = c.headDim;
+    const p = `model.layers.${i}.self_attn`;
+    const [qf, kf, vf] = this.projections(i, n);
+    const heads = (t: Value, name: 'q' | 'k' | 'v', count: number) => splitHeads(seq, flat(t, name), count, hd);
+    // [B, H, T, head_dim] queries or keys: q_norm / k_norm over the last axis where the model has them, then RoPE.
+    const position = (t: Value, name: 'q' | 'k'): Value => {
+      const normed = c.qkNorm ? rmsNorm(t, w.value(n.graph, `${p}.${name}_norm.weight`, [hd]), c.normEps) : t;
+      return c.useRope[i] ? rope(normed, tables, this.rotaryDim(), c.ropeInterleaved) : normed;
+    };
+    const q = position(heads(qf, 'q', c.numHeads), 'q');
+    const k = position(heads(kf, 'k', c.numKvHeads), 'k');
+    const a = attention(seq, q, k, heads(vf, 'v', c.numKvHeads), { window: c.windows[i], cacheName: `layer${i}` });
+    return linear(w, mergeHeads(a), `${p}.o_proj`, [d, c.numHeads * hd], c.outputBias);
+  }
+
+  /** Layer i's gated MLP of rows n [B·T, d]. */
+  protected mlp(i: number, n: Value): Value {
+    const c = this.config;
+    const p = `model.layers.${i}.mlp`;
+    return gatedMlp(this.weights, n, p, c.hiddenSize, c.intermediateSize, c.activation, c.mlpBias);
   }
 }
+
+/** A transform of one flat q, k or v projection [B·T, heads · head_dim], before the heads split. */
+export type FlatProjection = (t: Value, name: 'q' | 'k' | 'v') => Value;
 
 export const llama: Architecture<LlamaConfig> = {
   modelTypes: ['llama'],

@@ -9,7 +9,7 @@
  */
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
-import { FrozenLM, type Architecture } from './causal-lm.ts';
+import { FrozenLM, lmHeadName, type Architecture } from './causal-lm.ts';
 import { activationName, bool, commonConfig, ModelConfigError, num, type CommonConfig, type RawConfig } from './config.ts';
 import { activation, linear, rmsNorm, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
@@ -61,8 +61,7 @@ export interface SsmBackboneConfig extends CommonConfig {
  */
 export abstract class SsmBackbone<C extends SsmBackboneConfig> extends FrozenLM<C> {
   constructor(config: C, weights: Weights) {
-    const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
-    super(config, weights, config.hiddenSize, 'backbone.embeddings.weight', tied ? null : 'lm_head.weight');
+    super(config, weights, config.hiddenSize, 'backbone.embeddings.weight', lmHeadName(config, weights));
   }
 
   hiddenStates(x: Value, seq: Sequence): Value {

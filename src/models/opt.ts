@@ -5,7 +5,7 @@
  */
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
-import { FrozenLM, type Architecture } from './causal-lm.ts';
+import { FrozenLM, lmHeadName, type Architecture } from './causal-lm.ts';
 import { activationName, bool, commonConfig, num, type CommonConfig, type RawConfig } from './config.ts';
 import { activation, attention, layerNorm, linear, mergeHeads, splitHeads, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
@@ -39,8 +39,7 @@ function configure(raw: RawConfig, where: string): OptConfig {
 
 export class Opt extends FrozenLM<OptConfig> {
   constructor(config: OptConfig, weights: Weights) {
-    const untied = !config.tieWordEmbeddings && weights.has('lm_head.weight');
-    super(config, weights, config.wordEmbedProjDim, 'model.decoder.embed_tokens.weight', untied ? 'lm_head.weight' : null);
+    super(config, weights, config.wordEmbedProjDim, 'model.decoder.embed_tokens.weight', lmHeadName(config, weights));
   }
 
   hiddenStates(x: Value, seq: Sequence): Value {

@@ -19,24 +19,9 @@ import {
 } from '../../src/cram/limits.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { bundled, compiled, open } from '../helpers.ts';
+import { withEnv } from '../scratch.ts';
 
 const MiB = 1024 * 1024;
-
-async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T | Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(vars)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 test('CRAM_MEMORY_LIMIT: sizes with units, "off", and one clear error otherwise', () => {
   assert.equal(memoryLimitFromEnv(undefined), null);

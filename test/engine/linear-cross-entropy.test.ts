@@ -21,8 +21,9 @@ import { gradients } from '../../src/engine/graph/autodiff.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import * as op from '../../src/engine/graph/ops.ts';
 import { serialize } from '../../src/engine/graph/onnx.ts';
-import { createSession, initRuntime, type Runtime } from '../../src/engine/runtime.ts';
+import { createSession } from '../../src/engine/runtime.ts';
 import { headCrossEntropy, type Head } from '../../src/models/causal-lm.ts';
+import { rng, rt } from './setup.ts';
 
 const H = 6;
 const M = 7;
@@ -45,21 +46,6 @@ const CASES: Case[] = [
 ];
 /** Targets in every block, repeated, and on both sides of the boundaries 4 and 8. */
 const TARGETS = [0, 3, 4, 7, 8, 10, 4];
-
-let runtime: Promise<Runtime> | null = null;
-const rt = () => (runtime ??= initRuntime('cpu').then((r) => ({ ...r, threads: 1 })));
-
-/** mulberry32, seeded from a string. */
-function rng(seed: string): () => number {
-  let a = 2166136261;
-  for (const ch of seed) a = Math.imul(a ^ ch.charCodeAt(0), 16777619);
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values rounded to float32, so the graph and the float64 reference see the same numbers. */
 const f32 = (n: number, r: () => number, scale = 1) =>

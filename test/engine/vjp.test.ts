@@ -18,7 +18,7 @@ import { gradients } from '../../src/engine/graph/autodiff.ts';
 import { Graph, type Dim, type Value } from '../../src/engine/graph/graph.ts';
 import * as op from '../../src/engine/graph/ops.ts';
 import { serialize } from '../../src/engine/graph/onnx.ts';
-import { createSession, initRuntime, type Runtime } from '../../src/engine/runtime.ts';
+import { createSession } from '../../src/engine/runtime.ts';
 import {
   activation,
   attention,
@@ -31,26 +31,9 @@ import {
 } from '../../src/models/layers.ts';
 import { Sequence } from '../../src/models/sequence.ts';
 import { selectiveScan } from '../../src/models/ssm.ts';
+import { rng, rt } from './setup.ts';
 
 // ---------------------------------------------------------------- harness
-
-let runtime: Promise<Runtime> | null = null;
-/** One CPU runtime for the file; one thread per session (the graphs are tiny, threads only add overhead). */
-function rt(): Promise<Runtime> {
-  return (runtime ??= initRuntime('cpu').then((r) => ({ ...r, threads: 1 })));
-}
-
-/** mulberry32, seeded from a string: every case gets its own fixed data. */
-function rng(seed: string): () => number {
-  let a = 2166136261;
-  for (const ch of seed) a = Math.imul(a ^ ch.charCodeAt(0), 16777619);
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const prod = (ds: number[]) => ds.reduce((p, q) => p * q, 1);
 

@@ -33,7 +33,6 @@ const GRAD = ['dt', 'B', 'C', 'x', 'h0'];
 
 /** Runs one path; returns y, last and the gradients of Σ y·Ry + Σ last·Rlast w.r.t. the inputs. */
 async function run(path: 'fast' | 'reference', d: Data, chunk: number, group: number): Promise<Record<string, Float32Array>> {
-  const r = await runtime;
   const { B, T, D, N } = d.dims;
   const g = new Graph(path);
   // The fast path is built with dynamic batch and length, as the models build it; the reference needs a static T.
@@ -43,26 +42,46 @@ async function run(path: 'fast' | 'reference', d: Data, chunk: number, group: nu
   for (const k of Object.keys(d.inputs)) v[k] = g.input(k, 'float32', shapes[k], { requiresGrad: k !== 'A' });
   const inp: ScanInputs = { dt: v.dt, A: v.A, B: v.B, C: v.C, x: v.x, h0: v.h0 ?? null };
   const out = path === 'fast' ? selectiveScan(inp, { chunk, group }) : selectiveScanSequential(inp);
-  const ry = g.input('ry', 'float32', out.y.shape);
-  const rl = g.input('rl', 'float32', out.last.shape);
-  const loss = op.add(op.reduceSum(op.mul(out.y, ry), [0, 1, 2], false), op.reduceSum(op.mul(out.last, rl), [0, 1, 2], false));
+  const dimsOf: Record<string, number[]> = {
+    dt: [B, T, D], A: [D, N], B: [B, T, N], C: [B, T, N], x: [B, T, D], h0: [B, D, N],
+  };
+  return runWithGradients(g, v, out, d, dimsOf, { y: [B, T, D], last: [B, D, N] });
+}
+
+/**
+ * Adds loss = Σ y·Ry + Σ last·Rlast to g (R the seeds), its gradients w.r.t. the inputs in GRAD, and runs the graph
+ * once on the inputs; returns y, last (checked to have the seeds' shapes) and the gradients d_<input>.
+ */
+async function runWithGradients(
+  g: Graph,
+  v: Record<string, Value>,
+  out: { y: Value; last: Value },
+  d: { inputs: Record<string, Float32Array>; seeds: Record<string, Float32Array> },
+  dims: Record<string, number[]>,
+  seedDims: { y: number[]; last: number[] },
+): Promise<Record<string, Float32Array>> {
+  const r = await runtime;
+  const seeded = (x: Value, name: string) => {
+    const all = x.shape.map((_, i) => i);
+    return op.reduceSum(op.mul(x, g.input(name, 'float32', x.shape)), all, false);
+  };
+  const loss = op.add(seeded(out.y, 'ry'), seeded(out.last, 'rl'));
   const wrt = GRAD.filter((k) => v[k]);
   const grads = gradients([loss], [g.scalar(1)], wrt.map((k) => v[k]));
   g.output(out.y, 'y');
   g.output(out.last, 'last');
   wrt.forEach((k, i) => g.output(grads[i], `d_${k}`));
   const s = await createSession({ ...r, threads: 1 }, serialize(g), null);
-  const dimsOf: Record<string, number[]> = { dt: [B, T, D], A: [D, N], B: [B, T, N], C: [B, T, N], x: [B, T, D], h0: [B, D, N] };
   const feeds: Record<string, InstanceType<typeof r.ort.Tensor>> = {};
-  for (const [k, a] of Object.entries(d.inputs)) feeds[k] = new r.ort.Tensor('float32', a, dimsOf[k]);
-  feeds.ry = new r.ort.Tensor('float32', d.seeds.y, [B, T, D]);
-  feeds.rl = new r.ort.Tensor('float32', d.seeds.last, [B, D, N]);
+  for (const [k, a] of Object.entries(d.inputs)) feeds[k] = new r.ort.Tensor('float32', a, dims[k]);
+  feeds.ry = new r.ort.Tensor('float32', d.seeds.y, seedDims.y);
+  feeds.rl = new r.ort.Tensor('float32', d.seeds.last, seedDims.last);
   const res = await s.run(feeds);
   await s.release();
   const o: Record<string, Float32Array> = {};
   for (const [k, t] of Object.entries(res)) o[k] = t.data as Float32Array;
-  assert.deepEqual(res.y.dims.map(Number), [B, T, D]);
-  assert.deepEqual(res.last.dims.map(Number), [B, D, N]);
+  assert.deepEqual(res.y.dims.map(Number), seedDims.y);
+  assert.deepEqual(res.last.dims.map(Number), seedDims.last);
   return o;
 }
 
@@ -89,25 +108,29 @@ const CASES: [string, number, number, number, number, number, number, number, bo
   ['chunk 1, group 1 (every position its own chunk and group)', 1, 6, 3, 2, 1, 1, 2, true],
   ['defaults (chunk 16, group 8) over 300 positions: three groups', 1, 300, 3, 2, 16, 8, 3, true],
 ];
+/** Every output of the chunked scan within 2e-6 (relative) of the sequential reference's; returns the errors. */
+function assertSameOutputs(fast: Record<string, Float32Array>, ref: Record<string, Float32Array>): string {
+  const report: string[] = [];
+  for (const k of Object.keys(ref)) {
+    const e = relMax(fast[k], ref[k]);
+    report.push(`${k} ${e.toExponential(2)}`);
+    assert.ok(e < 2e-6, `${k}: relative error ${e} (${report.join(', ')})`);
+  }
+  return report.join(', ');
+}
+
 for (const [name, B, T, D, N, chunk, group, logA, h0] of CASES) {
   test(`chunked scan = sequential reference (values, final state, gradients): ${name}`, async (t) => {
     const d = data(name, B, T, D, N, logA, h0);
     const fast = await run('fast', d, chunk, group);
     const ref = await run('reference', d, chunk, group);
-    const report: string[] = [];
-    for (const k of Object.keys(ref)) {
-      const e = relMax(fast[k], ref[k]);
-      report.push(`${k} ${e.toExponential(2)}`);
-      assert.ok(e < 2e-6, `${k}: relative error ${e} (${report.join(', ')})`);
-    }
-    t.diagnostic(report.join(', '));
+    t.diagnostic(assertSameOutputs(fast, ref));
   });
 }
 
 // ---------------------------------------------------------------- Mamba-2 (SSD): chunked against one step per position
 
 async function runSsd(path: 'fast' | 'reference', d: { dims: number[]; inputs: Record<string, Float32Array>; seeds: Record<string, Float32Array> }, chunk: number): Promise<Record<string, Float32Array>> {
-  const r = await runtime;
   const [B, T, H, P, N] = d.dims;
   const g = new Graph(`ssd-${path}`);
   const bt = path === 'fast' ? ['B', 'T'] : [B, T];
@@ -117,24 +140,7 @@ async function runSsd(path: 'fast' | 'reference', d: { dims: number[]; inputs: R
   for (const k of Object.keys(d.inputs)) v[k] = g.input(k, 'float32', shapes[k], { requiresGrad: k !== 'A' });
   const inp = { dt: v.dt, A: v.A, x: v.x, B: v.B, C: v.C, h0: v.h0 ?? null };
   const out = path === 'fast' ? ssdScan(inp, { chunk }) : ssdScanSequential(inp);
-  const ry = g.input('ry', 'float32', out.y.shape);
-  const rl = g.input('rl', 'float32', out.last.shape);
-  const loss = op.add(op.reduceSum(op.mul(out.y, ry), [0, 1, 2, 3], false), op.reduceSum(op.mul(out.last, rl), [0, 1, 2, 3], false));
-  const wrt = GRAD.filter((k) => v[k]);
-  const grads = gradients([loss], [g.scalar(1)], wrt.map((k) => v[k]));
-  g.output(out.y, 'y');
-  g.output(out.last, 'last');
-  wrt.forEach((k, i) => g.output(grads[i], `d_${k}`));
-  const s = await createSession({ ...r, threads: 1 }, serialize(g), null);
-  const feeds: Record<string, InstanceType<typeof r.ort.Tensor>> = {};
-  for (const [k, a] of Object.entries(d.inputs)) feeds[k] = new r.ort.Tensor('float32', a, dims[k]);
-  feeds.ry = new r.ort.Tensor('float32', d.seeds.y, [B, T, H, P]);
-  feeds.rl = new r.ort.Tensor('float32', d.seeds.last, [B, H, P, N]);
-  const res = await s.run(feeds);
-  await s.release();
-  const o: Record<string, Float32Array> = {};
-  for (const [k, t] of Object.entries(res)) o[k] = t.data as Float32Array;
-  return o;
+  return runWithGradients(g, v, out, d, dims, { y: [B, T, H, P], last: [B, H, P, N] });
 }
 
 const SSD_CASES: [string, number, number, number, number, number, number, number, boolean][] = [
@@ -155,12 +161,6 @@ for (const [name, B, T, H, P, N, chunk, logA, h0] of SSD_CASES) {
     const d = { dims: [B, T, H, P, N], inputs, seeds: { y: u(B * T * H * P, -1, 1), last: u(B * H * P * N, -1, 1) } };
     const fast = await runSsd('fast', d, chunk);
     const ref = await runSsd('reference', d, chunk);
-    const report: string[] = [];
-    for (const k of Object.keys(ref)) {
-      const e = relMax(fast[k], ref[k]);
-      report.push(`${k} ${e.toExponential(2)}`);
-      assert.ok(e < 2e-6, `${k}: relative error ${e} (${report.join(', ')})`);
-    }
-    t.diagnostic(report.join(', '));
+    t.diagnostic(assertSameOutputs(fast, ref));
   });
 }

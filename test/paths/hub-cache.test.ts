@@ -22,6 +22,7 @@ import { hubCacheDir, isHubId } from '../../src/paths/hub-cache.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { resolveModelDir } from '../../src/paths/index.ts';
 import { hfFixture, open } from '../helpers.ts';
+import { withEnv } from '../scratch.ts';
 
 const FILES = ['config.json', 'model.safetensors', 'reference.json'];
 
@@ -42,22 +43,6 @@ function addToCache(cache: string, id: string, src: string, revision: string, op
     writeFileSync(join(repo, 'refs', 'main'), revision);
   }
   return snapshot;
-}
-
-async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T | Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(vars)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
 }
 
 const REV = '0123456789abcdef0123456789abcdef01234567';

@@ -62,6 +62,24 @@ function finish(db: ServeDb, n: number, segments = 1): boolean {
   return db.complete(n, fakeFile(row.text!, segments), Buffer.from('mem'), { vectors: 2, segments });
 }
 
+/** A session whose first crossing of the threshold is crammed: the database, the messages sent, the memory's job. */
+function withMemory(t: { after: (f: () => void) => void }, sid: string) {
+  const db = open(t);
+  const sent: string[] = [];
+  const m1 = say(db, sid, sent, 3)!.job!;
+  assert.ok(finish(db, m1));
+  return { db, sent, m1 };
+}
+
+/** Nothing lost: the memory's text (the first part's unless given) and the text after it are every message in order. */
+function assertNothingLost(parts: PartRow[], sent: string[], memoryText = parts[0].text): void {
+  const after = parts
+    .slice(1)
+    .map((p) => p.text)
+    .join('');
+  assert.equal(`${memoryText}${after}`, sent.join(''));
+}
+
 const storeEntries = (db: ServeDb) =>
   (db.db.prepare('SELECT n, tags FROM memories ORDER BY n').all() as { n: number; tags: string }[]).map((r) => ({
     n: r.n,
@@ -101,14 +119,7 @@ test('a second crossing merges the memory text + the oldest messages; done, it r
     ['memory', ...parts.slice(1).map(() => 'text')],
   );
   assert.equal(parts[0].memory_n, m1);
-  assert.equal(
-    t1 +
-      parts
-        .slice(1)
-        .map((p) => p.text)
-        .join(''),
-    sent.join(''),
-  );
+  assertNothingLost(parts, sent, t1);
 
   assert.ok(finish(db, m2));
   parts = db.sessionParts('c');
@@ -117,14 +128,7 @@ test('a second crossing merges the memory text + the oldest messages; done, it r
   assert.equal(parts[0].memory_n, m2);
   assert.equal(parts[0].text, job.text);
   // Nothing lost: the memory's text and the text after it are every message, in order.
-  assert.equal(
-    parts[0].text +
-      parts
-        .slice(1)
-        .map((p) => p.text)
-        .join(''),
-    sent.join(''),
-  );
+  assertNothingLost(parts, sent);
   assert.equal(
     parts.reduce((a, p) => a + p.tokens, 0),
     sent.reduce((a, m) => a + words(m), 0),
@@ -151,14 +155,7 @@ test('a second crossing merges the memory text + the oldest messages; done, it r
   assert.deepEqual(db.supersededBy(m1), { by: m3, sid: 'c' });
   assert.deepEqual(db.supersededBy(m2), { by: m3, sid: 'c' });
   parts = db.sessionParts('c');
-  assert.equal(
-    parts[0].text +
-      parts
-        .slice(1)
-        .map((p) => p.text)
-        .join(''),
-    sent.join(''),
-  );
+  assertNothingLost(parts, sent);
   assert.deepEqual(
     storeEntries(db).map((e) => e.tags[0]),
     [`mem-id-${m3}`],
@@ -170,23 +167,13 @@ test('a second crossing merges the memory text + the oldest messages; done, it r
 });
 
 test('a failed merge keeps the memory and every message as text; the next crossing retries them', (t) => {
-  const db = open(t);
-  const sent: string[] = [];
-  const m1 = say(db, 'f', sent, 3)!.job!;
-  finish(db, m1);
+  const { db, sent, m1 } = withMemory(t, 'f');
   const m2 = say(db, 'f', sent, 3)!.job!;
   db.claim(A, 1, 10_000);
   assert.ok(db.fail(m2, 'not exact'));
   let parts = db.sessionParts('f');
   assert.equal(parts[0].memory_n, m1);
-  assert.equal(
-    parts[0].text +
-      parts
-        .slice(1)
-        .map((p) => p.text)
-        .join(''),
-    sent.join(''),
-  );
+  assertNothingLost(parts, sent);
   const failed = parts.filter((p) => p.failed_n === m2);
   assert.ok(failed.length > 0);
   assert.equal(db.get(m1)!.status, 'done', 'the old memory is kept');
@@ -203,14 +190,7 @@ test('a failed merge keeps the memory and every message as text; the next crossi
   finish(db, m3);
   parts = db.sessionParts('f');
   assert.equal(parts.filter((p) => p.kind === 'memory').length, 1);
-  assert.equal(
-    parts[0].text +
-      parts
-        .slice(1)
-        .map((p) => p.text)
-        .join(''),
-    sent.join(''),
-  );
+  assertNothingLost(parts, sent);
   assert.equal(db.get(m1), undefined);
   assert.equal(db.get(m2)!.status, 'failed', "the failed job's row stays, as a failed memory");
 });
@@ -233,22 +213,12 @@ test("the cap: a merge takes messages while they fit with the memory's text; the
   assert.equal(db.memoryFull('cap', cap), true);
   const parts = db.sessionParts('cap');
   assert.equal(parts.filter((p) => p.kind === 'memory').length, 1);
-  assert.equal(
-    parts[0].text +
-      parts
-        .slice(1)
-        .map((p) => p.text)
-        .join(''),
-    sent.join(''),
-  );
+  assertNothingLost(parts, sent);
   assert.equal(db.memoryFull('cap', { ...cap, maxChunkTokens: 1000 }), false);
 });
 
 test('a merge completes in one transaction: a failure inside changes nothing; the retry completes once', (t) => {
-  const db = open(t);
-  const sent: string[] = [];
-  const m1 = say(db, 'tx', sent, 3)!.job!;
-  finish(db, m1);
+  const { db, sent, m1 } = withMemory(t, 'tx');
   const m2 = say(db, 'tx', sent, 3)!.job!;
   const before = { parts: db.sessionParts('tx'), entries: storeEntries(db), m1: db.get(m1) };
   // The last statement of the completion fails: everything before it must roll back.
@@ -286,10 +256,7 @@ test('a session job that could only be crammed in several segments fails: its me
 });
 
 test('a session from before merging (a memory without its text) is not merged, and says so', (t) => {
-  const db = open(t);
-  const sent: string[] = [];
-  const m1 = say(db, 'old', sent, 3)!.job!;
-  finish(db, m1);
+  const { db, sent } = withMemory(t, 'old');
   db.db.prepare("UPDATE serve_session_parts SET text = NULL WHERE kind = 'memory'").run();
   const r = say(db, 'old', sent, 3)!;
   assert.deepEqual([r.job, r.skipped], [null, 'legacy_layout']);

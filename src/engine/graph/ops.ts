@@ -614,49 +614,46 @@ export function gather(data: Value, indices: Value, axis = 0): Value {
 // ---------------------------------------------------------------- reductions, softmax
 
 export function reduceSum(x: Value, axes: number[], keepdims = true): Value {
-  const ax = axes.map((a) => norm(a, x.rank));
-  const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
-  const out = emit(
-    'ReduceSum',
-    [x, x.graph.ints(ax)],
-    { keepdims: { i: keepdims ? 1 : 0 } },
-    { dtype: x.dtype, shape, requiresGrad: x.requiresGrad },
-  );
-  if (out.requiresGrad) {
-    x.graph.record([x], [out], ([g]) => {
-      if (!g) return [null];
-      const kept = keepdims ? g : unsqueeze(g, ax);
-      return [expand(kept, shapeOf(x), x.shape)];
-    });
-  }
-  return out;
+  return reduction('ReduceSum', x, axes, keepdims, () => 1);
 }
 
 /** Mean over axes whose sizes are static. */
 export function reduceMean(x: Value, axes: number[], keepdims = true): Value {
-  const ax = axes.map((a) => norm(a, x.rank));
-  const count = ax.reduce((p, a) => p * x.dim(a), 1);
-  const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
-  const out = emit(
-    'ReduceMean',
-    [x, x.graph.ints(ax)],
-    { keepdims: { i: keepdims ? 1 : 0 } },
-    { dtype: x.dtype, shape, requiresGrad: x.requiresGrad },
-  );
-  if (out.requiresGrad) {
-    x.graph.record([x], [out], ([g]) => {
-      if (!g) return [null];
-      const kept = keepdims ? g : unsqueeze(g, ax);
-      return [expand(scale(kept, 1 / count), shapeOf(x), x.shape)];
-    });
-  }
-  return out;
+  return reduction('ReduceMean', x, axes, keepdims, (ax) => 1 / ax.reduce((p, a) => p * x.dim(a), 1));
 }
 
 export function reduceMax(x: Value, axes: number[], keepdims = true): Value {
+  return reduction('ReduceMax', x, axes, keepdims, null);
+}
+
+/**
+ * One ONNX reduction of x over axes. `gradScale` gives, from the normalised axes, the factor by which the gradient
+ * spreads evenly back over the reduced entries (sum: 1; mean: 1 / their count); null: no gradient (max).
+ */
+function reduction(
+  type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax',
+  x: Value,
+  axes: number[],
+  keepdims: boolean,
+  gradScale: ((ax: number[]) => number) | null,
+): Value {
   const ax = axes.map((a) => norm(a, x.rank));
+  const factor = gradScale?.(ax) ?? null;
   const shape = keepdims ? x.shape.map((s, i) => (ax.includes(i) ? 1 : s)) : x.shape.filter((_, i) => !ax.includes(i));
-  return emit('ReduceMax', [x, x.graph.ints(ax)], { keepdims: { i: keepdims ? 1 : 0 } }, { dtype: x.dtype, shape });
+  const out = emit(
+    type,
+    [x, x.graph.ints(ax)],
+    { keepdims: { i: keepdims ? 1 : 0 } },
+    { dtype: x.dtype, shape, requiresGrad: factor !== null && x.requiresGrad },
+  );
+  if (out.requiresGrad && factor !== null) {
+    x.graph.record([x], [out], ([g]) => {
+      if (!g) return [null];
+      const kept = keepdims ? g : unsqueeze(g, ax);
+      return [expand(factor === 1 ? kept : scale(kept, factor), shapeOf(x), x.shape)];
+    });
+  }
+  return out;
 }
 
 export function argMax(x: Value, axis: number, keepdims = false): Value {

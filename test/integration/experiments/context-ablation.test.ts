@@ -5,12 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { checkWithoutEngine, workFolder, writeConfig } from './setup.ts';
 import { readChunks, secondHalf, secondHalfKeepingNewlines } from '../../../src/data/natural-text.ts';
 import { BUNDLED_CHUNKS } from '../../../src/data/sources.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
@@ -18,10 +15,9 @@ import { contextIds, precedingText, withContext } from '../../../src/experiments
 import type { ContextAblationRecord } from '../../../src/experiments/kinds/context-ablation/records.ts';
 import { contextAblationTable } from '../../../src/experiments/kinds/context-ablation/report.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
-import { fixture, ready } from '../../helpers.ts';
+import { ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-context-ablation-'));
+const work = workFolder('context-ablation');
 
 test('the text before the crammed text: first half of the sentences, with the separator the chunk has', () => {
   const chunk = {
@@ -64,26 +60,20 @@ test("context ids: the last P tokens without BOS, put after the text's first tok
 
 test('a context-ablation run from a config: P = 0 is the baseline, accuracy on the text part only, vectors next to it', async () => {
   await ready;
-  const file = join(work, 'small.yaml');
-  writeFileSync(
-    file,
-    YAML.stringify({
-      experiment: 'context-ablation',
-      name: 'small',
-      output_dir: join(work, 'results'),
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout', { kind: 'gutenberg-heldout', keep_newlines: true }],
-      lengths: [6],
-      n_mem: [1],
-      samples: 2,
-      context_tokens: [0, 8, 40],
-      max_steps: 15,
-      patience: 15,
-      batch: { max_texts: 9, max_tokens: 1024 },
-      seed: 2,
-    }),
-  );
+  const file = writeConfig(work, 'small', {
+    experiment: 'context-ablation',
+    backend: 'cpu',
+    models: ['gutenberg-llama-xs'],
+    sources: ['gutenberg-heldout', { kind: 'gutenberg-heldout', keep_newlines: true }],
+    lengths: [6],
+    n_mem: [1],
+    samples: 2,
+    context_tokens: [0, 8, 40],
+    max_steps: 15,
+    patience: 15,
+    batch: { max_texts: 9, max_tokens: 1024 },
+    seed: 2,
+  });
   const r = await runExperiment<ContextAblationRecord>(file, { quiet: true });
   assert.equal(r.records.length, 2 * 2 * (3 + 1));
   const vec = r.records.filter((x) => x.condition === 'vectors');
@@ -128,22 +118,7 @@ test('a context-ablation run from a config: P = 0 is the baseline, accuracy on t
 });
 
 test('configs/context-ablation.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--import',
-      fixture('forbid-engine.mjs'),
-      'src/cli/main.ts',
-      'check',
-      'configs/context-ablation.yaml',
-      '--json',
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout);
+  const out = checkWithoutEngine('configs/context-ablation.yaml');
   assert.equal(out.experiment, 'context-ablation');
   assert.equal(out.models[0].model, 'gutenberg-llama-s');
   assert.equal(out.models[0].items, 1280);

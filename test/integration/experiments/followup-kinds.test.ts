@@ -6,12 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { configWriter, killWhen, lines, workFolder } from './setup.ts';
 import { evaluateOneStep } from '../../../src/cram/one-step.ts';
 import { regenerate } from '../../../src/cram/regenerate.ts';
 import { readVectorFile } from '../../../src/cram/vector-file.ts';
@@ -22,46 +19,15 @@ import type { OneStepRecord } from '../../../src/experiments/kinds/one-step/reco
 import type { ProgressiveRecord } from '../../../src/experiments/kinds/progressive/records.ts';
 import { bundled, open, ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-followups-'));
+const work = workFolder('followups');
 const results = join(work, 'results');
-const lines = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim())
-    : [];
 const model = open(bundled('gutenberg-llama-xs'), { tokenizer: true });
-
-function writeConfig(name: string, fields: Record<string, unknown>): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    YAML.stringify({
-      name,
-      output_dir: results,
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout'],
-      seed: 2,
-      ...fields,
-    }),
-  );
-  return file;
-}
-
-async function killWhen(config: string, file: string, count: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], {
-    cwd: ROOT,
-    stdio: 'ignore',
-  });
-  const deadline = Date.now() + 120_000;
-  while (lines(file).length < count && Date.now() < deadline && child.exitCode === null)
-    await new Promise((r) => setTimeout(r, 30));
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
-  return lines(file).length;
-}
+const writeConfig = configWriter(work, {
+  backend: 'cpu',
+  models: ['gutenberg-llama-xs'],
+  sources: ['gutenberg-heldout'],
+  seed: 2,
+});
 
 test("the kinds' own fields are validated before anything is written", () => {
   const cases: [Record<string, unknown>, RegExp][] = [

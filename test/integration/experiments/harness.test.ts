@@ -7,11 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { configWriter, cram, ROOT, workFolder } from './setup.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import { describeModel, loadTokenizer } from '../../../src/run/model-info.ts';
 import { LOCK_FILE, RunLock } from '../../../src/run/run-lock.ts';
@@ -21,33 +20,21 @@ import type { SampleRecord } from '../../../src/results/sample-record.ts';
 import { fixture, ready } from '../../helpers.ts';
 import { syntheticRecords } from '../../report/synthetic.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-harness-'));
+const work = workFolder('harness');
 const results = join(work, 'results');
-
-function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    YAML.stringify({
-      name,
-      output_dir: results,
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout'],
-      lengths: [4, 8],
-      samples: 2,
-      max_steps: 3,
-      patience: 3,
-      curves: 0,
-      regenerate: false,
-      save_vectors: false,
-      seed: 1,
-      ...extra,
-    }),
-  );
-  return file;
-}
+const writeConfig = configWriter(work, {
+  backend: 'cpu',
+  models: ['gutenberg-llama-xs'],
+  sources: ['gutenberg-heldout'],
+  lengths: [4, 8],
+  samples: 2,
+  max_steps: 3,
+  patience: 3,
+  curves: 0,
+  regenerate: false,
+  save_vectors: false,
+  seed: 1,
+});
 
 /** A CSV source: one 3-word text (a few tokens) and one long text. */
 const csv = join(work, 'texts.csv');
@@ -174,10 +161,7 @@ test('two processes on one config: the second is refused while the first runs, a
   const deadline = Date.now() + 60_000;
   while (!existsSync(join(results, 'pair', LOCK_FILE)) && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 50));
-  const second = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const second = cram('experiment', config, '--quiet');
   assert.equal(second.status, 1);
   assert.match(second.stderr, new RegExp(`in use by process ${first.pid} on `));
   first.kill('SIGINT');

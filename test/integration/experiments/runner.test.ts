@@ -1,69 +1,41 @@
 /** The experiment runner: bad configs fail before any work, kill -9 then resume loses and repeats nothing, seeded runs repeat. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { configWriter, cram, killWhen, lines, workFolder } from './setup.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import type { SampleRecord } from '../../../src/results/sample-record.ts';
 import { RunFolder } from '../../../src/results/run-folder.ts';
 import { ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-runner-'));
-
-function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    YAML.stringify({
-      name,
-      output_dir: join(work, 'results'),
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout', 'random-words'],
-      lengths: [4, 8],
-      n_mem: [1],
-      samples: 3,
-      random_max_length: 8,
-      max_steps: 40,
-      patience: 20,
-      curves: 1,
-      batch: { max_texts: 2, max_tokens: 64 },
-      seed: 3,
-      ...extra,
-    }),
-  );
-  return file;
-}
-
-const lines = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim())
-    : [];
+const work = workFolder('runner');
+const writeConfig = configWriter(work, {
+  backend: 'cpu',
+  models: ['gutenberg-llama-xs'],
+  sources: ['gutenberg-heldout', 'random-words'],
+  lengths: [4, 8],
+  n_mem: [1],
+  samples: 3,
+  random_max_length: 8,
+  max_steps: 40,
+  patience: 20,
+  curves: 1,
+  batch: { max_texts: 2, max_tokens: 64 },
+  seed: 3,
+});
 const keyOf = (r: SampleRecord) => `${r.source}|${r.length}|${r.n_mem}|${r.sample_index}`;
 const withoutTiming = ({ seconds: _s, run: _r, vector_file: _v, ...rest }: SampleRecord) => rest;
 
 test('a bad config fails before any work with a one-line error', () => {
   const bad = writeConfig('bad', { lengths: [8, 1] });
-  const r = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', bad], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const r = cram('experiment', bad);
   assert.equal(r.status, 1);
   assert.match(r.stderr.trim(), /^error: .*bad\.yaml: lengths\[1\] = 1: Too small: expected number to be >=2$/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.equal(existsSync(join(work, 'results', 'bad')), false, 'no results folder for a rejected config');
   const missingModel = writeConfig('nomodel', { models: ['no-such-model'] });
-  const r2 = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', missingModel], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const r2 = cram('experiment', missingModel);
   assert.equal(r2.status, 1);
   assert.match(r2.stderr, /model "no-such-model" is neither a folder nor a bundled model/);
 });
@@ -71,15 +43,7 @@ test('a bad config fails before any work with a one-line error', () => {
 test('kill -9 mid-run, then the same command resumes: nothing lost, nothing repeated', async () => {
   const config = writeConfig('killed');
   const samples = join(work, 'results', 'killed', 'samples.jsonl');
-  const child = spawn('node', ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], {
-    cwd: ROOT,
-    stdio: 'ignore',
-  });
-  const deadline = Date.now() + 120_000;
-  while (lines(samples).length < 3 && Date.now() < deadline && child.exitCode === null)
-    await new Promise((r) => setTimeout(r, 50));
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  await killWhen(config, samples, 3);
   const before = lines(samples);
   assert.ok(before.length >= 3 && before.length < 9, `killed after ${before.length} of 9 texts`);
 

@@ -6,12 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { cram, workFolder } from './setup.ts';
 import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import { writeRunReport } from '../../../src/run/run-report.ts';
@@ -30,9 +29,7 @@ import { formatStatus, runStatus } from '../../../src/run/status.ts';
 import type { SampleRecord } from '../../../src/results/sample-record.ts';
 import { ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-shards-'));
-test.after(() => rmSync(work, { recursive: true, force: true }));
+const work = workFolder('shards');
 
 function writeConfig(file: string, extra: Record<string, unknown> = {}): string {
   const path = join(work, file);
@@ -329,29 +326,15 @@ test('a shard lock left by a process whose PID is now another process (a restart
   mkdirSync(dir, { recursive: true });
   // Our own PID, taken an hour ago: this process started later, so the lock is another process's.
   const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
-  const justNow = new Date().toISOString();
-  writeFileSync(
-    join(dir, '.lock'),
-    JSON.stringify({
-      pid: process.pid,
-      host: hostname(),
-      started: hourAgo,
-      alive: justNow,
-      command: 'before the restart',
-    }),
-  );
+  const lockAlive = (alive: string) =>
+    writeFileSync(
+      join(dir, '.lock'),
+      JSON.stringify({ pid: process.pid, host: hostname(), started: hourAgo, alive, command: 'before the restart' }),
+    );
+  lockAlive(new Date().toISOString());
   // A fresh heartbeat: not judged yet (a clock stepped since boot must not make a live holder look new).
   assert.throws(() => RunLock.acquire(dir, 'x'), /in use by process/);
-  writeFileSync(
-    join(dir, '.lock'),
-    JSON.stringify({
-      pid: process.pid,
-      host: hostname(),
-      started: hourAgo,
-      alive: hourAgo,
-      command: 'before the restart',
-    }),
-  );
+  lockAlive(hourAgo);
   const notes: string[] = [];
   RunLock.acquire(dir, 'after the restart', (n) => notes.push(n)).release();
   assert.match(notes.join(), /took over a stale lock .*started after the lock was taken .*the PID was reused/);
@@ -389,42 +372,16 @@ test('cram slurm writes an array script with one shard per task; a task count ot
   ]) {
     assert.ok(text.split('\n').includes(line), `missing: ${line}\n${text}`);
   }
-  assert.doesNotMatch(
-    sbatchScript({
-      config: '/c',
-      runDir: '/r',
-      projectRoot: '/p',
-      node: 'node',
-      script: '/s',
-      name: 'x',
-      tasks: 2,
-      gpusPerTask: 0,
-      cpusPerTask: 1,
-    }),
-    /gpus/,
-  );
+  const small = { config: '/c', runDir: '/r', projectRoot: '/p', node: 'node', script: '/s', name: 'x', tasks: 2 };
+  assert.doesNotMatch(sbatchScript({ ...small, gpusPerTask: 0, cpusPerTask: 1 }), /gpus/);
   assert.throws(
-    () =>
-      sbatchScript({
-        config: '/c',
-        runDir: '/r',
-        projectRoot: '/p',
-        node: 'node',
-        script: '/s',
-        name: 'x',
-        tasks: 2,
-        gpusPerTask: 1,
-        cpusPerTask: 1,
-        time: '1 hour',
-      }),
+    () => sbatchScript({ ...small, gpusPerTask: 1, cpusPerTask: 1, time: '1 hour' }),
     /--time 1 hour: give hh:mm:ss/,
   );
 
   // Through the CLI: the script lands in the run folder; --tasks other than the recorded split is refused.
   const config = writeConfig('cli.yaml', { output_dir: join(work, 'cli'), name: 'c' });
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
-  const ok = cli('slurm', config, '--tasks', '3', '--gpus-per-task', '0', '--time', '00:10:00');
+  const ok = cram('slurm', config, '--tasks', '3', '--gpus-per-task', '0', '--time', '00:10:00');
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(
     ok.stdout,
@@ -433,7 +390,7 @@ test('cram slurm writes an array script with one shard per task; a task count ot
   assert.ok(existsSync(join(work, 'cli', 'c', 'slurm', 'c.sbatch')));
   mkdirSync(join(work, 'cli', 'c'), { recursive: true });
   writeFileSync(join(work, 'cli', 'c', 'shards.json'), JSON.stringify(recorded(2)));
-  const bad = cli('slurm', config, '--tasks', '3');
+  const bad = cram('slurm', config, '--tasks', '3');
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /was split into 2 shards when it was first run .*; use --tasks 2/);
 });

@@ -5,12 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { checkWithoutEngine, workFolder, writeConfig } from './setup.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import { randomSameNorm } from '../../../src/experiments/kinds/side-effects/conditions.ts';
 import type {
@@ -23,10 +20,9 @@ import { norm } from '../../../src/metrics/stats.ts';
 import { openModel, startBackend } from '../../../src/run/model-session.ts';
 import { readSafetensorsFile } from '../../../src/models/safetensors.ts';
 import { seededNormal } from '../../../src/cram/init.ts';
-import { bundled, fixture, ready } from '../../helpers.ts';
+import { bundled, ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-side-effects-'));
+const work = workFolder('side-effects');
 
 test('random vectors with the row norms of given vectors, seeded', () => {
   const like = Float32Array.from(seededNormal(3 * 16, 'like').map((x, i) => x * (1 + Math.floor(i / 16))));
@@ -145,27 +141,21 @@ test("the mean token embedding is the row mean of the model's embedding table", 
 
 test('a side-effects run from a config: every condition, unrelated texts after the donors, figure and report', async () => {
   await ready;
-  const file = join(work, 'small.yaml');
-  writeFileSync(
-    file,
-    YAML.stringify({
-      experiment: 'side-effects',
-      name: 'small',
-      output_dir: join(work, 'results'),
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout'],
-      lengths: [4],
-      n_mem: [1, 2],
-      samples: 2,
-      eval_texts: 3,
-      eval_length: 16,
-      max_steps: 15,
-      patience: 15,
-      batch: { max_texts: 8, max_tokens: 512 },
-      seed: 4,
-    }),
-  );
+  const file = writeConfig(work, 'small', {
+    experiment: 'side-effects',
+    backend: 'cpu',
+    models: ['gutenberg-llama-xs'],
+    sources: ['gutenberg-heldout'],
+    lengths: [4],
+    n_mem: [1, 2],
+    samples: 2,
+    eval_texts: 3,
+    eval_length: 16,
+    max_steps: 15,
+    patience: 15,
+    batch: { max_texts: 8, max_tokens: 512 },
+    seed: 4,
+  });
   const r = await runExperiment<SideEffectsRecord>(file, { quiet: true });
   const donors = r.records.filter((x): x is DonorRecord => x.record === 'donor');
   const refs = r.records.filter((x): x is ReferenceRecord => x.record === 'reference');
@@ -198,22 +188,7 @@ test('a side-effects run from a config: every condition, unrelated texts after t
 });
 
 test('configs/side-effects.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--import',
-      fixture('forbid-engine.mjs'),
-      'src/cli/main.ts',
-      'check',
-      'configs/side-effects.yaml',
-      '--json',
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout);
+  const out = checkWithoutEngine('configs/side-effects.yaml');
   assert.equal(out.experiment, 'side-effects');
   assert.equal(out.models[0].model, 'gutenberg-llama-s');
   assert.equal(out.models[0].items, 67);

@@ -6,22 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { jsonLines, ROOT, workFolder, writeConfig } from './setup.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-signals-'));
+const work = workFolder('signals');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const lines = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim())
-        .map((l) => JSON.parse(l))
-    : [];
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -65,25 +55,19 @@ test(
   'Ctrl-C through npm run stops after the current step; SIGTERM to npm alone too; sessions and records intact',
   { timeout: 240_000 },
   async () => {
-    const config = join(work, 'sig.yaml');
+    const config = writeConfig(work, 'sig', {
+      backend: 'cpu',
+      models: ['gutenberg-llama-xs'],
+      sources: ['gutenberg-heldout'],
+      lengths: [4, 8, 16, 32, 48, 64],
+      samples: 2,
+      max_steps: 60,
+      patience: 60,
+      batch: { max_texts: 1, max_tokens: 4096 },
+      curves: 0,
+      seed: 2,
+    });
     const runDir = join(work, 'results', 'sig');
-    writeFileSync(
-      config,
-      YAML.stringify({
-        name: 'sig',
-        output_dir: join(work, 'results'),
-        backend: 'cpu',
-        models: ['gutenberg-llama-xs'],
-        sources: ['gutenberg-heldout'],
-        lengths: [4, 8, 16, 32, 48, 64],
-        samples: 2,
-        max_steps: 60,
-        patience: 60,
-        batch: { max_texts: 1, max_tokens: 4096 },
-        curves: 0,
-        seed: 2,
-      }),
-    );
     const samples = join(runDir, 'samples.jsonl');
     const start = () =>
       spawn('npm', ['run', '--silent', 'experiment', '--', config, '--quiet'], {
@@ -94,17 +78,17 @@ test(
 
     // Ctrl-C at a terminal: SIGINT to the whole process group (npm and the run).
     const a = start();
-    await until(() => lines(samples).length >= 1, 120_000, 'a first record');
+    await until(() => jsonLines(samples).length >= 1, 120_000, 'a first record');
     process.kill(-a.pid!, 'SIGINT');
     const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
       a.once('exit', (c, s) => r([c, s])),
     );
     assert.ok(code === 130 || signal === 'SIGINT', `npm ended with ${code ?? signal}`);
-    const afterA = lines(samples).length;
+    const afterA = jsonLines(samples).length;
     assert.ok(afterA >= 1 && afterA < 12, `${afterA} of 12 records`);
     assert.equal(existsSync(join(runDir, '.lock')), false, 'lock released');
     assert.ok(existsSync(join(runDir, 'report.md')), 'report written after a graceful stop');
-    const ends = () => lines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'end');
+    const ends = () => jsonLines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'end');
     assert.deepEqual(
       ends().map((e) => e.stopped),
       ['interrupted'],
@@ -114,7 +98,7 @@ test(
     // that the npm process that started it is gone and stops gracefully instead of running on unseen.
     const b = start();
     await until(
-      () => lines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'start').length === 2,
+      () => jsonLines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'start').length === 2,
       120_000,
       'the second session',
     );
@@ -123,7 +107,7 @@ test(
     await until(() => ends().length === 2, 30_000, 'the second session to end');
     assert.equal(ends()[1].stopped, 'interrupted');
     await until(() => !existsSync(join(runDir, '.lock')), 30_000, 'the lock to be released');
-    const pid = lines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'start')[1].pid as number;
+    const pid = jsonLines(join(runDir, 'sessions.jsonl')).filter((l) => l.event === 'start')[1].pid as number;
     const gone = () => {
       try {
         process.kill(pid, 0);
@@ -133,7 +117,7 @@ test(
       }
     };
     await until(gone, 30_000, 'the run process to exit');
-    const keys = lines(samples).map((r) => `${r.length}|${r.sample_index}`);
+    const keys = jsonLines(samples).map((r) => `${r.length}|${r.sample_index}`);
     assert.equal(new Set(keys).size, keys.length, 'no record made twice');
     assert.ok(keys.length < 12);
   },

@@ -15,14 +15,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { jsonLines, ROOT } from './setup.ts';
 import { diffRecords, formatDiff, runRecords } from '../../../scripts/compare-records.ts';
 import { RunLock } from '../../../src/run/run-lock.ts';
 import { readShardsFile } from '../../../src/run/shards.ts';
 import { runStatus } from '../../../src/run/status.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
 
@@ -40,13 +39,6 @@ function slurmMissing(): string | null {
   return null;
 }
 
-const lines = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim())
-        .map((l) => JSON.parse(l))
-    : [];
 const key = (r: { model: string; source: string; length: number; n_mem: number; sample_index: number }) =>
   `${r.model}|${r.source}|L${r.length}|K${r.n_mem}|i${r.sample_index}`;
 
@@ -138,18 +130,18 @@ test(
 
     // Cancel task 1 once it has finished a record and before it has finished them all.
     const shard1 = join(runDir, 'shards', '1', 'samples.jsonl');
-    await until(() => lines(shard1).length > 0 || active(job).length === 0, 300_000, what);
+    await until(() => jsonLines(shard1).length > 0 || active(job).length === 0, 300_000, what);
     const planned1 = readShardsFile(runDir)!.shards[1].keys.length;
     assert.ok(
-      lines(shard1).length < planned1,
+      jsonLines(shard1).length < planned1,
       `task 1 finished all ${planned1} of its items before it could be cancelled; make the test's experiment longer`,
     );
     const cancel = sh('scancel', [`${job}_1`]);
     assert.equal(cancel.status, 0, cancel.stderr);
     await until(() => active(job).length === 0, 300_000, what);
-    const beforeResubmit = lines(shard1).map(key);
+    const beforeResubmit = jsonLines(shard1).map(key);
     assert.ok(beforeResubmit.length < planned1, 'task 1 was cancelled before it finished');
-    const ends = lines(join(runDir, 'shards', '1', 'sessions.jsonl'))
+    const ends = jsonLines(join(runDir, 'shards', '1', 'sessions.jsonl'))
       .filter((l) => l.event === 'end')
       .map((l) => l.stopped);
     t.diagnostic(
@@ -179,7 +171,7 @@ test(
     assert.match(log, /shard 1 of 3 \(--shard 1\/3\): \d+ of 18 items/);
 
     // Nothing lost (every record task 1 had is still there), nothing repeated (each key once in its file and overall).
-    const after = lines(shard1).map(key);
+    const after = jsonLines(shard1).map(key);
     assert.deepEqual(after.slice(0, beforeResubmit.length), beforeResubmit);
     assert.equal(new Set(after).size, after.length);
     assert.equal(after.length, planned1);

@@ -6,12 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { checkWithoutEngine, configWriter, killWhen, lines, workFolder } from './setup.ts';
 import { readVectorFile } from '../../../src/cram/vector-file.ts';
 import { runExperiment } from '../../../src/run/harness.ts';
 import { pca, symmetricEigen, thin } from '../../../src/metrics/pca.ts';
@@ -23,44 +20,26 @@ import type {
   TextRecord,
 } from '../../../src/experiments/kinds/solution-space/records.ts';
 import { seededNormal } from '../../../src/cram/init.ts';
-import { fixture, ready } from '../../helpers.ts';
+import { ready } from '../../helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'cram-solution-space-'));
+const work = workFolder('solution-space');
+const writeConfig = configWriter(work, {
+  experiment: 'solution-space',
+  backend: 'cpu',
+  models: ['gutenberg-llama-xs'],
+  sources: ['gutenberg-heldout'],
+  lengths: [4],
+  n_mem: [1],
+  samples: 2,
+  restarts: 3,
+  interpolation_points: 11,
+  vectors_every: 4,
+  max_steps: 24,
+  patience: 24,
+  batch: { max_texts: 8, max_tokens: 512 },
+  seed: 5,
+});
 
-function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    YAML.stringify({
-      experiment: 'solution-space',
-      name,
-      output_dir: join(work, 'results'),
-      backend: 'cpu',
-      models: ['gutenberg-llama-xs'],
-      sources: ['gutenberg-heldout'],
-      lengths: [4],
-      n_mem: [1],
-      samples: 2,
-      restarts: 3,
-      interpolation_points: 11,
-      vectors_every: 4,
-      max_steps: 24,
-      patience: 24,
-      batch: { max_texts: 8, max_tokens: 512 },
-      seed: 5,
-      ...extra,
-    }),
-  );
-  return file;
-}
-
-const lines = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim())
-    : [];
 const keyOf = (r: SolutionSpaceRecord) =>
   `${r.record}|${r.length}|${r.n_mem}|${'sample_index' in r ? r.sample_index : '-'}|${'restart' in r ? r.restart : '-'}`;
 
@@ -236,15 +215,7 @@ test('kill -9 mid-run, then the same command: no restart or analysis lost or run
     batch: { max_texts: 1, max_tokens: 512 },
   });
   const file = join(work, 'results', 'killed', 'solution-space.jsonl');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'experiment', config, '--quiet'], {
-    cwd: ROOT,
-    stdio: 'ignore',
-  });
-  const deadline = Date.now() + 120_000;
-  while (lines(file).length < 4 && Date.now() < deadline && child.exitCode === null)
-    await new Promise((res) => setTimeout(res, 25));
-  child.kill('SIGKILL');
-  await new Promise((res) => child.once('exit', res));
+  await killWhen(config, file, 4);
   const before = lines(file);
   const total = 9 + 3 + 1;
   assert.ok(before.length >= 4 && before.length < total, `killed after ${before.length} of ${total} records`);
@@ -262,22 +233,7 @@ test('kill -9 mid-run, then the same command: no restart or analysis lost or run
 });
 
 test('configs/solution-space.yaml validates and plans without loading the engine', () => {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--import',
-      fixture('forbid-engine.mjs'),
-      'src/cli/main.ts',
-      'check',
-      'configs/solution-space.yaml',
-      '--json',
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout);
+  const out = checkWithoutEngine('configs/solution-space.yaml');
   assert.equal(out.experiment, 'solution-space');
   assert.equal(out.models[0].model, 'gutenberg-llama-s');
   assert.equal(out.models[0].items, 292);

@@ -11,34 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { bundled, open } from '../../helpers.ts';
-import { createServer, MAX_SID, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../../src/serve/app.ts';
+import { createServer, MAX_SID, type ServeOptions } from '../../../src/serve/app.ts';
 import { MemoryStore } from '../../../src/compress/store.ts';
-import { api, snippets, waitFor } from './client.ts';
+import { api, expectError, serveOptions, snippets, startServer, waitFor } from './client.ts';
 
 const model = await open(bundled('gutenberg-llama-s'));
 const tok = model.tokenizer!;
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-edges-'));
-const FAST = { segmentTokens: SERVE_DEFAULTS.segmentTokens, tokensPerVector: 2, maxSteps: 300, patience: 100, seed: 0 };
 const texts = snippets(tok, 12, 16);
 
-function options(over: Partial<ServeOptions> & { store: string }): ServeOptions {
-  return {
-    model,
-    bodyLimit: 64 * 1024,
-    maxTextTokens: 256,
-    maxQueue: 64,
-    maxNewTokens: 64,
-    maxWaiting: 8,
-    session: { thresholdTokens: 30, keepTokens: 12, maxChunkTokens: 256 },
-    worker: { compress: FAST, batchTexts: 8, batchTokens: 4096, batchWaitMs: 100 },
-    ...over,
-  };
-}
-
-async function start(over: Partial<ServeOptions> & { store: string }): Promise<{ server: Server; base: string }> {
-  const server = await createServer(options(over));
-  return { server, base: await server.app.listen({ port: 0, host: '127.0.0.1' }) };
-}
+const options = (over: Partial<ServeOptions> & { store: string }) =>
+  serveOptions(model, { ...over, worker: { batchTokens: 4096, ...over.worker } });
+const start = (over: Partial<ServeOptions> & { store: string }) => startServer(options(over));
 
 const storePath = join(dir, 'main.db');
 const main = await start({ store: storePath, thread: false });
@@ -48,14 +32,6 @@ after(async () => {
   if (!closed) await main.server.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-const expect = async (r: Promise<Awaited<ReturnType<typeof api>>>, status: number, code: string, message?: RegExp) => {
-  const x = await r;
-  assert.equal(x.status, status, JSON.stringify(x.json));
-  assert.equal(x.json.error.code, code, JSON.stringify(x.json));
-  if (message) assert.match(x.json.error.message, message);
-  return x;
-};
 
 // The one memory most tests use: compressed once, as one sequence.
 const text = texts[0];
@@ -87,7 +63,7 @@ test("placement: [mem-id-N] opening a prompt, then the text's first words, conti
   const bare = await api(base, 'POST', '/v1/generate', { prompt: head, max_tokens: want });
   assert.notEqual(bare.json.text, rest);
   // Layouts whose vectors sit where they were not trained are refused, never junk.
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/generate', { prompt: `Where is it? [${id}]${head}` }),
     422,
     'unsupported_layout',
@@ -96,13 +72,13 @@ test("placement: [mem-id-N] opening a prompt, then the text's first words, conti
 });
 
 test('415 for a body that is not JSON, text/plain included', async () => {
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/memories', 'hello', { 'content-type': 'text/plain' }),
     415,
     'unsupported_media_type',
     /application\/json/,
   );
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/generate', 'hello', { 'content-type': 'text/plain; charset=utf-8' }),
     415,
     'unsupported_media_type',
@@ -112,15 +88,15 @@ test('415 for a body that is not JSON, text/plain included', async () => {
 test("path parameters: the schema's limits decide (a 101–128 character session id works, 129 is a 400), never Fastify's 414", async () => {
   for (const n of [101, MAX_SID]) {
     const sid = 's'.repeat(n);
-    await expect(api(base, 'GET', `/v1/sessions/${sid}/context`), 404, 'unknown_session');
+    await expectError(api(base, 'GET', `/v1/sessions/${sid}/context`), 404, 'unknown_session');
   }
-  await expect(
+  await expectError(
     api(base, 'GET', `/v1/sessions/${'s'.repeat(MAX_SID + 1)}/context`),
     400,
     'invalid_request',
     /params\.sid must match/,
   );
-  await expect(
+  await expectError(
     api(base, 'GET', `/v1/memories/mem-id-${'1'.repeat(70)}`),
     400,
     'invalid_request',
@@ -130,16 +106,16 @@ test("path parameters: the schema's limits decide (a 101–128 character session
 
 test('bad placeholders and ids are 400 bad_id: too many digits, wrong case, leading zeros', async () => {
   for (const p of ['[mem-id-9999999999999999]The', '[MEM-ID-1]The', '[mem-id-01]The']) {
-    await expect(api(base, 'POST', '/v1/generate', { prompt: p }), 400, 'bad_id', /is not a valid placeholder/);
+    await expectError(api(base, 'POST', '/v1/generate', { prompt: p }), 400, 'bad_id', /is not a valid placeholder/);
   }
   for (const bad of ['MEM-ID-1', 'mem-id-01', 'mem-id-9999999999999999']) {
-    await expect(api(base, 'GET', `/v1/memories/${bad}`), 400, 'bad_id', /not a memory id/);
+    await expectError(api(base, 'GET', `/v1/memories/${bad}`), 400, 'bad_id', /not a memory id/);
   }
 });
 
 test('list: an out-of-range limit is a 400; a page carries the total and the next offset', async () => {
   for (const limit of ['0', '5000'])
-    await expect(api(base, 'GET', `/v1/memories?limit=${limit}`), 400, 'invalid_request', /limit must be 1–1000/);
+    await expectError(api(base, 'GET', `/v1/memories?limit=${limit}`), 400, 'invalid_request', /limit must be 1–1000/);
   const more = await api(base, 'POST', '/v1/memories', { text: texts[1] });
   const page = await api(base, 'GET', '/v1/memories?limit=1');
   assert.equal(page.status, 200);
@@ -174,8 +150,8 @@ test('a memory removed with `cram store rm` is no longer served from the cache',
   const cli = new MemoryStore({ path: storePath, create: false });
   cli.rm(d.json.store_id);
   cli.close();
-  await expect(api(base, 'GET', `/v1/memories/${other.json.id}/text`), 410, 'memory_gone', /cram store rm/);
-  await expect(api(base, 'POST', '/v1/generate', { prompt: `[${other.json.id}]x` }), 410, 'memory_gone');
+  await expectError(api(base, 'GET', `/v1/memories/${other.json.id}/text`), 410, 'memory_gone', /cram store rm/);
+  await expectError(api(base, 'POST', '/v1/generate', { prompt: `[${other.json.id}]x` }), 410, 'memory_gone');
 });
 
 test('a store that stops taking writes: health degraded, POST 503, queued jobs wait and run once it is writable again', async () => {
@@ -187,7 +163,7 @@ test('a store that stops taking writes: health degraded, POST 503, queued jobs w
     const h = await api(base, 'GET', '/v1/health');
     assert.equal(h.json.status, 'degraded');
     assert.match(h.json.store_error, /does not take writes/);
-    await expect(
+    await expectError(
       api(base, 'POST', '/v1/memories', { text: texts[4] }),
       503,
       'store_unavailable',
@@ -226,7 +202,7 @@ test('another model on the same store: refused at start naming both; with --allo
       api(b, 'POST', '/v1/generate', { prompt: `[${id}]The` }),
       api(b, 'GET', `/v1/memories/${id}/text`),
     ]) {
-      await expect(
+      await expectError(
         r,
         409,
         'model_mismatch',

@@ -5,81 +5,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { bundled } from '../../helpers.ts';
 import { loadModel } from '../../../src/models/load.ts';
-import { api, snippets, waitFor } from './client.ts';
+import { tmpFolder } from '../../scratch.ts';
+import { api, FAST_FLAGS, killHard, serveChild, snippets, until, waitFor } from './client.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const DRIVER = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
-
-interface Child {
-  proc: ChildProcess;
-  base: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-async function serve(store: string): Promise<Child> {
-  const proc = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      DRIVER,
-      'serve',
-      '--model',
-      'gutenberg-llama-s',
-      '--port',
-      '0',
-      '--store',
-      store,
-      '--backend',
-      'cpu',
-      '--segment-tokens',
-      '8',
-      '--tokens-per-vector',
-      '2',
-      '--max-steps',
-      '300',
-      '--patience',
-      '100',
-      '--batch-texts',
-      '2',
-      '--batch-wait-ms',
-      '200',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let err = '';
-  proc.stderr!.on('data', (b: Buffer) => {
-    err += b.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const line = await Promise.race([
-    new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve)),
-    exited.then((code) => {
-      throw new Error(`serve exited with ${code} before listening: ${err}`);
-    }),
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`serve did not start within 120 s: ${err}`)), 120_000).unref(),
-    ),
-  ]);
-  return { proc, base: JSON.parse(line).listening, stderr: () => err, exited };
-}
+/** The service with small batches, so that some jobs are queued while others run. */
+const serve = (store: string) =>
+  serveChild(store, [...FAST_FLAGS, '--segment-tokens', '8', '--batch-texts', '2', '--batch-wait-ms', '200']);
 
 test(
   'kill -9 with jobs queued and running, then restart: every job finishes exactly once, nothing acknowledged is lost',
   { timeout: 300_000 },
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'cram-serve-kill-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tmpFolder(t, 'cram-serve-kill-');
     const store = join(dir, 'store.db');
     const tok = (await loadModel(bundled('gutenberg-llama-s'))).tokenizer!;
     const texts = snippets(tok, 12, 16).slice(10, 16);
@@ -95,15 +36,12 @@ test(
     );
     const ids = posted.map((p) => p.json.id as string);
     // Wait until a batch is optimising (two texts per batch: the other four are queued), then kill -9.
-    for (const deadline = Date.now() + 60_000; ;) {
-      const h = await api(a.base, 'GET', '/v1/health');
-      if (h.json.queue.running > 0) break;
-      assert.ok(Date.now() < deadline, 'no job started running');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 500));
-    a.proc.kill('SIGKILL');
-    assert.equal(await a.exited, null);
+    await until(
+      async () => (await api(a.base, 'GET', '/v1/health')).json.queue.running > 0,
+      60_000,
+      'no job started running',
+    );
+    await killHard(a, 500);
 
     const db = new Database(store, { readonly: true });
     const atKill = new Map(

@@ -10,37 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bundled, open } from '../../helpers.ts';
-import { createServer, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../../src/serve/app.ts';
+import type { ServeOptions } from '../../../src/serve/app.ts';
 import { embedWithMemory } from '../../../src/compress/compress.ts';
 import { greedyGenerate } from '../../../src/cram/generate.ts';
 import { modelCodeLength } from '../../../src/compress/baselines.ts';
-import { api, snippets, waitFor } from './client.ts';
+import { api, expectError, FAST, serveOptions, snippets, startServer, waitFor } from './client.ts';
 
 const model = await open(bundled('gutenberg-llama-s'));
 const tok = model.tokenizer!;
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-'));
-// One sequence per text (the server's default layout), small step limits.
-const FAST = { segmentTokens: SERVE_DEFAULTS.segmentTokens, tokensPerVector: 2, maxSteps: 300, patience: 100, seed: 0 };
-
-function options(over: Partial<ServeOptions> & { store: string }): ServeOptions {
-  return {
-    model,
-    bodyLimit: 64 * 1024,
-    maxTextTokens: 256,
-    maxQueue: 64,
-    maxNewTokens: 64,
-    maxWaiting: 32,
-    session: { thresholdTokens: 30, keepTokens: 12, maxChunkTokens: 256 },
-    worker: { compress: FAST, batchTexts: 8, batchTokens: SERVE_DEFAULTS.batchTokens, batchWaitMs: 150 },
-    ...over,
-  };
-}
-
-async function start(over: Partial<ServeOptions> & { store: string }): Promise<{ server: Server; base: string }> {
-  const server = await createServer(options(over));
-  const address = await server.app.listen({ port: 0, host: '127.0.0.1' });
-  return { server, base: address };
-}
+const start = (over: Partial<ServeOptions> & { store: string }) =>
+  startServer(serveOptions(model, { maxWaiting: 32, ...over, worker: { batchWaitMs: 150, ...over.worker } }));
 
 const main = await start({ store: join(dir, 'main.db') });
 const base = main.base;
@@ -204,91 +184,100 @@ test('DELETE /v1/memories/:id removes the memory and its store entry', async () 
 });
 
 test('bad input: each a clear 4xx JSON error naming the problem; the server keeps serving', async () => {
-  const expect = async (r: Promise<Awaited<ReturnType<typeof api>>>, status: number, code: string, message: RegExp) => {
-    const x = await r;
-    assert.equal(x.status, status, JSON.stringify(x.json));
-    assert.equal(x.json.error.code, code);
-    assert.match(x.json.error.message, message);
-  };
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/memories', JSON.stringify({ text: 'a'.repeat(100_000) })),
     413,
     'body_too_large',
     /larger than .* 65536 bytes/,
   );
-  await expect(api(base, 'POST', '/v1/memories', '{"text": "unterminated'), 400, 'malformed_json', /not valid JSON/);
-  await expect(api(base, 'POST', '/v1/memories', ''), 400, 'empty_body', /empty/);
-  await expect(api(base, 'POST', '/v1/memories', '[1, 2]'), 400, 'invalid_request', /body must be object/);
-  await expect(api(base, 'POST', '/v1/memories', { text: 42 }), 400, 'invalid_request', /body\.text must be string/);
-  await expect(
+  await expectError(
+    api(base, 'POST', '/v1/memories', '{"text": "unterminated'),
+    400,
+    'malformed_json',
+    /not valid JSON/,
+  );
+  await expectError(api(base, 'POST', '/v1/memories', ''), 400, 'empty_body', /empty/);
+  await expectError(api(base, 'POST', '/v1/memories', '[1, 2]'), 400, 'invalid_request', /body must be object/);
+  await expectError(
+    api(base, 'POST', '/v1/memories', { text: 42 }),
+    400,
+    'invalid_request',
+    /body\.text must be string/,
+  );
+  await expectError(
     api(base, 'POST', '/v1/memories', { text: 'x', tags: 'a' }),
     400,
     'invalid_request',
     /body\.tags must be array/,
   );
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/memories', { text: 'x', colour: 'red' }),
     400,
     'invalid_request',
     /unknown field "colour"/,
   );
-  await expect(api(base, 'POST', '/v1/memories', {}), 400, 'invalid_request', /missing field "text"/);
-  await expect(api(base, 'POST', '/v1/memories', { text: '' }), 400, 'empty_text', /text is empty/);
-  await expect(
+  await expectError(api(base, 'POST', '/v1/memories', {}), 400, 'invalid_request', /missing field "text"/);
+  await expectError(api(base, 'POST', '/v1/memories', { text: '' }), 400, 'empty_text', /text is empty/);
+  await expectError(
     api(base, 'POST', '/v1/memories', '{"text": "broken \\ud800 surrogate"}'),
     422,
     'text_not_round_trip',
     /does not reproduce this text exactly: from character 7/,
   );
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/memories', { text: `${texts[0]} `.repeat(30) }),
     413,
     'text_too_long',
     /tokens; this server takes at most 256/,
   );
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/memories', 'text=hello', { 'content-type': 'application/x-www-form-urlencoded' }),
     415,
     'unsupported_media_type',
     /application\/json/,
   );
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 'ten' }),
     400,
     'invalid_request',
     /body\.max_tokens must be integer/,
   );
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/generate', { prompt: 'x', max_tokens: 10_000 }),
     400,
     'invalid_request',
     /body\.max_tokens must be <= 64/,
   );
-  await expect(api(base, 'POST', '/v1/generate', { prompt: '' }), 400, 'empty_prompt', /prompt is empty/);
-  await expect(
+  await expectError(api(base, 'POST', '/v1/generate', { prompt: '' }), 400, 'empty_prompt', /prompt is empty/);
+  await expectError(
     api(base, 'POST', '/v1/generate', { prompt: `[${first}]${' the'.repeat(2100)}` }),
     400,
     'prompt_too_long',
     /positions; gutenberg-llama-s takes at most/,
   );
-  await expect(
+  await expectError(
     api(base, 'POST', '/v1/generate', { prompt: `[${first}]`.repeat(3) }),
     422,
     'unsupported_layout',
     /3 memory placeholders/,
   );
-  await expect(api(base, 'GET', '/v1/memories/42'), 400, 'bad_id', /not a memory id \(expected mem-id-<n>/);
-  await expect(api(base, 'GET', '/v1/memories/mem-id-123456'), 404, 'unknown_memory', /no memory mem-id-123456/);
-  await expect(api(base, 'GET', '/v1/memories?limit=lots'), 400, 'invalid_request', /querystring\.limit must match/);
-  await expect(
+  await expectError(api(base, 'GET', '/v1/memories/42'), 400, 'bad_id', /not a memory id \(expected mem-id-<n>/);
+  await expectError(api(base, 'GET', '/v1/memories/mem-id-123456'), 404, 'unknown_memory', /no memory mem-id-123456/);
+  await expectError(
+    api(base, 'GET', '/v1/memories?limit=lots'),
+    400,
+    'invalid_request',
+    /querystring\.limit must match/,
+  );
+  await expectError(
     api(base, 'POST', '/v1/sessions/bad%20id!/messages', { text: 'x' }),
     400,
     'invalid_request',
     /params\.sid must match/,
   );
-  await expect(api(base, 'POST', '/v1/sessions/s1/messages', { text: '' }), 400, 'empty_text', /empty/);
-  await expect(api(base, 'GET', '/v1/sessions/nobody/context'), 404, 'unknown_session', /no session "nobody"/);
-  await expect(api(base, 'GET', '/v2/anything'), 404, 'not_found', /no route GET \/v2\/anything/);
+  await expectError(api(base, 'POST', '/v1/sessions/s1/messages', { text: '' }), 400, 'empty_text', /empty/);
+  await expectError(api(base, 'GET', '/v1/sessions/nobody/context'), 404, 'unknown_session', /no session "nobody"/);
+  await expectError(api(base, 'GET', '/v2/anything'), 404, 'not_found', /no route GET \/v2\/anything/);
   const health = await api(base, 'GET', '/v1/health');
   assert.equal(health.status, 200);
   assert.equal(health.json.status, 'ok');

@@ -6,50 +6,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { bundled } from '../../helpers.ts';
 import { loadModel } from '../../../src/models/load.ts';
-import { api, snippets, waitFor } from './client.ts';
+import { tmpFolder } from '../../scratch.ts';
+import { api, FAST_FLAGS, killHard, serveChild, snippets, until, waitFor } from './client.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const DRIVER = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
-
-async function serve(store: string): Promise<{ proc: ChildProcess; base: string; exited: Promise<number | null> }> {
-  const args = ['--port', '0', '--store', store, '--backend', 'cpu', '--tokens-per-vector', '2'];
-  args.push('--max-steps', '300', '--patience', '100', '--session-threshold', '30', '--session-keep', '12');
-  const proc = spawn(process.execPath, ['--import', 'tsx', DRIVER, 'serve', '--model', 'gutenberg-llama-s', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  proc.stderr!.on('data', (b: Buffer) => {
-    err += b.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const line = await Promise.race([
-    new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve)),
-    exited.then((code) => {
-      throw new Error(`serve exited with ${code} before listening: ${err}`);
-    }),
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`serve did not start within 120 s: ${err}`)), 120_000).unref(),
-    ),
-  ]);
-  return { proc, base: JSON.parse(line).listening, exited };
-}
+/** The service with tiny session thresholds. */
+const serve = (store: string) =>
+  serveChild(store, [...FAST_FLAGS, '--session-threshold', '30', '--session-keep', '12']);
 
 test(
   "kill -9 during a session's merge, then restart: it completes exactly once and the session keeps one memory",
   { timeout: 600_000 },
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'cram-serve-merge-kill-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tmpFolder(t, 'cram-serve-merge-kill-');
     const store = join(dir, 'store.db');
     const messages = snippets((await loadModel(bundled('gutenberg-llama-s'))).tokenizer!, 12, 16);
     const sid = 'crash';
@@ -70,16 +42,13 @@ test(
     const m1 = await send(a.base);
     assert.equal((await waitFor(a.base, m1, { timeoutMs: 300_000 })).json.status, 'done');
     const m2 = await send(a.base);
-    for (const deadline = Date.now() + 120_000; ;) {
+    const running = async () => {
       const r = await api(a.base, 'GET', `/v1/memories/${m2}`);
-      if (r.json.status === 'running') break;
-      assert.equal(r.json.status, 'queued', JSON.stringify(r.json));
-      assert.ok(Date.now() < deadline, 'the merge did not start');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    a.proc.kill('SIGKILL');
-    assert.equal(await a.exited, null);
+      if (r.json.status !== 'running') assert.equal(r.json.status, 'queued', JSON.stringify(r.json));
+      return r.json.status === 'running';
+    };
+    await until(running, 120_000, 'the merge did not start', 20);
+    await killHard(a, 200);
     const raw = new Database(store, { readonly: true });
     const atKill = raw.prepare('SELECT status FROM serve_memories WHERE n = ?').get(Number(m2.slice(7))) as {
       status: string;

@@ -11,34 +11,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundled, open } from '../../helpers.ts';
-import { createServer, SERVE_DEFAULTS, type ServeOptions, type Server } from '../../../src/serve/app.ts';
+import type { ServeOptions } from '../../../src/serve/app.ts';
 import { embedWithMemory } from '../../../src/compress/compress.ts';
 import { greedyGenerate } from '../../../src/cram/generate.ts';
-import { api, snippets, waitFor, type Reply } from './client.ts';
+import { api, FAST, serveOptions, snippets, startServer, waitFor, type Reply } from './client.ts';
 
 const model = await open(bundled('gutenberg-llama-s'));
 const tok = model.tokenizer!;
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-sessions-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const FAST = { segmentTokens: SERVE_DEFAULTS.segmentTokens, tokensPerVector: 2, maxSteps: 300, patience: 100, seed: 0 };
 const SESSION = { thresholdTokens: 24, keepTokens: 10, maxChunkTokens: 256 };
 const messages = snippets(tok, 8, 11);
 
-async function start(store: string, compress: ServeOptions['worker']['compress'] = FAST) {
-  const server: Server = await createServer({
-    model,
-    store,
-    bodyLimit: 64 * 1024,
-    maxTextTokens: 256,
-    maxQueue: 64,
-    maxNewTokens: 64,
-    maxWaiting: 8,
-    session: SESSION,
-    worker: { compress, batchTexts: 4, batchTokens: SERVE_DEFAULTS.batchTokens, batchWaitMs: 50 },
-  });
-  const base = await server.app.listen({ port: 0, host: '127.0.0.1' });
-  return { server, base };
-}
+const start = (store: string, compress: ServeOptions['worker']['compress'] = FAST) =>
+  startServer(serveOptions(model, { store, session: SESSION, worker: { compress, batchTexts: 4, batchWaitMs: 50 } }));
 
 /** Sends messages (each kept as a line) until one queues a compression; returns that job's id. */
 async function sendUntilCompressing(base: string, sid: string, sent: string[]): Promise<string> {
