@@ -88,14 +88,24 @@ export function readChunks(path: string, encoding: TextEncodingName = 'utf8'): T
  * returned whole with `truncated: false` and its actual length, never padded.
  */
 export function naturalTexts(
-  chunks: readonly TextChunk[], tokenizer: TextTokenizer, count: number, maxLength: number, opts: { keepNewlines?: boolean; where?: string; onProgress?: (done: number, total: number) => void } = {},
+  chunks: readonly TextChunk[],
+  tokenizer: TextTokenizer,
+  count: number,
+  maxLength: number,
+  opts: { keepNewlines?: boolean; where?: string; onProgress?: (done: number, total: number) => void } = {},
 ): NaturalText[] {
   if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a positive integer, got ${count}`);
-  if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}`);
-  if (count > chunks.length) throw new Error(`asked for ${count} natural texts but only ${chunks.length} chunks are available${opts.where ? ` in ${opts.where}` : ''}`);
+  if (!Number.isInteger(maxLength) || maxLength < 1)
+    throw new Error(`maxLength must be a positive integer, got ${maxLength}`);
+  if (count > chunks.length)
+    throw new Error(
+      `asked for ${count} natural texts but only ${chunks.length} chunks are available${opts.where ? ` in ${opts.where}` : ''}`,
+    );
   return chunks.slice(0, count).map((chunk, index) => {
     if (opts.keepNewlines && chunk.text_lines === undefined) {
-      throw new Error(`${opts.where ?? 'chunk file'}: chunk ${chunk.id} has no "text_lines" (the text with its line breaks), which keep_newlines needs`);
+      throw new Error(
+        `${opts.where ?? 'chunk file'}: chunk ${chunk.id} has no "text_lines" (the text with its line breaks), which keep_newlines needs`,
+      );
     }
     const text = opts.keepNewlines ? secondHalfKeepingNewlines(chunk.text_lines!) : secondHalf(chunk.text);
     const all = tokenizer.encode(text);

@@ -23,7 +23,10 @@ export interface RandomWordText {
 /** A word list: one word per line, in file order; blank lines are skipped. */
 export function readVocabulary(path: string, encoding: TextEncodingName = 'utf8'): string[] {
   const raw = readTextFile(path, encoding, 'vocabulary file');
-  const words = raw.split('\n').map((w) => w.trim()).filter((w) => w !== '');
+  const words = raw
+    .split('\n')
+    .map((w) => w.trim())
+    .filter((w) => w !== '');
   if (words.length === 0) throw new Error(`${path}: the vocabulary file has no words`);
   return words;
 }
@@ -35,7 +38,8 @@ export function randomWordTexts(
 ): RandomWordText[] {
   const { count, maxLength, seed, onProgress } = opts;
   if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a positive integer, got ${count}`);
-  if (!Number.isInteger(maxLength) || maxLength < 2) throw new Error(`random words need maxLength >= 2, got ${maxLength}`);
+  if (!Number.isInteger(maxLength) || maxLength < 2)
+    throw new Error(`random words need maxLength >= 2, got ${maxLength}`);
   if (vocabulary.length === 0) throw new Error('the vocabulary is empty');
   const out: RandomWordText[] = [];
   for (let i = 0; i < count; i++) {

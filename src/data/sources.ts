@@ -79,7 +79,11 @@ export function loadSourceTexts(spec: SourceSpec, tokenizer: TextTokenizer, opts
     case 'gutenberg-seen': {
       const file = spec.path ?? BUNDLED_CHUNKS[spec.kind];
       const chunks = readChunks(file, spec.encoding);
-      return naturalTexts(chunks, tokenizer, count, maxLength, { keepNewlines: spec.keep_newlines, where: file, onProgress }).map((t) => ({ source, index: t.index, ids: t.ids, text: t.text }));
+      return naturalTexts(chunks, tokenizer, count, maxLength, {
+        keepNewlines: spec.keep_newlines,
+        where: file,
+        onProgress,
+      }).map((t) => ({ source, index: t.index, ids: t.ids, text: t.text }));
     }
     case 'random-words': {
       const vocabulary = readVocabulary(spec.path ?? BUNDLED_VOCABULARY, spec.encoding);
@@ -94,9 +98,11 @@ export function loadSourceTexts(spec: SourceSpec, tokenizer: TextTokenizer, opts
     case 'file': {
       if (!spec.path) throw new Error('a "file" source needs a path to a .csv or .jsonl file');
       if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a positive integer, got ${count}`);
-      if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}`);
+      if (!Number.isInteger(maxLength) || maxLength < 1)
+        throw new Error(`maxLength must be a positive integer, got ${maxLength}`);
       const rows = readUserTexts(spec.path, spec.column ?? 'text', spec.encoding);
-      if (count > rows.length) throw new Error(`${spec.path}: asked for ${count} texts but the file has ${rows.length}`);
+      if (count > rows.length)
+        throw new Error(`${spec.path}: asked for ${count} texts but the file has ${rows.length}`);
       return rows.slice(0, count).map((r, i) => {
         onProgress?.(i + 1, count);
         return { source, index: r.index, ids: tokenizer.encode(r.text).slice(0, maxLength), text: r.text };

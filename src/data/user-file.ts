@@ -39,7 +39,9 @@ function readCsv(path: string, raw: string, column: string, delimiter: string): 
   const header = records[0].record.map((h) => h.trim());
   const col = header.indexOf(column);
   if (col < 0) {
-    throw new Error(`${path}:1: no column "${column}" in the header (columns: ${header.map((h) => JSON.stringify(h)).join(', ')})`);
+    throw new Error(
+      `${path}:1: no column "${column}" in the header (columns: ${header.map((h) => JSON.stringify(h)).join(', ')})`,
+    );
   }
   if (records.length === 1) throw new Error(`${path}: the file has a header but no data rows`);
   return records.slice(1).map(({ record, info }, index) => {
@@ -65,11 +67,17 @@ function readJsonl(path: string, raw: string, column: string): UserText[] {
       throw new Error(`${path}:${line}: not valid JSON (${(e as Error).message})`);
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      throw new Error(`${path}:${line}: expected a JSON object, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)?.slice(0, 40)}`);
+      throw new Error(
+        `${path}:${line}: expected a JSON object, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)?.slice(0, 40)}`,
+      );
     }
     const rec = obj as Record<string, unknown>;
     if (!(column in rec)) {
-      throw new Error(`${path}:${line}: no field "${column}" (fields: ${Object.keys(rec).map((k) => JSON.stringify(k)).join(', ')})`);
+      throw new Error(
+        `${path}:${line}: no field "${column}" (fields: ${Object.keys(rec)
+          .map((k) => JSON.stringify(k))
+          .join(', ')})`,
+      );
     }
     const text = rec[column];
     if (typeof text !== 'string') throw new Error(`${path}:${line}: field "${column}" is not a string`);

@@ -92,7 +92,13 @@ export abstract class FrozenLM<C extends CommonConfig> implements CausalLM {
   readonly maxPositions: number;
   private std: number | null = null;
 
-  constructor(readonly config: C, readonly weights: Weights, readonly embedDim: number, protected readonly embeddingName: string, protected readonly headName: string | null) {
+  constructor(
+    readonly config: C,
+    readonly weights: Weights,
+    readonly embedDim: number,
+    protected readonly embeddingName: string,
+    protected readonly headName: string | null,
+  ) {
     this.numEmbeddings = weights.get(embeddingName).shape[0];
     this.maxPositions = config.maxPositions;
   }

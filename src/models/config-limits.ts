@@ -28,8 +28,15 @@ const FIELDS: Record<keyof typeof CONFIG_LIMITS, string[]> = {
   vocab: ['vocab_size'],
   intermediate: ['intermediate_size', 'ffn_dim', 'n_inner'],
   positions: ['max_position_embeddings', 'n_positions'],
-  small: ['state_size', 'd_state', 'conv_kernel', 'd_conv', 'time_step_rank', 'sliding_window_pattern',
-    'no_rope_layer_interval'],
+  small: [
+    'state_size',
+    'd_state',
+    'conv_kernel',
+    'd_conv',
+    'time_step_rank',
+    'sliding_window_pattern',
+    'no_rope_layer_interval',
+  ],
 };
 
 /**
@@ -64,7 +71,8 @@ function checkRopeBases(raw: RawConfig, where: string): void {
     if (!p || typeof p !== 'object') continue;
     check(p.rope_theta, `${top}.rope_theta`);
     for (const [k, sub] of Object.entries(p)) {
-      if (sub && typeof sub === 'object' && !Array.isArray(sub)) check((sub as RawConfig).rope_theta, `${top}.${k}.rope_theta`);
+      if (sub && typeof sub === 'object' && !Array.isArray(sub))
+        check((sub as RawConfig).rope_theta, `${top}.${k}.rope_theta`);
     }
   }
 }
@@ -77,8 +85,10 @@ function checkRopeConflict(raw: RawConfig, where: string): void {
   const type = (r: RawConfig) => String(r.rope_type ?? r.type ?? 'default');
   const same = type(p) === type(s) && (s.factor === undefined || s.factor === p.factor);
   if (!same) {
-    throw new ModelConfigError(`${where}: rope_scaling (${type(s)}${s.factor === undefined ? '' : ` ×${s.factor}`}) conflicts with `
-      + `rope_parameters (${type(p)}${p.factor === undefined ? '' : ` ×${p.factor}`}); keep one of them`);
+    throw new ModelConfigError(
+      `${where}: rope_scaling (${type(s)}${s.factor === undefined ? '' : ` ×${s.factor}`}) conflicts with ` +
+        `rope_parameters (${type(p)}${p.factor === undefined ? '' : ` ×${p.factor}`}); keep one of them`,
+    );
   }
 }
 
@@ -97,7 +107,10 @@ export function checkConfigLimits(raw: RawConfig, where: string, ceiling = memor
         throw new ModelConfigError(`${where}: ${key} ${JSON.stringify(v).slice(0, 40)} must be a number`);
       }
       if (!Number.isInteger(v) || v < 1) throw new ModelConfigError(`${where}: ${key} ${v} must be a positive integer`);
-      if (v > max) throw new ModelConfigError(`${where}: ${key} ${v} is above the sane bound ${max} (a damaged or hostile config?)`);
+      if (v > max)
+        throw new ModelConfigError(
+          `${where}: ${key} ${v} is above the sane bound ${max} (a damaged or hostile config?)`,
+        );
     }
   }
   const expand = raw.expand;
@@ -120,9 +133,16 @@ export function checkConfigLimits(raw: RawConfig, where: string, ceiling = memor
   const embed = (vocab?.value ?? 0) * d * (raw.tie_word_embeddings === false ? 2 : 1);
   const bytes = 4 * (embed + (layers?.value ?? 1) * perLayer);
   if (bytes > ceiling) {
-    const parts = [layers && `${layers.key} ${layers.value}`, `${width.key} ${d}`, vocab && `${vocab.key} ${vocab.value}`]
-      .filter(Boolean).join(', ');
-    throw new ModelConfigError(`${where}: ${parts} imply at least ${gib(bytes)} of float32 weights, above the memory ceiling `
-      + `of ${gib(ceiling)} (a sanity bound; CRAM_MEMORY_CEILING_GIB sets another)`);
+    const parts = [
+      layers && `${layers.key} ${layers.value}`,
+      `${width.key} ${d}`,
+      vocab && `${vocab.key} ${vocab.value}`,
+    ]
+      .filter(Boolean)
+      .join(', ');
+    throw new ModelConfigError(
+      `${where}: ${parts} imply at least ${gib(bytes)} of float32 weights, above the memory ceiling ` +
+        `of ${gib(ceiling)} (a sanity bound; CRAM_MEMORY_CEILING_GIB sets another)`,
+    );
   }
 }

@@ -39,7 +39,11 @@ export interface CommonConfig {
   dtype: string;
 }
 
-export function commonConfig(raw: RawConfig, where: string, defaults: { tie: boolean; maxPositions?: number }): CommonConfig {
+export function commonConfig(
+  raw: RawConfig,
+  where: string,
+  defaults: { tie: boolean; maxPositions?: number },
+): CommonConfig {
   return {
     modelType: String(raw.model_type),
     vocabSize: num(raw, ['vocab_size'], where),
@@ -54,7 +58,14 @@ export function commonConfig(raw: RawConfig, where: string, defaults: { tie: boo
 
 /** Rotary frequency scaling: Llama-3's "llama3" and plain "linear" (position interpolation). */
 export type RopeScaling =
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number; attentionFactor?: number }
+  | {
+      type: 'llama3';
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      originalMaxPositions: number;
+      attentionFactor?: number;
+    }
   | { type: 'linear'; factor: number; attentionFactor?: number };
 
 export interface RopeSettings {
@@ -65,33 +76,55 @@ export interface RopeSettings {
 }
 
 /** Rotary settings from either layout (v5 `rope_parameters`, v4 top-level `rope_theta` + `rope_scaling`). */
-export function ropeSettings(raw: RawConfig, where: string, params: RawConfig | undefined = raw.rope_parameters ?? raw.rope_scaling ?? undefined): RopeSettings {
+export function ropeSettings(
+  raw: RawConfig,
+  where: string,
+  params: RawConfig | undefined = raw.rope_parameters ?? raw.rope_scaling ?? undefined,
+): RopeSettings {
   const rope = (params ?? {}) as RawConfig;
-  const theta = typeof rope.rope_theta === 'number' ? rope.rope_theta : num(raw, ['rope_theta', 'rotary_emb_base'], where, 10000);
+  const theta =
+    typeof rope.rope_theta === 'number' ? rope.rope_theta : num(raw, ['rope_theta', 'rotary_emb_base'], where, 10000);
   const type = rope.rope_type ?? rope.type ?? 'default';
   let scaling: RopeScaling | null = null;
   if (type === 'llama3') {
     scaling = {
-      type: 'llama3', factor: num(rope, ['factor'], `${where} rope llama3`), lowFreqFactor: num(rope, ['low_freq_factor'], `${where} rope llama3`),
-      highFreqFactor: num(rope, ['high_freq_factor'], `${where} rope llama3`), originalMaxPositions: num(rope, ['original_max_position_embeddings'], `${where} rope llama3`),
+      type: 'llama3',
+      factor: num(rope, ['factor'], `${where} rope llama3`),
+      lowFreqFactor: num(rope, ['low_freq_factor'], `${where} rope llama3`),
+      highFreqFactor: num(rope, ['high_freq_factor'], `${where} rope llama3`),
+      originalMaxPositions: num(rope, ['original_max_position_embeddings'], `${where} rope llama3`),
     };
   } else if (type === 'linear') {
     scaling = { type: 'linear', factor: num(rope, ['factor'], `${where} rope linear`) };
   } else if (type !== 'default') {
     throw new ModelConfigError(`${where}: rope_type "${type}" is not supported (default, linear and llama3 are)`);
   }
-  const partial = typeof rope.partial_rotary_factor === 'number' ? rope.partial_rotary_factor : num(raw, ['partial_rotary_factor', 'rotary_pct'], where, 1);
+  const partial =
+    typeof rope.partial_rotary_factor === 'number'
+      ? rope.partial_rotary_factor
+      : num(raw, ['partial_rotary_factor', 'rotary_pct'], where, 1);
   return { theta, scaling, partial };
 }
 
 /** Hugging Face activation names → ours. */
-export function activationName(raw: RawConfig, where: string, fallback = 'silu'): 'silu' | 'gelu' | 'gelu_new' | 'gelu_tanh' | 'relu' {
+export function activationName(
+  raw: RawConfig,
+  where: string,
+  fallback = 'silu',
+): 'silu' | 'gelu' | 'gelu_new' | 'gelu_tanh' | 'relu' {
   const name = String(raw.hidden_act ?? raw.hidden_activation ?? raw.activation_function ?? fallback);
   const map: Record<string, 'silu' | 'gelu' | 'gelu_new' | 'gelu_tanh' | 'relu'> = {
-    silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_new', relu: 'relu',
+    silu: 'silu',
+    swish: 'silu',
+    gelu: 'gelu',
+    gelu_new: 'gelu_new',
+    gelu_pytorch_tanh: 'gelu_tanh',
+    gelu_fast: 'gelu_new',
+    relu: 'relu',
   };
   const a = map[name];
-  if (!a) throw new ModelConfigError(`${where}: activation "${name}" is not supported (${Object.keys(map).join(', ')})`);
+  if (!a)
+    throw new ModelConfigError(`${where}: activation "${name}" is not supported (${Object.keys(map).join(', ')})`);
   return a;
 }
 
@@ -103,7 +136,8 @@ export type LayerType = 'full_attention' | 'sliding_attention';
 export function slidingWindowSize(raw: RawConfig, where: string): number | null {
   const w = raw.sliding_window;
   if (w === undefined || w === null) return null;
-  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1) throw new ModelConfigError(`${where}: sliding_window ${JSON.stringify(w)} is not a positive integer`);
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1)
+    throw new ModelConfigError(`${where}: sliding_window ${JSON.stringify(w)} is not a positive integer`);
   return w;
 }
 
@@ -112,16 +146,25 @@ export function slidingWindowSize(raw: RawConfig, where: string): number | null 
  * "full_attention"), else the architecture's own default for layer i. As transformers' layer_type_validation: one
  * entry per layer, no more, no fewer. Other types (chunked, linear…) throw.
  */
-export function layerTypes(raw: RawConfig, where: string, numLayers: number, fallback: (layer: number) => LayerType): LayerType[] {
+export function layerTypes(
+  raw: RawConfig,
+  where: string,
+  numLayers: number,
+  fallback: (layer: number) => LayerType,
+): LayerType[] {
   const given = raw.layer_types;
   if (given === undefined || given === null) return Array.from({ length: numLayers }, (_, i) => fallback(i));
   if (!Array.isArray(given) || given.length !== numLayers) {
-    throw new ModelConfigError(`${where}: layer_types must list one type per layer (${numLayers}), got ${JSON.stringify(given)}`);
+    throw new ModelConfigError(
+      `${where}: layer_types must list one type per layer (${numLayers}), got ${JSON.stringify(given)}`,
+    );
   }
   return given.map((t: unknown, i: number) => {
     if (t === 'full_attention' || t === 'attention') return 'full_attention';
     if (t === 'sliding_attention') return 'sliding_attention';
-    throw new ModelConfigError(`${where}: layer_types[${i}] "${String(t)}" is not supported (full_attention, sliding_attention)`);
+    throw new ModelConfigError(
+      `${where}: layer_types[${i}] "${String(t)}" is not supported (full_attention, sliding_attention)`,
+    );
   });
 }
 
@@ -133,7 +176,10 @@ export function layerTypes(raw: RawConfig, where: string, numLayers: number, fal
 export function layerWindows(types: LayerType[], window: number | null, where: string): (number | null)[] {
   return types.map((t, i) => {
     if (t === 'full_attention') return null;
-    if (window === null) throw new ModelConfigError(`${where}: layer_types[${i}] is "sliding_attention" but sliding_window is not set (or use_sliding_window is false)`);
+    if (window === null)
+      throw new ModelConfigError(
+        `${where}: layer_types[${i}] is "sliding_attention" but sliding_window is not set (or use_sliding_window is false)`,
+      );
     return window;
   });
 }

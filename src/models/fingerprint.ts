@@ -11,11 +11,13 @@ import { SafetensorsError } from './safetensors.ts';
 import { readFloat32, type WeightEntry } from './weights.ts';
 
 function statKey(files: string[]): string {
-  return files.map((f) => {
-    const real = realpathSync(f);
-    const st = statSync(real);
-    return `${real}:${st.size}:${st.mtimeMs}`;
-  }).join('|');
+  return files
+    .map((f) => {
+      const real = realpathSync(f);
+      const st = statSync(real);
+      return `${real}:${st.size}:${st.mtimeMs}`;
+    })
+    .join('|');
 }
 
 export function weightsSha256(files: string[]): string {
@@ -42,7 +44,11 @@ export function weightsSha256(files: string[]): string {
     }
   }
   const digest = hash.digest('hex');
-  try { writeCacheFile(cached, digest); } catch { /* a read-only cache only costs time */ }
+  try {
+    writeCacheFile(cached, digest);
+  } catch {
+    /* a read-only cache only costs time */
+  }
   return digest;
 }
 
@@ -51,7 +57,10 @@ export function weightsSha256(files: string[]): string {
  * exponent bits (all ones), cached like the digest so that it runs once per checkpoint.
  */
 export function assertFiniteWeights(entries: WeightEntry[], files: string[]): void {
-  const key = createHash('sha256').update(`finite|${statKey(files)}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(`finite|${statKey(files)}`)
+    .digest('hex')
+    .slice(0, 32);
   const cached = join(cacheDir('fingerprints'), `${key}.finite`);
   if (existsSync(cached)) return;
   const chunk = Buffer.alloc(16 << 20);
@@ -64,11 +73,16 @@ export function assertFiniteWeights(entries: WeightEntry[], files: string[]): vo
         if (n <= 0) throw new SafetensorsError(`${e.file}: unexpected end of file in tensor "${e.name}"`);
         const aligned = new Uint8Array(n - (n % width));
         aligned.set(chunk.subarray(0, aligned.length));
-        const bad = width === 4 ? firstNonFinite32(new Uint32Array(aligned.buffer)) : firstNonFinite16(new Uint16Array(aligned.buffer), e.dtype === 'bfloat16');
+        const bad =
+          width === 4
+            ? firstNonFinite32(new Uint32Array(aligned.buffer))
+            : firstNonFinite16(new Uint16Array(aligned.buffer), e.dtype === 'bfloat16');
         if (bad >= 0) {
           const index = done / width + bad;
           const value = readFloat32({ ...e, offset: e.offset + index * width, length: width, shape: [1] })[0];
-          throw new SafetensorsError(`${e.file}: tensor "${e.name}" holds ${value} at index ${index}; non-finite weights or vectors are refused (corrupt or diverged file)`);
+          throw new SafetensorsError(
+            `${e.file}: tensor "${e.name}" holds ${value} at index ${index}; non-finite weights or vectors are refused (corrupt or diverged file)`,
+          );
         }
         done += n;
       }
@@ -76,7 +90,11 @@ export function assertFiniteWeights(entries: WeightEntry[], files: string[]): vo
       closeSync(fd);
     }
   }
-  try { writeCacheFile(cached, 'ok'); } catch { /* a read-only cache only costs time */ }
+  try {
+    writeCacheFile(cached, 'ok');
+  } catch {
+    /* a read-only cache only costs time */
+  }
 }
 
 function firstNonFinite32(u: Uint32Array): number {

@@ -7,7 +7,17 @@
  * (no folding). It is written once per model (keyed by the weights' SHA-256), tensor by tensor, atomically; float32
  * checkpoints are used in place and never copied. CRAM_FLOAT32_CACHE=off keeps the in-graph cast.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync, statfsSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  renameSync,
+  statfsSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir } from '../engine/cache.ts';
 import { toFloat32, type WeightEntry, type Weights } from './weights.ts';
@@ -23,7 +33,11 @@ export function needsFloat32Cache(weights: Weights): boolean {
  * Points `weights` at a float32 copy in the cache (writing it first if absent). Returns the file, or null when the
  * cache has no room (the in-graph cast is then used) — `onProgress` hears the bytes written.
  */
-export function useFloat32Cache(weights: Weights, weightsSha256: string, onProgress?: (done: number, total: number) => void): string | null {
+export function useFloat32Cache(
+  weights: Weights,
+  weightsSha256: string,
+  onProgress?: (done: number, total: number) => void,
+): string | null {
   const entries = [...weights.entries.values()];
   const layout: { entry: WeightEntry; offset: number; length: number }[] = [];
   let size = 0;
@@ -38,7 +52,9 @@ export function useFloat32Cache(weights: Weights, weightsSha256: string, onProgr
     try {
       const fs = statfsSync(dir);
       if (fs.bavail * fs.bsize < size * 1.05) return null;
-    } catch { /* statfs unsupported: try anyway */ }
+    } catch {
+      /* statfs unsupported: try anyway */
+    }
     const tmp = `${file}.${process.pid}.tmp`;
     const out = openSync(tmp, 'w');
     try {

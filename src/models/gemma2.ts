@@ -14,10 +14,31 @@ import type { Graph, Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, lmHeadName, type Architecture, type Head } from './causal-lm.ts';
 import {
-  activationName, bool, commonConfig, layerTypes, layerWindows, ModelConfigError, num, ropeSettings, slidingWindowSize,
-  type CommonConfig, type LayerType, type RawConfig, type RopeSettings,
+  activationName,
+  bool,
+  commonConfig,
+  layerTypes,
+  layerWindows,
+  ModelConfigError,
+  num,
+  ropeSettings,
+  slidingWindowSize,
+  type CommonConfig,
+  type LayerType,
+  type RawConfig,
+  type RopeSettings,
 } from './config.ts';
-import { activation, attention, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName } from './layers.ts';
+import {
+  activation,
+  attention,
+  linear,
+  mergeHeads,
+  rmsNorm,
+  rope,
+  ropeTables,
+  splitHeads,
+  type ActivationName,
+} from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import type { Weights } from './weights.ts';
 
@@ -87,10 +108,13 @@ function configureGemma2(raw: RawConfig, where: string): GemmaConfig {
   const base = gemmaCommon(raw, where, { maxPositions: 8192 });
   const params = raw.rope_parameters;
   if (params && typeof params === 'object' && ('full_attention' in params || 'sliding_attention' in params)) {
-    throw new ModelConfigError(`${where}: rope_parameters by layer type is not read for gemma2 (Gemma 2 has one rotary table)`);
+    throw new ModelConfigError(
+      `${where}: rope_parameters by layer type is not read for gemma2 (Gemma 2 has one rotary table)`,
+    );
   }
   const rope = ropeSettings(raw, where);
-  if (rope.partial !== 1) throw new ModelConfigError(`${where}: partial_rotary_factor ${rope.partial} is not supported for gemma2`);
+  if (rope.partial !== 1)
+    throw new ModelConfigError(`${where}: partial_rotary_factor ${rope.partial} is not supported for gemma2`);
   const c: GemmaConfig = {
     ...base,
     attnSoftcap: optionalNum(raw, 'attn_logit_softcapping', where, 50),
@@ -129,7 +153,8 @@ export class Gemma extends FrozenLM<GemmaConfig> {
     const d = c.hiddenSize;
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
-    const norm = (v: Value, name: string, size = d) => rmsNorm(v, w.value(g, name, [size]), c.normEps, { unitOffset: true });
+    const norm = (v: Value, name: string, size = d) =>
+      rmsNorm(v, w.value(g, name, [size]), c.normEps, { unitOffset: true });
     const scale = c.queryPreAttnScalar ** -0.5;
     let h = op.reshape(x, [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {
@@ -139,8 +164,18 @@ export class Gemma extends FrozenLM<GemmaConfig> {
       const tables = ropeTables(seq, c.headDim, r.theta, r.scaling);
       const n = norm(h, `${p}.input_layernorm.weight`);
       let q = splitHeads(seq, linear(w, n, `${p}.self_attn.q_proj`, [qDim, d], c.attentionBias), c.numHeads, c.headDim);
-      let k = splitHeads(seq, linear(w, n, `${p}.self_attn.k_proj`, [kvDim, d], c.attentionBias), c.numKvHeads, c.headDim);
-      const v = splitHeads(seq, linear(w, n, `${p}.self_attn.v_proj`, [kvDim, d], c.attentionBias), c.numKvHeads, c.headDim);
+      let k = splitHeads(
+        seq,
+        linear(w, n, `${p}.self_attn.k_proj`, [kvDim, d], c.attentionBias),
+        c.numKvHeads,
+        c.headDim,
+      );
+      const v = splitHeads(
+        seq,
+        linear(w, n, `${p}.self_attn.v_proj`, [kvDim, d], c.attentionBias),
+        c.numKvHeads,
+        c.headDim,
+      );
       if (c.qkNorm) {
         q = norm(q, `${p}.self_attn.q_norm.weight`, c.headDim);
         k = norm(k, `${p}.self_attn.k_norm.weight`, c.headDim);
@@ -148,13 +183,21 @@ export class Gemma extends FrozenLM<GemmaConfig> {
       q = rope(q, tables, c.headDim);
       k = rope(k, tables, c.headDim);
       const a = attention(seq, q, k, v, {
-        cacheName: `layer${i}`, scale, softcap: c.attnSoftcap, window: type === 'sliding_attention' ? c.slidingWindow : null,
+        cacheName: `layer${i}`,
+        scale,
+        softcap: c.attnSoftcap,
+        window: type === 'sliding_attention' ? c.slidingWindow : null,
       });
       const o = linear(w, mergeHeads(a), `${p}.self_attn.o_proj`, [d, qDim], c.attentionBias);
       h = op.add(h, norm(o, `${p}.post_attention_layernorm.weight`));
       const n2 = norm(h, `${p}.pre_feedforward_layernorm.weight`);
       const gate = activation(c.activation, linear(w, n2, `${p}.mlp.gate_proj`, [c.intermediateSize, d]));
-      const mlp = linear(w, op.mul(gate, linear(w, n2, `${p}.mlp.up_proj`, [c.intermediateSize, d])), `${p}.mlp.down_proj`, [d, c.intermediateSize]);
+      const mlp = linear(
+        w,
+        op.mul(gate, linear(w, n2, `${p}.mlp.up_proj`, [c.intermediateSize, d])),
+        `${p}.mlp.down_proj`,
+        [d, c.intermediateSize],
+      );
       h = op.add(h, norm(mlp, `${p}.post_feedforward_layernorm.weight`));
     }
     h = norm(h, 'model.norm.weight');

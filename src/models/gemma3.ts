@@ -5,7 +5,15 @@
  * pattern is `layer_types`, else every `sliding_window_pattern`-th layer (default 6) is full.
  */
 import type { Architecture } from './causal-lm.ts';
-import { layerTypes, ModelConfigError, num, ropeSettings, type LayerType, type RawConfig, type RopeSettings } from './config.ts';
+import {
+  layerTypes,
+  ModelConfigError,
+  num,
+  ropeSettings,
+  type LayerType,
+  type RawConfig,
+  type RopeSettings,
+} from './config.ts';
 import { checkWindow, Gemma, gemmaCommon, optionalNum, type GemmaConfig } from './gemma2.ts';
 
 /**
@@ -17,7 +25,8 @@ function gemma3Rope(raw: RawConfig, where: string): Record<LayerType, RopeSettin
   let out: Record<LayerType, RopeSettings>;
   if (params && typeof params === 'object' && ('full_attention' in params || 'sliding_attention' in params)) {
     for (const t of ['full_attention', 'sliding_attention']) {
-      if (!params[t] || typeof params[t] !== 'object') throw new ModelConfigError(`${where}: rope_parameters lacks "${t}"`);
+      if (!params[t] || typeof params[t] !== 'object')
+        throw new ModelConfigError(`${where}: rope_parameters lacks "${t}"`);
     }
     out = {
       full_attention: ropeSettings(raw, `${where} rope_parameters.full_attention`, params.full_attention),
@@ -31,7 +40,10 @@ function gemma3Rope(raw: RawConfig, where: string): Record<LayerType, RopeSettin
     };
   }
   for (const [t, r] of Object.entries(out)) {
-    if (r.partial !== 1) throw new ModelConfigError(`${where}: partial_rotary_factor ${r.partial} (${t}) is not supported for gemma3_text`);
+    if (r.partial !== 1)
+      throw new ModelConfigError(
+        `${where}: partial_rotary_factor ${r.partial} (${t}) is not supported for gemma3_text`,
+      );
   }
   return out;
 }
@@ -41,17 +53,23 @@ function configure(raw: RawConfig, where: string): GemmaConfig {
   // Hugging Face's Gemma 3 attention does not apply attn_logit_softcapping (its configs leave it null): refuse a value
   // rather than silently differ from one reading or the other.
   if (optionalNum(raw, 'attn_logit_softcapping', where, null) !== null) {
-    throw new ModelConfigError(`${where}: attn_logit_softcapping ${raw.attn_logit_softcapping} is not supported for gemma3_text (Hugging Face's Gemma 3 ignores it; set it to null)`);
+    throw new ModelConfigError(
+      `${where}: attn_logit_softcapping ${raw.attn_logit_softcapping} is not supported for gemma3_text (Hugging Face's Gemma 3 ignores it; set it to null)`,
+    );
   }
   if (raw.use_bidirectional_attention === true) {
-    throw new ModelConfigError(`${where}: use_bidirectional_attention true is not supported (the harness needs a causal model)`);
+    throw new ModelConfigError(
+      `${where}: use_bidirectional_attention true is not supported (the harness needs a causal model)`,
+    );
   }
   const pattern = num(raw, ['sliding_window_pattern', '_sliding_window_pattern'], where, 6);
   const c: GemmaConfig = {
     ...base,
     attnSoftcap: null,
     finalSoftcap: optionalNum(raw, 'final_logit_softcapping', where, null),
-    layerTypes: layerTypes(raw, where, base.numLayers, (i) => ((i + 1) % pattern ? 'sliding_attention' : 'full_attention')),
+    layerTypes: layerTypes(raw, where, base.numLayers, (i) =>
+      (i + 1) % pattern ? 'sliding_attention' : 'full_attention',
+    ),
     rope: gemma3Rope(raw, where),
     qkNorm: true,
   };

@@ -5,8 +5,26 @@
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, type Architecture } from './causal-lm.ts';
-import { activationName, bool, commonConfig, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
-import { activation, attention, layerNorm, linear, mergeHeads, rope, ropeTables, type ActivationName } from './layers.ts';
+import {
+  activationName,
+  bool,
+  commonConfig,
+  num,
+  ropeSettings,
+  type CommonConfig,
+  type RawConfig,
+  type RopeSettings,
+} from './config.ts';
+import {
+  activation,
+  attention,
+  layerNorm,
+  linear,
+  mergeHeads,
+  rope,
+  ropeTables,
+  type ActivationName,
+} from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import type { Weights } from './weights.ts';
 
@@ -30,7 +48,9 @@ function configure(raw: RawConfig, where: string): GptNeoxConfig {
   const rope = ropeSettings(raw, where);
   return {
     ...commonConfig(raw, where, { tie: false }),
-    hiddenSize, numHeads, headDim,
+    hiddenSize,
+    numHeads,
+    headDim,
     rotaryDim: Math.floor(headDim * rope.partial),
     intermediateSize: num(raw, ['intermediate_size'], where, 4 * hiddenSize),
     normEps: num(raw, ['layer_norm_eps'], where, 1e-5),
@@ -43,7 +63,13 @@ function configure(raw: RawConfig, where: string): GptNeoxConfig {
 
 export class GptNeox extends FrozenLM<GptNeoxConfig> {
   constructor(config: GptNeoxConfig, weights: Weights) {
-    super(config, weights, config.hiddenSize, 'gpt_neox.embed_in.weight', config.tieWordEmbeddings ? null : 'embed_out.weight');
+    super(
+      config,
+      weights,
+      config.hiddenSize,
+      'gpt_neox.embed_in.weight',
+      config.tieWordEmbeddings ? null : 'embed_out.weight',
+    );
   }
 
   hiddenStates(x: Value, seq: Sequence): Value {
@@ -52,19 +78,34 @@ export class GptNeox extends FrozenLM<GptNeoxConfig> {
     const g = x.graph;
     const d = c.hiddenSize;
     const hd = c.headDim;
-    const ln = (h: Value, p: string) => layerNorm(h, w.value(g, `${p}.weight`, [d]), w.value(g, `${p}.bias`, [d]), c.normEps);
+    const ln = (h: Value, p: string) =>
+      layerNorm(h, w.value(g, `${p}.weight`, [d]), w.value(g, `${p}.bias`, [d]), c.normEps);
     const tables = ropeTables(seq, c.rotaryDim, c.rope.theta, c.rope.scaling);
     const attn = (i: number, input: Value) => {
       const p = `gpt_neox.layers.${i}.attention`;
       // The fused projection is laid out per head: [q_h | k_h | v_h] for each head h.
-      const qkv = op.transpose(op.reshape(linear(w, input, `${p}.query_key_value`, [3 * d, d], c.attentionBias), seq.shape([c.numHeads, 3 * hd])), [0, 2, 1, 3]);
+      const qkv = op.transpose(
+        op.reshape(
+          linear(w, input, `${p}.query_key_value`, [3 * d, d], c.attentionBias),
+          seq.shape([c.numHeads, 3 * hd]),
+        ),
+        [0, 2, 1, 3],
+      );
       const [q, k, v] = op.split(qkv, -1, [hd, hd, hd]);
-      const a = attention(seq, rope(q, tables, c.rotaryDim), rope(k, tables, c.rotaryDim), v, { cacheName: `layer${i}` });
+      const a = attention(seq, rope(q, tables, c.rotaryDim), rope(k, tables, c.rotaryDim), v, {
+        cacheName: `layer${i}`,
+      });
       return linear(w, mergeHeads(a), `${p}.dense`, [d, d], c.attentionBias);
     };
     const mlp = (i: number, input: Value) => {
       const p = `gpt_neox.layers.${i}.mlp`;
-      return linear(w, activation(c.activation, linear(w, input, `${p}.dense_h_to_4h`, [c.intermediateSize, d], true)), `${p}.dense_4h_to_h`, [d, c.intermediateSize], true);
+      return linear(
+        w,
+        activation(c.activation, linear(w, input, `${p}.dense_h_to_4h`, [c.intermediateSize, d], true)),
+        `${p}.dense_4h_to_h`,
+        [d, c.intermediateSize],
+        true,
+      );
     };
     let h = op.reshape(x, [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {

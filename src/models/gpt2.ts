@@ -38,14 +38,28 @@ export class Gpt2 extends FrozenLM<Gpt2Config> {
     const g = x.graph;
     const d = c.hiddenSize;
     const hd = d / c.numHeads;
-    const ln = (h: Value, p: string) => layerNorm(h, w.value(g, `${p}.weight`, [d]), w.value(g, `${p}.bias`, [d]), c.normEps);
+    const ln = (h: Value, p: string) =>
+      layerNorm(h, w.value(g, `${p}.weight`, [d]), w.value(g, `${p}.bias`, [d]), c.normEps);
     const positions = op.gather(w.value(g, 'transformer.wpe.weight', [c.maxPositions, d]), seq.positions());
     let h = op.reshape(op.add(x, positions), [-1, d]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;
-      const [q, k, v] = op.split(conv1d(w, ln(h, `${p}.ln_1`), `${p}.attn.c_attn`, [d, 3 * d]), -1, [d, d, d]).map((t) => splitHeads(seq, t, c.numHeads, hd));
-      h = op.add(h, conv1d(w, mergeHeads(attention(seq, q, k, v, { cacheName: `layer${i}` })), `${p}.attn.c_proj`, [d, d]));
-      h = op.add(h, conv1d(w, activation(c.activation, conv1d(w, ln(h, `${p}.ln_2`), `${p}.mlp.c_fc`, [d, c.intermediateSize])), `${p}.mlp.c_proj`, [c.intermediateSize, d]));
+      const [q, k, v] = op
+        .split(conv1d(w, ln(h, `${p}.ln_1`), `${p}.attn.c_attn`, [d, 3 * d]), -1, [d, d, d])
+        .map((t) => splitHeads(seq, t, c.numHeads, hd));
+      h = op.add(
+        h,
+        conv1d(w, mergeHeads(attention(seq, q, k, v, { cacheName: `layer${i}` })), `${p}.attn.c_proj`, [d, d]),
+      );
+      h = op.add(
+        h,
+        conv1d(
+          w,
+          activation(c.activation, conv1d(w, ln(h, `${p}.ln_2`), `${p}.mlp.c_fc`, [d, c.intermediateSize])),
+          `${p}.mlp.c_proj`,
+          [c.intermediateSize, d],
+        ),
+      );
     }
     return op.reshape(ln(h, 'transformer.ln_f'), seq.shape([d]));
   }

@@ -45,9 +45,12 @@ export type ActivationName = 'silu' | 'gelu' | 'gelu_new' | 'gelu_tanh' | 'relu'
 
 export function activation(name: ActivationName, x: Value): Value {
   switch (name) {
-    case 'silu': return op.siluExact(x); // ONNX Runtime's CPU Sigmoid is coarse for x ≪ 0 (see ops.sigmoidExact)
-    case 'relu': return op.relu(x);
-    case 'gelu': return op.mul(op.scale(x, 0.5), op.addScalar(op.erf(op.scale(x, Math.SQRT1_2)), 1));
+    case 'silu':
+      return op.siluExact(x); // ONNX Runtime's CPU Sigmoid is coarse for x ≪ 0 (see ops.sigmoidExact)
+    case 'relu':
+      return op.relu(x);
+    case 'gelu':
+      return op.mul(op.scale(x, 0.5), op.addScalar(op.erf(op.scale(x, Math.SQRT1_2)), 1));
     case 'gelu_new':
     case 'gelu_tanh': {
       const inner = op.scale(op.add(x, op.scale(op.powScalar(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
@@ -61,7 +64,11 @@ export function activation(name: ActivationName, x: Value): Value {
  * scaling when given: low frequencies divided by `factor`, a smooth blend between the low_freq and high_freq
  * wavelengths.
  */
-export function ropeInverseFrequencies(rotaryDim: number, theta: number, scaling: RopeScaling | null = null): Float32Array {
+export function ropeInverseFrequencies(
+  rotaryDim: number,
+  theta: number,
+  scaling: RopeScaling | null = null,
+): Float32Array {
   const half = rotaryDim / 2;
   const inv = new Float64Array(half);
   for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / theta ** ((2 * i) / rotaryDim));
@@ -165,8 +172,12 @@ export function attention(seq: Sequence, q: Value, k: Value, v: Value, opts: Att
   const Hkv = k.dim(1);
   const Dv = v.dim(3);
   const batch = q.shape[0];
-  const kAll = seq.carry(`${opts.cacheName}.key`, [batch, Hkv, 'past', D], 2, (past) => (past ? op.concat([past, k], 2) : k));
-  const vAll = seq.carry(`${opts.cacheName}.value`, [batch, Hkv, 'past', Dv], 2, (past) => (past ? op.concat([past, v], 2) : v));
+  const kAll = seq.carry(`${opts.cacheName}.key`, [batch, Hkv, 'past', D], 2, (past) =>
+    past ? op.concat([past, k], 2) : k,
+  );
+  const vAll = seq.carry(`${opts.cacheName}.value`, [batch, Hkv, 'past', Dv], 2, (past) =>
+    past ? op.concat([past, v], 2) : v,
+  );
   const rep = H / Hkv;
   const q5 = rep === 1 ? q : op.reshape(q, [0, Hkv, rep, -1, D]);
   const k5 = rep === 1 ? kAll : op.unsqueeze(kAll, [2]);
@@ -192,7 +203,21 @@ export function clampSymmetric(x: Value, c: number): Value {
 }
 
 /** The gated MLP of Llama and its descendants: down(act(gate(x)) · up(x)), for x [M, d]. */
-export function gatedMlp(w: Weights, x: Value, prefix: string, d: number, intermediate: number, act: ActivationName, bias = false): Value {
+export function gatedMlp(
+  w: Weights,
+  x: Value,
+  prefix: string,
+  d: number,
+  intermediate: number,
+  act: ActivationName,
+  bias = false,
+): Value {
   const gate = activation(act, linear(w, x, `${prefix}.gate_proj`, [intermediate, d], bias));
-  return linear(w, op.mul(gate, linear(w, x, `${prefix}.up_proj`, [intermediate, d], bias)), `${prefix}.down_proj`, [d, intermediate], bias);
+  return linear(
+    w,
+    op.mul(gate, linear(w, x, `${prefix}.up_proj`, [intermediate, d], bias)),
+    `${prefix}.down_proj`,
+    [d, intermediate],
+    bias,
+  );
 }

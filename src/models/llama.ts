@@ -10,9 +10,27 @@
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, lmHeadName, type Architecture } from './causal-lm.ts';
-import { activationName, bool, commonConfig, num, ropeSettings, type CommonConfig, type RawConfig, type RopeSettings } from './config.ts';
 import {
-  attention, gatedMlp, linear, mergeHeads, rmsNorm, rope, ropeTables, splitHeads, type ActivationName, type RopeTables,
+  activationName,
+  bool,
+  commonConfig,
+  num,
+  ropeSettings,
+  type CommonConfig,
+  type RawConfig,
+  type RopeSettings,
+} from './config.ts';
+import {
+  attention,
+  gatedMlp,
+  linear,
+  mergeHeads,
+  rmsNorm,
+  rope,
+  ropeTables,
+  splitHeads,
+  type ActivationName,
+  type RopeTables,
 } from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import type { Weights } from './weights.ts';

@@ -60,7 +60,11 @@ export function readLlama2cCheckpoint(path: string): Llama2cCheckpoint {
     file = realpathSync(path);
     size = statSync(file).size;
     const fd = openSync(file, 'r');
-    try { readSync(fd, header, 0, HEADER_BYTES, 0); } finally { closeSync(fd); }
+    try {
+      readSync(fd, header, 0, HEADER_BYTES, 0);
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw new Llama2cCheckpointError(`${path}: cannot read llama2.c checkpoint (${(e as Error).message})`);
   }
@@ -82,22 +86,48 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, file = '<buffer>'): Llam
 
 /** Parse the header only (validated), without touching the weights. */
 export function parseLlama2cHeader(buf: Uint8Array, file = '<buffer>'): Llama2cHeader {
-  const fail = (msg: string): never => { throw new Llama2cCheckpointError(`${file}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new Llama2cCheckpointError(`${file}: ${msg}`);
+  };
   if (buf.byteLength < HEADER_BYTES) {
-    fail(`file is ${buf.byteLength} bytes, too short for the ${HEADER_BYTES}-byte llama2.c header (truncated or not a llama2.c checkpoint?)`);
+    fail(
+      `file is ${buf.byteLength} bytes, too short for the ${HEADER_BYTES}-byte llama2.c header (truncated or not a llama2.c checkpoint?)`,
+    );
   }
   const view = new DataView(buf.buffer, buf.byteOffset, HEADER_BYTES);
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = Array.from({ length: HEADER_INTS }, (_, i) => view.getInt32(i * 4, true));
-  const fields = { dim, hidden_dim: hiddenDim, n_layers: nLayers, n_heads: nHeads, n_kv_heads: nKvHeads, seq_len: seqLen };
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = Array.from({ length: HEADER_INTS }, (_, i) =>
+    view.getInt32(i * 4, true),
+  );
+  const fields = {
+    dim,
+    hidden_dim: hiddenDim,
+    n_layers: nLayers,
+    n_heads: nHeads,
+    n_kv_heads: nKvHeads,
+    seq_len: seqLen,
+  };
   for (const [k, v] of Object.entries(fields)) {
-    if (v <= 0) fail(`header field ${k} = ${v} must be positive (not a llama2.c version-0 checkpoint? header: ${headerText()})`);
+    if (v <= 0)
+      fail(`header field ${k} = ${v} must be positive (not a llama2.c version-0 checkpoint? header: ${headerText()})`);
   }
   if (rawVocab === 0) fail(`header field vocab_size is 0 (header: ${headerText()})`);
   if (dim % nHeads !== 0) fail(`dim ${dim} is not divisible by n_heads ${nHeads} (header: ${headerText()})`);
-  if (nKvHeads > nHeads || nHeads % nKvHeads !== 0) fail(`n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads} (header: ${headerText()})`);
+  if (nKvHeads > nHeads || nHeads % nKvHeads !== 0)
+    fail(`n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads} (header: ${headerText()})`);
   const headSize = dim / nHeads;
-  if (headSize % 2 !== 0) fail(`head size ${headSize} (dim / n_heads) must be even for rotary embeddings (header: ${headerText()})`);
-  return { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(rawVocab), seqLen, sharedClassifier: rawVocab > 0, headSize };
+  if (headSize % 2 !== 0)
+    fail(`head size ${headSize} (dim / n_heads) must be even for rotary embeddings (header: ${headerText()})`);
+  return {
+    dim,
+    hiddenDim,
+    nLayers,
+    nHeads,
+    nKvHeads,
+    vocabSize: Math.abs(rawVocab),
+    seqLen,
+    sharedClassifier: rawVocab > 0,
+    headSize,
+  };
 
   function headerText(): string {
     return `dim=${dim} hidden_dim=${hiddenDim} n_layers=${nLayers} n_heads=${nHeads} n_kv_heads=${nKvHeads} vocab_size=${rawVocab} seq_len=${seqLen}`;
@@ -106,7 +136,9 @@ export function parseLlama2cHeader(buf: Uint8Array, file = '<buffer>'): Llama2cH
 
 /** The checkpoint's layout from its header (`buf` needs only the header) and its size in bytes. */
 function layoutLlama2cCheckpoint(buf: Uint8Array, byteLength: number, file: string, shown: string): Llama2cCheckpoint {
-  const fail = (msg: string): never => { throw new Llama2cCheckpointError(`${shown}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new Llama2cCheckpointError(`${shown}: ${msg}`);
+  };
   if (endianness() !== 'LE') fail('llama2.c checkpoints are little-endian; this host is big-endian (unsupported)');
   const h = parseLlama2cHeader(buf, shown);
   const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, headSize } = h;
@@ -131,7 +163,8 @@ function layoutLlama2cCheckpoint(buf: Uint8Array, byteLength: number, file: stri
     { label: 'freq_cis_real', layers: 0, shape: [seqLen, headSize / 2], name: null },
     { label: 'freq_cis_imag', layers: 0, shape: [seqLen, headSize / 2], name: null },
   ];
-  if (!h.sharedClassifier) sections.push({ label: 'wcls', layers: 0, shape: [vocabSize, dim], name: () => 'lm_head.weight' });
+  if (!h.sharedClassifier)
+    sections.push({ label: 'wcls', layers: 0, shape: [vocabSize, dim], name: () => 'lm_head.weight' });
 
   const sliceCount = (s: Section) => s.shape.reduce((a, b) => a * b, 1);
   const sectionBytes = (s: Section) => sliceCount(s) * Math.max(1, s.layers) * 4;
@@ -141,14 +174,20 @@ function layoutLlama2cCheckpoint(buf: Uint8Array, byteLength: number, file: stri
     let offset = HEADER_BYTES;
     let where = '';
     for (const s of sections) {
-      if (offset + sectionBytes(s) > byteLength) { where = `; the data ends inside ${s.label} (which starts at byte ${offset})`; break; }
+      if (offset + sectionBytes(s) > byteLength) {
+        where = `; the data ends inside ${s.label} (which starts at byte ${offset})`;
+        break;
+      }
       offset += sectionBytes(s);
     }
-    const how = byteLength < expected
-      ? `is ${byteLength} bytes but the header implies ${expected} (${expected - byteLength} bytes missing: truncated file?${where})`
-      : `is ${byteLength} bytes but the header implies ${expected} (${byteLength - expected} unexpected trailing bytes: not a version-0 llama2.c export, or the header is wrong)`;
-    fail(`${how}; header: dim=${dim} hidden_dim=${hiddenDim} n_layers=${nLayers} n_heads=${nHeads} n_kv_heads=${nKvHeads} `
-      + `vocab_size=${h.sharedClassifier ? vocabSize : -vocabSize} seq_len=${seqLen}`);
+    const how =
+      byteLength < expected
+        ? `is ${byteLength} bytes but the header implies ${expected} (${expected - byteLength} bytes missing: truncated file?${where})`
+        : `is ${byteLength} bytes but the header implies ${expected} (${byteLength - expected} unexpected trailing bytes: not a version-0 llama2.c export, or the header is wrong)`;
+    fail(
+      `${how}; header: dim=${dim} hidden_dim=${hiddenDim} n_layers=${nLayers} n_heads=${nHeads} n_kv_heads=${nKvHeads} ` +
+        `vocab_size=${h.sharedClassifier ? vocabSize : -vocabSize} seq_len=${seqLen}`,
+    );
   }
 
   const entries: WeightEntry[] = [];
@@ -156,7 +195,8 @@ function layoutLlama2cCheckpoint(buf: Uint8Array, byteLength: number, file: stri
   for (const s of sections) {
     const count = sliceCount(s);
     for (let l = 0; l < Math.max(1, s.layers); l++) {
-      if (s.name) entries.push({ name: s.name(l), dtype: 'float32', shape: [...s.shape], file, offset, length: count * 4 });
+      if (s.name)
+        entries.push({ name: s.name(l), dtype: 'float32', shape: [...s.shape], file, offset, length: count * 4 });
       offset += count * 4;
     }
   }

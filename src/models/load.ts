@@ -38,7 +38,10 @@ export function readConfigJson(path: string): RawConfig {
  * Loads a model (and its tokenizer unless `tokenizer: false`). `fingerprint: false` skips hashing the weights
  * (weightsSha256 is then ''): for checks before a run, which need only the headers.
  */
-export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean; fingerprint?: boolean } = {}): Promise<LoadedModel> {
+export async function loadModel(
+  nameOrPath: string,
+  opts: { tokenizer?: boolean; fingerprint?: boolean } = {},
+): Promise<LoadedModel> {
   const dir = resolveModelDir(nameOrPath);
   const wantTokenizer = opts.tokenizer !== false;
   const name = modelName(dir);
@@ -53,7 +56,15 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean;
     if (opts.fingerprint !== false) assertFiniteWeights(entries, files);
     const model = arch.create(config, new Weights(entries));
     crossCheckModel(model, raw, where);
-    return { name, dir, format: 'huggingface', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256(files), config };
+    return {
+      name,
+      dir,
+      format: 'huggingface',
+      model,
+      tokenizer,
+      weightsSha256: opts.fingerprint === false ? '' : weightsSha256(files),
+      config,
+    };
   }
   const l2c = findLlama2c(dir);
   if (l2c) {
@@ -70,7 +81,17 @@ export async function loadModel(nameOrPath: string, opts: { tokenizer?: boolean;
     if (opts.fingerprint !== false) assertFiniteWeights(entries, [l2c.checkpoint]);
     const model = arch.create(config, new Weights(entries));
     crossCheckModel(model, raw, l2c.checkpoint);
-    return { name, dir, format: 'llama2c', model, tokenizer, weightsSha256: opts.fingerprint === false ? '' : weightsSha256([l2c.checkpoint]), config };
+    return {
+      name,
+      dir,
+      format: 'llama2c',
+      model,
+      tokenizer,
+      weightsSha256: opts.fingerprint === false ? '' : weightsSha256([l2c.checkpoint]),
+      config,
+    };
   }
-  throw new Error(`${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`);
+  throw new Error(
+    `${dir} holds no model: expected config.json + model.safetensors (Hugging Face) or a llama2.c checkpoint .bin + tok*.bin`,
+  );
 }

@@ -10,7 +10,15 @@
 import type { Value } from '../engine/graph/graph.ts';
 import * as op from '../engine/graph/ops.ts';
 import { FrozenLM, lmHeadName, type Architecture } from './causal-lm.ts';
-import { activationName, bool, commonConfig, ModelConfigError, num, type CommonConfig, type RawConfig } from './config.ts';
+import {
+  activationName,
+  bool,
+  commonConfig,
+  ModelConfigError,
+  num,
+  type CommonConfig,
+  type RawConfig,
+} from './config.ts';
 import { activation, linear, rmsNorm, type ActivationName } from './layers.ts';
 import type { Sequence } from './sequence.ts';
 import { DEFAULT_SCAN_CHUNK, DEFAULT_SCAN_GROUP, selectiveScan, zerosRows } from './ssm.ts';
@@ -31,8 +39,10 @@ export interface MambaConfig extends SsmBackboneConfig {
 export function configureMamba(raw: RawConfig, where: string): MambaConfig {
   const hiddenSize = num(raw, ['hidden_size', 'd_model'], where);
   const rank = raw.time_step_rank;
-  const dtRank = rank === undefined || rank === 'auto' ? Math.ceil(hiddenSize / 16) : num(raw, ['time_step_rank'], where);
-  if (!Number.isInteger(dtRank) || dtRank < 1) throw new ModelConfigError(`${where}: time_step_rank ${JSON.stringify(rank)} is not a positive integer or "auto"`);
+  const dtRank =
+    rank === undefined || rank === 'auto' ? Math.ceil(hiddenSize / 16) : num(raw, ['time_step_rank'], where);
+  if (!Number.isInteger(dtRank) || dtRank < 1)
+    throw new ModelConfigError(`${where}: time_step_rank ${JSON.stringify(rank)} is not a positive integer or "auto"`);
   return {
     ...commonConfig(raw, where, { tie: true, maxPositions: Infinity }),
     hiddenSize,
@@ -89,12 +99,21 @@ export abstract class SsmBackbone<C extends SsmBackboneConfig> extends FrozenLM<
    * out_t = Σ_k w_k · x_{t+k−(K−1)} + bias, where x before the first position is the carried inputs of the previous
    * call (zeros on the first). Returns [B, T, width].
    */
-  protected causalConv(i: number, x: Value, width: number, K: number, prefix: string, bias: boolean, seq: Sequence): Value {
+  protected causalConv(
+    i: number,
+    x: Value,
+    width: number,
+    K: number,
+    prefix: string,
+    bias: boolean,
+    seq: Sequence,
+  ): Value {
     const g = x.graph;
     const w = this.weights;
     const batchDim = seq.x.shape[0];
     let xpad: Value | null = null;
-    const withPast = (past: Value | null) => op.concat([past ?? zerosRows(seq.batch, g.ints([K - 1]), [width], [batchDim, K - 1, width]), x], 1);
+    const withPast = (past: Value | null) =>
+      op.concat([past ?? zerosRows(seq.batch, g.ints([K - 1]), [width], [batchDim, K - 1, width]), x], 1);
     if (seq.incremental) {
       seq.carry(`layer${i}.conv`, [batchDim, K - 1, width], null, (past) => {
         xpad = withPast(past);
@@ -103,12 +122,24 @@ export abstract class SsmBackbone<C extends SsmBackboneConfig> extends FrozenLM<
     } else {
       xpad = withPast(null);
     }
-    return op.transpose(op.depthwiseConv1d(op.transpose(xpad!, [0, 2, 1]), w.value(g, `${prefix}.conv1d.weight`, [width, 1, K]),
-      bias ? w.value(g, `${prefix}.conv1d.bias`, [width]) : null, seq.x.shape[1]), [0, 2, 1]);
+    return op.transpose(
+      op.depthwiseConv1d(
+        op.transpose(xpad!, [0, 2, 1]),
+        w.value(g, `${prefix}.conv1d.weight`, [width, 1, K]),
+        bias ? w.value(g, `${prefix}.conv1d.bias`, [width]) : null,
+        seq.x.shape[1],
+      ),
+      [0, 2, 1],
+    );
   }
 
   /** Block i's scan output: from the carried state (of shape `dims`) in incremental decoding, from zeros otherwise. */
-  protected carriedScan(i: number, dims: (number | string)[], seq: Sequence, scan: (h0: Value | null) => { y: Value; last: Value }): Value {
+  protected carriedScan(
+    i: number,
+    dims: (number | string)[],
+    seq: Sequence,
+    scan: (h0: Value | null) => { y: Value; last: Value },
+  ): Value {
     if (!seq.incremental) return scan(null).y;
     let out: { y: Value; last: Value } | null = null;
     seq.carry(`layer${i}.ssm`, dims, null, (past) => {
@@ -140,9 +171,19 @@ export class Mamba extends SsmBackbone<MambaConfig> {
     const [dtLow, Bf, Cf] = op.split(linear(w, xcFlat, `${p}.x_proj`, [R + 2 * N, E]), -1, [R, N, N]);
     const dt = op.softplusExact(linear(w, dtLow, `${p}.dt_proj`, [E, R], true));
     const A = op.neg(op.exp(w.value(g, `${p}.A_log`, [E, N])));
-    const y = this.carriedScan(i, [seq.x.shape[0], E, N], seq, (h0) => selectiveScan({
-      dt: op.reshape(dt, seq.shape([E])), A, B: op.reshape(Bf, seq.shape([N])), C: op.reshape(Cf, seq.shape([N])), x: xc, h0,
-    }, { chunk: this.scanChunk, group: this.scanGroup }));
+    const y = this.carriedScan(i, [seq.x.shape[0], E, N], seq, (h0) =>
+      selectiveScan(
+        {
+          dt: op.reshape(dt, seq.shape([E])),
+          A,
+          B: op.reshape(Bf, seq.shape([N])),
+          C: op.reshape(Cf, seq.shape([N])),
+          x: xc,
+          h0,
+        },
+        { chunk: this.scanChunk, group: this.scanGroup },
+      ),
+    );
     let yFlat = op.add(op.reshape(y, [-1, E]), op.mul(xcFlat, w.value(g, `${p}.D`, [E])));
     yFlat = op.mul(yFlat, this.act(z));
     return linear(w, yFlat, `${p}.out_proj`, [c.hiddenSize, E], c.useBias);

@@ -45,8 +45,12 @@ export function configureMamba2(raw: RawConfig, where: string): Mamba2Config {
   const headDim = num(raw, ['head_dim'], where, 64);
   const numHeads = num(raw, ['num_heads'], where, intermediateSize / headDim);
   const nGroups = num(raw, ['n_groups'], where, 1);
-  if (numHeads * headDim !== intermediateSize) throw new ModelConfigError(`${where}: num_heads ${numHeads} × head_dim ${headDim} ≠ expand × hidden_size ${intermediateSize}`);
-  if (numHeads % nGroups !== 0) throw new ModelConfigError(`${where}: num_heads ${numHeads} is not a multiple of n_groups ${nGroups}`);
+  if (numHeads * headDim !== intermediateSize)
+    throw new ModelConfigError(
+      `${where}: num_heads ${numHeads} × head_dim ${headDim} ≠ expand × hidden_size ${intermediateSize}`,
+    );
+  if (numHeads % nGroups !== 0)
+    throw new ModelConfigError(`${where}: num_heads ${numHeads} is not a multiple of n_groups ${nGroups}`);
   const limit = Array.isArray(raw.time_step_limit) ? raw.time_step_limit : [0, Infinity];
   return {
     ...commonConfig(raw, where, { tie: false, maxPositions: Infinity }),
@@ -78,7 +82,11 @@ export class Mamba2 extends SsmBackbone<Mamba2Config> {
     const [E, H, P, N, G, K] = [c.intermediateSize, c.numHeads, c.headDim, c.stateSize, c.nGroups, c.convKernel];
     const convDim = E + 2 * G * N;
     const batchDim = seq.x.shape[0];
-    const [z, xBC, dtRaw] = op.split(linear(w, n, `${p}.in_proj`, [E + convDim + H, c.hiddenSize], c.useBias), -1, [E, convDim, H]);
+    const [z, xBC, dtRaw] = op.split(linear(w, n, `${p}.in_proj`, [E + convDim + H, c.hiddenSize], c.useBias), -1, [
+      E,
+      convDim,
+      H,
+    ]);
     const conv = this.causalConv(i, op.reshape(xBC, seq.shape([convDim])), convDim, K, p, c.useConvBias, seq);
     const [xs, Bs, Cs] = op.split(this.act(conv), -1, [E, G * N, G * N]); // [B, T, ·]
 
@@ -90,12 +98,25 @@ export class Mamba2 extends SsmBackbone<Mamba2Config> {
     // B and C: one per group, shared by its H/G heads.
     const perHead = (v: Value) => {
       const grouped = op.reshape(v, seq.shape([G, 1, N]));
-      const all = G === H ? grouped : op.expand(grouped, op.concat([seq.batch, seq.length, g.ints([G, H / G, N])], 0), [batchDim, seq.x.shape[1], G, H / G, N]);
+      const all =
+        G === H
+          ? grouped
+          : op.expand(grouped, op.concat([seq.batch, seq.length, g.ints([G, H / G, N])], 0), [
+              batchDim,
+              seq.x.shape[1],
+              G,
+              H / G,
+              N,
+            ]);
       return op.reshape(all, seq.shape([H, N]));
     };
     const X = op.reshape(xs, seq.shape([H, P]));
-    let y = this.carriedScan(i, [batchDim, H, P, N], seq,
-      (h0) => ssdScan({ dt: op.reshape(dt, seq.shape([H])), A, x: X, B: perHead(Bs), C: perHead(Cs), h0 }, { chunk: this.scanChunk }));
+    let y = this.carriedScan(i, [batchDim, H, P, N], seq, (h0) =>
+      ssdScan(
+        { dt: op.reshape(dt, seq.shape([H])), A, x: X, B: perHead(Bs), C: perHead(Cs), h0 },
+        { chunk: this.scanChunk },
+      ),
+    );
     y = op.add(y, op.mul(X, op.unsqueeze(w.value(g, `${p}.D`, [H]), [-1]))); // [B, T, H, P]
     const gated = rmsNorm(op.mul(op.reshape(y, [-1, E]), this.act(z)), w.value(g, `${p}.norm.weight`, [E]), c.normEps);
     return linear(w, gated, `${p}.out_proj`, [c.hiddenSize, E], c.useBias);

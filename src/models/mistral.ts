@@ -15,7 +15,11 @@ function configure(raw: RawConfig, where: string): MistralConfig {
   const window = slidingWindowSize(raw, where);
   // MistralAttention and MistralMLP have no biases whatever the file says.
   return {
-    ...base, attentionBias: false, outputBias: false, mlpBias: false, ropeInterleaved: false,
+    ...base,
+    attentionBias: false,
+    outputBias: false,
+    mlpBias: false,
+    ropeInterleaved: false,
     windows: Array.from({ length: base.numLayers }, () => window),
   };
 }

@@ -22,8 +22,15 @@ const OLMO_LAYER_NORM_EPS = 1e-5;
 
 function configure(raw: RawConfig, where: string): OlmoConfig {
   const clip = raw.clip_qkv;
-  if (clip !== undefined && clip !== null && !(typeof clip === 'number' && clip > 0)) throw new ModelConfigError(`${where}: clip_qkv ${JSON.stringify(clip)} is not a positive number`);
-  return { ...configureLlama(raw, where), normEps: OLMO_LAYER_NORM_EPS, mlpBias: false, ropeInterleaved: false, clipQkv: typeof clip === 'number' ? clip : null };
+  if (clip !== undefined && clip !== null && !(typeof clip === 'number' && clip > 0))
+    throw new ModelConfigError(`${where}: clip_qkv ${JSON.stringify(clip)} is not a positive number`);
+  return {
+    ...configureLlama(raw, where),
+    normEps: OLMO_LAYER_NORM_EPS,
+    mlpBias: false,
+    ropeInterleaved: false,
+    clipQkv: typeof clip === 'number' ? clip : null,
+  };
 }
 
 export class Olmo extends Llama<OlmoConfig> {

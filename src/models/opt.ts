@@ -50,7 +50,8 @@ export class Opt extends FrozenLM<OptConfig> {
     const e = c.wordEmbedProjDim;
     const hd = d / c.numHeads;
     const pre = 'model.decoder';
-    const ln = (h: Value, p: string) => layerNorm(h, w.value(g, `${p}.weight`, [d]), w.value(g, `${p}.bias`, [d]), 1e-5);
+    const ln = (h: Value, p: string) =>
+      layerNorm(h, w.value(g, `${p}.weight`, [d]), w.value(g, `${p}.bias`, [d]), 1e-5);
     let h = op.reshape(x, [-1, e]);
     if (e !== d) h = linear(w, h, `${pre}.project_in`, [d, e]);
     // Right padding keeps real tokens at positions 0..n−1, as HF's cumsum(attention_mask) − 1 would give.
@@ -60,13 +61,36 @@ export class Opt extends FrozenLM<OptConfig> {
     for (let i = 0; i < c.numLayers; i++) {
       const p = `${pre}.layers.${i}`;
       const a = c.doLayerNormBefore ? ln(h, `${p}.self_attn_layer_norm`) : h;
-      const q = splitHeads(seq, op.scale(linear(w, a, `${p}.self_attn.q_proj`, [d, d], c.bias), 1 / Math.sqrt(hd)), c.numHeads, hd);
+      const q = splitHeads(
+        seq,
+        op.scale(linear(w, a, `${p}.self_attn.q_proj`, [d, d], c.bias), 1 / Math.sqrt(hd)),
+        c.numHeads,
+        hd,
+      );
       const k = splitHeads(seq, linear(w, a, `${p}.self_attn.k_proj`, [d, d], c.bias), c.numHeads, hd);
       const v = splitHeads(seq, linear(w, a, `${p}.self_attn.v_proj`, [d, d], c.bias), c.numHeads, hd);
-      h = op.add(h, linear(w, mergeHeads(attention(seq, q, k, v, { scale: 1, cacheName: `layer${i}` })), `${p}.self_attn.out_proj`, [d, d], c.bias));
+      h = op.add(
+        h,
+        linear(
+          w,
+          mergeHeads(attention(seq, q, k, v, { scale: 1, cacheName: `layer${i}` })),
+          `${p}.self_attn.out_proj`,
+          [d, d],
+          c.bias,
+        ),
+      );
       if (!c.doLayerNormBefore) h = ln(h, `${p}.self_attn_layer_norm`);
       const f = c.doLayerNormBefore ? ln(h, `${p}.final_layer_norm`) : h;
-      h = op.add(h, linear(w, activation(c.activation, linear(w, f, `${p}.fc1`, [c.intermediateSize, d], c.bias)), `${p}.fc2`, [d, c.intermediateSize], c.bias));
+      h = op.add(
+        h,
+        linear(
+          w,
+          activation(c.activation, linear(w, f, `${p}.fc1`, [c.intermediateSize, d], c.bias)),
+          `${p}.fc2`,
+          [d, c.intermediateSize],
+          c.bias,
+        ),
+      );
       if (!c.doLayerNormBefore) h = ln(h, `${p}.final_layer_norm`);
     }
     if (w.has(`${pre}.final_layer_norm.weight`)) h = ln(h, `${pre}.final_layer_norm`);

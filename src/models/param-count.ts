@@ -17,7 +17,12 @@ import { architectureFor } from './registry.ts';
 
 /** Attention projections q, k, v, o (with their biases) for query/key-value head counts and width. */
 function attention(
-  d: number, heads: number, kvHeads: number, headDim: number, qkvBias: boolean, oBias: boolean,
+  d: number,
+  heads: number,
+  kvHeads: number,
+  headDim: number,
+  qkvBias: boolean,
+  oBias: boolean,
 ): number {
   const q = heads * headDim;
   const kv = kvHeads * headDim;
@@ -31,7 +36,13 @@ export function configParameterCount(raw: RawConfig, where = 'config.json'): num
   const V = common.vocabSize;
   const L = common.numLayers;
   switch (common.modelType) {
-    case 'llama': case 'mistral': case 'qwen2': case 'qwen3': case 'smollm3': case 'olmo': case 'olmo2': {
+    case 'llama':
+    case 'mistral':
+    case 'qwen2':
+    case 'qwen3':
+    case 'smollm3':
+    case 'olmo':
+    case 'olmo2': {
       const c = common as LlamaConfig;
       const d = c.hiddenSize;
       const I = c.intermediateSize;
@@ -51,7 +62,8 @@ export function configParameterCount(raw: RawConfig, where = 'config.json'): num
       const layer = attn + 3 * d * c.intermediateSize + 2 * d;
       return V * d * (c.tieWordEmbeddings ? 1 : 2) + L * layer + d;
     }
-    case 'gemma2': case 'gemma3_text': {
+    case 'gemma2':
+    case 'gemma3_text': {
       const c = common as GemmaConfig;
       const d = c.hiddenSize;
       const attn = attention(d, c.numHeads, c.numKvHeads, c.headDim, c.attentionBias, c.attentionBias);
@@ -103,8 +115,16 @@ export function configParameterCount(raw: RawConfig, where = 'config.json'): num
       const gn = c.nGroups * c.stateSize;
       const conv = I + 2 * gn;
       const inProj = 2 * I + 2 * gn + c.numHeads;
-      const layer = d + d * inProj + (c.useBias ? inProj : 0) + conv * c.convKernel + (c.useConvBias ? conv : 0) +
-        3 * c.numHeads + I + I * d + (c.useBias ? d : 0);
+      const layer =
+        d +
+        d * inProj +
+        (c.useBias ? inProj : 0) +
+        conv * c.convKernel +
+        (c.useConvBias ? conv : 0) +
+        3 * c.numHeads +
+        I +
+        I * d +
+        (c.useBias ? d : 0);
       return V * d * (c.tieWordEmbeddings ? 1 : 2) + L * layer + d;
     }
     default:

@@ -27,7 +27,9 @@ function configure(raw: RawConfig, where: string): Phi3Config {
   }
   const window = raw.sliding_window;
   if (window !== undefined && window !== null && !(Number.isInteger(window) && window > 0)) {
-    throw new ModelConfigError(`${where}: sliding_window must be a positive integer or null, got ${JSON.stringify(window)}`);
+    throw new ModelConfigError(
+      `${where}: sliding_window must be a positive integer or null, got ${JSON.stringify(window)}`,
+    );
   }
   const slidingWindow = typeof window === 'number' ? window : null;
   return {

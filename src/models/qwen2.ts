@@ -17,7 +17,9 @@ export type Qwen2Config = LlamaConfig;
 export function qwenLayerWindows(raw: RawConfig, where: string, numLayers: number): (number | null)[] {
   const window = bool(raw, 'use_sliding_window', false) ? slidingWindowSize(raw, where) : null;
   const maxWindowLayers = num(raw, ['max_window_layers'], where, 28);
-  const types = layerTypes(raw, where, numLayers, (i) => (window !== null && i >= maxWindowLayers ? 'sliding_attention' : 'full_attention'));
+  const types = layerTypes(raw, where, numLayers, (i) =>
+    window !== null && i >= maxWindowLayers ? 'sliding_attention' : 'full_attention',
+  );
   return layerWindows(types, window, where);
 }
 

@@ -22,7 +22,21 @@ import { qwen3 } from './qwen3.ts';
 import { smollm3 } from './smollm3.ts';
 
 export const ARCHITECTURES: Architecture<any>[] = [
-  llama, gptNeox, gpt2, opt, olmo, olmo2, qwen2, qwen3, mistral, smollm3, phi3, gemma2, gemma3Text, mamba, mamba2,
+  llama,
+  gptNeox,
+  gpt2,
+  opt,
+  olmo,
+  olmo2,
+  qwen2,
+  qwen3,
+  mistral,
+  smollm3,
+  phi3,
+  gemma2,
+  gemma3Text,
+  mamba,
+  mamba2,
 ];
 
 export function supportedModelTypes(): string[] {
@@ -31,9 +45,13 @@ export function supportedModelTypes(): string[] {
 
 export function architectureFor(raw: RawConfig, where: string): Architecture<CommonConfig> {
   const type = raw?.model_type;
-  if (typeof type !== 'string') throw new ModelConfigError(`${where}: no "model_type" (is this a Hugging Face config.json?)`);
+  if (typeof type !== 'string')
+    throw new ModelConfigError(`${where}: no "model_type" (is this a Hugging Face config.json?)`);
   const arch = ARCHITECTURES.find((a) => a.modelTypes.includes(type));
-  if (!arch) throw new ModelConfigError(`${where}: model_type "${type}" is not supported; supported: ${supportedModelTypes().join(', ')}`);
+  if (!arch)
+    throw new ModelConfigError(
+      `${where}: model_type "${type}" is not supported; supported: ${supportedModelTypes().join(', ')}`,
+    );
   checkConfigLimits(raw, where); // sizes bounded before any reader sizes anything from them
   return arch;
 }

@@ -11,15 +11,39 @@ import type { HostTensor, TensorMap } from './tensor-map.ts';
 import { toFloat32, type WeightDType, type WeightEntry } from './weights.ts';
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024; // the format's own cap
-const BYTES_PER_ELEMENT: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const BYTES_PER_ELEMENT: Record<string, number> = {
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F64: 8,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 export class SafetensorsError extends Error {}
 
-interface HeaderEntry { dtype: string; shape: number[]; data_offsets: [number, number] }
-export interface SafetensorsFile { tensors: TensorMap; metadata: Record<string, string> }
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+export interface SafetensorsFile {
+  tensors: TensorMap;
+  metadata: Record<string, string>;
+}
 
-interface ValidEntry { name: string; dtype: string; shape: number[]; begin: number; end: number }
+interface ValidEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
 
 /**
  * Validates a parsed header against the data section's length: dtypes, shapes, offsets inside the data section, byte
@@ -30,17 +54,30 @@ function validateHeader(header: Record<string, unknown>, dataLen: number, fail: 
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = raw as HeaderEntry;
-    if (!e || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) {
+    if (
+      !e ||
+      typeof e.dtype !== 'string' ||
+      !Array.isArray(e.shape) ||
+      !Array.isArray(e.data_offsets) ||
+      e.data_offsets.length !== 2
+    ) {
       fail(`tensor "${name}": header entry needs dtype, shape and data_offsets [begin, end]`);
     }
     const width = BYTES_PER_ELEMENT[e.dtype];
     if (width === undefined) fail(`tensor "${name}": unknown dtype ${e.dtype}`);
     if (e.shape.some((s) => !Number.isInteger(s) || s < 0)) fail(`tensor "${name}": bad shape [${e.shape}]`);
     const [begin, end] = e.data_offsets;
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin) fail(`tensor "${name}": bad data_offsets [${begin}, ${end}]`);
-    if (end > dataLen) fail(`tensor "${name}": data_offsets end ${end} is past the end of the data section (${dataLen} bytes; truncated file?)`);
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin)
+      fail(`tensor "${name}": bad data_offsets [${begin}, ${end}]`);
+    if (end > dataLen)
+      fail(
+        `tensor "${name}": data_offsets end ${end} is past the end of the data section (${dataLen} bytes; truncated file?)`,
+      );
     const count = e.shape.reduce((a, b) => a * b, 1);
-    if (count * width !== end - begin) fail(`tensor "${name}": shape [${e.shape}] × ${e.dtype} needs ${count * width} bytes but data_offsets span ${end - begin}`);
+    if (count * width !== end - begin)
+      fail(
+        `tensor "${name}": shape [${e.shape}] × ${e.dtype} needs ${count * width} bytes but data_offsets span ${end - begin}`,
+      );
     out.push({ name, dtype: e.dtype, shape: e.shape, begin, end });
   }
   // Sorted by offset, the tensors must tile the data section exactly: an overlap means two tensors share bytes (one of
@@ -48,11 +85,18 @@ function validateHeader(header: Record<string, unknown>, dataLen: number, fail: 
   const spans = [...out].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let at = 0;
   for (const sp of spans) {
-    if (sp.begin < at) fail(`tensor "${sp.name}": data_offsets [${sp.begin}, ${sp.end}] overlap the previous tensor, which ends at ${at} (corrupt header)`);
-    if (sp.begin > at) fail(`tensor "${sp.name}": data_offsets start at ${sp.begin} but the previous tensor ends at ${at} (a hole in the data section: corrupt header)`);
+    if (sp.begin < at)
+      fail(
+        `tensor "${sp.name}": data_offsets [${sp.begin}, ${sp.end}] overlap the previous tensor, which ends at ${at} (corrupt header)`,
+      );
+    if (sp.begin > at)
+      fail(
+        `tensor "${sp.name}": data_offsets start at ${sp.begin} but the previous tensor ends at ${at} (a hole in the data section: corrupt header)`,
+      );
     at = sp.end;
   }
-  if (at !== dataLen) fail(`the tensors cover ${at} bytes of a ${dataLen}-byte data section (trailing bytes: corrupt header or file)`);
+  if (at !== dataLen)
+    fail(`the tensors cover ${at} bytes of a ${dataLen}-byte data section (trailing bytes: corrupt header or file)`);
   return out;
 }
 
@@ -62,7 +106,10 @@ export function assertFiniteTensors(tensors: TensorMap, file: string): void {
     const d = t.data;
     for (let i = 0; i < d.length; i++) {
       const v = d[i];
-      if (v - v !== 0) throw new SafetensorsError(`${file}: tensor "${name}" holds ${v} at index ${i}; non-finite weights or vectors are refused (corrupt or diverged file)`);
+      if (v - v !== 0)
+        throw new SafetensorsError(
+          `${file}: tensor "${name}" holds ${v} at index ${i}; non-finite weights or vectors are refused (corrupt or diverged file)`,
+        );
     }
   }
 }
@@ -78,13 +125,22 @@ function parseHeaderJson(bytes: Uint8Array, fail: (msg: string) => never): Recor
   return header;
 }
 
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { only?: (name: string) => boolean } = {}): SafetensorsFile {
-  const fail = (msg: string): never => { throw new SafetensorsError(`${file}: ${msg}`); };
-  if (buf.byteLength < 8) fail(`file is ${buf.byteLength} bytes, too short to hold the 8-byte header length (truncated?)`);
+export function parseSafetensors(
+  buf: Uint8Array,
+  file = '<buffer>',
+  options: { only?: (name: string) => boolean } = {},
+): SafetensorsFile {
+  const fail = (msg: string): never => {
+    throw new SafetensorsError(`${file}: ${msg}`);
+  };
+  if (buf.byteLength < 8)
+    fail(`file is ${buf.byteLength} bytes, too short to hold the 8-byte header length (truncated?)`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
-  if (8 + headerLen > buf.byteLength) fail(`header claims ${headerLen} bytes but the file has only ${buf.byteLength - 8} after the length (truncated?)`);
+  if (headerLen > MAX_HEADER_BYTES)
+    fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
+  if (8 + headerLen > buf.byteLength)
+    fail(`header claims ${headerLen} bytes but the file has only ${buf.byteLength - 8} after the length (truncated?)`);
   const header = parseHeaderJson(buf.subarray(8, 8 + headerLen), fail);
   const dataStart = 8 + headerLen;
   const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
@@ -93,7 +149,10 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', options: { 
     if (options.only && !options.only(e.name)) continue;
     if (!FLOAT_DTYPES.has(e.dtype)) continue; // integer buffers (e.g. position ids) are not weights we use
     const count = e.shape.reduce((a, b) => a * b, 1);
-    tensors.set(e.name, { shape: e.shape, data: toFloat32(buf.subarray(dataStart + e.begin, dataStart + e.end), DTYPE_NAME[e.dtype], count) });
+    tensors.set(e.name, {
+      shape: e.shape,
+      data: toFloat32(buf.subarray(dataStart + e.begin, dataStart + e.end), DTYPE_NAME[e.dtype], count),
+    });
   }
   assertFiniteTensors(tensors, file);
   return { tensors, metadata };
@@ -107,7 +166,9 @@ const DTYPE_NAME: Record<string, WeightDType> = { F32: 'float32', F16: 'float16'
  */
 export function readSafetensorsEntries(path: string): { entries: WeightEntry[]; metadata: Record<string, string> } {
   const file = realpathSync(path);
-  const fail = (msg: string): never => { throw new SafetensorsError(`${path}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new SafetensorsError(`${path}: ${msg}`);
+  };
   const size = statSync(file).size;
   const fd = openSync(file, 'r');
   try {
@@ -115,8 +176,10 @@ export function readSafetensorsEntries(path: string): { entries: WeightEntry[]; 
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
-    if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
-    if (8 + headerLen > size) fail(`header claims ${headerLen} bytes but the file has only ${size - 8} after the length (truncated?)`);
+    if (headerLen > MAX_HEADER_BYTES)
+      fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
+    if (8 + headerLen > size)
+      fail(`header claims ${headerLen} bytes but the file has only ${size - 8} after the length (truncated?)`);
     const hb = Buffer.alloc(headerLen);
     readSync(fd, hb, 0, headerLen, 8);
     const header = parseHeaderJson(hb, fail);
@@ -124,7 +187,14 @@ export function readSafetensorsEntries(path: string): { entries: WeightEntry[]; 
     const entries: WeightEntry[] = [];
     for (const e of validateHeader(header, size - dataStart, fail)) {
       if (!FLOAT_DTYPES.has(e.dtype)) continue;
-      entries.push({ name: e.name, dtype: DTYPE_NAME[e.dtype], shape: e.shape, file, offset: dataStart + e.begin, length: e.end - e.begin });
+      entries.push({
+        name: e.name,
+        dtype: DTYPE_NAME[e.dtype],
+        shape: e.shape,
+        file,
+        offset: dataStart + e.begin,
+        length: e.end - e.begin,
+      });
     }
     return { entries, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
   } finally {
@@ -177,7 +247,10 @@ export function readModelWeightEntries(dir: string): WeightEntry[] {
 }
 
 /** Writes float32 tensors and string metadata as a safetensors buffer. */
-export function serializeSafetensors(tensors: Record<string, HostTensor>, metadata: Record<string, string> = {}): Buffer {
+export function serializeSafetensors(
+  tensors: Record<string, HostTensor>,
+  metadata: Record<string, string> = {},
+): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const names = Object.keys(tensors);

@@ -26,7 +26,11 @@ export class Sequence {
   /** Present when the graph decodes incrementally: state by name. */
   readonly carried: Map<string, CarriedState> | null;
 
-  constructor(readonly g: Graph, readonly x: Value, opts: { pastLength?: Value; incremental?: boolean } = {}) {
+  constructor(
+    readonly g: Graph,
+    readonly x: Value,
+    opts: { pastLength?: Value; incremental?: boolean } = {},
+  ) {
     this.batch = op.dimOf(x, 0);
     this.length = op.dimOf(x, 1);
     this.pastLength = opts.pastLength ?? g.ints([0]);
@@ -39,7 +43,9 @@ export class Sequence {
 
   /** int64 [T]: absolute positions of this call's tokens. */
   positions(): Value {
-    return this.g.memoize('positions', () => op.add(op.range(this.g.scalar(0, 'int64'), this.length, this.x.shape[1]), this.pastLength));
+    return this.g.memoize('positions', () =>
+      op.add(op.range(this.g.scalar(0, 'int64'), this.length, this.x.shape[1]), this.pastLength),
+    );
   }
 
   /** float [T]: positions as float32 (rotary angles). */

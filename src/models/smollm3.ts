@@ -20,14 +20,20 @@ function configure(raw: RawConfig, where: string): SmolLM3Config {
     useRope = Array.from({ length: n }, (_, i) => (i + 1) % interval !== 0);
   } else {
     const list = raw.no_rope_layers;
-    if (!Array.isArray(list) || list.length < n || !list.slice(0, n).every((v) => v === 0 || v === 1 || typeof v === 'boolean')) {
+    if (
+      !Array.isArray(list) ||
+      list.length < n ||
+      !list.slice(0, n).every((v) => v === 0 || v === 1 || typeof v === 'boolean')
+    ) {
       throw new ModelConfigError(`${where}: no_rope_layers must list 1 (RoPE) or 0 (NoPE) for each of the ${n} layers`);
     }
     useRope = list.slice(0, n).map((v: number | boolean) => v === 1 || v === true);
   }
   const window = slidingWindowSize(raw, where);
   const slideByDefault = bool(raw, 'use_sliding_window', false) && window !== null;
-  const types = layerTypes(raw, where, n, (i) => (slideByDefault && !useRope[i] ? 'sliding_attention' : 'full_attention'));
+  const types = layerTypes(raw, where, n, (i) =>
+    slideByDefault && !useRope[i] ? 'sliding_attention' : 'full_attention',
+  );
   return {
     ...base,
     tieWordEmbeddings: bool(raw, 'tie_word_embeddings', true), // SmolLM3Config's default

@@ -64,7 +64,13 @@ function grouped(v: Value, count: Value, L: number): { value: Value; groups: Val
   const groups = op.div(op.add(count, g.ints([L - 1])), g.ints([L]));
   const pad = op.sub(op.mul(groups, g.ints([L])), count);
   const padded = op.concat([v, zerosRows(batch, pad, rest, [v.shape[0], g.freshDim(), ...rest])], 1);
-  return { value: op.reshape(padded, { value: op.concat([batch, groups, g.ints([L, ...rest])], 0), shape: [v.shape[0], g.freshDim(), L, ...rest] }), groups };
+  return {
+    value: op.reshape(padded, {
+      value: op.concat([batch, groups, g.ints([L, ...rest])], 0),
+      shape: [v.shape[0], g.freshDim(), L, ...rest],
+    }),
+    groups,
+  };
 }
 
 /** Axis 2's last entry, dropped: [B, n, L, ...] → [B, n, ...]. */
@@ -79,7 +85,14 @@ function lastOf(v: Value): Value {
  * groups at once), then between groups one masked matrix over the groups. Returns the state entering every step
  * (h_{c−1}, [B, n, D, N]) and the state after the last one ([B, D, N]).
  */
-function stepStates(s: Value, tau: Value, A: Value, h0: Value | null, count: Value, group: number): { entering: Value; last: Value } {
+function stepStates(
+  s: Value,
+  tau: Value,
+  A: Value,
+  h0: Value | null,
+  count: Value,
+  group: number,
+): { entering: Value; last: Value } {
   const g = s.graph;
   const [D, N] = [A.dim(0), A.dim(1)];
   const batch = op.dimOf(s, 0);
@@ -104,7 +117,10 @@ function stepStates(s: Value, tau: Value, A: Value, h0: Value | null, count: Val
   const last = op.squeeze(op.slice(H, [-1], [2 ** 62], [3], 1), [3]);
   // Every step's end state, then shifted by one: the state entering step c.
   const ends = op.add(inGroup, op.mul(op.exp(op.mul(cum, A)), enteringGroup)); // [B, G, group, D, N]
-  const flat = op.reshape(ends, { value: op.concat([batch, op.mul(groups, g.ints([group])), g.ints([D, N])], 0), shape: [bSym, g.freshDim(), D, N] });
+  const flat = op.reshape(ends, {
+    value: op.concat([batch, op.mul(groups, g.ints([group])), g.ints([D, N])], 0),
+    shape: [bSym, g.freshDim(), D, N],
+  });
   const entering = op.slice(op.concat([first, flat], 1), [0], [count], [1], s.shape[1]);
   return { entering, last };
 }
@@ -126,11 +142,21 @@ export function selectiveScan(inp: ScanInputs, opts: { chunk?: number; group?: n
   // Inside every chunk from a zero state; Δ summed from the chunk start (the decay to each position is exp(A·ΣΔ)).
   const local = op.selectiveChunkScan(d5, op.unsqueeze(u4, [-1]), B5, A, 2); // h [B, nC, L, D, N], last [B, nC, 1, D, N]
   const cumDt = op.cumsum(d5, 2); // [B, nC, L, D, 1]
-  const { entering, last } = stepStates(op.squeeze(local.last, [2]), lastOf(cumDt), A, inp.h0 ?? null, nC, opts.group ?? DEFAULT_SCAN_GROUP);
+  const { entering, last } = stepStates(
+    op.squeeze(local.last, [2]),
+    lastOf(cumDt),
+    A,
+    inp.h0 ?? null,
+    nC,
+    opts.group ?? DEFAULT_SCAN_GROUP,
+  );
   // y = (h_local + exp(A·ΣΔ) ⊙ h_entering) · C, without keeping the corrected states.
   const y5 = op.squeeze(op.ssmReadout(local.h, cumDt, A, op.unsqueeze(entering, [2]), C5), [-1]); // [B, nC, L, D]
   const g = x.graph;
-  const flat = op.reshape(y5, { value: op.concat([op.dimOf(x, 0), op.mul(nC, g.ints([L])), g.ints([D])], 0), shape: [x.shape[0], g.freshDim(), D] });
+  const flat = op.reshape(y5, {
+    value: op.concat([op.dimOf(x, 0), op.mul(nC, g.ints([L])), g.ints([D])], 0),
+    shape: [x.shape[0], g.freshDim(), D],
+  });
   return { y: op.slice(flat, [0], [T], [1], x.shape[1]), last };
 }
 
@@ -169,7 +195,8 @@ export interface SsdInputs {
 /** Segment sums seg[i, j] = Σ_{j < k ≤ i} x_k over the last axis (a masked cumulative sum), −∞ above the diagonal. */
 function segmentSums(x: Value, n: Value | number): Value {
   const g = x.graph;
-  const idx = typeof n === 'number' ? g.ints(Array.from({ length: n }, (_, i) => i)) : op.range(g.scalar(0, 'int64'), n);
+  const idx =
+    typeof n === 'number' ? g.ints(Array.from({ length: n }, (_, i) => i)) : op.range(g.scalar(0, 'int64'), n);
   const i = op.unsqueeze(idx, [1]);
   const j = op.unsqueeze(idx, [0]);
   const seg = op.cumsum(op.where(op.greater(i, j), op.unsqueeze(x, [-1]), g.scalar(0)), -2);
@@ -194,9 +221,14 @@ export function ssdScan(inp: SsdInputs, opts: { chunk?: number } = {}): { y: Val
   const batch = op.dimOf(x, 0);
   const bSym = x.shape[0];
   const T = op.dimOf(x, 1);
-  const flat = (v: Value, w: number) => op.reshape(v, { value: op.concat([batch, T, g.ints([w])], 0), shape: [bSym, x.shape[1], w] });
+  const flat = (v: Value, w: number) =>
+    op.reshape(v, { value: op.concat([batch, T, g.ints([w])], 0), shape: [bSym, x.shape[1], w] });
   const xdt = op.mul(x, op.unsqueeze(dt, [-1]));
-  const { value: packed, groups: nC } = grouped(op.concat([op.mul(dt, A), flat(xdt, H * P), flat(B, H * N), flat(C, H * N)], -1), T, L);
+  const { value: packed, groups: nC } = grouped(
+    op.concat([op.mul(dt, A), flat(xdt, H * P), flat(B, H * N), flat(C, H * N)], -1),
+    T,
+    L,
+  );
   const cSym = packed.shape[1];
   const [a4, x4, B4, C4] = op.split(packed, -1, [H, H * P, H * N, H * N]); // [B, nC, L, ·], padded with Δ = 0
   const heads = (v: Value, w: number) => op.transpose(op.reshape(v, [0, 0, L, H, w]), [0, 1, 3, 2, 4]); // [B, nC, H, L, w]
@@ -222,7 +254,10 @@ export function ssdScan(inp: SsdInputs, opts: { chunk?: number } = {}): { y: Val
   const last = op.reshape(op.squeeze(op.slice(states, [-1], [2 ** 62], [2], 1), [2]), [0, H, P, N]);
   const yOff = op.mul(op.matmul(Ch, entering), op.unsqueeze(op.exp(cum), [-1])); // [B, nC, H, L, P]
   const y = op.transpose(op.add(yDiag, yOff), [0, 1, 3, 2, 4]); // [B, nC, L, H, P]
-  const yFlat = op.reshape(y, { value: op.concat([batch, op.mul(nC, g.ints([L])), g.ints([H, P])], 0), shape: [bSym, g.freshDim(), H, P] });
+  const yFlat = op.reshape(y, {
+    value: op.concat([batch, op.mul(nC, g.ints([L])), g.ints([H, P])], 0),
+    shape: [bSym, g.freshDim(), H, P],
+  });
   return { y: op.slice(yFlat, [0], [T], [1], x.shape[1]), last };
 }
 

@@ -44,12 +44,16 @@ export function crossCheckModel(model: CausalLM, raw: RawConfig, where: string):
     throw new ModelConfigError(`${where} does not match its weights: ${(e as Error).message}`);
   }
   if (model.numEmbeddings !== c.vocabSize) {
-    throw new ModelConfigError(`${where}: vocab_size ${c.vocabSize} but the embedding ${[...embedNames].join(', ')} has ${model.numEmbeddings} rows`);
+    throw new ModelConfigError(
+      `${where}: vocab_size ${c.vocabSize} but the embedding ${[...embedNames].join(', ')} has ${model.numEmbeddings} rows`,
+    );
   }
   const shared = [...headNames].filter((n) => embedNames.has(n));
   if (raw.tie_word_embeddings === false && shared.length) {
-    throw new ModelConfigError(`${where}: tie_word_embeddings is false but the weights have no lm_head.weight (the head would `
-      + `silently be the embedding ${shared[0]}); set tie_word_embeddings to true or add lm_head.weight`);
+    throw new ModelConfigError(
+      `${where}: tie_word_embeddings is false but the weights have no lm_head.weight (the head would ` +
+        `silently be the embedding ${shared[0]}); set tie_word_embeddings to true or add lm_head.weight`,
+    );
   }
   for (const name of headNames) {
     const rows = model.weights.get(name).shape[0];
@@ -60,7 +64,9 @@ export function crossCheckModel(model: CausalLM, raw: RawConfig, where: string):
   for (const name of model.weights.entries.keys()) {
     const m = LAYER_INDEX.exec(name);
     if (m && Number(m[1]) >= c.numLayers) {
-      throw new ModelConfigError(`${where}: num_hidden_layers ${c.numLayers} but the weights hold layer ${m[1]} (${name})`);
+      throw new ModelConfigError(
+        `${where}: num_hidden_layers ${c.numLayers} but the weights hold layer ${m[1]} (${name})`,
+      );
     }
   }
 }

@@ -37,7 +37,10 @@ export class Weights {
   /** Points the weights at other byte ranges (the float32 cache); graphs built afterwards use them. */
   redirect(entries: WeightEntry[]): void {
     const folders = new Set(entries.map((e) => dirname(e.file)));
-    if (folders.size > 1) throw new Error(`weight files are spread over several folders (${[...folders].join(', ')}); ONNX Runtime needs them in one`);
+    if (folders.size > 1)
+      throw new Error(
+        `weight files are spread over several folders (${[...folders].join(', ')}); ONNX Runtime needs them in one`,
+      );
     this.entries.clear();
     for (const e of entries) this.entries.set(e.name, e);
     this.folder = [...folders][0] ?? '';
@@ -51,7 +54,9 @@ export class Weights {
     const e = this.entries.get(name);
     if (!e) {
       const near = [...this.entries.keys()].filter((k) => k.split('.').pop() === name.split('.').pop()).slice(0, 3);
-      throw new Error(`weight "${name}" is missing from the checkpoint` + (near.length ? ` (similar names: ${near.join(', ')})` : ''));
+      throw new Error(
+        `weight "${name}" is missing from the checkpoint` + (near.length ? ` (similar names: ${near.join(', ')})` : ''),
+      );
     }
     if (shape && (e.shape.length !== shape.length || e.shape.some((s, i) => s !== shape[i]))) {
       throw new Error(`weight "${name}" has shape [${e.shape}] but the config implies [${shape}]`);
@@ -63,7 +68,13 @@ export class Weights {
   value(g: Graph, name: string, shape?: number[]): Value {
     const e = this.get(name, shape);
     return g.memoize(`weight:${name}`, () => {
-      const raw = g.externalTensor(`w.${name}`, { dtype: e.dtype as DType, dims: e.shape, location: basename(e.file), offset: e.offset, length: e.length });
+      const raw = g.externalTensor(`w.${name}`, {
+        dtype: e.dtype as DType,
+        dims: e.shape,
+        location: basename(e.file),
+        offset: e.offset,
+        length: e.length,
+      });
       return cast(raw, 'float32');
     });
   }
@@ -82,7 +93,8 @@ export class Weights {
     const limit = Number.isFinite(env) && env > 0 ? env : this.maxBlockBytes;
     const [rows, ...rest] = e.shape;
     const rowElems = rest.reduce((a, b) => a * b, 1);
-    if (e.shape.length < 2 || rows * rowElems * 4 <= limit) return [{ value: this.value(g, name, shape), start: 0, rows }];
+    if (e.shape.length < 2 || rows * rowElems * 4 <= limit)
+      return [{ value: this.value(g, name, shape), start: 0, rows }];
     return g.memoize(`blocks:${name}:${limit}`, () => {
       const per = Math.max(1, Math.floor(limit / (rowElems * 4)));
       const rowBytes = rowElems * WEIGHT_BYTES[e.dtype];
@@ -90,7 +102,11 @@ export class Weights {
       for (let start = 0; start < rows; start += per) {
         const n = Math.min(per, rows - start);
         const raw = g.externalTensor(`w.${name}.rows${start}`, {
-          dtype: e.dtype as DType, dims: [n, ...rest], location: basename(e.file), offset: e.offset + start * rowBytes, length: n * rowBytes,
+          dtype: e.dtype as DType,
+          dims: [n, ...rest],
+          location: basename(e.file),
+          offset: e.offset + start * rowBytes,
+          length: n * rowBytes,
         });
         out.push({ value: cast(raw, 'float32'), start, rows: n });
       }

@@ -85,7 +85,8 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], value: unknown): st
     return describeIssues(best, value);
   }
   let at: unknown = value;
-  for (const k of first.path) at = at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[k] : undefined;
+  for (const k of first.path)
+    at = at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[k] : undefined;
   const path = first.path.map(String).join('.');
   const what = at === undefined && path ? 'missing' : first.message.replace(/^Invalid input: /, '');
   return `${path || 'the record'}: ${what}`;

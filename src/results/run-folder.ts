@@ -4,7 +4,17 @@
  * (curves.jsonl), results.csv, vectors/, the report. Reading tolerates torn or corrupt lines (kill -9 mid-write, a
  * damaged disk): they are skipped and reported, never fatal, and a torn last line is ended before the next append.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../files.ts';
@@ -66,7 +76,11 @@ export class RunFolder {
   }
 
   /** The lines of a JSONL file in the run folder valid by `schema`; the others are skipped and passed to `onBadLine`. */
-  readJsonl<S extends LineSchema>(name: string, onBadLine: ((bad: BadLine) => void) | undefined, schema: S): z.output<S>[] {
+  readJsonl<S extends LineSchema>(
+    name: string,
+    onBadLine: ((bad: BadLine) => void) | undefined,
+    schema: S,
+  ): z.output<S>[] {
     return readJsonl(this.path(name), (line, text, reason) => onBadLine?.({ file: name, line, text, reason }), schema);
   }
 
@@ -116,7 +130,10 @@ export class RunFolder {
       const end = ls.find((l) => l.event === 'end');
       if (end) {
         if (end.stopped && end.stopped !== 'finished') interrupted++;
-        if (typeof end.seconds === 'number') { seconds += end.seconds; continue; }
+        if (typeof end.seconds === 'number') {
+          seconds += end.seconds;
+          continue;
+        }
       } else unfinished++;
       const t0 = start?.at ? Date.parse(start.at) : NaN;
       const t1 = Math.max(...ls.map((l) => (l.at ? Date.parse(l.at) : NaN)).filter(Number.isFinite));
@@ -132,11 +149,21 @@ export class RunSession {
   private readonly t0 = performance.now();
   private ended = false;
 
-  constructor(private readonly run: RunFolder, info: Record<string, unknown>) {
+  constructor(
+    private readonly run: RunFolder,
+    info: Record<string, unknown>,
+  ) {
     const started = new Date();
     this.id = `${started.toISOString()}-${process.pid}`;
     this.started = started.toISOString();
-    run.append('sessions.jsonl', { session: this.id, event: 'start', at: this.started, pid: process.pid, host: hostname(), ...info });
+    run.append('sessions.jsonl', {
+      session: this.id,
+      event: 'start',
+      at: this.started,
+      pid: process.pid,
+      host: hostname(),
+      ...info,
+    });
   }
 
   readonly started: string;
@@ -147,13 +174,21 @@ export class RunSession {
 
   /** Says the session is still running (so a killed session's wall time ends at its last heartbeat). */
   heartbeat(info: Record<string, unknown> = {}): void {
-    if (!this.ended) this.run.append('sessions.jsonl', { session: this.id, event: 'alive', at: new Date().toISOString(), ...info });
+    if (!this.ended)
+      this.run.append('sessions.jsonl', { session: this.id, event: 'alive', at: new Date().toISOString(), ...info });
   }
 
   end(stopped: 'finished' | 'interrupted' | 'aborted' | 'error', info: Record<string, unknown> = {}): void {
     if (this.ended) return;
     this.ended = true;
-    this.run.append('sessions.jsonl', { session: this.id, event: 'end', at: new Date().toISOString(), seconds: this.seconds(), stopped, ...info });
+    this.run.append('sessions.jsonl', {
+      session: this.id,
+      event: 'end',
+      at: new Date().toISOString(),
+      seconds: this.seconds(),
+      stopped,
+      ...info,
+    });
   }
 }
 

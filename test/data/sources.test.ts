@@ -79,7 +79,10 @@ test('random words: lengths in 2..max, reproducible per seed, words from the voc
   const b = randomWordTexts(vocab, tokenizer, { count: 12, maxLength: 40, seed: 7 });
   const c = randomWordTexts(vocab, tokenizer, { count: 12, maxLength: 40, seed: 8 });
   assert.deepEqual(a, b);
-  assert.notDeepEqual(a.map((x) => x.length), c.map((x) => x.length));
+  assert.notDeepEqual(
+    a.map((x) => x.length),
+    c.map((x) => x.length),
+  );
   assert.notEqual(a[0].text, c[0].text);
   for (const x of a) {
     assert.ok(x.length >= 2 && x.length <= 40, `length ${x.length}`);
@@ -96,7 +99,10 @@ test('random words: lengths in 2..max, reproducible per seed, words from the voc
   assert.deepEqual([...new Set(tiny.map((x) => x.length))].sort(), [2, 3]);
   // through the entry point
   const s = loadSourceTexts({ kind: 'random-words' }, tokenizer, { count: 3, maxLength: 40, seed: 7 });
-  assert.deepEqual(s.map((x) => x.length), a.slice(0, 3).map((x) => x.length));
+  assert.deepEqual(
+    s.map((x) => x.length),
+    a.slice(0, 3).map((x) => x.length),
+  );
   assert.equal(s[0].source, 'random-words');
 });
 
@@ -104,30 +110,54 @@ test('user CSV and JSONL files load; missing column and bad lines give clear err
   const csv = join(tmp, 'texts.csv');
   writeFileSync(csv, 'id,body\n1,"Hello there, world."\n2,"A second\ntext, on two lines."\n3,Third\n');
   const rows = readUserTexts(csv, 'body');
-  assert.deepEqual(rows.map((r) => r.text), ['Hello there, world.', 'A second\ntext, on two lines.', 'Third']);
-  assert.deepEqual(rows.map((r) => r.line), [2, 3, 5]);
-  assert.throws(() => readUserTexts(csv), (e: Error) => e.message.includes(csv) && /no column "text"/.test(e.message) && /"body"/.test(e.message));
+  assert.deepEqual(
+    rows.map((r) => r.text),
+    ['Hello there, world.', 'A second\ntext, on two lines.', 'Third'],
+  );
+  assert.deepEqual(
+    rows.map((r) => r.line),
+    [2, 3, 5],
+  );
+  assert.throws(
+    () => readUserTexts(csv),
+    (e: Error) => e.message.includes(csv) && /no column "text"/.test(e.message) && /"body"/.test(e.message),
+  );
 
   const viaSource = loadSourceTexts({ kind: 'file', path: csv, column: 'body' }, tokenizer, { count: 2, maxLength: 3 });
   assert.equal(viaSource.length, 2);
   assert.equal(viaSource[0].source, 'file:texts.csv');
   assert.equal(viaSource[0].ids[0], tokenizer.bosId);
   assert.ok(viaSource[0].ids.length <= 3);
-  assert.throws(() => loadSourceTexts({ kind: 'file', path: csv, column: 'body' }, tokenizer, { count: 9, maxLength: 3 }), /has 3/);
+  assert.throws(
+    () => loadSourceTexts({ kind: 'file', path: csv, column: 'body' }, tokenizer, { count: 9, maxLength: 3 }),
+    /has 3/,
+  );
 
   const jsonl = join(tmp, 'texts.jsonl');
   writeFileSync(jsonl, '{"text": "First text."}\n\n{"text": "Second text.", "x": 1}\n');
-  assert.deepEqual(readUserTexts(jsonl).map((r) => [r.line, r.text]), [[1, 'First text.'], [3, 'Second text.']]);
+  assert.deepEqual(
+    readUserTexts(jsonl).map((r) => [r.line, r.text]),
+    [
+      [1, 'First text.'],
+      [3, 'Second text.'],
+    ],
+  );
   const named = loadSourceTexts({ kind: 'file', path: jsonl, name: 'mine' }, tokenizer, { count: 2, maxLength: 64 });
   assert.deepEqual(named[1].ids, tokenizer.encode('Second text.'));
   assert.equal(named[1].source, 'mine');
 
   const missing = join(tmp, 'missing.jsonl');
   writeFileSync(missing, '{"text": "ok"}\n{"body": "no text field"}\n');
-  assert.throws(() => readUserTexts(missing), (e: Error) => e.message.startsWith(`${missing}:2:`) && /no field "text"/.test(e.message));
+  assert.throws(
+    () => readUserTexts(missing),
+    (e: Error) => e.message.startsWith(`${missing}:2:`) && /no field "text"/.test(e.message),
+  );
   const bad = join(tmp, 'bad.jsonl');
   writeFileSync(bad, '{"text": "ok"}\n{"text": broken\n');
-  assert.throws(() => readUserTexts(bad), (e: Error) => e.message.startsWith(`${bad}:2:`) && /not valid JSON/.test(e.message));
+  assert.throws(
+    () => readUserTexts(bad),
+    (e: Error) => e.message.startsWith(`${bad}:2:`) && /not valid JSON/.test(e.message),
+  );
   const empty = join(tmp, 'empty.csv');
   writeFileSync(empty, '\n');
   assert.throws(() => readUserTexts(empty), /empty/);
@@ -148,13 +178,16 @@ test('bundled heldout and seen files hold 64 chunks of 12,000-16,000 characters'
     });
   }
   const seen = loadSourceTexts({ kind: 'gutenberg-seen' }, tokenizer, { count: 2, maxLength: 32 });
-  assert.deepEqual(seen.map((s) => [s.source, s.index, s.ids.length, s.ids[0]]), [
-    ['gutenberg-seen', 0, 32, 0],
-    ['gutenberg-seen', 1, 32, 0],
-  ]);
+  assert.deepEqual(
+    seen.map((s) => [s.source, s.index, s.ids.length, s.ids[0]]),
+    [
+      ['gutenberg-seen', 0, 32, 0],
+      ['gutenberg-seen', 1, 32, 0],
+    ],
+  );
 });
 
-test('keep_newlines: the same sentences with the books\' line breaks, under their own source name', async () => {
+test("keep_newlines: the same sentences with the books' line breaks, under their own source name", async () => {
   const { describeModel, loadTokenizer } = await import('../../src/run/model-info.ts');
   const { loadSourceTexts, sourceName } = await import('../../src/data/sources.ts');
   const { normalizeWhitespace } = await import('../../src/data/sentences.ts');

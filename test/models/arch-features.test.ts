@@ -29,11 +29,35 @@ interface Ablation {
 }
 
 const ABLATIONS: Ablation[] = [
-  { fixture: 'tiny-olmo', name: 'clip_qkv_off', config: (c) => { c.clip_qkv = null; } },
+  {
+    fixture: 'tiny-olmo',
+    name: 'clip_qkv_off',
+    config: (c) => {
+      c.clip_qkv = null;
+    },
+  },
   { fixture: 'tiny-qwen2', name: 'qkv_bias_zeroed', zero: /self_attn\.[qkv]_proj\.bias$/ },
-  { fixture: 'tiny-mistral', name: 'sliding_window_off', config: (c) => { c.sliding_window = null; } },
-  { fixture: 'tiny-smollm3', name: 'nope_off', config: (c) => { c.no_rope_layers = c.no_rope_layers.map(() => 1); } },
-  { fixture: 'tiny-llama3-rope-bias', name: 'rope_default', config: (c) => { c.rope_parameters = { rope_type: 'default', rope_theta: c.rope_parameters.rope_theta }; } },
+  {
+    fixture: 'tiny-mistral',
+    name: 'sliding_window_off',
+    config: (c) => {
+      c.sliding_window = null;
+    },
+  },
+  {
+    fixture: 'tiny-smollm3',
+    name: 'nope_off',
+    config: (c) => {
+      c.no_rope_layers = c.no_rope_layers.map(() => 1);
+    },
+  },
+  {
+    fixture: 'tiny-llama3-rope-bias',
+    name: 'rope_default',
+    config: (c) => {
+      c.rope_parameters = { rope_type: 'default', rope_theta: c.rope_parameters.rope_theta };
+    },
+  },
   { fixture: 'tiny-llama3-rope-bias', name: 'attn_bias_zeroed', zero: /self_attn\.[qkvo]_proj\.bias$/ },
 ];
 
@@ -41,15 +65,28 @@ const ABLATIONS: Ablation[] = [
  * Ablations stored with their spec by scripts/make_reference.py (`set:KEY=JSON;KEY=JSON` or `zero:REGEX`), in any
  * fixture of test/fixtures/hf/: replayed as they were made.
  */
-const FROM_SPECS: Ablation[] = hfFixtures().filter((n) => existsSync(hfFixture(`${n}/reference.json`))).flatMap((name) => {
+const FROM_SPECS: Ablation[] = hfFixtures()
+  .filter((n) => existsSync(hfFixture(`${n}/reference.json`)))
+  .flatMap((name) => {
     const ref = readReference(hfFixture(`${name}/reference.json`));
-    return Object.entries((ref.ablations ?? {}) as Record<string, { spec?: string }>).filter(([, a]) => typeof a.spec === 'string').map(([ablation, a]) => {
-      const [kind, arg] = [a.spec!.slice(0, a.spec!.indexOf(':')), a.spec!.slice(a.spec!.indexOf(':') + 1)];
-      if (kind === 'zero') return { fixture: name, name: ablation, zero: new RegExp(arg) };
-      assert.equal(kind, 'set', `${name}: ablation ${ablation} has spec ${a.spec}`);
-      const sets = arg.split(';').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), JSON.parse(kv.slice(kv.indexOf('=') + 1))] as const);
-      return { fixture: name, name: ablation, config: (c: RawConfig) => { for (const [k, v] of sets) c[k] = v; } };
-    });
+    return Object.entries((ref.ablations ?? {}) as Record<string, { spec?: string }>)
+      .filter(([, a]) => typeof a.spec === 'string')
+      .map(([ablation, a]) => {
+        const [kind, arg] = [a.spec!.slice(0, a.spec!.indexOf(':')), a.spec!.slice(a.spec!.indexOf(':') + 1)];
+        if (kind === 'zero') return { fixture: name, name: ablation, zero: new RegExp(arg) };
+        assert.equal(kind, 'set', `${name}: ablation ${ablation} has spec ${a.spec}`);
+        const sets = arg
+          .split(';')
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), JSON.parse(kv.slice(kv.indexOf('=') + 1))] as const);
+        return {
+          fixture: name,
+          name: ablation,
+          config: (c: RawConfig) => {
+            for (const [k, v] of sets) c[k] = v;
+          },
+        };
+      });
   });
 
 /** A temporary copy of a fixture with its config edited and/or some weights zeroed. */
@@ -85,10 +122,19 @@ for (const a of [...ABLATIONS, ...FROM_SPECS]) {
     const loaded = await open(copy, { tokenizer: false });
     try {
       const r = await verify(loaded, loaded.engine, ref);
-      assert.ok(relErr(r.loss_with_mem, expected.loss_with_mem) < 1e-5, `ablated loss_with_mem ${r.loss_with_mem} vs ${expected.loss_with_mem}`);
-      assert.ok(relErr(r.loss_no_mem, expected.loss_no_mem) < 1e-5, `ablated loss_no_mem ${r.loss_no_mem} vs ${expected.loss_no_mem}`);
+      assert.ok(
+        relErr(r.loss_with_mem, expected.loss_with_mem) < 1e-5,
+        `ablated loss_with_mem ${r.loss_with_mem} vs ${expected.loss_with_mem}`,
+      );
+      assert.ok(
+        relErr(r.loss_no_mem, expected.loss_no_mem) < 1e-5,
+        `ablated loss_no_mem ${r.loss_no_mem} vs ${expected.loss_no_mem}`,
+      );
       // …and the feature matters: with it on, the loss is another (the reference test checks that one).
-      assert.ok(relErr(r.loss_with_mem, ref.loss_with_mem as number) > 1e-5, `${a.name} does not change the loss at this length`);
+      assert.ok(
+        relErr(r.loss_with_mem, ref.loss_with_mem as number) > 1e-5,
+        `${a.name} does not change the loss at this length`,
+      );
     } finally {
       await loaded.engine.release();
       rmSync(copy, { recursive: true, force: true });
@@ -110,13 +156,25 @@ for (const name of ['tiny-mistral', 'tiny-qwen2-sliding', 'tiny-smollm3-sliding-
       const ids = ref.input_ids.slice(0, 30); // 1 + 30 positions: well past the window
       // The objective graph (no cache): per-token CE of ids[n+1] given mem, ids[0..n].
       const { tokenCe } = await engine.objective(1, mem, [ids], false);
-      const feeds = (prefix: Float32Array, toks: number[], past: number, caches: Map<string, OrtTypes.Tensor> | null) => {
+      const feeds = (
+        prefix: Float32Array,
+        toks: number[],
+        past: number,
+        caches: Map<string, OrtTypes.Tensor> | null,
+      ) => {
         const f: Record<string, OrtTypes.Tensor> = {
           prefix: new ort.Tensor('float32', prefix, [1, prefix.length / d, d]),
           ids: new ort.Tensor('int64', BigInt64Array.from(toks.map(BigInt)), [1, toks.length]),
           past_length: new ort.Tensor('int64', BigInt64Array.from([BigInt(past)]), [1]),
         };
-        for (const c of carried) f[`past.${c.name}`] = caches?.get(c.name) ?? new ort.Tensor('float32', new Float32Array(0), c.dims.map((x) => (typeof x === 'number' ? x : x === 'past' ? 0 : 1)));
+        for (const c of carried)
+          f[`past.${c.name}`] =
+            caches?.get(c.name) ??
+            new ort.Tensor(
+              'float32',
+              new Float32Array(0),
+              c.dims.map((x) => (typeof x === 'number' ? x : x === 'past' ? 0 : 1)),
+            );
         return f;
       };
       const ce = (logits: Float32Array, target: number) => {
@@ -141,19 +199,53 @@ for (const name of ['tiny-mistral', 'tiny-qwen2-sliding', 'tiny-smollm3-sliding-
   });
 }
 
-const configure = (raw: RawConfig) => architectureFor(raw, 'test/config.json').configure(raw, 'test/config.json') as any;
-const base = { vocab_size: 32, hidden_size: 16, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, num_hidden_layers: 4 };
+const configure = (raw: RawConfig) =>
+  architectureFor(raw, 'test/config.json').configure(raw, 'test/config.json') as any;
+const base = {
+  vocab_size: 32,
+  hidden_size: 16,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  intermediate_size: 32,
+  num_hidden_layers: 4,
+};
 
 test('qwen2/qwen3 sliding windows follow use_sliding_window, max_window_layers and layer_types', () => {
   for (const model_type of ['qwen2', 'qwen3']) {
     // Qwen2.5 configs: sliding_window set but use_sliding_window false: full attention everywhere.
-    assert.deepEqual(configure({ ...base, model_type, sliding_window: 4096, max_window_layers: 2, use_sliding_window: false }).windows, [null, null, null, null]);
-    assert.deepEqual(configure({ ...base, model_type, sliding_window: 8, max_window_layers: 2, use_sliding_window: true }).windows, [null, null, 8, 8]);
-    assert.deepEqual(configure({ ...base, model_type, sliding_window: 8, use_sliding_window: true }).windows, [null, null, null, null]); // default max_window_layers 28
+    assert.deepEqual(
+      configure({ ...base, model_type, sliding_window: 4096, max_window_layers: 2, use_sliding_window: false }).windows,
+      [null, null, null, null],
+    );
+    assert.deepEqual(
+      configure({ ...base, model_type, sliding_window: 8, max_window_layers: 2, use_sliding_window: true }).windows,
+      [null, null, 8, 8],
+    );
+    assert.deepEqual(configure({ ...base, model_type, sliding_window: 8, use_sliding_window: true }).windows, [
+      null,
+      null,
+      null,
+      null,
+    ]); // default max_window_layers 28
     const types = ['sliding_attention', 'full_attention', 'sliding_attention', 'attention'];
-    assert.deepEqual(configure({ ...base, model_type, sliding_window: 8, use_sliding_window: true, layer_types: types }).windows, [8, null, 8, null]);
-    assert.throws(() => configure({ ...base, model_type, sliding_window: 8, layer_types: types }), (e: Error) => e instanceof ModelConfigError && /test\/config\.json.*layer_types\[0\].*sliding_window/.test(e.message));
-    assert.throws(() => configure({ ...base, model_type, layer_types: ['chunked_attention', 'full_attention', 'full_attention', 'full_attention'] }), /test\/config\.json: layer_types\[0\] "chunked_attention" is not supported/);
+    assert.deepEqual(
+      configure({ ...base, model_type, sliding_window: 8, use_sliding_window: true, layer_types: types }).windows,
+      [8, null, 8, null],
+    );
+    assert.throws(
+      () => configure({ ...base, model_type, sliding_window: 8, layer_types: types }),
+      (e: Error) =>
+        e instanceof ModelConfigError && /test\/config\.json.*layer_types\[0\].*sliding_window/.test(e.message),
+    );
+    assert.throws(
+      () =>
+        configure({
+          ...base,
+          model_type,
+          layer_types: ['chunked_attention', 'full_attention', 'full_attention', 'full_attention'],
+        }),
+      /test\/config\.json: layer_types\[0\] "chunked_attention" is not supported/,
+    );
   }
   assert.equal(configure({ ...base, model_type: 'qwen3' }).headDim, 128); // Qwen3Config's default, not hidden/heads
   assert.equal(configure({ ...base, model_type: 'qwen2' }).headDim, 8);
@@ -161,21 +253,41 @@ test('qwen2/qwen3 sliding windows follow use_sliding_window, max_window_layers a
 
 test('smollm3: NoPE layers by default every no_rope_layer_interval-th; sliding only on NoPE layers when asked', () => {
   assert.deepEqual(configure({ ...base, model_type: 'smollm3' }).useRope, [true, true, true, false]);
-  assert.deepEqual(configure({ ...base, model_type: 'smollm3', no_rope_layer_interval: 2 }).useRope, [true, false, true, false]);
-  const c = configure({ ...base, model_type: 'smollm3', no_rope_layer_interval: 2, use_sliding_window: true, sliding_window: 8 });
+  assert.deepEqual(configure({ ...base, model_type: 'smollm3', no_rope_layer_interval: 2 }).useRope, [
+    true,
+    false,
+    true,
+    false,
+  ]);
+  const c = configure({
+    ...base,
+    model_type: 'smollm3',
+    no_rope_layer_interval: 2,
+    use_sliding_window: true,
+    sliding_window: 8,
+  });
   assert.deepEqual(c.windows, [null, 8, null, 8]);
   assert.equal(c.tieWordEmbeddings, true);
-  assert.throws(() => configure({ ...base, model_type: 'smollm3', no_rope_layers: [1, 0] }), /test\/config\.json: no_rope_layers must list/);
+  assert.throws(
+    () => configure({ ...base, model_type: 'smollm3', no_rope_layers: [1, 0] }),
+    /test\/config\.json: no_rope_layers must list/,
+  );
 });
 
 test('mistral slides in every layer; olmo rejects a bad clip_qkv; unsupported rope types name the file', () => {
   const layers = configure({ ...base, model_type: 'mistral' }).numLayers;
   assert.deepEqual(configure({ ...base, model_type: 'mistral', sliding_window: 8 }).windows, Array(layers).fill(8));
-  assert.deepEqual(configure({ ...base, model_type: 'mistral', sliding_window: null }).windows, Array(layers).fill(null));
+  assert.deepEqual(
+    configure({ ...base, model_type: 'mistral', sliding_window: null }).windows,
+    Array(layers).fill(null),
+  );
   assert.equal(configure({ ...base, model_type: 'olmo' }).clipQkv, null);
   assert.throws(() => configure({ ...base, model_type: 'olmo', clip_qkv: -1 }), /test\/config\.json: clip_qkv -1/);
   assert.equal(configure({ ...base, model_type: 'olmo2' }).normEps, 1e-5);
   for (const model_type of ['olmo', 'olmo2', 'qwen2', 'qwen3', 'mistral', 'smollm3']) {
-    assert.throws(() => configure({ ...base, model_type, rope_parameters: { rope_type: 'yarn', rope_theta: 1e4, factor: 4 } }), /test\/config\.json: rope_type "yarn" is not supported/);
+    assert.throws(
+      () => configure({ ...base, model_type, rope_parameters: { rope_type: 'yarn', rope_theta: 1e4, factor: 4 } }),
+      /test\/config\.json: rope_type "yarn" is not supported/,
+    );
   }
 });

@@ -61,8 +61,10 @@ test('org/name@revision pins a branch (refs/v1) or a commit; an unknown revision
     assert.equal(resolveModelDir(`${REVS.repo}@v1`), old);
     assert.equal(resolveModelDir(`${REVS.repo}@${REVS.v1}`), old);
     assert.equal(resolveModelDir(`${REVS.repo}@main`), join(SNAPSHOTS, REVS.main));
-    assert.throws(() => resolveModelDir(`${REVS.repo}@v9`),
-      /revision "v9" of "cram-fixtures\/tiny-llama" is not in the local cache \(refs: main, v1;.*--revision v9/);
+    assert.throws(
+      () => resolveModelDir(`${REVS.repo}@v9`),
+      /revision "v9" of "cram-fixtures\/tiny-llama" is not in the local cache \(refs: main, v1;.*--revision v9/,
+    );
     const loaded = await open(`${REVS.repo}@v1`, { tokenizer: false });
     try {
       assert.equal(loaded.config.dtype, 'float32');
@@ -82,7 +84,9 @@ test('.no_exist markers: a file the hub said is absent is reported as absent, no
   assert.equal(hubNoExist(main, 'tokenizer.json'), null);
   assert.ok(hubNoExist(old, 'tokenizer.json'));
   await withCache(async () => {
-    await assert.rejects(loadModel(`${REVS.repo}@v1`),
-      /has no tokenizer\.json: the hub repo has none at this revision \(.*\.no_exist/);
+    await assert.rejects(
+      loadModel(`${REVS.repo}@v1`),
+      /has no tokenizer\.json: the hub repo has none at this revision \(.*\.no_exist/,
+    );
   });
 });

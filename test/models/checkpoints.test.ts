@@ -18,7 +18,9 @@ import { ARCHITECTURES } from '../../src/models/registry.ts';
 import { fixture, open } from '../helpers.ts';
 
 const ROOT = fixture('checkpoints');
-const DIRS = readdirSync(ROOT).map((n) => join(ROOT, n)).filter((d) => existsSync(join(d, 'reference.json')));
+const DIRS = readdirSync(ROOT)
+  .map((n) => join(ROOT, n))
+  .filter((d) => existsSync(join(d, 'reference.json')));
 
 test('every registered architecture has a sharded bf16 and fp32 checkpoint', () => {
   for (const arch of ARCHITECTURES) {
@@ -60,11 +62,12 @@ for (const dir of DIRS) {
   });
 }
 
-test('weights counted from config.json alone equal transformers\' count, every fixture and paper model', () => {
+test("weights counted from config.json alone equal transformers' count, every fixture and paper model", () => {
   // Every folder with transformers' count: hub-layout checkpoints, the tiny reference fixtures, and the paper models at
   // full size (parameters.json: transformers on the meta device).
   const roots = readdirSync(fixture('')).filter((n) => n === 'checkpoints' || n.startsWith('tiny-hf') || n === 'hf');
-  const folders = roots.flatMap((r) => readdirSync(fixture(r)).map((n) => join(fixture(r), n)))
+  const folders = roots
+    .flatMap((r) => readdirSync(fixture(r)).map((n) => join(fixture(r), n)))
     .filter((d) => existsSync(join(d, 'reference.json')));
   let checked = 0;
   for (const d of folders) {

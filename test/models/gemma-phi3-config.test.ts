@@ -17,7 +17,11 @@ const raw = (name: string) => readConfigJson(hfFixture(`${name}/config.json`));
 test('gemma3_text: transformers-4 rope fields and sliding_window_pattern read like transformers-5 rope_parameters and layer_types', () => {
   const v5 = raw('tiny-gemma3-text');
   const v4: Record<string, unknown> = {
-    ...v5, rope_theta: 1_000_000, rope_scaling: { rope_type: 'linear', factor: 8 }, rope_local_base_freq: 10_000, sliding_window_pattern: 2,
+    ...v5,
+    rope_theta: 1_000_000,
+    rope_scaling: { rope_type: 'linear', factor: 8 },
+    rope_local_base_freq: 10_000,
+    sliding_window_pattern: 2,
   };
   delete v4.rope_parameters;
   delete v4.layer_types;
@@ -37,7 +41,7 @@ test('gemma3_text: transformers-4 rope fields and sliding_window_pattern read li
   assert.equal(a.queryPreAttnScalar, 16);
 });
 
-test('gemma2: layer_types absent → sliding on even layers; soft-caps default to Hugging Face\'s 50 / 30, null turns them off', () => {
+test("gemma2: layer_types absent → sliding on even layers; soft-caps default to Hugging Face's 50 / 30, null turns them off", () => {
   const c = raw('tiny-gemma2');
   const noTypes: Record<string, unknown> = { ...c, num_hidden_layers: 4 };
   delete noTypes.layer_types;
@@ -58,7 +62,10 @@ test('phi3: partial rotary width and a sliding window on every layer are read; n
   const c = raw('tiny-phi3');
   assert.equal(phi3.configure(c, 'p').slidingWindow, null);
   assert.equal(phi3.configure(c, 'p').rotaryDim, 16);
-  const partial = phi3.configure({ ...c, sliding_window: 2047, rope_parameters: { ...c.rope_parameters, partial_rotary_factor: 0.75 } }, 'p');
+  const partial = phi3.configure(
+    { ...c, sliding_window: 2047, rope_parameters: { ...c.rope_parameters, partial_rotary_factor: 0.75 } },
+    'p',
+  );
   assert.equal(partial.slidingWindow, 2047);
   assert.equal(partial.rotaryDim, 12);
 });
@@ -66,21 +73,65 @@ test('phi3: partial rotary width and a sliding window on every layer are read; n
 test('unsupported config values: one error naming the file and the field', () => {
   const where = '/models/x/config.json';
   const g3 = raw('tiny-gemma3-text');
-  assert.throws(() => gemma3Text.configure({ ...g3, attn_logit_softcapping: 50 }, where), /\/models\/x\/config\.json: attn_logit_softcapping 50 is not supported for gemma3_text/);
-  assert.throws(() => gemma3Text.configure({ ...g3, use_bidirectional_attention: true }, where), /config\.json: use_bidirectional_attention/);
-  assert.throws(() => gemma3Text.configure({ ...g3, layer_types: ['sliding_attention', 'chunked_attention'] }, where), /config\.json: layer_types\[1\] "chunked_attention" is not supported/);
-  assert.throws(() => gemma3Text.configure({ ...g3, layer_types: ['full_attention'] }, where), /config\.json: layer_types must list one type per layer \(2\)/);
-  assert.throws(() => gemma3Text.configure({ ...g3, rope_parameters: { full_attention: g3.rope_parameters.full_attention } }, where), /config\.json: rope_parameters lacks "sliding_attention"/);
-  assert.throws(() => gemma3Text.configure({ ...g3, rope_parameters: { ...g3.rope_parameters, full_attention: { rope_type: 'yarn', factor: 8, rope_theta: 1e6 } } }, where),
-    /config\.json rope_parameters\.full_attention: rope_type "yarn" is not supported/);
+  assert.throws(
+    () => gemma3Text.configure({ ...g3, attn_logit_softcapping: 50 }, where),
+    /\/models\/x\/config\.json: attn_logit_softcapping 50 is not supported for gemma3_text/,
+  );
+  assert.throws(
+    () => gemma3Text.configure({ ...g3, use_bidirectional_attention: true }, where),
+    /config\.json: use_bidirectional_attention/,
+  );
+  assert.throws(
+    () => gemma3Text.configure({ ...g3, layer_types: ['sliding_attention', 'chunked_attention'] }, where),
+    /config\.json: layer_types\[1\] "chunked_attention" is not supported/,
+  );
+  assert.throws(
+    () => gemma3Text.configure({ ...g3, layer_types: ['full_attention'] }, where),
+    /config\.json: layer_types must list one type per layer \(2\)/,
+  );
+  assert.throws(
+    () =>
+      gemma3Text.configure({ ...g3, rope_parameters: { full_attention: g3.rope_parameters.full_attention } }, where),
+    /config\.json: rope_parameters lacks "sliding_attention"/,
+  );
+  assert.throws(
+    () =>
+      gemma3Text.configure(
+        {
+          ...g3,
+          rope_parameters: { ...g3.rope_parameters, full_attention: { rope_type: 'yarn', factor: 8, rope_theta: 1e6 } },
+        },
+        where,
+      ),
+    /config\.json rope_parameters\.full_attention: rope_type "yarn" is not supported/,
+  );
   const g2 = raw('tiny-gemma2');
-  assert.throws(() => gemma2.configure({ ...g2, sliding_window: null }, where), /config\.json: layer_types\[0\] is "sliding_attention" but sliding_window is not set/);
-  assert.throws(() => gemma2.configure({ ...g2, final_logit_softcapping: 'big' }, where), /config\.json: final_logit_softcapping must be a positive number or null/);
-  assert.throws(() => gemma2.configure({ ...g2, hidden_activation: 'swiglu' }, where), /config\.json: activation "swiglu" is not supported/);
+  assert.throws(
+    () => gemma2.configure({ ...g2, sliding_window: null }, where),
+    /config\.json: layer_types\[0\] is "sliding_attention" but sliding_window is not set/,
+  );
+  assert.throws(
+    () => gemma2.configure({ ...g2, final_logit_softcapping: 'big' }, where),
+    /config\.json: final_logit_softcapping must be a positive number or null/,
+  );
+  assert.throws(
+    () => gemma2.configure({ ...g2, hidden_activation: 'swiglu' }, where),
+    /config\.json: activation "swiglu" is not supported/,
+  );
   const p = raw('tiny-phi3');
   // Phi-3 128k checkpoints use "longrope" scaling.
-  assert.throws(() => phi3.configure({ ...p, rope_parameters: { rope_type: 'longrope', rope_theta: 1e4, short_factor: [1], long_factor: [1] } }, where), /config\.json: rope_type "longrope" is not supported/);
-  assert.throws(() => phi3.configure({ ...p, sliding_window: 0 }, where), /config\.json: sliding_window must be a positive integer or null/);
+  assert.throws(
+    () =>
+      phi3.configure(
+        { ...p, rope_parameters: { rope_type: 'longrope', rope_theta: 1e4, short_factor: [1], long_factor: [1] } },
+        where,
+      ),
+    /config\.json: rope_type "longrope" is not supported/,
+  );
+  assert.throws(
+    () => phi3.configure({ ...p, sliding_window: 0 }, where),
+    /config\.json: sliding_window must be a positive integer or null/,
+  );
 });
 
 test('one layer_types rule: Gemma 2, Gemma 3, Qwen2 and SmolLM3 accept and refuse the same lists', () => {
@@ -89,21 +140,44 @@ test('one layer_types rule: Gemma 2, Gemma 3, Qwen2 and SmolLM3 accept and refus
   const smollm3 = { ...raw('tiny-smollm3'), sliding_window: 8 };
   const read: [string, (types: unknown) => string[]][] = [
     ['gemma2', (types) => gemma2.configure({ ...raw('tiny-gemma2'), layer_types: types }, where).layerTypes],
-    ['gemma3_text', (types) => gemma3Text.configure({ ...raw('tiny-gemma3-text'), layer_types: types }, where).layerTypes],
-    ['qwen2', (types) => windowsAsTypes(architectureFor(qwen2, where).configure({ ...qwen2, layer_types: types }, where))],
-    ['smollm3', (types) => windowsAsTypes(architectureFor(smollm3, where).configure({ ...smollm3, layer_types: types }, where))],
+    [
+      'gemma3_text',
+      (types) => gemma3Text.configure({ ...raw('tiny-gemma3-text'), layer_types: types }, where).layerTypes,
+    ],
+    [
+      'qwen2',
+      (types) => windowsAsTypes(architectureFor(qwen2, where).configure({ ...qwen2, layer_types: types }, where)),
+    ],
+    [
+      'smollm3',
+      (types) => windowsAsTypes(architectureFor(smollm3, where).configure({ ...smollm3, layer_types: types }, where)),
+    ],
   ];
   for (const [name, types] of read) {
     assert.deepEqual(types(['sliding_attention', 'full_attention']), ['sliding_attention', 'full_attention'], name);
     // "attention" is transformers' legacy name of full attention.
     assert.deepEqual(types(['attention', 'sliding_attention']), ['full_attention', 'sliding_attention'], name);
-    assert.throws(() => types(['full_attention']), /config\.json: layer_types must list one type per layer \(2\)/, `${name}: too few`);
-    assert.throws(() => types(['full_attention', 'full_attention', 'sliding_attention']), /config\.json: layer_types must list one type per layer \(2\)/, `${name}: too many`);
-    assert.throws(() => types(['full_attention', 'chunked_attention']), /config\.json: layer_types\[1\] "chunked_attention" is not supported/, name);
+    assert.throws(
+      () => types(['full_attention']),
+      /config\.json: layer_types must list one type per layer \(2\)/,
+      `${name}: too few`,
+    );
+    assert.throws(
+      () => types(['full_attention', 'full_attention', 'sliding_attention']),
+      /config\.json: layer_types must list one type per layer \(2\)/,
+      `${name}: too many`,
+    );
+    assert.throws(
+      () => types(['full_attention', 'chunked_attention']),
+      /config\.json: layer_types\[1\] "chunked_attention" is not supported/,
+      name,
+    );
   }
 });
 
 /** Llama-family configs keep per-layer windows; a window means a sliding layer. */
 function windowsAsTypes(c: CommonConfig): string[] {
-  return (c as CommonConfig & { windows: (number | null)[] }).windows.map((w) => (w === null ? 'full_attention' : 'sliding_attention'));
+  return (c as CommonConfig & { windows: (number | null)[] }).windows.map((w) =>
+    w === null ? 'full_attention' : 'sliding_attention',
+  );
 }

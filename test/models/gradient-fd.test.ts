@@ -26,7 +26,9 @@ function unscaledCopy(dir: string): string {
   return out;
 }
 
-const FIXTURES = hfFixtures().map(hfFixture).filter((dir) => existsSync(join(dir, 'model.safetensors')));
+const FIXTURES = hfFixtures()
+  .map(hfFixture)
+  .filter((dir) => existsSync(join(dir, 'model.safetensors')));
 const MODELS: [string, () => string, boolean][] = [
   ...FIXTURES.map((dir) => [dir.split('/').pop()!, () => unscaledCopy(dir), true] as [string, () => string, boolean]),
   ['stories260K (interleaved rotary)', () => bundled('stories260K'), false],
@@ -58,7 +60,11 @@ for (const [name, make, temporary] of MODELS) {
         const errors: number[] = [];
         for (const rel of [1e-2, 3e-2, 1e-1]) {
           const h = rel * std * Math.sqrt(d);
-          errors.push(Math.abs((-(await at(2 * h)) + 8 * (await at(h)) - 8 * (await at(-h)) + (await at(-2 * h))) / (12 * h) - analytic));
+          errors.push(
+            Math.abs(
+              (-(await at(2 * h)) + 8 * (await at(h)) - 8 * (await at(-h)) + (await at(-2 * h))) / (12 * h) - analytic,
+            ),
+          );
         }
         const scale = Math.max(Math.abs(analytic), Math.hypot(...grad) * 0.05);
         assert.ok(Math.min(...errors) < 0.03 * scale, `trial ${trial}: analytic ${analytic}, errors ${errors}`);

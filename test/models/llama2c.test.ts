@@ -15,20 +15,43 @@ const TOK = join(FIXTURES, 'tok512.bin');
 
 function withTmp(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'llama2c-test-'));
-  try { fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+  try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 test('stories260K: header, config and tensor shapes', () => {
   assert.equal(statSync(CKPT).size, 1056540);
   const { config, tensors, entries } = parseLlama2cCheckpoint(readFileSync(CKPT), CKPT);
-  assert.deepEqual(readLlama2cCheckpoint(CKPT).entries.map((e) => [e.name, e.offset, e.length]), entries.map((e) => [e.name, e.offset, e.length]));
+  assert.deepEqual(
+    readLlama2cCheckpoint(CKPT).entries.map((e) => [e.name, e.offset, e.length]),
+    entries.map((e) => [e.name, e.offset, e.length]),
+  );
   assert.deepEqual(
     { ...config },
     {
-      architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 64, intermediate_size: 172, num_hidden_layers: 5,
-      num_attention_heads: 8, num_key_value_heads: 4, head_dim: 8, vocab_size: 512, max_position_embeddings: 512,
-      rms_norm_eps: 1e-5, rope_theta: 10000, rope_interleaved: true, hidden_act: 'silu', attention_bias: false, mlp_bias: false,
-      tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float32',
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: 64,
+      intermediate_size: 172,
+      num_hidden_layers: 5,
+      num_attention_heads: 8,
+      num_key_value_heads: 4,
+      head_dim: 8,
+      vocab_size: 512,
+      max_position_embeddings: 512,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      rope_interleaved: true,
+      hidden_act: 'silu',
+      attention_bias: false,
+      mlp_bias: false,
+      tie_word_embeddings: true,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      torch_dtype: 'float32',
     },
   );
   const cfg = configureLlama(config, 'stories260K');
@@ -59,7 +82,11 @@ test('stories260K: header, config and tensor shapes', () => {
   for (const [name, t] of tensors) {
     assert.deepEqual(t.shape, expected.get(name), name);
     assert.ok(t.data instanceof Float32Array);
-    assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1), name);
+    assert.equal(
+      t.data.length,
+      t.shape.reduce((a, b) => a * b, 1),
+      name,
+    );
     assert.ok(t.data.every(Number.isFinite), `${name} has non-finite values`);
     total += t.data.length;
   }
@@ -81,13 +108,16 @@ test('stories260K: a truncated or padded checkpoint gives a clear error', () => 
   withTmp((dir) => {
     const cut = join(dir, 'truncated.bin');
     writeFileSync(cut, full.subarray(0, full.length - 1000));
-    assert.throws(() => readLlama2cCheckpoint(cut), (e: Error) => {
-      assert.match(e.message, /truncated\.bin/);
-      assert.match(e.message, /1055540 bytes but the header implies 1056540/);
-      assert.match(e.message, /truncated/);
-      assert.match(e.message, /freq_cis_imag/); // the last 1000 bytes are inside the second rotary table
-      return true;
-    });
+    assert.throws(
+      () => readLlama2cCheckpoint(cut),
+      (e: Error) => {
+        assert.match(e.message, /truncated\.bin/);
+        assert.match(e.message, /1055540 bytes but the header implies 1056540/);
+        assert.match(e.message, /truncated/);
+        assert.match(e.message, /freq_cis_imag/); // the last 1000 bytes are inside the second rotary table
+        return true;
+      },
+    );
     const cutEarly = join(dir, 'cut-early.bin');
     writeFileSync(cutEarly, full.subarray(0, 5000));
     assert.throws(() => readLlama2cCheckpoint(cutEarly), /cut-early\.bin.*missing.*ends inside token_embedding_table/);
@@ -132,14 +162,21 @@ function referenceEncode(vocab: string[], scores: number[], text: string, bos: b
     buf.push(bytes[c]);
     if (((bytes[c + 1] ?? 0) & 0xc0) === 0x80 && buf.length < 4) continue;
     const id = lookup(Buffer.from(buf).toString('latin1'));
-    if (id !== -1) toks.push(id); else for (const b of buf) toks.push(b + 3);
+    if (id !== -1) toks.push(id);
+    else for (const b of buf) toks.push(b + 3);
     buf = [];
   }
   for (;;) {
-    let bestScore = -1e10, bestId = -1, bestIdx = -1;
+    let bestScore = -1e10,
+      bestId = -1,
+      bestIdx = -1;
     for (let i = 0; i < toks.length - 1; i++) {
       const id = lookup(vocab[toks[i]] + vocab[toks[i + 1]]);
-      if (id !== -1 && scores[id] > bestScore) { bestScore = scores[id]; bestId = id; bestIdx = i; }
+      if (id !== -1 && scores[id] > bestScore) {
+        bestScore = scores[id];
+        bestId = id;
+        bestIdx = i;
+      }
     }
     if (bestIdx === -1) break;
     toks.splice(bestIdx, 2, bestId);
@@ -150,7 +187,8 @@ function referenceEncode(vocab: string[], scores: number[], text: string, bos: b
 
 function readVocab(): { vocab: string[]; scores: number[] } {
   const b = readFileSync(TOK);
-  const vocab: string[] = [], scores: number[] = [];
+  const vocab: string[] = [],
+    scores: number[] = [];
   let o = 4;
   for (let i = 0; i < 512; i++) {
     scores.push(b.readFloatLE(o));
@@ -170,7 +208,10 @@ test('tok512: encode matches run.c, decode restores the text', () => {
   const ids = tok.encode('Once upon a time', { bos: true });
   assert.equal(ids[0], 1);
   assert.ok(ids.length >= 3 && ids.length <= 8, `plausible length: ${ids}`);
-  assert.ok(ids.slice(1).every((i) => i > 258), 'ordinary words are merged tokens, not byte fallbacks');
+  assert.ok(
+    ids.slice(1).every((i) => i > 258),
+    'ordinary words are merged tokens, not byte fallbacks',
+  );
   assert.equal(tok.decode(ids), 'Once upon a time');
   assert.equal(tok.decodeToken(1, ids[1]), 'Once'); // leading space dropped after BOS
   assert.equal(tok.decodeToken(ids[1], ids[2]), ' upon');
@@ -189,8 +230,15 @@ test('tok512: encode matches run.c, decode restores the text', () => {
 
   const { vocab, scores } = readVocab();
   const samples = [
-    lily, 'Once upon a time', 'café — naïve ☃', 'Tom said, "I can\'t!"\nThe end.', 'a\u{1F600}b  \t x', 'ÀÉÎÕÜ ß ñ 中文 😀😀',
-    'aaaaaaaaaaaaaaaaaaaa', '   leading and trailing   ', 'It was a sunny day. The cat and the dog played in the park.',
+    lily,
+    'Once upon a time',
+    'café — naïve ☃',
+    'Tom said, "I can\'t!"\nThe end.',
+    'a\u{1F600}b  \t x',
+    'ÀÉÎÕÜ ß ñ 中文 😀😀',
+    'aaaaaaaaaaaaaaaaaaaa',
+    '   leading and trailing   ',
+    'It was a sunny day. The cat and the dog played in the park.',
   ];
   for (const s of samples) {
     const got = tok.encode(s, { bos: true, eos: true });
@@ -199,10 +247,13 @@ test('tok512: encode matches run.c, decode restores the text', () => {
   }
   // Random strings over a small alphabet that includes multi-byte characters.
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const alphabet = [...'abcdehilnorst ,.!?\nAEIT', 'é', '—', '☃', '😀', 'ñ'];
   for (let k = 0; k < 60; k++) {
-    const s = Array.from({ length: 1 + Math.floor(rand() * 40) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
+    const s = Array.from(
+      { length: 1 + Math.floor(rand() * 40) },
+      () => alphabet[Math.floor(rand() * alphabet.length)],
+    ).join('');
     const got = tok.encode(s, { bos: true });
     assert.deepEqual(got, referenceEncode(vocab, scores, s, true, false), JSON.stringify(s));
     assert.equal(tok.decode(got), s, JSON.stringify(s));
@@ -225,7 +276,10 @@ test('tok512: byte fallback for characters outside the vocab', () => {
   assert.equal(tok.decode(mixedIds), mixed);
   // An emoji: four bytes, all fallback.
   const emoji = tok.encode('😀');
-  assert.deepEqual(emoji.slice(-4), [...Buffer.from('😀', 'utf8')].map((b) => b + 3));
+  assert.deepEqual(
+    emoji.slice(-4),
+    [...Buffer.from('😀', 'utf8')].map((b) => b + 3),
+  );
   assert.equal(tok.decode(emoji), ' 😀');
   assert.equal(tok.decode(emoji, { prev: 1 }), '😀');
 });
@@ -248,15 +302,26 @@ test('tok512: bad files and ids give clear errors', () => {
  * If the name/layout mapping were wrong, greedy decoding would not produce a fluent TinyStories sentence.
  */
 function greedy(tensors: TensorMap, prompt: number[], steps: number): number[] {
-  const dim = 64, hidden = 172, nLayers = 5, nHeads = 8, nKv = 4, hs = 8, vocab = 512;
+  const dim = 64,
+    hidden = 172,
+    nLayers = 5,
+    nHeads = 8,
+    nKv = 4,
+    hs = 8,
+    vocab = 512;
   const W = (n: string) => tensors.get(n)!.data;
   const matvec = (w: Float32Array, x: Float64Array, out: number, inn: number) => {
     const y = new Float64Array(out);
-    for (let i = 0; i < out; i++) { let s = 0; for (let j = 0; j < inn; j++) s += w[i * inn + j] * x[j]; y[i] = s; }
+    for (let i = 0; i < out; i++) {
+      let s = 0;
+      for (let j = 0; j < inn; j++) s += w[i * inn + j] * x[j];
+      y[i] = s;
+    }
     return y;
   };
   const rms = (x: Float64Array, g: Float32Array) => {
-    let ss = 0; for (const v of x) ss += v * v;
+    let ss = 0;
+    for (const v of x) ss += v * v;
     const k = 1 / Math.sqrt(ss / x.length + 1e-5);
     return Float64Array.from(x, (v, i) => v * k * g[i]);
   };
@@ -276,20 +341,29 @@ function greedy(tensors: TensorMap, prompt: number[], steps: number): number[] {
         for (let i = 0; i < vec.length; i += 2) {
           const hd = i % hs;
           const theta = pos * 10000 ** (-hd / hs);
-          const c = Math.cos(theta), s = Math.sin(theta);
-          const a = vec[i], b = vec[i + 1];
-          vec[i] = a * c - b * s; vec[i + 1] = a * s + b * c;
+          const c = Math.cos(theta),
+            s = Math.sin(theta);
+          const a = vec[i],
+            b = vec[i + 1];
+          vec[i] = a * c - b * s;
+          vec[i + 1] = a * s + b * c;
         }
       }
-      kc[l].push(k); vc[l].push(v);
+      kc[l].push(k);
+      vc[l].push(v);
       const att = new Float64Array(dim);
       for (let h = 0; h < nHeads; h++) {
         const kvh = Math.floor(h / (nHeads / nKv));
-        const sc = kc[l].map((kk) => { let s = 0; for (let i = 0; i < hs; i++) s += q[h * hs + i] * kk[kvh * hs + i]; return s / Math.sqrt(hs); });
+        const sc = kc[l].map((kk) => {
+          let s = 0;
+          for (let i = 0; i < hs; i++) s += q[h * hs + i] * kk[kvh * hs + i];
+          return s / Math.sqrt(hs);
+        });
         const m = Math.max(...sc);
         const e = sc.map((s) => Math.exp(s - m));
         const z = e.reduce((a, b) => a + b, 0);
-        for (let t = 0; t < e.length; t++) for (let i = 0; i < hs; i++) att[h * hs + i] += (e[t] / z) * vc[l][t][kvh * hs + i];
+        for (let t = 0; t < e.length; t++)
+          for (let i = 0; i < hs; i++) att[h * hs + i] += (e[t] / z) * vc[l][t][kvh * hs + i];
       }
       const o = matvec(W(p + 'self_attn.o_proj.weight'), att, dim, dim);
       x = x.map((v2, i) => v2 + o[i]);
@@ -302,7 +376,8 @@ function greedy(tensors: TensorMap, prompt: number[], steps: number): number[] {
     }
     if (pos + 1 < prompt.length) continue;
     const logits = matvec(W('model.embed_tokens.weight'), rms(x, W('model.norm.weight')), vocab, dim);
-    let best = 0; for (let i = 1; i < vocab; i++) if (logits[i] > logits[best]) best = i;
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if (logits[i] > logits[best]) best = i;
     out.push(best);
   }
   return out;
@@ -315,6 +390,9 @@ test('stories260K: greedy decoding with the mapped weights is fluent', () => {
   const text = tok.decode(ids);
   assert.ok(text.startsWith('Once upon a time'), text);
   // A fluent TinyStories continuation is made of known English words and no byte fallbacks.
-  assert.ok(ids.every((i) => i > 258 || i === 1 || i === 2), `byte fallbacks in ${ids}`);
+  assert.ok(
+    ids.every((i) => i > 258 || i === 1 || i === 2),
+    `byte fallbacks in ${ids}`,
+  );
   assert.match(text, /^Once upon a time, there was a little/, text);
 });

@@ -9,7 +9,13 @@ import { loadModel, readConfigJson } from '../../src/models/load.ts';
 import { configureLlama } from '../../src/models/llama.ts';
 import { gptNeox } from '../../src/models/gpt-neox.ts';
 import { weightsSha256 } from '../../src/models/fingerprint.ts';
-import { modelWeightFiles, parseSafetensors, readModelWeightEntries, readSafetensorsEntries, serializeSafetensors } from '../../src/models/safetensors.ts';
+import {
+  modelWeightFiles,
+  parseSafetensors,
+  readModelWeightEntries,
+  readSafetensorsEntries,
+  serializeSafetensors,
+} from '../../src/models/safetensors.ts';
 import { greedyGenerate } from '../../src/cram/generate.ts';
 import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
 import { bundled, hfFixture, open } from '../helpers.ts';
@@ -58,7 +64,10 @@ test('sharded model.safetensors.index.json loads every shard', () => {
   const b = { shape: [1], data: Float32Array.from([3]) };
   writeFileSync(join(dir, 'model-00001-of-00002.safetensors'), serializeSafetensors({ a }));
   writeFileSync(join(dir, 'model-00002-of-00002.safetensors'), serializeSafetensors({ b }));
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }));
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }),
+  );
   const entries = readModelWeightEntries(dir);
   assert.deepEqual(entries.map((e) => e.name).sort(), ['a', 'b']);
   assert.deepEqual(entries.find((e) => e.name === 'b')!.length, 4);
@@ -70,9 +79,15 @@ test('sharded model.safetensors.index.json loads every shard', () => {
 
 test('truncated safetensors: one clear error', () => {
   const good = readFileSync(join(hfFixture('tiny-opt'), 'model.safetensors'));
-  assert.throws(() => parseSafetensors(good.subarray(0, good.length - 100), 'cut.safetensors'), /cut\.safetensors: tensor ".*": data_offsets end \d+ is past the end of the data section .*truncated/);
+  assert.throws(
+    () => parseSafetensors(good.subarray(0, good.length - 100), 'cut.safetensors'),
+    /cut\.safetensors: tensor ".*": data_offsets end \d+ is past the end of the data section .*truncated/,
+  );
   assert.throws(() => parseSafetensors(good.subarray(0, 5), 'tiny.safetensors'), /too short/);
-  assert.throws(() => parseSafetensors(good.subarray(0, 200), 'head.safetensors'), /header claims \d+ bytes but the file has only 192 .*truncated/);
+  assert.throws(
+    () => parseSafetensors(good.subarray(0, 200), 'head.safetensors'),
+    /header claims \d+ bytes but the file has only 192 .*truncated/,
+  );
 });
 
 test('header offsets past the end: one clear error', () => {
@@ -80,20 +95,32 @@ test('header offsets past the end: one clear error', () => {
   const buf = Buffer.alloc(8 + header.length + 16);
   buf.writeBigUInt64LE(BigInt(header.length));
   buf.write(header, 8);
-  assert.throws(() => parseSafetensors(buf, 'bad.safetensors'), /bad\.safetensors: tensor "w": data_offsets end 1600 is past the end of the data section \(16 bytes/);
+  assert.throws(
+    () => parseSafetensors(buf, 'bad.safetensors'),
+    /bad\.safetensors: tensor "w": data_offsets end 1600 is past the end of the data section \(16 bytes/,
+  );
   const mismatch = JSON.stringify({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } });
   const buf2 = Buffer.alloc(8 + mismatch.length + 16);
   buf2.writeBigUInt64LE(BigInt(mismatch.length));
   buf2.write(mismatch, 8);
-  assert.throws(() => parseSafetensors(buf2, 'm.safetensors'), /shape \[3\] × F32 needs 12 bytes but data_offsets span 16/);
+  assert.throws(
+    () => parseSafetensors(buf2, 'm.safetensors'),
+    /shape \[3\] × F32 needs 12 bytes but data_offsets span 16/,
+  );
 });
 
 test('overlapping tensor offsets are refused (they would silently alias two weights)', () => {
-  const header = JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } });
+  const header = JSON.stringify({
+    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+    b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+  });
   const buf = Buffer.alloc(8 + header.length + 12);
   buf.writeBigUInt64LE(BigInt(header.length));
   buf.write(header, 8);
-  assert.throws(() => parseSafetensors(buf, 'overlap.safetensors'), /overlap\.safetensors: tensor "b": data_offsets \[4, 12\] overlap the previous tensor, which ends at 8/);
+  assert.throws(
+    () => parseSafetensors(buf, 'overlap.safetensors'),
+    /overlap\.safetensors: tensor "b": data_offsets \[4, 12\] overlap the previous tensor, which ends at 8/,
+  );
   const dir = tmp();
   writeFileSync(join(dir, 'w.safetensors'), buf);
   assert.throws(() => readSafetensorsEntries(join(dir, 'w.safetensors')), /overlap/);
@@ -140,7 +167,13 @@ test('stories260K greedy generation from BOS tells the story about Lily', async 
 
 test('Llama-3 "llama3" rope scaling: high frequencies kept, low ones divided by the factor, smooth between', async () => {
   const { ropeInverseFrequencies } = await import('../../src/models/layers.ts');
-  const scaling = { type: 'llama3' as const, factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 }; // Llama-3.2
+  const scaling = {
+    type: 'llama3' as const,
+    factor: 32,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositions: 8192,
+  }; // Llama-3.2
   const plain = ropeInverseFrequencies(64, 500000);
   const scaled = ropeInverseFrequencies(64, 500000, scaling);
   const wavelen = (f: number) => (2 * Math.PI) / f;
@@ -150,7 +183,14 @@ test('Llama-3 "llama3" rope scaling: high frequencies kept, low ones divided by 
     else assert.ok(scaled[i] < plain[i] && scaled[i] > plain[i] / 32);
   }
   const raw = { ...JSON.parse(readFileSync(hfFixture('tiny-llama-gqa-untied/config.json'), 'utf8')) };
-  raw.rope_parameters = { rope_type: 'llama3', rope_theta: 500000, factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+  raw.rope_parameters = {
+    rope_type: 'llama3',
+    rope_theta: 500000,
+    factor: 32,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    original_max_position_embeddings: 8192,
+  };
   assert.deepEqual(configureLlama(raw, 'c').rope.scaling, scaling);
   raw.rope_parameters = { rope_type: 'yarn', rope_theta: 10000 };
   assert.throws(() => configureLlama(raw, 'c'), /rope_type "yarn" is not supported/);

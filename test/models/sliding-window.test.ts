@@ -9,7 +9,9 @@ import type * as OrtTypes from 'onnxruntime-node';
 import { readConfigJson } from '../../src/models/load.ts';
 import { compiled, hfFixture, hfFixtures } from '../helpers.ts';
 
-const WINDOWED = hfFixtures().filter((n) => typeof readConfigJson(hfFixture(`${n}/config.json`)).sliding_window === 'number');
+const WINDOWED = hfFixtures().filter(
+  (n) => typeof readConfigJson(hfFixture(`${n}/config.json`)).sliding_window === 'number',
+);
 
 test('there are sliding-window fixtures to check', () => assert.ok(WINDOWED.length > 0));
 
@@ -23,7 +25,17 @@ for (const rel of WINDOWED) {
       const d = engine.embedDim;
       const n = window * 2 + 5;
       const ids = Array.from({ length: n }, (_, i) => (i * 37 + 11) % Math.min(500, engine.model.numEmbeddings));
-      const emptyCaches = () => new Map<string, OrtTypes.Tensor>(carried.map((c) => [c.name, new ort.Tensor('float32', new Float32Array(0), c.dims.map((x, i) => (i === 0 ? 1 : typeof x === 'number' ? x : 0)))]));
+      const emptyCaches = () =>
+        new Map<string, OrtTypes.Tensor>(
+          carried.map((c) => [
+            c.name,
+            new ort.Tensor(
+              'float32',
+              new Float32Array(0),
+              c.dims.map((x, i) => (i === 0 ? 1 : typeof x === 'number' ? x : 0)),
+            ),
+          ]),
+        );
       const call = async (tokens: number[], past: number, caches: Map<string, OrtTypes.Tensor>) => {
         const feeds: Record<string, OrtTypes.Tensor> = {
           prefix: new ort.Tensor('float32', new Float32Array(0), [1, 0, d]),
@@ -32,7 +44,10 @@ for (const rel of WINDOWED) {
         };
         for (const c of carried) feeds[`past.${c.name}`] = caches.get(c.name)!;
         const r = await session.run(feeds);
-        return { logits: Float32Array.from(r.logits.data as Float32Array), present: new Map(carried.map((c) => [c.name, r[`present.${c.name}`]])) };
+        return {
+          logits: Float32Array.from(r.logits.data as Float32Array),
+          present: new Map(carried.map((c) => [c.name, r[`present.${c.name}`]])),
+        };
       };
       // Per-token cross-entropy of the same ids from the objective graph (no cache, checked against Hugging Face).
       const reference = (await engine.objective(0, null, [ids], false)).tokenCe;
@@ -49,7 +64,10 @@ for (const rel of WINDOWED) {
         const full = await call(ids.slice(0, t + 1), 0, emptyCaches());
         for (let v = 0; v < full.logits.length; v++) worst = Math.max(worst, Math.abs(full.logits[v] - step.logits[v]));
       }
-      assert.ok(worst < 1e-4, `largest difference (logits, per-token CE) between cached and uncached decoding: ${worst}`);
+      assert.ok(
+        worst < 1e-4,
+        `largest difference (logits, per-token CE) between cached and uncached decoding: ${worst}`,
+      );
     } finally {
       await engine.release();
     }

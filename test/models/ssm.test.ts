@@ -12,18 +12,31 @@ import { Graph, type Value } from '../../src/engine/graph/graph.ts';
 import * as op from '../../src/engine/graph/ops.ts';
 import { serialize } from '../../src/engine/graph/onnx.ts';
 import { createSession, initRuntime } from '../../src/engine/runtime.ts';
-import { selectiveScan, selectiveScanSequential, ssdScan, ssdScanSequential, type ScanInputs } from '../../src/models/ssm.ts';
+import {
+  selectiveScan,
+  selectiveScanSequential,
+  ssdScan,
+  ssdScanSequential,
+  type ScanInputs,
+} from '../../src/models/ssm.ts';
 
 const runtime = initRuntime('cpu');
 
-interface Data { dims: { B: number; T: number; D: number; N: number }; inputs: Record<string, Float32Array>; seeds: Record<string, Float32Array> }
+interface Data {
+  dims: { B: number; T: number; D: number; N: number };
+  inputs: Record<string, Float32Array>;
+  seeds: Record<string, Float32Array>;
+}
 
 function data(seed: string, B: number, T: number, D: number, N: number, logAMax: number, withH0: boolean): Data {
   const r = seedrandom(seed);
   const u = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
   const inputs: Record<string, Float32Array> = {
-    dt: u(B * T * D, 0.001, 1.5), A: u(D * N, 0, logAMax).map((v) => -Math.exp(v)),
-    B: u(B * T * N, -2, 2), C: u(B * T * N, -2, 2), x: u(B * T * D, -2, 2),
+    dt: u(B * T * D, 0.001, 1.5),
+    A: u(D * N, 0, logAMax).map((v) => -Math.exp(v)),
+    B: u(B * T * N, -2, 2),
+    C: u(B * T * N, -2, 2),
+    x: u(B * T * D, -2, 2),
   };
   if (withH0) inputs.h0 = u(B * D * N, -2, 2);
   return { dims: { B, T, D, N }, inputs, seeds: { y: u(B * T * D, -1, 1), last: u(B * D * N, -1, 1) } };
@@ -32,18 +45,35 @@ function data(seed: string, B: number, T: number, D: number, N: number, logAMax:
 const GRAD = ['dt', 'B', 'C', 'x', 'h0'];
 
 /** Runs one path; returns y, last and the gradients of Σ y·Ry + Σ last·Rlast w.r.t. the inputs. */
-async function run(path: 'fast' | 'reference', d: Data, chunk: number, group: number): Promise<Record<string, Float32Array>> {
+async function run(
+  path: 'fast' | 'reference',
+  d: Data,
+  chunk: number,
+  group: number,
+): Promise<Record<string, Float32Array>> {
   const { B, T, D, N } = d.dims;
   const g = new Graph(path);
   // The fast path is built with dynamic batch and length, as the models build it; the reference needs a static T.
   const bt = path === 'fast' ? ['B', 'T'] : [B, T];
-  const shapes: Record<string, (number | string)[]> = { dt: [...bt, D], A: [D, N], B: [...bt, N], C: [...bt, N], x: [...bt, D], h0: [bt[0], D, N] };
+  const shapes: Record<string, (number | string)[]> = {
+    dt: [...bt, D],
+    A: [D, N],
+    B: [...bt, N],
+    C: [...bt, N],
+    x: [...bt, D],
+    h0: [bt[0], D, N],
+  };
   const v: Record<string, Value> = {};
   for (const k of Object.keys(d.inputs)) v[k] = g.input(k, 'float32', shapes[k], { requiresGrad: k !== 'A' });
   const inp: ScanInputs = { dt: v.dt, A: v.A, B: v.B, C: v.C, x: v.x, h0: v.h0 ?? null };
   const out = path === 'fast' ? selectiveScan(inp, { chunk, group }) : selectiveScanSequential(inp);
   const dimsOf: Record<string, number[]> = {
-    dt: [B, T, D], A: [D, N], B: [B, T, N], C: [B, T, N], x: [B, T, D], h0: [B, D, N],
+    dt: [B, T, D],
+    A: [D, N],
+    B: [B, T, N],
+    C: [B, T, N],
+    x: [B, T, D],
+    h0: [B, D, N],
   };
   return runWithGradients(g, v, out, d, dimsOf, { y: [B, T, D], last: [B, D, N] });
 }
@@ -67,7 +97,11 @@ async function runWithGradients(
   };
   const loss = op.add(seeded(out.y, 'ry'), seeded(out.last, 'rl'));
   const wrt = GRAD.filter((k) => v[k]);
-  const grads = gradients([loss], [g.scalar(1)], wrt.map((k) => v[k]));
+  const grads = gradients(
+    [loss],
+    [g.scalar(1)],
+    wrt.map((k) => v[k]),
+  );
   g.output(out.y, 'y');
   g.output(out.last, 'last');
   wrt.forEach((k, i) => g.output(grads[i], `d_${k}`));
@@ -130,12 +164,30 @@ for (const [name, B, T, D, N, chunk, group, logA, h0] of CASES) {
 
 // ---------------------------------------------------------------- Mamba-2 (SSD): chunked against one step per position
 
-async function runSsd(path: 'fast' | 'reference', d: { dims: number[]; inputs: Record<string, Float32Array>; seeds: Record<string, Float32Array> }, chunk: number): Promise<Record<string, Float32Array>> {
+async function runSsd(
+  path: 'fast' | 'reference',
+  d: { dims: number[]; inputs: Record<string, Float32Array>; seeds: Record<string, Float32Array> },
+  chunk: number,
+): Promise<Record<string, Float32Array>> {
   const [B, T, H, P, N] = d.dims;
   const g = new Graph(`ssd-${path}`);
   const bt = path === 'fast' ? ['B', 'T'] : [B, T];
-  const shapes: Record<string, (number | string)[]> = { dt: [...bt, H], A: [H], x: [...bt, H, P], B: [...bt, H, N], C: [...bt, H, N], h0: [bt[0], H, P, N] };
-  const dims: Record<string, number[]> = { dt: [B, T, H], A: [H], x: [B, T, H, P], B: [B, T, H, N], C: [B, T, H, N], h0: [B, H, P, N] };
+  const shapes: Record<string, (number | string)[]> = {
+    dt: [...bt, H],
+    A: [H],
+    x: [...bt, H, P],
+    B: [...bt, H, N],
+    C: [...bt, H, N],
+    h0: [bt[0], H, P, N],
+  };
+  const dims: Record<string, number[]> = {
+    dt: [B, T, H],
+    A: [H],
+    x: [B, T, H, P],
+    B: [B, T, H, N],
+    C: [B, T, H, N],
+    h0: [B, H, P, N],
+  };
   const v: Record<string, Value> = {};
   for (const k of Object.keys(d.inputs)) v[k] = g.input(k, 'float32', shapes[k], { requiresGrad: k !== 'A' });
   const inp = { dt: v.dt, A: v.A, x: v.x, B: v.B, C: v.C, h0: v.h0 ?? null };
@@ -155,7 +207,11 @@ for (const [name, B, T, H, P, N, chunk, logA, h0] of SSD_CASES) {
     const r = seedrandom(name);
     const u = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
     const inputs: Record<string, Float32Array> = {
-      dt: u(B * T * H, 0.001, 1.5), A: u(H, 0, logA).map((v) => -Math.exp(v)), x: u(B * T * H * P, -2, 2), B: u(B * T * H * N, -2, 2), C: u(B * T * H * N, -2, 2),
+      dt: u(B * T * H, 0.001, 1.5),
+      A: u(H, 0, logA).map((v) => -Math.exp(v)),
+      x: u(B * T * H * P, -2, 2),
+      B: u(B * T * H * N, -2, 2),
+      C: u(B * T * H * N, -2, 2),
     };
     if (h0) inputs.h0 = u(B * H * P * N, -2, 2);
     const d = { dims: [B, T, H, P, N], inputs, seeds: { y: u(B * T * H * P, -1, 1), last: u(B * H * P * N, -1, 1) } };

@@ -12,7 +12,12 @@ import { readConfigJson } from '../../src/models/load.ts';
 import { ARCHITECTURES } from '../../src/models/registry.ts';
 import { bundled, cosine, fixture, open, relErr, relL2 } from '../helpers.ts';
 
-const withReference = (root: string) => (existsSync(root) ? readdirSync(root).map((n) => join(root, n)).filter((d) => existsSync(join(d, 'reference.json'))) : []);
+const withReference = (root: string) =>
+  existsSync(root)
+    ? readdirSync(root)
+        .map((n) => join(root, n))
+        .filter((d) => existsSync(join(d, 'reference.json')))
+    : [];
 // Fixture folders (test/fixtures/hf/<model>): exact float32 references made on CPU. Bundled models: made with TF32
 // matmuls on an H100, so looser.
 const CASES = [
@@ -22,7 +27,11 @@ const CASES = [
 
 test('every registered architecture has a reference fixture', () => {
   const covered = new Set(CASES.map((c) => String(readConfigJson(join(c.dir, 'config.json')).model_type)));
-  for (const arch of ARCHITECTURES) assert.ok(arch.modelTypes.some((t) => covered.has(t)), `no reference fixture for ${arch.modelTypes.join('/')}`);
+  for (const arch of ARCHITECTURES)
+    assert.ok(
+      arch.modelTypes.some((t) => covered.has(t)),
+      `no reference fixture for ${arch.modelTypes.join('/')}`,
+    );
 });
 
 for (const { dir, exact } of CASES) {
@@ -34,11 +43,23 @@ for (const { dir, exact } of CASES) {
       const check = checkAgainstReference(r, ref, exact);
       assert.ok(check.ok, check.failures.join('; '));
       const lossTol = exact ? 1e-5 : 1e-4;
-      assert.ok(relErr(r.loss_no_mem, ref.loss_no_mem as number) < lossTol, `loss_no_mem ${r.loss_no_mem} vs ${ref.loss_no_mem}`);
-      assert.ok(relErr(r.loss_with_mem, ref.loss_with_mem as number) < lossTol, `loss_with_mem ${r.loss_with_mem} vs ${ref.loss_with_mem}`);
+      assert.ok(
+        relErr(r.loss_no_mem, ref.loss_no_mem as number) < lossTol,
+        `loss_no_mem ${r.loss_no_mem} vs ${ref.loss_no_mem}`,
+      );
+      assert.ok(
+        relErr(r.loss_with_mem, ref.loss_with_mem as number) < lossTol,
+        `loss_with_mem ${r.loss_with_mem} vs ${ref.loss_with_mem}`,
+      );
       // Reference accuracies are float32 values of k/(N-1).
-      assert.ok(Math.abs(r.accuracy_no_mem - (ref.accuracy_no_mem as number)) < 1e-6, `accuracy_no_mem ${r.accuracy_no_mem}`);
-      assert.ok(Math.abs(r.accuracy_with_mem - (ref.accuracy_with_mem as number)) < 1e-6, `accuracy_with_mem ${r.accuracy_with_mem}`);
+      assert.ok(
+        Math.abs(r.accuracy_no_mem - (ref.accuracy_no_mem as number)) < 1e-6,
+        `accuracy_no_mem ${r.accuracy_no_mem}`,
+      );
+      assert.ok(
+        Math.abs(r.accuracy_with_mem - (ref.accuracy_with_mem as number)) < 1e-6,
+        `accuracy_with_mem ${r.accuracy_with_mem}`,
+      );
       const g = ref.grad_mem as number[];
       const err = relL2(r.grad_mem, g);
       if (exact) assert.ok(err < 1e-5, `grad relative L2 error ${err}`);
@@ -65,7 +86,9 @@ for (const { dir, exact } of CASES.filter((c) => c.exact && ROW_BLOCK_FIXTURES.i
     const loaded = await open(dir, { tokenizer: false });
     process.env.CRAM_MAX_BINDING_BYTES = String(48 * 1024);
     try {
-      const blocks = [...buildObjectiveGraph(loaded.model, { grad: true }).external.keys()].filter((k) => k.includes('.rows'));
+      const blocks = [...buildObjectiveGraph(loaded.model, { grad: true }).external.keys()].filter((k) =>
+        k.includes('.rows'),
+      );
       assert.ok(blocks.length >= 2, `expected row blocks, got ${blocks.join(', ')}`);
       const r = await verify(loaded, loaded.engine, ref);
       const check = checkAgainstReference(r, ref, exact);

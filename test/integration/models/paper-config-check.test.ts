@@ -34,21 +34,28 @@ test('cram check plans paper-llama-3.1-8b.yaml against the real config and token
       copyFileSync(join(llama31TokenizerDir(), f), join(model, f));
     }
     // 50 long texts: two consecutive bundled chunks each (over 3072 tokens).
-    const chunks = readFileSync(join(ROOT, 'data/gutenberg/heldout-chunks.jsonl'), 'utf8').trim().split('\n')
+    const chunks = readFileSync(join(ROOT, 'data/gutenberg/heldout-chunks.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
       .map((l) => JSON.parse(l).text as string);
     const rows = Array.from({ length: 50 }, (_, i) => JSON.stringify({ text: `${chunks[i]} ${chunks[i + 1]}` }));
     writeFileSync(join(tmp, 'long.jsonl'), rows.join('\n') + '\n');
     const yaml = readFileSync(join(ROOT, 'configs/paper-llama-3.1-8b.yaml'), 'utf8');
     const edited = yaml
       .replace(/^models: .*$/m, `models: [${JSON.stringify(model)}]`)
-      .replace(/^sources: .*$/m,
-        `sources: [{kind: file, path: ${JSON.stringify(join(tmp, 'long.jsonl'))}, column: text}, random-words]`);
+      .replace(
+        /^sources: .*$/m,
+        `sources: [{kind: file, path: ${JSON.stringify(join(tmp, 'long.jsonl'))}, column: text}, random-words]`,
+      );
     assert.notEqual(edited, yaml);
     const config = join(tmp, 'paper-llama-3.1-8b.yaml');
     writeFileSync(config, edited);
-    const run = (...args: string[]) => spawnSync(process.execPath,
-      ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', ...args],
-      { cwd: ROOT, encoding: 'utf8' });
+    const run = (...args: string[]) =>
+      spawnSync(
+        process.execPath,
+        ['--import', 'tsx', '--import', fixture('forbid-engine.mjs'), 'src/cli/main.ts', ...args],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
 
     const text = run('check', config);
     assert.equal(text.status, 0, text.stderr);
