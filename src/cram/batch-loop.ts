@@ -68,14 +68,14 @@ export interface Hooks<Outcome, Progress extends LoopProgress, Job = never> {
    * Asked between steps (and before the run would end): more jobs to run, joining the running batch at once (their
    * lane's next step, or a new lane). Absent: the jobs given at the start are all there is.
    */
-  admit?: () => Job[];
+  admit?: () => Job[] | Promise<Job[]>;
 }
 
 /** The loop's hooks: progress comes with the rows still running, from which an entry point reports its means. */
 export interface LoopHooks<Row, Outcome, Job = never> {
   onFinish?: (o: Outcome) => void | Promise<void>;
   /** Asked between steps and before the run would end: jobs that join the run now (see Hooks.admit). */
-  admit?: () => Job[];
+  admit?: () => Job[] | Promise<Job[]>;
   /** After each round of lane steps, with the rows still running. */
   onStep?: (p: LoopProgress, active: Row[]) => void;
   /** Checked between steps; when true the loop returns and unfinished jobs are dropped (nothing is emitted for them). */
@@ -181,7 +181,7 @@ export async function runBatched<Job, Row extends { job: Job }, Outcome>(
 
   const lowWater = Math.max(1, Math.floor(limits.maxBatch / 4));
   for (;;) {
-    if (hooks.admit) for (const j of hooks.admit()) enqueue(j);
+    if (hooks.admit) for (const j of await hooks.admit()) enqueue(j);
     if (pending.length === 0 && lanes.length === 0) break;
     if (hooks.shouldStop?.()) return;
     // Open the next lane when there is none, or when the open ones have run low on texts.

@@ -227,7 +227,7 @@ export async function cramAll(
   await runBatched(model, jobs, autoregressive(d, std, settings), settings, {
     onFinish: hooks.onFinish,
     shouldStop: hooks.shouldStop,
-    admit: admit && (() => check(admit())),
+    admit: admit && (async () => check(await admit())),
     onStep:
       hooks.onStep &&
       ((p, active) =>

@@ -398,7 +398,7 @@ export async function progressiveAll(
   await runBatched(model, jobs, progressive(d, std, settings, hooks.onStagePassed), settings, {
     onFinish: hooks.onFinish,
     shouldStop: hooks.shouldStop,
-    admit: admit && (() => check(admit())),
+    admit: admit && (async () => check(await admit())),
     onStep:
       hooks.onStep &&
       ((p, active) =>
