@@ -12,7 +12,6 @@ import { openModel, type CompiledModel } from '../cram/compiled-model.ts';
 import type { InputPart } from '../cram/generate.ts';
 import { cramAll, type CramJob, type CramOutcome } from '../cram/cram.ts';
 import type { AdamWState } from '../cram/adamw.ts';
-import { initMemory } from '../cram/init.ts';
 import {
   progressiveAll,
   PROGRESSIVE_DEFAULTS,
@@ -369,22 +368,24 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     if (st.progressive) {
       const n = st.plan.segments[0].ids.length;
       const w = r?.warm;
+      const warmOk = (K: number) =>
+        !w ||
+        (w.vectors.length === K * d &&
+          (w.adam === null || (w.adam.m.length === w.vectors.length && w.adam.v.length === w.vectors.length)) &&
+          Number.isInteger(w.passed) &&
+          w.passed >= 1 &&
+          w.passed <= n &&
+          Number.isInteger(w.start) &&
+          w.start >= 2 &&
+          w.start <= n);
       if (
         r &&
-        w &&
         r.planSha256 === planSha(st) &&
         r.kOf.length === 1 &&
         Number.isInteger(r.kOf[0]) &&
         r.kOf[0] >= 1 &&
         r.kOf[0] <= maxMemCap(n) &&
-        w.vectors.length === r.kOf[0] * d &&
-        (w.adam === null || (w.adam.m.length === w.vectors.length && w.adam.v.length === w.vectors.length)) &&
-        Number.isInteger(w.passed) &&
-        w.passed >= 1 &&
-        w.passed <= n &&
-        Number.isInteger(w.start) &&
-        w.start >= 2 &&
-        w.start <= n &&
+        warmOk(r.kOf[0]) &&
         r.stepsOf?.length === 1 &&
         Number.isInteger(r.stepsOf[0]) &&
         r.stepsOf[0] >= o.maxSteps &&
@@ -392,7 +393,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
       ) {
         st.kOf = [r.kOf[0]];
         st.stepsOf = [r.stepsOf[0]];
-        st.warm = w;
+        st.warm = w ?? null;
         st.rounds = r.rounds;
         st.steps = r.steps;
       }
@@ -455,7 +456,6 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     stepsOf: [...st.stepsOf],
     ...(st.warm ? { warm: st.warm } : {}),
   });
-  const d = model.embedDim;
 
   /**
    * Progressive one-sequence compression of texts `first` (and of the ones admitted meanwhile): one progressiveAll run
@@ -525,7 +525,9 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
       const K = st.kOf[0];
       const lo = out.passedLength;
       const cap = maxMemCap(n);
-      const moreSteps = Math.min(stepsCeiling, st.stepsOf[0] * 2);
+      // One step escalation per K (twice the stage steps, within maxStepsCeiling): measured, a stage that fails
+      // near a K's capacity is rarely passed by more steps, and each try costs a whole stage budget.
+      const moreSteps = Math.min(stepsCeiling, o.maxSteps * 2);
       if (out.stopReason !== 'diverged' && moreSteps > st.stepsOf[0]) {
         // More steps first: the stage that failed again, from the vectors that passed the one before it.
         st.stepsOf = [moreSteps];
@@ -536,22 +538,18 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
           adam: null,
         };
       } else if (out.stopReason !== 'diverged' && K < cap) {
-        // Then more vectors: the ones so far kept (in front), new ones drawn next to the text; the last passed
-        // length is crammed again first.
-        const K2 = Math.min(cap, Math.max(K + 1, Math.ceil(K * o.growth)));
-        const vectors = new Float32Array(K2 * d);
-        vectors.set(out.memory);
-        vectors.set(initMemory(K2 - K, d, model.embeddingStd(), `compress/${st.seed}/one/K${K2}/grow`), K * d);
-        st.kOf = [K2];
+        // Then more vectors, from a fresh draw and the first stage: measured on gutenberg-llama-s (docs/compressor.md),
+        // the vectors so far with new ones beside them got stuck a few stages on, where a fresh start went through.
+        st.kOf = [Math.min(cap, Math.max(K + 1, Math.ceil(K * o.growth)))];
         st.stepsOf = [o.maxSteps];
-        st.warm = { passed: 1, start: Math.max(2, lo), vectors, adam: null };
+        st.warm = null;
       } else {
         running.delete(j);
         const text = tok.decode(ids.slice(1));
         const why =
           out.stopReason === 'diverged'
             ? 'the loss became non-finite (lower lr)'
-            : `a stage of ${out.failedLength ?? lo + 1} tokens was not passed in ${st.stepsOf[0]} steps (twice, ` +
+            : `a stage of ${(out.failedLength ?? lo + 1) - 1} tokens was not passed in ${st.stepsOf[0]} steps (twice, ` +
               `with an optimizer restart; the step ceiling, --max-steps-ceiling ${stepsCeiling})`;
         const limit =
           K >= model.maxPositions - n - 1
