@@ -265,7 +265,9 @@ async function recall(): Promise<void> {
         row[l] = { status: 'memory failed' };
         continue;
       }
-      const g = await call('POST', '/v1/generate', { prompt: prompts[l], max_tokens: next * 4 });
+      // Enough new tokens for the words wanted, whatever the tokenizer's granularity.
+      const maxTokens = tok.encode(` ${want.join(' ')}`).length + 8;
+      const g = await call('POST', '/v1/generate', { prompt: prompts[l], max_tokens: maxTokens });
       if (g.status !== 200) {
         row[l] = { status: g.status, code: g.json.error.code, message: g.json.error.message };
         continue;
