@@ -41,6 +41,10 @@ const { values: args } = parseArgs({
     recall: { type: 'boolean', default: false },
     paragraphs: { type: 'string', default: '8' },
     buckets: { type: 'string' },
+    store: { type: 'string' },
+    reuse: { type: 'boolean', default: false },
+    until: { type: 'string' },
+    attach: { type: 'string' },
     'min-tokens': { type: 'string', default: '50' },
     'max-tokens': { type: 'string', default: '300' },
     'head-words': { type: 'string', default: '5' },
@@ -50,33 +54,38 @@ const { values: args } = parseArgs({
 });
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-bench-'));
+const recallStart = performance.now();
 const load = () => loadavg().map((x) => Number(x.toFixed(2)));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-const proc = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
-    'serve',
-    '--model',
-    args.model!,
-    '--port',
-    '0',
-    '--store',
-    join(dir, 's.db'),
-    '--backend',
-    'cpu',
-  ],
-  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-);
-process.on('exit', () => proc.kill('SIGKILL'));
+// --attach <url>: use a server that is already running (e.g. another bench's, to collect its results by a deadline).
+const proc = args.attach
+  ? null
+  : spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        '--model',
+        args.model!,
+        '--port',
+        '0',
+        '--store',
+        args.store ?? join(dir, 's.db'),
+        '--backend',
+        'cpu',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+process.on('exit', () => proc?.kill('SIGKILL'));
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
-const base: string = JSON.parse(
-  await new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve)),
-).listening;
+const base: string =
+  args.attach ??
+  JSON.parse(await new Promise<string>((resolve) => createInterface({ input: proc!.stdout! }).once('line', resolve)))
+    .listening;
 const url = new URL(base);
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -106,10 +115,10 @@ function call(method: string, path: string, body?: unknown): Promise<{ status: n
   });
 }
 
-async function untilDone(id: string): Promise<any> {
+async function untilDone(id: string, until = Infinity): Promise<any> {
   for (;;) {
     const r = await call('GET', `/v1/memories/${id}`);
-    if (r.json.status === 'done' || r.json.status === 'failed') return r.json;
+    if (r.json.status === 'done' || r.json.status === 'failed' || Date.now() >= until) return r.json;
     await new Promise((res) => setTimeout(res, 100));
   }
 }
@@ -174,7 +183,7 @@ const result: Record<string, unknown> = {
 
 if (args.recall) {
   await recall();
-  proc.kill('SIGTERM');
+  proc?.kill('SIGTERM');
   process.exit(0);
 }
 
@@ -227,13 +236,28 @@ async function recall(): Promise<void> {
     `recall: ${paras.length} held-out paragraphs (${buckets.map((b) => b.join('–')).join(', ')} tokens), ${args.model}`,
   );
   const layouts = ['placeholder first', 'placeholder after a sentence', 'the text itself', 'nothing'] as const;
-  // All posted at once, as an agent storing several memories would: they share the server's batches.
+  // All posted at once, as an agent storing several memories would: they share the server's batches. With --reuse
+  // (a rerun on the --store of an interrupted run), memories 1…N are these paragraphs: they resume, nothing is posted.
   const t0 = performance.now();
   const posted = [];
-  for (const p of paras) posted.push((await call('POST', '/v1/memories', { text: p.text })).json);
+  for (const [i, p] of paras.entries()) {
+    if (!args.reuse) posted.push((await call('POST', '/v1/memories', { text: p.text })).json);
+    else {
+      const m = (await call('GET', `/v1/memories/mem-id-${i + 1}`)).json;
+      if (m.tokens !== tok.encode(p.text).length - 1)
+        throw new Error(`--reuse: mem-id-${i + 1} is not paragraph ${i + 1}`);
+      posted.push(m);
+    }
+  }
+  // --until: stop waiting then (ISO time, or HH:MM UTC today); unfinished memories are recorded as they stand.
+  const until = args.until
+    ? Date.parse(
+        /^\d\d:\d\d$/.test(args.until) ? `${new Date().toISOString().slice(0, 10)}T${args.until}:00Z` : args.until,
+      )
+    : Infinity;
   const rows: Record<string, unknown>[] = [];
   for (const [i, p] of paras.entries()) {
-    const done = await untilDone(posted[i].id);
+    const done = await untilDone(posted[i].id, until);
     const row: Record<string, unknown> = {
       bucket: p.bucket,
       book: p.book,
@@ -246,7 +270,13 @@ async function recall(): Promise<void> {
       rounds: done.stats?.rounds ?? null,
       batched_steps: done.stats?.batched_steps ?? null,
       error: done.error ?? done.stats?.one_sequence_error ?? null,
+      runs: done.runs,
     };
+    // Not finished by --until: recorded as it stands (its progress); only the prompts without the memory are run.
+    if (done.status !== 'done' && done.status !== 'failed') {
+      row.status = `${done.status} at the deadline`;
+      row.progress = done.progress ?? null;
+    }
     log(
       `  ${i + 1}/${paras.length} ${p.book}: ${posted[i].tokens} tokens → ${done.status}` +
         `${row.one_sequence ? '' : ' (not one sequence)'} (${row.compress_seconds} s, ${row.vectors} vectors)`,
@@ -262,7 +292,7 @@ async function recall(): Promise<void> {
     };
     for (const l of layouts) {
       if (done.status !== 'done' && l.startsWith('placeholder')) {
-        row[l] = { status: 'memory failed' };
+        row[l] = { status: done.status === 'failed' ? 'memory failed' : 'memory not finished' };
         continue;
       }
       // Enough new tokens for the words wanted, whatever the tokenizer's granularity.
@@ -278,7 +308,19 @@ async function recall(): Promise<void> {
       row[l] = { matched_words: k, of: want.length, continuation: g.json.text };
     }
     rows.push(row);
+    write(rows, true);
   }
+  write(rows, false);
+}
+
+/** Writes the recall results so far (partial: more paragraphs to come) and, at the end, prints the table. */
+function write(rows: Record<string, unknown>[], partial: boolean): void {
+  const head = Number(args['head-words']);
+  const next = Number(args['next-words']);
+  const buckets = args.buckets
+    ? args.buckets.split(',').map((b) => b.split('-').map(Number) as [number, number])
+    : [[Number(args['min-tokens']), Number(args['max-tokens'])] as [number, number]];
+  const layouts = ['placeholder first', 'placeholder after a sentence', 'the text itself', 'nothing'] as const;
   // Per length bucket: compressed exactly as one sequence, vectors, seconds, exact next words per layout, refusals.
   const table = buckets.map(([min, max]) => {
     const b = `${min}–${max}`;
@@ -286,7 +328,7 @@ async function recall(): Promise<void> {
     const nums = (k: string) => rs.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
     const range = (xs: number[]) => (xs.length ? `${Math.min(...xs)}–${Math.max(...xs)}` : '–');
     const layout = (l: string) => {
-      const rl = rs.map((r) => r[l] as { matched_words?: number; of?: number; status?: unknown });
+      const rl = rs.map((r) => (r[l] ?? {}) as { matched_words?: number; of?: number; status?: unknown });
       const answered = rl.filter((x) => x.matched_words !== undefined);
       return {
         exact: `${answered.filter((x) => x.matched_words === x.of).length}/${answered.length}`,
@@ -294,7 +336,7 @@ async function recall(): Promise<void> {
           ? Number((answered.reduce((a, x) => a + x.matched_words! / x.of!, 0) / answered.length).toFixed(3))
           : null,
         refused: rl.filter((x) => x.status === 422).length,
-        not_available: rl.filter((x) => x.status === 'memory failed').length,
+        not_available: rl.filter((x) => x.matched_words === undefined && x.status !== 422).length,
       };
     };
     return {
@@ -304,6 +346,7 @@ async function recall(): Promise<void> {
       compressed_one_sequence: `${rs.filter((r) => r.one_sequence).length}/${rs.length}`,
       stored_in_segments: rs.filter((r) => r.status === 'done' && !r.one_sequence).length,
       failed: rs.filter((r) => r.status === 'failed').length,
+      unfinished: rs.filter((r) => String(r.status).endsWith('at the deadline')).length,
       vectors: range(nums('vectors')),
       compress_seconds: range(nums('compress_seconds')),
       layouts: Object.fromEntries(layouts.map((l) => [l, layout(l)])),
@@ -325,7 +368,8 @@ async function recall(): Promise<void> {
         head_words: head,
         next_words: next,
         load_at_end: load(),
-        seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+        seconds: Number(((performance.now() - recallStart) / 1000).toFixed(1)),
+        partial,
         table,
         paragraphs: rows,
       },
@@ -333,6 +377,7 @@ async function recall(): Promise<void> {
       1,
     ) + '\n',
   );
+  if (partial) return;
   console.log(
     `| model | tokens | one sequence | vectors | s | (a) memory first | (b) after a sentence | (c) text | (d) nothing |\n` +
       '|---|---|---|---|---|---|---|---|---|',
@@ -429,7 +474,7 @@ if (!args['rss-only']) {
 }
 result.load_at_end = load();
 
-proc.kill('SIGTERM');
+proc?.kill('SIGTERM');
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 const out = join(
   ROOT,
