@@ -85,3 +85,23 @@ test('progressive: a text admitted between steps joins the running batch at once
   assert.equal(await decompress(ok(results[1]), { model: loaded }), short);
   assert.equal(await decompress(ok(results[0]), { model: loaded }), long);
 });
+
+test('progressive: a stage that fails gets more steps, then more vectors; at the limit the message names the flags', async () => {
+  // K from 1, a few passes per stage, at most 3 vectors: every escalation is taken, then the text fails.
+  const tight = { ...opts, tokensPerVector: 100, maxSteps: 5, maxMem: 3 };
+  const cps: CompressCheckpoint[] = [];
+  const [r] = await compressMany([long], { ...tight, onCheckpoint: (_, c) => cps.push(c) });
+  assert.equal(r.ok, false);
+  const message = (r as Extract<CompressResult, { ok: false }>).error.message;
+  assert.match(message, /^the text \(26 tokens, .*\) was not reproduced exactly as one sequence with K=3 vector/);
+  assert.match(message, /raise --max-mem \(now 3\) or --max-steps-ceiling \(now 20\)/);
+  assert.match(message, /--segment-tokens 12/);
+  // The escalations, in order: twice the stage steps at K = 1, then K = 2 (fresh vectors), its steps, then K = 3.
+  const ladder = cps.filter((c) => !c.warm?.adam).map((c) => `K${c.kOf[0]}×${c.stepsOf![0]}`);
+  assert.deepEqual(ladder, ['K1×10', 'K2×5', 'K2×10', 'K3×5', 'K3×10']);
+  // A job resumed after an escalation goes on at the K it had reached.
+  const atK2 = cps.find((c) => c.kOf[0] === 2 && !c.warm)!;
+  const ks: number[] = [];
+  await compressMany([{ text: long, resume: atK2 }], { ...tight, onProgress: (_, p) => ks.push(...p.kValues) });
+  assert.equal(ks[0], 2);
+});
