@@ -587,6 +587,8 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
         lrReset: true,
         maxBatch: settings.maxBatch,
         maxBatchTokens: settings.maxBatchTokens,
+        // Each memory has its own K (lane): let them all step, in turn, rather than two at a time.
+        maxLanes: Infinity,
       },
       {
         onFinish,

@@ -47,6 +47,11 @@ export interface BatchLimits {
   maxBatch: number;
   /** Most positions (longest row × texts) in one forward pass. */
   maxBatchTokens: number;
+  /**
+   * Most lanes (K values) stepping at a time (default 2). More lanes step alternately, each its own pass: for runs
+   * whose texts mostly differ in K (compressMany's one-sequence memories), so that none waits for another to end.
+   */
+  maxLanes?: number;
 }
 
 /** Counts in texts. */
@@ -180,14 +185,18 @@ export async function runBatched<Job, Row extends { job: Job }, Outcome>(
   };
 
   const lowWater = Math.max(1, Math.floor(limits.maxBatch / 4));
+  const maxLanes = limits.maxLanes ?? 2;
   for (;;) {
     if (hooks.admit) for (const j of await hooks.admit()) enqueue(j);
     if (pending.length === 0 && lanes.length === 0) break;
     if (hooks.shouldStop?.()) return;
     // Open the next lane when there is none, or when the open ones have run low on texts.
-    const open = lanes.reduce((a, l) => a + live(l), 0);
-    if (pending.length > 0 && (lanes.length === 0 || (lanes.length < 2 && open <= lowWater)))
+    let open = lanes.reduce((a, l) => a + live(l), 0);
+    while (pending.length > 0 && (lanes.length === 0 || (lanes.length < maxLanes && open <= lowWater))) {
       lanes.push(pending.shift()!);
+      if (maxLanes === 2) break;
+      open += live(lanes[lanes.length - 1]);
+    }
     for (const lane of lanes) {
       if (hooks.shouldStop?.()) return;
       await admit(lane);

@@ -63,6 +63,8 @@ export interface ProgressiveSettings {
   maxBatch: number;
   /** Most (K + longest stage) × texts positions in one forward pass (larger batches are stepped in chunks). */
   maxBatchTokens: number;
+  /** Most lanes (K values) stepping at a time (batch-loop.ts; default 2). */
+  maxLanes?: number;
 }
 
 export const PROGRESSIVE_DEFAULTS: ProgressiveSettings = {

@@ -229,3 +229,13 @@ test('admit: a job of a new K opens a lane; the run waits for admitted jobs befo
   assert.deepEqual(passes, ['1:a', '3:b', '3:b']);
   assert.deepEqual(out, ['a#0@1', 'b#0@2']);
 });
+
+test('maxLanes: texts of different K all step in turn instead of two lanes at a time', async () => {
+  const jobs = () => [job('a', 1, 3, 2), job('b', 2, 3, 2), job('c', 3, 3, 2)];
+  const two: string[] = [];
+  await runBatched(model, jobs(), scripted(two), { maxBatch: 32, maxBatchTokens: 1000 });
+  assert.deepEqual(two, ['1:a', '1:a', '2:b', '2:b', '3:c', '3:c']);
+  const all: string[] = [];
+  await runBatched(model, jobs(), scripted(all), { maxBatch: 32, maxBatchTokens: 1000, maxLanes: Infinity });
+  assert.deepEqual(all, ['1:a', '2:b', '3:c', '1:a', '2:b', '3:c']);
+});
