@@ -233,11 +233,12 @@ async function recall(): Promise<void> {
     return ps.map((p) => ({ ...p, bucket: `${min}–${max}` }));
   });
   log(
-    `recall: ${paras.length} held-out paragraphs (${buckets.map((b) => b.join('–')).join(', ')} tokens), ${args.model}`,
+    `recall: ${paras.length} held-out paragraphs (${buckets.map((b) => b.join('–')).join(', ')} tokens), ` +
+      `${args.model}`,
   );
   const layouts = ['placeholder first', 'placeholder after a sentence', 'the text itself', 'nothing'] as const;
   // All posted at once, as an agent storing several memories would: they share the server's batches. With --reuse
-  // (a rerun on the --store of an interrupted run), memories 1…N are these paragraphs: they resume, nothing is posted.
+  // (a rerun on the --store of an interrupted run), memories 1…N are these paragraphs: they resume, none is posted.
   const t0 = performance.now();
   const posted = [];
   for (const [i, p] of paras.entries()) {
@@ -379,7 +380,8 @@ function write(rows: Record<string, unknown>[], partial: boolean): void {
   );
   if (partial) return;
   console.log(
-    `| model | tokens | one sequence | vectors | s | (a) memory first | (b) after a sentence | (c) text | (d) nothing |\n` +
+    `| model | tokens | one sequence | vectors | s | (a) memory first | (b) after a sentence | (c) text | ` +
+      `(d) nothing |\n` +
       '|---|---|---|---|---|---|---|---|---|',
   );
   for (const r of table) {

@@ -549,7 +549,8 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
         const why =
           out.stopReason === 'diverged'
             ? 'the loss became non-finite (lower lr)'
-            : `a stage of ${(out.failedLength ?? lo + 1) - 1} tokens was not passed in ${st.stepsOf[0]} steps (twice, ` +
+            : `a stage of ${(out.failedLength ?? lo + 1) - 1} tokens was not passed in ${st.stepsOf[0]} steps ` +
+              `(twice, ` +
               `with an optimizer restart; the step ceiling, --max-steps-ceiling ${stepsCeiling})`;
         const limit =
           K >= model.maxPositions - n - 1
@@ -559,7 +560,8 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
           ok: false,
           error: new CompressError(
             `the text (${n - 1} tokens, ${snippet(text)}) was not reproduced exactly as one sequence with K=${K} ` +
-              `vector(s), the limit: greedy regeneration exact for its first ${lo - 1} tokens, then ${why}; ${limit}; ` +
+              `vector(s), the limit: greedy regeneration exact for its first ${lo - 1} tokens, ` +
+              `then ${why}; ${limit}; ` +
               `or compress it in segments (--segment-tokens 12: it then comes back exactly, but cannot open a prompt)`,
           ),
         });

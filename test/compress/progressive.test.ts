@@ -21,7 +21,7 @@ const ok = (r: CompressResult) => {
 };
 const opts = { model: loaded, progressive: true, segmentTokens: 4096, stageTokens: 8, seed: 3 };
 
-test('progressive: one sequence grown in stages, exact; checkpoints at passed stages resume to the same vectors', async () => {
+test('progressive: one sequence grown in stages, exact; stage checkpoints resume to the same vectors', async () => {
   const cps: CompressCheckpoint[] = [];
   const [r] = await compressMany([long], { ...opts, onCheckpoint: (_, c) => cps.push(c) });
   const file = ok(r);
@@ -86,7 +86,7 @@ test('progressive: a text admitted between steps joins the running batch at once
   assert.equal(await decompress(ok(results[0]), { model: loaded }), long);
 });
 
-test('progressive: a stage that fails gets more steps, then more vectors; at the limit the message names the flags', async () => {
+test('progressive: a failed stage gets more steps, then more vectors; at the limit, flags are named', async () => {
   // K from 1, a few passes per stage, at most 3 vectors: every escalation is taken, then the text fails.
   const tight = { ...opts, tokensPerVector: 100, maxSteps: 5, maxMem: 3 };
   const cps: CompressCheckpoint[] = [];

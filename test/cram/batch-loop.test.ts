@@ -160,7 +160,7 @@ test('best so far: the snapshot is taken at a strict improvement; patience, max 
   assert.equal(solved.stop({ maxSteps: 1, patience: 9 }, 1, true), 'solved', 'solved wins over the step limit');
 });
 
-test('admit: a job admitted mid-run joins its lane at the next step, finishes, and leaves the others unchanged', async () => {
+test('admit: a job admitted mid-run joins its lane at the next step, finishes, the others unchanged', async () => {
   const run = async (withAdmit: boolean) => {
     const passes: string[] = [];
     const out: string[] = [];
