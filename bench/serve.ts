@@ -15,7 +15,9 @@
  * then for each, greedy continuation of (a) `[mem-id-N]` + the paragraph's first `--head-words` words, (b) a preceding
  * sentence + the same, (c) the paragraph itself, a newline, the same first words, (d) the first words alone, is
  * compared with the paragraph's true next `--next-words` words (exact words in order from the first; a refusal is
- * counted as such). Writes bench/results/serve-recall-<date>.json and prints a markdown table.
+ * counted as such). `--buckets 50-80,140-180,280-320` takes `--paragraphs` per length bucket instead (each book used
+ * once). All memories are posted at once (they share the server's batches). Writes
+ * bench/results/serve-recall-<date>[-label].json and prints a markdown table per bucket.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +40,11 @@ const { values: args } = parseArgs({
     label: { type: 'string', default: '' },
     recall: { type: 'boolean', default: false },
     paragraphs: { type: 'string', default: '8' },
+    buckets: { type: 'string' },
+    store: { type: 'string' },
+    reuse: { type: 'boolean', default: false },
+    until: { type: 'string' },
+    attach: { type: 'string' },
     'min-tokens': { type: 'string', default: '50' },
     'max-tokens': { type: 'string', default: '300' },
     'head-words': { type: 'string', default: '5' },
@@ -47,33 +54,38 @@ const { values: args } = parseArgs({
 });
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cram-serve-bench-'));
+const recallStart = performance.now();
 const load = () => loadavg().map((x) => Number(x.toFixed(2)));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-const proc = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
-    'serve',
-    '--model',
-    args.model!,
-    '--port',
-    '0',
-    '--store',
-    join(dir, 's.db'),
-    '--backend',
-    'cpu',
-  ],
-  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-);
-process.on('exit', () => proc.kill('SIGKILL'));
+// --attach <url>: use a server that is already running (e.g. another bench's, to collect its results by a deadline).
+const proc = args.attach
+  ? null
+  : spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        '--model',
+        args.model!,
+        '--port',
+        '0',
+        '--store',
+        args.store ?? join(dir, 's.db'),
+        '--backend',
+        'cpu',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+process.on('exit', () => proc?.kill('SIGKILL'));
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
-const base: string = JSON.parse(
-  await new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve)),
-).listening;
+const base: string =
+  args.attach ??
+  JSON.parse(await new Promise<string>((resolve) => createInterface({ input: proc!.stdout! }).once('line', resolve)))
+    .listening;
 const url = new URL(base);
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -103,10 +115,10 @@ function call(method: string, path: string, body?: unknown): Promise<{ status: n
   });
 }
 
-async function untilDone(id: string): Promise<any> {
+async function untilDone(id: string, until = Infinity): Promise<any> {
   for (;;) {
     const r = await call('GET', `/v1/memories/${id}`);
-    if (r.json.status === 'done' || r.json.status === 'failed') return r.json;
+    if (r.json.status === 'done' || r.json.status === 'failed' || Date.now() >= until) return r.json;
     await new Promise((res) => setTimeout(res, 100));
   }
 }
@@ -171,17 +183,23 @@ const result: Record<string, unknown> = {
 
 if (args.recall) {
   await recall();
-  proc.kill('SIGTERM');
+  proc?.kill('SIGTERM');
   process.exit(0);
 }
 
 /** Held-out paragraphs: whole sentences from the start of each book's chunk, within the token range, round-tripping. */
-function paragraphs(count: number, min: number, max: number): { text: string; before: string; book: string }[] {
+function paragraphs(
+  count: number,
+  min: number,
+  max: number,
+  skip: Set<string> = new Set(),
+): { text: string; before: string; book: string }[] {
   const out: { text: string; before: string; book: string }[] = [];
   const tokens = (t: string) => tok.encode(t).length - 1;
   for (const line of readFileSync(join(ROOT, 'data/gutenberg/heldout-chunks.jsonl'), 'utf8').split('\n')) {
     if (out.length >= count || line.trim() === '') continue;
     const book = JSON.parse(line) as { id: string; text: string };
+    if (skip.has(book.id)) continue;
     const sentences = book.text.replace(/\s+/g, ' ').match(/[^.!?]+[.!?]+["')\]]*\s*/g) ?? [];
     // Skip the first sentence (it becomes the "preceding sentence"), then take sentences until min tokens.
     let cur = '';
@@ -203,66 +221,138 @@ function paragraphs(count: number, min: number, max: number): { text: string; be
 async function recall(): Promise<void> {
   const head = Number(args['head-words']);
   const next = Number(args['next-words']);
-  const paras = paragraphs(Number(args.paragraphs), Number(args['min-tokens']), Number(args['max-tokens']));
+  const buckets = args.buckets
+    ? args.buckets.split(',').map((b) => b.split('-').map(Number) as [number, number])
+    : [[Number(args['min-tokens']), Number(args['max-tokens'])] as [number, number]];
+  const count = Number(args.paragraphs);
+  // Every bucket's paragraphs, from different books where the chunks allow (a book used once is not used again).
+  const used = new Set<string>();
+  const paras = buckets.flatMap(([min, max]) => {
+    const ps = paragraphs(count, min, max, used);
+    for (const p of ps) used.add(p.book);
+    return ps.map((p) => ({ ...p, bucket: `${min}–${max}` }));
+  });
   log(
-    `recall: ${paras.length} held-out paragraphs of ${args['min-tokens']}–${args['max-tokens']} tokens, ${args.model}`,
+    `recall: ${paras.length} held-out paragraphs (${buckets.map((b) => b.join('–')).join(', ')} tokens), ` +
+      `${args.model}`,
   );
   const layouts = ['placeholder first', 'placeholder after a sentence', 'the text itself', 'nothing'] as const;
-  const rows: Record<string, unknown>[] = [];
-  const score = new Map<string, { words: number; exact: number; refused: number; n: number }>(
-    layouts.map((l) => [l, { words: 0, exact: 0, refused: 0, n: 0 }]),
-  );
+  // All posted at once, as an agent storing several memories would: they share the server's batches. With --reuse
+  // (a rerun on the --store of an interrupted run), memories 1…N are these paragraphs: they resume, none is posted.
+  const t0 = performance.now();
+  const posted = [];
   for (const [i, p] of paras.entries()) {
-    const t0 = performance.now();
-    const posted = await call('POST', '/v1/memories', { text: p.text });
-    const done = await untilDone(posted.json.id);
+    if (!args.reuse) posted.push((await call('POST', '/v1/memories', { text: p.text })).json);
+    else {
+      const m = (await call('GET', `/v1/memories/mem-id-${i + 1}`)).json;
+      if (m.tokens !== tok.encode(p.text).length - 1)
+        throw new Error(`--reuse: mem-id-${i + 1} is not paragraph ${i + 1}`);
+      posted.push(m);
+    }
+  }
+  // --until: stop waiting then (ISO time, or HH:MM UTC today); unfinished memories are recorded as they stand.
+  const until = args.until
+    ? Date.parse(
+        /^\d\d:\d\d$/.test(args.until) ? `${new Date().toISOString().slice(0, 10)}T${args.until}:00Z` : args.until,
+      )
+    : Infinity;
+  const rows: Record<string, unknown>[] = [];
+  for (const [i, p] of paras.entries()) {
+    const done = await untilDone(posted[i].id, until);
     const row: Record<string, unknown> = {
+      bucket: p.bucket,
       book: p.book,
-      tokens: posted.json.tokens,
+      tokens: posted[i].tokens,
       status: done.status,
-      compress_s: Number(((performance.now() - t0) / 1000).toFixed(1)),
+      one_sequence: done.status === 'done' && done.stats?.layout !== 'segments',
+      done_after_s: Number(((performance.now() - t0) / 1000).toFixed(1)),
+      compress_seconds: done.stats?.compress_seconds ?? null,
       vectors: done.stats?.vectors ?? null,
       rounds: done.stats?.rounds ?? null,
-      error: done.error ?? null,
+      batched_steps: done.stats?.batched_steps ?? null,
+      error: done.error ?? done.stats?.one_sequence_error ?? null,
+      runs: done.runs,
     };
+    // Not finished by --until: recorded as it stands (its progress); only the prompts without the memory are run.
+    if (done.status !== 'done' && done.status !== 'failed') {
+      row.status = `${done.status} at the deadline`;
+      row.progress = done.progress ?? null;
+    }
     log(
-      `  ${i + 1}/${paras.length} ${p.book}: ${posted.json.tokens} tokens → ${done.status} (${row.compress_s} s, ${row.vectors} vectors)`,
+      `  ${i + 1}/${paras.length} ${p.book}: ${posted[i].tokens} tokens → ${done.status}` +
+        `${row.one_sequence ? '' : ' (not one sequence)'} (${row.compress_seconds} s, ${row.vectors} vectors)`,
     );
     const words = p.text.split(' ');
     const first = words.slice(0, head).join(' ');
     const want = words.slice(head, head + next);
     const prompts: Record<(typeof layouts)[number], string> = {
-      'placeholder first': `[${posted.json.id}]${first}`,
-      'placeholder after a sentence': `${p.before} [${posted.json.id}]${first}`,
+      'placeholder first': `[${posted[i].id}]${first}`,
+      'placeholder after a sentence': `${p.before} [${posted[i].id}]${first}`,
       'the text itself': `${p.text}\n${first}`,
       nothing: first,
     };
     for (const l of layouts) {
-      if (done.status !== 'done' && l.startsWith('placeholder')) continue;
-      const g = await call('POST', '/v1/generate', { prompt: prompts[l], max_tokens: next * 4 });
-      const s = score.get(l)!;
-      s.n++;
+      if (done.status !== 'done' && l.startsWith('placeholder')) {
+        row[l] = { status: done.status === 'failed' ? 'memory failed' : 'memory not finished' };
+        continue;
+      }
+      // Enough new tokens for the words wanted, whatever the tokenizer's granularity.
+      const maxTokens = tok.encode(` ${want.join(' ')}`).length + 8;
+      const g = await call('POST', '/v1/generate', { prompt: prompts[l], max_tokens: maxTokens });
       if (g.status !== 200) {
-        s.refused++;
-        row[l] = { status: g.status, code: g.json.error.code };
+        row[l] = { status: g.status, code: g.json.error.code, message: g.json.error.message };
         continue;
       }
       const got = (g.json.text as string).trimStart().split(/\s+/).slice(0, next);
       let k = 0;
       while (k < want.length && got[k] === want[k]) k++;
-      s.words += k / want.length;
-      if (k === want.length) s.exact++;
       row[l] = { matched_words: k, of: want.length, continuation: g.json.text };
     }
     rows.push(row);
+    write(rows, true);
   }
-  const table = [...score].map(([l, s]) => ({
-    layout: l,
-    prompts: s.n,
-    exact_next_words: s.n - s.refused ? `${s.exact}/${s.n - s.refused}` : '–',
-    mean_fraction_of_next_words: s.n - s.refused ? Number((s.words / (s.n - s.refused)).toFixed(3)) : null,
-    refused: s.refused,
-  }));
+  write(rows, false);
+}
+
+/** Writes the recall results so far (partial: more paragraphs to come) and, at the end, prints the table. */
+function write(rows: Record<string, unknown>[], partial: boolean): void {
+  const head = Number(args['head-words']);
+  const next = Number(args['next-words']);
+  const buckets = args.buckets
+    ? args.buckets.split(',').map((b) => b.split('-').map(Number) as [number, number])
+    : [[Number(args['min-tokens']), Number(args['max-tokens'])] as [number, number]];
+  const layouts = ['placeholder first', 'placeholder after a sentence', 'the text itself', 'nothing'] as const;
+  // Per length bucket: compressed exactly as one sequence, vectors, seconds, exact next words per layout, refusals.
+  const table = buckets.map(([min, max]) => {
+    const b = `${min}–${max}`;
+    const rs = rows.filter((r) => r.bucket === b);
+    const nums = (k: string) => rs.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
+    const range = (xs: number[]) => (xs.length ? `${Math.min(...xs)}–${Math.max(...xs)}` : '–');
+    const layout = (l: string) => {
+      const rl = rs.map((r) => (r[l] ?? {}) as { matched_words?: number; of?: number; status?: unknown });
+      const answered = rl.filter((x) => x.matched_words !== undefined);
+      return {
+        exact: `${answered.filter((x) => x.matched_words === x.of).length}/${answered.length}`,
+        mean_fraction: answered.length
+          ? Number((answered.reduce((a, x) => a + x.matched_words! / x.of!, 0) / answered.length).toFixed(3))
+          : null,
+        refused: rl.filter((x) => x.status === 422).length,
+        not_available: rl.filter((x) => x.matched_words === undefined && x.status !== 422).length,
+      };
+    };
+    return {
+      bucket: b,
+      paragraphs: rs.length,
+      tokens: range(nums('tokens')),
+      compressed_one_sequence: `${rs.filter((r) => r.one_sequence).length}/${rs.length}`,
+      stored_in_segments: rs.filter((r) => r.status === 'done' && !r.one_sequence).length,
+      failed: rs.filter((r) => r.status === 'failed').length,
+      unfinished: rs.filter((r) => String(r.status).endsWith('at the deadline')).length,
+      vectors: range(nums('vectors')),
+      compress_seconds: range(nums('compress_seconds')),
+      layouts: Object.fromEntries(layouts.map((l) => [l, layout(l)])),
+    };
+  });
   const out = join(
     ROOT,
     'bench/results',
@@ -275,9 +365,12 @@ async function recall(): Promise<void> {
       {
         ...result,
         model: args.model,
+        server_defaults: true,
         head_words: head,
         next_words: next,
         load_at_end: load(),
+        seconds: Number(((performance.now() - recallStart) / 1000).toFixed(1)),
+        partial,
         table,
         paragraphs: rows,
       },
@@ -285,13 +378,20 @@ async function recall(): Promise<void> {
       1,
     ) + '\n',
   );
+  if (partial) return;
   console.log(
-    `| layout | prompts | all ${next} next words exact | mean fraction of the next words | refused (422) |\n|---|---|---|---|---|`,
+    `| model | tokens | one sequence | vectors | s | (a) memory first | (b) after a sentence | (c) text | ` +
+      `(d) nothing |\n` +
+      '|---|---|---|---|---|---|---|---|---|',
   );
-  for (const r of table)
+  for (const r of table) {
+    const L = r.layouts;
     console.log(
-      `| ${r.layout} | ${r.prompts} | ${r.exact_next_words} | ${r.mean_fraction_of_next_words ?? '–'} | ${r.refused} |`,
+      `| ${args.model} | ${r.tokens} | ${r.compressed_one_sequence} | ${r.vectors} | ${r.compress_seconds} | ` +
+        `${L['placeholder first'].exact} | refused ${L['placeholder after a sentence'].refused} | ` +
+        `${L['the text itself'].exact} | ${L.nothing.exact} |`,
     );
+  }
   log(`written ${out}`);
 }
 
@@ -376,7 +476,7 @@ if (!args['rss-only']) {
 }
 result.load_at_end = load();
 
-proc.kill('SIGTERM');
+proc?.kill('SIGTERM');
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 const out = join(
   ROOT,

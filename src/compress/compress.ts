@@ -10,7 +10,14 @@
 import type { LoadedModel } from '../models/load.ts';
 import { openModel, type CompiledModel } from '../cram/compiled-model.ts';
 import type { InputPart } from '../cram/generate.ts';
-import { cramAll, type CramOutcome } from '../cram/cram.ts';
+import { cramAll, type CramJob, type CramOutcome } from '../cram/cram.ts';
+import type { AdamWState } from '../cram/adamw.ts';
+import {
+  progressiveAll,
+  PROGRESSIVE_DEFAULTS,
+  type ProgressiveJob,
+  type ProgressiveOutcome,
+} from '../cram/progressive.ts';
 import { cramFields, cramSettings } from '../config/settings.ts';
 import { DEFAULTS } from './defaults.ts';
 import { greedyGenerate } from '../cram/generate.ts';
@@ -78,6 +85,15 @@ export interface CompressOptions extends ModelOption {
   maxMem?: number;
   lr?: number;
   seed?: number;
+  /**
+   * Cram a text that is one segment (segmentTokens ≥ its tokens) by progressive growth: the target is its first
+   * tokens, then `stageTokens` more per passed stage, the vectors warm-started from one stage into the next; each
+   * stage gets `maxSteps` passes (and once more after an optimizer restart), escalated ×2 up to maxStepsCeiling, then
+   * more vectors (K × growth, the vectors so far kept). The memory service's default; see docs/compressor.md.
+   */
+  progressive?: boolean;
+  /** Progressive growth: tokens added per passed stage (also the first stage's length). */
+  stageTokens?: number;
   onProgress?: (p: CompressProgress) => void;
 }
 
@@ -150,6 +166,12 @@ export interface CompressCheckpoint {
   done: (Float32Array | null)[];
   /** Step limit per segment (escalated); absent: maxSteps for every segment. */
   stepsOf?: number[];
+  /**
+   * Progressive one-sequence compression: the vectors to go on from (K = kOf[0] of them), the prefix length they
+   * reproduce exactly (`passed`, tokens with the first), the stage to start at, and the optimizer state after the
+   * stage that passed (null: a fresh one, after an escalation).
+   */
+  warm?: { passed: number; start: number; vectors: Float32Array; adam: AdamWState | null };
 }
 
 /** One text for compressMany: the text, its seed (default: options.seed) and a checkpoint to resume from. */
@@ -191,6 +213,10 @@ interface TextState {
   /** When the text joined (performance.now()). */
   start: number;
   resume: CompressCheckpoint | null;
+  /** Crammed as one sequence by progressive growth (options.progressive and one segment). */
+  progressive: boolean;
+  /** Progressive: where the next round starts (null: fresh vectors, the first stage). */
+  warm: CompressCheckpoint['warm'] | null;
 }
 
 /**
@@ -209,6 +235,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     ['segmentTokens', o.segmentTokens],
     ['maxSteps', o.maxSteps],
     ['patience', o.patience],
+    ['stageTokens', o.stageTokens],
   ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new CompressError(`${k} must be a positive integer, got ${v}`);
   }
@@ -251,9 +278,14 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
       result: null,
       start,
       resume,
+      progressive: false,
+      warm: null,
     };
   };
-  const planSha = (st: TextState) => idsSha256([o.segmentTokens, ...st.plan!.segments.flatMap((s) => [-1, ...s.ids])]);
+  const planSha = (st: TextState) =>
+    st.progressive
+      ? idsSha256([-2, o.stageTokens, ...st.plan!.segments[0].ids])
+      : idsSha256([o.segmentTokens, ...st.plan!.segments.flatMap((s) => [-1, ...s.ids])]);
   const states: TextState[] = texts.map((t) => newState(t, t0));
   const finish = async (j: number, r: CompressResult) => {
     states[j].result = r;
@@ -292,6 +324,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
         betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`,
         seed: st.seed,
         backend: loaded.engine.runtime.name,
+        ...(st.progressive ? { layout: 'one sequence, progressive', stage_tokens: o.stageTokens } : {}),
       },
       stats: {
         rounds: st.rounds,
@@ -331,6 +364,43 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     st.stepsOf = st.plan.segments.map(() => o.maxSteps);
     const r = st.resume;
     const d = model.embedDim;
+    st.progressive = o.progressive && st.plan.segments.length === 1;
+    if (st.progressive) {
+      const n = st.plan.segments[0].ids.length;
+      const w = r?.warm;
+      const warmOk = (K: number) =>
+        !w ||
+        (w.vectors.length === K * d &&
+          (w.adam === null || (w.adam.m.length === w.vectors.length && w.adam.v.length === w.vectors.length)) &&
+          Number.isInteger(w.passed) &&
+          w.passed >= 1 &&
+          w.passed <= n &&
+          Number.isInteger(w.start) &&
+          w.start >= 2 &&
+          w.start <= n);
+      if (
+        r &&
+        r.planSha256 === planSha(st) &&
+        r.kOf.length === 1 &&
+        Number.isInteger(r.kOf[0]) &&
+        r.kOf[0] >= 1 &&
+        r.kOf[0] <= maxMemCap(n) &&
+        warmOk(r.kOf[0]) &&
+        r.stepsOf?.length === 1 &&
+        Number.isInteger(r.stepsOf[0]) &&
+        r.stepsOf[0] >= o.maxSteps &&
+        r.stepsOf[0] <= stepsCeiling
+      ) {
+        st.kOf = [r.kOf[0]];
+        st.stepsOf = [r.stepsOf[0]];
+        st.warm = w ?? null;
+        st.rounds = r.rounds;
+        st.steps = r.steps;
+      }
+      st.resume = null;
+      st.pending = [0];
+      return;
+    }
     if (
       r &&
       r.planSha256 === planSha(st) &&
@@ -359,143 +429,377 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     st.pending = st.plan.segments.map((_, i) => i).filter((i) => st.done[i] === null);
     if (st.pending.length === 0) await finish(j, { ok: true, file: fileOf(st) });
   };
-  for (let j = 0; j < states.length; j++) await prepare(j);
 
-  const live = () => states.map((st, j) => ({ st, j })).filter(({ st }) => st.result === null);
-  while (live().length > 0) {
-    for (const t of o.admit?.() ?? []) {
-      states.push(newState(t, performance.now()));
-      await prepare(states.length - 1);
-    }
-    for (const { st, j } of live()) {
-      if (o.isCancelled?.(j)) await finish(j, { ok: false, error: new CompressError('cancelled') });
-      else st.rounds++;
-    }
-    const active = live();
-    if (active.length === 0) break;
-    const kValues = new Map(
-      active.map(({ st, j }) => [j, [...new Set(st.pending.map((i) => st.kOf[i]))].sort((a, b) => a - b)]),
-    );
-    const where = new Map<string, { j: number; i: number }>();
-    const jobs = active.flatMap(({ st, j }) =>
-      st.pending.map((i) => {
-        const key = `t${j}/seg${i}`;
-        where.set(key, { j, i });
-        return {
-          key,
-          ids: st.plan!.segments[i].ids,
-          nMem: st.kOf[i],
-          seed: `compress/${st.seed}/seg${i}/K${st.kOf[i]}`,
-          maxSteps: st.stepsOf[i],
-        };
-      }),
-    );
-    const outcomes = new Map<string, CramOutcome>();
-    const finishedIn = new Map<number, number>();
-    let roundSteps = 0;
-    const single = states.length === 1;
-    // One cramAll run per step limit (escalated segments run longer); usually there is one.
-    for (const limit of [...new Set(jobs.map((x) => x.maxSteps))].sort((a, b) => a - b)) {
-      await cramAll(
-        loaded.engine,
-        jobs.filter((x) => x.maxSteps === limit).map(({ maxSteps: _, ...job }) => job),
-        limit === o.maxSteps ? settings : settingsFor(limit),
-        {
-          onFinish: (out) => {
-            outcomes.set(out.key, out);
-            const { j } = where.get(out.key)!;
-            finishedIn.set(j, (finishedIn.get(j) ?? 0) + 1);
-          },
-          onStep: (pr) => {
-            roundSteps++;
-            if (!o.onProgress) return;
-            for (const { st, j } of active) {
-              const fin = finishedIn.get(j) ?? 0;
-              o.onProgress(j, {
-                phase: 'cram',
-                round: st.rounds,
-                segments: st.plan!.segments.length,
-                exact: st.exact,
-                active: single ? pr.active : st.pending.length - fin,
-                finished: single ? pr.finished : fin,
-                kValues: kValues.get(j)!,
-                stepsDone: roundSteps,
-                meanAccuracy: pr.meanAccuracy,
-              });
-            }
-          },
-          shouldStop: o.shouldStop,
-        },
-      );
-      if (o.shouldStop?.()) break;
-    }
-    if (o.shouldStop?.()) throw new CompressAborted('compression stopped before it finished');
-    for (const { st, j } of active) {
-      st.steps += roundSteps;
-      o.onProgress?.(j, {
-        phase: 'verify',
-        round: st.rounds,
-        segments: st.plan!.segments.length,
-        exact: st.exact,
-        active: st.pending.length,
-        finished: st.pending.length,
-        kValues: kValues.get(j)!,
-        stepsDone: roundSteps,
-        meanAccuracy: 1,
-      });
-      const next: number[] = [];
-      let failure: CompressError | null = null;
-      for (const i of st.pending) {
-        const out = outcomes.get(`t${j}/seg${i}`)!;
-        const ids = st.plan!.segments[i].ids;
-        const regen = out.bestAccuracy === 1 ? await regenerate(loaded.engine, out.memory, st.kOf[i], ids) : null;
-        if (regen?.regenerated_exact) {
-          st.done[i] = out.memory;
-          st.exact++;
-          continue;
-        }
-        const cap = maxMemCap(ids.length);
-        // Steps first: a round that ran out of steps while still improving gets twice the steps at the same K.
-        const moreSteps = Math.min(stepsCeiling, st.stepsOf[i] * 2);
-        if (out.stopReason === 'max_steps' && moreSteps > st.stepsOf[i]) {
-          st.stepsOf[i] = moreSteps;
-          next.push(i);
-          continue;
-        }
-        if (st.kOf[i] >= cap) {
-          // More steps help only a run that was still improving at its limit (handled above); this one stalled.
-          const seg = st.plan!.segments[i];
-          const segText = tok.decode(ids.slice(1));
-          const stopped =
-            out.stopReason === 'max_steps'
-              ? `at the step ceiling (${stepsCeiling}; raise maxStepsCeiling, serve --max-steps-ceiling)`
-              : `by ${out.stopReason} (no better accuracy for ${o.patience} steps; raise --patience)`;
-          failure = new CompressError(
-            `segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) ` +
-              `was not reproduced exactly with K=${st.kOf[i]} vector(s), the limit: best teacher-forced accuracy ` +
-              `${out.bestAccuracy.toFixed(3)} after ${out.steps} steps, stopped ${stopped}` +
-              `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
-              `raise maxMem (--max-mem, now ${st.kOf[i]}), or use shorter segments (--segment-tokens)`,
-          );
-          break;
-        }
-        st.kOf[i] = Math.min(cap, Math.max(st.kOf[i] + 1, Math.ceil(st.kOf[i] * o.growth)));
-        st.stepsOf[i] = o.maxSteps;
-        next.push(i);
+  // Texts waiting for a run of their kind: progressive (one sequence, grown in stages) or segmented (rounds).
+  const progQueue: number[] = [];
+  const segQueue: number[] = [];
+  /** Takes text t into this compressMany: planned, then queued by kind (or finished at once). */
+  const take = async (t: CompressInput): Promise<number> => {
+    states.push(newState(t, performance.now()));
+    const j = states.length - 1;
+    await prepare(j);
+    return j;
+  };
+  const route = (j: number) => {
+    if (states[j].result === null) (states[j].progressive ? progQueue : segQueue).push(j);
+  };
+  for (let j = 0; j < states.length; j++) {
+    await prepare(j);
+    route(j);
+  }
+  const checkpoint = (st: TextState): CompressCheckpoint => ({
+    planSha256: planSha(st),
+    rounds: st.rounds,
+    steps: st.steps,
+    kOf: [...st.kOf],
+    done: [...st.done],
+    stepsOf: [...st.stepsOf],
+    ...(st.warm ? { warm: st.warm } : {}),
+  });
+
+  /**
+   * Progressive one-sequence compression of texts `first` (and of the ones admitted meanwhile): one progressiveAll run
+   * in which each text's round (one K, one stage budget) is a job; a round that ends short of the whole text is
+   * escalated at once (twice the stage steps up to the ceiling, then more vectors) and its next round joins the same
+   * run, as do new texts from `admit`, between steps.
+   */
+  const runProgressive = async (first: number[]) => {
+    const keyOf = new Map<string, number>();
+    const running = new Set<number>();
+    const next: ProgressiveJob[] = [];
+    let stepsDone = 0;
+    /** The job of text j's next round, or null when it was cancelled. */
+    const jobFor = async (j: number): Promise<ProgressiveJob | null> => {
+      const st = states[j];
+      if (o.isCancelled?.(j)) {
+        running.delete(j);
+        await finish(j, { ok: false, error: new CompressError('cancelled') });
+        return null;
       }
-      st.pending = next;
-      if (failure) await finish(j, { ok: false, error: failure });
-      else if (next.length === 0) await finish(j, { ok: true, file: fileOf(st) });
-      else
-        o.onCheckpoint?.(j, {
-          planSha256: planSha(st),
-          rounds: st.rounds,
-          steps: st.steps,
-          kOf: [...st.kOf],
-          done: [...st.done],
-          stepsOf: [...st.stepsOf],
+      st.rounds++;
+      running.add(j);
+      const ids = st.plan!.segments[0].ids;
+      const K = st.kOf[0];
+      const key = `t${j}/r${st.rounds}`;
+      keyOf.set(key, j);
+      const w = st.warm;
+      return {
+        key,
+        ids,
+        nMem: K,
+        seed: `compress/${st.seed}/one/K${K}`,
+        stageSteps: st.stepsOf[0],
+        ...(w
+          ? { init: w.vectors, initAdam: w.adam ?? undefined, passed: w.passed, startLength: w.start }
+          : { startLength: Math.max(2, Math.min(ids.length, 1 + o.stageTokens)) }),
+      };
+    };
+    const admit = async (): Promise<ProgressiveJob[]> => {
+      const jobs = next.splice(0);
+      for (const t of o.admit?.() ?? []) {
+        const j = await take(t);
+        if (states[j].result !== null) continue;
+        if (!states[j].progressive) segQueue.push(j);
+        else {
+          const job = await jobFor(j);
+          if (job) jobs.push(job);
+        }
+      }
+      return jobs;
+    };
+    const onFinish = async (out: ProgressiveOutcome) => {
+      const j = keyOf.get(out.key)!;
+      const st = states[j];
+      st.steps += out.steps;
+      const ids = st.plan!.segments[0].ids;
+      const n = ids.length;
+      if (out.stopReason === 'full_length') {
+        running.delete(j);
+        st.kOf = [out.nMem];
+        st.done = [out.memory];
+        st.exact = 1;
+        st.pending = [];
+        await finish(j, { ok: true, file: fileOf(st) });
+        return;
+      }
+      const K = st.kOf[0];
+      const lo = out.passedLength;
+      const cap = maxMemCap(n);
+      // One step escalation per K (twice the stage steps, within maxStepsCeiling): measured, a stage that fails
+      // near a K's capacity is rarely passed by more steps, and each try costs a whole stage budget.
+      const moreSteps = Math.min(stepsCeiling, o.maxSteps * 2);
+      if (out.stopReason !== 'diverged' && moreSteps > st.stepsOf[0]) {
+        // More steps first: the stage that failed again, from the vectors that passed the one before it.
+        st.stepsOf = [moreSteps];
+        st.warm = {
+          passed: lo,
+          start: out.failedLength ?? Math.min(n, lo + o.stageTokens),
+          vectors: out.memory,
+          adam: null,
+        };
+      } else if (out.stopReason !== 'diverged' && K < cap) {
+        // Then more vectors, from a fresh draw and the first stage: measured on gutenberg-llama-s (docs/compressor.md),
+        // the vectors so far with new ones beside them got stuck a few stages on, where a fresh start went through.
+        st.kOf = [Math.min(cap, Math.max(K + 1, Math.ceil(K * o.growth)))];
+        st.stepsOf = [o.maxSteps];
+        st.warm = null;
+      } else {
+        running.delete(j);
+        const text = tok.decode(ids.slice(1));
+        const why =
+          out.stopReason === 'diverged'
+            ? 'the loss became non-finite (lower lr)'
+            : `a stage of ${(out.failedLength ?? lo + 1) - 1} tokens was not passed in ${st.stepsOf[0]} steps ` +
+              `(twice, ` +
+              `with an optimizer restart; the step ceiling, --max-steps-ceiling ${stepsCeiling})`;
+        const limit =
+          K >= model.maxPositions - n - 1
+            ? `the model's ${model.maxPositions} positions leave no room for more vectors`
+            : `raise --max-mem (now ${K}) or --max-steps-ceiling (now ${stepsCeiling})`;
+        await finish(j, {
+          ok: false,
+          error: new CompressError(
+            `the text (${n - 1} tokens, ${snippet(text)}) was not reproduced exactly as one sequence with K=${K} ` +
+              `vector(s), the limit: greedy regeneration exact for its first ${lo - 1} tokens, ` +
+              `then ${why}; ${limit}; ` +
+              `or compress it in segments (--segment-tokens 12: it then comes back exactly, but cannot open a prompt)`,
+          ),
         });
+        return;
+      }
+      o.onCheckpoint?.(j, checkpoint(st));
+      const job = await jobFor(j);
+      if (job) next.push(job);
+    };
+    const jobs: ProgressiveJob[] = [];
+    for (const j of first) {
+      const job = await jobFor(j);
+      if (job) jobs.push(job);
     }
+    await progressiveAll(
+      loaded.engine,
+      jobs,
+      {
+        ...PROGRESSIVE_DEFAULTS,
+        optimizer: settings.optimizer,
+        schedule: 'linear',
+        step: o.stageTokens,
+        stageSteps: o.maxSteps,
+        maxSteps: Number.MAX_SAFE_INTEGER,
+        lrReset: true,
+        maxBatch: settings.maxBatch,
+        maxBatchTokens: settings.maxBatchTokens,
+        // Each memory has its own K (lane): let them all step, in turn, rather than two at a time.
+        maxLanes: Infinity,
+      },
+      {
+        onFinish,
+        admit,
+        shouldStop: o.shouldStop,
+        onStagePassed: (p) => {
+          const j = keyOf.get(p.key)!;
+          const st = states[j];
+          const n = st.plan!.segments[0].ids.length;
+          st.warm = { passed: p.length, start: Math.min(n, p.length + o.stageTokens), vectors: p.memory, adam: p.adam };
+          o.onCheckpoint?.(j, { ...checkpoint(st), steps: st.steps + p.steps });
+        },
+        onStep: (pr) => {
+          stepsDone++;
+          if (!o.onProgress) return;
+          for (const j of running) {
+            const st = states[j];
+            o.onProgress(j, {
+              phase: 'cram',
+              round: st.rounds,
+              segments: 1,
+              exact: 0,
+              active: 1,
+              finished: 0,
+              kValues: [st.kOf[0]],
+              stepsDone,
+              meanAccuracy: pr.meanAccuracy,
+            });
+          }
+        },
+      },
+    );
+    if (o.shouldStop?.()) throw new CompressAborted('compression stopped before it finished');
+  };
+
+  /**
+   * Segmented compression of texts `first` in rounds: each round optimises the not-yet-exact segments of all its texts
+   * in one cramAll run, then checks each by greedy regeneration. New texts from `admit` join at a round's start, or
+   * during its first cramAll run (the one at the base step limit).
+   */
+  const runSegmented = async (first: number[]) => {
+    const mine = new Set(first);
+    const live = () => [...mine].filter((j) => states[j].result === null).map((j) => ({ st: states[j], j }));
+    const admitted = async (): Promise<number[]> => {
+      const out: number[] = [];
+      for (const t of o.admit?.() ?? []) {
+        const j = await take(t);
+        if (states[j].result !== null) continue;
+        if (states[j].progressive) progQueue.push(j);
+        else {
+          mine.add(j);
+          out.push(j);
+        }
+      }
+      return out;
+    };
+    while (live().length > 0) {
+      await admitted();
+      for (const { st, j } of live()) {
+        if (o.isCancelled?.(j)) await finish(j, { ok: false, error: new CompressError('cancelled') });
+        else st.rounds++;
+      }
+      const active = live();
+      if (active.length === 0) break;
+      const kValues = new Map<number, number[]>();
+      const where = new Map<string, { j: number; i: number }>();
+      const jobsOf = (st: TextState, j: number) => {
+        kValues.set(
+          j,
+          [...new Set(st.pending.map((i) => st.kOf[i]))].sort((a, b) => a - b),
+        );
+        return st.pending.map((i) => {
+          const key = `t${j}/seg${i}`;
+          where.set(key, { j, i });
+          return {
+            key,
+            ids: st.plan!.segments[i].ids,
+            nMem: st.kOf[i],
+            seed: `compress/${st.seed}/seg${i}/K${st.kOf[i]}`,
+            maxSteps: st.stepsOf[i],
+          };
+        });
+      };
+      const jobs = active.flatMap(({ st, j }) => jobsOf(st, j));
+      const outcomes = new Map<string, CramOutcome>();
+      const finishedIn = new Map<number, number>();
+      let roundSteps = 0;
+      const single = states.length === 1;
+      // One cramAll run per step limit (escalated segments run longer); usually there is one. Texts admitted during
+      // the run at the base limit join it.
+      const limits = [...new Set(jobs.map((x) => x.maxSteps))].sort((a, b) => a - b);
+      if (o.admit && !limits.includes(o.maxSteps)) limits.unshift(o.maxSteps);
+      for (const limit of limits) {
+        const admit =
+          o.admit && limit === o.maxSteps
+            ? async (): Promise<CramJob[]> => {
+                const js: CramJob[] = [];
+                for (const j of await admitted()) {
+                  if (o.isCancelled?.(j)) {
+                    await finish(j, { ok: false, error: new CompressError('cancelled') });
+                    continue;
+                  }
+                  const st = states[j];
+                  st.rounds++;
+                  active.push({ st, j });
+                  js.push(...jobsOf(st, j).map(({ maxSteps: _, ...job }) => job));
+                }
+                return js;
+              }
+            : undefined;
+        await cramAll(
+          loaded.engine,
+          jobs.filter((x) => x.maxSteps === limit).map(({ maxSteps: _, ...job }) => job),
+          limit === o.maxSteps ? settings : settingsFor(limit),
+          {
+            admit,
+            onFinish: (out) => {
+              outcomes.set(out.key, out);
+              const { j } = where.get(out.key)!;
+              finishedIn.set(j, (finishedIn.get(j) ?? 0) + 1);
+            },
+            onStep: (pr) => {
+              roundSteps++;
+              if (!o.onProgress) return;
+              for (const { st, j } of active) {
+                const fin = finishedIn.get(j) ?? 0;
+                o.onProgress(j, {
+                  phase: 'cram',
+                  round: st.rounds,
+                  segments: st.plan!.segments.length,
+                  exact: st.exact,
+                  active: single ? pr.active : st.pending.length - fin,
+                  finished: single ? pr.finished : fin,
+                  kValues: kValues.get(j)!,
+                  stepsDone: roundSteps,
+                  meanAccuracy: pr.meanAccuracy,
+                });
+              }
+            },
+            shouldStop: o.shouldStop,
+          },
+        );
+        if (o.shouldStop?.()) break;
+      }
+      if (o.shouldStop?.()) throw new CompressAborted('compression stopped before it finished');
+      for (const { st, j } of active) {
+        st.steps += roundSteps;
+        o.onProgress?.(j, {
+          phase: 'verify',
+          round: st.rounds,
+          segments: st.plan!.segments.length,
+          exact: st.exact,
+          active: st.pending.length,
+          finished: st.pending.length,
+          kValues: kValues.get(j)!,
+          stepsDone: roundSteps,
+          meanAccuracy: 1,
+        });
+        const next: number[] = [];
+        let failure: CompressError | null = null;
+        for (const i of st.pending) {
+          const out = outcomes.get(`t${j}/seg${i}`)!;
+          const ids = st.plan!.segments[i].ids;
+          const regen = out.bestAccuracy === 1 ? await regenerate(loaded.engine, out.memory, st.kOf[i], ids) : null;
+          if (regen?.regenerated_exact) {
+            st.done[i] = out.memory;
+            st.exact++;
+            continue;
+          }
+          const cap = maxMemCap(ids.length);
+          // Steps first: a round that ran out of steps while still improving gets twice the steps at the same K.
+          const moreSteps = Math.min(stepsCeiling, st.stepsOf[i] * 2);
+          if (out.stopReason === 'max_steps' && moreSteps > st.stepsOf[i]) {
+            st.stepsOf[i] = moreSteps;
+            next.push(i);
+            continue;
+          }
+          if (st.kOf[i] >= cap) {
+            // More steps help only a run that was still improving at its limit (handled above); this one stalled.
+            const seg = st.plan!.segments[i];
+            const segText = tok.decode(ids.slice(1));
+            const stopped =
+              out.stopReason === 'max_steps'
+                ? `at the step ceiling (${stepsCeiling}; raise maxStepsCeiling, serve --max-steps-ceiling)`
+                : `by ${out.stopReason} (no better accuracy for ${o.patience} steps; raise --patience)`;
+            failure = new CompressError(
+              `segment ${i} (tokens ${seg.start}–${seg.start + ids.length - 2}, ${snippet(segText)}) ` +
+                `was not reproduced exactly with K=${st.kOf[i]} vector(s), the limit: best teacher-forced accuracy ` +
+                `${out.bestAccuracy.toFixed(3)} after ${out.steps} steps, stopped ${stopped}` +
+                `${regen ? `, greedy regeneration exact for ${regen.regenerated_prefix_tokens}/${ids.length - 1} tokens` : ''}; ` +
+                `raise maxMem (--max-mem, now ${st.kOf[i]}), or use shorter segments (--segment-tokens)`,
+            );
+            break;
+          }
+          st.kOf[i] = Math.min(cap, Math.max(st.kOf[i] + 1, Math.ceil(st.kOf[i] * o.growth)));
+          st.stepsOf[i] = o.maxSteps;
+          next.push(i);
+        }
+        st.pending = next;
+        if (failure) await finish(j, { ok: false, error: failure });
+        else if (next.length === 0) await finish(j, { ok: true, file: fileOf(st) });
+        else o.onCheckpoint?.(j, checkpoint(st));
+      }
+    }
+  };
+
+  while (progQueue.length > 0 || segQueue.length > 0) {
+    if (progQueue.length > 0) await runProgressive(progQueue.splice(0));
+    if (segQueue.length > 0) await runSegmented(segQueue.splice(0));
   }
   return states.map((st) => st.result!);
 }

@@ -10,4 +10,8 @@ export const DEFAULTS = {
   growth: 1.5,
   lr: PAPER_OPTIMIZER.lr,
   seed: 0,
+  /** Progressive one-sequence growth (the memory service's default; `compress` crams 12-token segments). */
+  progressive: false,
+  /** Tokens added per passed stage of progressive growth: measured, see docs/compressor.md. */
+  stageTokens: 16,
 };

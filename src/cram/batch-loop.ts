@@ -12,8 +12,10 @@
  *   chunks within the token budget instead (same results, smaller passes).
  * - Each step: `method.step` on the lane's rows (or each chunk), then every row that `method.finished` says is done
  *   leaves, and its outcomes go to `hooks.onFinish` in row order.
- * - Between steps: `hooks.shouldStop` (true: return at once, unfinished jobs give nothing), `hooks.onStep` progress,
- *   and a yield to the event loop every 8 steps so progress output and signals get through.
+ * - Between steps: `hooks.admit` (more jobs, queued into their lane, or a new one, by the same rules as the first
+ *   ones: a running lane takes them at its next step), `hooks.shouldStop` (true: return at once, unfinished jobs give
+ *   nothing), `hooks.onStep` progress, and a yield to the event loop every 8 steps so progress output and signals get
+ *   through. With `admit`, the loop ends only when no job is left and `admit` gives none.
  *
  * A new method is an object of this interface (see cram.ts, progressive.ts, one-step.ts); best.ts holds the rules for
  * the vectors it keeps and when it stops.
@@ -45,6 +47,11 @@ export interface BatchLimits {
   maxBatch: number;
   /** Most positions (longest row × texts) in one forward pass. */
   maxBatchTokens: number;
+  /**
+   * Most lanes (K values) stepping at a time (default 2). More lanes step alternately, each its own pass: for runs
+   * whose texts mostly differ in K (compressMany's one-sequence memories), so that none waits for another to end.
+   */
+  maxLanes?: number;
 }
 
 /** Counts in texts. */
@@ -57,16 +64,23 @@ export interface LoopProgress {
 }
 
 /** An entry point's hooks (cramAll, progressiveAll, oneStepAll): its outcomes, its progress, stopping. */
-export interface Hooks<Outcome, Progress extends LoopProgress> {
+export interface Hooks<Outcome, Progress extends LoopProgress, Job = never> {
   onFinish?: (o: Outcome) => void | Promise<void>;
   onStep?: (p: Progress) => void;
   /** Checked between steps; when true the run stops and unfinished texts are dropped (nothing is emitted for them). */
   shouldStop?: () => boolean;
+  /**
+   * Asked between steps (and before the run would end): more jobs to run, joining the running batch at once (their
+   * lane's next step, or a new lane). Absent: the jobs given at the start are all there is.
+   */
+  admit?: () => Job[] | Promise<Job[]>;
 }
 
 /** The loop's hooks: progress comes with the rows still running, from which an entry point reports its means. */
-export interface LoopHooks<Row, Outcome> {
+export interface LoopHooks<Row, Outcome, Job = never> {
   onFinish?: (o: Outcome) => void | Promise<void>;
+  /** Asked between steps and before the run would end: jobs that join the run now (see Hooks.admit). */
+  admit?: () => Job[] | Promise<Job[]>;
   /** After each round of lane steps, with the rows still running. */
   onStep?: (p: LoopProgress, active: Row[]) => void;
   /** Checked between steps; when true the loop returns and unfinished jobs are dropped (nothing is emitted for them). */
@@ -110,7 +124,7 @@ export async function runBatched<Job, Row extends { job: Job }, Outcome>(
   jobs: Job[],
   method: Method<Job, Row, Outcome>,
   limits: BatchLimits,
-  hooks: LoopHooks<Row, Outcome> = {},
+  hooks: LoopHooks<Row, Outcome, Job> = {},
 ): Promise<void> {
   const width = (j: Job) => method.texts?.(j) ?? 1;
   const textsOf = (js: Job[]) => (method.texts ? js.reduce((a, j) => a + width(j), 0) : js.length);
@@ -125,7 +139,15 @@ export async function runBatched<Job, Row extends { job: Job }, Outcome>(
   const pending: Lane<Job, Row>[] = [...groups].map(([K, queue]) => ({ K, queue, rows: [] }));
   const lanes: Lane<Job, Row>[] = [];
   const live = (l: Lane<Job, Row>) => rowTexts(l.rows) + textsOf(l.queue);
-  const total = textsOf(jobs);
+  let total = textsOf(jobs);
+  /** A job that joins the run: into the queue of its lane (open or pending), else a new pending lane. */
+  const enqueue = (j: Job) => {
+    const K = method.lane(j);
+    const lane = lanes.find((l) => l.K === K) ?? pending.find((l) => l.K === K);
+    if (lane) lane.queue.push(j);
+    else pending.push({ K, queue: [j], rows: [] });
+    total += width(j);
+  };
   let finished = 0;
   let stepsDone = 0;
 
@@ -163,12 +185,18 @@ export async function runBatched<Job, Row extends { job: Job }, Outcome>(
   };
 
   const lowWater = Math.max(1, Math.floor(limits.maxBatch / 4));
-  while (pending.length > 0 || lanes.length > 0) {
+  const maxLanes = limits.maxLanes ?? 2;
+  for (;;) {
+    if (hooks.admit) for (const j of await hooks.admit()) enqueue(j);
+    if (pending.length === 0 && lanes.length === 0) break;
     if (hooks.shouldStop?.()) return;
     // Open the next lane when there is none, or when the open ones have run low on texts.
-    const open = lanes.reduce((a, l) => a + live(l), 0);
-    if (pending.length > 0 && (lanes.length === 0 || (lanes.length < 2 && open <= lowWater)))
+    let open = lanes.reduce((a, l) => a + live(l), 0);
+    while (pending.length > 0 && (lanes.length === 0 || (lanes.length < maxLanes && open <= lowWater))) {
       lanes.push(pending.shift()!);
+      if (maxLanes === 2) break;
+      open += live(lanes[lanes.length - 1]);
+    }
     for (const lane of lanes) {
       if (hooks.shouldStop?.()) return;
       await admit(lane);

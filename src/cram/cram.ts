@@ -98,7 +98,7 @@ interface Slot {
   vectorTrajectory?: { steps: number[]; vectors: Float32Array[] };
 }
 
-export type CramHooks = Hooks<CramOutcome, CramProgress>;
+export type CramHooks = Hooks<CramOutcome, CramProgress, CramJob>;
 
 /** The autoregressive method: one row per text, lanes by K, positions K + N. */
 function autoregressive(d: number, std: number, settings: CramSettings): Method<CramJob, Slot, CramOutcome> {
@@ -202,26 +202,32 @@ export async function cramAll(
   hooks: CramHooks = {},
 ): Promise<void> {
   const d = model.embedDim;
-  for (const j of jobs) {
-    if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
-    if (j.init && j.init.length !== j.nMem * d) {
-      throw new Error(`text ${j.key}: initial vectors hold ${j.init.length} values, expected ${j.nMem}×${d}`);
+  const check = (js: CramJob[]) => {
+    for (const j of js) {
+      if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
+      if (j.init && j.init.length !== j.nMem * d) {
+        throw new Error(`text ${j.key}: initial vectors hold ${j.init.length} values, expected ${j.nMem}×${d}`);
+      }
     }
-  }
-  // Known limits before any step: the longest input against the positions, the batches against memory.
-  if (jobs.length > 0) {
-    const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
-    const maxTokens = longest.nMem + longest.ids.length;
-    model.checkFits({
-      maxTokens,
-      tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
-      batchTokens: Math.max(maxTokens, Math.min(settings.maxBatchTokens, settings.maxBatch * maxTokens)),
-    });
-  }
-  const std = jobs.some((j) => !j.init) ? model.model.embeddingStd() : 0;
+    // Known limits before any step: the longest input against the positions, the batches against memory.
+    if (js.length > 0) {
+      const longest = js.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
+      const maxTokens = longest.nMem + longest.ids.length;
+      model.checkFits({
+        maxTokens,
+        tokensFrom: `text ${longest.key} (${longest.nMem} vectors + ${longest.ids.length} tokens)`,
+        batchTokens: Math.max(maxTokens, Math.min(settings.maxBatchTokens, settings.maxBatch * maxTokens)),
+      });
+    }
+    return js;
+  };
+  check(jobs);
+  const std = hooks.admit || jobs.some((j) => !j.init) ? model.model.embeddingStd() : 0;
+  const admit = hooks.admit;
   await runBatched(model, jobs, autoregressive(d, std, settings), settings, {
     onFinish: hooks.onFinish,
     shouldStop: hooks.shouldStop,
+    admit: admit && (async () => check(await admit())),
     onStep:
       hooks.onStep &&
       ((p, active) =>

@@ -32,6 +32,19 @@ export interface ProgressiveJob {
   seed?: string;
   /** Keep per-step loss, accuracy and stage length (curves). */
   recordTrajectory?: boolean;
+  /** Warm start: begin from these vectors [nMem·d] instead of a seeded draw (fresh AdamW state). */
+  init?: Float32Array;
+  /**
+   * With `init`: the prefix length those vectors are known to reproduce exactly (they are kept, and reported, when no
+   * later stage passes). Default 1 (none).
+   */
+  passed?: number;
+  /** With `init`: its AdamW state (moments and step count), e.g. from a passed stage; default fresh. */
+  initAdam?: AdamWState;
+  /** First stage length for this job (default: settings.startLength). */
+  startLength?: number;
+  /** Passes one stage of this job may take (again after a reset); default settings.stageSteps. */
+  stageSteps?: number;
 }
 
 export interface ProgressiveSettings {
@@ -50,6 +63,8 @@ export interface ProgressiveSettings {
   maxBatch: number;
   /** Most (K + longest stage) × texts positions in one forward pass (larger batches are stepped in chunks). */
   maxBatchTokens: number;
+  /** Most lanes (K values) stepping at a time (batch-loop.ts; default 2). */
+  maxLanes?: number;
 }
 
 export const PROGRESSIVE_DEFAULTS: ProgressiveSettings = {
@@ -115,7 +130,21 @@ export interface ProgressiveProgress extends LoopProgress {
   meanAccuracy: number;
 }
 
-export type ProgressiveHooks = Hooks<ProgressiveOutcome, ProgressiveProgress>;
+/** A stage that passed: the vectors and optimizer state the next stage starts from (a checkpoint to resume from). */
+export interface StagePassed {
+  key: string;
+  /** The stage's length (tokens, first counted): these vectors regenerate the target's first `length` tokens. */
+  length: number;
+  memory: Float32Array;
+  adam: AdamWState;
+  /** Passes this text has taken so far. */
+  steps: number;
+}
+
+export type ProgressiveHooks = Hooks<ProgressiveOutcome, ProgressiveProgress, ProgressiveJob> & {
+  /** Called (synchronously, inside a step) for every stage that passes, except a text's last. */
+  onStagePassed?: (p: StagePassed) => void;
+};
 
 interface Snapshot {
   mem: Float32Array;
@@ -166,7 +195,7 @@ const stageRow = (s: Slot, outcome: StageOutcome['outcome']): StageOutcome => ({
 });
 
 /** Ends the current stage; decides the next length or the end of the text. */
-function endStage(s: Slot, passed: boolean, settings: ProgressiveSettings): void {
+function endStage(s: Slot, passed: boolean, settings: ProgressiveSettings, onPassed?: (p: StagePassed) => void): void {
   s.stages.push(stageRow(s, passed ? 'passed' : 'failed'));
   const N = s.job.ids.length;
   let next: number | null = null;
@@ -178,6 +207,8 @@ function endStage(s: Slot, passed: boolean, settings: ProgressiveSettings): void
     else if (!s.bisecting) next = Math.min(2 * s.L, N);
     else if (s.hi !== null && s.hi - s.lo > settings.step) next = Math.floor((s.lo + s.hi) / 2);
     else s.stop = 'stage_failed';
+    if (s.stop === null)
+      onPassed?.({ key: s.job.key, length: s.L, memory: s.kept.mem, adam: s.kept.adam, steps: s.steps });
   } else {
     s.hi = s.hi === null ? s.L : Math.min(s.hi, s.L);
     if (settings.schedule === 'doubling' && s.hi - s.lo > settings.step) {
@@ -203,27 +234,32 @@ function endStage(s: Slot, passed: boolean, settings: ProgressiveSettings): void
 type ProgressiveMethod = Method<ProgressiveJob, Slot, ProgressiveOutcome>;
 
 /** The progressive method: one row per text at its stage length, lanes by K, chunked steps. */
-function progressive(d: number, std: number, settings: ProgressiveSettings): ProgressiveMethod {
+function progressive(
+  d: number,
+  std: number,
+  settings: ProgressiveSettings,
+  onPassed?: (p: StagePassed) => void,
+): ProgressiveMethod {
   return {
     lane: (job) => job.nMem,
     positions: (job) => job.nMem + job.ids.length,
     chunkPositions: (s) => s.job.nMem + s.L,
     async start(model, K, jobs) {
       const slots = jobs.map((job): Slot => {
-        const mem = initMemory(K, d, std, job.seed ?? job.key);
-        const adam = adamwState(K * d);
+        const mem = job.init ? Float32Array.from(job.init) : initMemory(K, d, std, job.seed ?? job.key);
+        const adam = job.initAdam && job.init ? copyState(job.initAdam) : adamwState(K * d);
         return {
           job,
           mem,
           adam,
-          L: Math.min(settings.startLength, job.ids.length),
+          L: Math.min(job.startLength ?? settings.startLength, job.ids.length),
           stageSteps: 0,
           attemptSteps: 0,
           stageReset: false,
           stageBest: 0,
           stageRejections: 0,
           lastAccuracy: 0,
-          lo: 1,
+          lo: job.init ? (job.passed ?? 1) : 1,
           kept: { mem: Float32Array.from(mem), adam: copyState(adam) },
           hi: null,
           bisecting: false,
@@ -291,10 +327,10 @@ function progressive(d: number, std: number, settings: ProgressiveSettings): Pro
         if (s.stop !== null) return;
         if (passed.has(b)) {
           // No update: the next stage starts from exactly the vectors (and optimizer state) that passed this one.
-          endStage(s, true, settings);
+          endStage(s, true, settings, onPassed);
         } else {
           adamwUpdate(settings.optimizer, s.mem, r.grad!, s.adam, b * size);
-          if (s.attemptSteps >= settings.stageSteps) {
+          if (s.attemptSteps >= (s.job.stageSteps ?? settings.stageSteps)) {
             if (settings.lrReset && !s.stageReset) {
               s.adam = adamwState(size);
               s.stageReset = true;
@@ -352,8 +388,47 @@ export async function progressiveAll(
   if (settings.step < 1 || settings.stageSteps < 1 || settings.maxSteps < 1) {
     throw new Error('progressive: step, stageSteps and maxSteps must be ≥ 1');
   }
+  const check = (js: ProgressiveJob[]) => {
+    checkJobs(model, js, settings);
+    return js;
+  };
+  check(jobs);
+  const std = jobs.length > 0 || hooks.admit ? model.model.embeddingStd() : 0;
+  const mean = (xs: Slot[], f: (s: Slot) => number, empty: number) =>
+    xs.length ? xs.reduce((a, s) => a + f(s), 0) / xs.length : empty;
+  const admit = hooks.admit;
+  await runBatched(model, jobs, progressive(d, std, settings, hooks.onStagePassed), settings, {
+    onFinish: hooks.onFinish,
+    shouldStop: hooks.shouldStop,
+    admit: admit && (async () => check(await admit())),
+    onStep:
+      hooks.onStep &&
+      ((p, active) =>
+        hooks.onStep!({
+          ...p,
+          meanStage: mean(active, (s) => s.L, 0),
+          meanAccuracy: mean(active, (s) => s.lastAccuracy, 1),
+        })),
+  });
+}
+
+/** Refuses jobs the run cannot take (too short, wrong vector sizes, too long for the model or the batch). */
+function checkJobs(model: CompiledModel, jobs: ProgressiveJob[], settings: ProgressiveSettings): void {
+  const d = model.embedDim;
   for (const j of jobs) {
     if (j.ids.length < 2) throw new Error(`text ${j.key} has ${j.ids.length} token(s); at least 2 are needed`);
+    if (j.init && j.init.length !== j.nMem * d) {
+      throw new Error(`text ${j.key}: initial vectors hold ${j.init.length} values, expected ${j.nMem}×${d}`);
+    }
+    if (j.startLength !== undefined && !(Number.isInteger(j.startLength) && j.startLength >= 2)) {
+      throw new Error(`text ${j.key}: startLength must be an integer ≥ 2, got ${j.startLength}`);
+    }
+    if (j.stageSteps !== undefined && !(Number.isInteger(j.stageSteps) && j.stageSteps >= 1)) {
+      throw new Error(`text ${j.key}: stageSteps must be a positive integer, got ${j.stageSteps}`);
+    }
+    if (j.initAdam && (j.initAdam.m.length !== j.nMem * d || j.initAdam.v.length !== j.nMem * d)) {
+      throw new Error(`text ${j.key}: initial optimizer state does not match ${j.nMem}×${d} vectors`);
+    }
   }
   if (jobs.length > 0) {
     const longest = jobs.reduce((a, j) => (j.nMem + j.ids.length > a.nMem + a.ids.length ? j : a));
@@ -364,19 +439,4 @@ export async function progressiveAll(
       batchTokens: Math.max(maxTokens, settings.maxBatchTokens),
     });
   }
-  const std = jobs.length > 0 ? model.model.embeddingStd() : 0;
-  const mean = (xs: Slot[], f: (s: Slot) => number, empty: number) =>
-    xs.length ? xs.reduce((a, s) => a + f(s), 0) / xs.length : empty;
-  await runBatched(model, jobs, progressive(d, std, settings), settings, {
-    onFinish: hooks.onFinish,
-    shouldStop: hooks.shouldStop,
-    onStep:
-      hooks.onStep &&
-      ((p, active) =>
-        hooks.onStep!({
-          ...p,
-          meanStage: mean(active, (s) => s.L, 0),
-          meanAccuracy: mean(active, (s) => s.lastAccuracy, 1),
-        })),
-  });
 }

@@ -31,8 +31,15 @@ export function modelIdentity(model: OpenModel): ModelIdentity {
   return { name: model.name, weights_sha256: model.weightsSha256, tokenizer_sha256: tokenizer };
 }
 
-/** A checkpoint as bytes: one JSON line (plan hash, rounds, steps, K per segment, which are done), then the vectors. */
+const bytesOf = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+
+/**
+ * A checkpoint as bytes: one JSON line (plan hash, rounds, steps, K per segment, which are done; a progressive text's
+ * passed length, next stage and optimizer step), then the vectors (done segments; then a progressive text's vectors
+ * and, when kept, its optimizer moments m and v).
+ */
 export function serializeCheckpoint(c: CompressCheckpoint): Buffer {
+  const w = c.warm;
   const head = Buffer.from(
     JSON.stringify({
       planSha256: c.planSha256,
@@ -41,12 +48,12 @@ export function serializeCheckpoint(c: CompressCheckpoint): Buffer {
       kOf: c.kOf,
       stepsOf: c.stepsOf,
       done: c.done.map((v) => v !== null),
+      ...(w ? { warm: { passed: w.passed, start: w.start, adamStep: w.adam?.step ?? null } } : {}),
     }) + '\n',
   );
-  const vecs = c.done
-    .filter((v): v is Float32Array => v !== null)
-    .map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength));
-  return Buffer.concat([head, ...vecs]);
+  const vecs = c.done.filter((v): v is Float32Array => v !== null).map(bytesOf);
+  const warm = w ? [w.vectors, ...(w.adam ? [w.adam.m, w.adam.v] : [])].map(bytesOf) : [];
+  return Buffer.concat([head, ...vecs, ...warm]);
 }
 
 /** The checkpoint in the bytes, or null when they are not one (an unreadable checkpoint only costs a restart). */
@@ -61,19 +68,35 @@ export function parseCheckpoint(b: Buffer | null | undefined, d: number): Compre
       kOf: number[];
       stepsOf?: number[];
       done: boolean[];
+      warm?: { passed: number; start: number; adamStep: number | null };
     };
     let at = nl + 1;
-    const done = h.done.map((isDone, i) => {
-      if (!isDone) return null;
-      const n = h.kOf[i] * d;
+    const take = (n: number) => {
+      if (at + n * 4 > b.length) throw new Error('short checkpoint');
       const v = new Float32Array(n);
       Buffer.from(v.buffer).set(b.subarray(at, at + n * 4));
       at += n * 4;
       return v;
-    });
+    };
+    const done = h.done.map((isDone, i) => (isDone ? take(h.kOf[i] * d) : null));
+    let warm: CompressCheckpoint['warm'];
+    if (h.warm) {
+      const n = h.kOf[0] * d;
+      const vectors = take(n);
+      const adam = h.warm.adamStep === null ? null : { m: take(n), v: take(n), step: h.warm.adamStep };
+      warm = { passed: h.warm.passed, start: h.warm.start, vectors, adam };
+    }
     if (at !== b.length || typeof h.planSha256 !== 'string') return null;
     const stepsOf = h.stepsOf ? { stepsOf: h.stepsOf } : {};
-    return { planSha256: h.planSha256, rounds: h.rounds, steps: h.steps, kOf: h.kOf, done, ...stepsOf };
+    return {
+      planSha256: h.planSha256,
+      rounds: h.rounds,
+      steps: h.steps,
+      kOf: h.kOf,
+      done,
+      ...stepsOf,
+      ...(warm ? { warm } : {}),
+    };
   } catch {
     return null;
   }
@@ -88,6 +111,8 @@ export interface CompressSettings {
   patience: number;
   maxMem?: number;
   seed: number;
+  /** Cram one-sequence texts by progressive growth (default true; false: rounds from fresh vectors, as before). */
+  progressive?: boolean;
 }
 
 export interface WorkerOptions {
@@ -154,6 +179,9 @@ export class CompressWorker implements QueueWorker {
   private readonly identity: ModelIdentity;
   /** How long to wait before trying the store again after a write failed. */
   retryMs = 2000;
+  /** A job was queued since the running batch last looked (it looks between steps only then, or every 2 s). */
+  private woken = false;
+  private lastLook = 0;
 
   constructor(
     private readonly db: ServeDb,
@@ -220,6 +248,7 @@ export class CompressWorker implements QueueWorker {
   }
 
   wake(): void {
+    this.woken = true;
     this.wakeUp?.();
   }
 
@@ -313,9 +342,14 @@ export class CompressWorker implements QueueWorker {
         });
     };
     started(rows);
-    // Jobs queued meanwhile join at a round boundary, within the batch's limits.
+    // Jobs queued meanwhile join the running batch between two steps, within the batch's limits.
     const admit = () => {
       if (this.stopping) return [];
+      // Between steps, the store is read only after a wake-up (a job was posted), or every 2 s (another process).
+      const now = performance.now();
+      if (!this.woken && now - this.lastLook < 2000) return [];
+      this.woken = false;
+      this.lastLook = now;
       const open = rows.filter((r) => !settled.has(r.n));
       const room = this.opts.batchTexts - open.length;
       const tokens = this.opts.batchTokens - open.reduce((a, r) => a + r.tokens, 0);
@@ -378,6 +412,9 @@ export class CompressWorker implements QueueWorker {
     try {
       await compressMany(rows.map(input), {
         model: this.model,
+        // A text crammed as one sequence grows in stages, warm-started (docs/compressor.md); --segment-tokens
+        // shorter than a text keeps the segmented rounds for it.
+        progressive: true,
         ...this.opts.compress,
         onProgress: (i, p) => {
           this.progress.set(rows[i].n, {

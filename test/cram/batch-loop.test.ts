@@ -159,3 +159,83 @@ test('best so far: the snapshot is taken at a strict improvement; patience, max 
   assert.equal(solved.stop(limits, 1, true), 'solved');
   assert.equal(solved.stop({ maxSteps: 1, patience: 9 }, 1, true), 'solved', 'solved wins over the step limit');
 });
+
+test('admit: a job admitted mid-run joins its lane at the next step, finishes, the others unchanged', async () => {
+  const run = async (withAdmit: boolean) => {
+    const passes: string[] = [];
+    const out: string[] = [];
+    let asked = 0;
+    await runBatched(
+      model,
+      [job('long', 1, 3, 6), job('other', 2, 3, 2)],
+      scripted(passes),
+      { maxBatch: 4, maxBatchTokens: 1000 },
+      {
+        onFinish: (o) => {
+          out.push(o);
+        },
+        // Asked before every round of lane steps: after the second, a short job of the running lane's K arrives.
+        admit: withAdmit ? () => (++asked === 3 ? [job('late', 1, 3, 2)] : []) : undefined,
+      },
+    );
+    return { passes, out, asked };
+  };
+  const base = await run(false);
+  const joined = await run(true);
+  assert.deepEqual(base.passes, ['1:long', '1:long', '2:other', '1:long', '2:other', '1:long', '1:long', '1:long']);
+  // Admitted before the third round of lane steps: `late` is in lane 1's very next pass, and done two steps later.
+  assert.deepEqual(joined.passes, [
+    '1:long',
+    '1:long',
+    '2:other',
+    '1:long,late',
+    '2:other',
+    '1:long,late',
+    '1:long',
+    '1:long',
+  ]);
+  assert.ok(joined.out.indexOf('late#0@2') < joined.out.indexOf('long#0@6'), 'the short job is done first');
+  assert.deepEqual(
+    joined.out.filter((o) => !o.startsWith('late')),
+    base.out,
+    'the others finish with the same outcomes',
+  );
+  assert.ok(joined.asked > 3, 'admit is asked again after the late job');
+});
+
+test('admit: a job of a new K opens a lane; the run waits for admitted jobs before it ends', async () => {
+  const passes: string[] = [];
+  const out: string[] = [];
+  let given = false;
+  await runBatched(
+    model,
+    [job('a', 1, 3, 1)],
+    scripted(passes),
+    { maxBatch: 4, maxBatchTokens: 1000 },
+    {
+      onFinish: (o) => {
+        out.push(o);
+      },
+      // Only once the first job is done (the loop would end): a follow-up job with another K.
+      admit: () => {
+        if (out.length === 1 && !given) {
+          given = true;
+          return [job('b', 3, 3, 2)];
+        }
+        return [];
+      },
+    },
+  );
+  assert.deepEqual(passes, ['1:a', '3:b', '3:b']);
+  assert.deepEqual(out, ['a#0@1', 'b#0@2']);
+});
+
+test('maxLanes: texts of different K all step in turn instead of two lanes at a time', async () => {
+  const jobs = () => [job('a', 1, 3, 2), job('b', 2, 3, 2), job('c', 3, 3, 2)];
+  const two: string[] = [];
+  await runBatched(model, jobs(), scripted(two), { maxBatch: 32, maxBatchTokens: 1000 });
+  assert.deepEqual(two, ['1:a', '1:a', '2:b', '2:b', '3:c', '3:c']);
+  const all: string[] = [];
+  await runBatched(model, jobs(), scripted(all), { maxBatch: 32, maxBatchTokens: 1000, maxLanes: Infinity });
+  assert.deepEqual(all, ['1:a', '2:b', '3:c', '1:a', '2:b', '3:c']);
+});
