@@ -220,11 +220,9 @@ export class CompressWorker implements QueueWorker {
         const ok = this.write('record a finished job', () =>
           u.status === 'done' ? this.db.complete(u.n, u.mf, u.bytes, u.stats) : this.db.fail(u.n, u.message),
         );
-        const status = u.status === 'done' && ok ? 'done' : 'failed';
         this.unrecorded.shift();
-        const detail =
-          u.status === 'done' ? (ok ? `${totalVectors(u.mf)} vectors` : 'deleted while running') : u.message;
-        this.settled(u.n, status, detail);
+        if (u.status === 'done' && ok) this.settledAsRecorded(u.n, `${totalVectors(u.mf)} vectors`);
+        else this.settled(u.n, 'failed', u.status === 'done' ? 'deleted while running' : u.message);
       } catch (e) {
         if (!isStoreWriteError(e)) {
           process.stderr.write(`serve: cannot record ${memoryId(u.n)}: ${(e as Error).message}\n`);
@@ -235,6 +233,16 @@ export class CompressWorker implements QueueWorker {
       }
     }
     return true;
+  }
+
+  /**
+   * A job the store took as finished: counted as the store recorded it (a session's text that came out in segments is
+   * recorded failed, its messages kept as text: ServeDb.complete).
+   */
+  private settledAsRecorded(n: number, detail: string): void {
+    const row = this.db.get(n);
+    if (row?.status === 'failed') this.settled(n, 'failed', row.error ?? 'failed');
+    else this.settled(n, 'done', detail);
   }
 
   private settled(n: number, status: 'done' | 'failed', detail: string): void {
@@ -401,8 +409,9 @@ export class CompressWorker implements QueueWorker {
           this.unrecorded.push({ n: row.n, status: 'done', mf, bytes, stats });
           return;
         }
-        if (ok) settle(row.n, 'done', `${k} vectors`);
-        else settle(row.n, 'failed', 'deleted while running');
+        settled.add(row.n);
+        if (ok) this.settledAsRecorded(row.n, `${k} vectors`);
+        else this.settled(row.n, 'failed', 'deleted while running');
       } catch (e) {
         failJob(row.n, `could not store the result: ${(e as Error).message}`);
       }
@@ -452,8 +461,10 @@ export class CompressWorker implements QueueWorker {
           const row = rows[i];
           // Crammed as one sequence and not exact at the limit: tried again in short segments (below), so that the
           // text is still stored and comes back; such a memory cannot open a prompt (422, the message says why).
+          // Not a session's text: in segments it could not replace the session's messages (ServeDb.complete).
           if (
             !r.ok &&
+            row.session_id === null &&
             this.opts.compress.segmentTokens >= row.tokens &&
             row.tokens > DEFAULTS.segmentTokens &&
             /was not reproduced exactly/.test(r.error.message)
