@@ -24,11 +24,11 @@ const opts = withCommonOptions(
   .parse()
   .opts();
 
-const { engine, name } = await openModel(String(opts.model), {
+const { compiled, name } = await openModel(String(opts.model), {
   backend: opts.backend as BackendChoice,
   tokenizer: false,
 });
-const d = engine.embedDim;
+const d = compiled.embedDim;
 const K = Number(opts.mem);
 const repeats = Number(opts.repeats);
 const e = new Float32Array(d).fill(0.01);
@@ -53,15 +53,15 @@ async function time(fn: () => Promise<unknown>, runs: number): Promise<{ min: nu
 
 const rows: Record<string, number | string>[] = [];
 for (const n of numberList(opts.lengths)) {
-  if (K + 1 + n > engine.model.maxPositions) break;
-  const one = await time(() => engine.oneStepDecode(e, m, n), repeats);
+  if (K + 1 + n > compiled.model.maxPositions) break;
+  const one = await time(() => compiled.oneStepDecode(e, m, n), repeats);
   const greedy = await time(
-    () => greedyGenerate(engine, { parts: [{ vectors }, { ids: [0] }], maxNew: n }),
+    () => greedyGenerate(compiled, { parts: [{ vectors }, { ids: [0] }], maxNew: n }),
     Math.max(3, Math.min(repeats, Math.ceil(2000 / n))),
   );
   const row = {
     model: name,
-    backend: engine.runtime.name,
+    backend: compiled.runtime.name,
     tokens: n,
     onepass_min_ms: +one.min.toFixed(3),
     onepass_median_ms: +one.median.toFixed(3),
@@ -77,7 +77,7 @@ for (const n of numberList(opts.lengths)) {
     );
 }
 if (opts.save) {
-  const file = saveResults(`one-step-decode-${name}-${engine.runtime.name}`, rows);
+  const file = saveResults(`one-step-decode-${name}-${compiled.runtime.name}`, rows);
   if (!opts.json) console.log(`written: ${file}`);
 }
-await engine.release();
+await compiled.release();

@@ -60,7 +60,7 @@ let loaded = await openModel(dir, {
   tokenizer: false,
   precision: precisions[0],
 });
-let engine = loaded.engine;
+let engine = loaded.compiled;
 const label = modelArg.startsWith('shape:') ? `${modelArg.slice(6)} (random weights)` : loaded.name;
 const K = Number(opts.mem);
 const steps = Number(opts.steps);
@@ -94,7 +94,7 @@ for (const precision of precisions) {
   if (precision !== engine.precision) {
     await engine.release();
     loaded = await openModel(dir, { backend: opts.backend as BackendChoice, tokenizer: false, precision });
-    engine = loaded.engine;
+    engine = loaded.compiled;
   }
   for (const N of numberList(opts.tokens)) {
     for (const B of numberList(opts.batches)) {

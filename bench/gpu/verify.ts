@@ -25,14 +25,14 @@ for (const dir of cmd.args) {
   try {
     const ref = readReference(file);
     const loaded = await openModel(dir, { backend, tokenizer: false });
-    const r = await verify(loaded, loaded.engine, ref);
+    const r = await verify(loaded, loaded.compiled, ref);
     // Fixtures under test/fixtures/hf/ are exact float32 CPU references; the bundled ones were made with TF32 matmuls.
     const check = checkAgainstReference(r, ref, /fixtures\/hf\//.test(dir));
     const { grad_mem: _g, model: _m, ...numbers } = r;
     process.stdout.write(
       JSON.stringify({
         model: dir,
-        backend: loaded.engine.runtime.name,
+        backend: loaded.compiled.runtime.name,
         ok: check.ok,
         failures: check.failures,
         ...numbers,
@@ -42,7 +42,7 @@ for (const dir of cmd.args) {
         grad_cosine: check.grad_cosine,
       }) + '\n',
     );
-    await loaded.engine.release();
+    await loaded.compiled.release();
   } catch (e) {
     process.stdout.write(JSON.stringify({ model: dir, ok: false, error: (e as Error).message.slice(0, 400) }) + '\n');
   }

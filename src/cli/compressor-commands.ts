@@ -78,7 +78,7 @@ export function registerCompressorCommands(program: Command): void {
           const bytes = serializeAc(f);
           writeFileAtomic(o.out, bytes);
           const fig = await compressionBaselines(
-            loaded.engine,
+            loaded.compiled,
             text,
             loaded.tokenizer!.encode(text),
             loaded.tokenizer!.bosId,
@@ -102,7 +102,7 @@ export function registerCompressorCommands(program: Command): void {
               seconds: Number(seconds.toFixed(2)),
             }) + '\n',
           );
-          await loaded.engine.release();
+          await loaded.compiled.release();
           return;
         }
         const seed = integer(o.seed, '--seed');
@@ -138,7 +138,7 @@ export function registerCompressorCommands(program: Command): void {
         // Honest figures next to the .mem size: gzip, brotli, and the model's own code length for the same text.
         const { compressionBaselines } = await import('../compress/baselines.ts');
         const fig = await compressionBaselines(
-          loaded.engine,
+          loaded.compiled,
           text,
           loaded.tokenizer!.encode(text),
           loaded.tokenizer!.bosId,
@@ -164,7 +164,7 @@ export function registerCompressorCommands(program: Command): void {
             seconds: mf.stats.seconds,
           }) + '\n',
         );
-        await loaded.engine.release();
+        await loaded.compiled.release();
       },
     );
 
@@ -198,7 +198,7 @@ export function registerCompressorCommands(program: Command): void {
           writeFileAtomic(o.out, text);
           process.stderr.write(`${f.header.text_chars} chars written to ${o.out} (SHA-256 verified)\n`);
         } else process.stdout.write(text);
-        await loaded.engine.release();
+        await loaded.compiled.release();
         return;
       }
       const mf = readMemoryFile(file);
@@ -217,7 +217,7 @@ export function registerCompressorCommands(program: Command): void {
         writeFileAtomic(o.out, text);
         process.stderr.write(`${mf.textChars} chars written to ${o.out} (SHA-256 verified)\n`);
       } else process.stdout.write(text);
-      await loaded.engine.release();
+      await loaded.compiled.release();
     });
 
   const store = program

@@ -67,8 +67,8 @@ export function registerServeCommand(program: Command): void {
     .option('--max-steps <n>', 'optimisation steps per round at most', String(DEFAULTS.maxSteps))
     .option(
       '--max-steps-ceiling <n>',
-      'a segment still improving at its step limit gets twice the steps, up to this ' +
-        '(default 4 × --max-steps); then more vectors',
+      'a failed stage (one sequence) is tried once more with twice the steps, a segment still improving at its ' +
+        'step limit gets twice the steps, up to this (default 4 × --max-steps); then more vectors',
     )
     .option(
       '--patience <n>',
@@ -176,7 +176,7 @@ export function registerServeCommand(program: Command): void {
         JSON.stringify({
           listening: address,
           model: model.name,
-          backend: model.engine.runtime.name,
+          backend: model.compiled.runtime.name,
           store: server.db.path,
         }) + '\n',
       );
@@ -186,7 +186,7 @@ export function registerServeCommand(program: Command): void {
         stopping = true;
         process.stderr.write(`serve: ${signal}: stopping (running jobs go back to the queue)\n`);
         await server.close();
-        await model.engine.release();
+        await model.compiled.release();
         process.exit(0);
       };
       process.on('SIGINT', () => void stop('SIGINT'));

@@ -17,8 +17,8 @@ export function registerVerify(program: Command): void {
       const dir = resolveModelDir(modelArg);
       const ref = readReference(opts.reference ?? join(dir, 'reference.json'));
       const loaded = await openModel(dir, { backend: opts.backend, tokenizer: typeof ref.text === 'string' });
-      const result = await verify(loaded, loaded.engine, ref);
-      process.stdout.write(JSON.stringify({ ...result, backend: loaded.engine.runtime.name }) + '\n');
-      await loaded.engine.release();
+      const result = await verify(loaded, loaded.compiled, ref);
+      process.stdout.write(JSON.stringify({ ...result, backend: loaded.compiled.runtime.name }) + '\n');
+      await loaded.compiled.release();
     });
 }

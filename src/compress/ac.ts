@@ -50,13 +50,13 @@ class Stepper {
   private caches = new Map<string, OrtTypes.Tensor>();
   private past = 0;
   private constructor(
-    private readonly engine: CompiledModel,
+    private readonly compiled: CompiledModel,
     private readonly dec: Awaited<ReturnType<CompiledModel['decoder']>>,
   ) {}
 
-  static async open(engine: CompiledModel): Promise<Stepper> {
-    const s = new Stepper(engine, await engine.decoder());
-    const ort = engine.runtime.ort;
+  static async open(compiled: CompiledModel): Promise<Stepper> {
+    const s = new Stepper(compiled, await compiled.decoder());
+    const ort = compiled.runtime.ort;
     for (const c of s.dec.carried) {
       s.caches.set(
         c.name,
@@ -71,13 +71,13 @@ class Stepper {
   }
 
   async feed(id: number): Promise<Float32Array> {
-    if (this.past + 1 > this.engine.model.maxPositions)
+    if (this.past + 1 > this.compiled.model.maxPositions)
       throw new CompressError(
-        `the text is longer than the model's ${this.engine.model.maxPositions} positions; arithmetic coding here needs it to fit`,
+        `the text is longer than the model's ${this.compiled.model.maxPositions} positions; arithmetic coding here needs it to fit`,
       );
-    const ort = this.engine.runtime.ort;
+    const ort = this.compiled.runtime.ort;
     const feeds: Record<string, OrtTypes.Tensor> = {
-      prefix: new ort.Tensor('float32', new Float32Array(0), [1, 0, this.engine.embedDim]),
+      prefix: new ort.Tensor('float32', new Float32Array(0), [1, 0, this.compiled.embedDim]),
       ids: new ort.Tensor('int64', BigInt64Array.from([BigInt(id)]), [1, 1]),
       past_length: new ort.Tensor('int64', BigInt64Array.from([BigInt(this.past)]), [1]),
     };
@@ -140,7 +140,7 @@ export async function acEncode(text: string, options: ModelOption): Promise<AcFi
     );
   const bos = tok.bosId !== null && ids[0] === tok.bosId;
   if (!bos && ids.length === 0) throw new CompressError('nothing to code: the text has no tokens');
-  const stepper = await Stepper.open(loaded.engine);
+  const stepper = await Stepper.open(loaded.compiled);
   const out = new BitWriter();
   let low = 0;
   let high = TOP;
@@ -184,7 +184,7 @@ export async function acEncode(text: string, options: ModelOption): Promise<AcFi
     text_chars: text.length,
     text_sha256: sha256(text),
     bits: out.bits,
-    backend: loaded.engine.runtime.name,
+    backend: loaded.compiled.runtime.name,
   };
   return { header, payload: out.done() };
 }
@@ -219,7 +219,7 @@ export async function acDecode(file: AcFile, options: ModelOption): Promise<stri
       `.ac file: ${h.n_tokens} tokens are more than "${loaded.name}" takes (${loaded.model.maxPositions} positions): the file is damaged`,
     );
   }
-  const stepper = await Stepper.open(loaded.engine);
+  const stepper = await Stepper.open(loaded.compiled);
   const payload = file.payload;
   let pos = 0;
   const bit = () => {
@@ -269,7 +269,7 @@ export async function acDecode(file: AcFile, options: ModelOption): Promise<stri
   const text = tok.decode(h.first_token === null ? ids.slice(1) : ids);
   if (sha256(text) !== h.text_sha256) {
     throw new CompressError(
-      `arithmetic decoding did not give back the text (SHA-256 mismatch): the file is damaged, or this backend (${loaded.engine.runtime.name}) computes differently from the one that coded it (${h.backend})`,
+      `arithmetic decoding did not give back the text (SHA-256 mismatch): the file is damaged, or this backend (${loaded.compiled.runtime.name}) computes differently from the one that coded it (${h.backend})`,
     );
   }
   if (text.length !== h.text_chars) {

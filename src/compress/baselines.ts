@@ -27,12 +27,12 @@ const LN2 = Math.log(2);
  * window of tokens before the ones it codes, so every token is coded exactly once, with at least that much context.
  */
 export async function modelCodeLength(
-  engine: CompiledModel,
+  compiled: CompiledModel,
   ids: number[],
   opts: { window?: number } = {},
 ): Promise<ModelCodeLength> {
   if (ids.length < 2) return { bits: 0, codedTokens: 0, givenTokens: ids.length, windows: 0 };
-  const W = Math.max(2, Math.min(opts.window ?? 1024, engine.model.maxPositions));
+  const W = Math.max(2, Math.min(opts.window ?? 1024, compiled.model.maxPositions));
   const context = Math.floor(W / 2);
   let nats = 0;
   let next = 1; // the next target position to code
@@ -40,7 +40,7 @@ export async function modelCodeLength(
   while (next < ids.length) {
     const start = next === 1 ? 0 : next - context;
     const slice = ids.slice(start, Math.min(ids.length, start + W));
-    const r = await engine.objective(0, null, [slice], false);
+    const r = await compiled.objective(0, null, [slice], false);
     // tokenCe[i] is the cross-entropy (nats) of predicting slice[i + 1]; code targets from `next` on.
     for (let i = next - start - 1; i < slice.length - 1; i++) nats += r.tokenCe[i];
     next = start + slice.length;
@@ -83,13 +83,13 @@ export function brotliBytes(text: string): number {
 
 /** Every figure for a text whose .mem file has `memBytes` bytes; `ids` as the tokenizer makes them (BOS included). */
 export async function compressionBaselines(
-  engine: CompiledModel,
+  compiled: CompiledModel,
   text: string,
   ids: number[],
   bos: number | null,
   memBytes: number,
 ): Promise<CompressionBaselines> {
-  const code = await modelCodeLength(engine, ids);
+  const code = await modelCodeLength(compiled, ids);
   return {
     text_bytes: Buffer.byteLength(text, 'utf8'),
     mem_bytes: memBytes,

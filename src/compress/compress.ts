@@ -58,7 +58,7 @@ export interface CompressProgress {
 }
 
 /** A model opened on a backend (openModel). */
-export type OpenModel = LoadedModel & { engine: CompiledModel };
+export type OpenModel = LoadedModel & { compiled: CompiledModel };
 
 export interface ModelOption {
   /** An opened model, or a bundled name / folder (opened here on the 'auto' backend). */
@@ -323,7 +323,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
         lr: o.lr,
         betas: `${settings.optimizer.beta1},${settings.optimizer.beta2}`,
         seed: st.seed,
-        backend: loaded.engine.runtime.name,
+        backend: loaded.compiled.runtime.name,
         ...(st.progressive ? { layout: 'one sequence, progressive', stage_tokens: o.stageTokens } : {}),
       },
       stats: {
@@ -577,7 +577,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
       if (job) jobs.push(job);
     }
     await progressiveAll(
-      loaded.engine,
+      loaded.compiled,
       jobs,
       {
         ...PROGRESSIVE_DEFAULTS,
@@ -702,7 +702,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
               }
             : undefined;
         await cramAll(
-          loaded.engine,
+          loaded.compiled,
           jobs.filter((x) => x.maxSteps === limit).map(({ maxSteps: _, ...job }) => job),
           limit === o.maxSteps ? settings : settingsFor(limit),
           {
@@ -754,7 +754,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
         for (const i of st.pending) {
           const out = outcomes.get(`t${j}/seg${i}`)!;
           const ids = st.plan!.segments[i].ids;
-          const regen = out.bestAccuracy === 1 ? await regenerate(loaded.engine, out.memory, st.kOf[i], ids) : null;
+          const regen = out.bestAccuracy === 1 ? await regenerate(loaded.compiled, out.memory, st.kOf[i], ids) : null;
           if (regen?.regenerated_exact) {
             st.done[i] = out.memory;
             st.exact++;
@@ -843,7 +843,7 @@ export async function decompress(mf: MemoryFile, options: DecompressOptions): Pr
         `segment ${i} starts with BOS id ${s.firstToken} but the ${loaded.name} tokenizer's BOS is ${tok.bosId}`,
       );
     }
-    const gen = await greedyGenerate(loaded.engine, {
+    const gen = await greedyGenerate(loaded.compiled, {
       parts: [{ vectors: s.vectors }, { ids: [given] }],
       maxNew: s.nTokens,
     });

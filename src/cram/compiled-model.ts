@@ -333,11 +333,11 @@ export async function resolvePrecision(
 export async function openModel(
   nameOrPath: string,
   opts: { backend?: BackendChoice; tokenizer?: boolean; precision?: Precision } = {},
-): Promise<LoadedModel & { engine: CompiledModel }> {
+): Promise<LoadedModel & { compiled: CompiledModel }> {
   const runtime = await initRuntime(opts.backend ?? 'auto');
   const { mode } = await resolvePrecision(runtime, opts.precision ?? 'float32');
   const loaded = await loadModel(nameOrPath, { tokenizer: opts.tokenizer });
   const compiled = new CompiledModel(runtime, loaded.model, loaded.weightsSha256, { matmul: mode });
   compiled.checkFits({ name: loaded.name }); // a model too large for the backend fails here, before any session
-  return { ...loaded, engine: compiled };
+  return { ...loaded, compiled };
 }

@@ -166,7 +166,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const worker: QueueWorker =
     o.thread === false
       ? new CompressWorker(db, model, o.worker)
-      : new ThreadWorker(db, { modelDir: model.dir, backend: model.engine.runtime.name, store: db.path }, o.worker);
+      : new ThreadWorker(db, { modelDir: model.dir, backend: model.compiled.runtime.name, store: db.path }, o.worker);
   const limiter = new Limiter(1, o.maxWaiting);
   const fileCache = new Map<number, MemoryFile>();
   const started = Date.now();
@@ -477,7 +477,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
         `the input is ${size.vectors} vectors + ${size.tokens} tokens = ${size.vectors + size.tokens} positions; ${model.name} takes at most ${maxPositions - 1} before the first generated token`,
       );
     }
-    const r = await limiter.run(() => greedyGenerate(model.engine, { parts, maxNew: maxTokens, eosId: tok.eosId }));
+    const r = await limiter.run(() => greedyGenerate(model.compiled, { parts, maxNew: maxTokens, eosId: tok.eosId }));
     if (!r) generateBusy();
     const ids = r!.value;
     const finish =
@@ -508,7 +508,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
       ...(problem ? { store_error: problem } : {}),
       model: model.name,
       model_identity: identity,
-      backend: model.engine.runtime.name,
+      backend: model.compiled.runtime.name,
       uptime_s: Math.round((Date.now() - started) / 1000),
       queue: {
         queued: counts.queued,

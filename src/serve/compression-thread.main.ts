@@ -70,7 +70,7 @@ try {
         clearInterval(timer);
         await worker.stop();
         db.close();
-        await model.engine.release();
+        await model.compiled.release();
         post({ type: 'stopped' });
         port.close();
       })();

@@ -385,7 +385,13 @@ export class CompressWorker implements QueueWorker {
         const mf = r.file;
         const bytes = serializeMemoryFile(mf);
         const text = row.text!;
-        const fig = await compressionBaselines(this.model.engine, text, tok.encode(text), tok.bosId, bytes.byteLength);
+        const fig = await compressionBaselines(
+          this.model.compiled,
+          text,
+          tok.encode(text),
+          tok.bosId,
+          bytes.byteLength,
+        );
         const k = totalVectors(mf);
         const stats = {
           ...fig,

@@ -42,7 +42,7 @@ test('a file made for another model is refused, naming both models', async () =>
     /made for model "gutenberg-llama-s".*not for "gutenberg-llama-xs"/,
   );
   await assert.rejects(embedWithMemory(mf, 'x', { model: xs }), /gutenberg-llama-s.*gutenberg-llama-xs/);
-  await xs.engine.release();
+  await xs.compiled.release();
 });
 
 test('corrupted, truncated and foreign files give clear errors', () => {

@@ -108,7 +108,7 @@ test('a model too large for the backend fails when it is opened, before any sess
   const ok = await withEnv({ CRAM_MEMORY_LIMIT: '4G' }, () =>
     open(bundled('gutenberg-llama-xs'), { tokenizer: false }),
   );
-  await ok.engine.release();
+  await ok.compiled.release();
 });
 
 test('a text longer than the positions fails before the first step (no session is built)', async () => {

@@ -28,7 +28,7 @@ const SETTINGS: ProgressiveSettings = { ...PROGRESSIVE_DEFAULTS, stageSteps: 40,
 
 async function runAll(jobs: ProgressiveJob[], settings: ProgressiveSettings): Promise<Map<string, ProgressiveOutcome>> {
   const out = new Map<string, ProgressiveOutcome>();
-  await progressiveAll((await model).engine, jobs, settings, {
+  await progressiveAll((await model).compiled, jobs, settings, {
     onFinish: (o) => {
       out.set(o.key, o);
     },
@@ -37,17 +37,17 @@ async function runAll(jobs: ProgressiveJob[], settings: ProgressiveSettings): Pr
 }
 
 test('a horizon is the longest prefix greedy regeneration reproduces with the kept vectors; passed stages are exact', async () => {
-  const { engine } = await model;
+  const { compiled } = await model;
   const ts = await texts();
   const jobs = ts.map((ids, i) => ({ key: `h${i}`, ids, nMem: 2 }));
   const out = await runAll(jobs, SETTINGS);
   for (const j of jobs) {
     const o = out.get(j.key)!;
-    const whole = await regenerate(engine, o.memory, 2, j.ids);
+    const whole = await regenerate(compiled, o.memory, 2, j.ids);
     assert.equal(o.horizon, 1 + whole.regenerated_prefix_tokens, `${j.key}: horizon`);
     assert.ok(o.horizon >= o.passedLength, `${j.key}: horizon ${o.horizon} < passed ${o.passedLength}`);
     assert.ok(o.passedLength >= 3, `${j.key}: the stages should get somewhere on real text (passed ${o.passedLength})`);
-    assert.equal((await regenerate(engine, o.memory, 2, j.ids.slice(0, o.passedLength))).regenerated_exact, true);
+    assert.equal((await regenerate(compiled, o.memory, 2, j.ids.slice(0, o.passedLength))).regenerated_exact, true);
     // Linear growth by one token: passed stages are 2, 3, …, passedLength, then one failed stage.
     const passed = o.stages.filter((s) => s.outcome === 'passed').map((s) => s.length);
     assert.deepEqual(

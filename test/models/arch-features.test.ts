@@ -121,7 +121,7 @@ for (const a of [...ABLATIONS, ...FROM_SPECS]) {
     const copy = ablatedCopy(dir, a);
     const loaded = await open(copy, { tokenizer: false });
     try {
-      const r = await verify(loaded, loaded.engine, ref);
+      const r = await verify(loaded, loaded.compiled, ref);
       assert.ok(
         relErr(r.loss_with_mem, expected.loss_with_mem) < 1e-5,
         `ablated loss_with_mem ${r.loss_with_mem} vs ${expected.loss_with_mem}`,
@@ -136,7 +136,7 @@ for (const a of [...ABLATIONS, ...FROM_SPECS]) {
         `${a.name} does not change the loss at this length`,
       );
     } finally {
-      await loaded.engine.release();
+      await loaded.compiled.release();
       rmSync(copy, { recursive: true, force: true });
     }
   });

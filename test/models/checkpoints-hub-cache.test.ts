@@ -47,10 +47,10 @@ test('org/name is the commit refs/main names, loads through the symlinks and mat
       const tok = loaded.tokenizer!;
       assert.ok(tok.bosId !== null && tok.encode('The house')[0] === tok.bosId);
       const ref = readReference(fixture('checkpoints/llama-3.2-1b-bf16/reference.json'));
-      const check = checkAgainstReference(await verify(loaded, loaded.engine, ref), ref, true);
+      const check = checkAgainstReference(await verify(loaded, loaded.compiled, ref), ref, true);
       assert.ok(check.ok, check.failures.join('; '));
     } finally {
-      await loaded.engine.release();
+      await loaded.compiled.release();
     }
   });
 });
@@ -69,10 +69,10 @@ test('org/name@revision pins a branch (refs/v1) or a commit; an unknown revision
     try {
       assert.equal(loaded.config.dtype, 'float32');
       const ref = readReference(fixture('checkpoints/llama-3.2-1b-fp32/reference.json'));
-      const check = checkAgainstReference(await verify(loaded, loaded.engine, ref), ref, true);
+      const check = checkAgainstReference(await verify(loaded, loaded.compiled, ref), ref, true);
       assert.ok(check.ok, check.failures.join('; '));
     } finally {
-      await loaded.engine.release();
+      await loaded.compiled.release();
     }
   });
 });

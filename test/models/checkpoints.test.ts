@@ -53,11 +53,11 @@ for (const dir of DIRS) {
         const head = Object.keys(index.weight_map).filter((k) => /lm_head|embed_out/.test(k));
         assert.deepEqual(head, [], 'tied head stored in the file');
       }
-      const r = await verify(loaded, loaded.engine, ref);
+      const r = await verify(loaded, loaded.compiled, ref);
       const check = checkAgainstReference(r, ref, true);
       assert.ok(check.ok, check.failures.join('; '));
     } finally {
-      await loaded.engine.release();
+      await loaded.compiled.release();
     }
   });
 }

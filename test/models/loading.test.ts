@@ -138,9 +138,9 @@ test('a model reached through symlinks (as the Hugging Face cache lays out snaps
   }
   const loaded = await open(join(root, 'snapshots', 'abc'), { tokenizer: false });
   const ref = readReference(join(src, 'reference.json'));
-  const check = checkAgainstReference(await verify(loaded, loaded.engine, ref), ref, true);
+  const check = checkAgainstReference(await verify(loaded, loaded.compiled, ref), ref, true);
   assert.ok(check.ok, check.failures.join('; '));
-  await loaded.engine.release();
+  await loaded.compiled.release();
   rmSync(root, { recursive: true });
 });
 
@@ -158,11 +158,11 @@ test('unknown model_type and missing tokenizer: one clear error each', async () 
 });
 
 test('stories260K greedy generation from BOS tells the story about Lily', async () => {
-  const { engine, tokenizer } = await open(bundled('stories260K'));
-  const ids = await greedyGenerate(engine, { parts: [{ ids: [tokenizer!.bosId!] }], maxNew: 16 });
+  const { compiled, tokenizer } = await open(bundled('stories260K'));
+  const ids = await greedyGenerate(compiled, { parts: [{ ids: [tokenizer!.bosId!] }], maxNew: 16 });
   const text = tokenizer!.decode([tokenizer!.bosId!, ...ids]);
   assert.ok(text.startsWith('Once upon a time, there was a little girl named Lily.'), text);
-  await engine.release();
+  await compiled.release();
 });
 
 test('Llama-3 "llama3" rope scaling: high frequencies kept, low ones divided by the factor, smooth between', async () => {

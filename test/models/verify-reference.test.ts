@@ -39,7 +39,7 @@ for (const { dir, exact } of CASES) {
     const ref = readReference(join(dir, 'reference.json'));
     const loaded = await open(dir, { tokenizer: typeof ref.text === 'string' });
     try {
-      const r = await verify(loaded, loaded.engine, ref);
+      const r = await verify(loaded, loaded.compiled, ref);
       const check = checkAgainstReference(r, ref, exact);
       assert.ok(check.ok, check.failures.join('; '));
       const lossTol = exact ? 1e-5 : 1e-4;
@@ -70,7 +70,7 @@ for (const { dir, exact } of CASES) {
       assert.ok(relErr(r.embedding_std, ref.embedding_std as number) < 1e-5);
       if (typeof ref.text === 'string') assert.deepEqual(r.token_ids, ref.input_ids);
     } finally {
-      await loaded.engine.release();
+      await loaded.compiled.release();
     }
   });
 }
@@ -90,12 +90,12 @@ for (const { dir, exact } of CASES.filter((c) => c.exact && ROW_BLOCK_FIXTURES.i
         k.includes('.rows'),
       );
       assert.ok(blocks.length >= 2, `expected row blocks, got ${blocks.join(', ')}`);
-      const r = await verify(loaded, loaded.engine, ref);
+      const r = await verify(loaded, loaded.compiled, ref);
       const check = checkAgainstReference(r, ref, exact);
       assert.ok(check.ok, check.failures.join('; '));
     } finally {
       delete process.env.CRAM_MAX_BINDING_BYTES;
-      await loaded.engine.release();
+      await loaded.compiled.release();
     }
   });
 }

@@ -63,9 +63,9 @@ test('org/name from HF_HUB_CACHE: the snapshot refs/main names, loaded through t
       // ONNX Runtime reads the weights from the blob itself (it refuses external data reached through symlinks).
       assert.equal(loaded.model.weights.folder, join(realpathSync(cache), 'models--acme--tiny-gemma2', 'blobs'));
       const ref = readReference(join(src, 'reference.json'));
-      const check = checkAgainstReference(await verify(loaded, loaded.engine, ref), ref, true);
+      const check = checkAgainstReference(await verify(loaded, loaded.compiled, ref), ref, true);
       assert.ok(check.ok, check.failures.join('; '));
-      await loaded.engine.release();
+      await loaded.compiled.release();
     });
   } finally {
     rmSync(cache, { recursive: true, force: true });

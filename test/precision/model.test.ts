@@ -51,8 +51,8 @@ for (const precision of ['float32', 'bfloat16', 'float16'] as Precision[]) {
       return;
     }
     try {
-      assert.equal(loaded.engine.precision, precision);
-      const r = await verifyModel(loaded.engine, ref);
+      assert.equal(loaded.compiled.precision, precision);
+      const r = await verifyModel(loaded.compiled, ref);
       results.set(precision, r);
       const t = torch.precisions[precision];
       const tol = TOLERANCE[precision];
@@ -83,7 +83,7 @@ for (const precision of ['float32', 'bfloat16', 'float16'] as Precision[]) {
         );
       }
     } finally {
-      await loaded.engine.release();
+      await loaded.compiled.release();
     }
   });
 }

@@ -17,7 +17,7 @@ test(
     const bytes = serializeAc(f);
     const back = await acDecode(parseAc(bytes, 'x.ac'), { model: loaded });
     assert.equal(back, text);
-    const code = await modelCodeLength(loaded.engine, tok.encode(text));
+    const code = await modelCodeLength(loaded.compiled, tok.encode(text));
     // The payload is about the code length: quantising probabilities costs a little on likely tokens, and the floor of
     // one count per token (a ~0.4 % uniform mixture) saves a little on very unlikely ones; plus the coder's final bits.
     assert.ok(
@@ -41,7 +41,7 @@ test('arithmetic-coded files: damage is detected, another model is refused', asy
   );
   const xs = await open(bundled('gutenberg-llama-xs'));
   await assert.rejects(acDecode(f, { model: xs }), /coded with model "gutenberg-llama-s".*not "gutenberg-llama-xs"/);
-  await xs.engine.release();
+  await xs.compiled.release();
   assert.throws(() => parseAc(Buffer.from('not a file'), 'y.ac'), /y\.ac: not an arithmetic-coded file/);
 });
 

@@ -7,7 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { bundled, fixture, open } from '../../helpers.ts';
-import { compressMany, decompress, type CompressCheckpoint, type CompressResult } from '../../../src/compress/compress.ts';
+import {
+  compressMany,
+  decompress,
+  type CompressCheckpoint,
+  type CompressResult,
+} from '../../../src/compress/compress.ts';
 import { parseCheckpoint, serializeCheckpoint } from '../../../src/serve/queue.ts';
 
 const loaded = await open(bundled('gutenberg-llama-s'));

@@ -27,6 +27,6 @@ test(
         `K per segment ${[...new Set(mf.segments.map((s) => s.nMem))].join('/')}; .mem ${bytes.length} bytes for ${Buffer.byteLength(text)} text bytes ` +
         `(${(Buffer.byteLength(text) / bytes.length).toFixed(4)} text bytes per .mem byte); compress ${((t1 - t0) / 1000).toFixed(1)}s, decompress ${((t2 - t1) / 1000).toFixed(1)}s`,
     );
-    await loaded.engine.release();
+    await loaded.compiled.release();
   },
 );

@@ -110,13 +110,13 @@ test('progressive: killed in the grid phase and in the progressive phase, resume
   ])
     assert.ok(existsSync(join(dir, f)), f);
   // Each horizon is what greedy regeneration from the saved vectors gives on the text.
-  const { engine, tokenizer } = await model;
+  const { compiled, tokenizer } = await model;
   const texts = loadSourceTexts({ kind: 'gutenberg-heldout' }, tokenizer!, { count: 3, maxLength: 8 });
   for (const rec of r.records) {
     const { memory, meta } = readVectorFile(join(dir, rec.vector_file));
     const ids = texts.find((t) => t.index === rec.sample_index)!.ids;
     assert.equal(meta.n_tokens, 8);
-    const regen = await regenerate(engine, memory, rec.n_mem, ids);
+    const regen = await regenerate(compiled, memory, rec.n_mem, ids);
     assert.equal(1 + regen.regenerated_prefix_tokens, rec.horizon, `K=${rec.n_mem} #${rec.sample_index}`);
     assert.ok(rec.grid_exact_max !== null && rec.grid_exact_max <= 8);
   }
@@ -172,11 +172,11 @@ test('one-step with shared m: a missing record reruns its group and comes back t
     else assert.deepEqual(a, b, k);
   }
   // The kept vectors give back the recorded accuracy; timing was measured for the first text of each (length, m).
-  const { engine, tokenizer } = await model;
+  const { compiled, tokenizer } = await model;
   const texts = loadSourceTexts({ kind: 'gutenberg-heldout' }, tokenizer!, { count: 3, maxLength: 6 });
   const recs = again.records;
   const evals = await evaluateOneStep(
-    engine,
+    compiled,
     recs.map((rec) => {
       const { memory } = readVectorFile(join(dir, rec.vector_file));
       const d = memory.length / 2;

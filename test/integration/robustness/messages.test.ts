@@ -39,7 +39,7 @@ test(
           ) && !/does not match the stored SHA-256/.test(e.message),
       );
     } finally {
-      await xs.engine.release();
+      await xs.compiled.release();
     }
   },
 );

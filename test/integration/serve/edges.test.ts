@@ -224,6 +224,6 @@ test('another model on the same store: refused at start naming both; with --allo
     assert.equal(old.json.model.name, 'gutenberg-llama-s');
   } finally {
     await server.close();
-    await xs.engine.release();
+    await xs.compiled.release();
   }
 });

@@ -51,7 +51,7 @@ test('POST /v1/memories → 202; two requests sent together are crammed in one b
     assert.equal(s.text_bytes, Buffer.byteLength(text));
     assert.equal(s.gzip_bytes, gzipSync(Buffer.from(text), { level: 9 }).length);
     assert.ok(s.brotli_bytes > 0 && s.mem_bytes > s.text_bytes, JSON.stringify(s));
-    const code = await modelCodeLength(model.engine, tok.encode(text));
+    const code = await modelCodeLength(model.compiled, tok.encode(text));
     assert.ok(Math.abs(s.model_code_bits - code.bits) < 0.1, `${s.model_code_bits} vs ${code.bits}`);
     assert.equal(s.model_code_bytes, Math.ceil(code.bits / 8));
     assert.equal(s.tokens, tok.encode(text).length - 1);
@@ -80,7 +80,7 @@ test("POST /v1/generate: [mem-id-N] expands to the memory's vectors, exactly as 
   const r = await api(base, 'POST', '/v1/generate', { prompt: `[${first}]${cont}`, max_tokens: 16 });
   assert.equal(r.status, 200, JSON.stringify(r.json));
   const parts = await embedWithMemory(mf, cont, { model });
-  const ids = await greedyGenerate(model.engine, { parts, maxNew: 16, eosId: tok.eosId });
+  const ids = await greedyGenerate(model.compiled, { parts, maxNew: 16, eosId: tok.eosId });
   assert.deepEqual(r.json.ids, ids);
   assert.equal(r.json.text, tok.decode(ids));
   assert.equal(
@@ -92,7 +92,7 @@ test("POST /v1/generate: [mem-id-N] expands to the memory's vectors, exactly as 
   const end = await api(base, 'POST', '/v1/generate', { prompt: `[${first}]`, max_tokens: 8 });
   assert.deepEqual(
     end.json.ids,
-    await greedyGenerate(model.engine, {
+    await greedyGenerate(model.compiled, {
       parts: await embedWithMemory(mf, '', { model }),
       maxNew: 8,
       eosId: tok.eosId,
@@ -150,7 +150,7 @@ test('a session passing its threshold gets its oldest messages compressed; the c
   assert.equal(g.status, 200, JSON.stringify(g.json));
   const mf = main.server.db.store.get((await api(base, 'GET', `/v1/memories/${compressing}`)).json.store_id);
   const parts = await embedWithMemory(mf, `${ctx.json.recent_text}He`, { model });
-  assert.deepEqual(g.json.ids, await greedyGenerate(model.engine, { parts, maxNew: 12, eosId: tok.eosId }));
+  assert.deepEqual(g.json.ids, await greedyGenerate(model.compiled, { parts, maxNew: 12, eosId: tok.eosId }));
   // A session's memory is deleted with its session, not alone.
   assert.equal((await api(base, 'DELETE', `/v1/memories/${compressing}`)).status, 409);
   assert.equal((await api(base, 'DELETE', `/v1/sessions/${sid}`)).status, 204);

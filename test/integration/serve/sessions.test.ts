@@ -103,7 +103,7 @@ test(
       assert.equal(g.json.input.vectors, d2.json.stats.vectors);
       const mf = server.db.store.get(d2.json.store_id);
       const parts = await embedWithMemory(mf, `${ctx.json.recent_text}He`, { model });
-      assert.deepEqual(g.json.ids, await greedyGenerate(model.engine, { parts, maxNew: 10, eosId: tok.eosId }));
+      assert.deepEqual(g.json.ids, await greedyGenerate(model.compiled, { parts, maxNew: 10, eosId: tok.eosId }));
       // And [m2] opening a prompt brings the merged text back from its first words.
       const first = held2.split(' ').slice(0, 3).join(' ');
       const want = tok.encode(held2).length - tok.encode(first).length;
