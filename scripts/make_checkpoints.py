@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checkpoints laid out as the hub's real ones, for every supported model_type: test/fixtures/checkpoints/.
 
-The other side of test/models/checkpoints.test.ts. For each architecture, the published config.json of a real model
+The other side of test/integration/models/checkpoints.test.ts. For each architecture, the published config.json of a real model
 (the paper's where it used one: pythia-160m, Llama-3.2-1B, Llama-3.1-8B, OLMo-1B, mamba-130m; otherwise the family's
 reference model) with only depth, width and vocabulary shrunk (and special-token ids that no longer fit the vocabulary
 moved into it); every other key kept as published (torch_dtype, rope_scaling, architectures, transformers_version,

@@ -11,11 +11,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkAgainstReference, readReference, verify } from '../../src/cram/verify.ts';
-import { readConfigJson } from '../../src/models/load.ts';
-import { configParameterCount } from '../../src/models/param-count.ts';
-import { ARCHITECTURES } from '../../src/models/registry.ts';
-import { fixture, open } from '../helpers.ts';
+import { checkAgainstReference, readReference, verify } from '../../../src/cram/verify.ts';
+import { readConfigJson } from '../../../src/models/load.ts';
+import { configParameterCount } from '../../../src/models/param-count.ts';
+import { ARCHITECTURES } from '../../../src/models/registry.ts';
+import { fixture, open } from '../../helpers.ts';
 
 const ROOT = fixture('checkpoints');
 const DIRS = readdirSync(ROOT)
