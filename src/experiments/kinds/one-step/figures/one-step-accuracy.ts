@@ -9,18 +9,7 @@ import {
   PANEL_W,
   round,
 } from '../../../../report/figures/common.ts';
-
-/** Mean best accuracy over texts of one method at one length. */
-export interface OneStepAccuracyRow {
-  model: string;
-  source: string;
-  /** `one-step (…)` or `autoregressive, K = …`. */
-  method: string;
-  length: number;
-  texts: number;
-  best_accuracy_mean: number | null;
-  best_accuracy_std: number | null;
-}
+import type { OneStepAccuracyRow } from '../tables.ts';
 
 /** A method's capacity (largest length with mean accuracy at the threshold), null when none reaches it. */
 export interface OneStepCapacityRow {
