@@ -18,6 +18,7 @@ import {
   type ProgressiveJob,
   type ProgressiveOutcome,
 } from '../cram/progressive.ts';
+import { escalate, MAX_VECTORS_PER_TOKEN } from './escalate.ts';
 import { cramFields, cramSettings } from '../config/settings.ts';
 import { DEFAULTS } from './defaults.ts';
 import { greedyGenerate } from '../cram/generate.ts';
@@ -525,42 +526,53 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
       const K = st.kOf[0];
       const lo = out.passedLength;
       const cap = maxMemCap(n);
-      // One step escalation per K (twice the stage steps, within maxStepsCeiling): measured, a stage that fails
-      // near a K's capacity is rarely passed by more steps, and each try costs a whole stage budget.
-      const moreSteps = Math.min(stepsCeiling, o.maxSteps * 2);
-      if (out.stopReason !== 'diverged' && moreSteps > st.stepsOf[0]) {
+      const step = escalate(
+        { K, stageSteps: st.stepsOf[0], passedTokens: lo - 1, diverged: out.stopReason === 'diverged' },
+        { baseSteps: o.maxSteps, stepsCeiling, cap, growth: o.growth, stageTokens: o.stageTokens },
+      );
+      if (step.next === 'steps') {
         // More steps first: the stage that failed again, from the vectors that passed the one before it.
-        st.stepsOf = [moreSteps];
+        st.stepsOf = [step.stageSteps];
         st.warm = {
           passed: lo,
           start: out.failedLength ?? Math.min(n, lo + o.stageTokens),
           vectors: out.memory,
           adam: null,
         };
-      } else if (out.stopReason !== 'diverged' && K < cap) {
+      } else if (step.next === 'vectors') {
         // Then more vectors, from a fresh draw and the first stage: measured on gutenberg-llama-s (docs/compressor.md),
         // the vectors so far with new ones beside them got stuck a few stages on, where a fresh start went through.
-        st.kOf = [Math.min(cap, Math.max(K + 1, Math.ceil(K * o.growth)))];
+        st.kOf = [step.K];
         st.stepsOf = [o.maxSteps];
         st.warm = null;
       } else {
         running.delete(j);
         const text = tok.decode(ids.slice(1));
+        const stage =
+          `a stage of ${(out.failedLength ?? lo + 1) - 1} tokens was not passed in ${st.stepsOf[0]} steps ` +
+          `(twice, with an optimizer restart)`;
         const why =
-          out.stopReason === 'diverged'
+          step.why === 'diverged'
             ? 'the loss became non-finite (lower lr)'
-            : `a stage of ${(out.failedLength ?? lo + 1) - 1} tokens was not passed in ${st.stepsOf[0]} steps ` +
-              `(twice, ` +
-              `with an optimizer restart; the step ceiling, --max-steps-ceiling ${stepsCeiling})`;
+            : step.why === 'rate'
+              ? `${stage}. That is fewer than 1 token per ${MAX_VECTORS_PER_TOKEN} vectors, so K=${step.K} was not ` +
+                `tried: at this rate ${loaded.name} would need more vectors than the ${cap} allowed long before the ` +
+                `text is done`
+              : `${stage}; the step ceiling, --max-steps-ceiling ${stepsCeiling}`;
         const limit =
-          K >= model.maxPositions - n - 1
-            ? `the model's ${model.maxPositions} positions leave no room for more vectors`
-            : `raise --max-mem (now ${K}) or --max-steps-ceiling (now ${stepsCeiling})`;
+          step.why === 'rate'
+            ? lo - 1 >= o.stageTokens
+              ? `a memory of about ${lo - 1} tokens (what came out exact), or a larger model, can be one sequence`
+              : `a much shorter memory (not even its first ${o.stageTokens} tokens came out exact), or a larger ` +
+                `model, can be one sequence`
+            : K >= model.maxPositions - n - 1
+              ? `the model's ${model.maxPositions} positions leave no room for more vectors`
+              : `raise --max-mem (now ${K}) or --max-steps-ceiling (now ${stepsCeiling})`;
         await finish(j, {
           ok: false,
           error: new CompressError(
             `the text (${n - 1} tokens, ${snippet(text)}) was not reproduced exactly as one sequence with K=${K} ` +
-              `vector(s), the limit: greedy regeneration exact for its first ${lo - 1} tokens, ` +
+              `vector(s)${step.why === 'rate' ? '' : ', the limit'}: greedy regeneration exact for its first ${lo - 1} tokens, ` +
               `then ${why}; ${limit}; ` +
               `or compress it in segments (--segment-tokens 12: it then comes back exactly, but cannot open a prompt)`,
           ),

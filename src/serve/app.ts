@@ -361,6 +361,16 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     return mf;
   };
 
+  /** Why a memory stored in segments was not made as one sequence (the server's fallback), or null. */
+  const oneSequenceError = (row: MemoryRow | undefined): string | null => {
+    try {
+      const e = row?.stats ? (JSON.parse(row.stats) as { one_sequence_error?: unknown }).one_sequence_error : null;
+      return typeof e === 'string' ? e : null;
+    } catch {
+      return null;
+    }
+  };
+
   const otherModel = (id: string, made: ModelIdentity): never =>
     fail(
       409,
@@ -465,7 +475,13 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     memories: Map<number, MemoryFile>,
     where?: string,
   ) => {
-    checkLayout(pieces, memories, where);
+    const segmentedBecause = new Map<number, string>();
+    for (const [n, mf] of memories) {
+      if (mf.segments.length < 2) continue;
+      const why = oneSequenceError(db.get(n));
+      if (why !== null) segmentedBecause.set(n, why);
+    }
+    checkLayout(pieces, memories, where, segmentedBecause);
     const parts = promptParts(pieces, memories, tok);
     const size = partSizes(parts, d);
     if (size.vectors + size.tokens === 0)

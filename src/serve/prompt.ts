@@ -61,7 +61,13 @@ export const LAYOUT_HELP =
   'put its text itself in the prompt';
 
 /** Refuses layouts whose vectors sit where they were not trained (see the header). */
-export function checkLayout(pieces: PromptPiece[], memories: Map<number, MemoryFile>, where = 'the prompt'): void {
+export function checkLayout(
+  pieces: PromptPiece[],
+  memories: Map<number, MemoryFile>,
+  where = 'the prompt',
+  /** Why a memory stored in segments could not be one sequence (its stats' one_sequence_error), by memory. */
+  segmentedBecause: Map<number, string> = new Map(),
+): void {
   type Placed = { p: { memory: number; id: string }; i: number };
   const mems = pieces.map((p, i) => ({ p, i })).filter((x): x is Placed => 'memory' in x.p);
   if (mems.length === 0) return;
@@ -85,6 +91,16 @@ export function checkLayout(pieces: PromptPiece[], memories: Map<number, MemoryF
     );
   }
   const mf = memories.get(p.memory)!;
+  const because = segmentedBecause.get(p.memory);
+  if (mf.segments.length > 1 && because !== undefined) {
+    throw new PromptError(
+      422,
+      'unsupported_layout',
+      `${p.id} is stored in ${mf.segments.length} separate segments, whose vectors side by side reproduce nothing, ` +
+        `because it could not be compressed as one sequence on this model: ${because}. ` +
+        `It comes back whole from GET /v1/memories/${p.id}/text; put that text in the prompt instead`,
+    );
+  }
   if (mf.segments.length > 1) {
     throw new PromptError(
       422,

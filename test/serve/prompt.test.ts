@@ -63,3 +63,19 @@ test("the generate queue's Retry-After comes from its own measured wait", async 
   assert.ok(wait >= 2 && wait <= 4, String(wait));
   await Promise.all([running, waiting]);
 });
+
+test('a memory the server stored in segments because it could not be one sequence: the refusal gives that reason', () => {
+  const why = 'the text (50 tokens, "…") was not reproduced exactly as one sequence with K=26 vector(s): …';
+  assert.throws(
+    () => checkLayout(parsePrompt('[mem-id-3]The'), new Map([[3, file(5)]]), 'the prompt', new Map([[3, why]])),
+    (e: unknown) =>
+      e instanceof PromptError &&
+      e.status === 422 &&
+      e.code === 'unsupported_layout' &&
+      e.message.includes('mem-id-3 is stored in 5 separate segments') &&
+      e.message.includes(`could not be compressed as one sequence on this model: ${why}`) &&
+      e.message.includes('GET /v1/memories/mem-id-3/text'),
+  );
+  // A reason for a memory of one segment changes nothing: it opens the prompt.
+  checkLayout(parsePrompt('[mem-id-3]The'), new Map([[3, file(1)]]), 'the prompt', new Map([[3, why]]));
+});

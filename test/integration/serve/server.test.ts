@@ -339,3 +339,33 @@ test('a full queue answers 429 with Retry-After; a job that cannot be made exact
     await server.close();
   }
 });
+
+test('a text that cannot be one sequence is stored in segments: it comes back, and its placeholder is refused with the reason', async () => {
+  // At most 6 vectors: too few for ~40 tokens as one sequence, enough for each 12-token segment.
+  const { server, base: b } = await start({
+    store: join(dir, 'fallback.db'),
+    worker: { compress: { ...FAST, maxMem: 6 }, batchTexts: 8, batchTokens: 4096, batchWaitMs: 150 },
+  });
+  try {
+    const [text] = snippets(tok, 38, 44);
+    const p = await api(b, 'POST', '/v1/memories', { text });
+    assert.equal(p.status, 202, JSON.stringify(p.json));
+    const d = await waitFor(b, p.json.id);
+    assert.equal(d.json.status, 'done', JSON.stringify(d.json));
+    assert.equal(d.json.stats.layout, 'segments');
+    assert.ok(d.json.stats.segments > 1);
+    assert.match(d.json.stats.one_sequence_error, /was not reproduced exactly as one sequence with K=6 vector/);
+    assert.equal((await api(b, 'GET', `/v1/memories/${p.json.id}/text`)).json.text, text);
+    await expectError(
+      api(b, 'POST', '/v1/generate', { prompt: `[${p.json.id}]${text.split(' ')[0]}` }),
+      422,
+      'unsupported_layout',
+      new RegExp(
+        `${p.json.id} is stored in \\d+ separate segments.*could not be compressed as one sequence on this model: ` +
+          `the text .*GET /v1/memories/${p.json.id}/text`,
+      ),
+    );
+  } finally {
+    await server.close();
+  }
+});
