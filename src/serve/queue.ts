@@ -34,6 +34,12 @@ export function modelIdentity(model: OpenModel): ModelIdentity {
 const bytesOf = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 
 /**
+ * Segment lengths tried, in turn, for a text that could not be one sequence: each is tried only for the texts that
+ * had a segment not exact at its limit in the one before.
+ */
+export const FALLBACK_SEGMENT_TOKENS = [DEFAULTS.segmentTokens, 6, 3];
+
+/**
  * A checkpoint as bytes: one JSON line (plan hash, rounds, steps, K per segment, which are done; a progressive text's
  * passed length, next stage and optimizer step), then the vectors (done segments; then a progressive text's vectors
  * and, when kept, its optimizer moments m and v).
@@ -401,7 +407,8 @@ export class CompressWorker implements QueueWorker {
           rounds: mf.stats.rounds,
           batched_steps: mf.stats.batched_steps,
           compress_seconds: mf.stats.seconds,
-          ...(oneSequence ? { layout: 'segments', one_sequence_error: oneSequence } : {}),
+          // (A text of one segment's length is one sequence again, from fresh vectors, with more of them.)
+          ...(oneSequence && mf.segments.length > 1 ? { layout: 'segments', one_sequence_error: oneSequence } : {}),
           queued_seconds: Number(((Date.parse(row.started!) - Date.parse(row.created)) / 1000).toFixed(2)),
           batch,
           runs: row.runs,
@@ -466,13 +473,13 @@ export class CompressWorker implements QueueWorker {
         onText: async (i, r) => {
           const row = rows[i];
           // Crammed as one sequence and not exact at the limit: tried again in short segments (below), so that the
-          // text is still stored and comes back; such a memory cannot open a prompt (422, the message says why).
+          // text is still stored and comes back; such a memory cannot open a prompt (422, the message says why). A
+          // text no longer than a segment is one segment there: one sequence again, with up to 4 vectors per token.
           // Not a session's text: in segments it could not replace the session's messages (ServeDb.complete).
           if (
             !r.ok &&
             row.session_id === null &&
             this.opts.compress.segmentTokens >= row.tokens &&
-            row.tokens > DEFAULTS.segmentTokens &&
             /was not reproduced exactly/.test(r.error.message)
           ) {
             fallback.push({ row, reason: r.error.message });
@@ -481,25 +488,37 @@ export class CompressWorker implements QueueWorker {
           await record(row, r);
         },
       });
-      const again = fallback.filter((f) => !settled.has(f.row.n));
-      if (again.length > 0 && !this.stopping) {
+      // In segments: 12 tokens, then (for a text with a segment still not exact at its limit) 6, then 3; a weak model
+      // (gutenberg-llama-xs) makes a few 12-token held-out segments exact with no K up to 4 per token, and their
+      // halves with far fewer (docs/compressor.md).
+      let again = fallback.filter((f) => !settled.has(f.row.n));
+      for (const [rung, segmentTokens] of FALLBACK_SEGMENT_TOKENS.entries()) {
+        if (again.length === 0 || this.stopping) break;
+        const last = rung === FALLBACK_SEGMENT_TOKENS.length - 1;
+        const tried = again;
+        const retry: typeof again = [];
         await compressMany(
-          again.map((f) => ({ text: f.row.text ?? '' })),
+          tried.map((f) => ({ text: f.row.text ?? '' })),
           {
             model: this.model,
             ...this.opts.compress,
-            segmentTokens: DEFAULTS.segmentTokens,
+            progressive: false,
+            segmentTokens,
             shouldStop: () => this.stopping,
             isCancelled: (i) => {
               try {
-                return !this.db.exists(again[i].row.n);
+                return !this.db.exists(tried[i].row.n);
               } catch {
                 return false;
               }
             },
-            onText: (i, r) => record(again[i].row, r, again[i].reason),
+            onText: async (i, r) => {
+              if (!r.ok && !last && /was not reproduced exactly/.test(r.error.message)) retry.push(tried[i]);
+              else await record(tried[i].row, r, tried[i].reason);
+            },
           },
         );
+        again = retry;
       }
       const secs = (performance.now() - t0) / 1000;
       this.secondsPerBatch = 0.5 * this.secondsPerBatch + 0.5 * secs;
