@@ -35,10 +35,7 @@ export function registerCompressorCommands(program: Command): void {
     )
     .option('--segment-tokens <n>', 'tokens per segment', String(DEFAULTS.segmentTokens))
     .option('--tokens-per-vector <x>', 'starting K = ceil(segment tokens / x)', String(DEFAULTS.tokensPerVector))
-    .option(
-      '--max-mem <k>',
-      "largest K per segment (default: 4 × a segment's tokens; a one-sequence memory's tokens + 1)",
-    )
+    .option('--max-mem <k>', 'largest K per segment or one-sequence text (default: 4 × its tokens)')
     .option('--seed <s>', 'seed of the initial vectors', String(DEFAULTS.seed))
     .addOption(
       new Option(

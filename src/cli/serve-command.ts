@@ -82,10 +82,7 @@ export function registerServeCommand(program: Command): void {
       String(SERVE_DEFAULTS.segmentTokens),
     )
     .option('--tokens-per-vector <x>', 'starting K = ceil(segment tokens / x)', String(DEFAULTS.tokensPerVector))
-    .option(
-      '--max-mem <k>',
-      "largest K per segment (default: 4 × a segment's tokens; a one-sequence memory's tokens + 1)",
-    )
+    .option('--max-mem <k>', 'largest K per segment or one-sequence text (default: 4 × its tokens)')
     .option('--seed <s>', 'seed of the initial vectors', String(DEFAULTS.seed))
     .option('--batch-texts <n>', 'most texts compressed together', String(SERVE_DEFAULTS.batchTexts))
     .option('--batch-tokens <n>', 'most text tokens in one batch', String(SERVE_DEFAULTS.batchTokens))

@@ -20,7 +20,7 @@ import {
 } from '../cram/progressive.ts';
 import { escalate, MAX_VECTORS_PER_TOKEN } from './escalate.ts';
 import { cramFields, cramSettings } from '../config/settings.ts';
-import { DEFAULTS, SEGMENT_MAX_VECTORS_PER_TOKEN } from './defaults.ts';
+import { DEFAULTS, VECTORS_PER_TOKEN_CAP } from './defaults.ts';
 import { greedyGenerate } from '../cram/generate.ts';
 import { regenerate } from '../cram/regenerate.ts';
 import { idsSha256, sha256 } from '../cram/vector-file.ts';
@@ -83,8 +83,8 @@ export interface CompressOptions extends ModelOption {
   /** K of a failed segment is multiplied by this (at least +1) for the next round. */
   growth?: number;
   /**
-   * Largest K tried per segment (default: SEGMENT_MAX_VECTORS_PER_TOKEN × its tokens; for a text crammed as one
-   * sequence, its tokens + 1); capped by the model's positions.
+   * Largest K tried per segment, or for a text crammed as one sequence (default: VECTORS_PER_TOKEN_CAP × its tokens);
+   * capped by the model's positions.
    */
   maxMem?: number;
   lr?: number;
@@ -249,11 +249,9 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
   const loaded = await resolveModel(o.model);
   const tok = tokenizerOf(loaded);
   const model = loaded.model;
-  /** Largest K for a one-sequence text of n ids (its tokens + 1): --max-mem, else n. */
-  const maxMemCap = (n: number) => Math.max(1, Math.min(o.maxMem ?? n, model.maxPositions - n - 1));
-  /** Largest K for a segment of n ids: --max-mem, else SEGMENT_MAX_VECTORS_PER_TOKEN × its predicted tokens. */
-  const segmentCap = (n: number) =>
-    Math.max(1, Math.min(o.maxMem ?? Math.max(n, SEGMENT_MAX_VECTORS_PER_TOKEN * (n - 1)), model.maxPositions - n - 1));
+  /** Largest K for a text or segment of n ids (its tokens + 1): --max-mem, else VECTORS_PER_TOKEN_CAP × its tokens. */
+  const maxMemCap = (n: number) =>
+    Math.max(1, Math.min(o.maxMem ?? Math.max(n, VECTORS_PER_TOKEN_CAP * (n - 1)), model.maxPositions - n - 1));
   const stepsCeiling = o.maxStepsCeiling ?? 4 * o.maxSteps;
   if (!Number.isInteger(stepsCeiling) || stepsCeiling < o.maxSteps) {
     throw new CompressError(`maxStepsCeiling must be an integer ≥ maxSteps (${o.maxSteps}), got ${stepsCeiling}`);
@@ -366,7 +364,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
     }
     st.plan = plan(ids, tok.bosId, o.segmentTokens);
     st.kOf = st.plan.segments.map((s) =>
-      Math.min(segmentCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))),
+      Math.min(maxMemCap(s.ids.length), Math.max(1, Math.ceil((s.ids.length - 1) / o.tokensPerVector))),
     );
     st.done = new Array(st.plan.segments.length).fill(null);
     st.stepsOf = st.plan.segments.map(() => o.maxSteps);
@@ -418,7 +416,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
         (k, i) =>
           Number.isInteger(k) &&
           k >= 1 &&
-          k <= segmentCap(st.plan!.segments[i].ids.length) &&
+          k <= maxMemCap(st.plan!.segments[i].ids.length) &&
           (r.done[i] === null || r.done[i]!.length === k * d),
       )
     ) {
@@ -779,7 +777,7 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
             st.exact++;
             continue;
           }
-          const cap = segmentCap(ids.length);
+          const cap = maxMemCap(ids.length);
           // Steps first: a round that ran out of steps while still improving gets twice the steps at the same K.
           const moreSteps = Math.min(stepsCeiling, st.stepsOf[i] * 2);
           if (out.stopReason === 'max_steps' && moreSteps > st.stepsOf[i]) {

@@ -17,9 +17,11 @@ export const DEFAULTS = {
 };
 
 /**
- * Largest K per segment when --max-mem is not given: this many vectors per predicted token (48 for a 12-token
- * segment). gutenberg-llama-s and -m pass held-out segments at K ≤ 9; gutenberg-llama-xs (d = 64, 2 layers) needs
- * up to about 3 per token (its best accuracy on some 8–12-token segments stays at 0.7–0.9 at K = tokens + 1; with this
- * cap it makes all of them exact: docs/compressor.md). A one-sequence text's cap stays its tokens + 1.
+ * Largest K per segment, or for a text crammed as one sequence, when --max-mem is not given: this many vectors per
+ * predicted token (48 for a 12-token segment). gutenberg-llama-s and -m stay near or under 1 per token on held-out
+ * text; gutenberg-llama-xs (d = 64, 2 layers) needs up to about 3: some 8-12-token held-out segments stay at accuracy
+ * 0.7-0.9 with tokens + 1 vectors and are exact with more, and 5 of 8 11-token openings of held-out books were not
+ * exact as one sequence at K = 12 and all were at K = 9-32 (docs/compressor.md). Escalation stops long before it on
+ * a text the model cannot hold (escalate.ts).
  */
-export const SEGMENT_MAX_VECTORS_PER_TOKEN = 4;
+export const VECTORS_PER_TOKEN_CAP = 4;

@@ -10,7 +10,8 @@
  * gutenberg-llama-s 1.3–1.9 tokens per vector, stories260K 2.7, gutenberg-llama-xs 0–0.6 (0 tokens of a 50-token
  * paragraph at K = 17 and K = 26, 16–32 tokens at K = 29–56): below half a token per vector the text would need more
  * vectors than the cap long before it is done, and each K is a whole round. The one stage of slack keeps short texts
- * trying every K up to the cap (xs passes a 16-token sentence at K = 17 after failing at K = 6, 9 and 14).
+ * trying more Ks (xs passes a 16-token sentence at K = 17 after failing at K = 6, 9 and 14; 11-token texts at
+ * K = 9-32 with nothing passed before).
  */
 export const MAX_VECTORS_PER_TOKEN = 2;
 
@@ -30,7 +31,7 @@ export interface EscalationLimits {
   baseSteps: number;
   /** Most steps per stage (--max-steps-ceiling). */
   stepsCeiling: number;
-  /** Largest K (--max-mem, the text's tokens + 1, or the model's positions). */
+  /** Largest K (--max-mem, else 4 × the text's tokens; or the model's positions). */
   cap: number;
   /** K × growth (at least +1) for the next K. */
   growth: number;

@@ -2,11 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escalate, type EscalationLimits } from '../../src/compress/escalate.ts';
 
-/** The server's defaults (--max-steps 500, ceiling 4 × 500, growth 1.5, stages of 16 tokens) for a text of n tokens. */
+/**
+ * The server's defaults (--max-steps 500, ceiling 4 × 500, K up to 4 per token, growth 1.5, stages of 16 tokens) for
+ * a text of n tokens.
+ */
 const limits = (n: number): EscalationLimits => ({
   baseSteps: 500,
   stepsCeiling: 2000,
-  cap: n + 1,
+  cap: 4 * n,
   growth: 1.5,
   stageTokens: 16,
 });
@@ -31,10 +34,11 @@ function play(n: number, K0: number, passed: (K: number) => number, l = limits(n
 }
 
 test('escalate: steps once per K, then K × 1.5 from fresh vectors, up to the cap', () => {
-  // gutenberg-llama-xs, "It was a bright cold day in April, and the clocks were striking." (16 tokens), measured:
-  // no stage passed at K = 6, 9 and 14; exact at K = 17. Every K up to the cap is tried (one stage of slack).
+  // gutenberg-llama-xs, "It was a bright cold day in April, and the clocks were striking." (16 tokens), measured with
+  // K up to tokens + 1: no stage passed at K = 6, 9 and 14; exact at K = 17 (one stage of slack lets it try them).
+  const tight = { ...limits(16), cap: 17 };
   assert.deepEqual(
-    play(16, 6, (K) => (K >= 17 ? 16 : 0)),
+    play(16, 6, (K) => (K >= 17 ? 16 : 0), tight),
     {
       rounds: ['6×500', '6×1000', '9×500', '9×1000', '14×500', '14×1000', '17×500'],
       end: 'done',
@@ -42,12 +46,24 @@ test('escalate: steps once per K, then K × 1.5 from fresh vectors, up to the ca
   );
   // Never exact: stops at the cap, after its step escalation.
   assert.deepEqual(
-    play(16, 6, () => 0),
+    play(16, 6, () => 0, tight),
     {
       rounds: ['6×500', '6×1000', '9×500', '9×1000', '14×500', '14×1000', '17×500', '17×1000'],
       end: 'limit',
     },
   );
+  // With the default cap (4 per token), 11-token texts on xs, measured exact at K = 9-32 with nothing passed before:
+  // every K up to 32 is tried; beyond that, the rate stops it.
+  const firstRounds = (r: { rounds: string[] }) => r.rounds.filter((x) => x.endsWith('×500'));
+  assert.deepEqual(firstRounds(play(11, 4, (K) => (K >= 32 ? 11 : 0))), [
+    '4×500',
+    '6×500',
+    '9×500',
+    '14×500',
+    '21×500',
+    '32×500',
+  ]);
+  assert.deepEqual(play(11, 4, () => 0).end, 'rate');
 });
 
 test('escalate: below half a token per vector, more vectors are not tried', () => {
