@@ -406,7 +406,10 @@ export class CompressWorker implements QueueWorker {
           tokens_per_vector: k ? Number((mf.nTokens / k).toFixed(3)) : null,
           rounds: mf.stats.rounds,
           batched_steps: mf.stats.batched_steps,
-          compress_seconds: mf.stats.seconds,
+          // Stored after the one-sequence try: both tries, from the job's start (this run's).
+          compress_seconds: oneSequence
+            ? Number(((Date.now() - Date.parse(row.started!)) / 1000).toFixed(2))
+            : mf.stats.seconds,
           // (A text of one segment's length is one sequence again, from fresh vectors, with more of them.)
           ...(oneSequence && mf.segments.length > 1 ? { layout: 'segments', one_sequence_error: oneSequence } : {}),
           queued_seconds: Number(((Date.parse(row.started!) - Date.parse(row.created)) / 1000).toFixed(2)),
