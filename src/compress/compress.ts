@@ -18,7 +18,7 @@ import {
   type ProgressiveJob,
   type ProgressiveOutcome,
 } from '../cram/progressive.ts';
-import { escalate, MAX_VECTORS_PER_TOKEN } from './escalate.ts';
+import { escalate, MIN_TOKENS_PER_VECTOR } from './escalate.ts';
 import { cramFields, cramSettings } from '../config/settings.ts';
 import { DEFAULTS, VECTORS_PER_TOKEN_CAP } from './defaults.ts';
 import { greedyGenerate } from '../cram/generate.ts';
@@ -560,9 +560,9 @@ export async function compressMany(texts: CompressInput[], options: CompressMany
           step.why === 'diverged'
             ? 'the loss became non-finite (lower lr)'
             : step.why === 'rate'
-              ? `${stage}. That is fewer than 1 token per ${MAX_VECTORS_PER_TOKEN} vectors, so K=${step.K} was not ` +
-                `tried: at this rate ${loaded.name} would need more vectors than the ${cap} allowed long before the ` +
-                `text is done`
+              ? `${stage}. That is fewer than ${MIN_TOKENS_PER_VECTOR} tokens per vector, so K=${step.K} was not ` +
+                `tried: at this rate ${loaded.name} would need more than ${Math.round((n - 1) / MIN_TOKENS_PER_VECTOR)} ` +
+                `vectors for the ${n - 1} tokens, if they fit at all, each larger K a round from the first stage`
               : `${stage}; the step ceiling, --max-steps-ceiling ${stepsCeiling}`;
         const limit =
           step.why === 'rate'

@@ -491,9 +491,9 @@ export class CompressWorker implements QueueWorker {
           await record(row, r);
         },
       });
-      // In segments: 12 tokens, then (for a text with a segment still not exact at its limit) 6, then 3; a weak model
-      // (gutenberg-llama-xs) makes a few 12-token held-out segments exact with no K up to 4 per token, and their
-      // halves with far fewer (docs/compressor.md).
+      // In segments: 12 tokens, then (for a text with a segment still not exact at its limit) 6, then 3: a weak model
+      // (gutenberg-llama-xs) cannot make a few 12-token held-out segments exact with any K up to 4 per token, and
+      // makes their halves exact with far fewer (docs/compressor.md).
       let again = fallback.filter((f) => !settled.has(f.row.n));
       for (const [rung, segmentTokens] of FALLBACK_SEGMENT_TOKENS.entries()) {
         if (again.length === 0 || this.stopping) break;

@@ -40,7 +40,7 @@ test('xs: a 50-token paragraph as one sequence stops below half a token per vect
   assert.equal(r.ok, false);
   const message = (r as Extract<CompressResult, { ok: false }>).error.message;
   assert.match(message, /was not reproduced exactly as one sequence with K=\d+ vector\(s\): greedy regeneration/);
-  assert.match(message, /fewer than 1 token per 2 vectors, so K=\d+ was not tried/);
+  assert.match(message, /fewer than 0.5 tokens per vector, so K=\d+ was not tried/);
   assert.match(message, /or a larger model, can be one sequence/);
   // Never near the cap of tokens + 1.
   assert.ok(Math.max(...ks) < (n + 1) / 1.5, `K reached ${Math.max(...ks)} of ${n + 1}`);
