@@ -1,7 +1,7 @@
 /**
- * Texts the model cannot hold as one sequence at the server's defaults: a short one is crammed again as one segment
- * with up to 4 vectors per token (and still opens a prompt); a longer one goes to segments of 12, then 6, then 3
- * tokens until every segment is exact.
+ * Texts the model cannot hold with tokens + 1 vectors, at the server's defaults: a short one is made exact as one
+ * sequence with more vectors (up to 4 per token) and opens a prompt; a longer one that cannot be one sequence goes to
+ * segments of 12, then 6, then 3 tokens until every segment is exact.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
